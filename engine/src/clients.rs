@@ -1,0 +1,170 @@
+//! The registry of connected clients, behind `CLIENT LIST`, `CLIENT KILL`, `INFO clients` and the idle timeout.
+//!
+//! Each connection publishes a [`ClientInfo`] whose fields the connection updates cheaply (relaxed atomics, a
+//! small mutex for the names). Killing a client shuts its socket down: the connection's pending read then ends
+//! and the connection task cleans up by itself, so no cross-thread wake-up machinery sits on the hot path.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// Names a client gave itself.
+#[derive(Debug, Default, Clone)]
+pub struct ClientNames {
+    /// `CLIENT SETNAME`.
+    pub name: String,
+    /// `CLIENT SETINFO LIB-NAME`.
+    pub lib_name: String,
+    /// `CLIENT SETINFO LIB-VER`.
+    pub lib_ver: String,
+}
+
+/// What the rest of the node can see of one connection.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// Unique, increasing client id.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    fd: RawFd,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// Unix ms of the last command.
+    pub last_interaction_ms: AtomicU64,
+    /// Selected database.
+    pub db: AtomicUsize,
+    /// Protocol version (2 or 3).
+    pub resp: AtomicUsize,
+    /// Index in the command table of the last command.
+    pub last_command: AtomicUsize,
+    /// True while a MULTI is open.
+    pub in_multi: AtomicBool,
+    /// Commands queued in the open MULTI.
+    pub multi_len: AtomicUsize,
+    /// CLIENT NO-EVICT.
+    pub no_evict: AtomicBool,
+    /// Names set by the client.
+    pub names: Mutex<ClientNames>,
+    killed: AtomicBool,
+}
+
+impl ClientInfo {
+    /// Describes a new connection.
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, fd: RawFd, now_ms: u64) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            db: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            last_command: AtomicUsize::new(usize::MAX),
+            in_multi: AtomicBool::new(false),
+            multi_len: AtomicUsize::new(0),
+            no_evict: AtomicBool::new(false),
+            names: Mutex::new(ClientNames::default()),
+            killed: AtomicBool::new(false),
+        }
+    }
+
+    /// True once the client was killed.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// The `CLIENT LIST`/`CLIENT INFO` line for this client.
+    pub fn describe(&self, now_ms: u64, command_name: &str) -> String {
+        let names = self.names.lock().clone();
+        let in_multi = self.in_multi.load(Ordering::Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            names.name,
+            self.created.elapsed().as_secs(),
+            now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000,
+            match (in_multi, self.no_evict.load(Ordering::Relaxed)) {
+                (true, true) => "xe",
+                (true, false) => "x",
+                (false, true) => "e",
+                (false, false) => "N",
+            },
+            self.db.load(Ordering::Relaxed),
+            if in_multi {
+                self.multi_len.load(Ordering::Relaxed) as i64
+            } else {
+                -1
+            },
+            command_name,
+            self.resp.load(Ordering::Relaxed),
+            names.lib_name,
+            names.lib_ver,
+        )
+    }
+}
+
+/// All connected clients.
+#[derive(Debug, Default)]
+pub struct Clients {
+    map: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+    /// Connections accepted since start.
+    pub received: AtomicU64,
+    /// Connections refused (maxclients).
+    pub rejected: AtomicU64,
+}
+
+impl Clients {
+    /// The next client id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Adds a client.
+    pub fn register(&self, info: Arc<ClientInfo>) {
+        self.map.lock().insert(info.id, info);
+    }
+
+    /// Removes a client (before its socket is closed, so `kill` never touches a reused descriptor).
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn count(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    /// A snapshot of every client, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.map.lock().values().cloned().collect()
+    }
+
+    /// Kills the clients matching `pred`; returns how many.
+    pub fn kill_where(&self, pred: impl Fn(&ClientInfo) -> bool) -> usize {
+        let map = self.map.lock();
+        let mut n = 0;
+        for c in map.values().filter(|c| pred(c)) {
+            c.killed.store(true, Ordering::Relaxed);
+            // SAFETY: the descriptor stays open while the client is registered, and we hold the registry lock,
+            // which the connection takes to unregister before closing its socket.
+            let fd = unsafe { BorrowedFd::borrow_raw(c.fd) };
+            let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Both);
+            n += 1;
+        }
+        n
+    }
+}

@@ -1,0 +1,354 @@
+//! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and the CLIENT family.
+
+use std::sync::atomic::Ordering;
+
+use super::args::{self, is};
+use super::keys::db_index;
+use super::table::COMMANDS;
+use super::{transaction, Call, CmdError, CmdResult};
+use crate::node::now_ms;
+
+/// The Redis version this engine is compatible with, reported to clients that adapt to the server version.
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
+
+/// PING [message]
+pub fn ping(c: &mut Call) -> CmdResult {
+    match c.args.get(1) {
+        Some(msg) => c.out.bulk(msg),
+        None => c.out.simple("PONG"),
+    }
+    Ok(())
+}
+
+/// ECHO message
+pub fn echo(c: &mut Call) -> CmdResult {
+    c.out.bulk(c.args[1]);
+    Ok(())
+}
+
+fn wrongpass() -> CmdError {
+    CmdError::Msg("WRONGPASS invalid username-password pair or user is disabled.".into())
+}
+
+/// Checks a username/password pair against the default user.
+fn check_password(c: &Call, user: &[u8], pass: &[u8]) -> CmdResult {
+    if user != b"default" {
+        return Err(wrongpass());
+    }
+    match &c.cfg.requirepass {
+        None => Ok(()),
+        Some(p) if constant_time_eq(p.as_bytes(), pass) => Ok(()),
+        Some(_) => Err(wrongpass()),
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// AUTH [username] password
+pub fn auth(c: &mut Call) -> CmdResult {
+    let (user, pass): (&[u8], &[u8]) = match c.args.len() {
+        2 => (b"default", c.args[1]),
+        3 => (c.args[1], c.args[2]),
+        _ => return Err(CmdError::Syntax),
+    };
+    if c.args.len() == 2 && c.cfg.requirepass.is_none() {
+        return Err(CmdError::err(
+            "AUTH <password> called without any password configured for the default user. Are you sure \
+             your configuration is correct?",
+        ));
+    }
+    check_password(c, user, pass)?;
+    c.session.authenticated = true;
+    c.out.ok();
+    Ok(())
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+pub fn hello(c: &mut Call) -> CmdResult {
+    let mut proto = None;
+    let mut i = 1;
+    if let Some(v) = c.args.get(1) {
+        match args::int(v) {
+            Ok(n @ 2..=3) => proto = Some(n),
+            Ok(_) => return Err(CmdError::Msg("NOPROTO unsupported protocol version".into())),
+            Err(_) => {
+                return Err(CmdError::err(
+                    "Protocol version is not an integer or out of range",
+                ))
+            }
+        }
+        i = 2;
+    }
+    let mut name = None;
+    while i < c.args.len() {
+        if is(c.args[i], "auth") && i + 2 < c.args.len() {
+            check_password(c, c.args[i + 1], c.args[i + 2])?;
+            c.session.authenticated = true;
+            i += 3;
+        } else if is(c.args[i], "setname") && i + 1 < c.args.len() {
+            name = Some(valid_name(c.args[i + 1])?);
+            i += 2;
+        } else {
+            return Err(CmdError::err(format_args!(
+                "Syntax error in HELLO option '{}'",
+                args::text(c.args[i])
+            )));
+        }
+    }
+    if !c.session.authenticated && c.cfg.requirepass.is_some() {
+        return Err(CmdError::Msg(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
+             AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+             version at the same time"
+                .into(),
+        ));
+    }
+    if let Some(name) = name {
+        c.session.info.names.lock().name = name;
+    }
+    if let Some(p) = proto {
+        c.out.resp3 = p == 3;
+        c.session.info.resp.store(p as usize, Ordering::Relaxed);
+    }
+    let proto = if c.out.resp3 { 3 } else { 2 };
+    c.out.map(7);
+    c.out.bulk(b"server");
+    c.out.bulk(b"redis");
+    c.out.bulk(b"version");
+    c.out.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    c.out.bulk(b"proto");
+    c.out.int(proto);
+    c.out.bulk(b"id");
+    c.out.int(c.session.info.id as i64);
+    c.out.bulk(b"mode");
+    c.out.bulk(b"standalone");
+    c.out.bulk(b"role");
+    c.out.bulk(b"master");
+    c.out.bulk(b"modules");
+    c.out.array(0);
+    Ok(())
+}
+
+/// SELECT index
+pub fn select(c: &mut Call) -> CmdResult {
+    let db = db_index(c.args[1], &c.node.ks)?;
+    c.session.db = db;
+    c.session.info.db.store(db, Ordering::Relaxed);
+    c.out.ok();
+    Ok(())
+}
+
+/// QUIT: replies OK, then the connection closes.
+pub fn quit(c: &mut Call) -> CmdResult {
+    c.session.close = true;
+    c.out.ok();
+    Ok(())
+}
+
+/// RESET: back to a fresh connection's state.
+pub fn reset(c: &mut Call) -> CmdResult {
+    transaction::discard_state(c.node, c.session);
+    c.session.db = 0;
+    c.session.info.db.store(0, Ordering::Relaxed);
+    c.out.resp3 = false;
+    c.session.info.resp.store(2, Ordering::Relaxed);
+    c.session.authenticated = c.cfg.requirepass.is_none();
+    c.session.info.no_evict.store(false, Ordering::Relaxed);
+    c.out.simple("RESET");
+    Ok(())
+}
+
+fn valid_name(name: &[u8]) -> Result<String, CmdError> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(args::text(name))
+}
+
+fn last_command_name(idx: usize) -> &'static str {
+    COMMANDS.get(idx).map_or("NULL", |s| s.name)
+}
+
+/// CLIENT ID|SETNAME|GETNAME|SETINFO|LIST|KILL|INFO|NO-EVICT|HELP
+pub fn client(c: &mut Call) -> CmdResult {
+    let sub = c.args[1].to_ascii_lowercase();
+    let nargs = c.args.len();
+    match (sub.as_slice(), nargs) {
+        (b"id", 2) => c.out.int(c.session.info.id as i64),
+        (b"setname", 3) => {
+            c.session.info.names.lock().name = valid_name(c.args[2])?;
+            c.out.ok();
+        }
+        (b"getname", 2) => {
+            let name = c.session.info.names.lock().name.clone();
+            if name.is_empty() {
+                c.out.null();
+            } else {
+                c.out.bulk(name.as_bytes());
+            }
+        }
+        (b"setinfo", 4) => {
+            let value = valid_name(c.args[3]).map_err(|_| {
+                CmdError::err(format_args!(
+                    "{} cannot contain spaces, newlines or special characters.",
+                    args::text(c.args[2])
+                ))
+            })?;
+            let mut names = c.session.info.names.lock();
+            if is(c.args[2], "lib-name") {
+                names.lib_name = value;
+            } else if is(c.args[2], "lib-ver") {
+                names.lib_ver = value;
+            } else {
+                return Err(CmdError::err(format_args!(
+                    "Unrecognized option '{}'",
+                    args::text(c.args[2])
+                )));
+            }
+            drop(names);
+            c.out.ok();
+        }
+        (b"info", 2) => {
+            let line = c.session.info.describe(now_ms(), "client|info");
+            c.out.verbatim(&format!("{line}\n"));
+        }
+        (b"list", _) => client_list(c)?,
+        (b"kill", 3..) => client_kill(c)?,
+        (b"no-evict", 3) => {
+            let on = if is(c.args[2], "on") {
+                true
+            } else if is(c.args[2], "off") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+            c.session.info.no_evict.store(on, Ordering::Relaxed);
+            c.out.ok();
+        }
+        (b"help", 2) => {
+            let lines = [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID",
+                "GETNAME",
+                "SETNAME <name>",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
+                "INFO",
+                "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
+                "NO-EVICT (ON|OFF)",
+                "HELP",
+            ];
+            c.out.array(lines.len());
+            lines.iter().for_each(|l| c.out.simple(l));
+        }
+        _ => {
+            return Err(CmdError::err(format_args!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                args::text(c.args[1])
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn client_list(c: &mut Call) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < c.args.len() {
+        if is(c.args[i], "type") && i + 1 < c.args.len() {
+            let t = c.args[i + 1].to_ascii_lowercase();
+            if !matches!(
+                t.as_slice(),
+                b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
+            ) {
+                return Err(CmdError::err(format_args!(
+                    "Unknown client type '{}'",
+                    args::text(&t)
+                )));
+            }
+            if t != b"normal" {
+                ids = Some(Vec::new());
+            }
+            i += 2;
+        } else if is(c.args[i], "id") && i + 1 < c.args.len() {
+            let list = ids.get_or_insert_with(Vec::new);
+            for a in &c.args[i + 1..] {
+                match args::int(a) {
+                    Ok(n) if n > 0 => list.push(n as u64),
+                    _ => return Err(CmdError::err("Invalid client ID")),
+                }
+            }
+            i = c.args.len();
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = now_ms();
+    let mut text = String::new();
+    for client in c.node.clients.all() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
+            continue;
+        }
+        let cmd = if client.id == c.session.info.id {
+            "client|list"
+        } else {
+            last_command_name(client.last_command.load(Ordering::Relaxed))
+        };
+        text.push_str(&client.describe(now, cmd));
+        text.push('\n');
+    }
+    c.out.verbatim(&text);
+    Ok(())
+}
+
+fn client_kill(c: &mut Call) -> CmdResult {
+    if c.args.len() == 3 {
+        let addr = args::text(c.args[2]);
+        let n = c.node.clients.kill_where(|cl| cl.addr.to_string() == addr);
+        if n == 0 {
+            return Err(CmdError::err("No such client"));
+        }
+        c.out.ok();
+        return Ok(());
+    }
+    let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    for pair in c.args[2..].chunks(2) {
+        let [opt, value] = pair else {
+            return Err(CmdError::Syntax);
+        };
+        let opt = opt.to_ascii_lowercase();
+        match opt.as_slice() {
+            b"id" => match args::int(value) {
+                Ok(n) if n > 0 => id = Some(n as u64),
+                _ => return Err(CmdError::err("client-id should be greater than 0")),
+            },
+            b"addr" => addr = Some(args::text(value)),
+            b"laddr" => laddr = Some(args::text(value)),
+            b"skipme" => {
+                skipme = if is(value, "yes") {
+                    true
+                } else if is(value, "no") {
+                    false
+                } else {
+                    return Err(CmdError::Syntax);
+                }
+            }
+            b"type" | b"user" | b"maxage" => {}
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    let me = c.session.info.id;
+    let n = c.node.clients.kill_where(|cl| {
+        id.is_none_or(|id| cl.id == id)
+            && addr.as_ref().is_none_or(|a| cl.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| cl.laddr.to_string() == *a)
+            && !(skipme && cl.id == me)
+    });
+    c.out.int(n as i64);
+    Ok(())
+}

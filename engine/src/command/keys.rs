@@ -1,0 +1,478 @@
+//! Generic key commands: existence, deletion, TTLs, renaming, iteration, introspection.
+
+use super::args::{self, is};
+use super::{Call, CmdError, CmdResult};
+use crate::keyspace::evict::{lfu_decayed, lru_idle_seconds};
+use crate::keyspace::table::SCAN_END;
+use crate::keyspace::{Entry, Keyspace, LockSet};
+use crate::pattern::glob_match;
+
+/// DEL key [key …] / UNLINK key [key …]
+pub fn del(c: &mut Call) -> CmdResult {
+    let now = c.clock.now_ms;
+    let mut n = 0;
+    for &key in &c.args[1..] {
+        let (shard, h) = c.held.shard(c.session.db, key);
+        n += shard.delete(h, key, now).is_some() as i64;
+    }
+    c.out.int(n);
+    Ok(())
+}
+
+/// EXISTS key [key …] (a key named twice counts twice)
+pub fn exists(c: &mut Call) -> CmdResult {
+    let now = c.clock.now_ms;
+    let mut n = 0;
+    for &key in &c.args[1..] {
+        let (shard, h) = c.held.shard(c.session.db, key);
+        n += shard.find(h, key, now).is_some() as i64;
+    }
+    c.out.int(n);
+    Ok(())
+}
+
+/// TOUCH key [key …]: records an access, returns how many exist.
+pub fn touch(c: &mut Call) -> CmdResult {
+    let mut n = 0;
+    for &key in &c.args[1..] {
+        let (shard, h) = c.held.shard(c.session.db, key);
+        n += shard.get(h, key, &c.clock).is_some() as i64;
+    }
+    c.out.int(n);
+    Ok(())
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
+pub fn expire(c: &mut Call) -> CmdResult {
+    let name = c.args[0].to_ascii_lowercase();
+    let n = args::int(c.args[2])?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &c.args[3..] {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => {
+                return Err(CmdError::err(format_args!(
+                    "Unsupported option {}",
+                    args::text(opt)
+                )))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::err(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(CmdError::err(
+            "GT and LT options at the same time are not compatible",
+        ));
+    }
+    let now = c.clock.now_ms as i64;
+    let invalid = || {
+        CmdError::err(format_args!(
+            "invalid expire time in '{}' command",
+            args::text(&name)
+        ))
+    };
+    let at = match name.as_slice() {
+        b"expire" => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
+        b"pexpire" => n.checked_add(now),
+        b"expireat" => n.checked_mul(1000),
+        _ => Some(n),
+    }
+    .ok_or_else(invalid)?;
+    let key = c.args[1];
+    let (shard, h) = c.held.shard(c.session.db, key);
+    let Some(i) = shard.find(h, key, now as u64) else {
+        c.out.int(0);
+        return Ok(());
+    };
+    let current = shard.at(i).expire();
+    let allowed = match current {
+        None => !xx && !gt,
+        Some(cur) => !nx && (!gt || at > cur as i64) && (!lt || at < cur as i64),
+    };
+    if !allowed {
+        c.out.int(0);
+        return Ok(());
+    }
+    if at <= now {
+        shard.remove_at(i);
+        shard.shrink();
+    } else {
+        shard.update_at(i, |e| e.with_expire(Some(at as u64)));
+    }
+    c.out.int(1);
+    Ok(())
+}
+
+/// TTL / PTTL / EXPIRETIME / PEXPIRETIME key
+pub fn ttl(c: &mut Call) -> CmdResult {
+    let name = c.args[0].to_ascii_lowercase();
+    let key = c.args[1];
+    let now = c.clock.now_ms;
+    let (shard, h) = c.held.shard(c.session.db, key);
+    let Some(i) = shard.find(h, key, now) else {
+        c.out.int(-2);
+        return Ok(());
+    };
+    let Some(at) = shard.at(i).expire() else {
+        c.out.int(-1);
+        return Ok(());
+    };
+    let left = at.saturating_sub(now) as i64;
+    c.out.int(match name.as_slice() {
+        b"ttl" => (left + 500) / 1000,
+        b"pttl" => left,
+        b"expiretime" => (at / 1000) as i64,
+        _ => at as i64,
+    });
+    Ok(())
+}
+
+/// PERSIST key
+pub fn persist(c: &mut Call) -> CmdResult {
+    let key = c.args[1];
+    let now = c.clock.now_ms;
+    let (shard, h) = c.held.shard(c.session.db, key);
+    match shard.find(h, key, now) {
+        Some(i) if shard.at(i).expire().is_some() => {
+            shard.update_at(i, |e| e.with_expire(None));
+            c.out.int(1);
+        }
+        _ => c.out.int(0),
+    }
+    Ok(())
+}
+
+/// TYPE key
+pub fn type_(c: &mut Call) -> CmdResult {
+    let key = c.args[1];
+    let now = c.clock.now_ms;
+    let (shard, h) = c.held.shard(c.session.db, key);
+    match shard.find(h, key, now) {
+        Some(_) => c.out.simple("string"),
+        None => c.out.simple("none"),
+    }
+    Ok(())
+}
+
+/// Copies `src` (in `src_db`) to `dst` (in `dst_db`); returns false when `dst` exists and `replace` is off.
+/// The source must exist (checked by the caller).
+fn copy_entry(
+    c: &mut Call,
+    src_db: usize,
+    src: &[u8],
+    dst_db: usize,
+    dst: &[u8],
+    replace: bool,
+) -> bool {
+    let now = c.clock.now_ms;
+    let hash = c.held.keyspace().hash(dst);
+    let (shard, h) = c.held.shard(src_db, src);
+    let Some(i) = shard.find(h, src, now) else {
+        return false;
+    };
+    let e = shard.at(i);
+    let copy = e.renamed((hash >> 32) as u32, dst, e.expire());
+    let (dshard, dh) = c.held.shard(dst_db, dst);
+    if !replace && dshard.find(dh, dst, now).is_some() {
+        return false;
+    }
+    dshard.set(dh, copy, now);
+    true
+}
+
+/// RENAME / RENAMENX key newkey
+pub fn rename(c: &mut Call) -> CmdResult {
+    let nx = is(c.args[0], "renamenx");
+    let (src, dst) = (c.args[1], c.args[2]);
+    let now = c.clock.now_ms;
+    let db = c.session.db;
+    let (shard, h) = c.held.shard(db, src);
+    if shard.find(h, src, now).is_none() {
+        return Err(CmdError::NoSuchKey);
+    }
+    if src == dst {
+        if nx {
+            c.out.int(0);
+        } else {
+            c.out.ok();
+        }
+        return Ok(());
+    }
+    if !copy_entry(c, db, src, db, dst, !nx) {
+        c.out.int(0);
+        return Ok(());
+    }
+    let (shard, h) = c.held.shard(db, src);
+    shard.delete(h, src, now);
+    if nx {
+        c.out.int(1);
+    } else {
+        c.out.ok();
+    }
+    Ok(())
+}
+
+/// Parses a database index argument.
+pub fn db_index(arg: &[u8], ks: &Keyspace) -> Result<usize, CmdError> {
+    let n = args::int(arg)?;
+    if n < 0 || n as usize >= ks.databases() {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    Ok(n as usize)
+}
+
+/// Lock set of MOVE key db: the key's shard in both databases.
+pub fn move_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    set.push(ks.shard_id(db, args[1]));
+    if let Some(Ok(other)) = args.get(2).map(|a| db_index(a, ks)) {
+        set.push(ks.shard_id(other, args[1]));
+    }
+}
+
+/// MOVE key db
+pub fn move_(c: &mut Call) -> CmdResult {
+    let target = db_index(c.args[2], &c.node.ks)?;
+    let db = c.session.db;
+    if target == db {
+        return Err(CmdError::err("source and destination objects are the same"));
+    }
+    let key = c.args[1];
+    if !copy_entry(c, db, key, target, key, false) {
+        c.out.int(0);
+        return Ok(());
+    }
+    let now = c.clock.now_ms;
+    let (shard, h) = c.held.shard(db, key);
+    shard.delete(h, key, now);
+    c.out.int(1);
+    Ok(())
+}
+
+/// Lock set of COPY source destination [DB n] [REPLACE].
+pub fn copy_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    set.push(ks.shard_id(db, args[1]));
+    let mut dst_db = db;
+    for w in args[3..].windows(2) {
+        if is(w[0], "db") {
+            if let Ok(n) = db_index(w[1], ks) {
+                dst_db = n;
+            }
+        }
+    }
+    set.push(ks.shard_id(dst_db, args[2]));
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]
+pub fn copy(c: &mut Call) -> CmdResult {
+    let db = c.session.db;
+    let (mut dst_db, mut replace) = (db, false);
+    let mut i = 3;
+    while i < c.args.len() {
+        if is(c.args[i], "replace") {
+            replace = true;
+        } else if is(c.args[i], "db") && i + 1 < c.args.len() {
+            dst_db = db_index(c.args[i + 1], &c.node.ks)?;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let (src, dst) = (c.args[1], c.args[2]);
+    if src == dst && db == dst_db {
+        return Err(CmdError::err("source and destination objects are the same"));
+    }
+    let copied = copy_entry(c, db, src, dst_db, dst, replace);
+    c.out.int(copied as i64);
+    Ok(())
+}
+
+/// KEYS pattern
+pub fn keys(c: &mut Call) -> CmdResult {
+    let pattern = c.args[1];
+    let now = c.clock.now_ms;
+    let all = pattern == b"*";
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    for shard in c.held.shards_of(c.session.db) {
+        for e in shard.iter() {
+            let live = e.expire().is_none_or(|at| now <= at);
+            if live && (all || glob_match(pattern, e.key(), false)) {
+                found.push(e.key().to_vec());
+            }
+        }
+    }
+    c.out.bulks(found.iter().map(Vec::as_slice));
+    Ok(())
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+///
+/// The cursor holds a shard number (high 32 bits) and a position in that shard's hash space (low 32 bits), so
+/// every key present for the whole iteration is returned at least once, whatever resizes happen in between.
+pub fn scan(c: &mut Call) -> CmdResult {
+    let cursor: u64 = std::str::from_utf8(c.args[1])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) =
+        (None, 10, None);
+    let mut i = 2;
+    while i < c.args.len() {
+        let Some(&value) = c.args.get(i + 1) else {
+            return Err(CmdError::Syntax);
+        };
+        if is(c.args[i], "match") {
+            pattern = Some(value).filter(|p| *p != b"*");
+        } else if is(c.args[i], "count") {
+            count = args::uint(value)?;
+            if count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if is(c.args[i], "type") {
+            type_filter = Some(value);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let now = c.clock.now_ms;
+    let mut shard_no = (cursor >> 32) as usize;
+    let mut pos = cursor & (SCAN_END - 1);
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let shards: Vec<_> = c.held.shards_of(c.session.db).collect();
+    while shard_no < shards.len() && found.len() < count {
+        let want = count - found.len();
+        pos = shards[shard_no].scan(pos, want, |e| {
+            if e.expire().is_none_or(|at| now <= at) {
+                found.push(e.key().to_vec());
+            }
+        });
+        if pos == SCAN_END {
+            shard_no += 1;
+            pos = 0;
+        }
+    }
+    let next = if shard_no >= shards.len() {
+        0
+    } else {
+        ((shard_no as u64) << 32) | pos
+    };
+    found.retain(|k| {
+        pattern.is_none_or(|p| glob_match(p, k, false))
+            && type_filter.is_none_or(|t| is(t, "string"))
+    });
+    c.out.array(2);
+    c.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    c.out.bulks(found.iter().map(Vec::as_slice));
+    Ok(())
+}
+
+/// RANDOMKEY
+pub fn randomkey(c: &mut Call) -> CmdResult {
+    let now = c.clock.now_ms;
+    let mut shards: Vec<_> = c.held.shards_of(c.session.db).collect();
+    let nonempty: Vec<usize> = (0..shards.len())
+        .filter(|&i| !shards[i].is_empty())
+        .collect();
+    for _ in 0..100 {
+        let Some(&s) = nonempty.get(fastrand::usize(..nonempty.len().max(1))) else {
+            break;
+        };
+        let shard = &mut shards[s];
+        let Some(i) = shard.random_slot(fastrand::u64(..)) else {
+            continue;
+        };
+        if shard.at(i).expire().is_none_or(|at| now <= at) {
+            c.out.bulk(shard.at(i).key());
+            return Ok(());
+        }
+    }
+    c.out.null();
+    Ok(())
+}
+
+/// Redis' name for how a string is stored.
+fn string_encoding(e: &Entry) -> &'static str {
+    let v = e.value();
+    if v.len() <= 20 && args::canonical_i64(v).is_some() {
+        "int"
+    } else if v.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key / OBJECT HELP
+pub fn object(c: &mut Call) -> CmdResult {
+    let sub = c.args[1].to_ascii_lowercase();
+    if sub == b"help" {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ];
+        c.out.array(lines.len());
+        lines.iter().for_each(|l| c.out.simple(l));
+        return Ok(());
+    }
+    if c.args.len() != 3 {
+        return Err(CmdError::err(format_args!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            args::text(c.args[1])
+        )));
+    }
+    let key = c.args[2];
+    let clock = c.clock;
+    let lfu = c.cfg.maxmemory_policy.is_lfu();
+    let (shard, h) = c.held.shard(c.session.db, key);
+    let Some(i) = shard.find(h, key, clock.now_ms) else {
+        c.out.null();
+        return Ok(());
+    };
+    let e = shard.at(i);
+    match sub.as_slice() {
+        b"encoding" => c.out.bulk(string_encoding(e).as_bytes()),
+        b"refcount" => c.out.int(1),
+        b"freq" if lfu => c.out.int(lfu_decayed(e.clock(), clock.now_ms, clock.lfu_decay_time) as i64),
+        b"freq" => {
+            return Err(CmdError::err(
+                "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
+                 switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ))
+        }
+        b"idletime" if !lfu => c.out.int(lru_idle_seconds(e.clock(), clock.now_ms) as i64),
+        b"idletime" => {
+            return Err(CmdError::err(
+                "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching \
+                 between policies at runtime LRU and LFU data will take some time to adjust.",
+            ))
+        }
+        _ => {
+            return Err(CmdError::err(format_args!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+                args::text(c.args[1])
+            )))
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,485 @@
+//! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use super::args::{self, is};
+use super::connection::REDIS_COMPAT_VERSION;
+use super::keys::db_index;
+use super::table::{self, COMMANDS};
+use super::{Call, CmdError, CmdResult};
+use crate::config::{self, Config};
+use crate::node::now_ms;
+use crate::pattern::glob_match;
+
+/// DBSIZE
+pub fn dbsize(c: &mut Call) -> CmdResult {
+    let n: usize = c.held.shards_of(c.session.db).map(|s| s.len()).sum();
+    c.out.int(n as i64);
+    Ok(())
+}
+
+/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL; true means free lazily.
+fn flush_mode(c: &Call) -> Result<bool, CmdError> {
+    match c.args.get(1) {
+        None => Ok(false),
+        Some(a) if is(a, "async") => Ok(true),
+        Some(a) if is(a, "sync") => Ok(false),
+        Some(_) => Err(CmdError::Syntax),
+    }
+}
+
+fn free_later(garbage: Vec<Vec<Option<crate::keyspace::Entry>>>, lazy: bool) {
+    if lazy {
+        std::thread::spawn(move || drop(garbage));
+    }
+}
+
+/// FLUSHDB [ASYNC|SYNC]
+pub fn flushdb(c: &mut Call) -> CmdResult {
+    let lazy = flush_mode(c)?;
+    let garbage: Vec<_> = c.held.shards_of(c.session.db).map(|s| s.clear()).collect();
+    free_later(garbage, lazy);
+    c.out.ok();
+    Ok(())
+}
+
+/// FLUSHALL [ASYNC|SYNC]
+pub fn flushall(c: &mut Call) -> CmdResult {
+    let lazy = flush_mode(c)?;
+    let mut garbage = Vec::new();
+    for db in 0..c.node.ks.databases() {
+        garbage.extend(c.held.shards_of(db).map(|s| s.clear()));
+    }
+    free_later(garbage, lazy);
+    c.out.ok();
+    Ok(())
+}
+
+/// SWAPDB index1 index2
+pub fn swapdb(c: &mut Call) -> CmdResult {
+    let a = args::int(c.args[1]).map_err(|_| CmdError::err("invalid first DB index"))?;
+    let b = args::int(c.args[2]).map_err(|_| CmdError::err("invalid second DB index"))?;
+    let a = db_index(itoa::Buffer::new().format(a).as_bytes(), &c.node.ks)?;
+    let b = db_index(itoa::Buffer::new().format(b).as_bytes(), &c.node.ks)?;
+    c.held.swap_dbs(a, b);
+    c.out.ok();
+    Ok(())
+}
+
+/// TIME
+pub fn time(c: &mut Call) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    c.out.array(2);
+    c.out.bulk_int(now.as_secs() as i64);
+    c.out.bulk_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+/// LASTSAVE: nothing is saved yet, so the start time.
+pub fn lastsave(c: &mut Call) -> CmdResult {
+    let started = now_ms() / 1000 - c.node.started.elapsed().as_secs();
+    c.out.int(started as i64);
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: stops the node; the client gets no reply, like Redis.
+pub fn shutdown(c: &mut Call) -> CmdResult {
+    for a in &c.args[1..] {
+        if !["nosave", "save", "now", "force", "abort"]
+            .iter()
+            .any(|w| is(a, w))
+        {
+            return Err(CmdError::Syntax);
+        }
+    }
+    c.node.request_shutdown();
+    c.session.close = true;
+    Ok(())
+}
+
+/// CONFIG GET|SET|RESETSTAT|HELP
+pub fn config(c: &mut Call) -> CmdResult {
+    let sub = c.args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"get" if c.args.len() >= 3 => {
+            let mut pairs: Vec<(&str, String)> = Vec::new();
+            for p in config::PARAMS {
+                if c.args[2..]
+                    .iter()
+                    .any(|pat| glob_match(pat, p.name.as_bytes(), true))
+                {
+                    pairs.push((p.name, p.get(c.cfg)));
+                }
+            }
+            c.out.map(pairs.len());
+            for (name, value) in pairs {
+                c.out.bulk(name.as_bytes());
+                c.out.bulk(value.as_bytes());
+            }
+        }
+        b"set" if c.args.len() >= 4 && c.args.len() % 2 == 0 => {
+            let mut next: Config = (**c.node.config.load()).clone();
+            for pair in c.args[2..].chunks(2) {
+                let name = args::text(pair[0]);
+                let Some(p) = config::param(&name).filter(|p| p.mutable) else {
+                    return Err(match config::param(&name) {
+                        Some(p) => CmdError::err(format_args!(
+                            "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
+                            p.name
+                        )),
+                        None => CmdError::err(format_args!(
+                            "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        )),
+                    });
+                };
+                p.set(&mut next, &args::text(pair[1])).map_err(|msg| {
+                    CmdError::err(format_args!(
+                        "CONFIG SET failed (possibly related to argument '{}') - {msg}",
+                        p.name
+                    ))
+                })?;
+            }
+            crate::logging::apply_level(&next.loglevel);
+            c.node.config.store(Arc::new(next));
+            c.out.ok();
+        }
+        b"resetstat" if c.args.len() == 2 => {
+            c.node.metering.reset();
+            c.out.ok();
+        }
+        b"help" if c.args.len() == 2 => {
+            let lines = [
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "HELP",
+                "    Print this help.",
+            ];
+            c.out.array(lines.len());
+            lines.iter().for_each(|l| c.out.simple(l));
+        }
+        _ => {
+            return Err(CmdError::err(format_args!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+                args::text(c.args[1])
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn write_command_info(c: &mut Call, idx: usize) {
+    let spec = &COMMANDS[idx];
+    let flags = spec.flag_names();
+    let (first, last, step) = spec.key_positions();
+    c.out.array(10);
+    c.out.bulk(spec.name.as_bytes());
+    c.out.int(spec.arity as i64);
+    c.out.set(flags.len());
+    flags.iter().for_each(|f| c.out.simple(f));
+    c.out.int(first);
+    c.out.int(last);
+    c.out.int(step);
+    let cats = spec.categories();
+    c.out.set(cats.len());
+    cats.iter().for_each(|cat| c.out.simple(cat));
+    c.out.set(0);
+    c.out.array(0);
+    c.out.array(0);
+}
+
+/// COMMAND [COUNT|INFO|DOCS|LIST]
+pub fn command(c: &mut Call) -> CmdResult {
+    let Some(sub) = c.args.get(1).map(|s| s.to_ascii_lowercase()) else {
+        c.out.array(COMMANDS.len());
+        (0..COMMANDS.len()).for_each(|i| write_command_info(c, i));
+        return Ok(());
+    };
+    match sub.as_slice() {
+        b"count" => c.out.int(COMMANDS.len() as i64),
+        b"list" => {
+            c.out.array(COMMANDS.len());
+            COMMANDS.iter().for_each(|s| c.out.bulk(s.name.as_bytes()));
+        }
+        b"info" => {
+            let names: Vec<Option<usize>> = if c.args.len() == 2 {
+                (0..COMMANDS.len()).map(Some).collect()
+            } else {
+                c.args[2..].iter().map(|n| table::lookup(n)).collect()
+            };
+            c.out.array(names.len());
+            for n in names {
+                match n {
+                    Some(i) => write_command_info(c, i),
+                    None => c.out.null_array(),
+                }
+            }
+        }
+        b"docs" => {
+            let names: Vec<usize> = if c.args.len() == 2 {
+                (0..COMMANDS.len()).collect()
+            } else {
+                c.args[2..]
+                    .iter()
+                    .filter_map(|n| table::lookup(n))
+                    .collect()
+            };
+            c.out.map(names.len());
+            for i in names {
+                let spec = &COMMANDS[i];
+                c.out.bulk(spec.name.as_bytes());
+                c.out.map(2);
+                c.out.bulk(b"summary");
+                c.out.bulk(spec.summary.as_bytes());
+                c.out.bulk(b"group");
+                c.out.bulk(spec.group.as_bytes());
+            }
+        }
+        b"getkeys" if c.args.len() >= 3 => {
+            let Some(i) = table::lookup(c.args[2]) else {
+                return Err(CmdError::err("Invalid command specified"));
+            };
+            let inner = &c.args[2..];
+            let keys = COMMANDS[i].key_args(inner);
+            if keys.is_empty() {
+                return Err(CmdError::err("The command has no key arguments"));
+            }
+            c.out.bulks(keys.into_iter());
+        }
+        _ => {
+            return Err(CmdError::err(format_args!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+                args::text(c.args[1])
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.2}{}", UNITS[u])
+    }
+}
+
+/// Resident set size of this process, from /proc.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_stime), secs(ru.ru_utime))
+}
+
+const DEFAULT_SECTIONS: [&str; 8] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+
+/// Writes one INFO section.
+type InfoSection = fn(&mut Call, &mut String);
+
+/// INFO [section …]
+pub fn info(c: &mut Call) -> CmdResult {
+    let requested: Vec<String> = c.args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let everything = requested.iter().any(|s| s == "all" || s == "everything");
+    let wants = |name: &str| {
+        if requested.is_empty() || requested.iter().any(|s| s == "default") {
+            DEFAULT_SECTIONS.contains(&name)
+        } else {
+            everything || requested.iter().any(|s| s == name)
+        }
+    };
+    let mut text = String::new();
+    let sections: [(&str, InfoSection); 9] = [
+        ("server", info_server),
+        ("clients", info_clients),
+        ("memory", info_memory),
+        ("persistence", info_persistence),
+        ("stats", info_stats),
+        ("replication", info_replication),
+        ("cpu", info_cpu),
+        ("commandstats", info_commandstats),
+        ("keyspace", info_keyspace),
+    ];
+    for (name, write) in sections {
+        if wants(name) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            write(c, &mut text);
+        }
+    }
+    c.out.verbatim(&text);
+    Ok(())
+}
+
+fn info_server(c: &mut Call, t: &mut String) {
+    let uptime = c.node.started.elapsed().as_secs();
+    let _ = write!(
+        t,
+        "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\n\
+         os:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
+         server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\n\
+         io_threads_active:0\r\nthreads:{}\r\nshards_per_db:{}\r\nexecutable:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        std::process::id(),
+        c.node.run_id,
+        c.node.port(),
+        now_ms() * 1000,
+        uptime / 86400,
+        c.cfg.hz,
+        c.cfg.threads,
+        c.node.ks.shards(),
+        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+    );
+}
+
+fn info_clients(c: &mut Call, t: &mut String) {
+    let _ = write!(
+        t,
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+        c.node.clients.count(),
+        c.cfg.maxclients
+    );
+}
+
+fn info_memory(c: &mut Call, t: &mut String) {
+    let dataset: u64 = (0..c.node.ks.databases())
+        .flat_map(|db| {
+            c.held
+                .shards_of(db)
+                .map(|s| s.bytes() as u64)
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    let rss = rss_bytes();
+    let _ = write!(
+        t,
+        "# Memory\r\nused_memory:{dataset}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+         used_memory_rss_human:{}\r\nused_memory_dataset:{dataset}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+         maxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
+        human(dataset),
+        human(rss),
+        c.cfg.maxmemory,
+        human(c.cfg.maxmemory),
+        c.cfg.maxmemory_policy.name(),
+        if dataset > 0 { rss as f64 / dataset as f64 } else { 0.0 },
+    );
+}
+
+fn info_persistence(_c: &mut Call, t: &mut String) {
+    t.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:0\r\n");
+}
+
+fn info_stats(c: &mut Call, t: &mut String) {
+    let totals = c.node.metering.since_reset();
+    let (mut expired, mut evicted) = (0, 0);
+    for db in 0..c.node.ks.databases() {
+        for s in c.held.shards_of(db) {
+            expired += s.expired;
+            evicted += s.evicted;
+        }
+    }
+    let _ = write!(
+        t,
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+         total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
+         expired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
+         total_error_replies:{}\r\n",
+        c.node.clients.received.load(std::sync::atomic::Ordering::Relaxed),
+        totals.total_commands(),
+        totals.net_in,
+        totals.net_out,
+        c.node.clients.rejected.load(std::sync::atomic::Ordering::Relaxed),
+        totals.hits,
+        totals.misses,
+        totals.errors,
+    );
+}
+
+fn info_replication(c: &mut Call, t: &mut String) {
+    let _ = write!(
+        t,
+        "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+        c.node.run_id
+    );
+}
+
+fn info_cpu(_c: &mut Call, t: &mut String) {
+    let (sys, user) = cpu_seconds();
+    let _ = write!(
+        t,
+        "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"
+    );
+}
+
+fn info_commandstats(c: &mut Call, t: &mut String) {
+    t.push_str("# Commandstats\r\n");
+    let totals = c.node.metering.since_reset();
+    for (spec, (calls, nanos, rejected, failed)) in COMMANDS.iter().zip(totals.commands) {
+        if calls + rejected > 0 {
+            let usec = nanos / 1000;
+            let per_call = if calls > 0 {
+                nanos as f64 / 1000.0 / calls as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                t,
+                "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},\
+                 failed_calls={failed}\r\n",
+                spec.name
+            );
+        }
+    }
+}
+
+fn info_keyspace(c: &mut Call, t: &mut String) {
+    t.push_str("# Keyspace\r\n");
+    for db in 0..c.node.ks.databases() {
+        let (mut keys, mut expires) = (0, 0);
+        for s in c.held.shards_of(db) {
+            keys += s.len();
+            expires += s.volatile_count();
+        }
+        if keys > 0 {
+            let _ = write!(t, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+    }
+}

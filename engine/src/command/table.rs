@@ -1,0 +1,845 @@
+//! The command table: every command as data — name, arity, flags, key positions, handler, group — driving
+//! dispatch, shard locking, transactions, `COMMAND` output and (later) ACL categories and metering.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use super::{connection, keys, server, string, transaction, Call, CmdResult};
+use crate::keyspace::{Keyspace, LockSet};
+
+/// Modifies the dataset.
+pub const WRITE: u32 = 1;
+/// Only reads the dataset.
+pub const READONLY: u32 = 1 << 1;
+/// May grow memory: refused (or preceded by eviction) over `maxmemory`.
+pub const DENY_OOM: u32 = 1 << 2;
+/// O(1) or O(log n).
+pub const FAST: u32 = 1 << 3;
+/// Administrative.
+pub const ADMIN: u32 = 1 << 4;
+/// Allowed before authentication.
+pub const NO_AUTH: u32 = 1 << 5;
+/// Runs immediately inside MULTI instead of being queued.
+pub const TX_CONTROL: u32 = 1 << 6;
+
+/// Where a command's keys are.
+#[derive(Clone, Copy)]
+pub enum Keys {
+    /// No keys.
+    None,
+    /// Arguments `first..=last` every `step` (negative `last` counts from the end).
+    Range {
+        /// First key index.
+        first: usize,
+        /// Last key index (negative: from the end).
+        last: isize,
+        /// Step between keys.
+        step: usize,
+    },
+    /// Every shard of the selected database.
+    AllShards,
+    /// Every shard of every database.
+    AllDbs,
+    /// Computed from the arguments.
+    Custom(fn(&[&[u8]], usize, &Keyspace, &mut LockSet)),
+}
+
+/// A command's handler.
+pub type Handler = fn(&mut Call) -> CmdResult;
+
+/// One command.
+pub struct Spec {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Redis arity: exact argument count (name included) when positive, minimum when negative.
+    pub arity: i32,
+    /// Flag bits.
+    pub flags: u32,
+    /// Key positions.
+    pub keys: Keys,
+    /// The handler.
+    pub run: Handler,
+    /// Command group (`string`, `generic`, `server`, `connection`, `transactions`).
+    pub group: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+}
+
+impl Spec {
+    /// True when the flag is set.
+    #[inline]
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// True when `n` arguments (name included) satisfy the arity.
+    #[inline]
+    pub fn arity_ok(&self, n: usize) -> bool {
+        if self.arity >= 0 {
+            n == self.arity as usize
+        } else {
+            n >= (-self.arity) as usize
+        }
+    }
+
+    /// Flag names as `COMMAND INFO` prints them.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        [
+            (WRITE, "write"),
+            (READONLY, "readonly"),
+            (DENY_OOM, "denyoom"),
+            (ADMIN, "admin"),
+            (NO_AUTH, "no_auth"),
+            (FAST, "fast"),
+        ]
+        .iter()
+        .filter(|(f, _)| self.has(*f))
+        .map(|&(_, n)| n)
+        .collect()
+    }
+
+    /// (first, last, step) as `COMMAND INFO` prints them.
+    pub fn key_positions(&self) -> (i64, i64, i64) {
+        match self.keys {
+            Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
+            Keys::Custom(_) => (1, 1, 1),
+            _ => (0, 0, 0),
+        }
+    }
+
+    /// The key arguments of a call (COMMAND GETKEYS).
+    pub fn key_args<'a>(&self, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        match self.keys {
+            Keys::Range { first, last, step } => {
+                let last = if last < 0 {
+                    args.len() as isize + last
+                } else {
+                    last
+                };
+                (first..args.len())
+                    .step_by(step)
+                    .filter(|&i| i as isize <= last)
+                    .map(|i| args[i])
+                    .collect()
+            }
+            Keys::Custom(_) => args.iter().skip(1).take(2).copied().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// ACL categories, from flags and group.
+    pub fn categories(&self) -> Vec<&'static str> {
+        let mut cats = Vec::new();
+        if self.has(WRITE) {
+            cats.push("@write");
+        }
+        if self.has(READONLY) {
+            cats.push("@read");
+        }
+        if self.has(ADMIN) {
+            cats.extend(["@admin", "@dangerous"]);
+        }
+        cats.push(match self.group {
+            "string" => "@string",
+            "generic" => "@keyspace",
+            "connection" => "@connection",
+            "transactions" => "@transaction",
+            _ => "@server",
+        });
+        cats.push(if self.has(FAST) { "@fast" } else { "@slow" });
+        cats
+    }
+}
+
+const fn key(first: usize) -> Keys {
+    Keys::Range {
+        first,
+        last: first as isize,
+        step: 1,
+    }
+}
+
+const ALL_KEYS: Keys = Keys::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+
+const PAIRS: Keys = Keys::Range {
+    first: 1,
+    last: -1,
+    step: 2,
+};
+
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $run:path, $group:literal, $summary:literal) => {
+        Spec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            keys: $keys,
+            run: $run,
+            group: $group,
+            summary: $summary,
+        }
+    };
+}
+
+/// Every command.
+pub static COMMANDS: &[Spec] = &[
+    // strings
+    cmd!(
+        "get",
+        2,
+        READONLY | FAST,
+        key(1),
+        string::get,
+        "string",
+        "Returns the string value of a key."
+    ),
+    cmd!(
+        "set",
+        -3,
+        WRITE | DENY_OOM,
+        key(1),
+        string::set,
+        "string",
+        "Sets the string value of a key."
+    ),
+    cmd!(
+        "setnx",
+        3,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::setnx,
+        "string",
+        "Sets a key only if it does not exist."
+    ),
+    cmd!(
+        "setex",
+        4,
+        WRITE | DENY_OOM,
+        key(1),
+        string::setex,
+        "string",
+        "Sets a value and a TTL in seconds."
+    ),
+    cmd!(
+        "psetex",
+        4,
+        WRITE | DENY_OOM,
+        key(1),
+        string::setex,
+        "string",
+        "Sets a value and a TTL in milliseconds."
+    ),
+    cmd!(
+        "getset",
+        3,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::getset,
+        "string",
+        "Sets a value, returns the old one."
+    ),
+    cmd!(
+        "getdel",
+        2,
+        WRITE | FAST,
+        key(1),
+        string::getdel,
+        "string",
+        "Returns a value and deletes the key."
+    ),
+    cmd!(
+        "getex",
+        -2,
+        WRITE | FAST,
+        key(1),
+        string::getex,
+        "string",
+        "Returns a value and changes its TTL."
+    ),
+    cmd!(
+        "mget",
+        -2,
+        READONLY | FAST,
+        ALL_KEYS,
+        string::mget,
+        "string",
+        "Returns the values of several keys."
+    ),
+    cmd!(
+        "mset",
+        -3,
+        WRITE | DENY_OOM,
+        PAIRS,
+        string::mset,
+        "string",
+        "Sets several keys."
+    ),
+    cmd!(
+        "msetnx",
+        -3,
+        WRITE | DENY_OOM,
+        PAIRS,
+        string::msetnx,
+        "string",
+        "Sets several keys if none exists."
+    ),
+    cmd!(
+        "incr",
+        2,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::incr,
+        "string",
+        "Increments an integer by one."
+    ),
+    cmd!(
+        "decr",
+        2,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::incr,
+        "string",
+        "Decrements an integer by one."
+    ),
+    cmd!(
+        "incrby",
+        3,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::incr,
+        "string",
+        "Increments an integer."
+    ),
+    cmd!(
+        "decrby",
+        3,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::incr,
+        "string",
+        "Decrements an integer."
+    ),
+    cmd!(
+        "incrbyfloat",
+        3,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::incrbyfloat,
+        "string",
+        "Increments a float."
+    ),
+    cmd!(
+        "append",
+        3,
+        WRITE | DENY_OOM | FAST,
+        key(1),
+        string::append,
+        "string",
+        "Appends to a string."
+    ),
+    cmd!(
+        "strlen",
+        2,
+        READONLY | FAST,
+        key(1),
+        string::strlen,
+        "string",
+        "Returns the length of a string."
+    ),
+    cmd!(
+        "getrange",
+        4,
+        READONLY,
+        key(1),
+        string::getrange,
+        "string",
+        "Returns a substring."
+    ),
+    cmd!(
+        "substr",
+        4,
+        READONLY,
+        key(1),
+        string::getrange,
+        "string",
+        "Returns a substring."
+    ),
+    cmd!(
+        "setrange",
+        4,
+        WRITE | DENY_OOM,
+        key(1),
+        string::setrange,
+        "string",
+        "Overwrites part of a string."
+    ),
+    // keys
+    cmd!(
+        "del",
+        -2,
+        WRITE,
+        ALL_KEYS,
+        keys::del,
+        "generic",
+        "Deletes keys."
+    ),
+    cmd!(
+        "unlink",
+        -2,
+        WRITE | FAST,
+        ALL_KEYS,
+        keys::del,
+        "generic",
+        "Deletes keys, freeing memory lazily."
+    ),
+    cmd!(
+        "exists",
+        -2,
+        READONLY | FAST,
+        ALL_KEYS,
+        keys::exists,
+        "generic",
+        "Counts existing keys."
+    ),
+    cmd!(
+        "touch",
+        -2,
+        READONLY | FAST,
+        ALL_KEYS,
+        keys::touch,
+        "generic",
+        "Records an access to keys."
+    ),
+    cmd!(
+        "expire",
+        -3,
+        WRITE | FAST,
+        key(1),
+        keys::expire,
+        "generic",
+        "Sets a TTL in seconds."
+    ),
+    cmd!(
+        "pexpire",
+        -3,
+        WRITE | FAST,
+        key(1),
+        keys::expire,
+        "generic",
+        "Sets a TTL in milliseconds."
+    ),
+    cmd!(
+        "expireat",
+        -3,
+        WRITE | FAST,
+        key(1),
+        keys::expire,
+        "generic",
+        "Sets an expiry unix time in seconds."
+    ),
+    cmd!(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        key(1),
+        keys::expire,
+        "generic",
+        "Sets an expiry unix time in ms."
+    ),
+    cmd!(
+        "ttl",
+        2,
+        READONLY | FAST,
+        key(1),
+        keys::ttl,
+        "generic",
+        "Returns the TTL in seconds."
+    ),
+    cmd!(
+        "pttl",
+        2,
+        READONLY | FAST,
+        key(1),
+        keys::ttl,
+        "generic",
+        "Returns the TTL in milliseconds."
+    ),
+    cmd!(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        key(1),
+        keys::ttl,
+        "generic",
+        "Returns the expiry unix time in seconds."
+    ),
+    cmd!(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        key(1),
+        keys::ttl,
+        "generic",
+        "Returns the expiry unix time in ms."
+    ),
+    cmd!(
+        "persist",
+        2,
+        WRITE | FAST,
+        key(1),
+        keys::persist,
+        "generic",
+        "Removes a TTL."
+    ),
+    cmd!(
+        "type",
+        2,
+        READONLY | FAST,
+        key(1),
+        keys::type_,
+        "generic",
+        "Returns the type of a value."
+    ),
+    cmd!(
+        "rename",
+        3,
+        WRITE,
+        Keys::Range {
+            first: 1,
+            last: 2,
+            step: 1
+        },
+        keys::rename,
+        "generic",
+        "Renames a key."
+    ),
+    cmd!(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        Keys::Range {
+            first: 1,
+            last: 2,
+            step: 1
+        },
+        keys::rename,
+        "generic",
+        "Renames a key if the new name is free."
+    ),
+    cmd!(
+        "keys",
+        2,
+        READONLY,
+        Keys::AllShards,
+        keys::keys,
+        "generic",
+        "Returns keys matching a pattern."
+    ),
+    cmd!(
+        "scan",
+        -2,
+        READONLY,
+        Keys::AllShards,
+        keys::scan,
+        "generic",
+        "Iterates over keys."
+    ),
+    cmd!(
+        "randomkey",
+        1,
+        READONLY,
+        Keys::AllShards,
+        keys::randomkey,
+        "generic",
+        "Returns a random key."
+    ),
+    cmd!(
+        "copy",
+        -3,
+        WRITE | DENY_OOM,
+        Keys::Custom(keys::copy_keys),
+        keys::copy,
+        "generic",
+        "Copies a key."
+    ),
+    cmd!(
+        "move",
+        3,
+        WRITE | FAST,
+        Keys::Custom(keys::move_keys),
+        keys::move_,
+        "generic",
+        "Moves a key to another database."
+    ),
+    cmd!(
+        "object",
+        -2,
+        READONLY,
+        key(2),
+        keys::object,
+        "generic",
+        "Inspects how a key is stored."
+    ),
+    // connection
+    cmd!(
+        "ping",
+        -1,
+        FAST,
+        Keys::None,
+        connection::ping,
+        "connection",
+        "Returns PONG."
+    ),
+    cmd!(
+        "echo",
+        2,
+        FAST,
+        Keys::None,
+        connection::echo,
+        "connection",
+        "Returns the given string."
+    ),
+    cmd!(
+        "hello",
+        -1,
+        NO_AUTH | FAST,
+        Keys::None,
+        connection::hello,
+        "connection",
+        "Handshakes with the server."
+    ),
+    cmd!(
+        "auth",
+        -2,
+        NO_AUTH | FAST,
+        Keys::None,
+        connection::auth,
+        "connection",
+        "Authenticates the connection."
+    ),
+    cmd!(
+        "select",
+        2,
+        FAST,
+        Keys::None,
+        connection::select,
+        "connection",
+        "Selects a database."
+    ),
+    cmd!(
+        "quit",
+        -1,
+        NO_AUTH | FAST | TX_CONTROL,
+        Keys::None,
+        connection::quit,
+        "connection",
+        "Closes the connection."
+    ),
+    cmd!(
+        "reset",
+        1,
+        NO_AUTH | FAST | TX_CONTROL,
+        Keys::None,
+        connection::reset,
+        "connection",
+        "Resets the connection."
+    ),
+    cmd!(
+        "client",
+        -2,
+        0,
+        Keys::None,
+        connection::client,
+        "connection",
+        "Inspects and manages connections."
+    ),
+    // server
+    cmd!(
+        "info",
+        -1,
+        0,
+        Keys::AllDbs,
+        server::info,
+        "server",
+        "Returns information about the server."
+    ),
+    cmd!(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        Keys::AllShards,
+        server::dbsize,
+        "server",
+        "Returns the number of keys."
+    ),
+    cmd!(
+        "flushdb",
+        -1,
+        WRITE,
+        Keys::AllShards,
+        server::flushdb,
+        "server",
+        "Deletes every key of the database."
+    ),
+    cmd!(
+        "flushall",
+        -1,
+        WRITE,
+        Keys::AllDbs,
+        server::flushall,
+        "server",
+        "Deletes every key."
+    ),
+    cmd!(
+        "swapdb",
+        3,
+        WRITE | FAST,
+        Keys::AllDbs,
+        server::swapdb,
+        "server",
+        "Swaps two databases."
+    ),
+    cmd!(
+        "config",
+        -2,
+        ADMIN,
+        Keys::None,
+        server::config,
+        "server",
+        "Reads and changes configuration."
+    ),
+    cmd!(
+        "command",
+        -1,
+        0,
+        Keys::None,
+        server::command,
+        "server",
+        "Describes commands."
+    ),
+    cmd!(
+        "time",
+        1,
+        FAST,
+        Keys::None,
+        server::time,
+        "server",
+        "Returns the server time."
+    ),
+    cmd!(
+        "lastsave",
+        1,
+        FAST,
+        Keys::None,
+        server::lastsave,
+        "server",
+        "Returns the time of the last save."
+    ),
+    cmd!(
+        "shutdown",
+        -1,
+        ADMIN,
+        Keys::None,
+        server::shutdown,
+        "server",
+        "Stops the server."
+    ),
+    // transactions
+    cmd!(
+        "multi",
+        1,
+        FAST | TX_CONTROL,
+        Keys::None,
+        transaction::multi,
+        "transactions",
+        "Starts a transaction."
+    ),
+    cmd!(
+        "exec",
+        1,
+        TX_CONTROL,
+        Keys::None,
+        transaction::exec,
+        "transactions",
+        "Executes a transaction."
+    ),
+    cmd!(
+        "discard",
+        1,
+        FAST | TX_CONTROL,
+        Keys::None,
+        transaction::discard,
+        "transactions",
+        "Discards a transaction."
+    ),
+    cmd!(
+        "watch",
+        -2,
+        FAST | TX_CONTROL,
+        ALL_KEYS,
+        transaction::watch,
+        "transactions",
+        "Watches keys for changes."
+    ),
+    cmd!(
+        "unwatch",
+        1,
+        FAST | TX_CONTROL,
+        Keys::None,
+        transaction::unwatch,
+        "transactions",
+        "Forgets watched keys."
+    ),
+];
+
+static INDEX: LazyLock<HashMap<&'static [u8], usize>> = LazyLock::new(|| {
+    COMMANDS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_bytes(), i))
+        .collect()
+});
+
+/// Finds a command by name, ignoring case.
+#[inline]
+pub fn lookup(name: &[u8]) -> Option<usize> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    INDEX.get(&buf[..name.len()]).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_lowercase_and_found_in_any_case() {
+        for (i, s) in COMMANDS.iter().enumerate() {
+            assert_eq!(s.name, s.name.to_ascii_lowercase());
+            assert_eq!(
+                lookup(s.name.to_ascii_uppercase().as_bytes()),
+                Some(i),
+                "{}",
+                s.name
+            );
+        }
+        assert_eq!(INDEX.len(), COMMANDS.len());
+        assert_eq!(lookup(b"nosuchcommand"), None);
+    }
+
+    #[test]
+    fn write_and_readonly_are_exclusive() {
+        for s in COMMANDS {
+            assert!(!(s.has(WRITE) && s.has(READONLY)), "{}", s.name);
+        }
+    }
+}

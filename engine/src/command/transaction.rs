@@ -1,0 +1,156 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Queued commands are checked when queued (unknown command, arity, memory) — a failure there makes EXEC answer
+//! `EXECABORT`. EXEC locks the shards of every queued command and every watched key at once, in ascending
+//! order, then checks the watched versions and runs the queue: no other client can interleave, on any core.
+//! WATCH records a per-key version in the shard; every write path of the shard bumps it.
+
+use std::sync::atomic::Ordering;
+
+use super::session::{Queued, Watched};
+use super::table::{self, COMMANDS};
+use super::{ensure_memory, lock_set, run, Call, CmdError, CmdResult, Session};
+use crate::keyspace::LockSet;
+use crate::node::Node;
+
+/// Adds a command to the open transaction.
+pub fn queue(session: &mut Session, idx: usize, args: &[&[u8]]) {
+    if let Some(q) = &mut session.multi {
+        q.push(Queued {
+            idx,
+            args: args.iter().map(|a| a.to_vec()).collect(),
+        });
+        session.info.multi_len.store(q.len(), Ordering::Relaxed);
+    }
+}
+
+/// MULTI
+pub fn multi(c: &mut Call) -> CmdResult {
+    if c.session.multi.is_some() {
+        return Err(CmdError::err("MULTI calls can not be nested"));
+    }
+    c.session.multi = Some(Vec::new());
+    c.session.multi_error = false;
+    c.session.info.in_multi.store(true, Ordering::Relaxed);
+    c.session.info.multi_len.store(0, Ordering::Relaxed);
+    c.out.ok();
+    Ok(())
+}
+
+/// Forgets watched keys, taking each key's shard lock in turn (the caller holds no lock).
+pub fn unwatch_all(node: &Node, session: &mut Session) {
+    for w in session.watched.drain(..) {
+        let mut held = node.ks.lock_key(w.db, &w.key);
+        held.shard(w.db, &w.key).0.unwatch(&w.key);
+    }
+}
+
+/// Leaves any open transaction and forgets watched keys.
+pub fn discard_state(node: &Node, session: &mut Session) {
+    session.multi = None;
+    session.multi_error = false;
+    session.info.in_multi.store(false, Ordering::Relaxed);
+    unwatch_all(node, session);
+}
+
+/// DISCARD
+pub fn discard(c: &mut Call) -> CmdResult {
+    if c.session.multi.is_none() {
+        return Err(CmdError::err("DISCARD without MULTI"));
+    }
+    discard_state(c.node, c.session);
+    c.out.ok();
+    Ok(())
+}
+
+/// WATCH key [key …]
+pub fn watch(c: &mut Call) -> CmdResult {
+    if c.session.multi.is_some() {
+        return Err(CmdError::err("WATCH inside MULTI is not allowed"));
+    }
+    let db = c.session.db;
+    let now = c.clock.now_ms;
+    for &key in &c.args[1..] {
+        if c.session.watched.iter().any(|w| w.db == db && w.key == key) {
+            continue;
+        }
+        let (shard, h) = c.held.shard(db, key);
+        let existed = shard.find(h, key, now).is_some();
+        let version = shard.watch(key);
+        c.session.watched.push(Watched {
+            db,
+            key: key.to_vec(),
+            version,
+            existed,
+        });
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// UNWATCH
+pub fn unwatch(c: &mut Call) -> CmdResult {
+    unwatch_all(c.node, c.session);
+    c.out.ok();
+    Ok(())
+}
+
+/// EXEC
+pub fn exec(c: &mut Call) -> CmdResult {
+    let Some(queue) = c.session.multi.take() else {
+        return Err(CmdError::err("EXEC without MULTI"));
+    };
+    c.session.info.in_multi.store(false, Ordering::Relaxed);
+    if std::mem::take(&mut c.session.multi_error) {
+        unwatch_all(c.node, c.session);
+        return Err(CmdError::Msg(
+            "EXECABORT Transaction discarded because of previous errors.".into(),
+        ));
+    }
+    if queue.iter().any(|q| COMMANDS[q.idx].has(table::DENY_OOM)) {
+        if let Err(e) = ensure_memory(c.node, c.cfg, &c.clock, &mut c.session.evictor) {
+            unwatch_all(c.node, c.session);
+            return Err(e);
+        }
+    }
+    let ks = &c.node.ks;
+    let mut set = LockSet::new();
+    let mut db = c.session.db;
+    let argv: Vec<Vec<&[u8]>> = queue
+        .iter()
+        .map(|q| q.args.iter().map(Vec::as_slice).collect())
+        .collect();
+    for (q, args) in queue.iter().zip(&argv) {
+        let spec = &COMMANDS[q.idx];
+        lock_set(spec, args, db, ks, &mut set);
+        if spec.name == "select" {
+            if let Ok(n) = super::keys::db_index(args[1], ks) {
+                db = n;
+            }
+        }
+    }
+    for w in &c.session.watched {
+        set.push(ks.shard_id(w.db, &w.key));
+    }
+    let mut held = ks.lock(&mut set);
+    let now = c.clock.now_ms;
+    let conflict = c.session.watched.iter().any(|w| {
+        let (shard, h) = held.shard(w.db, &w.key);
+        let changed = shard.watch_version(&w.key) != w.version;
+        changed || (w.existed && shard.find(h, &w.key, now).is_none())
+    });
+    for w in c.session.watched.drain(..) {
+        held.shard(w.db, &w.key).0.unwatch(&w.key);
+    }
+    if conflict {
+        c.out.null_array();
+        return Ok(());
+    }
+    c.out.array(queue.len());
+    for (q, args) in queue.iter().zip(&argv) {
+        run(
+            c.node, c.cfg, c.clock, c.session, c.out, &mut held, q.idx, args,
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,526 @@
+//! Configuration: one typed struct, filled from defaults, then a redis.conf-style file, then command-line flags.
+//!
+//! Every parameter is declared once in [`PARAMS`] with its parser and printer, and that table serves the config
+//! file, the flags, `CONFIG GET` (glob patterns) and `CONFIG SET`. Memory sizes accept Redis units (`100mb`,
+//! `1gb`, `512k`). A running server keeps its configuration in an `ArcSwap`: `CONFIG SET` publishes a new
+//! snapshot, connections read one snapshot per batch of commands.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::keyspace::EvictionPolicy;
+
+/// Errors in configuration, with the offending parameter.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File that failed.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A line of the configuration file is malformed.
+    #[error("config file {path}, line {line}: {message}")]
+    Line {
+        /// File with the error.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A parameter name is unknown.
+    #[error("unknown parameter '{0}'")]
+    Unknown(String),
+    /// A parameter value is invalid.
+    #[error("invalid value for '{name}': {message}")]
+    Invalid {
+        /// Parameter name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Command-line flags of `ferrocache-engine`. Each flag maps onto the parameter of the same name.
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "ferrocache-engine",
+    version,
+    about = "Ferrocache cache engine (Redis protocol)"
+)]
+pub struct Args {
+    /// A redis.conf-style file: one `name value` per line, `#` comments. Flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Addresses to listen on, space separated (default 127.0.0.1).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// TCP port for the Redis protocol (default 6379; 0 picks a free port).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Number of databases (default 16).
+    #[arg(long)]
+    pub databases: Option<String>,
+    /// Memory limit for the dataset, e.g. `100mb` (default 0: no limit).
+    #[arg(long)]
+    pub maxmemory: Option<String>,
+    /// What to do at the limit: noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru,
+    /// volatile-lfu, volatile-random, volatile-ttl.
+    #[arg(long = "maxmemory-policy")]
+    pub maxmemory_policy: Option<String>,
+    /// Password clients must give with AUTH.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Worker threads serving connections (default: all cores).
+    #[arg(long)]
+    pub threads: Option<String>,
+    /// Close connections idle for this many seconds (default 0: never).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// debug, verbose, notice or warning.
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// Any other parameter, as `name=value` (repeatable), e.g. `--set maxmemory-samples=10`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// The engine's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen addresses.
+    pub bind: Vec<String>,
+    /// Redis protocol port.
+    pub port: u16,
+    /// Number of databases.
+    pub databases: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Shards per database (power of two).
+    pub shards: usize,
+    /// Dataset memory limit in bytes (0 = none).
+    pub maxmemory: u64,
+    /// Eviction policy.
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per eviction round.
+    pub maxmemory_samples: usize,
+    /// LFU counter logarithm factor.
+    pub lfu_log_factor: u32,
+    /// LFU counter decay period in minutes.
+    pub lfu_decay_time: u32,
+    /// Password of the default user.
+    pub requirepass: Option<String>,
+    /// Idle client timeout in seconds (0 = never).
+    pub timeout: u64,
+    /// Log verbosity.
+    pub loglevel: String,
+    /// Background task frequency (active expiry runs `hz` times a second).
+    pub hz: u32,
+    /// Largest bulk string a client may send.
+    pub proto_max_bulk_len: u64,
+    /// Largest query buffer of one client.
+    pub client_query_buffer_limit: u64,
+    /// Most simultaneous clients.
+    pub maxclients: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Config {
+            bind: vec!["127.0.0.1".into()],
+            port: 6379,
+            databases: 16,
+            threads,
+            shards: (threads * 32).next_power_of_two(),
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            requirepass: None,
+            timeout: 0,
+            loglevel: "notice".into(),
+            hz: 10,
+            proto_max_bulk_len: 512 << 20,
+            client_query_buffer_limit: 1 << 30,
+            maxclients: 10_000,
+        }
+    }
+}
+
+/// One configuration parameter: its name, whether `CONFIG SET` may change it, and how to read and write it.
+pub struct Param {
+    /// Parameter name (as in redis.conf).
+    pub name: &'static str,
+    /// True when `CONFIG SET` may change it at runtime.
+    pub mutable: bool,
+    get: fn(&Config) -> String,
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+/// Parses a memory size with Redis units: `k`/`m`/`g` (powers of 1000) and `kb`/`mb`/`gb` (powers of 1024).
+pub fn parse_memory(v: &str) -> Result<u64, String> {
+    let v = v.trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "argument must be a memory value".to_string())?;
+    let mul = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err("argument must be a memory value".into()),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| "argument must be a memory value".into())
+}
+
+/// Every parameter the engine knows. Parameters Redis clients commonly read but that have no effect here
+/// (`save`, `appendonly`) are listed read-only so that tools like redis-benchmark find them.
+pub const PARAMS: &[Param] = &[
+    Param {
+        name: "bind",
+        mutable: false,
+        get: |c| c.bind.join(" "),
+        set: |c, v| {
+            c.bind = v.split_whitespace().map(str::to_string).collect();
+            if c.bind.is_empty() {
+                return Err("at least one address is required".into());
+            }
+            Ok(())
+        },
+    },
+    Param {
+        name: "port",
+        mutable: false,
+        get: |c| c.port.to_string(),
+        set: |c, v| num(v).map(|n| c.port = n),
+    },
+    Param {
+        name: "databases",
+        mutable: false,
+        get: |c| c.databases.to_string(),
+        set: |c, v| match num::<usize>(v)? {
+            n @ 1..=1_000_000 => {
+                c.databases = n;
+                Ok(())
+            }
+            _ => Err("argument must be between 1 and 1000000 inclusive".into()),
+        },
+    },
+    Param {
+        name: "threads",
+        mutable: false,
+        get: |c| c.threads.to_string(),
+        set: |c, v| match num::<usize>(v)? {
+            n @ 1..=1024 => {
+                c.threads = n;
+                c.shards = (n * 32).next_power_of_two();
+                Ok(())
+            }
+            _ => Err("argument must be between 1 and 1024 inclusive".into()),
+        },
+    },
+    Param {
+        name: "shards",
+        mutable: false,
+        get: |c| c.shards.to_string(),
+        set: |c, v| match num::<usize>(v)? {
+            n @ 1..=65536 => {
+                c.shards = n.next_power_of_two();
+                Ok(())
+            }
+            _ => Err("argument must be between 1 and 65536 inclusive".into()),
+        },
+    },
+    Param {
+        name: "maxmemory",
+        mutable: true,
+        get: |c| c.maxmemory.to_string(),
+        set: |c, v| parse_memory(v).map(|n| c.maxmemory = n),
+    },
+    Param {
+        name: "maxmemory-policy",
+        mutable: true,
+        get: |c| c.maxmemory_policy.name().into(),
+        set: |c, v| v.parse().map(|p| c.maxmemory_policy = p),
+    },
+    Param {
+        name: "maxmemory-samples",
+        mutable: true,
+        get: |c| c.maxmemory_samples.to_string(),
+        set: |c, v| match num::<usize>(v)? {
+            n @ 1..=64 => {
+                c.maxmemory_samples = n;
+                Ok(())
+            }
+            _ => Err("argument must be between 1 and 64 inclusive".into()),
+        },
+    },
+    Param {
+        name: "lfu-log-factor",
+        mutable: true,
+        get: |c| c.lfu_log_factor.to_string(),
+        set: |c, v| num(v).map(|n| c.lfu_log_factor = n),
+    },
+    Param {
+        name: "lfu-decay-time",
+        mutable: true,
+        get: |c| c.lfu_decay_time.to_string(),
+        set: |c, v| num(v).map(|n| c.lfu_decay_time = n),
+    },
+    Param {
+        name: "requirepass",
+        mutable: true,
+        get: |c| c.requirepass.clone().unwrap_or_default(),
+        set: |c, v| {
+            c.requirepass = (!v.is_empty()).then(|| v.to_string());
+            Ok(())
+        },
+    },
+    Param {
+        name: "timeout",
+        mutable: true,
+        get: |c| c.timeout.to_string(),
+        set: |c, v| num(v).map(|n| c.timeout = n),
+    },
+    Param {
+        name: "loglevel",
+        mutable: true,
+        get: |c| c.loglevel.clone(),
+        set: |c, v| {
+            match v.to_ascii_lowercase().as_str() {
+            l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => {
+                c.loglevel = l.into();
+                Ok(())
+            }
+            _ => Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
+        }
+        },
+    },
+    Param {
+        name: "hz",
+        mutable: true,
+        get: |c| c.hz.to_string(),
+        set: |c, v| num::<u32>(v).map(|n| c.hz = n.clamp(1, 500)),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        mutable: true,
+        get: |c| c.proto_max_bulk_len.to_string(),
+        set: |c, v| match parse_memory(v)? {
+            n if n >= 1024 * 1024 => {
+                c.proto_max_bulk_len = n;
+                Ok(())
+            }
+            _ => Err("argument must be a memory value of at least 1mb".into()),
+        },
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        mutable: true,
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| match parse_memory(v)? {
+            n if n >= 1024 * 1024 => {
+                c.client_query_buffer_limit = n;
+                Ok(())
+            }
+            _ => Err("argument must be a memory value of at least 1mb".into()),
+        },
+    },
+    Param {
+        name: "maxclients",
+        mutable: true,
+        get: |c| c.maxclients.to_string(),
+        set: |c, v| match num::<usize>(v)? {
+            n @ 1.. => {
+                c.maxclients = n;
+                Ok(())
+            }
+            _ => Err("argument must be at least 1".into()),
+        },
+    },
+    Param {
+        name: "save",
+        mutable: true,
+        get: |_| String::new(),
+        set: |_, _| Ok(()),
+    },
+    Param {
+        name: "appendonly",
+        mutable: true,
+        get: |_| "no".into(),
+        set: |_, v| match yes_no(v)? {
+            false => Ok(()),
+            true => Err("append-only files are not supported".into()),
+        },
+    },
+];
+
+/// Looks a parameter up by name (case-insensitive).
+pub fn param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+impl Param {
+    /// The current value as text.
+    pub fn get(&self, c: &Config) -> String {
+        (self.get)(c)
+    }
+
+    /// Sets the value from text.
+    pub fn set(&self, c: &mut Config, v: &str) -> Result<(), String> {
+        (self.set)(c, v)
+    }
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the `--config` file and the flags, in that order.
+    pub fn from_args(args: &Args) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = &args.config {
+            config.load_file(path)?;
+        }
+        let flags = [
+            ("bind", &args.bind),
+            ("port", &args.port),
+            ("databases", &args.databases),
+            ("maxmemory", &args.maxmemory),
+            ("maxmemory-policy", &args.maxmemory_policy),
+            ("requirepass", &args.requirepass),
+            ("threads", &args.threads),
+            ("timeout", &args.timeout),
+            ("loglevel", &args.loglevel),
+        ];
+        for (name, value) in flags {
+            if let Some(v) = value {
+                config.apply(name, v)?;
+            }
+        }
+        for pair in &args.set {
+            let (name, value) = pair.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                name: pair.clone(),
+                message: "expected NAME=VALUE".into(),
+            })?;
+            config.apply(name, value)?;
+        }
+        Ok(config)
+    }
+
+    /// Sets one parameter by name.
+    pub fn apply(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let p = param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        p.set(self, value).map_err(|message| ConfigError::Invalid {
+            name: p.name.to_string(),
+            message,
+        })
+    }
+
+    /// Reads a redis.conf-style file: `name value…` per line, blank lines and `#` comments ignored, values
+    /// optionally in double quotes.
+    pub fn load_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for (n, line) in text.lines().enumerate() {
+            let mut words = Vec::new();
+            let line_err = |message: String| ConfigError::Line {
+                path: path.to_path_buf(),
+                line: n + 1,
+                message,
+            };
+            crate::protocol::resp::split_args(line.trim().as_bytes(), &mut words)
+                .map_err(|e| line_err(e.to_string()))?;
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(name);
+            if name.starts_with('#') {
+                continue;
+            }
+            let value = values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.apply(&name, &value)
+                .map_err(|e| line_err(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units_follow_redis() {
+        assert_eq!(parse_memory("100"), Ok(100));
+        assert_eq!(parse_memory("1k"), Ok(1000));
+        assert_eq!(parse_memory("1kb"), Ok(1024));
+        assert_eq!(parse_memory("2GB"), Ok(2 << 30));
+        assert!(parse_memory("12xb").is_err());
+        assert!(parse_memory("-1").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("ferro-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("engine.conf");
+        std::fs::write(
+            &file,
+            "# comment\nport 7000\nmaxmemory 10mb\nmaxmemory-policy allkeys-lru\nbind \"127.0.0.1\" ::1\n",
+        )
+        .expect("write");
+        let args = Args {
+            config: Some(file),
+            port: Some("7001".into()),
+            set: vec!["maxmemory-samples=7".into()],
+            ..Default::default()
+        };
+        let c = Config::from_args(&args).expect("valid");
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.maxmemory, 10 << 20);
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
+        assert_eq!(c.maxmemory_samples, 7);
+        assert_eq!(c.bind, vec!["127.0.0.1".to_string(), "::1".to_string()]);
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_line_and_parameter() {
+        let dir = std::env::temp_dir().join(format!("ferro-conf-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("bad.conf");
+        std::fs::write(&file, "port 7000\nmaxmemory lots\n").expect("write");
+        let err = Config::default().load_file(&file).expect_err("invalid");
+        let msg = err.to_string();
+        assert!(msg.contains("line 2") && msg.contains("maxmemory"), "{msg}");
+    }
+}

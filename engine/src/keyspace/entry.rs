@@ -1,0 +1,311 @@
+//! Entries: one heap block per key holding its header, its name and its value.
+//!
+//! Memory per key is what a cache sells, so a key costs one allocation, not three (Redis spends a dict entry, a
+//! key string and a value object). The block is laid out as:
+//!
+//! ```text
+//! 0..4   key length (u32)        4..8   value length (u32)
+//! 8..12  meta: access clock (bits 0..24), value kind (24..28), has-expiry flag (bit 31)
+//! 12..16 high 32 bits of the key's hash (lets the table rehash without re-reading the key)
+//! 16..24 expiry, unix ms (only when the flag is set)
+//! then the key bytes, then the value bytes
+//! ```
+//!
+//! A 16-byte key with a 32-byte value and no TTL fits a 64-byte allocator class exactly. [`Entry`] is the only
+//! owner of its block and exposes a safe API; all pointer arithmetic stays in this file.
+
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::ptr::NonNull;
+
+const HEADER: usize = 16;
+const EXPIRE_FLAG: u32 = 1 << 31;
+const CLOCK_MASK: u32 = (1 << 24) - 1;
+const KIND_SHIFT: u32 = 24;
+
+/// The type of the value an entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A byte string (Redis `string`, also used for integers and floats).
+    Str = 0,
+}
+
+/// An owned key/value block. `Send` because the block is exclusively owned.
+pub struct Entry(NonNull<u8>);
+
+// SAFETY: an Entry owns its block exclusively, like a Box<[u8]>.
+unsafe impl Send for Entry {}
+// SAFETY: shared access only reads the block.
+unsafe impl Sync for Entry {}
+
+impl Entry {
+    /// Creates a string entry.
+    pub fn new_str(hash: u32, key: &[u8], value: &[u8], expire: Option<u64>, clock: u32) -> Entry {
+        let entry = Entry::allocate(hash, key.len(), value.len(), Kind::Str, expire, clock);
+        // SAFETY: the block was allocated with room for exactly these key and value lengths.
+        unsafe {
+            std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
+            std::ptr::copy_nonoverlapping(value.as_ptr(), entry.value_ptr(), value.len());
+        }
+        entry
+    }
+
+    /// Creates a string entry whose value is `parts` concatenated (APPEND, SETRANGE).
+    pub fn new_str_parts(
+        hash: u32,
+        key: &[u8],
+        parts: &[&[u8]],
+        expire: Option<u64>,
+        clock: u32,
+    ) -> Entry {
+        let vlen = parts.iter().map(|p| p.len()).sum();
+        let entry = Entry::allocate(hash, key.len(), vlen, Kind::Str, expire, clock);
+        // SAFETY: the block has room for the key and `vlen` value bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
+            let mut dst = entry.value_ptr();
+            for p in parts {
+                std::ptr::copy_nonoverlapping(p.as_ptr(), dst, p.len());
+                dst = dst.add(p.len());
+            }
+        }
+        entry
+    }
+
+    fn layout(klen: usize, vlen: usize, has_expire: bool) -> Layout {
+        let size = HEADER + if has_expire { 8 } else { 0 } + klen + vlen;
+        match Layout::from_size_align(size, 8) {
+            Ok(l) => l,
+            Err(_) => handle_alloc_error(Layout::new::<u64>()),
+        }
+    }
+
+    fn allocate(
+        hash: u32,
+        klen: usize,
+        vlen: usize,
+        kind: Kind,
+        expire: Option<u64>,
+        clock: u32,
+    ) -> Entry {
+        assert!(
+            klen <= u32::MAX as usize && vlen <= u32::MAX as usize,
+            "entry too large"
+        );
+        let layout = Entry::layout(klen, vlen, expire.is_some());
+        // SAFETY: the layout has a non-zero size (at least the header).
+        let ptr = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            handle_alloc_error(layout)
+        };
+        let meta = (clock & CLOCK_MASK)
+            | ((kind as u32) << KIND_SHIFT)
+            | if expire.is_some() { EXPIRE_FLAG } else { 0 };
+        // SAFETY: the header fields are within the allocation and 4/8-byte aligned.
+        unsafe {
+            let p = ptr.as_ptr();
+            (p as *mut u32).write(klen as u32);
+            (p.add(4) as *mut u32).write(vlen as u32);
+            (p.add(8) as *mut u32).write(meta);
+            (p.add(12) as *mut u32).write(hash);
+            if let Some(at) = expire {
+                (p.add(16) as *mut u64).write(at);
+            }
+        }
+        Entry(ptr)
+    }
+
+    fn word(&self, offset: usize) -> u32 {
+        // SAFETY: offsets 0, 4, 8 and 12 are aligned header words of a live block.
+        unsafe { (self.0.as_ptr().add(offset) as *const u32).read() }
+    }
+
+    fn meta(&self) -> u32 {
+        self.word(8)
+    }
+
+    fn set_meta(&mut self, meta: u32) {
+        // SAFETY: offset 8 is the aligned meta word of a live, exclusively owned block.
+        unsafe { (self.0.as_ptr().add(8) as *mut u32).write(meta) }
+    }
+
+    fn key_len(&self) -> usize {
+        self.word(0) as usize
+    }
+
+    fn value_len(&self) -> usize {
+        self.word(4) as usize
+    }
+
+    fn key_offset(&self) -> usize {
+        HEADER + if self.meta() & EXPIRE_FLAG != 0 { 8 } else { 0 }
+    }
+
+    fn key_ptr(&self) -> *mut u8 {
+        // SAFETY: the key starts inside the block.
+        unsafe { self.0.as_ptr().add(self.key_offset()) }
+    }
+
+    fn value_ptr(&self) -> *mut u8 {
+        // SAFETY: the value starts inside (or at the end of) the block.
+        unsafe { self.key_ptr().add(self.key_len()) }
+    }
+
+    /// The key's name.
+    pub fn key(&self) -> &[u8] {
+        // SAFETY: key_len bytes at key_ptr were initialised at creation.
+        unsafe { std::slice::from_raw_parts(self.key_ptr(), self.key_len()) }
+    }
+
+    /// The high 32 bits of the key's hash.
+    pub fn hash(&self) -> u32 {
+        self.word(12)
+    }
+
+    /// The kind of value held.
+    pub fn kind(&self) -> Kind {
+        // Only strings exist so far; the kind bits are reserved for collection values.
+        debug_assert_eq!((self.meta() >> KIND_SHIFT) & 0xF, Kind::Str as u32);
+        Kind::Str
+    }
+
+    /// The value bytes of a string entry.
+    pub fn value(&self) -> &[u8] {
+        // SAFETY: value_len bytes at value_ptr were initialised at creation.
+        unsafe { std::slice::from_raw_parts(self.value_ptr(), self.value_len()) }
+    }
+
+    /// The value bytes, writable in place (same length: INCR on a same-width number, SETRANGE inside it).
+    pub fn value_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `value`, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.value_ptr(), self.value_len()) }
+    }
+
+    /// The absolute expiry time in unix milliseconds, if the key has a TTL.
+    pub fn expire(&self) -> Option<u64> {
+        if self.meta() & EXPIRE_FLAG == 0 {
+            return None;
+        }
+        // SAFETY: the expiry word exists when the flag is set and is 8-byte aligned.
+        Some(unsafe { (self.0.as_ptr().add(16) as *const u64).read() })
+    }
+
+    /// Changes the expiry, returning a new block when the TTL is added or removed (the layout changes).
+    #[must_use]
+    pub fn with_expire(self, expire: Option<u64>) -> Entry {
+        match (self.expire().is_some(), expire) {
+            (true, Some(at)) => {
+                // SAFETY: the expiry word exists (flag set) and we own the block.
+                unsafe { (self.0.as_ptr().add(16) as *mut u64).write(at) };
+                self
+            }
+            (false, None) => self,
+            _ => {
+                let mut next = Entry::new_str(self.hash(), self.key(), self.value(), expire, 0);
+                next.set_meta((self.meta() & !EXPIRE_FLAG) | (next.meta() & EXPIRE_FLAG));
+                next
+            }
+        }
+    }
+
+    /// Returns a copy of this entry under another name (RENAME, COPY, MOVE).
+    pub fn renamed(&self, hash: u32, key: &[u8], expire: Option<u64>) -> Entry {
+        let mut next = Entry::new_str(hash, key, self.value(), expire, 0);
+        next.set_meta((self.meta() & !EXPIRE_FLAG) | (next.meta() & EXPIRE_FLAG));
+        next
+    }
+
+    /// The 24-bit access clock (LRU time or LFU counter, depending on the eviction policy).
+    pub fn clock(&self) -> u32 {
+        self.meta() & CLOCK_MASK
+    }
+
+    /// Sets the access clock.
+    pub fn set_clock(&mut self, clock: u32) {
+        let meta = self.meta();
+        let next = (meta & !CLOCK_MASK) | (clock & CLOCK_MASK);
+        if next != meta {
+            self.set_meta(next);
+        }
+    }
+
+    /// Bytes this entry occupies on the heap (allocator classes are 8-byte granular at this size).
+    pub fn heap_size(&self) -> usize {
+        let size = HEADER
+            + if self.expire().is_some() { 8 } else { 0 }
+            + self.key_len()
+            + self.value_len();
+        (size + 7) & !7
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let layout = Entry::layout(self.key_len(), self.value_len(), self.expire().is_some());
+        // SAFETY: the block was allocated by `allocate` with this exact layout.
+        unsafe { dealloc(self.0.as_ptr(), layout) }
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("kind", &self.kind())
+            .field("expire", &self.expire())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_round_trips_key_value_and_header() {
+        let e = Entry::new_str(0xdead_beef, b"user:1", b"alice", Some(42), 7);
+        assert_eq!(e.key(), b"user:1");
+        assert_eq!(e.value(), b"alice");
+        assert_eq!(e.hash(), 0xdead_beef);
+        assert_eq!(e.expire(), Some(42));
+        assert_eq!(e.clock(), 7);
+        assert_eq!(e.kind(), Kind::Str);
+    }
+
+    #[test]
+    fn sixteen_byte_key_with_thirty_two_byte_value_fits_sixty_four_bytes() {
+        let e = Entry::new_str(1, &[b'k'; 16], &[b'v'; 32], None, 0);
+        assert_eq!(e.heap_size(), 64);
+    }
+
+    #[test]
+    fn adding_and_removing_a_ttl_keeps_key_value_and_clock() {
+        let mut e = Entry::new_str(9, b"k", b"value", None, 0);
+        e.set_clock(1234);
+        let e = e.with_expire(Some(99));
+        assert_eq!(
+            (e.key(), e.value(), e.expire(), e.clock()),
+            (&b"k"[..], &b"value"[..], Some(99), 1234)
+        );
+        let e = e.with_expire(Some(100));
+        assert_eq!(e.expire(), Some(100));
+        let e = e.with_expire(None);
+        assert_eq!(
+            (e.key(), e.value(), e.expire(), e.clock()),
+            (&b"k"[..], &b"value"[..], None, 1234)
+        );
+    }
+
+    #[test]
+    fn empty_key_and_value_are_allowed() {
+        let e = Entry::new_str_parts(0, b"", &[b"", b""], None, 0);
+        assert_eq!((e.key(), e.value()), (&b""[..], &b""[..]));
+    }
+
+    #[test]
+    fn value_can_be_rewritten_in_place() {
+        let mut e = Entry::new_str(0, b"n", b"10", None, 0);
+        e.value_mut().copy_from_slice(b"11");
+        assert_eq!(e.value(), b"11");
+    }
+}

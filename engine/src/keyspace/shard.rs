@@ -1,0 +1,244 @@
+//! One shard of a database: a [`Table`] plus the bookkeeping every mutation must keep right — bytes used, lazy
+//! expiry, the access clock used by eviction, and WATCH versions.
+//!
+//! Commands never touch the table directly; they go through these methods so that no write path can forget to
+//! account memory or to invalidate a watching transaction.
+
+use std::collections::HashMap;
+
+use super::entry::Entry;
+use super::table::Table;
+use super::Clock;
+
+/// A watched key's modification counter and how many clients watch it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Watch {
+    version: u64,
+    watchers: u32,
+}
+
+/// A shard: a table and its accounting, always used under its lock.
+#[derive(Default)]
+pub struct Shard {
+    table: Table,
+    entry_bytes: usize,
+    /// Bytes last reported to the keyspace-wide counter.
+    pub(super) reported: usize,
+    expire_cursor: usize,
+    watched: HashMap<Box<[u8]>, Watch>,
+    /// Keys removed because their TTL passed (lazily or by the active cycle).
+    pub expired: u64,
+    /// Keys removed to stay under `maxmemory`.
+    pub evicted: u64,
+}
+
+impl Shard {
+    /// Number of keys (including logically expired ones not yet reclaimed).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when the shard holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Bytes used by entries and the table.
+    pub fn bytes(&self) -> usize {
+        self.entry_bytes + self.table.heap_size()
+    }
+
+    /// Number of keys with a TTL (walks the tag array; used by INFO keyspace).
+    pub fn volatile_count(&self) -> usize {
+        (0..self.table.capacity())
+            .filter(|&i| self.table.is_volatile(i))
+            .count()
+    }
+
+    /// Finds a live key: an expired key is deleted on the spot (lazy expiry) and reported missing.
+    #[inline]
+    pub fn find(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<usize> {
+        let i = self.table.find(hash, key)?;
+        if self.table.is_volatile(i) {
+            if let Some(at) = self.table.entry(i).expire() {
+                if now_ms > at {
+                    self.remove_at(i);
+                    self.expired += 1;
+                    self.table.shrink_to_fit_load();
+                    return None;
+                }
+            }
+        }
+        Some(i)
+    }
+
+    /// Finds a live key and records the access for LRU/LFU eviction.
+    #[inline]
+    pub fn get(&mut self, hash: u64, key: &[u8], clock: &Clock) -> Option<&Entry> {
+        let i = self.find(hash, key, clock.now_ms)?;
+        let e = self.table.entry_mut(i);
+        e.set_clock(clock.on_access(e.clock()));
+        Some(self.table.entry(i))
+    }
+
+    /// The entry in a slot returned by [`Shard::find`].
+    pub fn at(&self, i: usize) -> &Entry {
+        self.table.entry(i)
+    }
+
+    /// The entry in a slot, to be modified in place without changing its size; counts as a modification.
+    pub fn at_mut(&mut self, i: usize) -> &mut Entry {
+        self.touch_watched_at(i);
+        self.table.entry_mut(i)
+    }
+
+    /// Stores an entry, replacing any previous value of the key; returns the previous entry.
+    pub fn set(&mut self, hash: u64, entry: Entry, now_ms: u64) -> Option<Entry> {
+        self.touch_watched(entry.key());
+        self.entry_bytes += entry.heap_size();
+        match self.find(hash, entry.key(), now_ms) {
+            Some(i) => {
+                let old = self.table.replace(i, entry);
+                self.entry_bytes -= old.heap_size();
+                Some(old)
+            }
+            None => {
+                self.table.insert_new(hash, entry);
+                None
+            }
+        }
+    }
+
+    /// Replaces the entry in slot `i` (same key) with the result of `f`.
+    pub fn update_at(&mut self, i: usize, f: impl FnOnce(Entry) -> Entry) {
+        self.touch_watched_at(i);
+        let (old, new) = self.table.map(i, f);
+        self.entry_bytes = self.entry_bytes - old + new;
+    }
+
+    /// Deletes the entry in slot `i`.
+    pub fn remove_at(&mut self, i: usize) -> Entry {
+        self.touch_watched_at(i);
+        let old = self.table.remove(i);
+        self.entry_bytes -= old.heap_size();
+        old
+    }
+
+    /// Deletes a key if it exists (and has not expired); returns the entry.
+    pub fn delete(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let i = self.find(hash, key, now_ms)?;
+        let old = self.remove_at(i);
+        self.table.shrink_to_fit_load();
+        Some(old)
+    }
+
+    /// Gives the table back memory after deletions.
+    pub fn shrink(&mut self) {
+        self.table.shrink_to_fit_load();
+    }
+
+    /// Removes every key, returning the entries so the caller may free them elsewhere.
+    pub fn clear(&mut self) -> Vec<Option<Entry>> {
+        self.watched.values_mut().for_each(|w| w.version += 1);
+        self.entry_bytes = 0;
+        self.table.take_all()
+    }
+
+    /// Exchanges the contents of two shards (SWAPDB); watchers of both are invalidated.
+    pub fn swap_contents(&mut self, other: &mut Shard) {
+        for s in [&mut *self, &mut *other] {
+            s.watched.values_mut().for_each(|w| w.version += 1);
+        }
+        std::mem::swap(&mut self.table, &mut other.table);
+        std::mem::swap(&mut self.entry_bytes, &mut other.entry_bytes);
+    }
+
+    /// Iterates over every entry, expired or not.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.table.iter()
+    }
+
+    /// See [`Table::scan`].
+    pub fn scan(&self, from: u64, want: usize, f: impl FnMut(&Entry)) -> u64 {
+        self.table.scan(from, want, f)
+    }
+
+    /// A random occupied slot.
+    pub fn random_slot(&self, random: u64) -> Option<usize> {
+        self.table.random_slot(random)
+    }
+
+    /// A slot holding a key with a TTL, near a random start, looking at no more than `budget` slots.
+    pub fn random_volatile_slot(&self, random: u64, budget: usize) -> Option<usize> {
+        self.table.next_volatile(random as usize, budget).0
+    }
+
+    /// Active expiry: looks at up to `budget` slots from where the last call stopped and deletes keys whose
+    /// TTL has passed. Returns (keys with a TTL looked at, keys deleted).
+    pub fn expire_step(&mut self, budget: usize, now_ms: u64) -> (usize, usize) {
+        let cap = self.table.capacity();
+        if cap == 0 {
+            return (0, 0);
+        }
+        let (mut checked, mut deleted) = (0, 0);
+        let mut i = self.expire_cursor & (cap - 1);
+        for _ in 0..budget.min(cap) {
+            if self.table.is_volatile(i) {
+                checked += 1;
+                if matches!(self.table.entry(i).expire(), Some(t) if now_ms > t) {
+                    self.remove_at(i);
+                    self.expired += 1;
+                    deleted += 1;
+                    // The slot now holds the next entry of the cluster (or nothing): look at it again.
+                    continue;
+                }
+            }
+            i = (i + 1) & (cap - 1);
+        }
+        self.expire_cursor = i;
+        if deleted > 0 {
+            self.table.shrink_to_fit_load();
+        }
+        (checked, deleted)
+    }
+
+    /// Starts watching a key; returns its current version.
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let w = self.watched.entry(key.into()).or_default();
+        w.watchers += 1;
+        w.version
+    }
+
+    /// Stops watching a key.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.watchers -= 1;
+            if w.watchers == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The current version of a watched key.
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.version)
+    }
+
+    #[inline]
+    fn touch_watched(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            if let Some(w) = self.watched.get_mut(key) {
+                w.version += 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn touch_watched_at(&mut self, i: usize) {
+        if !self.watched.is_empty() {
+            if let Some(w) = self.watched.get_mut(self.table.entry(i).key()) {
+                w.version += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Ferrocache engine: a Redis-protocol, in-memory cache server.
+//!
+//! Data flows one way: socket ([`server`]) → request parser ([`protocol`]) → command table and handlers
+//! ([`command`]) → sharded keyspace ([`keyspace`]) → reply encoder → socket.
+
+#![warn(missing_docs)]
+
+pub mod clients;
+pub mod command;
+pub mod config;
+pub mod keyspace;
+pub mod logging;
+pub mod metering;
+pub mod node;
+pub mod pattern;
+pub mod protocol;
+pub mod server;

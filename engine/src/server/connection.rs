@@ -1,0 +1,193 @@
+//! One client connection: read whatever arrived, execute every complete request in it, answer the whole batch
+//! with one write.
+//!
+//! Pipelining is the main lever on throughput: a client that sends 16 commands in one packet gets 16 replies in
+//! one packet, for one `read` and one `write` system call. Requests are parsed in place (arguments are slices of
+//! the read buffer), so a command's arguments are never copied unless it is queued in MULTI.
+
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use smallvec::SmallVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::clients::ClientInfo;
+use crate::command::{self, transaction, Session};
+use crate::metering::Counters;
+use crate::node::{now_ms, Node};
+use crate::protocol::reply::Reply;
+use crate::protocol::resp::{self, Parsed};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Buffers and scratch space of one connection.
+struct Conn {
+    rbuf: Vec<u8>,
+    out: Reply,
+    ranges: Vec<Range<usize>>,
+    inline: Vec<Vec<u8>>,
+    batch: Vec<u16>,
+}
+
+/// Serves a client until it disconnects, is killed, or sends a protocol error.
+pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counters>) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let cfg = node.config.load_full();
+    node.clients.received.fetch_add(1, Ordering::Relaxed);
+    if node.clients.count() >= cfg.maxclients {
+        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    let id = node.clients.next_id();
+    let info = Arc::new(ClientInfo::new(
+        id,
+        peer,
+        local,
+        stream.as_raw_fd(),
+        now_ms(),
+    ));
+    node.clients.register(info.clone());
+    tracing::debug!(client = id, addr = %peer, "client connected");
+    let mut session = Session::new(info, counters, cfg.requirepass.is_none());
+    drop(cfg);
+    let mut conn = Conn {
+        rbuf: Vec::with_capacity(READ_CHUNK),
+        out: Reply::default(),
+        ranges: Vec::new(),
+        inline: Vec::new(),
+        batch: Vec::new(),
+    };
+    let result = run(&node, &mut stream, &mut session, &mut conn).await;
+    if let Err(e) = result {
+        tracing::debug!(client = id, error = %e, "connection ended with an error");
+    }
+    transaction::discard_state(&node, &mut session);
+    node.clients.unregister(id);
+    tracing::debug!(client = id, "client disconnected");
+}
+
+async fn run(
+    node: &Node,
+    stream: &mut TcpStream,
+    session: &mut Session,
+    conn: &mut Conn,
+) -> std::io::Result<()> {
+    let mut want = 0usize;
+    loop {
+        let spare = conn.rbuf.capacity() - conn.rbuf.len();
+        if spare < READ_CHUNK / 4 || want > conn.rbuf.len() {
+            conn.rbuf
+                .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
+        }
+        let n = stream.read_buf(&mut conn.rbuf).await?;
+        if n == 0 || session.info.is_killed() {
+            return Ok(());
+        }
+        session.counters.net_in.add(n as u64);
+        let (consumed, hint) = process(node, session, conn);
+        conn.rbuf.drain(..consumed);
+        want = hint;
+        if !conn.out.buf.is_empty() {
+            stream.write_all(&conn.out.buf).await?;
+            session.counters.net_out.add(conn.out.buf.len() as u64);
+            conn.out.buf.clear();
+            if conn.out.buf.capacity() > 1 << 20 {
+                conn.out.buf.shrink_to(READ_CHUNK);
+            }
+        }
+        if session.close {
+            return Ok(());
+        }
+        let limit = node.config.load().client_query_buffer_limit as usize;
+        if conn.rbuf.len() > limit {
+            tracing::warn!(
+                client = session.info.id,
+                "closing client that reached max query buffer length"
+            );
+            return Ok(());
+        }
+    }
+}
+
+/// Executes every complete request in the read buffer; returns the bytes consumed and, when a partial request
+/// announced its size, the buffer length it needs.
+fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize) {
+    let cfg = node.config.load();
+    let clock = node.clock(&cfg);
+    let started = Instant::now();
+    let mut pos = 0;
+    let mut hint = 0;
+    conn.batch.clear();
+    let buf = &conn.rbuf[..];
+    while pos < buf.len() && !session.close {
+        conn.ranges.clear();
+        conn.inline.clear();
+        let parsed = resp::parse(
+            &buf[pos..],
+            cfg.proto_max_bulk_len as usize,
+            &mut conn.ranges,
+            &mut conn.inline,
+        );
+        match parsed {
+            Ok(Parsed::Multibulk { len }) => {
+                let base = pos;
+                let argv: SmallVec<[&[u8]; 8]> = conn
+                    .ranges
+                    .iter()
+                    .map(|r| &buf[base + r.start..base + r.end])
+                    .collect();
+                command::execute(node, &cfg, clock, session, &mut conn.out, &argv);
+                conn.batch.push(session.last_command as u16);
+                pos += len;
+            }
+            Ok(Parsed::Inline { len }) => {
+                let argv: SmallVec<[&[u8]; 8]> = conn.inline.iter().map(Vec::as_slice).collect();
+                command::execute(node, &cfg, clock, session, &mut conn.out, &argv);
+                conn.batch.push(session.last_command as u16);
+                pos += len;
+            }
+            Ok(Parsed::Empty { len }) => pos += len,
+            Ok(Parsed::Incomplete { hint: h }) => {
+                hint = if h > 0 { pos + h } else { 0 };
+                break;
+            }
+            Err(e) => {
+                conn.out.error(&format!("ERR {e}"));
+                session.close = true;
+                pos = buf.len();
+            }
+        }
+    }
+    account_batch(session, &conn.batch, started, clock.now_ms);
+    (pos, hint.saturating_sub(pos))
+}
+
+/// Spreads the batch's execution time over its commands (one clock read per batch, not two per command).
+fn account_batch(session: &Session, batch: &[u16], started: Instant, now_ms: u64) {
+    if batch.is_empty() {
+        return;
+    }
+    let per = started.elapsed().as_nanos() as u64 / batch.len() as u64;
+    for &idx in batch {
+        if let Some(c) = session.counters.commands.get(idx as usize) {
+            c.nanos.add(per);
+        }
+    }
+    session
+        .info
+        .last_command
+        .store(session.last_command, Ordering::Relaxed);
+    session
+        .info
+        .last_interaction_ms
+        .store(now_ms, Ordering::Relaxed);
+}

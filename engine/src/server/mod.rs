@@ -1,0 +1,182 @@
+//! Listeners, worker threads and background tasks.
+//!
+//! One acceptor hands each new connection to a worker thread in turn; each worker runs a single-threaded tokio
+//! runtime, so a connection never migrates between cores and its task, buffers and counters stay in one CPU's
+//! cache. Workers share only the keyspace, whose shards are independently locked. A background thread runs
+//! active expiry `hz` times a second and closes idle clients. SIGTERM, SIGINT or SHUTDOWN stop accepting, close
+//! every client and exit.
+
+pub mod connection;
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::node::{now_ms, Node};
+
+/// Binds the Redis port on every configured address (`port 0` picks one free port shared by all addresses).
+pub fn bind(config: &Config) -> anyhow::Result<Vec<StdListener>> {
+    let mut listeners = Vec::new();
+    let mut port = config.port;
+    for host in &config.bind {
+        let host = host.trim_start_matches('-');
+        let ip: std::net::IpAddr = if host == "*" {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            host.parse()
+                .with_context(|| format!("invalid bind address '{host}'"))?
+        };
+        let addr = SocketAddr::new(ip, port);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket
+            .bind(&addr.into())
+            .with_context(|| format!("cannot bind {addr}"))?;
+        socket.listen(1024)?;
+        socket.set_nonblocking(true)?;
+        let listener: StdListener = socket.into();
+        port = listener.local_addr()?.port();
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Runs a node until it is told to stop.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let listeners = bind(&config)?;
+    let port = listeners
+        .first()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .transpose()?
+        .unwrap_or(config.port);
+    let threads = config.threads;
+    let node = Arc::new(Node::new(config));
+    node.port.store(port as u64, Ordering::Relaxed);
+    let workers: Vec<_> = (0..threads)
+        .map(|i| spawn_worker(node.clone(), i))
+        .collect::<anyhow::Result<_>>()?;
+    spawn_cron(node.clone())?;
+    tracing::info!(port, threads, shards = node.ks.shards(), run_id = %node.run_id, "Ready to accept connections tcp");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(accept_until_shutdown(node.clone(), listeners, workers))?;
+    node.clients.kill_where(|_| true);
+    std::thread::sleep(Duration::from_millis(50));
+    tracing::info!("Ferrocache is now ready to exit, bye bye...");
+    Ok(())
+}
+
+type WorkerTx = mpsc::UnboundedSender<std::net::TcpStream>;
+
+fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(format!("worker-{index}"))
+        .spawn(move || {
+            let counters = node.metering.register_worker();
+            rt.block_on(async move {
+                while let Some(std_stream) = rx.recv().await {
+                    match tokio::net::TcpStream::from_std(std_stream) {
+                        Ok(stream) => {
+                            tokio::spawn(connection::serve(node.clone(), stream, counters.clone()));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot register connection"),
+                    }
+                }
+            });
+        })?;
+    Ok(tx)
+}
+
+async fn accept_until_shutdown(
+    node: Arc<Node>,
+    listeners: Vec<StdListener>,
+    workers: Vec<WorkerTx>,
+) -> anyhow::Result<()> {
+    let workers = Arc::new(workers);
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let listener = TcpListener::from_std(l)?;
+        let workers = workers.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut next = 0usize;
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        let Ok(std_stream) = stream.into_std() else {
+                            continue;
+                        };
+                        let _ = workers[next % workers.len()].send(std_stream);
+                        next = next.wrapping_add(1);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }));
+    }
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut shutdown = node.shutdown_signal();
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("Received SIGTERM scheduling shutdown..."),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT scheduling shutdown..."),
+        _ = shutdown.wait_for(|stop| *stop) => tracing::info!("User requested shutdown..."),
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("cron".into())
+        .spawn(move || {
+            let mut last_second = Instant::now();
+            loop {
+                let cfg = node.config.load_full();
+                let tick = Duration::from_millis(1000 / cfg.hz.max(1) as u64);
+                std::thread::sleep(tick);
+                node.ks.active_expire_cycle(now_ms(), tick / 4);
+                if last_second.elapsed() >= Duration::from_secs(1) {
+                    last_second = Instant::now();
+                    close_idle_clients(&node, &cfg);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn close_idle_clients(node: &Node, cfg: &Config) {
+    if cfg.timeout == 0 {
+        return;
+    }
+    let now = now_ms();
+    let limit = cfg.timeout * 1000;
+    let n = node
+        .clients
+        .kill_where(|c| now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) > limit);
+    if n > 0 {
+        tracing::debug!(closed = n, "closed idle clients");
+    }
+}
