@@ -268,7 +268,8 @@ impl Table {
                 }
             }
             i += 1;
-            if i >= start + cap + cap {
+            // Each slot is looked at once per call, even when the cluster wraps around the end.
+            if i >= start + cap {
                 break;
             }
         }
@@ -380,6 +381,19 @@ mod tests {
         let unique: HashSet<_> = keys.iter().collect();
         assert_eq!(keys.len(), 3000);
         assert_eq!(unique.len(), 3000);
+    }
+
+    #[test]
+    fn scan_asking_for_more_than_the_table_holds_returns_each_key_once() {
+        for n in [1, 5, 7, 47, 100] {
+            let mut t = Table::default();
+            for i in 0..n {
+                insert(&mut t, &format!("k{i}"));
+            }
+            let keys = scan_all(&t, 1000);
+            assert_eq!(keys.len(), n, "{n} keys");
+            assert_eq!(keys.iter().collect::<HashSet<_>>().len(), n);
+        }
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! Test fixture: a real `ferrocache-engine` process on a free loopback port, stopped when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running engine.
+pub struct Engine {
+    child: Child,
+    /// Its Redis port on 127.0.0.1.
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Engine {
+    /// Starts an engine with extra flags and waits until it answers PING.
+    pub fn start(flags: &[&str]) -> Engine {
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
+                .args(["--port", &port.to_string(), "--loglevel", "warning"])
+                .args(flags)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start ferrocache-engine");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // port taken between probe and bind: retry with another
+                }
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                    // Any reply (PONG, or NOAUTH when a password is required) means it serves requests.
+                    let _ = s.write_all(b"PING\r\n");
+                    let mut buf = [0u8; 1];
+                    if s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-') {
+                        return Engine { child, port };
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+        }
+        panic!("ferrocache-engine did not start");
+    }
+
+    /// A `redis` crate client for this engine.
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("client")
+    }
+
+    /// A synchronous connection.
+    pub fn conn(&self) -> redis::Connection {
+        self.client().get_connection().expect("connection")
+    }
+
+    /// A raw TCP connection, for protocol-level tests.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw bytes and reads until `expected` bytes arrived (or the peer closed).
+pub fn roundtrip(s: &mut TcpStream, request: &[u8], expected: usize) -> Vec<u8> {
+    s.write_all(request).expect("write");
+    read_n(s, expected)
+}
+
+/// Reads exactly `n` bytes unless the connection closes first.
+pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while out.len() < n {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    out
+}
+
+/// Reads until the bytes read end with `suffix` (or the peer closes).
+pub fn read_until(s: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !out.ends_with(suffix) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    out
+}
+
+/// Reads until the peer closes the connection; returns everything read.
+pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Shorthand for a command with arguments.
+pub fn cmd(name: &str, args: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd(name);
+    for a in args {
+        c.arg(*a);
+    }
+    c
+}
+
+/// Runs a command and returns its reply as a `redis::Value`.
+pub fn run(con: &mut redis::Connection, name: &str, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    cmd(name, args).query(con)
+}
+
+/// Runs a command that must fail and returns the error text (code and message).
+pub fn err(con: &mut redis::Connection, name: &str, args: &[&str]) -> String {
+    match cmd(name, args).query::<redis::Value>(con) {
+        Ok(v) => panic!("{name} {args:?} succeeded with {v:?}"),
+        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string(),
+    }
+}
