@@ -295,6 +295,7 @@ fi
 
 log "building ferrocache-engine (release)"
 cargo build --release --bin ferrocache-engine
+BUILT_FROM=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 
 declare -A LABEL=()   # test -> name in redis-benchmark's CSV, e.g. "MSET (10 keys)"
 
@@ -334,7 +335,7 @@ mkdir -p "$OUT_DIR"
 {
   echo "# ferrocache-engine vs redis-server"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $BUILT_FROM," \
     "$(nproc) cores, engine threads: ${ENGINE_THREADS:-default (all cores)}, $(redis-server --version | awk '{ print $1, $3 }')."
   echo
   echo "redis-benchmark -c $CLIENTS -r $KEYSPACE -d $VALUE_SIZE -t $TESTS; -n $REQUESTS_P1 at -P 1," \

@@ -31,11 +31,20 @@ fn del_unlink_and_exists_count_keys() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
     run(&mut c, "MSET", &["a", "1", "b", "2", "c", "3"]).unwrap();
-    assert_eq!(run(&mut c, "EXISTS", &["a", "a", "zz"]).unwrap(), Value::Int(2));
+    assert_eq!(
+        run(&mut c, "EXISTS", &["a", "a", "zz"]).unwrap(),
+        Value::Int(2)
+    );
     assert_eq!(run(&mut c, "DEL", &["a", "zz"]).unwrap(), Value::Int(1));
-    assert_eq!(run(&mut c, "UNLINK", &["b", "c", "b"]).unwrap(), Value::Int(2));
+    assert_eq!(
+        run(&mut c, "UNLINK", &["b", "c", "b"]).unwrap(),
+        Value::Int(2)
+    );
     assert_eq!(run(&mut c, "DBSIZE", &[]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "TYPE", &["a"]).unwrap(), Value::SimpleString("none".into()));
+    assert_eq!(
+        run(&mut c, "TYPE", &["a"]).unwrap(),
+        Value::SimpleString("none".into())
+    );
 }
 
 #[test]
@@ -43,16 +52,43 @@ fn expire_options_follow_redis() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
     run(&mut c, "SET", &["k", "v"]).unwrap();
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "100", "XX"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "100", "GT"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "100", "NX"]).unwrap(), Value::Int(1));
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "200", "NX"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "50", "GT"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "200", "GT"]).unwrap(), Value::Int(1));
-    assert_eq!(run(&mut c, "EXPIRE", &["k", "300", "LT"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "PEXPIRE", &["k", "150000", "LT"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "100", "XX"]).unwrap(),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "100", "GT"]).unwrap(),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "100", "NX"]).unwrap(),
+        Value::Int(1)
+    );
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "200", "NX"]).unwrap(),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "50", "GT"]).unwrap(),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "200", "GT"]).unwrap(),
+        Value::Int(1)
+    );
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["k", "300", "LT"]).unwrap(),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(&mut c, "PEXPIRE", &["k", "150000", "LT"]).unwrap(),
+        Value::Int(1)
+    );
     assert_eq!(run(&mut c, "TTL", &["k"]).unwrap(), Value::Int(150));
-    assert_eq!(run(&mut c, "EXPIRE", &["missing", "10"]).unwrap(), Value::Int(0));
+    assert_eq!(
+        run(&mut c, "EXPIRE", &["missing", "10"]).unwrap(),
+        Value::Int(0)
+    );
     assert_eq!(
         err(&mut c, "EXPIRE", &["k", "10", "NX", "XX"]),
         "ERR NX and XX, GT or LT options at the same time are not compatible"
@@ -80,8 +116,14 @@ fn ttl_family_and_persist() {
     assert_eq!(run(&mut c, "TTL", &["k"]).unwrap(), Value::Int(-1));
     assert_eq!(run(&mut c, "EXPIRETIME", &["k"]).unwrap(), Value::Int(-1));
     run(&mut c, "EXPIREAT", &["k", "4000000000"]).unwrap();
-    assert_eq!(run(&mut c, "EXPIRETIME", &["k"]).unwrap(), Value::Int(4_000_000_000));
-    assert_eq!(run(&mut c, "PEXPIRETIME", &["k"]).unwrap(), Value::Int(4_000_000_000_000));
+    assert_eq!(
+        run(&mut c, "EXPIRETIME", &["k"]).unwrap(),
+        Value::Int(4_000_000_000)
+    );
+    assert_eq!(
+        run(&mut c, "PEXPIRETIME", &["k"]).unwrap(),
+        Value::Int(4_000_000_000_000)
+    );
     assert_eq!(run(&mut c, "PERSIST", &["k"]).unwrap(), Value::Int(1));
     assert_eq!(run(&mut c, "PERSIST", &["k"]).unwrap(), Value::Int(0));
     assert_eq!(run(&mut c, "TTL", &["k"]).unwrap(), Value::Int(-1));
@@ -98,9 +140,18 @@ fn rename_moves_value_and_ttl() {
     assert_eq!(run(&mut c, "EXISTS", &["src"]).unwrap(), Value::Int(0));
     assert_eq!(err(&mut c, "RENAME", &["src", "x"]), "ERR no such key");
     run(&mut c, "SET", &["other", "o"]).unwrap();
-    assert_eq!(run(&mut c, "RENAMENX", &["dst", "other"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "RENAMENX", &["dst", "free"]).unwrap(), Value::Int(1));
-    assert_eq!(run(&mut c, "RENAME", &["free", "free"]).unwrap(), Value::Okay);
+    assert_eq!(
+        run(&mut c, "RENAMENX", &["dst", "other"]).unwrap(),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(&mut c, "RENAMENX", &["dst", "free"]).unwrap(),
+        Value::Int(1)
+    );
+    assert_eq!(
+        run(&mut c, "RENAME", &["free", "free"]).unwrap(),
+        Value::Okay
+    );
     assert_eq!(run(&mut c, "GET", &["free"]).unwrap(), bulk("v"));
 }
 
@@ -122,10 +173,16 @@ fn keys_and_scan_find_every_key() {
     let unique: HashSet<_> = all.iter().cloned().collect();
     assert_eq!(unique.len(), 5100);
     let matched = scan_all(&mut c, &["MATCH", "other:1*", "COUNT", "100"]);
-    let want: HashSet<String> = (0..100).map(|i| format!("other:{i}")).filter(|k| k.starts_with("other:1")).collect();
+    let want: HashSet<String> = (0..100)
+        .map(|i| format!("other:{i}"))
+        .filter(|k| k.starts_with("other:1"))
+        .collect();
     assert_eq!(matched.into_iter().collect::<HashSet<_>>(), want);
     assert_eq!(scan_all(&mut c, &["TYPE", "hash"]).len(), 0);
-    assert_eq!(scan_all(&mut c, &["TYPE", "string", "COUNT", "1000"]).len(), 5100);
+    assert_eq!(
+        scan_all(&mut c, &["TYPE", "string", "COUNT", "1000"]).len(),
+        5100
+    );
     assert_eq!(err(&mut c, "SCAN", &["notanumber"]), "ERR invalid cursor");
 }
 
@@ -143,16 +200,24 @@ fn scan_never_misses_keys_present_throughout_while_others_come_and_go() {
     let mut seen = HashSet::new();
     let mut round = 0;
     loop {
-        let (next, page): (String, Vec<String>) =
-            common::cmd("SCAN", &[&cursor, "COUNT", "50"]).query(&mut c).unwrap();
+        let (next, page): (String, Vec<String>) = common::cmd("SCAN", &[&cursor, "COUNT", "50"])
+            .query(&mut c)
+            .unwrap();
         seen.extend(page);
         // Between cursor calls, grow the keyspace a lot, then delete it again (tables resize both ways).
         let mut churn = redis::pipe();
         for j in 0..300 {
             if round < 15 {
-                churn.cmd("SET").arg(format!("churn:{round}:{j}")).arg(1).ignore();
+                churn
+                    .cmd("SET")
+                    .arg(format!("churn:{round}:{j}"))
+                    .arg(1)
+                    .ignore();
             } else {
-                churn.cmd("DEL").arg(format!("churn:{}:{j}", round - 15)).ignore();
+                churn
+                    .cmd("DEL")
+                    .arg(format!("churn:{}:{j}", round - 15))
+                    .ignore();
             }
         }
         churn.query::<()>(&mut writer).unwrap();
@@ -163,7 +228,10 @@ fn scan_never_misses_keys_present_throughout_while_others_come_and_go() {
         cursor = next;
     }
     for i in 0..2000 {
-        assert!(seen.contains(&format!("stable:{i}")), "SCAN missed stable:{i}");
+        assert!(
+            seen.contains(&format!("stable:{i}")),
+            "SCAN missed stable:{i}"
+        );
     }
 }
 
@@ -172,20 +240,57 @@ fn randomkey_touch_type_and_object() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
     assert_eq!(run(&mut c, "RANDOMKEY", &[]).unwrap(), Value::Nil);
-    run(&mut c, "MSET", &["n", "12345", "s", "short", "l", &"x".repeat(100)]).unwrap();
-    let Value::BulkString(k) = run(&mut c, "RANDOMKEY", &[]).unwrap() else { panic!() };
+    run(
+        &mut c,
+        "MSET",
+        &["n", "12345", "s", "short", "l", &"x".repeat(100)],
+    )
+    .unwrap();
+    let Value::BulkString(k) = run(&mut c, "RANDOMKEY", &[]).unwrap() else {
+        panic!()
+    };
     assert!([&b"n"[..], b"s", b"l"].contains(&k.as_slice()));
-    assert_eq!(run(&mut c, "TOUCH", &["n", "s", "nope"]).unwrap(), Value::Int(2));
-    assert_eq!(run(&mut c, "TYPE", &["s"]).unwrap(), Value::SimpleString("string".into()));
-    assert_eq!(run(&mut c, "OBJECT", &["ENCODING", "n"]).unwrap(), bulk("int"));
-    assert_eq!(run(&mut c, "OBJECT", &["ENCODING", "s"]).unwrap(), bulk("embstr"));
-    assert_eq!(run(&mut c, "OBJECT", &["ENCODING", "l"]).unwrap(), bulk("raw"));
-    assert_eq!(run(&mut c, "OBJECT", &["ENCODING", "nope"]).unwrap(), Value::Nil);
-    assert_eq!(run(&mut c, "OBJECT", &["IDLETIME", "s"]).unwrap(), Value::Int(0));
-    assert!(err(&mut c, "OBJECT", &["FREQ", "s"]).starts_with("ERR An LFU maxmemory policy is not selected"));
-    run(&mut c, "CONFIG", &["SET", "maxmemory-policy", "allkeys-lfu"]).unwrap();
+    assert_eq!(
+        run(&mut c, "TOUCH", &["n", "s", "nope"]).unwrap(),
+        Value::Int(2)
+    );
+    assert_eq!(
+        run(&mut c, "TYPE", &["s"]).unwrap(),
+        Value::SimpleString("string".into())
+    );
+    assert_eq!(
+        run(&mut c, "OBJECT", &["ENCODING", "n"]).unwrap(),
+        bulk("int")
+    );
+    assert_eq!(
+        run(&mut c, "OBJECT", &["ENCODING", "s"]).unwrap(),
+        bulk("embstr")
+    );
+    assert_eq!(
+        run(&mut c, "OBJECT", &["ENCODING", "l"]).unwrap(),
+        bulk("raw")
+    );
+    assert_eq!(
+        run(&mut c, "OBJECT", &["ENCODING", "nope"]).unwrap(),
+        Value::Nil
+    );
+    assert_eq!(
+        run(&mut c, "OBJECT", &["IDLETIME", "s"]).unwrap(),
+        Value::Int(0)
+    );
+    assert!(err(&mut c, "OBJECT", &["FREQ", "s"])
+        .starts_with("ERR An LFU maxmemory policy is not selected"));
+    run(
+        &mut c,
+        "CONFIG",
+        &["SET", "maxmemory-policy", "allkeys-lfu"],
+    )
+    .unwrap();
     run(&mut c, "SET", &["f", "v"]).unwrap();
-    assert_eq!(run(&mut c, "OBJECT", &["FREQ", "f"]).unwrap(), Value::Int(5));
+    assert_eq!(
+        run(&mut c, "OBJECT", &["FREQ", "f"]).unwrap(),
+        Value::Int(5)
+    );
 }
 
 #[test]
@@ -196,19 +301,35 @@ fn copy_move_select_swapdb_and_flush() {
     assert_eq!(run(&mut c, "COPY", &["k", "k2"]).unwrap(), Value::Int(1));
     assert_eq!(run(&mut c, "TTL", &["k2"]).unwrap(), Value::Int(100));
     assert_eq!(run(&mut c, "COPY", &["k", "k2"]).unwrap(), Value::Int(0));
-    assert_eq!(run(&mut c, "COPY", &["k", "k2", "REPLACE"]).unwrap(), Value::Int(1));
-    assert_eq!(run(&mut c, "COPY", &["k", "k", "DB", "3"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        run(&mut c, "COPY", &["k", "k2", "REPLACE"]).unwrap(),
+        Value::Int(1)
+    );
+    assert_eq!(
+        run(&mut c, "COPY", &["k", "k", "DB", "3"]).unwrap(),
+        Value::Int(1)
+    );
     assert_eq!(run(&mut c, "MOVE", &["k2", "1"]).unwrap(), Value::Int(1));
     assert_eq!(run(&mut c, "EXISTS", &["k2"]).unwrap(), Value::Int(0));
-    assert_eq!(err(&mut c, "MOVE", &["k", "0"]), "ERR source and destination objects are the same");
-    assert_eq!(err(&mut c, "SELECT", &["16"]), "ERR DB index is out of range");
+    assert_eq!(
+        err(&mut c, "MOVE", &["k", "0"]),
+        "ERR source and destination objects are the same"
+    );
+    assert_eq!(
+        err(&mut c, "SELECT", &["16"]),
+        "ERR DB index is out of range"
+    );
     run(&mut c, "SELECT", &["1"]).unwrap();
     assert_eq!(run(&mut c, "GET", &["k2"]).unwrap(), bulk("v"));
     run(&mut c, "SELECT", &["3"]).unwrap();
     assert_eq!(run(&mut c, "GET", &["k"]).unwrap(), bulk("v"));
     run(&mut c, "SELECT", &["0"]).unwrap();
     assert_eq!(run(&mut c, "SWAPDB", &["0", "1"]).unwrap(), Value::Okay);
-    assert_eq!(run(&mut c, "GET", &["k2"]).unwrap(), bulk("v"), "db 0 now holds db 1's data");
+    assert_eq!(
+        run(&mut c, "GET", &["k2"]).unwrap(),
+        bulk("v"),
+        "db 0 now holds db 1's data"
+    );
     assert_eq!(run(&mut c, "EXISTS", &["k"]).unwrap(), Value::Int(0));
     assert_eq!(run(&mut c, "DBSIZE", &[]).unwrap(), Value::Int(1));
     assert_eq!(run(&mut c, "FLUSHDB", &[]).unwrap(), Value::Okay);

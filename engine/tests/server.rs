@@ -25,11 +25,17 @@ fn field(info: &str, name: &str) -> String {
 fn ping_echo_time() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
-    assert_eq!(run(&mut c, "PING", &[]).unwrap(), Value::SimpleString("PONG".into()));
+    assert_eq!(
+        run(&mut c, "PING", &[]).unwrap(),
+        Value::SimpleString("PONG".into())
+    );
     assert_eq!(run(&mut c, "PING", &["hi"]).unwrap(), bulk("hi"));
     assert_eq!(run(&mut c, "ECHO", &["x y"]).unwrap(), bulk("x y"));
     let (secs, micros): (u64, u64) = common::cmd("TIME", &[]).query(&mut c).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!(secs.abs_diff(now) <= 1 && micros < 1_000_000);
 }
 
@@ -40,18 +46,27 @@ fn hello_switches_protocol_and_describes_the_server() {
     std::io::Write::write_all(&mut s, b"HELLO 3 SETNAME app1\r\nPING\r\n").unwrap();
     let reply = common::read_until(&mut s, b"+PONG\r\n");
     let text = String::from_utf8_lossy(&reply);
-    assert!(text.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{text}");
+    assert!(
+        text.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{text}"
+    );
     assert!(text.contains("$5\r\nproto\r\n:3\r\n"), "{text}");
     // RESP3 reply types: null and map.
     assert_eq!(roundtrip(&mut s, b"GET nothing\r\n", 3), b"_\r\n");
     assert_eq!(
-        roundtrip(&mut s, b"CONFIG GET maxmemory\r\n", 28),
+        roundtrip(&mut s, b"CONFIG GET maxmemory\r\n", 26),
         b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"
     );
-    assert_eq!(roundtrip(&mut s, b"HELLO 4\r\n", 38), b"-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(
+        roundtrip(&mut s, b"HELLO 4\r\n", 39),
+        b"-NOPROTO unsupported protocol version\r\n"
+    );
     let mut c = e.conn();
     let list: String = common::cmd("CLIENT", &["LIST"]).query(&mut c).unwrap();
-    assert!(list.contains("name=app1") && list.contains("resp=3"), "{list}");
+    assert!(
+        list.contains("name=app1") && list.contains("resp=3"),
+        "{list}"
+    );
 }
 
 #[test]
@@ -62,7 +77,10 @@ fn requirepass_gates_commands_until_auth() {
     assert_eq!(roundtrip(&mut s, b"GET k\r\n", noauth.len()), noauth);
     let wrong = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
     assert_eq!(roundtrip(&mut s, b"AUTH nope\r\n", wrong.len()), wrong);
-    assert_eq!(roundtrip(&mut s, b"AUTH default nope\r\n", wrong.len()), wrong);
+    assert_eq!(
+        roundtrip(&mut s, b"AUTH default nope\r\n", wrong.len()),
+        wrong
+    );
     assert_eq!(roundtrip(&mut s, b"AUTH s3cret\r\n", 5), b"+OK\r\n");
     assert_eq!(roundtrip(&mut s, b"GET k\r\n", 5), b"$-1\r\n");
     let client = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", e.port)).unwrap();
@@ -77,7 +95,8 @@ fn requirepass_gates_commands_until_auth() {
 fn auth_without_a_password_configured_is_an_error() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
-    assert!(err(&mut c, "AUTH", &["x"]).starts_with("ERR AUTH <password> called without any password configured"));
+    assert!(err(&mut c, "AUTH", &["x"])
+        .starts_with("ERR AUTH <password> called without any password configured"));
 }
 
 #[test]
@@ -85,22 +104,47 @@ fn client_commands_name_list_and_kill() {
     let e = Engine::start(&[]);
     let mut a = e.conn();
     let mut b = e.conn();
-    let Value::Int(id_b) = run(&mut b, "CLIENT", &["ID"]).unwrap() else { panic!() };
+    let Value::Int(id_b) = run(&mut b, "CLIENT", &["ID"]).unwrap() else {
+        panic!()
+    };
     assert_eq!(run(&mut a, "CLIENT", &["GETNAME"]).unwrap(), Value::Nil);
-    assert_eq!(run(&mut a, "CLIENT", &["SETNAME", "worker-a"]).unwrap(), Value::Okay);
-    assert_eq!(run(&mut a, "CLIENT", &["GETNAME"]).unwrap(), bulk("worker-a"));
+    assert_eq!(
+        run(&mut a, "CLIENT", &["SETNAME", "worker-a"]).unwrap(),
+        Value::Okay
+    );
+    assert_eq!(
+        run(&mut a, "CLIENT", &["GETNAME"]).unwrap(),
+        bulk("worker-a")
+    );
     assert!(err(&mut a, "CLIENT", &["SETNAME", "has space"]).contains("cannot contain spaces"));
     run(&mut a, "CLIENT", &["SETINFO", "LIB-NAME", "ferro-test"]).unwrap();
     let info: String = common::cmd("CLIENT", &["INFO"]).query(&mut a).unwrap();
-    assert!(info.contains("name=worker-a") && info.contains("lib-name=ferro-test"), "{info}");
+    assert!(
+        info.contains("name=worker-a") && info.contains("lib-name=ferro-test"),
+        "{info}"
+    );
     let list: String = common::cmd("CLIENT", &["LIST"]).query(&mut a).unwrap();
     assert_eq!(list.lines().count(), 2, "{list}");
-    let only_b: String = common::cmd("CLIENT", &["LIST", "ID", &id_b.to_string()]).query(&mut a).unwrap();
+    let only_b: String = common::cmd("CLIENT", &["LIST", "ID", &id_b.to_string()])
+        .query(&mut a)
+        .unwrap();
     assert_eq!(only_b.lines().count(), 1);
-    assert_eq!(run(&mut a, "CLIENT", &["KILL", "ID", &id_b.to_string()]).unwrap(), Value::Int(1));
-    assert!(run(&mut b, "PING", &[]).is_err(), "killed client is disconnected");
-    assert_eq!(err(&mut a, "CLIENT", &["KILL", "127.0.0.1:1"]), "ERR No such client");
-    assert_eq!(run(&mut a, "CLIENT", &["NO-EVICT", "on"]).unwrap(), Value::Okay);
+    assert_eq!(
+        run(&mut a, "CLIENT", &["KILL", "ID", &id_b.to_string()]).unwrap(),
+        Value::Int(1)
+    );
+    assert!(
+        run(&mut b, "PING", &[]).is_err(),
+        "killed client is disconnected"
+    );
+    assert_eq!(
+        err(&mut a, "CLIENT", &["KILL", "127.0.0.1:1"]),
+        "ERR No such client"
+    );
+    assert_eq!(
+        run(&mut a, "CLIENT", &["NO-EVICT", "on"]).unwrap(),
+        Value::Okay
+    );
     assert!(err(&mut a, "CLIENT", &["BOGUS"]).contains("Try CLIENT HELP"));
 }
 
@@ -108,18 +152,43 @@ fn client_commands_name_list_and_kill() {
 fn config_get_set_with_globs_and_errors() {
     let e = Engine::start(&["--maxmemory", "10mb"]);
     let mut c = e.conn();
-    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory*"]).query(&mut c).unwrap();
-    assert!(got.windows(2).any(|w| w[0] == "maxmemory" && w[1] == "10485760"), "{got:?}");
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory*"])
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        got.windows(2)
+            .any(|w| w[0] == "maxmemory" && w[1] == "10485760"),
+        "{got:?}"
+    );
     assert!(got.contains(&"maxmemory-policy".to_string()));
-    run(&mut c, "CONFIG", &["SET", "maxmemory", "1gb", "maxmemory-policy", "allkeys-lru"]).unwrap();
-    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory", "maxmemory-policy"]).query(&mut c).unwrap();
-    assert_eq!(got, ["maxmemory", "1073741824", "maxmemory-policy", "allkeys-lru"]);
-    assert!(err(&mut c, "CONFIG", &["SET", "maxmemory-policy", "sometimes"]).contains("possibly related to argument 'maxmemory-policy'"));
+    run(
+        &mut c,
+        "CONFIG",
+        &["SET", "maxmemory", "1gb", "maxmemory-policy", "allkeys-lru"],
+    )
+    .unwrap();
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory", "maxmemory-policy"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        got,
+        ["maxmemory", "1073741824", "maxmemory-policy", "allkeys-lru"]
+    );
+    assert!(
+        err(&mut c, "CONFIG", &["SET", "maxmemory-policy", "sometimes"])
+            .contains("possibly related to argument 'maxmemory-policy'")
+    );
     assert!(err(&mut c, "CONFIG", &["SET", "nosuch", "1"]).contains("Unknown option"));
     assert!(err(&mut c, "CONFIG", &["SET", "port", "1"]).contains("can't set immutable config"));
     // A failed multi-parameter CONFIG SET changes nothing.
-    let _ = err(&mut c, "CONFIG", &["SET", "timeout", "5", "maxmemory", "lots"]);
-    let got: Vec<String> = common::cmd("CONFIG", &["GET", "timeout"]).query(&mut c).unwrap();
+    let _ = err(
+        &mut c,
+        "CONFIG",
+        &["SET", "timeout", "5", "maxmemory", "lots"],
+    );
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "timeout"])
+        .query(&mut c)
+        .unwrap();
     assert_eq!(got, ["timeout", "0"]);
 }
 
@@ -127,16 +196,30 @@ fn config_get_set_with_globs_and_errors() {
 fn command_table_is_introspectable() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
-    let Value::Int(n) = run(&mut c, "COMMAND", &["COUNT"]).unwrap() else { panic!() };
+    let Value::Int(n) = run(&mut c, "COMMAND", &["COUNT"]).unwrap() else {
+        panic!()
+    };
     assert!(n > 60);
-    let Value::Array(info) = run(&mut c, "COMMAND", &["INFO", "get", "mset", "nosuch"]).unwrap() else { panic!() };
-    let Value::Array(get) = &info[0] else { panic!() };
+    let Value::Array(info) = run(&mut c, "COMMAND", &["INFO", "get", "mset", "nosuch"]).unwrap()
+    else {
+        panic!()
+    };
+    let Value::Array(get) = &info[0] else {
+        panic!()
+    };
     assert_eq!(get[0], bulk("get"));
     assert_eq!(get[1], Value::Int(2));
-    let Value::Array(mset) = &info[1] else { panic!() };
-    assert_eq!((&mset[3], &mset[4], &mset[5]), (&Value::Int(1), &Value::Int(-1), &Value::Int(2)));
+    let Value::Array(mset) = &info[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (&mset[3], &mset[4], &mset[5]),
+        (&Value::Int(1), &Value::Int(-1), &Value::Int(2))
+    );
     assert_eq!(info[2], Value::Nil);
-    let keys: Vec<String> = common::cmd("COMMAND", &["GETKEYS", "MSET", "a", "1", "b", "2"]).query(&mut c).unwrap();
+    let keys: Vec<String> = common::cmd("COMMAND", &["GETKEYS", "MSET", "a", "1", "b", "2"])
+        .query(&mut c)
+        .unwrap();
     assert_eq!(keys, ["a", "b"]);
 }
 
@@ -149,7 +232,16 @@ fn info_reports_stats_keyspace_and_commandstats() {
     run(&mut c, "GET", &["a"]).unwrap();
     run(&mut c, "GET", &["missing"]).unwrap();
     let all = info(&mut c, "everything");
-    for section in ["# Server", "# Clients", "# Memory", "# Stats", "# Replication", "# CPU", "# Commandstats", "# Keyspace"] {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Commandstats",
+        "# Keyspace",
+    ] {
         assert!(all.contains(section), "missing {section}");
     }
     assert_eq!(field(&all, "keyspace_hits"), "1");
@@ -194,10 +286,22 @@ fn config_file_and_flags_configure_the_node() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("engine.conf");
     std::fs::write(&file, "databases 4\nmaxmemory-policy volatile-ttl\n").unwrap();
-    let e = Engine::start(&["--config", file.to_str().unwrap(), "--set", "maxmemory-samples=9"]);
+    let e = Engine::start(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--set",
+        "maxmemory-samples=9",
+    ]);
     let mut c = e.conn();
-    assert_eq!(err(&mut c, "SELECT", &["4"]), "ERR DB index is out of range");
-    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory-*"]).query(&mut c).unwrap();
-    assert!(got.windows(2).any(|w| w == ["maxmemory-policy", "volatile-ttl"]));
+    assert_eq!(
+        err(&mut c, "SELECT", &["4"]),
+        "ERR DB index is out of range"
+    );
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory-*"])
+        .query(&mut c)
+        .unwrap();
+    assert!(got
+        .windows(2)
+        .any(|w| w == ["maxmemory-policy", "volatile-ttl"]));
     assert!(got.windows(2).any(|w| w == ["maxmemory-samples", "9"]));
 }

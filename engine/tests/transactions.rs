@@ -14,9 +14,18 @@ fn exec_runs_queued_commands_in_order() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
     assert_eq!(run(&mut c, "MULTI", &[]).unwrap(), Value::Okay);
-    assert_eq!(run(&mut c, "SET", &["a", "1"]).unwrap(), Value::SimpleString("QUEUED".into()));
-    assert_eq!(run(&mut c, "INCR", &["a"]).unwrap(), Value::SimpleString("QUEUED".into()));
-    assert_eq!(run(&mut c, "GET", &["a"]).unwrap(), Value::SimpleString("QUEUED".into()));
+    assert_eq!(
+        run(&mut c, "SET", &["a", "1"]).unwrap(),
+        Value::SimpleString("QUEUED".into())
+    );
+    assert_eq!(
+        run(&mut c, "INCR", &["a"]).unwrap(),
+        Value::SimpleString("QUEUED".into())
+    );
+    assert_eq!(
+        run(&mut c, "GET", &["a"]).unwrap(),
+        Value::SimpleString("QUEUED".into())
+    );
     assert_eq!(
         run(&mut c, "EXEC", &[]).unwrap(),
         Value::Array(vec![Value::Okay, Value::Int(2), bulk("2")])
@@ -32,7 +41,10 @@ fn queueing_errors_abort_the_whole_transaction() {
     run(&mut c, "MULTI", &[]).unwrap();
     run(&mut c, "SET", &["a", "1"]).unwrap();
     assert!(err(&mut c, "NOSUCHCMD", &["x"]).starts_with("ERR unknown command 'NOSUCHCMD'"));
-    assert_eq!(err(&mut c, "GET", &[]), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(
+        err(&mut c, "GET", &[]),
+        "ERR wrong number of arguments for 'get' command"
+    );
     assert_eq!(
         err(&mut c, "EXEC", &[]),
         "EXECABORT Transaction discarded because of previous errors."
@@ -47,7 +59,10 @@ fn runtime_errors_do_not_stop_the_other_commands() {
     let request = b"SET s text\r\nMULTI\r\nINCR s\r\nSET b 2\r\nEXEC\r\nGET b\r\n";
     let expected: &[u8] = b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n-ERR value is not an integer or out of range\r\n+OK\r\n$1\r\n2\r\n";
     let got = common::roundtrip(&mut s, request, expected.len());
-    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expected));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected)
+    );
 }
 
 #[test]
@@ -55,8 +70,14 @@ fn discard_drops_the_queue_and_nesting_is_refused() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
     run(&mut c, "MULTI", &[]).unwrap();
-    assert_eq!(err(&mut c, "MULTI", &[]), "ERR MULTI calls can not be nested");
-    assert_eq!(err(&mut c, "WATCH", &["x"]), "ERR WATCH inside MULTI is not allowed");
+    assert_eq!(
+        err(&mut c, "MULTI", &[]),
+        "ERR MULTI calls can not be nested"
+    );
+    assert_eq!(
+        err(&mut c, "WATCH", &["x"]),
+        "ERR WATCH inside MULTI is not allowed"
+    );
     run(&mut c, "SET", &["a", "1"]).unwrap();
     assert_eq!(run(&mut c, "DISCARD", &[]).unwrap(), Value::Okay);
     assert_eq!(run(&mut c, "EXISTS", &["a"]).unwrap(), Value::Int(0));
@@ -78,7 +99,10 @@ fn watch_aborts_exec_when_another_client_writes_the_key() {
     run(&mut c, "WATCH", &["balance"]).unwrap();
     run(&mut c, "MULTI", &[]).unwrap();
     run(&mut c, "DECRBY", &["balance", "30"]).unwrap();
-    assert_eq!(run(&mut c, "EXEC", &[]).unwrap(), Value::Array(vec![Value::Int(75)]));
+    assert_eq!(
+        run(&mut c, "EXEC", &[]).unwrap(),
+        Value::Array(vec![Value::Int(75)])
+    );
 }
 
 #[test]
@@ -104,7 +128,11 @@ fn watch_sees_deletes_flushes_and_expiry() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     run(&mut c, "MULTI", &[]).unwrap();
     run(&mut c, "PING", &[]).unwrap();
-    assert_eq!(run(&mut c, "EXEC", &[]).unwrap(), Value::Nil, "a watched key that expired aborts EXEC");
+    assert_eq!(
+        run(&mut c, "EXEC", &[]).unwrap(),
+        Value::Nil,
+        "a watched key that expired aborts EXEC"
+    );
 }
 
 #[test]
@@ -116,13 +144,19 @@ fn unwatched_or_untouched_keys_let_exec_through() {
     run(&mut other, "SET", &["unrelated", "1"]).unwrap();
     run(&mut c, "MULTI", &[]).unwrap();
     run(&mut c, "SET", &["a", "1"]).unwrap();
-    assert_eq!(run(&mut c, "EXEC", &[]).unwrap(), Value::Array(vec![Value::Okay]));
+    assert_eq!(
+        run(&mut c, "EXEC", &[]).unwrap(),
+        Value::Array(vec![Value::Okay])
+    );
     run(&mut c, "WATCH", &["a"]).unwrap();
     assert_eq!(run(&mut c, "UNWATCH", &[]).unwrap(), Value::Okay);
     run(&mut other, "SET", &["a", "2"]).unwrap();
     run(&mut c, "MULTI", &[]).unwrap();
     run(&mut c, "GET", &["a"]).unwrap();
-    assert_eq!(run(&mut c, "EXEC", &[]).unwrap(), Value::Array(vec![bulk("2")]));
+    assert_eq!(
+        run(&mut c, "EXEC", &[]).unwrap(),
+        Value::Array(vec![bulk("2")])
+    );
 }
 
 #[test]
@@ -149,7 +183,14 @@ fn transactions_are_atomic_across_threads() {
         })
         .collect();
     for _ in 0..300 {
-        let (x, y): (i64, i64) = redis::pipe().atomic().cmd("GET").arg("x").cmd("GET").arg("y").query(&mut c).unwrap();
+        let (x, y): (i64, i64) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg("x")
+            .cmd("GET")
+            .arg("y")
+            .query(&mut c)
+            .unwrap();
         assert_eq!(x + y, 2000, "a reader saw half a transaction");
     }
     movers.into_iter().for_each(|t| t.join().unwrap());

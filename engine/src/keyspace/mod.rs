@@ -23,7 +23,7 @@ pub use evict::EvictionPolicy;
 pub use shard::Shard;
 
 /// Report a shard's memory to the keyspace-wide counter once it drifted by this many bytes.
-const MEMORY_SYNC_BYTES: usize = 4096;
+const MEMORY_SYNC_BYTES: usize = 1024;
 
 /// One numbered database.
 pub struct Db {

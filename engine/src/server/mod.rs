@@ -54,8 +54,28 @@ pub fn bind(config: &Config) -> anyhow::Result<Vec<StdListener>> {
     Ok(listeners)
 }
 
+/// Raises the open-files soft limit towards what `maxclients` needs, as far as the hard limit allows.
+fn raise_fd_limit(maxclients: usize) {
+    let want = (maxclients + 64) as libc::rlim_t;
+    // SAFETY: getrlimit/setrlimit with a valid struct pointer.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur < want {
+                tracing::warn!(
+                    limit = lim.rlim_cur,
+                    maxclients,
+                    "open files limit is lower than maxclients needs"
+                );
+            }
+        }
+    }
+}
+
 /// Runs a node until it is told to stop.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    raise_fd_limit(config.maxclients);
     let listeners = bind(&config)?;
     let port = listeners
         .first()

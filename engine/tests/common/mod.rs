@@ -49,6 +49,7 @@ impl Engine {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("ferrocache-engine did not start");
     }
@@ -66,7 +67,8 @@ impl Engine {
     /// A raw TCP connection, for protocol-level tests.
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         s
     }
 
@@ -141,7 +143,11 @@ pub fn cmd(name: &str, args: &[&str]) -> redis::Cmd {
 }
 
 /// Runs a command and returns its reply as a `redis::Value`.
-pub fn run(con: &mut redis::Connection, name: &str, args: &[&str]) -> redis::RedisResult<redis::Value> {
+pub fn run(
+    con: &mut redis::Connection,
+    name: &str,
+    args: &[&str],
+) -> redis::RedisResult<redis::Value> {
     cmd(name, args).query(con)
 }
 
@@ -149,6 +155,8 @@ pub fn run(con: &mut redis::Connection, name: &str, args: &[&str]) -> redis::Red
 pub fn err(con: &mut redis::Connection, name: &str, args: &[&str]) -> String {
     match cmd(name, args).query::<redis::Value>(con) {
         Ok(v) => panic!("{name} {args:?} succeeded with {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string(),
+        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+            .trim()
+            .to_string(),
     }
 }
