@@ -126,6 +126,8 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     /// Most simultaneous clients.
     pub maxclients: usize,
+    /// Count request units (ECPU) per command.
+    pub metering: bool,
 }
 
 impl Default for Config {
@@ -149,6 +151,7 @@ impl Default for Config {
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
             maxclients: 10_000,
+            metering: true,
         }
     }
 }
@@ -363,6 +366,12 @@ pub const PARAMS: &[Param] = &[
             }
             _ => Err("argument must be at least 1".into()),
         },
+    },
+    Param {
+        name: "metering",
+        mutable: true,
+        get: |c| if c.metering { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.metering = b),
     },
     Param {
         name: "save",

@@ -9,6 +9,7 @@ use crate::pattern::glob_match;
 
 /// DEL key [key …] / UNLINK key [key …]
 pub fn del(c: &mut Call) -> CmdResult {
+    c.touched(c.args.len() - 1);
     let now = c.clock.now_ms;
     let mut n = 0;
     for &key in &c.args[1..] {
@@ -21,6 +22,7 @@ pub fn del(c: &mut Call) -> CmdResult {
 
 /// EXISTS key [key …] (a key named twice counts twice)
 pub fn exists(c: &mut Call) -> CmdResult {
+    c.touched(c.args.len() - 1);
     let now = c.clock.now_ms;
     let mut n = 0;
     for &key in &c.args[1..] {
@@ -33,6 +35,7 @@ pub fn exists(c: &mut Call) -> CmdResult {
 
 /// TOUCH key [key …]: records an access, returns how many exist.
 pub fn touch(c: &mut Call) -> CmdResult {
+    c.touched(c.args.len() - 1);
     let mut n = 0;
     for &key in &c.args[1..] {
         let (shard, h) = c.held.shard(c.session.db, key);
@@ -300,7 +303,9 @@ pub fn keys(c: &mut Call) -> CmdResult {
     let now = c.clock.now_ms;
     let all = pattern == b"*";
     let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut examined = 0;
     for shard in c.held.shards_of(c.session.db) {
+        examined += shard.len();
         for e in shard.iter() {
             let live = e.expire().is_none_or(|at| now <= at);
             if live && (all || glob_match(pattern, e.key(), false)) {
@@ -308,6 +313,7 @@ pub fn keys(c: &mut Call) -> CmdResult {
             }
         }
     }
+    c.touched(examined);
     c.out.bulks(found.iter().map(Vec::as_slice));
     Ok(())
 }
@@ -359,6 +365,7 @@ pub fn scan(c: &mut Call) -> CmdResult {
             pos = 0;
         }
     }
+    let examined = found.len();
     let next = if shard_no >= shards.len() {
         0
     } else {
@@ -368,6 +375,7 @@ pub fn scan(c: &mut Call) -> CmdResult {
         pattern.is_none_or(|p| glob_match(p, k, false))
             && type_filter.is_none_or(|t| is(t, "string"))
     });
+    c.touched(examined);
     c.out.array(2);
     c.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     c.out.bulks(found.iter().map(Vec::as_slice));

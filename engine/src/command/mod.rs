@@ -17,6 +17,7 @@ pub mod transaction;
 use crate::config::Config;
 use crate::keyspace::evict::{EvictError, Evictor};
 use crate::keyspace::{Clock, Held, Keyspace, LockSet, Shard};
+use crate::metering;
 use crate::node::Node;
 use crate::protocol::reply::Reply;
 
@@ -82,6 +83,12 @@ impl Call<'_, '_> {
     #[inline]
     pub fn shard(&mut self, key: &[u8]) -> (&mut Shard, u64) {
         self.held.shard(self.session.db, key)
+    }
+
+    /// Records that the command touched `n` elements (charged by commands of the `Elements` cost class).
+    #[inline]
+    pub fn touched(&mut self, n: usize) {
+        self.session.elements += n as u64;
     }
 
     /// Counts a keyspace read hit or miss.
@@ -234,6 +241,8 @@ pub fn run(
     args: &[&[u8]],
 ) {
     let spec = &COMMANDS[idx];
+    let out_start = out.buf.len();
+    session.elements = 0;
     let result = {
         let mut call = Call {
             node,
@@ -253,5 +262,13 @@ pub fn run(
         counters.failed.add(1);
         session.counters.errors.add(1);
         out.error(&e.to_string());
+    }
+    if cfg.metering {
+        let request: usize = args.iter().map(|a| a.len()).sum();
+        let response = out.buf.len() - out_start;
+        let units =
+            metering::request_units(spec.cost, request as u64, response as u64, session.elements);
+        counters.units.add(units);
+        session.counters.units.add(units);
     }
 }

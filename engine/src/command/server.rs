@@ -324,7 +324,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         }
     };
     let mut text = String::new();
-    let sections: [(&str, InfoSection); 9] = [
+    let sections: [(&str, InfoSection); 10] = [
         ("server", info_server),
         ("clients", info_clients),
         ("memory", info_memory),
@@ -332,6 +332,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         ("stats", info_stats),
         ("replication", info_replication),
         ("cpu", info_cpu),
+        ("usage", info_usage),
         ("commandstats", info_commandstats),
         ("keyspace", info_keyspace),
     ];
@@ -449,10 +450,37 @@ fn info_cpu(_c: &mut Call, t: &mut String) {
     );
 }
 
+fn info_usage(c: &mut Call, t: &mut String) {
+    let lifetime = c.node.metering.lifetime();
+    let dataset: u64 = (0..c.node.ks.databases())
+        .flat_map(|db| {
+            c.held
+                .shards_of(db)
+                .map(|s| s.bytes() as u64)
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    let uptime = c.node.started.elapsed().as_secs();
+    let _ = write!(
+        t,
+        "# Usage\r\necpu_total:{}\r\ndataset_bytes:{dataset}\r\ncommands_total:{}\r\nrun_id:{}\r\n\
+         start_time_seconds:{}\r\nuptime_in_seconds:{uptime}\r\nmetering_enabled:{}\r\n",
+        lifetime.units,
+        lifetime.total_commands(),
+        c.node.run_id,
+        now_ms() / 1000 - uptime,
+        c.cfg.metering as u8,
+    );
+}
+
 fn info_commandstats(c: &mut Call, t: &mut String) {
     t.push_str("# Commandstats\r\n");
     let totals = c.node.metering.since_reset();
-    for (spec, (calls, nanos, rejected, failed)) in COMMANDS.iter().zip(totals.commands) {
+    let stats = COMMANDS
+        .iter()
+        .zip(totals.commands)
+        .zip(totals.command_units);
+    for ((spec, (calls, nanos, rejected, failed)), units) in stats {
         if calls + rejected > 0 {
             let usec = nanos / 1000;
             let per_call = if calls > 0 {
@@ -463,7 +491,7 @@ fn info_commandstats(c: &mut Call, t: &mut String) {
             let _ = write!(
                 t,
                 "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},\
-                 failed_calls={failed}\r\n",
+                 failed_calls={failed},ecpu={units}\r\n",
                 spec.name
             );
         }

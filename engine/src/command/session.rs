@@ -51,6 +51,8 @@ pub struct Session {
     pub counters: Arc<Counters>,
     /// This connection's eviction pool.
     pub evictor: Evictor,
+    /// Elements touched by the running command (for request-unit charging).
+    pub elements: u64,
 }
 
 impl Session {
@@ -67,6 +69,7 @@ impl Session {
             last_command: usize::MAX,
             counters,
             evictor: Evictor::default(),
+            elements: 0,
         }
     }
 }

@@ -247,6 +247,7 @@ pub fn getex(c: &mut Call) -> CmdResult {
 
 /// MGET key [key …]
 pub fn mget(c: &mut Call) -> CmdResult {
+    c.touched(c.args.len() - 1);
     c.out.array(c.args.len() - 1);
     for &key in &c.args[1..] {
         let (shard, h) = c.held.shard(c.session.db, key);
@@ -453,7 +454,7 @@ pub fn setrange(c: &mut Call) -> CmdResult {
         c.out.int(old_len as i64);
         return Ok(());
     }
-    if offset + value.len() > max {
+    if offset.checked_add(value.len()).is_none_or(|end| end > max) {
         return Err(CmdError::err(
             "string exceeds maximum allowed size (proto-max-bulk-len)",
         ));

@@ -47,6 +47,17 @@ pub enum Keys {
 /// A command's handler.
 pub type Handler = fn(&mut Call) -> CmdResult;
 
+/// How a command is charged in request units (ECPU); see `metering`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// One unit per started KiB of request and response payload.
+    Bytes,
+    /// The larger of the bytes rule and one unit per started 100 elements the command touched.
+    Elements,
+    /// One unit: EXEC, whose queued commands are charged one by one.
+    Transaction,
+}
+
 /// One command.
 pub struct Spec {
     /// Lowercase name.
@@ -63,6 +74,8 @@ pub struct Spec {
     pub group: &'static str,
     /// One-line description.
     pub summary: &'static str,
+    /// How the command is charged.
+    pub cost: Cost,
 }
 
 impl Spec {
@@ -173,6 +186,18 @@ const PAIRS: Keys = Keys::Range {
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $run:path, $group:literal, $summary:literal) => {
+        cmd!(
+            $name,
+            $arity,
+            $flags,
+            $keys,
+            $run,
+            $group,
+            $summary,
+            Cost::Bytes
+        )
+    };
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $run:path, $group:literal, $summary:literal, $cost:expr) => {
         Spec {
             name: $name,
             arity: $arity,
@@ -181,619 +206,89 @@ macro_rules! cmd {
             run: $run,
             group: $group,
             summary: $summary,
+            cost: $cost,
         }
     };
 }
 
 /// Every command.
+#[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
     // strings
-    cmd!(
-        "get",
-        2,
-        READONLY | FAST,
-        key(1),
-        string::get,
-        "string",
-        "Returns the string value of a key."
-    ),
-    cmd!(
-        "set",
-        -3,
-        WRITE | DENY_OOM,
-        key(1),
-        string::set,
-        "string",
-        "Sets the string value of a key."
-    ),
-    cmd!(
-        "setnx",
-        3,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::setnx,
-        "string",
-        "Sets a key only if it does not exist."
-    ),
-    cmd!(
-        "setex",
-        4,
-        WRITE | DENY_OOM,
-        key(1),
-        string::setex,
-        "string",
-        "Sets a value and a TTL in seconds."
-    ),
-    cmd!(
-        "psetex",
-        4,
-        WRITE | DENY_OOM,
-        key(1),
-        string::setex,
-        "string",
-        "Sets a value and a TTL in milliseconds."
-    ),
-    cmd!(
-        "getset",
-        3,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::getset,
-        "string",
-        "Sets a value, returns the old one."
-    ),
-    cmd!(
-        "getdel",
-        2,
-        WRITE | FAST,
-        key(1),
-        string::getdel,
-        "string",
-        "Returns a value and deletes the key."
-    ),
-    cmd!(
-        "getex",
-        -2,
-        WRITE | FAST,
-        key(1),
-        string::getex,
-        "string",
-        "Returns a value and changes its TTL."
-    ),
-    cmd!(
-        "mget",
-        -2,
-        READONLY | FAST,
-        ALL_KEYS,
-        string::mget,
-        "string",
-        "Returns the values of several keys."
-    ),
-    cmd!(
-        "mset",
-        -3,
-        WRITE | DENY_OOM,
-        PAIRS,
-        string::mset,
-        "string",
-        "Sets several keys."
-    ),
-    cmd!(
-        "msetnx",
-        -3,
-        WRITE | DENY_OOM,
-        PAIRS,
-        string::msetnx,
-        "string",
-        "Sets several keys if none exists."
-    ),
-    cmd!(
-        "incr",
-        2,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::incr,
-        "string",
-        "Increments an integer by one."
-    ),
-    cmd!(
-        "decr",
-        2,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::incr,
-        "string",
-        "Decrements an integer by one."
-    ),
-    cmd!(
-        "incrby",
-        3,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::incr,
-        "string",
-        "Increments an integer."
-    ),
-    cmd!(
-        "decrby",
-        3,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::incr,
-        "string",
-        "Decrements an integer."
-    ),
-    cmd!(
-        "incrbyfloat",
-        3,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::incrbyfloat,
-        "string",
-        "Increments a float."
-    ),
-    cmd!(
-        "append",
-        3,
-        WRITE | DENY_OOM | FAST,
-        key(1),
-        string::append,
-        "string",
-        "Appends to a string."
-    ),
-    cmd!(
-        "strlen",
-        2,
-        READONLY | FAST,
-        key(1),
-        string::strlen,
-        "string",
-        "Returns the length of a string."
-    ),
-    cmd!(
-        "getrange",
-        4,
-        READONLY,
-        key(1),
-        string::getrange,
-        "string",
-        "Returns a substring."
-    ),
-    cmd!(
-        "substr",
-        4,
-        READONLY,
-        key(1),
-        string::getrange,
-        "string",
-        "Returns a substring."
-    ),
-    cmd!(
-        "setrange",
-        4,
-        WRITE | DENY_OOM,
-        key(1),
-        string::setrange,
-        "string",
-        "Overwrites part of a string."
-    ),
+    cmd!("get", 2, READONLY | FAST, key(1), string::get, "string", "Returns the string value of a key."),
+    cmd!("set", -3, WRITE | DENY_OOM, key(1), string::set, "string", "Sets the string value of a key."),
+    cmd!("setnx", 3, WRITE | DENY_OOM | FAST, key(1), string::setnx, "string", "Sets a key only if it does not exist."),
+    cmd!("setex", 4, WRITE | DENY_OOM, key(1), string::setex, "string", "Sets a value and a TTL in seconds."),
+    cmd!("psetex", 4, WRITE | DENY_OOM, key(1), string::setex, "string", "Sets a value and a TTL in milliseconds."),
+    cmd!("getset", 3, WRITE | DENY_OOM | FAST, key(1), string::getset, "string", "Sets a value, returns the old one."),
+    cmd!("getdel", 2, WRITE | FAST, key(1), string::getdel, "string", "Returns a value and deletes the key."),
+    cmd!("getex", -2, WRITE | FAST, key(1), string::getex, "string", "Returns a value and changes its TTL."),
+    cmd!("mget", -2, READONLY | FAST, ALL_KEYS, string::mget, "string", "Returns the values of several keys.", Cost::Elements),
+    cmd!("mset", -3, WRITE | DENY_OOM, PAIRS, string::mset, "string", "Sets several keys.", Cost::Elements),
+    cmd!("msetnx", -3, WRITE | DENY_OOM, PAIRS, string::msetnx, "string", "Sets several keys if none exists.", Cost::Elements),
+    cmd!("incr", 2, WRITE | DENY_OOM | FAST, key(1), string::incr, "string", "Increments an integer by one."),
+    cmd!("decr", 2, WRITE | DENY_OOM | FAST, key(1), string::incr, "string", "Decrements an integer by one."),
+    cmd!("incrby", 3, WRITE | DENY_OOM | FAST, key(1), string::incr, "string", "Increments an integer."),
+    cmd!("decrby", 3, WRITE | DENY_OOM | FAST, key(1), string::incr, "string", "Decrements an integer."),
+    cmd!("incrbyfloat", 3, WRITE | DENY_OOM | FAST, key(1), string::incrbyfloat, "string", "Increments a float."),
+    cmd!("append", 3, WRITE | DENY_OOM | FAST, key(1), string::append, "string", "Appends to a string."),
+    cmd!("strlen", 2, READONLY | FAST, key(1), string::strlen, "string", "Returns the length of a string."),
+    cmd!("getrange", 4, READONLY, key(1), string::getrange, "string", "Returns a substring."),
+    cmd!("substr", 4, READONLY, key(1), string::getrange, "string", "Returns a substring."),
+    cmd!("setrange", 4, WRITE | DENY_OOM, key(1), string::setrange, "string", "Overwrites part of a string."),
     // keys
-    cmd!(
-        "del",
-        -2,
-        WRITE,
-        ALL_KEYS,
-        keys::del,
-        "generic",
-        "Deletes keys."
-    ),
-    cmd!(
-        "unlink",
-        -2,
-        WRITE | FAST,
-        ALL_KEYS,
-        keys::del,
-        "generic",
-        "Deletes keys, freeing memory lazily."
-    ),
-    cmd!(
-        "exists",
-        -2,
-        READONLY | FAST,
-        ALL_KEYS,
-        keys::exists,
-        "generic",
-        "Counts existing keys."
-    ),
-    cmd!(
-        "touch",
-        -2,
-        READONLY | FAST,
-        ALL_KEYS,
-        keys::touch,
-        "generic",
-        "Records an access to keys."
-    ),
-    cmd!(
-        "expire",
-        -3,
-        WRITE | FAST,
-        key(1),
-        keys::expire,
-        "generic",
-        "Sets a TTL in seconds."
-    ),
-    cmd!(
-        "pexpire",
-        -3,
-        WRITE | FAST,
-        key(1),
-        keys::expire,
-        "generic",
-        "Sets a TTL in milliseconds."
-    ),
-    cmd!(
-        "expireat",
-        -3,
-        WRITE | FAST,
-        key(1),
-        keys::expire,
-        "generic",
-        "Sets an expiry unix time in seconds."
-    ),
-    cmd!(
-        "pexpireat",
-        -3,
-        WRITE | FAST,
-        key(1),
-        keys::expire,
-        "generic",
-        "Sets an expiry unix time in ms."
-    ),
-    cmd!(
-        "ttl",
-        2,
-        READONLY | FAST,
-        key(1),
-        keys::ttl,
-        "generic",
-        "Returns the TTL in seconds."
-    ),
-    cmd!(
-        "pttl",
-        2,
-        READONLY | FAST,
-        key(1),
-        keys::ttl,
-        "generic",
-        "Returns the TTL in milliseconds."
-    ),
-    cmd!(
-        "expiretime",
-        2,
-        READONLY | FAST,
-        key(1),
-        keys::ttl,
-        "generic",
-        "Returns the expiry unix time in seconds."
-    ),
-    cmd!(
-        "pexpiretime",
-        2,
-        READONLY | FAST,
-        key(1),
-        keys::ttl,
-        "generic",
-        "Returns the expiry unix time in ms."
-    ),
-    cmd!(
-        "persist",
-        2,
-        WRITE | FAST,
-        key(1),
-        keys::persist,
-        "generic",
-        "Removes a TTL."
-    ),
-    cmd!(
-        "type",
-        2,
-        READONLY | FAST,
-        key(1),
-        keys::type_,
-        "generic",
-        "Returns the type of a value."
-    ),
-    cmd!(
-        "rename",
-        3,
-        WRITE,
-        Keys::Range {
-            first: 1,
-            last: 2,
-            step: 1
-        },
-        keys::rename,
-        "generic",
-        "Renames a key."
-    ),
-    cmd!(
-        "renamenx",
-        3,
-        WRITE | FAST,
-        Keys::Range {
-            first: 1,
-            last: 2,
-            step: 1
-        },
-        keys::rename,
-        "generic",
-        "Renames a key if the new name is free."
-    ),
-    cmd!(
-        "keys",
-        2,
-        READONLY,
-        Keys::AllShards,
-        keys::keys,
-        "generic",
-        "Returns keys matching a pattern."
-    ),
-    cmd!(
-        "scan",
-        -2,
-        READONLY,
-        Keys::AllShards,
-        keys::scan,
-        "generic",
-        "Iterates over keys."
-    ),
-    cmd!(
-        "randomkey",
-        1,
-        READONLY,
-        Keys::AllShards,
-        keys::randomkey,
-        "generic",
-        "Returns a random key."
-    ),
-    cmd!(
-        "copy",
-        -3,
-        WRITE | DENY_OOM,
-        Keys::Custom(keys::copy_keys),
-        keys::copy,
-        "generic",
-        "Copies a key."
-    ),
-    cmd!(
-        "move",
-        3,
-        WRITE | FAST,
-        Keys::Custom(keys::move_keys),
-        keys::move_,
-        "generic",
-        "Moves a key to another database."
-    ),
-    cmd!(
-        "object",
-        -2,
-        READONLY,
-        key(2),
-        keys::object,
-        "generic",
-        "Inspects how a key is stored."
-    ),
+    cmd!("del", -2, WRITE, ALL_KEYS, keys::del, "generic", "Deletes keys.", Cost::Elements),
+    cmd!("unlink", -2, WRITE | FAST, ALL_KEYS, keys::del, "generic", "Deletes keys, freeing memory lazily.", Cost::Elements),
+    cmd!("exists", -2, READONLY | FAST, ALL_KEYS, keys::exists, "generic", "Counts existing keys.", Cost::Elements),
+    cmd!("touch", -2, READONLY | FAST, ALL_KEYS, keys::touch, "generic", "Records an access to keys.", Cost::Elements),
+    cmd!("expire", -3, WRITE | FAST, key(1), keys::expire, "generic", "Sets a TTL in seconds."),
+    cmd!("pexpire", -3, WRITE | FAST, key(1), keys::expire, "generic", "Sets a TTL in milliseconds."),
+    cmd!("expireat", -3, WRITE | FAST, key(1), keys::expire, "generic", "Sets an expiry unix time in seconds."),
+    cmd!("pexpireat", -3, WRITE | FAST, key(1), keys::expire, "generic", "Sets an expiry unix time in ms."),
+    cmd!("ttl", 2, READONLY | FAST, key(1), keys::ttl, "generic", "Returns the TTL in seconds."),
+    cmd!("pttl", 2, READONLY | FAST, key(1), keys::ttl, "generic", "Returns the TTL in milliseconds."),
+    cmd!("expiretime", 2, READONLY | FAST, key(1), keys::ttl, "generic", "Returns the expiry unix time in seconds."),
+    cmd!("pexpiretime", 2, READONLY | FAST, key(1), keys::ttl, "generic", "Returns the expiry unix time in ms."),
+    cmd!("persist", 2, WRITE | FAST, key(1), keys::persist, "generic", "Removes a TTL."),
+    cmd!("type", 2, READONLY | FAST, key(1), keys::type_, "generic", "Returns the type of a value."),
+    cmd!("rename", 3, WRITE, Keys::Range {
+            first: 1, last: 2, step: 1
+        }, keys::rename, "generic", "Renames a key."),
+    cmd!("renamenx", 3, WRITE | FAST, Keys::Range {
+            first: 1, last: 2, step: 1
+        }, keys::rename, "generic", "Renames a key if the new name is free."),
+    cmd!("keys", 2, READONLY, Keys::AllShards, keys::keys, "generic", "Returns keys matching a pattern.", Cost::Elements),
+    cmd!("scan", -2, READONLY, Keys::AllShards, keys::scan, "generic", "Iterates over keys.", Cost::Elements),
+    cmd!("randomkey", 1, READONLY, Keys::AllShards, keys::randomkey, "generic", "Returns a random key."),
+    cmd!("copy", -3, WRITE | DENY_OOM, Keys::Custom(keys::copy_keys), keys::copy, "generic", "Copies a key."),
+    cmd!("move", 3, WRITE | FAST, Keys::Custom(keys::move_keys), keys::move_, "generic", "Moves a key to another database."),
+    cmd!("object", -2, READONLY, key(2), keys::object, "generic", "Inspects how a key is stored."),
     // connection
-    cmd!(
-        "ping",
-        -1,
-        FAST,
-        Keys::None,
-        connection::ping,
-        "connection",
-        "Returns PONG."
-    ),
-    cmd!(
-        "echo",
-        2,
-        FAST,
-        Keys::None,
-        connection::echo,
-        "connection",
-        "Returns the given string."
-    ),
-    cmd!(
-        "hello",
-        -1,
-        NO_AUTH | FAST,
-        Keys::None,
-        connection::hello,
-        "connection",
-        "Handshakes with the server."
-    ),
-    cmd!(
-        "auth",
-        -2,
-        NO_AUTH | FAST,
-        Keys::None,
-        connection::auth,
-        "connection",
-        "Authenticates the connection."
-    ),
-    cmd!(
-        "select",
-        2,
-        FAST,
-        Keys::None,
-        connection::select,
-        "connection",
-        "Selects a database."
-    ),
-    cmd!(
-        "quit",
-        -1,
-        NO_AUTH | FAST | TX_CONTROL,
-        Keys::None,
-        connection::quit,
-        "connection",
-        "Closes the connection."
-    ),
-    cmd!(
-        "reset",
-        1,
-        NO_AUTH | FAST | TX_CONTROL,
-        Keys::None,
-        connection::reset,
-        "connection",
-        "Resets the connection."
-    ),
-    cmd!(
-        "client",
-        -2,
-        0,
-        Keys::None,
-        connection::client,
-        "connection",
-        "Inspects and manages connections."
-    ),
+    cmd!("ping", -1, FAST, Keys::None, connection::ping, "connection", "Returns PONG."),
+    cmd!("echo", 2, FAST, Keys::None, connection::echo, "connection", "Returns the given string."),
+    cmd!("hello", -1, NO_AUTH | FAST, Keys::None, connection::hello, "connection", "Handshakes with the server."),
+    cmd!("auth", -2, NO_AUTH | FAST, Keys::None, connection::auth, "connection", "Authenticates the connection."),
+    cmd!("select", 2, FAST, Keys::None, connection::select, "connection", "Selects a database."),
+    cmd!("quit", -1, NO_AUTH | FAST | TX_CONTROL, Keys::None, connection::quit, "connection", "Closes the connection."),
+    cmd!("reset", 1, NO_AUTH | FAST | TX_CONTROL, Keys::None, connection::reset, "connection", "Resets the connection."),
+    cmd!("client", -2, 0, Keys::None, connection::client, "connection", "Inspects and manages connections."),
     // server
-    cmd!(
-        "info",
-        -1,
-        0,
-        Keys::AllDbs,
-        server::info,
-        "server",
-        "Returns information about the server."
-    ),
-    cmd!(
-        "dbsize",
-        1,
-        READONLY | FAST,
-        Keys::AllShards,
-        server::dbsize,
-        "server",
-        "Returns the number of keys."
-    ),
-    cmd!(
-        "flushdb",
-        -1,
-        WRITE,
-        Keys::AllShards,
-        server::flushdb,
-        "server",
-        "Deletes every key of the database."
-    ),
-    cmd!(
-        "flushall",
-        -1,
-        WRITE,
-        Keys::AllDbs,
-        server::flushall,
-        "server",
-        "Deletes every key."
-    ),
-    cmd!(
-        "swapdb",
-        3,
-        WRITE | FAST,
-        Keys::AllDbs,
-        server::swapdb,
-        "server",
-        "Swaps two databases."
-    ),
-    cmd!(
-        "config",
-        -2,
-        ADMIN,
-        Keys::None,
-        server::config,
-        "server",
-        "Reads and changes configuration."
-    ),
-    cmd!(
-        "command",
-        -1,
-        0,
-        Keys::None,
-        server::command,
-        "server",
-        "Describes commands."
-    ),
-    cmd!(
-        "time",
-        1,
-        FAST,
-        Keys::None,
-        server::time,
-        "server",
-        "Returns the server time."
-    ),
-    cmd!(
-        "lastsave",
-        1,
-        FAST,
-        Keys::None,
-        server::lastsave,
-        "server",
-        "Returns the time of the last save."
-    ),
-    cmd!(
-        "shutdown",
-        -1,
-        ADMIN,
-        Keys::None,
-        server::shutdown,
-        "server",
-        "Stops the server."
-    ),
+    cmd!("info", -1, 0, Keys::AllDbs, server::info, "server", "Returns information about the server."),
+    cmd!("dbsize", 1, READONLY | FAST, Keys::AllShards, server::dbsize, "server", "Returns the number of keys."),
+    cmd!("flushdb", -1, WRITE, Keys::AllShards, server::flushdb, "server", "Deletes every key of the database."),
+    cmd!("flushall", -1, WRITE, Keys::AllDbs, server::flushall, "server", "Deletes every key."),
+    cmd!("swapdb", 3, WRITE | FAST, Keys::AllDbs, server::swapdb, "server", "Swaps two databases."),
+    cmd!("config", -2, ADMIN, Keys::None, server::config, "server", "Reads and changes configuration."),
+    cmd!("command", -1, 0, Keys::None, server::command, "server", "Describes commands."),
+    cmd!("time", 1, FAST, Keys::None, server::time, "server", "Returns the server time."),
+    cmd!("lastsave", 1, FAST, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
+    cmd!("shutdown", -1, ADMIN, Keys::None, server::shutdown, "server", "Stops the server."),
     // transactions
-    cmd!(
-        "multi",
-        1,
-        FAST | TX_CONTROL,
-        Keys::None,
-        transaction::multi,
-        "transactions",
-        "Starts a transaction."
-    ),
-    cmd!(
-        "exec",
-        1,
-        TX_CONTROL,
-        Keys::None,
-        transaction::exec,
-        "transactions",
-        "Executes a transaction."
-    ),
-    cmd!(
-        "discard",
-        1,
-        FAST | TX_CONTROL,
-        Keys::None,
-        transaction::discard,
-        "transactions",
-        "Discards a transaction."
-    ),
-    cmd!(
-        "watch",
-        -2,
-        FAST | TX_CONTROL,
-        ALL_KEYS,
-        transaction::watch,
-        "transactions",
-        "Watches keys for changes."
-    ),
-    cmd!(
-        "unwatch",
-        1,
-        FAST | TX_CONTROL,
-        Keys::None,
-        transaction::unwatch,
-        "transactions",
-        "Forgets watched keys."
-    ),
+    cmd!("multi", 1, FAST | TX_CONTROL, Keys::None, transaction::multi, "transactions", "Starts a transaction."),
+    cmd!("exec", 1, TX_CONTROL, Keys::None, transaction::exec, "transactions", "Executes a transaction.", Cost::Transaction),
+    cmd!("discard", 1, FAST | TX_CONTROL, Keys::None, transaction::discard, "transactions", "Discards a transaction."),
+    cmd!("watch", -2, FAST | TX_CONTROL, ALL_KEYS, transaction::watch, "transactions", "Watches keys for changes."),
+    cmd!("unwatch", 1, FAST | TX_CONTROL, Keys::None, transaction::unwatch, "transactions", "Forgets watched keys."),
 ];
 
 static INDEX: LazyLock<HashMap<&'static [u8], usize>> = LazyLock::new(|| {

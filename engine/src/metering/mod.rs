@@ -1,4 +1,9 @@
-//! Usage counters: commands, keyspace hits and misses, network bytes, connections.
+//! Usage counters: request units (ECPU), commands, keyspace hits and misses, network bytes, connections.
+//!
+//! Request units are the billing contract, implemented once in [`request_units`]: a command costs one unit per
+//! started KiB of payload (its arguments' bytes plus its reply's bytes), at least one; a command that works on
+//! many elements (MGET, KEYS, SCAN, HGETALL, ZRANGE, …) costs at least one unit per started 100 elements it
+//! touched. Commands refused before running (unknown, wrong arity, NOAUTH, OOM) cost nothing.
 //!
 //! Counting must cost nothing measurable on the hot path, so each worker thread owns a [`Counters`] block that
 //! only it writes (a relaxed load and store, no locked instruction, no shared cache line); readers (`INFO`)
@@ -10,7 +15,24 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::command::table::COMMANDS;
+use crate::command::table::{Cost, COMMANDS};
+
+/// Payload bytes per request unit.
+pub const BYTES_PER_UNIT: u64 = 1024;
+/// Elements per request unit, for commands charged by elements.
+pub const ELEMENTS_PER_UNIT: u64 = 100;
+
+/// The request units (ECPU) one executed command costs.
+pub fn request_units(cost: Cost, request_bytes: u64, response_bytes: u64, elements: u64) -> u64 {
+    let by_bytes = (request_bytes + response_bytes)
+        .div_ceil(BYTES_PER_UNIT)
+        .max(1);
+    match cost {
+        Cost::Bytes => by_bytes,
+        Cost::Elements => by_bytes.max(elements.div_ceil(ELEMENTS_PER_UNIT)),
+        Cost::Transaction => 1,
+    }
+}
 
 /// Per-command counters.
 #[derive(Debug, Default)]
@@ -23,6 +45,8 @@ pub struct CommandCounters {
     pub rejected: Counter,
     /// Calls that executed and replied with an error.
     pub failed: Counter,
+    /// Request units charged.
+    pub units: Counter,
 }
 
 /// A counter written by one thread only.
@@ -60,6 +84,8 @@ pub struct Counters {
     pub net_out: Counter,
     /// Errors replied, all causes.
     pub errors: Counter,
+    /// Request units charged, all commands.
+    pub units: Counter,
 }
 
 impl Default for Counters {
@@ -73,6 +99,7 @@ impl Default for Counters {
             net_in: Counter::default(),
             net_out: Counter::default(),
             errors: Counter::default(),
+            units: Counter::default(),
         }
     }
 }
@@ -92,6 +119,10 @@ pub struct Totals {
     pub net_out: u64,
     /// Error replies.
     pub errors: u64,
+    /// Request units (ECPU).
+    pub units: u64,
+    /// Request units per command.
+    pub command_units: Vec<u64>,
 }
 
 impl Totals {
@@ -109,6 +140,10 @@ impl Totals {
         self.net_in -= base.net_in;
         self.net_out -= base.net_out;
         self.errors -= base.errors;
+        self.units -= base.units;
+        for (c, b) in self.command_units.iter_mut().zip(&base.command_units) {
+            *c -= b;
+        }
         self
     }
 }
@@ -132,9 +167,13 @@ impl Metering {
     pub fn lifetime(&self) -> Totals {
         let mut t = Totals {
             commands: vec![(0, 0, 0, 0); COMMANDS.len()],
+            command_units: vec![0; COMMANDS.len()],
             ..Default::default()
         };
         for w in self.workers.lock().iter() {
+            for (acc, c) in t.command_units.iter_mut().zip(w.commands.iter()) {
+                *acc += c.units.get();
+            }
             for (acc, c) in t.commands.iter_mut().zip(w.commands.iter()) {
                 acc.0 += c.calls.get();
                 acc.1 += c.nanos.get();
@@ -146,6 +185,7 @@ impl Metering {
             t.net_in += w.net_in.get();
             t.net_out += w.net_out.get();
             t.errors += w.errors.get();
+            t.units += w.units.get();
         }
         t
     }
@@ -162,5 +202,30 @@ impl Metering {
     /// `CONFIG RESETSTAT`: later `since_reset` calls count from now.
     pub fn reset(&self) {
         *self.reset_base.lock() = Some(self.lifetime());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_units_follow_the_documented_table() {
+        // GET of a 10-byte value: ~20 bytes in, ~17 out.
+        assert_eq!(request_units(Cost::Bytes, 10, 17, 0), 1);
+        // Exactly 1 KiB of payload is one unit; one byte more is two.
+        assert_eq!(request_units(Cost::Bytes, 1000, 24, 0), 1);
+        assert_eq!(request_units(Cost::Bytes, 1000, 25, 0), 2);
+        // SET of a 5000-byte value.
+        assert_eq!(request_units(Cost::Bytes, 5011, 5, 0), 5);
+        // A range over 1,000 small members: elements dominate.
+        assert_eq!(request_units(Cost::Elements, 20, 9000, 1000), 10);
+        // An element command touching a few elements pays the bytes rule.
+        assert_eq!(request_units(Cost::Elements, 30, 20, 3), 1);
+        assert_eq!(request_units(Cost::Elements, 30, 20, 101), 2);
+        // EXEC itself is one unit whatever its reply holds.
+        assert_eq!(request_units(Cost::Transaction, 4, 100_000, 0), 1);
+        // Nothing is free.
+        assert_eq!(request_units(Cost::Bytes, 0, 0, 0), 1);
     }
 }
