@@ -84,6 +84,12 @@ pub struct Args {
     /// debug, verbose, notice or warning.
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// Role at start: primary (default) or standby (read-only until REPLICAOF or promotion).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Follow a primary from the start: "HOST PORT".
+    #[arg(long)]
+    pub replicaof: Option<String>,
     /// Any other parameter, as `name=value` (repeatable), e.g. `--set maxmemory-samples=10`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
@@ -128,6 +134,15 @@ pub struct Config {
     pub maxclients: usize,
     /// Count request units (ECPU) per command.
     pub metering: bool,
+    /// Role at start: `primary`, or `standby` (read-only until REPLICAOF or promotion; the default for
+    /// cluster nodes, so a restarted empty node never acts as a primary on its own).
+    pub role: String,
+    /// Follow this primary (`host port`) from the start.
+    pub replicaof: Option<(String, u16)>,
+    /// Replication backlog size in bytes.
+    pub repl_backlog_size: u64,
+    /// Password to authenticate to the primary.
+    pub masterauth: Option<String>,
 }
 
 impl Default for Config {
@@ -152,6 +167,10 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             maxclients: 10_000,
             metering: true,
+            role: "primary".into(),
+            replicaof: None,
+            repl_backlog_size: 1 << 20,
+            masterauth: None,
         }
     }
 }
@@ -374,6 +393,58 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| yes_no(v).map(|b| c.metering = b),
     },
     Param {
+        name: "role",
+        mutable: false,
+        get: |c| c.role.clone(),
+        set: |c, v| match v.to_ascii_lowercase().as_str() {
+            r @ ("primary" | "standby") => {
+                c.role = r.into();
+                Ok(())
+            }
+            _ => Err("argument must be 'primary' or 'standby'".into()),
+        },
+    },
+    Param {
+        name: "replicaof",
+        mutable: false,
+        get: |c| {
+            c.replicaof
+                .as_ref()
+                .map(|(h, p)| format!("{h} {p}"))
+                .unwrap_or_default()
+        },
+        set: |c, v| {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            match words.as_slice() {
+                [] => c.replicaof = None,
+                [host, port] => c.replicaof = Some((host.to_string(), num(port)?)),
+                _ => return Err("argument must be 'host port'".into()),
+            }
+            Ok(())
+        },
+    },
+    Param {
+        name: "repl-backlog-size",
+        mutable: true,
+        get: |c| c.repl_backlog_size.to_string(),
+        set: |c, v| match parse_memory(v)? {
+            n if n >= 16 * 1024 => {
+                c.repl_backlog_size = n;
+                Ok(())
+            }
+            _ => Err("argument must be a memory value of at least 16kb".into()),
+        },
+    },
+    Param {
+        name: "masterauth",
+        mutable: true,
+        get: |c| c.masterauth.clone().unwrap_or_default(),
+        set: |c, v| {
+            c.masterauth = (!v.is_empty()).then(|| v.to_string());
+            Ok(())
+        },
+    },
+    Param {
         name: "save",
         mutable: true,
         get: |_| String::new(),
@@ -424,6 +495,8 @@ impl Config {
             ("threads", &args.threads),
             ("timeout", &args.timeout),
             ("loglevel", &args.loglevel),
+            ("role", &args.role),
+            ("replicaof", &args.replicaof),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

@@ -14,4 +14,6 @@ pub mod metering;
 pub mod node;
 pub mod pattern;
 pub mod protocol;
+pub mod replication;
 pub mod server;
+pub mod snapshot;

@@ -11,6 +11,7 @@ use crate::clients::Clients;
 use crate::config::Config;
 use crate::keyspace::{Clock, Keyspace};
 use crate::metering::Metering;
+use crate::replication::{Replication, Role};
 
 /// A running node.
 pub struct Node {
@@ -22,6 +23,8 @@ pub struct Node {
     pub clients: Clients,
     /// Usage counters.
     pub metering: Metering,
+    /// Replication role, stream and links.
+    pub repl: std::sync::Arc<Replication>,
     /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
     pub run_id: String,
     /// When the node started.
@@ -44,8 +47,20 @@ impl Node {
         let run_id = (0..40)
             .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
             .collect();
+        let role = if config.role == "standby" || config.replicaof.is_some() {
+            Role::Standby
+        } else {
+            Role::Primary
+        };
+        let repl = std::sync::Arc::new(Replication::new(role, config.repl_backlog_size as usize));
+        let ks = Keyspace::new(config.databases, config.shards);
+        ks.set_sink(repl.clone());
+        if role != Role::Primary {
+            ks.set_passive_expiry(true);
+        }
         Node {
-            ks: Keyspace::new(config.databases, config.shards),
+            ks,
+            repl,
             port: AtomicU64::new(config.port as u64),
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),

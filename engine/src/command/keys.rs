@@ -92,6 +92,7 @@ pub fn expire(c: &mut Call) -> CmdResult {
     let (shard, h) = c.held.shard(c.session.db, key);
     let Some(i) = shard.find(h, key, now as u64) else {
         c.out.int(0);
+        c.replicate_as(&[]);
         return Ok(());
     };
     let current = shard.at(i).expire();
@@ -101,13 +102,16 @@ pub fn expire(c: &mut Call) -> CmdResult {
     };
     if !allowed {
         c.out.int(0);
+        c.replicate_as(&[]);
         return Ok(());
     }
     if at <= now {
         shard.remove_at(i);
         shard.shrink();
+        c.replicate_as(&[&[b"DEL", key]]);
     } else {
         shard.update_at(i, |e| e.with_expire(Some(at as u64)));
+        c.replicate_as(&[&[b"PEXPIREAT", key, at.to_string().as_bytes()]]);
     }
     c.out.int(1);
     Ok(())

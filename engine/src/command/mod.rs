@@ -8,11 +8,14 @@
 pub mod args;
 pub mod connection;
 pub mod keys;
+pub mod replication;
 pub mod server;
 pub mod session;
 pub mod string;
 pub mod table;
 pub mod transaction;
+
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::keyspace::evict::{EvictError, Evictor};
@@ -63,7 +66,7 @@ pub type CmdResult = Result<(), CmdError>;
 /// Everything a command handler may use.
 pub struct Call<'a, 'k> {
     /// The node.
-    pub node: &'a Node,
+    pub node: &'a Arc<Node>,
     /// The configuration snapshot of this batch.
     pub cfg: &'a Config,
     /// Time and access-clock settings of this batch.
@@ -79,10 +82,26 @@ pub struct Call<'a, 'k> {
 }
 
 impl Call<'_, '_> {
+    /// A shared handle on the node, for work that outlives the command (replication links).
+    pub fn node_arc(&self) -> Arc<Node> {
+        self.node.clone()
+    }
+
     /// The locked shard of `key` in the selected database, and the key's hash.
     #[inline]
     pub fn shard(&mut self, key: &[u8]) -> (&mut Shard, u64) {
         self.held.shard(self.session.db, key)
+    }
+
+    /// Replaces what the replication stream receives for this command (one entry per command to write;
+    /// none propagates nothing).
+    pub fn replicate_as(&mut self, commands: &[&[&[u8]]]) {
+        self.session.rewrite = Some(
+            commands
+                .iter()
+                .map(|c| c.iter().map(|a| a.to_vec()).collect())
+                .collect(),
+        );
     }
 
     /// Records that the command touched `n` elements (charged by commands of the `Elements` cost class).
@@ -176,7 +195,7 @@ pub fn ensure_memory(node: &Node, cfg: &Config, clock: &Clock, evictor: &mut Evi
 
 /// Executes one command and writes its reply.
 pub fn execute(
-    node: &Node,
+    node: &Arc<Node>,
     cfg: &Config,
     clock: Clock,
     session: &mut Session,
@@ -196,6 +215,11 @@ pub fn execute(
         reject(session, out, idx, &e);
         return;
     }
+    if spec.has(table::WRITE) && !session.master_link && node.repl.refuses_writes() {
+        let e = CmdError::Msg("READONLY You can't write against a read only replica.".into());
+        reject(session, out, idx, &e);
+        return;
+    }
     if session.multi.is_some() && !spec.has(table::TX_CONTROL) {
         if spec.has(table::DENY_OOM) {
             if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
@@ -207,7 +231,7 @@ pub fn execute(
         out.simple("QUEUED");
         return;
     }
-    if spec.has(table::DENY_OOM) {
+    if spec.has(table::DENY_OOM) && !session.master_link {
         if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
             reject(session, out, idx, &e);
             return;
@@ -231,7 +255,7 @@ fn reject(session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
 /// Runs a checked command with its shards locked, and counts it.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
-    node: &Node,
+    node: &Arc<Node>,
     cfg: &Config,
     clock: Clock,
     session: &mut Session,
@@ -243,6 +267,7 @@ pub fn run(
     let spec = &COMMANDS[idx];
     let out_start = out.buf.len();
     session.elements = 0;
+    session.rewrite = None;
     let result = {
         let mut call = Call {
             node,
@@ -255,6 +280,13 @@ pub fn run(
         };
         (spec.run)(&mut call)
     };
+    if node.repl.is_recording() && !session.master_link {
+        // Deletions the shards made on their own (lazy expiry) come first, then the command's effect.
+        held.drain_deleted();
+        if result.is_ok() && spec.has(table::WRITE) {
+            propagate(node, session, args);
+        }
+    }
     let counters = &session.counters.commands[idx];
     counters.calls.add(1);
     session.last_command = idx;
@@ -270,5 +302,18 @@ pub fn run(
             metering::request_units(spec.cost, request as u64, response as u64, session.elements);
         counters.units.add(units);
         session.counters.units.add(units);
+    }
+}
+
+/// Appends a write to the replication stream, as rewritten by the command if it asked.
+fn propagate(node: &Node, session: &mut Session, args: &[&[u8]]) {
+    match session.rewrite.take() {
+        None => node.repl.propagate(session.db, args),
+        Some(commands) => {
+            for c in &commands {
+                let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+                node.repl.propagate(session.db, &argv);
+            }
+        }
     }
 }

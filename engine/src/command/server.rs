@@ -422,7 +422,7 @@ fn info_stats(c: &mut Call, t: &mut String) {
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
          total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
          expired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
-         total_error_replies:{}\r\n",
+         total_error_replies:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
         c.node.clients.received.load(std::sync::atomic::Ordering::Relaxed),
         totals.total_commands(),
         totals.net_in,
@@ -431,15 +431,14 @@ fn info_stats(c: &mut Call, t: &mut String) {
         totals.hits,
         totals.misses,
         totals.errors,
+        c.node.repl.stats.full.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.repl.stats.partial_ok.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.repl.stats.partial_err.load(std::sync::atomic::Ordering::Relaxed),
     );
 }
 
 fn info_replication(c: &mut Call, t: &mut String) {
-    let _ = write!(
-        t,
-        "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
-        c.node.run_id
-    );
+    t.push_str(&c.node.repl.info(now_ms()));
 }
 
 fn info_cpu(_c: &mut Call, t: &mut String) {

@@ -53,6 +53,40 @@ pub struct Session {
     pub evictor: Evictor,
     /// Elements touched by the running command (for request-unit charging).
     pub elements: u64,
+    /// True for the session applying a primary's stream on a replica.
+    pub master_link: bool,
+    /// The port a replica announced with REPLCONF listening-port.
+    pub replica_port: u16,
+    /// What to write to the replication stream instead of the command as received (relative TTLs made
+    /// absolute, floats resolved); an empty list propagates nothing.
+    pub rewrite: Option<Vec<Vec<Vec<u8>>>>,
+    /// Work the connection must finish asynchronously before replying (WAIT, FAILOVER, PSYNC).
+    pub deferred: Option<Deferred>,
+}
+
+/// A command whose reply needs waiting.
+#[derive(Debug, Clone)]
+pub enum Deferred {
+    /// WAIT: until `wanted` replicas acknowledged `offset`, or the timeout.
+    Wait {
+        /// Stream offset to be acknowledged.
+        offset: u64,
+        /// Replicas wanted.
+        wanted: usize,
+        /// Timeout in ms (0 = forever).
+        timeout_ms: u64,
+    },
+    /// PSYNC: the connection becomes a replica link.
+    Psync(crate::replication::primary::PsyncRequest),
+    /// FAILOVER: a coordinated switchover.
+    Failover {
+        /// Replica to promote (default: the most up-to-date).
+        target: Option<(String, u16)>,
+        /// Timeout in ms (0 = default).
+        timeout_ms: u64,
+        /// Promote even if the target did not catch up.
+        force: bool,
+    },
 }
 
 impl Session {
@@ -70,6 +104,10 @@ impl Session {
             counters,
             evictor: Evictor::default(),
             elements: 0,
+            master_link: false,
+            replica_port: 0,
+            rewrite: None,
+            deferred: None,
         }
     }
 }

@@ -137,6 +137,11 @@ pub fn set(c: &mut Call) -> CmdResult {
     if !want_old {
         c.out.ok();
     }
+    if let Ttl::At(at) = ttl {
+        // Replicas get the absolute deadline, not a relative TTL counted from their own clock.
+        let at = at.to_string();
+        c.replicate_as(&[&[b"SET", key, value, b"PXAT", at.as_bytes()]]);
+    }
     Ok(())
 }
 
@@ -168,6 +173,8 @@ pub fn setex(c: &mut Call) -> CmdResult {
     let (shard, h) = c.held.shard(c.session.db, key);
     store(shard, h, key, value, Ttl::At(at), &clock);
     c.out.ok();
+    let at = at.to_string();
+    c.replicate_as(&[&[b"SET", key, value, b"PXAT", at.as_bytes()]]);
     Ok(())
 }
 
@@ -228,19 +235,26 @@ pub fn getex(c: &mut Call) -> CmdResult {
     let (shard, h) = c.held.shard(c.session.db, key);
     let Some(e) = string_of(shard, h, key, &clock)? else {
         c.out.null();
+        c.replicate_as(&[]);
         return Ok(());
     };
     c.out.bulk(e.value());
-    if let Some(expire) = change {
-        let Some(i) = shard.find(h, key, clock.now_ms) else {
-            return Ok(());
-        };
+    let Some(expire) = change else {
+        c.replicate_as(&[]);
+        return Ok(());
+    };
+    if let Some(i) = shard.find(h, key, clock.now_ms) {
         match expire {
             Some(at) if at <= clock.now_ms => {
                 shard.delete(h, key, clock.now_ms);
             }
             _ => shard.update_at(i, |e| e.with_expire(expire)),
         }
+    }
+    match expire {
+        Some(at) if at <= clock.now_ms => c.replicate_as(&[&[b"DEL", key]]),
+        Some(at) => c.replicate_as(&[&[b"PEXPIREAT", key, at.to_string().as_bytes()]]),
+        None => c.replicate_as(&[&[b"PERSIST", key]]),
     }
     Ok(())
 }
@@ -358,6 +372,7 @@ pub fn incrbyfloat(c: &mut Call) -> CmdResult {
     let text = format_double(next);
     store(shard, h, key, text.as_bytes(), Ttl::Keep, &clock);
     c.out.bulk(text.as_bytes());
+    c.replicate_as(&[&[b"SET", key, text.as_bytes(), b"KEEPTTL"]]);
     Ok(())
 }
 

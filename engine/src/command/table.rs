@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::{connection, keys, server, string, transaction, Call, CmdResult};
+use super::{connection, keys, replication, server, string, transaction, Call, CmdResult};
 use crate::keyspace::{Keyspace, LockSet};
 
 /// Modifies the dataset.
@@ -283,6 +283,15 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("time", 1, FAST, Keys::None, server::time, "server", "Returns the server time."),
     cmd!("lastsave", 1, FAST, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
     cmd!("shutdown", -1, ADMIN, Keys::None, server::shutdown, "server", "Stops the server."),
+    // replication
+    cmd!("replicaof", 3, ADMIN, Keys::None, replication::replicaof, "server", "Follows a primary, or becomes one."),
+    cmd!("slaveof", 3, ADMIN, Keys::None, replication::replicaof, "server", "Follows a primary, or becomes one."),
+    cmd!("role", 1, FAST, Keys::None, replication::role, "server", "Returns the replication role."),
+    cmd!("replconf", -1, ADMIN, Keys::None, replication::replconf, "server", "Replica handshake options."),
+    cmd!("psync", -3, ADMIN, Keys::None, replication::psync, "server", "Starts replication from an offset."),
+    cmd!("sync", 1, ADMIN, Keys::None, replication::psync, "server", "Starts replication with a full sync."),
+    cmd!("wait", 3, 0, Keys::None, replication::wait, "generic", "Waits for replicas to acknowledge writes."),
+    cmd!("failover", -1, ADMIN, Keys::None, replication::failover, "server", "Hands the primary role to a replica."),
     // transactions
     cmd!("multi", 1, FAST | TX_CONTROL, Keys::None, transaction::multi, "transactions", "Starts a transaction."),
     cmd!("exec", 1, TX_CONTROL, Keys::None, transaction::exec, "transactions", "Executes a transaction.", Cost::Transaction),

@@ -266,7 +266,8 @@ fn delete_candidate(ks: &Keyspace, c: &Candidate, now_ms: u64) -> bool {
     let Some(i) = shard.find(hash, &c.key, now_ms) else {
         return false;
     };
-    shard.remove_at(i);
+    let old = shard.remove_at(i);
+    shard.log_deleted(old.key());
     shard.shrink();
     shard.evicted += 1;
     ks.report_memory(shard, true);

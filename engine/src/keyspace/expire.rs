@@ -38,6 +38,7 @@ impl Keyspace {
                     round.checked += checked;
                     round.expired += expired;
                     if expired > 0 {
+                        self.drain_deleted(db, &mut shard);
                         self.report_memory(&mut shard, false);
                     }
                 }

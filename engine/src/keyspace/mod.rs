@@ -14,6 +14,7 @@ pub mod table;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -24,6 +25,36 @@ pub use shard::Shard;
 
 /// Report a shard's memory to the keyspace-wide counter once it drifted by this many bytes.
 const MEMORY_SYNC_BYTES: usize = 1024;
+
+/// Receives deletions the keyspace makes by itself (expiry, eviction), so the write stream to replicas can carry
+/// them. Called while the shard's lock is held, which keeps them in order with the commands on the same keys.
+pub trait WriteSink: Send + Sync {
+    /// `key` of database `db` was deleted.
+    fn deleted(&self, db: usize, key: &[u8]);
+}
+
+/// A consistent snapshot being taken: every shard is serialized as it was when the snapshot started, by
+/// whoever locks it first (the snapshot driver, or a command about to change it).
+pub struct SnapshotJob {
+    now_ms: u64,
+    tx: mpsc::Sender<ShardImage>,
+}
+
+/// The serialized contents of one shard.
+pub struct ShardImage {
+    /// Snapshot body records.
+    pub records: Vec<u8>,
+    /// Keys in them.
+    pub keys: u64,
+}
+
+impl SnapshotJob {
+    fn save(&self, db: usize, shard: &Shard) {
+        let mut records = Vec::new();
+        let keys = crate::snapshot::serialize_entries(db, shard.iter(), self.now_ms, &mut records);
+        let _ = self.tx.send(ShardImage { records, keys });
+    }
+}
 
 /// One numbered database.
 pub struct Db {
@@ -36,6 +67,7 @@ pub struct Keyspace {
     hasher: foldhash::fast::FixedState,
     shard_mask: usize,
     used: AtomicUsize,
+    sink: OnceLock<Arc<dyn WriteSink>>,
 }
 
 /// Identifies a shard: (database, shard index).
@@ -102,6 +134,70 @@ impl Keyspace {
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
             shard_mask: shards - 1,
             used: AtomicUsize::new(0),
+            sink: OnceLock::new(),
+        }
+    }
+
+    /// Installs the receiver of the keyspace's own deletions (once).
+    pub fn set_sink(&self, sink: Arc<dyn WriteSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Sends the deletions a shard logged to the sink (under the shard's lock).
+    fn drain_deleted(&self, db: usize, shard: &mut Shard) {
+        if shard.deleted.is_empty() {
+            return;
+        }
+        match self.sink.get() {
+            Some(sink) => shard.deleted.drain(..).for_each(|k| sink.deleted(db, &k)),
+            None => shard.deleted.clear(),
+        }
+    }
+
+    /// Switches replica-style passive expiry on or off for every shard.
+    pub fn set_passive_expiry(&self, passive: bool) {
+        for db in 0..self.databases() {
+            for s in 0..self.shards() {
+                self.lock_shard(db, s).passive_expiry = passive;
+            }
+        }
+    }
+
+    /// Starts a consistent snapshot of every database. `offset` is called while every shard is locked, so the
+    /// value it returns (the replication offset) matches the snapshot exactly. Returns that value, the number
+    /// of shard images to expect, and the channel they arrive on; [`Keyspace::drive_snapshot`] makes sure they
+    /// all do.
+    pub fn begin_snapshot(
+        &self,
+        now_ms: u64,
+        offset: impl FnOnce() -> u64,
+    ) -> (u64, usize, mpsc::Receiver<ShardImage>) {
+        let (tx, rx) = mpsc::channel();
+        let job = Arc::new(SnapshotJob { now_ms, tx });
+        let mut set = LockSet::new();
+        (0..self.databases()).for_each(|d| self.all_shards(d, &mut set));
+        set.sort_unstable();
+        let mut guards: Vec<_> = set
+            .iter()
+            .map(|&(db, s)| self.dbs[db as usize].shards[s as usize].lock())
+            .collect();
+        let at = offset();
+        for (g, &(db, _)) in guards.iter_mut().zip(set.iter()) {
+            // A snapshot still in progress must not lose this shard: serialize it for that one first.
+            if let Some(previous) = g.snapshot.replace(job.clone()) {
+                previous.save(db as usize, g);
+            }
+        }
+        drop(guards);
+        (at, set.len(), rx)
+    }
+
+    /// Visits every shard so that each pending snapshot image gets produced.
+    pub fn drive_snapshot(&self) {
+        for db in 0..self.databases() {
+            for s in 0..self.shards() {
+                drop(self.lock_shard(db, s));
+            }
         }
     }
 
@@ -141,7 +237,7 @@ impl Keyspace {
         set.dedup();
         let guards = set
             .iter()
-            .map(|&(db, s)| ((db, s), self.dbs[db as usize].shards[s as usize].lock()))
+            .map(|&(db, s)| ((db, s), self.lock_shard(db as usize, s as usize)))
             .collect();
         Held { ks: self, guards }
     }
@@ -153,9 +249,15 @@ impl Keyspace {
         self.lock(&mut set)
     }
 
-    /// Locks a single shard directly.
+    /// Locks a single shard. Every lock goes through here, so a pending snapshot image of the shard is
+    /// produced before anyone can change it.
+    #[inline]
     pub fn lock_shard(&self, db: usize, shard: usize) -> MutexGuard<'_, Shard> {
-        self.dbs[db].shards[shard].lock()
+        let mut g = self.dbs[db].shards[shard].lock();
+        if let Some(job) = g.snapshot.take() {
+            job.save(db, &g);
+        }
+        g
     }
 
     /// Memory used by the dataset, as last reported by the shards (within a few KiB per shard).
@@ -180,6 +282,7 @@ impl Keyspace {
         for s in 0..self.shards() {
             let mut g = self.lock_shard(db, s);
             f(&mut g);
+            self.drain_deleted(db, &mut g);
             self.report_memory(&mut g, true);
         }
     }
@@ -189,6 +292,11 @@ impl Keyspace {
         let mut n = 0;
         self.for_each_shard(db, |s| n += s.len());
         n
+    }
+
+    /// Keys in every database.
+    pub fn total_keys(&self) -> usize {
+        (0..self.databases()).map(|db| self.dbsize(db)).sum()
     }
 
     /// Deletes every key of `db`. With `lazy`, the memory is freed by a background thread.
@@ -280,6 +388,14 @@ impl<'a> Held<'a> {
         }
     }
 
+    /// Sends deletions the locked shards made by themselves (lazy expiry) to the write sink, so that they
+    /// precede the command's own effects in the stream.
+    pub fn drain_deleted(&mut self) {
+        for ((db, _), g) in self.guards.iter_mut() {
+            self.ks.drain_deleted(*db as usize, g);
+        }
+    }
+
     /// The locked shards of `db`, in order.
     pub fn shards_of(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
         self.guards
@@ -291,7 +407,8 @@ impl<'a> Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        for (_, g) in self.guards.iter_mut() {
+        for ((db, _), g) in self.guards.iter_mut() {
+            self.ks.drain_deleted(*db as usize, g);
             self.ks.report_memory(g, false);
         }
     }

@@ -30,6 +30,12 @@ pub struct Shard {
     pub expired: u64,
     /// Keys removed to stay under `maxmemory`.
     pub evicted: u64,
+    /// Keys this shard deleted by itself (expiry, eviction) since the last drain, for the write stream.
+    pub(super) deleted: Vec<Box<[u8]>>,
+    /// Replica mode: expired keys are hidden from reads but only deleted when the primary says so.
+    pub(super) passive_expiry: bool,
+    /// A snapshot waits for this shard's contents as they were when it started.
+    pub(super) snapshot: Option<std::sync::Arc<super::SnapshotJob>>,
 }
 
 impl Shard {
@@ -55,21 +61,31 @@ impl Shard {
             .count()
     }
 
-    /// Finds a live key: an expired key is deleted on the spot (lazy expiry) and reported missing.
+    /// Finds a live key: an expired key is deleted on the spot (lazy expiry) and reported missing. On a
+    /// replica the expired key is only hidden: the primary's DEL removes it.
     #[inline]
     pub fn find(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<usize> {
         let i = self.table.find(hash, key)?;
         if self.table.is_volatile(i) {
             if let Some(at) = self.table.entry(i).expire() {
                 if now_ms > at {
-                    self.remove_at(i);
+                    if self.passive_expiry {
+                        return None;
+                    }
+                    let old = self.remove_at(i);
                     self.expired += 1;
+                    self.deleted.push(old.key().into());
                     self.table.shrink_to_fit_load();
                     return None;
                 }
             }
         }
         Some(i)
+    }
+
+    /// Records a key deleted by the keyspace itself (eviction), for the write stream.
+    pub fn log_deleted(&mut self, key: &[u8]) {
+        self.deleted.push(key.into());
     }
 
     /// Finds a live key and records the access for LRU/LFU eviction.
@@ -92,14 +108,19 @@ impl Shard {
         self.table.entry_mut(i)
     }
 
-    /// Stores an entry, replacing any previous value of the key; returns the previous entry.
+    /// Stores an entry, replacing any previous value of the key (even a logically expired one, which is never
+    /// returned); returns the previous live entry.
     pub fn set(&mut self, hash: u64, entry: Entry, now_ms: u64) -> Option<Entry> {
         self.touch_watched(entry.key());
         self.entry_bytes += entry.heap_size();
-        match self.find(hash, entry.key(), now_ms) {
+        match self.table.find(hash, entry.key()) {
             Some(i) => {
                 let old = self.table.replace(i, entry);
                 self.entry_bytes -= old.heap_size();
+                if old.expire().is_some_and(|at| now_ms > at) {
+                    self.expired += 1;
+                    return None;
+                }
                 Some(old)
             }
             None => {
@@ -177,7 +198,7 @@ impl Shard {
     /// TTL has passed. Returns (keys with a TTL looked at, keys deleted).
     pub fn expire_step(&mut self, budget: usize, now_ms: u64) -> (usize, usize) {
         let cap = self.table.capacity();
-        if cap == 0 {
+        if cap == 0 || self.passive_expiry {
             return (0, 0);
         }
         let (mut checked, mut deleted) = (0, 0);
@@ -186,7 +207,8 @@ impl Shard {
             if self.table.is_volatile(i) {
                 checked += 1;
                 if matches!(self.table.entry(i).expire(), Some(t) if now_ms > t) {
-                    self.remove_at(i);
+                    let old = self.remove_at(i);
+                    self.deleted.push(old.key().into());
                     self.expired += 1;
                     deleted += 1;
                     // The slot now holds the next entry of the cluster (or nothing): look at it again.

@@ -9,18 +9,20 @@ use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clients::ClientInfo;
+use crate::command::session::Deferred;
 use crate::command::{self, transaction, Session};
 use crate::metering::Counters;
 use crate::node::{now_ms, Node};
 use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
+use crate::replication::primary::{self, PsyncRequest};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -31,6 +33,14 @@ struct Conn {
     ranges: Vec<Range<usize>>,
     inline: Vec<Vec<u8>>,
     batch: Vec<u16>,
+}
+
+/// How a connection's command loop ended.
+enum Outcome {
+    /// The client left, was killed, or must be disconnected.
+    Closed,
+    /// The client sent PSYNC: the connection now carries the replication stream.
+    Replica(PsyncRequest),
 }
 
 /// Serves a client until it disconnects, is killed, or sends a protocol error.
@@ -67,45 +77,72 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
         batch: Vec::new(),
     };
     let result = run(&node, &mut stream, &mut session, &mut conn).await;
-    if let Err(e) = result {
-        tracing::debug!(client = id, error = %e, "connection ended with an error");
-    }
     transaction::discard_state(&node, &mut session);
+    match result {
+        Ok(Outcome::Replica(req)) => {
+            if let Err(e) = primary::serve_replica(node.clone(), stream, req).await {
+                tracing::info!(client = id, error = %e, "replica link ended");
+            }
+        }
+        Ok(Outcome::Closed) => {}
+        Err(e) => tracing::debug!(client = id, error = %e, "connection ended with an error"),
+    }
     node.clients.unregister(id);
     tracing::debug!(client = id, "client disconnected");
 }
 
 async fn run(
-    node: &Node,
+    node: &Arc<Node>,
     stream: &mut TcpStream,
     session: &mut Session,
     conn: &mut Conn,
-) -> std::io::Result<()> {
+) -> std::io::Result<Outcome> {
     let mut want = 0usize;
     loop {
-        let spare = conn.rbuf.capacity() - conn.rbuf.len();
-        if spare < READ_CHUNK / 4 || want > conn.rbuf.len() {
-            conn.rbuf
-                .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
+        if !conn.rbuf.is_empty() {
+            let (consumed, hint) = process(node, session, conn);
+            conn.rbuf.drain(..consumed);
+            want = hint;
         }
-        let n = stream.read_buf(&mut conn.rbuf).await?;
-        if n == 0 || session.info.is_killed() {
-            return Ok(());
-        }
-        session.counters.net_in.add(n as u64);
-        let (consumed, hint) = process(node, session, conn);
-        conn.rbuf.drain(..consumed);
-        want = hint;
-        if !conn.out.buf.is_empty() {
-            stream.write_all(&conn.out.buf).await?;
-            session.counters.net_out.add(conn.out.buf.len() as u64);
-            conn.out.buf.clear();
-            if conn.out.buf.capacity() > 1 << 20 {
-                conn.out.buf.shrink_to(READ_CHUNK);
+        if let Some(deferred) = session.deferred.take() {
+            flush(stream, session, conn).await?;
+            match deferred {
+                Deferred::Psync(req) => return Ok(Outcome::Replica(req)),
+                Deferred::Wait {
+                    offset,
+                    wanted,
+                    timeout_ms,
+                } => {
+                    let n = primary::wait_for_acks(
+                        &node.repl,
+                        offset,
+                        wanted,
+                        Duration::from_millis(timeout_ms),
+                    )
+                    .await;
+                    conn.out.int(n as i64);
+                }
+                Deferred::Failover {
+                    target,
+                    timeout_ms,
+                    force,
+                } => match primary::failover(
+                    node.clone(),
+                    target,
+                    Duration::from_millis(timeout_ms),
+                    force,
+                )
+                .await
+                {
+                    Ok(()) => conn.out.ok(),
+                    Err(e) => conn.out.error(&e),
+                },
             }
+            continue;
         }
+        flush(stream, session, conn).await?;
         if session.close {
-            return Ok(());
+            return Ok(Outcome::Closed);
         }
         let limit = node.config.load().client_query_buffer_limit as usize;
         if conn.rbuf.len() > limit {
@@ -113,14 +150,38 @@ async fn run(
                 client = session.info.id,
                 "closing client that reached max query buffer length"
             );
-            return Ok(());
+            return Ok(Outcome::Closed);
         }
+        let spare = conn.rbuf.capacity() - conn.rbuf.len();
+        if spare < READ_CHUNK / 4 || want > conn.rbuf.len() {
+            conn.rbuf
+                .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
+        }
+        let n = stream.read_buf(&mut conn.rbuf).await?;
+        if n == 0 || session.info.is_killed() {
+            return Ok(Outcome::Closed);
+        }
+        session.counters.net_in.add(n as u64);
     }
+}
+
+/// Writes the pending replies with one write.
+async fn flush(stream: &mut TcpStream, session: &Session, conn: &mut Conn) -> std::io::Result<()> {
+    if conn.out.buf.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(&conn.out.buf).await?;
+    session.counters.net_out.add(conn.out.buf.len() as u64);
+    conn.out.buf.clear();
+    if conn.out.buf.capacity() > 1 << 20 {
+        conn.out.buf.shrink_to(READ_CHUNK);
+    }
+    Ok(())
 }
 
 /// Executes every complete request in the read buffer; returns the bytes consumed and, when a partial request
 /// announced its size, the buffer length it needs.
-fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize) {
+fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, usize) {
     let cfg = node.config.load();
     let clock = node.clock(&cfg);
     let started = Instant::now();
@@ -128,7 +189,7 @@ fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize
     let mut hint = 0;
     conn.batch.clear();
     let buf = &conn.rbuf[..];
-    while pos < buf.len() && !session.close {
+    while pos < buf.len() && !session.close && session.deferred.is_none() {
         conn.ranges.clear();
         conn.inline.clear();
         let parsed = resp::parse(

@@ -155,6 +155,11 @@ async fn accept_until_shutdown(
             }
         }));
     }
+    let startup = node.config.load_full();
+    if let Some((host, port)) = startup.replicaof.clone() {
+        let generation = node.repl.follow(host.clone(), port);
+        crate::replication::replica::start(node.clone(), host, port, generation);
+    }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut shutdown = node.shutdown_signal();
     tokio::select! {
@@ -181,6 +186,7 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     close_idle_clients(&node, &cfg);
+                    replication_heartbeat(&node, &cfg);
                 }
             }
         })?;
@@ -198,5 +204,25 @@ fn close_idle_clients(node: &Node, cfg: &Config) {
         .kill_where(|c| now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) > limit);
     if n > 0 {
         tracing::debug!(closed = n, "closed idle clients");
+    }
+}
+
+/// Once a second: keep replicas' links alive and their acknowledgements fresh, follow the backlog size, and
+/// remember that this node has held data.
+fn replication_heartbeat(node: &Node, cfg: &Config) {
+    let repl = &node.repl;
+    if repl.ids.lock().fresh && node.ks.total_keys() > 0 {
+        repl.ids.lock().fresh = false;
+    }
+    repl.stream.lock().set_size(cfg.repl_backlog_size as usize);
+    let handing_over = repl
+        .writes_paused
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if repl.role() == crate::replication::Role::Primary
+        && !handing_over
+        && !repl.replicas.lock().is_empty()
+    {
+        repl.propagate_global(&[b"PING"]);
+        repl.propagate_global(&[b"REPLCONF", b"GETACK", b"*"]);
     }
 }

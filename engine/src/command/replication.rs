@@ -1,0 +1,205 @@
+//! Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC, WAIT, FAILOVER.
+
+use super::args::{self, is};
+use super::session::Deferred;
+use super::{Call, CmdError, CmdResult};
+use crate::replication::primary::PsyncRequest;
+use crate::replication::{replica, Role};
+
+/// REPLICAOF host port | REPLICAOF NO ONE (also SLAVEOF)
+pub fn replicaof(c: &mut Call) -> CmdResult {
+    if c.session.master_link {
+        return Err(CmdError::err(
+            "Command is not valid when client is a replica.",
+        ));
+    }
+    let repl = &c.node.repl;
+    if is(c.args[1], "no") && is(c.args[2], "one") {
+        if repl.role() != Role::Primary {
+            repl.promote();
+            c.node.ks.set_passive_expiry(false);
+            tracing::info!("promoted to primary (REPLICAOF NO ONE)");
+        }
+        c.out.ok();
+        return Ok(());
+    }
+    let host = args::text(c.args[1]);
+    let port = match args::int(c.args[2]) {
+        Ok(p @ 1..=65535) => p as u16,
+        _ => return Err(CmdError::err("Invalid master port")),
+    };
+    if repl.role() == Role::Replica && repl.ids.lock().master == Some((host.clone(), port)) {
+        c.out.simple("OK Already connected to specified master");
+        return Ok(());
+    }
+    if repl.role() == Role::Primary && !repl.replicas.lock().is_empty() {
+        tracing::info!("primary becomes a replica: its replicas will follow the new history");
+    }
+    let generation = repl.follow(host.clone(), port);
+    c.node.ks.set_passive_expiry(true);
+    replica::start(c.node_arc(), host.clone(), port, generation);
+    tracing::info!(primary = %host, port, "replicating");
+    c.out.ok();
+    Ok(())
+}
+
+/// ROLE
+pub fn role(c: &mut Call) -> CmdResult {
+    let repl = &c.node.repl;
+    let offset = repl.offset() as i64;
+    match repl.role() {
+        Role::Primary => {
+            let replicas = repl.replicas.lock();
+            c.out.array(3);
+            c.out.bulk(b"master");
+            c.out.int(offset);
+            c.out.array(replicas.len());
+            for r in replicas.iter() {
+                c.out.array(3);
+                c.out.bulk(r.ip.as_bytes());
+                c.out.bulk(r.port.to_string().as_bytes());
+                c.out.bulk(
+                    r.ack
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .to_string()
+                        .as_bytes(),
+                );
+            }
+        }
+        role => {
+            let ids = repl.ids.lock();
+            let (host, port) = ids.master.clone().unwrap_or_default();
+            let state = match (role, ids.link) {
+                (Role::Standby, _) => "none",
+                (_, crate::replication::LinkState::Connecting) => "connect",
+                (_, crate::replication::LinkState::Sync) => "sync",
+                (_, crate::replication::LinkState::Connected) => "connected",
+            };
+            c.out.array(5);
+            c.out.bulk(if role == Role::Standby {
+                b"standby"
+            } else {
+                b"slave"
+            });
+            c.out.bulk(host.as_bytes());
+            c.out.int(port as i64);
+            c.out.bulk(state.as_bytes());
+            c.out.int(offset);
+        }
+    }
+    Ok(())
+}
+
+/// REPLCONF option value …: what a replica tells its primary during the handshake.
+pub fn replconf(c: &mut Call) -> CmdResult {
+    let mut i = 1;
+    while i + 1 < c.args.len() {
+        let opt = c.args[i];
+        if is(opt, "listening-port") {
+            let port = args::int(c.args[i + 1])?;
+            c.session.replica_port =
+                u16::try_from(port).map_err(|_| CmdError::err("Invalid listening-port"))?;
+        } else if !(is(opt, "capa") || is(opt, "ip-address") || is(opt, "ack") || is(opt, "getack"))
+        {
+            return Err(CmdError::err(format_args!(
+                "Unrecognized REPLCONF option: {}",
+                args::text(opt)
+            )));
+        }
+        i += 2;
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// PSYNC replid offset (SYNC = full sync): the connection becomes a replica link.
+pub fn psync(c: &mut Call) -> CmdResult {
+    if c.node.repl.role() != Role::Primary {
+        return Err(CmdError::err(
+            "Can't SYNC while not connected with my master",
+        ));
+    }
+    let (replid, offset) = if c.args.len() >= 3 {
+        (
+            args::text(c.args[1]),
+            args::int(c.args[2])
+                .ok()
+                .filter(|o| *o >= 0)
+                .map(|o| o as u64),
+        )
+    } else {
+        ("?".to_string(), None)
+    };
+    c.session.deferred = Some(Deferred::Psync(PsyncRequest {
+        replid,
+        offset,
+        listening_port: c.session.replica_port,
+    }));
+    Ok(())
+}
+
+/// WAIT numreplicas timeout
+pub fn wait(c: &mut Call) -> CmdResult {
+    let wanted = args::uint(c.args[1])?;
+    let timeout = args::int(c.args[2])?;
+    if timeout < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let repl = &c.node.repl;
+    if repl.role() != Role::Primary {
+        return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let offset = repl.offset();
+    let acked = repl.acked(offset);
+    if acked >= wanted || repl.replicas.lock().is_empty() && wanted == 0 {
+        c.out.int(acked as i64);
+        return Ok(());
+    }
+    repl.propagate_global(&[b"REPLCONF", b"GETACK", b"*"]);
+    c.session.deferred = Some(Deferred::Wait {
+        offset,
+        wanted,
+        timeout_ms: timeout as u64,
+    });
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] [ABORT]
+pub fn failover(c: &mut Call) -> CmdResult {
+    let (mut target, mut timeout_ms, mut force) = (None, 0u64, false);
+    let mut i = 1;
+    while i < c.args.len() {
+        if is(c.args[i], "to") && i + 2 < c.args.len() {
+            let port = match args::int(c.args[i + 2]) {
+                Ok(p @ 1..=65535) => p as u16,
+                _ => return Err(CmdError::err("Invalid port")),
+            };
+            target = Some((args::text(c.args[i + 1]), port));
+            i += 3;
+        } else if is(c.args[i], "timeout") && i + 1 < c.args.len() {
+            timeout_ms = match args::int(c.args[i + 1]) {
+                Ok(t) if t > 0 => t as u64,
+                _ => return Err(CmdError::err("FAILOVER timeout must be greater than 0")),
+            };
+            i += 2;
+        } else if is(c.args[i], "force") {
+            force = true;
+            i += 1;
+        } else if is(c.args[i], "abort") {
+            return Err(CmdError::err("No failover in progress."));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if force && (target.is_none() || timeout_ms == 0) {
+        return Err(CmdError::err(
+            "FAILOVER with force option requires both a timeout and target HOST and IP.",
+        ));
+    }
+    c.session.deferred = Some(Deferred::Failover {
+        target,
+        timeout_ms,
+        force,
+    });
+    Ok(())
+}

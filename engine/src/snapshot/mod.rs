@@ -1,0 +1,414 @@
+//! The snapshot format: a versioned, checksummed serialization of the keyspace, used for full resync of
+//! replicas (and, later, SAVE/BGSAVE files).
+//!
+//! ```text
+//! "FERROSNP" version:u16le flags:u16le
+//! record*:
+//!   0x01 db:u32le                                   select the database of the following entries
+//!   0x02 kind:u8 expire:i64le key:blob value        one key (expire -1 = none); value layout by kind
+//!   0xFF keys:u64le crc32:u32le                      end; crc32 covers every byte before it
+//! blob = len:u32le bytes
+//! ```
+//!
+//! Writing is plain appends to a `Vec<u8>`. Reading is push-based ([`Reader::feed`]) so a replica can load a
+//! snapshot while it streams in, chunk by chunk, without holding it all in memory; a truncated or corrupt
+//! snapshot is an error, and nothing is considered loaded until the end record's checksum matches.
+
+use crate::keyspace::entry::Kind;
+use crate::keyspace::Entry;
+
+const MAGIC: &[u8; 8] = b"FERROSNP";
+/// Current format version.
+pub const VERSION: u16 = 1;
+const HEADER_LEN: usize = 12;
+const REC_SELECT: u8 = 0x01;
+const REC_ENTRY: u8 = 0x02;
+const REC_END: u8 = 0xFF;
+const KIND_STR: u8 = 0;
+
+/// Why a snapshot could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The data does not start with the snapshot magic.
+    #[error("not a ferrocache snapshot (bad magic)")]
+    BadMagic,
+    /// Written by a newer version.
+    #[error("snapshot format version {0} is not supported (this engine reads version {VERSION})")]
+    Version(u16),
+    /// The data ended before the end record.
+    #[error("snapshot is truncated")]
+    Truncated,
+    /// The checksum or a record is wrong.
+    #[error("snapshot is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Builds a snapshot.
+pub struct Writer {
+    buf: Vec<u8>,
+    hasher: crc32fast::Hasher,
+    keys: u64,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer::new()
+    }
+}
+
+impl Writer {
+    /// Starts a snapshot with its header.
+    pub fn new() -> Writer {
+        let mut w = Writer {
+            buf: Vec::new(),
+            hasher: crc32fast::Hasher::new(),
+            keys: 0,
+        };
+        w.buf.extend_from_slice(MAGIC);
+        w.buf.extend_from_slice(&VERSION.to_le_bytes());
+        w.buf.extend_from_slice(&0u16.to_le_bytes());
+        w
+    }
+
+    /// Appends the body records of one shard, serialized separately (see [`serialize_shard`]).
+    pub fn append_records(&mut self, records: &[u8], keys: u64) {
+        self.buf.extend_from_slice(records);
+        self.keys += keys;
+    }
+
+    /// Takes the bytes written so far (to stream them), keeping the checksum running.
+    pub fn take_chunk(&mut self) -> Vec<u8> {
+        self.hasher.update(&self.buf);
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Writes the end record and returns the last chunk.
+    pub fn finish(mut self) -> Vec<u8> {
+        let mut tail = self.take_chunk();
+        let mut end = vec![REC_END];
+        end.extend_from_slice(&self.keys.to_le_bytes());
+        self.hasher.update(&end);
+        tail.extend_from_slice(&end);
+        tail.extend_from_slice(&self.hasher.finalize().to_le_bytes());
+        tail
+    }
+}
+
+fn blob(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Serializes the entries of one shard of database `db` as body records; returns the number of live keys.
+pub fn serialize_entries<'a>(
+    db: usize,
+    entries: impl Iterator<Item = &'a Entry>,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+) -> u64 {
+    let mut n = 0;
+    let mut selected = false;
+    for e in entries {
+        if e.expire().is_some_and(|at| now_ms > at) {
+            continue;
+        }
+        if !selected {
+            out.push(REC_SELECT);
+            out.extend_from_slice(&(db as u32).to_le_bytes());
+            selected = true;
+        }
+        out.push(REC_ENTRY);
+        match e.kind() {
+            Kind::Str => out.push(KIND_STR),
+        }
+        out.extend_from_slice(&e.expire().map_or(-1, |at| at as i64).to_le_bytes());
+        blob(out, e.key());
+        blob(out, e.value());
+        n += 1;
+    }
+    n
+}
+
+/// One key read from a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Database.
+    pub db: usize,
+    /// Key name.
+    pub key: Vec<u8>,
+    /// String value.
+    pub value: Vec<u8>,
+    /// Expiry (unix ms).
+    pub expire: Option<u64>,
+}
+
+/// Parses a snapshot pushed to it in chunks.
+pub struct Reader {
+    buf: Vec<u8>,
+    pos: usize,
+    hasher: crc32fast::Hasher,
+    header_done: bool,
+    db: usize,
+    keys: u64,
+    done: bool,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new()
+    }
+}
+
+impl Reader {
+    /// A reader expecting a header first.
+    pub fn new() -> Reader {
+        Reader {
+            buf: Vec::new(),
+            pos: 0,
+            hasher: crc32fast::Hasher::new(),
+            header_done: false,
+            db: 0,
+            keys: 0,
+            done: false,
+        }
+    }
+
+    /// True once the end record was read and its checksum matched.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Keys read so far.
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    /// Adds bytes and returns every complete record they finish. Bytes after the end record are an error.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Record>) -> Result<(), SnapshotError> {
+        if self.done {
+            return if chunk.is_empty() {
+                Ok(())
+            } else {
+                Err(SnapshotError::Corrupt("data after the end record".into()))
+            };
+        }
+        self.buf.extend_from_slice(chunk);
+        loop {
+            match self.next_record()? {
+                Some(Some(r)) => out.push(r),
+                Some(None) => {}
+                None => break,
+            }
+            if self.done {
+                break;
+            }
+        }
+        // Forget consumed bytes (they are already in the checksum).
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        if self.done && !self.buf.is_empty() {
+            return Err(SnapshotError::Corrupt("data after the end record".into()));
+        }
+        Ok(())
+    }
+
+    /// Declares the input finished: an error unless the end record was read.
+    pub fn finish(&self) -> Result<(), SnapshotError> {
+        if self.done {
+            Ok(())
+        } else {
+            Err(SnapshotError::Truncated)
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.buf.len() - self.pos < n {
+            return None;
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Some(s)
+    }
+
+    /// Parses one record: Ok(None) = need more bytes (nothing consumed), Ok(Some(None)) = a non-key record.
+    #[allow(clippy::type_complexity)]
+    fn next_record(&mut self) -> Result<Option<Option<Record>>, SnapshotError> {
+        let start = self.pos;
+        let result = self.parse_record();
+        match result {
+            Ok(None) => {
+                self.pos = start;
+                Ok(None)
+            }
+            Ok(Some(r)) => {
+                if !self.done {
+                    self.hasher.update(&self.buf[start..self.pos]);
+                }
+                Ok(Some(r))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn parse_record(&mut self) -> Result<Option<Option<Record>>, SnapshotError> {
+        if !self.header_done {
+            let Some(h) = self.take(HEADER_LEN) else {
+                return Ok(None);
+            };
+            if &h[..8] != MAGIC {
+                return Err(SnapshotError::BadMagic);
+            }
+            let version = u16::from_le_bytes([h[8], h[9]]);
+            if version != VERSION {
+                return Err(SnapshotError::Version(version));
+            }
+            self.header_done = true;
+            return Ok(Some(None));
+        }
+        let Some(&[tag]) = self.take(1) else {
+            return Ok(None);
+        };
+        match tag {
+            REC_SELECT => {
+                let Some(b) = self.take(4) else {
+                    return Ok(None);
+                };
+                self.db = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+                Ok(Some(None))
+            }
+            REC_ENTRY => {
+                let Some(&[kind]) = self.take(1) else {
+                    return Ok(None);
+                };
+                if kind != KIND_STR {
+                    return Err(SnapshotError::Corrupt(format!("unknown value kind {kind}")));
+                }
+                let Some(e) = self.take(8) else {
+                    return Ok(None);
+                };
+                let expire = i64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+                let Some(key) = self.blob() else {
+                    return Ok(None);
+                };
+                let Some(value) = self.blob() else {
+                    return Ok(None);
+                };
+                self.keys += 1;
+                Ok(Some(Some(Record {
+                    db: self.db,
+                    key,
+                    value,
+                    expire: (expire >= 0).then_some(expire as u64),
+                })))
+            }
+            REC_END => {
+                let end_start = self.pos - 1;
+                let Some(k) = self.take(8) else {
+                    return Ok(None);
+                };
+                let keys = u64::from_le_bytes(k.try_into().unwrap_or([0; 8]));
+                let Some(c) = self.take(4) else {
+                    return Ok(None);
+                };
+                let crc = u32::from_le_bytes(c.try_into().unwrap_or([0; 4]));
+                let mut h = self.hasher.clone();
+                h.update(&self.buf[end_start..end_start + 9]);
+                if h.finalize() != crc {
+                    return Err(SnapshotError::Corrupt("checksum mismatch".into()));
+                }
+                if keys != self.keys {
+                    return Err(SnapshotError::Corrupt(format!(
+                        "end record counts {keys} keys, {} were read",
+                        self.keys
+                    )));
+                }
+                self.done = true;
+                Ok(Some(None))
+            }
+            other => Err(SnapshotError::Corrupt(format!(
+                "unknown record type {other:#x}"
+            ))),
+        }
+    }
+
+    fn blob(&mut self) -> Option<Vec<u8>> {
+        let len = self.take(4)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        self.take(len).map(<[u8]>::to_vec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let entries = [
+            Entry::new_str(1, b"a", b"alpha", None, 0),
+            Entry::new_str(2, b"b", b"", Some(9_999_999_999_999), 0),
+            Entry::new_str(3, b"gone", b"x", Some(5), 0),
+        ];
+        let mut w = Writer::new();
+        let mut body = Vec::new();
+        let n = serialize_entries(3, entries.iter(), 1000, &mut body);
+        w.append_records(&body, n);
+        let mut bytes = w.take_chunk();
+        bytes.extend(w.finish());
+        bytes
+    }
+
+    fn read_all(bytes: &[u8], chunk: usize) -> Result<Vec<Record>, SnapshotError> {
+        let mut r = Reader::new();
+        let mut out = Vec::new();
+        for c in bytes.chunks(chunk.max(1)) {
+            r.feed(c, &mut out)?;
+        }
+        r.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trip_in_any_chunking_skips_expired_keys() {
+        let bytes = sample();
+        for chunk in [1, 3, 7, 64, bytes.len()] {
+            let recs = read_all(&bytes, chunk).expect("valid snapshot");
+            assert_eq!(recs.len(), 2);
+            assert_eq!(
+                (recs[0].db, &recs[0].key[..], &recs[0].value[..]),
+                (3, &b"a"[..], &b"alpha"[..])
+            );
+            assert_eq!(recs[1].expire, Some(9_999_999_999_999));
+        }
+    }
+
+    #[test]
+    fn truncated_snapshots_are_refused() {
+        let bytes = sample();
+        for cut in 0..bytes.len() {
+            let result = read_all(&bytes[..cut], 5);
+            assert!(result.is_err(), "cut at {cut} accepted");
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_is_detected() {
+        let bytes = sample();
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x20;
+            assert!(read_all(&bad, 16).is_err(), "flip at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn other_files_and_versions_are_named() {
+        assert_eq!(
+            read_all(b"REDIS0011xxxxxxxxx", 4),
+            Err(SnapshotError::BadMagic)
+        );
+        let mut v2 = sample();
+        v2[8] = 2;
+        assert_eq!(read_all(&v2, 64), Err(SnapshotError::Version(2)));
+    }
+}
