@@ -90,6 +90,15 @@ pub struct Args {
     /// Follow a primary from the start: "HOST PORT".
     #[arg(long)]
     pub replicaof: Option<String>,
+    /// Directory of the snapshot file (loaded at start if present).
+    #[arg(long)]
+    pub dir: Option<String>,
+    /// Snapshot file name (default dump.ferro).
+    #[arg(long)]
+    pub dbfilename: Option<String>,
+    /// Key file sealing snapshots with AES-256-GCM (32 bytes or 64 hex characters).
+    #[arg(long = "snapshot-key-file")]
+    pub snapshot_key_file: Option<String>,
     /// Any other parameter, as `name=value` (repeatable), e.g. `--set maxmemory-samples=10`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
@@ -143,6 +152,12 @@ pub struct Config {
     pub repl_backlog_size: u64,
     /// Password to authenticate to the primary.
     pub masterauth: Option<String>,
+    /// Directory of the snapshot file.
+    pub dir: std::path::PathBuf,
+    /// Snapshot file name.
+    pub dbfilename: String,
+    /// AES-256 key (32 bytes or 64 hex characters) sealing snapshot files at rest.
+    pub snapshot_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -171,6 +186,9 @@ impl Default for Config {
             replicaof: None,
             repl_backlog_size: 1 << 20,
             masterauth: None,
+            dir: ".".into(),
+            dbfilename: "dump.ferro".into(),
+            snapshot_key_file: None,
         }
     }
 }
@@ -445,6 +463,41 @@ pub const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "dir",
+        mutable: true,
+        get: |c| c.dir.display().to_string(),
+        set: |c, v| {
+            c.dir = v.into();
+            Ok(())
+        },
+    },
+    Param {
+        name: "dbfilename",
+        mutable: true,
+        get: |c| c.dbfilename.clone(),
+        set: |c, v| {
+            if v.is_empty() || v.contains('/') {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            c.dbfilename = v.into();
+            Ok(())
+        },
+    },
+    Param {
+        name: "snapshot-key-file",
+        mutable: false,
+        get: |c| {
+            c.snapshot_key_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        set: |c, v| {
+            c.snapshot_key_file = (!v.is_empty()).then(|| v.into());
+            Ok(())
+        },
+    },
+    Param {
         name: "save",
         mutable: true,
         get: |_| String::new(),
@@ -497,6 +550,9 @@ impl Config {
             ("loglevel", &args.loglevel),
             ("role", &args.role),
             ("replicaof", &args.replicaof),
+            ("dir", &args.dir),
+            ("dbfilename", &args.dbfilename),
+            ("snapshot-key-file", &args.snapshot_key_file),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

@@ -31,6 +31,12 @@ pub struct Node {
     pub started: Instant,
     /// The Redis port actually bound (differs from the configuration when it asked for port 0).
     pub port: AtomicU64,
+    /// Unix seconds of the last successful save (or of the start).
+    pub last_save: AtomicU64,
+    /// A BGSAVE is running.
+    pub bgsave_running: std::sync::atomic::AtomicBool,
+    /// The last BGSAVE succeeded.
+    pub last_bgsave_ok: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
 }
 
@@ -62,6 +68,9 @@ impl Node {
             ks,
             repl,
             port: AtomicU64::new(config.port as u64),
+            last_save: AtomicU64::new(now_ms() / 1000),
+            bgsave_running: std::sync::atomic::AtomicBool::new(false),
+            last_bgsave_ok: std::sync::atomic::AtomicBool::new(true),
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),

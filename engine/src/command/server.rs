@@ -1,6 +1,7 @@
 //! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN.
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::args::{self, is};
@@ -11,6 +12,7 @@ use super::{Call, CmdError, CmdResult};
 use crate::config::{self, Config};
 use crate::node::now_ms;
 use crate::pattern::glob_match;
+use crate::snapshot;
 
 /// DBSIZE
 pub fn dbsize(c: &mut Call) -> CmdResult {
@@ -78,10 +80,45 @@ pub fn time(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// LASTSAVE: nothing is saved yet, so the start time.
+/// LASTSAVE: unix time of the last successful save (the start time before any).
 pub fn lastsave(c: &mut Call) -> CmdResult {
-    let started = now_ms() / 1000 - c.node.started.elapsed().as_secs();
-    c.out.int(started as i64);
+    c.out.int(c.node.last_save.load(Ordering::Relaxed) as i64);
+    Ok(())
+}
+
+/// SAVE: writes the snapshot file now. Other clients keep running (shards are captured copy-on-write).
+pub fn save(c: &mut Call) -> CmdResult {
+    match snapshot::file::save(&c.node.ks, c.cfg, now_ms()) {
+        Ok(keys) => {
+            c.node.last_save.store(now_ms() / 1000, Ordering::Relaxed);
+            tracing::info!(keys, "DB saved on disk");
+            c.out.ok();
+            Ok(())
+        }
+        Err(e) => Err(CmdError::err(e)),
+    }
+}
+
+/// BGSAVE: writes the snapshot file in the background.
+pub fn bgsave(c: &mut Call) -> CmdResult {
+    if c.node.bgsave_running.swap(true, Ordering::SeqCst) {
+        return Err(CmdError::err("Background save already in progress"));
+    }
+    let node = c.node_arc();
+    let cfg = c.node.config.load_full();
+    std::thread::spawn(move || {
+        let result = snapshot::file::save(&node.ks, &cfg, now_ms());
+        match &result {
+            Ok(keys) => {
+                node.last_save.store(now_ms() / 1000, Ordering::Relaxed);
+                tracing::info!(keys, "Background saving terminated with success");
+            }
+            Err(e) => tracing::warn!(error = %e, "Background saving error"),
+        }
+        node.last_bgsave_ok.store(result.is_ok(), Ordering::Relaxed);
+        node.bgsave_running.store(false, Ordering::SeqCst);
+    });
+    c.out.simple("Background saving started");
     Ok(())
 }
 
@@ -404,8 +441,19 @@ fn info_memory(c: &mut Call, t: &mut String) {
     );
 }
 
-fn info_persistence(_c: &mut Call, t: &mut String) {
-    t.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:0\r\n");
+fn info_persistence(c: &mut Call, t: &mut String) {
+    let _ = write!(
+        t,
+        "# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
+         rdb_last_bgsave_status:{}\r\naof_enabled:0\r\n",
+        c.node.bgsave_running.load(Ordering::Relaxed) as u8,
+        c.node.last_save.load(Ordering::Relaxed),
+        if c.node.last_bgsave_ok.load(Ordering::Relaxed) {
+            "ok"
+        } else {
+            "err"
+        },
+    );
 }
 
 fn info_stats(c: &mut Call, t: &mut String) {
@@ -423,7 +471,7 @@ fn info_stats(c: &mut Call, t: &mut String) {
          total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
          expired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
          total_error_replies:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
-        c.node.clients.received.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.clients.received.load(Ordering::Relaxed),
         totals.total_commands(),
         totals.net_in,
         totals.net_out,

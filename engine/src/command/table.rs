@@ -282,6 +282,8 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("command", -1, 0, Keys::None, server::command, "server", "Describes commands."),
     cmd!("time", 1, FAST, Keys::None, server::time, "server", "Returns the server time."),
     cmd!("lastsave", 1, FAST, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
+    cmd!("save", 1, ADMIN, Keys::None, server::save, "server", "Writes the snapshot file."),
+    cmd!("bgsave", -1, ADMIN, Keys::None, server::bgsave, "server", "Writes the snapshot file in the background."),
     cmd!("shutdown", -1, ADMIN, Keys::None, server::shutdown, "server", "Stops the server."),
     // replication
     cmd!("replicaof", 3, ADMIN, Keys::None, replication::replicaof, "server", "Follows a primary, or becomes one."),

@@ -84,6 +84,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .unwrap_or(config.port);
     let threads = config.threads;
     let node = Arc::new(Node::new(config));
+    load_snapshot(&node)?;
     node.port.store(port as u64, Ordering::Relaxed);
     let workers: Vec<_> = (0..threads)
         .map(|i| spawn_worker(node.clone(), i))
@@ -225,4 +226,23 @@ fn replication_heartbeat(node: &Node, cfg: &Config) {
         repl.propagate_global(&[b"PING"]);
         repl.propagate_global(&[b"REPLCONF", b"GETACK", b"*"]);
     }
+}
+
+/// Loads the snapshot file if there is one; a damaged file stops the start (never a partial load).
+fn load_snapshot(node: &Node) -> anyhow::Result<()> {
+    let cfg = node.config.load_full();
+    let path = crate::snapshot::file::path_of(&cfg);
+    if !path.exists() {
+        return Ok(());
+    }
+    let key = crate::snapshot::file::key_of(&cfg)?;
+    let started = Instant::now();
+    let records = crate::snapshot::file::read(&path, key.as_ref())
+        .with_context(|| format!("refusing to start from snapshot {}", path.display()))?;
+    let keys = crate::snapshot::file::load(&node.ks, records, &node.clock(&cfg));
+    if keys > 0 {
+        node.repl.ids.lock().fresh = false;
+    }
+    tracing::info!(keys, file = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "DB loaded from disk");
+    Ok(())
 }

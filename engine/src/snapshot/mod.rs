@@ -14,6 +14,8 @@
 //! snapshot while it streams in, chunk by chunk, without holding it all in memory; a truncated or corrupt
 //! snapshot is an error, and nothing is considered loaded until the end record's checksum matches.
 
+pub mod file;
+
 use crate::keyspace::entry::Kind;
 use crate::keyspace::Entry;
 
