@@ -84,6 +84,9 @@ pub struct Args {
     /// debug, verbose, notice or warning.
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// HTTP port for Prometheus metrics at /metrics (default 9121; 0 = off).
+    #[arg(long = "metrics-port")]
+    pub metrics_port: Option<String>,
     /// Role at start: primary (default) or standby (read-only until REPLICAOF or promotion).
     #[arg(long)]
     pub role: Option<String>,
@@ -143,6 +146,8 @@ pub struct Config {
     pub maxclients: usize,
     /// Count request units (ECPU) per command.
     pub metering: bool,
+    /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
+    pub metrics_port: u16,
     /// Role at start: `primary`, or `standby` (read-only until REPLICAOF or promotion; the default for
     /// cluster nodes, so a restarted empty node never acts as a primary on its own).
     pub role: String,
@@ -182,6 +187,7 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             maxclients: 10_000,
             metering: true,
+            metrics_port: 9121,
             role: "primary".into(),
             replicaof: None,
             repl_backlog_size: 1 << 20,
@@ -411,6 +417,12 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| yes_no(v).map(|b| c.metering = b),
     },
     Param {
+        name: "metrics-port",
+        mutable: false,
+        get: |c| c.metrics_port.to_string(),
+        set: |c, v| num(v).map(|n| c.metrics_port = n),
+    },
+    Param {
         name: "role",
         mutable: false,
         get: |c| c.role.clone(),
@@ -548,6 +560,7 @@ impl Config {
             ("threads", &args.threads),
             ("timeout", &args.timeout),
             ("loglevel", &args.loglevel),
+            ("metrics-port", &args.metrics_port),
             ("role", &args.role),
             ("replicaof", &args.replicaof),
             ("dir", &args.dir),

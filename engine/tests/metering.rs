@@ -102,3 +102,79 @@ fn metering_can_be_switched_off() {
         "{text}"
     );
 }
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// Parses OpenMetrics text with the reference Python parser and returns `name{labels} value` lines.
+fn parse_with_prometheus_client(text: &str) -> Vec<String> {
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+                  for fam in text_string_to_metric_families(sys.stdin.read()):\n\
+                  \x20   for s in fam.samples:\n\
+                  \x20       labels = ','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))\n\
+                  \x20       print(f'{s.name}{{{labels}}} {s.value}')\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser rejected /metrics (pip package prometheus_client is required): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn metrics_endpoint_matches_info_and_parses_as_openmetrics() {
+    let port = common::free_port();
+    let e = Engine::start(&["--metrics-port", &port.to_string()]);
+    let mut c = e.conn();
+    for i in 0..50 {
+        run(&mut c, "SET", &[&format!("k{i}"), "v"]).unwrap();
+    }
+    run(&mut c, "GET", &["k1"]).unwrap();
+    run(&mut c, "GET", &["nope"]).unwrap();
+    let samples = parse_with_prometheus_client(&scrape(port));
+    let value = |name: &str| -> f64 {
+        samples
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|r| r.rsplit(' ').next())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("{name} missing from {samples:?}"))
+    };
+    assert_eq!(value("ferrocache_keyspace_hits_total{} "), 1.0);
+    assert_eq!(value("ferrocache_keyspace_misses_total{} "), 1.0);
+    assert_eq!(value("ferrocache_keys{db=0} "), 50.0);
+    assert_eq!(value("ferrocache_command_calls_total{cmd=set} "), 50.0);
+    let (ecpu, _) = usage(&mut c);
+    let scraped = value("ferrocache_ecpu_total{} ");
+    assert!(
+        scraped >= 53.0 && scraped <= ecpu as f64,
+        "{scraped} vs INFO {ecpu}"
+    );
+    assert!(samples
+        .iter()
+        .any(|l| l.starts_with("ferrocache_node_info{role=primary,run_id=")));
+}

@@ -10,6 +10,8 @@
 //! add up every worker's block. Counters only ever grow; `CONFIG RESETSTAT` records an offset instead of
 //! writing to another thread's block.
 
+pub mod prometheus;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -157,6 +157,31 @@ async fn accept_until_shutdown(
         }));
     }
     let startup = node.config.load_full();
+    if startup.metrics_port != 0 {
+        let host = startup
+            .bind
+            .first()
+            .map_or("127.0.0.1", |b| b.trim_start_matches('-'));
+        let addr = (
+            if host == "*" { "0.0.0.0" } else { host },
+            startup.metrics_port,
+        );
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(
+                    port = startup.metrics_port,
+                    "serving Prometheus metrics on /metrics"
+                );
+                tasks.push(tokio::spawn(crate::metering::prometheus::serve(
+                    node.clone(),
+                    l,
+                )));
+            }
+            Err(e) => {
+                tracing::error!(port = startup.metrics_port, error = %e, "cannot serve metrics")
+            }
+        }
+    }
     if let Some((host, port)) = startup.replicaof.clone() {
         let generation = node.repl.follow(host.clone(), port);
         crate::replication::replica::start(node.clone(), host, port, generation);

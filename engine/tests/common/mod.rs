@@ -14,7 +14,8 @@ pub struct Engine {
     pub port: u16,
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -26,8 +27,15 @@ impl Engine {
     pub fn start(flags: &[&str]) -> Engine {
         for _ in 0..5 {
             let port = free_port();
+            // Many engines run at once: metrics stay off unless a test asks for them.
+            let metrics: &[&str] = if flags.contains(&"--metrics-port") {
+                &[]
+            } else {
+                &["--metrics-port", "0"]
+            };
             let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
                 .args(["--port", &port.to_string(), "--loglevel", "warning"])
+                .args(metrics)
                 .args(flags)
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
