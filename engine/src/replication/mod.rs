@@ -108,6 +108,8 @@ pub struct Replication {
     active: AtomicBool,
     /// Woken when the stream grows.
     pub fed: Notify,
+    /// The stream grew since replicas were last woken.
+    grown: AtomicBool,
     /// Bumped when a replica acknowledges.
     pub acks: watch::Sender<u64>,
     /// Connected replicas.
@@ -148,6 +150,7 @@ impl Replication {
             stream: Mutex::new(Stream::new(0, backlog_size)),
             active: AtomicBool::new(false),
             fed: Notify::new(),
+            grown: AtomicBool::new(false),
             acks: watch::channel(0).0,
             replicas: Mutex::new(Vec::new()),
             link_generation: AtomicU64::new(0),
@@ -197,7 +200,16 @@ impl Replication {
             return;
         }
         self.stream.lock().append_command(db, args);
-        self.fed.notify_waiters();
+        self.grown.store(true, Ordering::Relaxed);
+    }
+
+    /// Wakes the replica feeders if the stream grew. Connections call this once per batch of commands, so a
+    /// pipelined batch costs one wake-up, not one per write.
+    #[inline]
+    pub fn wake_feeders(&self) {
+        if self.grown.load(Ordering::Relaxed) && self.grown.swap(false, Ordering::Relaxed) {
+            self.fed.notify_waiters();
+        }
     }
 
     /// Appends a database-independent command (PING heartbeats, REPLCONF GETACK).

@@ -228,6 +228,7 @@ fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, 
             }
         }
     }
+    node.repl.wake_feeders();
     account_batch(session, &conn.batch, started, clock.now_ms);
     (pos, hint.saturating_sub(pos))
 }

@@ -209,6 +209,7 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 let tick = Duration::from_millis(1000 / cfg.hz.max(1) as u64);
                 std::thread::sleep(tick);
                 node.ks.active_expire_cycle(now_ms(), tick / 4);
+                node.repl.wake_feeders();
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     close_idle_clients(&node, &cfg);
