@@ -52,6 +52,10 @@ pub struct ClientInfo {
     pub no_evict: AtomicBool,
     /// Names set by the client.
     pub names: Mutex<ClientNames>,
+    /// Request units (ECPU) this connection was charged.
+    pub ecpu: AtomicU64,
+    /// Bytes of the connection's buffers.
+    pub buffer_bytes: AtomicU64,
     killed: AtomicBool,
 }
 
@@ -72,6 +76,8 @@ impl ClientInfo {
             multi_len: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             names: Mutex::new(ClientNames::default()),
+            ecpu: AtomicU64::new(0),
+            buffer_bytes: AtomicU64::new(0),
             killed: AtomicBool::new(false),
         }
     }
@@ -87,8 +93,8 @@ impl ClientInfo {
         let in_multi = self.in_multi.load(Ordering::Relaxed);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
-             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r \
+             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} ecpu={}",
             self.id,
             self.addr,
             self.laddr,
@@ -108,10 +114,12 @@ impl ClientInfo {
             } else {
                 -1
             },
+            self.buffer_bytes.load(Ordering::Relaxed),
             command_name,
             self.resp.load(Ordering::Relaxed),
             names.lib_name,
             names.lib_ver,
+            self.ecpu.load(Ordering::Relaxed),
         )
     }
 }

@@ -148,6 +148,14 @@ pub struct Config {
     pub metering: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
     pub metrics_port: u16,
+    /// Commands slower than this many microseconds go to SLOWLOG (negative: off).
+    pub slowlog_log_slower_than: i64,
+    /// SLOWLOG length.
+    pub slowlog_max_len: usize,
+    /// Latency spikes of at least this many milliseconds go to the LATENCY monitor (0: off).
+    pub latency_monitor_threshold: u64,
+    /// Per-command latency percentiles in INFO latencystats.
+    pub latency_tracking: bool,
     /// Role at start: `primary`, or `standby` (read-only until REPLICAOF or promotion; the default for
     /// cluster nodes, so a restarted empty node never acts as a primary on its own).
     pub role: String,
@@ -188,6 +196,10 @@ impl Default for Config {
             maxclients: 10_000,
             metering: true,
             metrics_port: 9121,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
             role: "primary".into(),
             replicaof: None,
             repl_backlog_size: 1 << 20,
@@ -421,6 +433,30 @@ pub const PARAMS: &[Param] = &[
         mutable: false,
         get: |c| c.metrics_port.to_string(),
         set: |c, v| num(v).map(|n| c.metrics_port = n),
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        mutable: true,
+        get: |c| c.slowlog_log_slower_than.to_string(),
+        set: |c, v| num(v).map(|n| c.slowlog_log_slower_than = n),
+    },
+    Param {
+        name: "slowlog-max-len",
+        mutable: true,
+        get: |c| c.slowlog_max_len.to_string(),
+        set: |c, v| num(v).map(|n| c.slowlog_max_len = n),
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        mutable: true,
+        get: |c| c.latency_monitor_threshold.to_string(),
+        set: |c, v| num(v).map(|n| c.latency_monitor_threshold = n),
+    },
+    Param {
+        name: "latency-tracking",
+        mutable: true,
+        get: |c| if c.latency_tracking { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.latency_tracking = b),
     },
     Param {
         name: "role",

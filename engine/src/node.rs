@@ -37,6 +37,10 @@ pub struct Node {
     pub bgsave_running: std::sync::atomic::AtomicBool,
     /// The last BGSAVE succeeded.
     pub last_bgsave_ok: std::sync::atomic::AtomicBool,
+    /// SLOWLOG entries.
+    pub slowlog: parking_lot::Mutex<crate::metering::slowlog::SlowLog>,
+    /// LATENCY monitor events.
+    pub latency: parking_lot::Mutex<crate::metering::latency::Monitor>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -71,6 +75,8 @@ impl Node {
             last_save: AtomicU64::new(now_ms() / 1000),
             bgsave_running: std::sync::atomic::AtomicBool::new(false),
             last_bgsave_ok: std::sync::atomic::AtomicBool::new(true),
+            slowlog: Default::default(),
+            latency: Default::default(),
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),

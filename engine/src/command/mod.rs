@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod connection;
+pub mod diagnostics;
 pub mod keys;
 pub mod replication;
 pub mod server;
@@ -268,6 +269,8 @@ pub fn run(
     let out_start = out.buf.len();
     session.elements = 0;
     session.rewrite = None;
+    // O(1) commands are timed per batch by the connection; the others one by one, for SLOWLOG and latency.
+    let started = (!spec.has(table::FAST)).then(std::time::Instant::now);
     let result = {
         let mut call = Call {
             node,
@@ -287,6 +290,11 @@ pub fn run(
             propagate(node, session, args);
         }
     }
+    if let Some(started) = started {
+        let nanos = started.elapsed().as_nanos() as u64;
+        session.batch_timed_nanos += nanos;
+        record_latency(node, cfg, session, idx, nanos, Some(args));
+    }
     let counters = &session.counters.commands[idx];
     counters.calls.add(1);
     session.last_command = idx;
@@ -302,6 +310,11 @@ pub fn run(
             metering::request_units(spec.cost, request as u64, response as u64, session.elements);
         counters.units.add(units);
         session.counters.units.add(units);
+        let ecpu = &session.info.ecpu;
+        ecpu.store(
+            ecpu.load(std::sync::atomic::Ordering::Relaxed) + units,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -315,5 +328,47 @@ fn propagate(node: &Node, session: &mut Session, args: &[&[u8]]) {
                 node.repl.propagate(session.db, &argv);
             }
         }
+    }
+}
+
+/// Records a command's duration: counters, latency histogram, SLOWLOG (when the arguments are known) and the
+/// latency monitor.
+pub fn record_latency(
+    node: &Node,
+    cfg: &Config,
+    session: &Session,
+    idx: usize,
+    nanos: u64,
+    args: Option<&[&[u8]]>,
+) {
+    let counters = &session.counters.commands[idx];
+    counters.nanos.add(nanos);
+    if cfg.latency_tracking {
+        counters.latency.record(nanos);
+    }
+    let micros = nanos / 1000;
+    if let Some(args) = args {
+        if cfg.slowlog_log_slower_than >= 0 && micros >= cfg.slowlog_log_slower_than as u64 {
+            let name = session.info.names.lock().name.clone();
+            node.slowlog.lock().push(
+                crate::node::now_ms() / 1000,
+                micros,
+                args,
+                session.info.addr.to_string(),
+                name,
+                cfg.slowlog_max_len,
+            );
+        }
+    }
+    let ms = micros / 1000;
+    if cfg.latency_monitor_threshold > 0 && ms >= cfg.latency_monitor_threshold {
+        let event = if COMMANDS[idx].has(table::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        node.latency
+            .lock()
+            .add(event, crate::node::now_ms() / 1000, ms);
     }
 }

@@ -361,7 +361,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         }
     };
     let mut text = String::new();
-    let sections: [(&str, InfoSection); 10] = [
+    let sections: [(&str, InfoSection); 11] = [
         ("server", info_server),
         ("clients", info_clients),
         ("memory", info_memory),
@@ -371,6 +371,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         ("cpu", info_cpu),
         ("usage", info_usage),
         ("commandstats", info_commandstats),
+        ("latencystats", info_latencystats),
         ("keyspace", info_keyspace),
     ];
     for (name, write) in sections {
@@ -542,6 +543,25 @@ fn info_commandstats(c: &mut Call, t: &mut String) {
                 spec.name
             );
         }
+    }
+}
+
+fn info_latencystats(c: &mut Call, t: &mut String) {
+    t.push_str("# Latencystats\r\n");
+    let totals = c.node.metering.since_reset();
+    for (spec, counts) in COMMANDS.iter().zip(&totals.latency) {
+        let (Some(p50), Some(p99), Some(p999)) = (
+            crate::metering::latency::percentile_usec(counts, 50.0),
+            crate::metering::latency::percentile_usec(counts, 99.0),
+            crate::metering::latency::percentile_usec(counts, 99.9),
+        ) else {
+            continue;
+        };
+        let _ = write!(
+            t,
+            "latency_percentiles_usec_{}:p50={p50:.3},p99={p99:.3},p99.9={p999:.3}\r\n",
+            spec.name
+        );
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Session {
     pub evictor: Evictor,
     /// Elements touched by the running command (for request-unit charging).
     pub elements: u64,
+    /// Nanoseconds of the commands of the current batch that were timed one by one.
+    pub batch_timed_nanos: u64,
     /// True for the session applying a primary's stream on a replica.
     pub master_link: bool,
     /// The port a replica announced with REPLCONF listening-port.
@@ -104,6 +106,7 @@ impl Session {
             counters,
             evictor: Evictor::default(),
             elements: 0,
+            batch_timed_nanos: 0,
             master_link: false,
             replica_port: 0,
             rewrite: None,

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::{connection, keys, replication, server, string, transaction, Call, CmdResult};
+use super::{
+    connection, diagnostics, keys, replication, server, string, transaction, Call, CmdResult,
+};
 use crate::keyspace::{Keyspace, LockSet};
 
 /// Modifies the dataset.
@@ -282,6 +284,8 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("command", -1, 0, Keys::None, server::command, "server", "Describes commands."),
     cmd!("time", 1, FAST, Keys::None, server::time, "server", "Returns the server time."),
     cmd!("lastsave", 1, FAST, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
+    cmd!("slowlog", -2, ADMIN, Keys::None, diagnostics::slowlog, "server", "Reads or resets the slow log."),
+    cmd!("latency", -2, ADMIN, Keys::None, diagnostics::latency, "server", "Reads or resets latency spikes."),
     cmd!("save", 1, ADMIN, Keys::None, server::save, "server", "Writes the snapshot file."),
     cmd!("bgsave", -1, ADMIN, Keys::None, server::bgsave, "server", "Writes the snapshot file in the background."),
     cmd!("shutdown", -1, ADMIN, Keys::None, server::shutdown, "server", "Stops the server."),

@@ -10,7 +10,9 @@
 //! add up every worker's block. Counters only ever grow; `CONFIG RESETSTAT` records an offset instead of
 //! writing to another thread's block.
 
+pub mod latency;
 pub mod prometheus;
+pub mod slowlog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct CommandCounters {
     pub failed: Counter,
     /// Request units charged.
     pub units: Counter,
+    /// Latency distribution.
+    pub latency: latency::Histogram,
 }
 
 /// A counter written by one thread only.
@@ -125,6 +129,8 @@ pub struct Totals {
     pub units: u64,
     /// Request units per command.
     pub command_units: Vec<u64>,
+    /// Latency histogram bucket counts per command.
+    pub latency: Vec<Vec<u64>>,
 }
 
 impl Totals {
@@ -145,6 +151,11 @@ impl Totals {
         self.units -= base.units;
         for (c, b) in self.command_units.iter_mut().zip(&base.command_units) {
             *c -= b;
+        }
+        for (c, b) in self.latency.iter_mut().zip(&base.latency) {
+            for (x, y) in c.iter_mut().zip(b) {
+                *x -= y;
+            }
         }
         self
     }
@@ -170,11 +181,15 @@ impl Metering {
         let mut t = Totals {
             commands: vec![(0, 0, 0, 0); COMMANDS.len()],
             command_units: vec![0; COMMANDS.len()],
+            latency: vec![vec![0; latency::BUCKETS]; COMMANDS.len()],
             ..Default::default()
         };
         for w in self.workers.lock().iter() {
             for (acc, c) in t.command_units.iter_mut().zip(w.commands.iter()) {
                 *acc += c.units.get();
+            }
+            for (acc, c) in t.latency.iter_mut().zip(w.commands.iter()) {
+                c.latency.add_to(acc);
             }
             for (acc, c) in t.commands.iter_mut().zip(w.commands.iter()) {
                 acc.0 += c.calls.get();

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::clients::ClientInfo;
 use crate::command::session::Deferred;
+use crate::command::table::{self, COMMANDS};
 use crate::command::{self, transaction, Session};
 use crate::metering::Counters;
 use crate::node::{now_ms, Node};
@@ -103,6 +104,11 @@ async fn run(
             let (consumed, hint) = process(node, session, conn);
             conn.rbuf.drain(..consumed);
             want = hint;
+            let bytes = conn.rbuf.capacity() + conn.out.buf.capacity();
+            session
+                .info
+                .buffer_bytes
+                .store(bytes as u64, Ordering::Relaxed);
         }
         if let Some(deferred) = session.deferred.take() {
             flush(stream, session, conn).await?;
@@ -229,19 +235,31 @@ fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, 
         }
     }
     node.repl.wake_feeders();
-    account_batch(session, &conn.batch, started, clock.now_ms);
+    account_batch(node, session, &conn.batch, started, clock.now_ms);
     (pos, hint.saturating_sub(pos))
 }
 
-/// Spreads the batch's execution time over its commands (one clock read per batch, not two per command).
-fn account_batch(session: &Session, batch: &[u16], started: Instant, now_ms: u64) {
+/// Spreads the batch's execution time over its O(1) commands (one clock read per batch, not two per
+/// command); the other commands were timed one by one.
+fn account_batch(node: &Node, session: &mut Session, batch: &[u16], started: Instant, now_ms: u64) {
+    let timed = std::mem::take(&mut session.batch_timed_nanos);
     if batch.is_empty() {
         return;
     }
-    let per = started.elapsed().as_nanos() as u64 / batch.len() as u64;
-    for &idx in batch {
-        if let Some(c) = session.counters.commands.get(idx as usize) {
-            c.nanos.add(per);
+    let cfg = node.config.load();
+    let fast = batch
+        .iter()
+        .filter(|&&i| COMMANDS.get(i as usize).is_some_and(|s| s.has(table::FAST)))
+        .count();
+    if fast > 0 {
+        let per = (started.elapsed().as_nanos() as u64).saturating_sub(timed) / fast as u64;
+        for &idx in batch {
+            if COMMANDS
+                .get(idx as usize)
+                .is_some_and(|s| s.has(table::FAST))
+            {
+                command::record_latency(node, &cfg, session, idx as usize, per, None);
+            }
         }
     }
     session

@@ -1,0 +1,110 @@
+//! SLOWLOG, LATENCY, INFO latencystats and per-client ECPU.
+
+mod common;
+
+use common::{run, Engine};
+use redis::Value;
+
+#[test]
+fn slow_commands_land_in_the_slowlog() {
+    let e = Engine::start(&[
+        "--set",
+        "slowlog-log-slower-than=0",
+        "--set",
+        "slowlog-max-len=3",
+    ]);
+    let mut c = e.conn();
+    run(&mut c, "CLIENT", &["SETNAME", "reporter"]).unwrap();
+    run(&mut c, "SET", &["k", "v"]).unwrap();
+    run(&mut c, "DBSIZE", &[]).unwrap(); // O(1): timed per batch, never in the slow log
+    run(&mut c, "KEYS", &["*"]).unwrap();
+    let Value::Array(entries) = run(&mut c, "SLOWLOG", &["GET"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(entries.len(), 3, "slowlog-max-len bounds the log");
+    let Value::Array(first) = &entries[0] else {
+        panic!()
+    };
+    assert_eq!(
+        first[3],
+        Value::Array(vec![
+            Value::BulkString(b"KEYS".to_vec()),
+            Value::BulkString(b"*".to_vec())
+        ]),
+        "newest first"
+    );
+    assert_eq!(first[5], Value::BulkString(b"reporter".to_vec()));
+    let Value::Array(second) = &entries[1] else {
+        panic!()
+    };
+    let set: Vec<Value> = ["SET", "k", "v"]
+        .iter()
+        .map(|a| Value::BulkString(a.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(second[3], Value::Array(set));
+    assert_eq!(run(&mut c, "SLOWLOG", &["LEN"]).unwrap(), Value::Int(3));
+    assert_eq!(run(&mut c, "SLOWLOG", &["RESET"]).unwrap(), Value::Okay);
+    run(&mut c, "CONFIG", &["SET", "slowlog-log-slower-than", "-1"]).unwrap();
+    let before = run(&mut c, "SLOWLOG", &["LEN"]).unwrap();
+    run(&mut c, "KEYS", &["*"]).unwrap();
+    assert_eq!(
+        run(&mut c, "SLOWLOG", &["LEN"]).unwrap(),
+        before,
+        "a negative threshold logs nothing"
+    );
+}
+
+#[test]
+fn latency_monitor_records_spikes_over_the_threshold() {
+    let e = Engine::start(&["--set", "latency-monitor-threshold=1"]);
+    let mut c = e.conn();
+    let mut p = redis::pipe();
+    for i in 0..200_000 {
+        p.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    p.query::<()>(&mut c).unwrap();
+    run(&mut c, "KEYS", &["*"]).unwrap();
+    let Value::Array(latest) = run(&mut c, "LATENCY", &["LATEST"]).unwrap() else {
+        panic!()
+    };
+    assert!(!latest.is_empty(), "KEYS over 200k keys takes over 1 ms");
+    let Value::Array(history) = run(&mut c, "LATENCY", &["HISTORY", "command"]).unwrap() else {
+        panic!()
+    };
+    assert!(!history.is_empty());
+    let Value::Int(n) = run(&mut c, "LATENCY", &["RESET"]).unwrap() else {
+        panic!()
+    };
+    assert!(n >= 1);
+    assert_eq!(
+        run(&mut c, "LATENCY", &["LATEST"]).unwrap(),
+        Value::Array(vec![])
+    );
+}
+
+#[test]
+fn latencystats_and_client_ecpu_are_reported() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    for i in 0..100 {
+        run(&mut c, "SET", &[&format!("k{i}"), "v"]).unwrap();
+    }
+    let text: String = common::cmd("INFO", &["latencystats"])
+        .query(&mut c)
+        .unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .expect("set percentiles");
+    assert!(
+        line.contains("p50=") && line.contains("p99=") && line.contains("p99.9="),
+        "{line}"
+    );
+    let list: String = common::cmd("CLIENT", &["LIST"]).query(&mut c).unwrap();
+    let ecpu: u64 = list
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("ecpu="))
+        .and_then(|v| v.parse().ok())
+        .expect("ecpu field");
+    assert!(ecpu >= 100, "{list}");
+}
