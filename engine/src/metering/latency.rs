@@ -10,25 +10,25 @@ use super::Counter;
 
 const SUB: u32 = 4;
 /// Buckets cover 1 ns to 2^48 ns (about 3 days).
-pub const BUCKETS: usize = 48 * SUB as usize;
+pub const BUCKETS: usize = 47 * SUB as usize;
 
-/// Bucket of a duration in nanoseconds.
+/// Bucket of a duration in nanoseconds: values below 8 have their own bucket, then four per power of two.
 pub fn bucket(ns: u64) -> usize {
-    if ns < SUB as u64 {
+    if ns < 8 {
         return ns as usize;
     }
     let log = 63 - ns.leading_zeros();
     let sub = ((ns >> (log - 2)) & (SUB as u64 - 1)) as u32;
-    ((log * SUB + sub) as usize).min(BUCKETS - 1)
+    (((log - 1) * SUB + sub) as usize).min(BUCKETS - 1)
 }
 
 /// The lower bound of a bucket, in nanoseconds.
 pub fn bucket_floor(b: usize) -> u64 {
-    let b = b as u32;
-    if b < SUB {
+    if b < 8 {
         return b as u64;
     }
-    let log = b / SUB;
+    let b = b as u32;
+    let log = b / SUB + 1;
     let sub = (b % SUB) as u64;
     (1u64 << log) + (sub << (log - 2))
 }
