@@ -75,6 +75,9 @@ pub struct Args {
     /// Password clients must give with AUTH.
     #[arg(long)]
     pub requirepass: Option<String>,
+    /// ACL file of users (Redis `user NAME rules…` syntax).
+    #[arg(long)]
+    pub aclfile: Option<String>,
     /// Worker threads serving connections (default: all cores).
     #[arg(long)]
     pub threads: Option<String>,
@@ -132,6 +135,8 @@ pub struct Config {
     pub lfu_decay_time: u32,
     /// Password of the default user.
     pub requirepass: Option<String>,
+    /// ACL file with `user …` lines (Redis syntax), loaded at start and by ACL LOAD.
+    pub aclfile: Option<std::path::PathBuf>,
     /// Idle client timeout in seconds (0 = never).
     pub timeout: u64,
     /// Log verbosity.
@@ -188,6 +193,7 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             requirepass: None,
+            aclfile: None,
             timeout: 0,
             loglevel: "notice".into(),
             hz: 10,
@@ -357,6 +363,20 @@ pub const PARAMS: &[Param] = &[
         get: |c| c.requirepass.clone().unwrap_or_default(),
         set: |c, v| {
             c.requirepass = (!v.is_empty()).then(|| v.to_string());
+            Ok(())
+        },
+    },
+    Param {
+        name: "aclfile",
+        mutable: false,
+        get: |c| {
+            c.aclfile
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        set: |c, v| {
+            c.aclfile = (!v.is_empty()).then(|| v.into());
             Ok(())
         },
     },
@@ -593,6 +613,7 @@ impl Config {
             ("maxmemory", &args.maxmemory),
             ("maxmemory-policy", &args.maxmemory_policy),
             ("requirepass", &args.requirepass),
+            ("aclfile", &args.aclfile),
             ("threads", &args.threads),
             ("timeout", &args.timeout),
             ("loglevel", &args.loglevel),

@@ -15,5 +15,6 @@ pub mod node;
 pub mod pattern;
 pub mod protocol;
 pub mod replication;
+pub mod security;
 pub mod server;
 pub mod snapshot;

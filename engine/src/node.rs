@@ -23,6 +23,8 @@ pub struct Node {
     pub clients: Clients,
     /// Usage counters.
     pub metering: Metering,
+    /// ACL users.
+    pub acl: crate::security::Acl,
     /// Replication role, stream and links.
     pub repl: std::sync::Arc<Replication>,
     /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
@@ -52,8 +54,20 @@ pub fn now_ms() -> u64 {
 }
 
 impl Node {
-    /// Creates a node with an empty keyspace.
-    pub fn new(config: Config) -> Node {
+    /// Creates a node with an empty keyspace; fails when the ACL file is unreadable or invalid.
+    pub fn new(config: Config) -> Result<Node, String> {
+        let file_users = match &config.aclfile {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read aclfile {}: {e}", path.display()))?;
+                Some(
+                    crate::security::acl::parse_file(&text)
+                        .map_err(|e| format!("aclfile {}: {e}", path.display()))?,
+                )
+            }
+        };
+        let acl = crate::security::Acl::new(file_users, config.requirepass.as_deref());
         let run_id = (0..40)
             .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
             .collect();
@@ -68,7 +82,8 @@ impl Node {
         if role != Role::Primary {
             ks.set_passive_expiry(true);
         }
-        Node {
+        Ok(Node {
+            acl,
             ks,
             repl,
             port: AtomicU64::new(config.port as u64),
@@ -83,7 +98,7 @@ impl Node {
             run_id,
             started: Instant::now(),
             shutdown: watch::channel(false).0,
-        }
+        })
     }
 
     /// The clock commands run with, from the current time and eviction policy.

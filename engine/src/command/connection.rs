@@ -30,21 +30,31 @@ fn wrongpass() -> CmdError {
     CmdError::Msg("WRONGPASS invalid username-password pair or user is disabled.".into())
 }
 
-/// Checks a username/password pair against the default user.
-fn check_password(c: &Call, user: &[u8], pass: &[u8]) -> CmdResult {
-    if user != b"default" {
-        return Err(wrongpass());
+/// Authenticates the session as `user`; failures are counted, logged, and after too many the connection is
+/// closed.
+fn login(c: &mut Call, user: &[u8], pass: &[u8]) -> CmdResult {
+    let name = String::from_utf8_lossy(user).into_owned();
+    match c.node.acl.authenticate(&name, pass) {
+        Some(u) => {
+            c.session.user = u;
+            c.session.acl_version = c.node.acl.version.load(Ordering::Relaxed);
+            c.session.authenticated = true;
+            Ok(())
+        }
+        None => {
+            c.session.auth_failures += 1;
+            c.node.acl.auth_failures.fetch_add(1, Ordering::Relaxed);
+            let client = c.session.info.addr.to_string();
+            c.node
+                .acl
+                .log("auth", "toplevel", "AUTH", &name, &client, now_ms());
+            if c.session.auth_failures >= crate::security::MAX_AUTH_FAILURES {
+                tracing::warn!(client = %client, "closing connection after repeated failed AUTH");
+                c.session.close = true;
+            }
+            Err(wrongpass())
+        }
     }
-    match &c.cfg.requirepass {
-        None => Ok(()),
-        Some(p) if constant_time_eq(p.as_bytes(), pass) => Ok(()),
-        Some(_) => Err(wrongpass()),
-    }
-}
-
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// AUTH [username] password
@@ -54,14 +64,14 @@ pub fn auth(c: &mut Call) -> CmdResult {
         3 => (c.args[1], c.args[2]),
         _ => return Err(CmdError::Syntax),
     };
-    if c.args.len() == 2 && c.cfg.requirepass.is_none() {
+    let default_nopass = c.node.acl.get("default").is_some_and(|u| u.nopass);
+    if c.args.len() == 2 && default_nopass {
         return Err(CmdError::err(
             "AUTH <password> called without any password configured for the default user. Are you sure \
              your configuration is correct?",
         ));
     }
-    check_password(c, user, pass)?;
-    c.session.authenticated = true;
+    login(c, user, pass)?;
     c.out.ok();
     Ok(())
 }
@@ -85,8 +95,8 @@ pub fn hello(c: &mut Call) -> CmdResult {
     let mut name = None;
     while i < c.args.len() {
         if is(c.args[i], "auth") && i + 2 < c.args.len() {
-            check_password(c, c.args[i + 1], c.args[i + 2])?;
-            c.session.authenticated = true;
+            let (user, pass) = (c.args[i + 1], c.args[i + 2]);
+            login(c, user, pass)?;
             i += 3;
         } else if is(c.args[i], "setname") && i + 1 < c.args.len() {
             name = Some(valid_name(c.args[i + 1])?);
@@ -98,7 +108,7 @@ pub fn hello(c: &mut Call) -> CmdResult {
             )));
         }
     }
-    if !c.session.authenticated && c.cfg.requirepass.is_some() {
+    if !c.session.authenticated {
         return Err(CmdError::Msg(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
              AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
@@ -155,7 +165,10 @@ pub fn reset(c: &mut Call) -> CmdResult {
     c.session.info.db.store(0, Ordering::Relaxed);
     c.out.resp3 = false;
     c.session.info.resp.store(2, Ordering::Relaxed);
-    c.session.authenticated = c.cfg.requirepass.is_none();
+    if let Some(default) = c.node.acl.get("default") {
+        c.session.authenticated = default.check_password(b"");
+        c.session.user = default;
+    }
     c.session.info.no_evict.store(false, Ordering::Relaxed);
     c.out.simple("RESET");
     Ok(())

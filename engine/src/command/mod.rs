@@ -5,6 +5,7 @@
 //! [`Call`]; the table in `table.rs` is data — name, arity, flags, key positions — and drives dispatch, locking
 //! and `COMMAND` output alike.
 
+pub mod acl;
 pub mod args;
 pub mod connection;
 pub mod diagnostics;
@@ -146,15 +147,82 @@ pub fn lock_set(spec: &Spec, args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut
 }
 
 /// Why a command was refused before running.
-fn precheck(spec: &Spec, args: &[&[u8]], session: &Session, cfg: &Config) -> Result<(), CmdError> {
+fn precheck(spec: &Spec, args: &[&[u8]], session: &Session) -> Result<(), CmdError> {
     if !spec.arity_ok(args.len()) {
         return Err(CmdError::err(format_args!(
             "wrong number of arguments for '{}' command",
             spec.name
         )));
     }
-    if !session.authenticated && cfg.requirepass.is_some() && !spec.has(table::NO_AUTH) {
+    if !session.authenticated && !spec.has(table::NO_AUTH) {
         return Err(CmdError::Msg("NOAUTH Authentication required.".into()));
+    }
+    Ok(())
+}
+
+/// Checks the session's ACL user may run this command on these keys; records denials in the ACL LOG.
+fn authorize(
+    node: &Node,
+    spec: &Spec,
+    idx: usize,
+    args: &[&[u8]],
+    session: &mut Session,
+) -> CmdResult {
+    let version = node.acl.version.load(std::sync::atomic::Ordering::Relaxed);
+    if version != session.acl_version {
+        session.acl_version = version;
+        match node.acl.get(&session.user.name) {
+            Some(u) => session.user = u,
+            None => {
+                // The user was deleted: the connection goes with it.
+                session.close = true;
+                return Err(CmdError::Msg("NOPERM this user has been deleted".into()));
+            }
+        }
+        if !session.user.enabled && !session.master_link {
+            session.close = true;
+            return Err(CmdError::Msg("NOPERM this user has been disabled".into()));
+        }
+    }
+    if session.master_link || !session.authenticated || session.user.unrestricted() {
+        return Ok(());
+    }
+    let context = if session.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let client = session.info.addr.to_string();
+    if !session.user.may_run(idx, args.get(1).copied()) {
+        node.acl.log(
+            "command",
+            context,
+            spec.name,
+            &session.user.name,
+            &client,
+            crate::node::now_ms(),
+        );
+        return Err(CmdError::Msg(format!(
+            "NOPERM User {} has no permissions to run the '{}' command",
+            session.user.name, spec.name
+        )));
+    }
+    let write = spec.has(table::WRITE);
+    for key in spec.key_args(args) {
+        if !session.user.may_access_key(key, write) {
+            let object = String::from_utf8_lossy(key);
+            node.acl.log(
+                "key",
+                context,
+                &object,
+                &session.user.name,
+                &client,
+                crate::node::now_ms(),
+            );
+            return Err(CmdError::Msg(
+                "NOPERM No permissions to access a key".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -212,7 +280,9 @@ pub fn execute(
         return;
     };
     let spec = &COMMANDS[idx];
-    if let Err(e) = precheck(spec, args, session, cfg) {
+    if let Err(e) =
+        precheck(spec, args, session).and_then(|_| authorize(node, spec, idx, args, session))
+    {
         reject(session, out, idx, &e);
         return;
     }

@@ -180,6 +180,9 @@ pub fn config(c: &mut Call) -> CmdResult {
                 })?;
             }
             crate::logging::apply_level(&next.loglevel);
+            if next.requirepass != c.cfg.requirepass {
+                c.node.acl.set_requirepass(next.requirepass.as_deref());
+            }
             c.node.config.store(Arc::new(next));
             c.out.ok();
         }

@@ -35,8 +35,14 @@ pub struct Session {
     pub info: Arc<ClientInfo>,
     /// Selected database.
     pub db: usize,
-    /// True after a successful AUTH (or when no password is required).
+    /// True after a successful AUTH (or when the default user needs no password).
     pub authenticated: bool,
+    /// The ACL user the connection runs as.
+    pub user: Arc<crate::security::User>,
+    /// ACL version `user` was read at (refreshed when users change).
+    pub acl_version: u64,
+    /// Failed AUTH attempts on this connection.
+    pub auth_failures: u32,
     /// Commands queued since MULTI, when a transaction is open.
     pub multi: Option<Vec<Queued>>,
     /// A command failed to queue: EXEC will answer EXECABORT.
@@ -93,11 +99,18 @@ pub enum Deferred {
 
 impl Session {
     /// A new session for a registered client.
-    pub fn new(info: Arc<ClientInfo>, counters: Arc<Counters>, authenticated: bool) -> Session {
+    pub fn new(
+        info: Arc<ClientInfo>,
+        counters: Arc<Counters>,
+        user: Arc<crate::security::User>,
+    ) -> Session {
         Session {
             info,
             db: 0,
-            authenticated,
+            authenticated: user.check_password(b""),
+            user,
+            acl_version: 0,
+            auth_failures: 0,
             multi: None,
             multi_error: false,
             watched: Vec::new(),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::{
-    connection, diagnostics, keys, replication, server, string, transaction, Call, CmdResult,
+    acl, connection, diagnostics, keys, replication, server, string, transaction, Call, CmdResult,
 };
 use crate::keyspace::{Keyspace, LockSet};
 
@@ -23,6 +23,10 @@ pub const ADMIN: u32 = 1 << 4;
 pub const NO_AUTH: u32 = 1 << 5;
 /// Runs immediately inside MULTI instead of being queued.
 pub const TX_CONTROL: u32 = 1 << 6;
+/// Dangerous without being administrative (KEYS, FLUSHALL, …): in ACL category @dangerous.
+pub const DANGEROUS: u32 = 1 << 7;
+/// May block the client (ACL category @blocking).
+pub const BLOCKING: u32 = 1 << 8;
 
 /// Where a command's keys are.
 #[derive(Clone, Copy)]
@@ -137,6 +141,10 @@ impl Spec {
                     .map(|i| args[i])
                     .collect()
             }
+            // MOVE key db names one key; COPY source destination two.
+            Keys::Custom(_) if self.name == "move" => {
+                args.iter().skip(1).take(1).copied().collect()
+            }
             Keys::Custom(_) => args.iter().skip(1).take(2).copied().collect(),
             _ => Vec::new(),
         }
@@ -153,14 +161,25 @@ impl Spec {
         }
         if self.has(ADMIN) {
             cats.extend(["@admin", "@dangerous"]);
+        } else if self.has(DANGEROUS) {
+            cats.push("@dangerous");
         }
-        cats.push(match self.group {
-            "string" => "@string",
-            "generic" => "@keyspace",
-            "connection" => "@connection",
-            "transactions" => "@transaction",
-            _ => "@server",
-        });
+        if self.has(BLOCKING) {
+            cats.push("@blocking");
+        }
+        match self.group {
+            "string" => cats.push("@string"),
+            "generic" => cats.push("@keyspace"),
+            "connection" => cats.push("@connection"),
+            "transactions" => cats.push("@transaction"),
+            "hash" => cats.push("@hash"),
+            "list" => cats.push("@list"),
+            "set" => cats.push("@set"),
+            "sorted-set" | "sortedset" | "zset" => cats.push("@sortedset"),
+            "stream" => cats.push("@stream"),
+            "pubsub" => cats.push("@pubsub"),
+            _ => {}
+        }
         cats.push(if self.has(FAST) { "@fast" } else { "@slow" });
         cats
     }
@@ -259,7 +278,7 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("renamenx", 3, WRITE | FAST, Keys::Range {
             first: 1, last: 2, step: 1
         }, keys::rename, "generic", "Renames a key if the new name is free."),
-    cmd!("keys", 2, READONLY, Keys::AllShards, keys::keys, "generic", "Returns keys matching a pattern.", Cost::Elements),
+    cmd!("keys", 2, READONLY | DANGEROUS, Keys::AllShards, keys::keys, "generic", "Returns keys matching a pattern.", Cost::Elements),
     cmd!("scan", -2, READONLY, Keys::AllShards, keys::scan, "generic", "Iterates over keys.", Cost::Elements),
     cmd!("randomkey", 1, READONLY, Keys::AllShards, keys::randomkey, "generic", "Returns a random key."),
     cmd!("copy", -3, WRITE | DENY_OOM, Keys::Custom(keys::copy_keys), keys::copy, "generic", "Copies a key."),
@@ -273,17 +292,18 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("select", 2, FAST, Keys::None, connection::select, "connection", "Selects a database."),
     cmd!("quit", -1, NO_AUTH | FAST | TX_CONTROL, Keys::None, connection::quit, "connection", "Closes the connection."),
     cmd!("reset", 1, NO_AUTH | FAST | TX_CONTROL, Keys::None, connection::reset, "connection", "Resets the connection."),
-    cmd!("client", -2, 0, Keys::None, connection::client, "connection", "Inspects and manages connections."),
+    cmd!("client", -2, DANGEROUS, Keys::None, connection::client, "connection", "Inspects and manages connections."),
     // server
-    cmd!("info", -1, 0, Keys::AllDbs, server::info, "server", "Returns information about the server."),
+    cmd!("info", -1, DANGEROUS, Keys::AllDbs, server::info, "server", "Returns information about the server."),
     cmd!("dbsize", 1, READONLY | FAST, Keys::AllShards, server::dbsize, "server", "Returns the number of keys."),
-    cmd!("flushdb", -1, WRITE, Keys::AllShards, server::flushdb, "server", "Deletes every key of the database."),
-    cmd!("flushall", -1, WRITE, Keys::AllDbs, server::flushall, "server", "Deletes every key."),
-    cmd!("swapdb", 3, WRITE | FAST, Keys::AllDbs, server::swapdb, "server", "Swaps two databases."),
+    cmd!("flushdb", -1, WRITE | DANGEROUS, Keys::AllShards, server::flushdb, "server", "Deletes every key of the database."),
+    cmd!("flushall", -1, WRITE | DANGEROUS, Keys::AllDbs, server::flushall, "server", "Deletes every key."),
+    cmd!("swapdb", 3, WRITE | FAST | DANGEROUS, Keys::AllDbs, server::swapdb, "server", "Swaps two databases."),
     cmd!("config", -2, ADMIN, Keys::None, server::config, "server", "Reads and changes configuration."),
     cmd!("command", -1, 0, Keys::None, server::command, "server", "Describes commands."),
     cmd!("time", 1, FAST, Keys::None, server::time, "server", "Returns the server time."),
-    cmd!("lastsave", 1, FAST, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
+    cmd!("lastsave", 1, FAST | DANGEROUS, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
+    cmd!("acl", -2, ADMIN, Keys::None, acl::acl, "server", "Manages ACL users."),
     cmd!("slowlog", -2, ADMIN, Keys::None, diagnostics::slowlog, "server", "Reads or resets the slow log."),
     cmd!("latency", -2, ADMIN, Keys::None, diagnostics::latency, "server", "Reads or resets latency spikes."),
     cmd!("save", 1, ADMIN, Keys::None, server::save, "server", "Writes the snapshot file."),
@@ -292,7 +312,7 @@ pub static COMMANDS: &[Spec] = &[
     // replication
     cmd!("replicaof", 3, ADMIN, Keys::None, replication::replicaof, "server", "Follows a primary, or becomes one."),
     cmd!("slaveof", 3, ADMIN, Keys::None, replication::replicaof, "server", "Follows a primary, or becomes one."),
-    cmd!("role", 1, FAST, Keys::None, replication::role, "server", "Returns the replication role."),
+    cmd!("role", 1, FAST | DANGEROUS, Keys::None, replication::role, "server", "Returns the replication role."),
     cmd!("replconf", -1, ADMIN, Keys::None, replication::replconf, "server", "Replica handshake options."),
     cmd!("psync", -3, ADMIN, Keys::None, replication::psync, "server", "Starts replication from an offset."),
     cmd!("sync", 1, ADMIN, Keys::None, replication::psync, "server", "Starts replication with a full sync."),

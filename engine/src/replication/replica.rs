@@ -275,7 +275,8 @@ async fn apply_stream(
         -1,
         now_ms(),
     ));
-    let mut session = Session::new(info, node.metering.register_worker(), true);
+    let user = Arc::new(crate::security::User::default_user());
+    let mut session = Session::new(info, node.metering.register_worker(), user);
     session.master_link = true;
     let mut out = Reply::default();
     let mut ranges = Vec::new();

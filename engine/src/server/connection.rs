@@ -68,7 +68,12 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
     ));
     node.clients.register(info.clone());
     tracing::debug!(client = id, addr = %peer, "client connected");
-    let mut session = Session::new(info, counters, cfg.requirepass.is_none());
+    let user = node
+        .acl
+        .get("default")
+        .unwrap_or_else(|| Arc::new(crate::security::User::default_user()));
+    let mut session = Session::new(info, counters, user);
+    session.acl_version = node.acl.version.load(Ordering::Relaxed);
     drop(cfg);
     let mut conn = Conn {
         rbuf: Vec::with_capacity(READ_CHUNK),

@@ -83,7 +83,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(config.port);
     let threads = config.threads;
-    let node = Arc::new(Node::new(config));
+    let node = Arc::new(Node::new(config).map_err(anyhow::Error::msg)?);
     load_snapshot(&node)?;
     node.port.store(port as u64, Ordering::Relaxed);
     let workers: Vec<_> = (0..threads)
