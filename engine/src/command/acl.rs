@@ -22,10 +22,7 @@ pub fn acl(c: &mut Call) -> CmdResult {
         (b"setuser", 3..) => {
             let name = args::text(c.args[2]);
             let rules: Vec<String> = c.args[3..].iter().map(|a| args::text(a)).collect();
-            c.node
-                .acl
-                .set_user(&name, &rules)
-                .map_err(|e| CmdError::err(e))?;
+            c.node.acl.set_user(&name, &rules).map_err(CmdError::err)?;
             c.out.ok();
         }
         (b"getuser", 3) => getuser(c)?,

@@ -429,7 +429,7 @@ mod tests {
         assert!(u.may_access_key(b"shared:x", false) && !u.may_access_key(b"shared:x", true));
         assert!(!u.may_access_key(b"other", false));
         assert!(
-            !u.passwords.iter().any(|d| d == b"s3cret"),
+            !u.passwords.iter().any(|d| d.starts_with(b"s3cret")),
             "only digests are kept"
         );
     }
