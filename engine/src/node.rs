@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::blocking::Registry;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::keyspace::{Clock, Keyspace};
@@ -22,6 +23,8 @@ pub struct Node {
     pub clients: Clients,
     /// Usage counters.
     pub metering: Metering,
+    /// Clients blocked on keys (BLPOP …).
+    pub blocking: Registry,
     /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
     pub run_id: String,
     /// When the node started.
@@ -50,6 +53,7 @@ impl Node {
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),
+            blocking: Registry::default(),
             run_id,
             started: Instant::now(),
             shutdown: watch::channel(false).0,

@@ -6,13 +6,18 @@
 //! and `COMMAND` output alike.
 
 pub mod args;
+pub mod collection;
 pub mod connection;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod server;
 pub mod session;
+pub mod set;
 pub mod string;
 pub mod table;
 pub mod transaction;
+pub mod zset;
 
 use crate::config::Config;
 use crate::keyspace::evict::{EvictError, Evictor};
@@ -89,6 +94,21 @@ impl Call<'_, '_> {
     #[inline]
     pub fn touched(&mut self, n: usize) {
         self.session.elements += n as u64;
+    }
+
+    /// True when a blocking command that found nothing may block (not inside EXEC, not after its timeout).
+    pub fn may_block(&self) -> bool {
+        self.session.blocking.may_block()
+    }
+
+    /// Blocks the client on `keys` (in the selected database) for up to `timeout_ms` (None: forever): the
+    /// command writes no reply and runs again when one of the keys is written or the timeout passes.
+    pub fn block(&mut self, keys: &[&[u8]], timeout_ms: Option<u64>) {
+        let id = self.session.info.id;
+        let db = self.session.db;
+        self.session
+            .blocking
+            .block(&self.node.blocking, id, db, keys, timeout_ms);
     }
 
     /// Counts a keyspace read hit or miss.
@@ -243,6 +263,7 @@ pub fn run(
     let spec = &COMMANDS[idx];
     let out_start = out.buf.len();
     session.elements = 0;
+    session.blocking.requested = false;
     let result = {
         let mut call = Call {
             node,
@@ -255,6 +276,16 @@ pub fn run(
         };
         (spec.run)(&mut call)
     };
+    if session.blocking.requested {
+        // Blocked: nothing was answered; the command runs again when woken.
+        return;
+    }
+    session.blocking.finish(&node.blocking, session.info.id);
+    if spec.has(table::WRITE) && node.blocking.any() && result.is_ok() {
+        for key in spec.key_args(args) {
+            node.blocking.signal(session.db, key);
+        }
+    }
     let counters = &session.counters.commands[idx];
     counters.calls.add(1);
     session.last_command = idx;

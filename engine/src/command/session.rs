@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::blocking::BlockState;
 use crate::clients::ClientInfo;
 use crate::keyspace::evict::Evictor;
 use crate::metering::Counters;
@@ -53,6 +54,8 @@ pub struct Session {
     pub evictor: Evictor,
     /// Elements touched by the running command (for request-unit charging).
     pub elements: u64,
+    /// Blocking-command state (BLPOP …).
+    pub blocking: BlockState,
 }
 
 impl Session {
@@ -70,6 +73,7 @@ impl Session {
             counters,
             evictor: Evictor::default(),
             elements: 0,
+            blocking: BlockState::default(),
         }
     }
 }

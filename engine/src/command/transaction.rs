@@ -147,10 +147,12 @@ pub fn exec(c: &mut Call) -> CmdResult {
         return Ok(());
     }
     c.out.array(queue.len());
+    c.session.blocking.in_exec = true;
     for (q, args) in queue.iter().zip(&argv) {
         run(
             c.node, c.cfg, c.clock, c.session, c.out, &mut held, q.idx, args,
         );
     }
+    c.session.blocking.in_exec = false;
     Ok(())
 }

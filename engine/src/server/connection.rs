@@ -71,6 +71,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
         tracing::debug!(client = id, error = %e, "connection ended with an error");
     }
     transaction::discard_state(&node, &mut session);
+    session.blocking.finish(&node.blocking, id);
     node.clients.unregister(id);
     tracing::debug!(client = id, "client disconnected");
 }
@@ -82,17 +83,21 @@ async fn run(
     conn: &mut Conn,
 ) -> std::io::Result<()> {
     let mut want = 0usize;
+    let mut woken = false;
     loop {
-        let spare = conn.rbuf.capacity() - conn.rbuf.len();
-        if spare < READ_CHUNK / 4 || want > conn.rbuf.len() {
-            conn.rbuf
-                .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
+        // A client woken from a blocking command runs it again before reading more.
+        if !std::mem::take(&mut woken) {
+            let spare = conn.rbuf.capacity() - conn.rbuf.len();
+            if spare < READ_CHUNK / 4 || want > conn.rbuf.len() {
+                conn.rbuf
+                    .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
+            }
+            let n = stream.read_buf(&mut conn.rbuf).await?;
+            if n == 0 || session.info.is_killed() {
+                return Ok(());
+            }
+            session.counters.net_in.add(n as u64);
         }
-        let n = stream.read_buf(&mut conn.rbuf).await?;
-        if n == 0 || session.info.is_killed() {
-            return Ok(());
-        }
-        session.counters.net_in.add(n as u64);
         let (consumed, hint) = process(node, session, conn);
         conn.rbuf.drain(..consumed);
         want = hint;
@@ -106,6 +111,13 @@ async fn run(
         }
         if session.close {
             return Ok(());
+        }
+        if session.blocking.requested {
+            if !session.blocking.wait(stream, &mut conn.rbuf).await? || session.info.is_killed() {
+                return Ok(());
+            }
+            woken = true;
+            continue;
         }
         let limit = node.config.load().client_query_buffer_limit as usize;
         if conn.rbuf.len() > limit {
@@ -146,12 +158,18 @@ fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize
                     .map(|r| &buf[base + r.start..base + r.end])
                     .collect();
                 command::execute(node, &cfg, clock, session, &mut conn.out, &argv);
+                if session.blocking.requested {
+                    break; // left in the buffer, to run again when woken
+                }
                 conn.batch.push(session.last_command as u16);
                 pos += len;
             }
             Ok(Parsed::Inline { len }) => {
                 let argv: SmallVec<[&[u8]; 8]> = conn.inline.iter().map(Vec::as_slice).collect();
                 command::execute(node, &cfg, clock, session, &mut conn.out, &argv);
+                if session.blocking.requested {
+                    break;
+                }
                 conn.batch.push(session.last_command as u16);
                 pos += len;
             }
