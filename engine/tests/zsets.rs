@@ -474,3 +474,24 @@ fn small_sorted_sets_are_listpacks() {
         Value::SimpleString("zset".into())
     );
 }
+
+#[test]
+fn sorted_sets_count_towards_maxmemory_and_are_evicted() {
+    let e = Engine::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = e.conn();
+    for k in 0..100 {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(format!("board:{k}"));
+        for i in 0..1000 {
+            cmd.arg(i).arg(format!("member-with-some-length:{i}"));
+        }
+        cmd.query::<i64>(&mut c).unwrap();
+    }
+    let used = common::used_memory(&mut c);
+    assert!(
+        used < 6 * 1024 * 1024,
+        "used_memory {used} stays near the 4mb limit"
+    );
+    let keys: i64 = common::cmd("DBSIZE", &[]).query(&mut c).unwrap();
+    assert!(keys < 100, "{keys} sorted sets left: some were evicted");
+}

@@ -213,13 +213,13 @@ pub fn execute(
     };
     let spec = &COMMANDS[idx];
     if let Err(e) = precheck(spec, args, session, cfg) {
-        reject(session, out, idx, &e);
+        reject(node, session, out, idx, &e);
         return;
     }
     if session.multi.is_some() && !spec.has(table::TX_CONTROL) {
         if spec.has(table::DENY_OOM) {
             if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
-                reject(session, out, idx, &e);
+                reject(node, session, out, idx, &e);
                 return;
             }
         }
@@ -229,7 +229,7 @@ pub fn execute(
     }
     if spec.has(table::DENY_OOM) {
         if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
-            reject(session, out, idx, &e);
+            reject(node, session, out, idx, &e);
             return;
         }
     }
@@ -239,7 +239,9 @@ pub fn execute(
     run(node, cfg, clock, session, out, &mut held, idx, args);
 }
 
-fn reject(session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
+fn reject(node: &Node, session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
+    // A blocked client whose retried command is now refused (OOM) stops waiting.
+    session.blocking.finish(&node.blocking, session.info.id);
     session.counters.commands[idx].rejected.add(1);
     session.counters.errors.add(1);
     if session.multi.is_some() {
