@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod clients;
 pub mod command;
 pub mod config;

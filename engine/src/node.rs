@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::blocking::Registry;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::keyspace::{Clock, Keyspace};
@@ -23,6 +24,8 @@ pub struct Node {
     pub clients: Clients,
     /// Usage counters.
     pub metering: Metering,
+    /// Clients blocked on keys (BLPOP …).
+    pub blocking: Registry,
     /// ACL users.
     pub acl: crate::security::Acl,
     /// Replication role, stream and links.
@@ -95,6 +98,7 @@ impl Node {
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),
+            blocking: Registry::default(),
             run_id,
             started: Instant::now(),
             shutdown: watch::channel(false).0,

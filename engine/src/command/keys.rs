@@ -162,35 +162,41 @@ pub fn type_(c: &mut Call) -> CmdResult {
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     match shard.find(h, key, now) {
-        Some(_) => c.out.simple("string"),
+        Some(i) => c.out.simple(shard.at(i).type_name()),
         None => c.out.simple("none"),
     }
     Ok(())
 }
 
-/// Copies `src` (in `src_db`) to `dst` (in `dst_db`); returns false when `dst` exists and `replace` is off.
-/// The source must exist (checked by the caller).
+/// Copies `src` (in `src_db`) to `dst` (in `dst_db`), or moves it when `moving` (RENAME, MOVE: the value is
+/// moved, not copied, and the source deleted); returns false when the source is missing or `dst` exists and
+/// `replace` is off.
 fn copy_entry(
     c: &mut Call,
-    src_db: usize,
-    src: &[u8],
-    dst_db: usize,
-    dst: &[u8],
+    (src_db, src): (usize, &[u8]),
+    (dst_db, dst): (usize, &[u8]),
     replace: bool,
+    moving: bool,
 ) -> bool {
     let now = c.clock.now_ms;
     let hash = c.held.keyspace().hash(dst);
-    let (shard, h) = c.held.shard(src_db, src);
-    let Some(i) = shard.find(h, src, now) else {
-        return false;
-    };
-    let e = shard.at(i);
-    let copy = e.renamed((hash >> 32) as u32, dst, e.expire());
     let (dshard, dh) = c.held.shard(dst_db, dst);
     if !replace && dshard.find(dh, dst, now).is_some() {
         return false;
     }
-    dshard.set(dh, copy, now);
+    let (shard, h) = c.held.shard(src_db, src);
+    let Some(i) = shard.find(h, src, now) else {
+        return false;
+    };
+    let entry = if moving {
+        let e = shard.remove_at(i);
+        shard.shrink();
+        e.renamed((hash >> 32) as u32, dst)
+    } else {
+        shard.at(i).duplicate((hash >> 32) as u32, dst)
+    };
+    let (dshard, dh) = c.held.shard(dst_db, dst);
+    dshard.set(dh, entry, now);
     true
 }
 
@@ -212,12 +218,10 @@ pub fn rename(c: &mut Call) -> CmdResult {
         }
         return Ok(());
     }
-    if !copy_entry(c, db, src, db, dst, !nx) {
+    if !copy_entry(c, (db, src), (db, dst), !nx, true) {
         c.out.int(0);
         return Ok(());
     }
-    let (shard, h) = c.held.shard(db, src);
-    shard.delete(h, src, now);
     if nx {
         c.out.int(1);
     } else {
@@ -251,14 +255,8 @@ pub fn move_(c: &mut Call) -> CmdResult {
         return Err(CmdError::err("source and destination objects are the same"));
     }
     let key = c.args[1];
-    if !copy_entry(c, db, key, target, key, false) {
-        c.out.int(0);
-        return Ok(());
-    }
-    let now = c.clock.now_ms;
-    let (shard, h) = c.held.shard(db, key);
-    shard.delete(h, key, now);
-    c.out.int(1);
+    let moved = copy_entry(c, (db, key), (target, key), false, true);
+    c.out.int(moved as i64);
     Ok(())
 }
 
@@ -296,7 +294,7 @@ pub fn copy(c: &mut Call) -> CmdResult {
     if src == dst && db == dst_db {
         return Err(CmdError::err("source and destination objects are the same"));
     }
-    let copied = copy_entry(c, db, src, dst_db, dst, replace);
+    let copied = copy_entry(c, (db, src), (dst_db, dst), replace, false);
     c.out.int(copied as i64);
     Ok(())
 }
@@ -355,13 +353,13 @@ pub fn scan(c: &mut Call) -> CmdResult {
     let now = c.clock.now_ms;
     let mut shard_no = (cursor >> 32) as usize;
     let mut pos = cursor & (SCAN_END - 1);
-    let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut found: Vec<(Vec<u8>, &'static str)> = Vec::new();
     let shards: Vec<_> = c.held.shards_of(c.session.db).collect();
     while shard_no < shards.len() && found.len() < count {
         let want = count - found.len();
         pos = shards[shard_no].scan(pos, want, |e| {
             if e.expire().is_none_or(|at| now <= at) {
-                found.push(e.key().to_vec());
+                found.push((e.key().to_vec(), e.type_name()));
             }
         });
         if pos == SCAN_END {
@@ -375,14 +373,13 @@ pub fn scan(c: &mut Call) -> CmdResult {
     } else {
         ((shard_no as u64) << 32) | pos
     };
-    found.retain(|k| {
-        pattern.is_none_or(|p| glob_match(p, k, false))
-            && type_filter.is_none_or(|t| is(t, "string"))
+    found.retain(|(k, ty)| {
+        pattern.is_none_or(|p| glob_match(p, k, false)) && type_filter.is_none_or(|t| is(t, ty))
     });
     c.touched(examined);
     c.out.array(2);
     c.out.bulk(itoa::Buffer::new().format(next).as_bytes());
-    c.out.bulks(found.iter().map(Vec::as_slice));
+    c.out.bulks(found.iter().map(|(k, _)| k.as_slice()));
     Ok(())
 }
 
@@ -410,8 +407,11 @@ pub fn randomkey(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Redis' name for how a string is stored.
-fn string_encoding(e: &Entry) -> &'static str {
+/// Redis' name for how a value is stored.
+fn encoding(e: &Entry) -> &'static str {
+    if let Some(o) = e.object() {
+        return o.encoding();
+    }
     let v = e.value();
     if v.len() <= 20 && args::canonical_i64(v).is_some() {
         "int"
@@ -463,7 +463,7 @@ pub fn object(c: &mut Call) -> CmdResult {
     };
     let e = shard.at(i);
     match sub.as_slice() {
-        b"encoding" => c.out.bulk(string_encoding(e).as_bytes()),
+        b"encoding" => c.out.bulk(encoding(e).as_bytes()),
         b"refcount" => c.out.int(1),
         b"freq" if lfu => c.out.int(lfu_decayed(e.clock(), clock.now_ms, clock.lfu_decay_time) as i64),
         b"freq" => {

@@ -7,15 +7,20 @@
 
 pub mod acl;
 pub mod args;
+pub mod collection;
 pub mod connection;
 pub mod diagnostics;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod replication;
 pub mod server;
 pub mod session;
+pub mod set;
 pub mod string;
 pub mod table;
 pub mod transaction;
+pub mod zset;
 
 use std::sync::Arc;
 
@@ -110,6 +115,21 @@ impl Call<'_, '_> {
     #[inline]
     pub fn touched(&mut self, n: usize) {
         self.session.elements += n as u64;
+    }
+
+    /// True when a blocking command that found nothing may block (not inside EXEC, not after its timeout).
+    pub fn may_block(&self) -> bool {
+        self.session.blocking.may_block()
+    }
+
+    /// Blocks the client on `keys` (in the selected database) for up to `timeout_ms` (None: forever): the
+    /// command writes no reply and runs again when one of the keys is written or the timeout passes.
+    pub fn block(&mut self, keys: &[&[u8]], timeout_ms: Option<u64>) {
+        let id = self.session.info.id;
+        let db = self.session.db;
+        self.session
+            .blocking
+            .block(&self.node.blocking, id, db, keys, timeout_ms);
     }
 
     /// Counts a keyspace read hit or miss.
@@ -283,18 +303,18 @@ pub fn execute(
     if let Err(e) =
         precheck(spec, args, session).and_then(|_| authorize(node, spec, idx, args, session))
     {
-        reject(session, out, idx, &e);
+        reject(node, session, out, idx, &e);
         return;
     }
     if spec.has(table::WRITE) && !session.master_link && node.repl.refuses_writes() {
         let e = CmdError::Msg("READONLY You can't write against a read only replica.".into());
-        reject(session, out, idx, &e);
+        reject(node, session, out, idx, &e);
         return;
     }
     if session.multi.is_some() && !spec.has(table::TX_CONTROL) {
         if spec.has(table::DENY_OOM) {
             if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
-                reject(session, out, idx, &e);
+                reject(node, session, out, idx, &e);
                 return;
             }
         }
@@ -304,7 +324,7 @@ pub fn execute(
     }
     if spec.has(table::DENY_OOM) && !session.master_link {
         if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
-            reject(session, out, idx, &e);
+            reject(node, session, out, idx, &e);
             return;
         }
     }
@@ -314,7 +334,9 @@ pub fn execute(
     run(node, cfg, clock, session, out, &mut held, idx, args);
 }
 
-fn reject(session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
+fn reject(node: &Node, session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
+    // A blocked client whose retried command is now refused (OOM) stops waiting.
+    session.blocking.finish(&node.blocking, session.info.id);
     session.counters.commands[idx].rejected.add(1);
     session.counters.errors.add(1);
     if session.multi.is_some() {
@@ -341,6 +363,7 @@ pub fn run(
     session.rewrite = None;
     // O(1) commands are timed per batch by the connection; the others one by one, for SLOWLOG and latency.
     let started = (!spec.has(table::FAST)).then(std::time::Instant::now);
+    session.blocking.requested = false;
     let result = {
         let mut call = Call {
             node,
@@ -353,6 +376,16 @@ pub fn run(
         };
         (spec.run)(&mut call)
     };
+    if session.blocking.requested {
+        // Blocked: nothing was answered; the command runs again when woken.
+        return;
+    }
+    session.blocking.finish(&node.blocking, session.info.id);
+    if spec.has(table::WRITE) && node.blocking.any() && result.is_ok() {
+        for key in spec.key_args(args) {
+            node.blocking.signal(session.db, key);
+        }
+    }
     if node.repl.is_recording() && !session.master_link {
         // Deletions the shards made on their own (lazy expiry) come first, then the command's effect.
         held.drain_deleted();

@@ -415,9 +415,10 @@ fn info_server(c: &mut Call, t: &mut String) {
 fn info_clients(c: &mut Call, t: &mut String) {
     let _ = write!(
         t,
-        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
         c.node.clients.count(),
-        c.cfg.maxclients
+        c.cfg.maxclients,
+        c.node.blocking.blocked_clients()
     );
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::blocking::BlockState;
 use crate::clients::ClientInfo;
 use crate::keyspace::evict::Evictor;
 use crate::metering::Counters;
@@ -59,6 +60,8 @@ pub struct Session {
     pub evictor: Evictor,
     /// Elements touched by the running command (for request-unit charging).
     pub elements: u64,
+    /// Blocking-command state (BLPOP …).
+    pub blocking: BlockState,
     /// Nanoseconds of the commands of the current batch that were timed one by one.
     pub batch_timed_nanos: u64,
     /// True for the session applying a primary's stream on a replica.
@@ -119,6 +122,7 @@ impl Session {
             counters,
             evictor: Evictor::default(),
             elements: 0,
+            blocking: BlockState::default(),
             batch_timed_nanos: 0,
             master_link: false,
             replica_port: 0,

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::{
-    acl, connection, diagnostics, keys, replication, server, string, transaction, Call, CmdResult,
+    acl, connection, diagnostics, hash, keys, list, replication, server, set, string, transaction,
+    zset, Call, CmdResult,
 };
 use crate::keyspace::{Keyspace, LockSet};
 
@@ -110,6 +111,7 @@ impl Spec {
             (ADMIN, "admin"),
             (NO_AUTH, "no_auth"),
             (FAST, "fast"),
+            (BLOCKING, "blocking"),
         ]
         .iter()
         .filter(|(f, _)| self.has(*f))
@@ -175,7 +177,7 @@ impl Spec {
             "hash" => cats.push("@hash"),
             "list" => cats.push("@list"),
             "set" => cats.push("@set"),
-            "sorted-set" | "sortedset" | "zset" => cats.push("@sortedset"),
+            "sorted_set" | "sorted-set" | "sortedset" | "zset" => cats.push("@sortedset"),
             "stream" => cats.push("@stream"),
             "pubsub" => cats.push("@pubsub"),
             _ => {}
@@ -198,6 +200,24 @@ const ALL_KEYS: Keys = Keys::Range {
     last: -1,
     step: 1,
 };
+
+const TWO_KEYS: Keys = Keys::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+/// Every argument but the last (the timeout of BLPOP, BZPOPMIN …).
+const KEYS_THEN_TIMEOUT: Keys = Keys::Range {
+    first: 1,
+    last: -2,
+    step: 1,
+};
+
+const NUMKEYS_1: Keys = Keys::Custom(list::numkeys_at_1);
+const NUMKEYS_2: Keys = Keys::Custom(list::numkeys_at_2);
+const STORE_NUMKEYS: Keys = Keys::Custom(list::store_numkeys);
+const E: Cost = Cost::Elements;
 
 const PAIRS: Keys = Keys::Range {
     first: 1,
@@ -257,6 +277,100 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("getrange", 4, READONLY, key(1), string::getrange, "string", "Returns a substring."),
     cmd!("substr", 4, READONLY, key(1), string::getrange, "string", "Returns a substring."),
     cmd!("setrange", 4, WRITE | DENY_OOM, key(1), string::setrange, "string", "Overwrites part of a string."),
+    // hashes
+    cmd!("hset", -4, WRITE | DENY_OOM | FAST, key(1), hash::hset, "hash", "Sets fields of a hash.", E),
+    cmd!("hmset", -4, WRITE | DENY_OOM | FAST, key(1), hash::hset, "hash", "Sets fields of a hash.", E),
+    cmd!("hsetnx", 4, WRITE | DENY_OOM | FAST, key(1), hash::hsetnx, "hash", "Sets a field if it does not exist."),
+    cmd!("hget", 3, READONLY | FAST, key(1), hash::hget, "hash", "Returns the value of a field."),
+    cmd!("hmget", -3, READONLY | FAST, key(1), hash::hmget, "hash", "Returns the values of fields.", E),
+    cmd!("hdel", -3, WRITE | FAST, key(1), hash::hdel, "hash", "Deletes fields.", E),
+    cmd!("hexists", 3, READONLY | FAST, key(1), hash::hexists, "hash", "Tells whether a field exists."),
+    cmd!("hlen", 2, READONLY | FAST, key(1), hash::hlen, "hash", "Returns the number of fields."),
+    cmd!("hstrlen", 3, READONLY | FAST, key(1), hash::hstrlen, "hash", "Returns the length of a field's value."),
+    cmd!("hgetall", 2, READONLY, key(1), hash::hgetall, "hash", "Returns every field and value.", E),
+    cmd!("hkeys", 2, READONLY, key(1), hash::hgetall, "hash", "Returns every field.", E),
+    cmd!("hvals", 2, READONLY, key(1), hash::hgetall, "hash", "Returns every value.", E),
+    cmd!("hincrby", 4, WRITE | DENY_OOM | FAST, key(1), hash::hincrby, "hash", "Increments an integer field."),
+    cmd!("hincrbyfloat", 4, WRITE | DENY_OOM | FAST, key(1), hash::hincrbyfloat, "hash", "Increments a float field."),
+    cmd!("hrandfield", -2, READONLY, key(1), hash::hrandfield, "hash", "Returns random fields.", E),
+    cmd!("hscan", -3, READONLY, key(1), hash::hscan, "hash", "Iterates over fields and values.", E),
+    // lists
+    cmd!("lpush", -3, WRITE | DENY_OOM | FAST, key(1), list::push, "list", "Prepends elements.", E),
+    cmd!("rpush", -3, WRITE | DENY_OOM | FAST, key(1), list::push, "list", "Appends elements.", E),
+    cmd!("lpushx", -3, WRITE | DENY_OOM | FAST, key(1), list::push, "list", "Prepends elements to an existing list.", E),
+    cmd!("rpushx", -3, WRITE | DENY_OOM | FAST, key(1), list::push, "list", "Appends elements to an existing list.", E),
+    cmd!("lpop", -2, WRITE | FAST, key(1), list::pop, "list", "Removes and returns the first elements.", E),
+    cmd!("rpop", -2, WRITE | FAST, key(1), list::pop, "list", "Removes and returns the last elements.", E),
+    cmd!("llen", 2, READONLY | FAST, key(1), list::llen, "list", "Returns the length of a list."),
+    cmd!("lrange", 4, READONLY, key(1), list::lrange, "list", "Returns a range of elements.", E),
+    cmd!("lindex", 3, READONLY, key(1), list::lindex, "list", "Returns the element at an index."),
+    cmd!("lset", 4, WRITE | DENY_OOM, key(1), list::lset, "list", "Sets the element at an index."),
+    cmd!("linsert", 5, WRITE | DENY_OOM, key(1), list::linsert, "list", "Inserts an element before or after another.", E),
+    cmd!("lrem", 4, WRITE, key(1), list::lrem, "list", "Removes elements equal to a value.", E),
+    cmd!("ltrim", 4, WRITE, key(1), list::ltrim, "list", "Keeps only a range of elements."),
+    cmd!("lpos", -3, READONLY, key(1), list::lpos, "list", "Returns the indexes of matching elements.", E),
+    cmd!("lmove", 5, WRITE | DENY_OOM, TWO_KEYS, list::lmove, "list", "Moves an element between lists."),
+    cmd!("rpoplpush", 3, WRITE | DENY_OOM, TWO_KEYS, list::lmove, "list", "Moves the last element to another list's head."),
+    cmd!("lmpop", -4, WRITE, NUMKEYS_1, list::lmpop, "list", "Pops elements from the first non-empty list.", E),
+    cmd!("blpop", -3, WRITE | BLOCKING, KEYS_THEN_TIMEOUT, list::bpop, "list", "Pops the first element, blocking until one exists."),
+    cmd!("brpop", -3, WRITE | BLOCKING, KEYS_THEN_TIMEOUT, list::bpop, "list", "Pops the last element, blocking until one exists."),
+    cmd!("blmove", 6, WRITE | DENY_OOM | BLOCKING, TWO_KEYS, list::blmove, "list", "Moves an element, blocking until one exists."),
+    cmd!("brpoplpush", 4, WRITE | DENY_OOM | BLOCKING, TWO_KEYS, list::blmove, "list", "RPOPLPUSH, blocking until an element exists."),
+    cmd!("blmpop", -5, WRITE | BLOCKING, NUMKEYS_2, list::blmpop, "list", "LMPOP, blocking until an element exists.", E),
+    // sets
+    cmd!("sadd", -3, WRITE | DENY_OOM | FAST, key(1), set::sadd, "set", "Adds members.", E),
+    cmd!("srem", -3, WRITE | FAST, key(1), set::srem, "set", "Removes members.", E),
+    cmd!("smembers", 2, READONLY, key(1), set::smembers, "set", "Returns every member.", E),
+    cmd!("sismember", 3, READONLY | FAST, key(1), set::sismember, "set", "Tells whether a value is a member."),
+    cmd!("smismember", -3, READONLY | FAST, key(1), set::smismember, "set", "Tells which values are members.", E),
+    cmd!("scard", 2, READONLY | FAST, key(1), set::scard, "set", "Returns the number of members."),
+    cmd!("spop", -2, WRITE | FAST, key(1), set::spop, "set", "Removes and returns random members.", E),
+    cmd!("srandmember", -2, READONLY, key(1), set::srandmember, "set", "Returns random members.", E),
+    cmd!("sinter", -2, READONLY, ALL_KEYS, set::sinter, "set", "Returns the intersection of sets.", E),
+    cmd!("sunion", -2, READONLY, ALL_KEYS, set::sinter, "set", "Returns the union of sets.", E),
+    cmd!("sdiff", -2, READONLY, ALL_KEYS, set::sinter, "set", "Returns the difference of sets.", E),
+    cmd!("sinterstore", -3, WRITE | DENY_OOM, ALL_KEYS, set::sinterstore, "set", "Stores the intersection of sets.", E),
+    cmd!("sunionstore", -3, WRITE | DENY_OOM, ALL_KEYS, set::sinterstore, "set", "Stores the union of sets.", E),
+    cmd!("sdiffstore", -3, WRITE | DENY_OOM, ALL_KEYS, set::sinterstore, "set", "Stores the difference of sets.", E),
+    cmd!("sintercard", -3, READONLY, NUMKEYS_1, set::sintercard, "set", "Counts the intersection of sets.", E),
+    cmd!("smove", 4, WRITE | FAST, TWO_KEYS, set::smove, "set", "Moves a member between sets."),
+    cmd!("sscan", -3, READONLY, key(1), set::sscan, "set", "Iterates over members.", E),
+    // sorted sets
+    cmd!("zadd", -4, WRITE | DENY_OOM | FAST, key(1), zset::zadd, "sorted_set", "Adds members or updates scores.", E),
+    cmd!("zincrby", 4, WRITE | DENY_OOM | FAST, key(1), zset::zincrby, "sorted_set", "Increments a member's score."),
+    cmd!("zrem", -3, WRITE | FAST, key(1), zset::zrem, "sorted_set", "Removes members.", E),
+    cmd!("zscore", 3, READONLY | FAST, key(1), zset::zscore, "sorted_set", "Returns a member's score."),
+    cmd!("zmscore", -3, READONLY | FAST, key(1), zset::zmscore, "sorted_set", "Returns several members' scores.", E),
+    cmd!("zcard", 2, READONLY | FAST, key(1), zset::zcard, "sorted_set", "Returns the number of members."),
+    cmd!("zcount", 4, READONLY | FAST, key(1), zset::zcount, "sorted_set", "Counts members in a score range."),
+    cmd!("zlexcount", 4, READONLY | FAST, key(1), zset::zlexcount, "sorted_set", "Counts members in a lex range."),
+    cmd!("zrange", -4, READONLY, key(1), zset::zrange, "sorted_set", "Returns members by rank, score or lex range.", E),
+    cmd!("zrangebyscore", -4, READONLY, key(1), zset::zrange_legacy, "sorted_set", "Returns members in a score range.", E),
+    cmd!("zrevrangebyscore", -4, READONLY, key(1), zset::zrange_legacy, "sorted_set", "Returns members in a score range, high first.", E),
+    cmd!("zrangebylex", -4, READONLY, key(1), zset::zrange_legacy, "sorted_set", "Returns members in a lex range.", E),
+    cmd!("zrevrangebylex", -4, READONLY, key(1), zset::zrange_legacy, "sorted_set", "Returns members in a lex range, high first.", E),
+    cmd!("zrevrange", -4, READONLY, key(1), zset::zrange_legacy, "sorted_set", "Returns members by rank, high first.", E),
+    cmd!("zrangestore", -5, WRITE | DENY_OOM, TWO_KEYS, zset::zrangestore, "sorted_set", "Stores a range of members.", E),
+    cmd!("zrank", -3, READONLY | FAST, key(1), zset::zrank, "sorted_set", "Returns a member's rank."),
+    cmd!("zrevrank", -3, READONLY | FAST, key(1), zset::zrank, "sorted_set", "Returns a member's rank, high first."),
+    cmd!("zpopmin", -2, WRITE | FAST, key(1), zset::zpop, "sorted_set", "Removes and returns the lowest members.", E),
+    cmd!("zpopmax", -2, WRITE | FAST, key(1), zset::zpop, "sorted_set", "Removes and returns the highest members.", E),
+    cmd!("bzpopmin", -3, WRITE | FAST | BLOCKING, KEYS_THEN_TIMEOUT, zset::bzpop, "sorted_set", "ZPOPMIN, blocking until a member exists."),
+    cmd!("bzpopmax", -3, WRITE | FAST | BLOCKING, KEYS_THEN_TIMEOUT, zset::bzpop, "sorted_set", "ZPOPMAX, blocking until a member exists."),
+    cmd!("zmpop", -4, WRITE, NUMKEYS_1, zset::zmpop, "sorted_set", "Pops members from the first non-empty sorted set.", E),
+    cmd!("bzmpop", -5, WRITE | BLOCKING, NUMKEYS_2, zset::bzmpop, "sorted_set", "ZMPOP, blocking until a member exists.", E),
+    cmd!("zremrangebyrank", 4, WRITE, key(1), zset::zremrange, "sorted_set", "Removes members in a rank range.", E),
+    cmd!("zremrangebyscore", 4, WRITE, key(1), zset::zremrange, "sorted_set", "Removes members in a score range.", E),
+    cmd!("zremrangebylex", 4, WRITE, key(1), zset::zremrange, "sorted_set", "Removes members in a lex range.", E),
+    cmd!("zunion", -3, READONLY, NUMKEYS_1, zset::zunion, "sorted_set", "Returns the union of sorted sets.", E),
+    cmd!("zinter", -3, READONLY, NUMKEYS_1, zset::zunion, "sorted_set", "Returns the intersection of sorted sets.", E),
+    cmd!("zdiff", -3, READONLY, NUMKEYS_1, zset::zunion, "sorted_set", "Returns the difference of sorted sets.", E),
+    cmd!("zunionstore", -4, WRITE | DENY_OOM, STORE_NUMKEYS, zset::zunionstore, "sorted_set", "Stores the union of sorted sets.", E),
+    cmd!("zinterstore", -4, WRITE | DENY_OOM, STORE_NUMKEYS, zset::zunionstore, "sorted_set", "Stores the intersection of sorted sets.", E),
+    cmd!("zdiffstore", -4, WRITE | DENY_OOM, STORE_NUMKEYS, zset::zunionstore, "sorted_set", "Stores the difference of sorted sets.", E),
+    cmd!("zintercard", -3, READONLY, NUMKEYS_1, zset::zintercard, "sorted_set", "Counts the intersection of sorted sets.", E),
+    cmd!("zrandmember", -2, READONLY, key(1), zset::zrandmember, "sorted_set", "Returns random members.", E),
+    cmd!("zscan", -3, READONLY, key(1), zset::zscan, "sorted_set", "Iterates over members and scores.", E),
     // keys
     cmd!("del", -2, WRITE, ALL_KEYS, keys::del, "generic", "Deletes keys.", Cost::Elements),
     cmd!("unlink", -2, WRITE | FAST, ALL_KEYS, keys::del, "generic", "Deletes keys, freeing memory lazily.", Cost::Elements),

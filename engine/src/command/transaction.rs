@@ -146,11 +146,24 @@ pub fn exec(c: &mut Call) -> CmdResult {
         c.out.null_array();
         return Ok(());
     }
+    // The queued writes reach replicas as one transaction too.
+    let wrap = c.node.repl.is_recording()
+        && !c.session.master_link
+        && queue.iter().any(|q| COMMANDS[q.idx].has(table::WRITE));
+    if wrap {
+        held.drain_deleted();
+        c.node.repl.propagate(c.session.db, &[b"MULTI"]);
+    }
     c.out.array(queue.len());
+    let outer_in_exec = std::mem::replace(&mut c.session.blocking.in_exec, true);
     for (q, args) in queue.iter().zip(&argv) {
         run(
             c.node, c.cfg, c.clock, c.session, c.out, &mut held, q.idx, args,
         );
+    }
+    c.session.blocking.in_exec = outer_in_exec;
+    if wrap {
+        c.node.repl.propagate(c.session.db, &[b"EXEC"]);
     }
     Ok(())
 }

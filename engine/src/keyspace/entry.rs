@@ -13,9 +13,15 @@
 //!
 //! A 16-byte key with a 32-byte value and no TTL fits a 64-byte allocator class exactly. [`Entry`] is the only
 //! owner of its block and exposes a safe API; all pointer arithmetic stays in this file.
+//!
+//! A collection (kind `Object`) keeps its 8-byte `Box<Object>` pointer as the value bytes (read and written
+//! unaligned). The entry owns the box: dropping the entry frees it, moving the entry to a new block (TTL change,
+//! RENAME, MOVE) moves the pointer, and COPY deep-copies the collection.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
+
+use super::object::Object;
 
 const HEADER: usize = 16;
 const EXPIRE_FLAG: u32 = 1 << 31;
@@ -28,7 +34,11 @@ const KIND_SHIFT: u32 = 24;
 pub enum Kind {
     /// A byte string (Redis `string`, also used for integers and floats).
     Str = 0,
+    /// A collection: the value bytes hold a `Box<Object>` pointer.
+    Object = 1,
 }
+
+const POINTER: usize = std::mem::size_of::<*mut Object>();
 
 /// An owned key/value block. `Send` because the block is exclusively owned.
 pub struct Entry(NonNull<u8>);
@@ -70,6 +80,68 @@ impl Entry {
             }
         }
         entry
+    }
+
+    /// Creates a collection entry owning `object`.
+    pub fn new_object(
+        hash: u32,
+        key: &[u8],
+        object: Object,
+        expire: Option<u64>,
+        clock: u32,
+    ) -> Entry {
+        let entry = Entry::allocate(hash, key.len(), POINTER, Kind::Object, expire, clock);
+        let ptr = Box::into_raw(Box::new(object));
+        // SAFETY: the block has room for the key and one pointer; the pointer is written unaligned.
+        unsafe {
+            std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
+            (entry.value_ptr() as *mut *mut Object).write_unaligned(ptr);
+        }
+        entry
+    }
+
+    fn object_ptr(&self) -> Option<*mut Object> {
+        if self.kind() != Kind::Object {
+            return None;
+        }
+        // SAFETY: an Object entry's value bytes hold the pointer written by `new_object`.
+        Some(unsafe { (self.value_ptr() as *const *mut Object).read_unaligned() })
+    }
+
+    /// The collection of an `Object` entry.
+    pub fn object(&self) -> Option<&Object> {
+        // SAFETY: the box is owned by this entry and lives as long as it.
+        self.object_ptr().map(|p| unsafe { &*p })
+    }
+
+    /// The collection of an `Object` entry, mutably.
+    pub fn object_mut(&mut self) -> Option<&mut Object> {
+        // SAFETY: as `object`, and `&mut self` guarantees exclusive access.
+        self.object_ptr().map(|p| unsafe { &mut *p })
+    }
+
+    /// Moves this entry's value (string bytes or collection) into a new block for `key`, keeping the access
+    /// clock and kind; the old block is freed without dropping the collection.
+    fn rebuilt(self, hash: u32, key: &[u8], expire: Option<u64>) -> Entry {
+        let kind = self.kind();
+        let next = Entry::allocate(
+            hash,
+            key.len(),
+            self.value_len(),
+            kind,
+            expire,
+            self.clock(),
+        );
+        // SAFETY: both blocks are live and sized for these lengths; the value bytes (a collection's pointer
+        // included) now belong to `next`, so `self` is deallocated without running Drop.
+        unsafe {
+            std::ptr::copy_nonoverlapping(key.as_ptr(), next.key_ptr(), key.len());
+            std::ptr::copy_nonoverlapping(self.value_ptr(), next.value_ptr(), self.value_len());
+            let layout = Entry::layout(self.key_len(), self.value_len(), self.expire().is_some());
+            dealloc(self.0.as_ptr(), layout);
+        }
+        std::mem::forget(self);
+        next
     }
 
     fn layout(klen: usize, vlen: usize, has_expire: bool) -> Layout {
@@ -164,12 +236,19 @@ impl Entry {
 
     /// The kind of value held.
     pub fn kind(&self) -> Kind {
-        // Only strings exist so far; the kind bits are reserved for collection values.
-        debug_assert_eq!((self.meta() >> KIND_SHIFT) & 0xF, Kind::Str as u32);
-        Kind::Str
+        if (self.meta() >> KIND_SHIFT) & 0xF == Kind::Object as u32 {
+            Kind::Object
+        } else {
+            Kind::Str
+        }
     }
 
-    /// The value bytes of a string entry.
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        self.object().map_or("string", Object::type_name)
+    }
+
+    /// The value bytes of a string entry (a collection's are its pointer: check [`Entry::kind`] first).
     pub fn value(&self) -> &[u8] {
         // SAFETY: value_len bytes at value_ptr were initialised at creation.
         unsafe { std::slice::from_raw_parts(self.value_ptr(), self.value_len()) }
@@ -201,17 +280,26 @@ impl Entry {
             }
             (false, None) => self,
             _ => {
-                let mut next = Entry::new_str(self.hash(), self.key(), self.value(), expire, 0);
-                next.set_meta((self.meta() & !EXPIRE_FLAG) | (next.meta() & EXPIRE_FLAG));
-                next
+                let (hash, key) = (self.hash(), self.key().to_vec());
+                self.rebuilt(hash, &key, expire)
             }
         }
     }
 
-    /// Returns a copy of this entry under another name (RENAME, COPY, MOVE).
-    pub fn renamed(&self, hash: u32, key: &[u8], expire: Option<u64>) -> Entry {
-        let mut next = Entry::new_str(hash, key, self.value(), expire, 0);
-        next.set_meta((self.meta() & !EXPIRE_FLAG) | (next.meta() & EXPIRE_FLAG));
+    /// This entry under another name, its value moved rather than copied (RENAME, MOVE).
+    #[must_use]
+    pub fn renamed(self, hash: u32, key: &[u8]) -> Entry {
+        let expire = self.expire();
+        self.rebuilt(hash, key, expire)
+    }
+
+    /// A deep copy of this entry under another name (COPY).
+    pub fn duplicate(&self, hash: u32, key: &[u8]) -> Entry {
+        let mut next = match self.object() {
+            Some(o) => Entry::new_object(hash, key, o.clone(), self.expire(), 0),
+            None => Entry::new_str(hash, key, self.value(), self.expire(), 0),
+        };
+        next.set_clock(self.clock());
         next
     }
 
@@ -235,12 +323,16 @@ impl Entry {
             + if self.expire().is_some() { 8 } else { 0 }
             + self.key_len()
             + self.value_len();
-        (size + 7) & !7
+        ((size + 7) & !7) + self.object().map_or(0, Object::heap_size)
     }
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
+        if let Some(p) = self.object_ptr() {
+            // SAFETY: the pointer came from Box::into_raw in `new_object` and is owned by this entry only.
+            drop(unsafe { Box::from_raw(p) });
+        }
         let layout = Entry::layout(self.key_len(), self.value_len(), self.expire().is_some());
         // SAFETY: the block was allocated by `allocate` with this exact layout.
         unsafe { dealloc(self.0.as_ptr(), layout) }
@@ -300,6 +392,33 @@ mod tests {
     fn empty_key_and_value_are_allowed() {
         let e = Entry::new_str_parts(0, b"", &[b"", b""], None, 0);
         assert_eq!((e.key(), e.value()), (&b""[..], &b""[..]));
+    }
+
+    #[test]
+    fn objects_survive_ttl_changes_and_renames_and_copies_are_deep() {
+        use crate::keyspace::hash::Hash;
+        let mut h = Hash::default();
+        h.set(b"f", b"v");
+        let e = Entry::new_object(1, b"h", Object::Hash(h), None, 3);
+        assert_eq!((e.kind(), e.type_name()), (Kind::Object, "hash"));
+        let e = e.with_expire(Some(50)).renamed(2, b"renamed");
+        assert_eq!(
+            (e.key(), e.expire(), e.clock()),
+            (&b"renamed"[..], Some(50), 3)
+        );
+        let mut copy = e.duplicate(3, b"copy");
+        if let Some(Object::Hash(h)) = copy.object_mut() {
+            h.set(b"f", b"changed");
+        }
+        let get = |e: &Entry| match e.object() {
+            Some(Object::Hash(h)) => h.get(b"f").map(<[u8]>::to_vec),
+            _ => None,
+        };
+        assert_eq!(get(&e).as_deref(), Some(&b"v"[..]));
+        assert_eq!(get(&copy).as_deref(), Some(&b"changed"[..]));
+        assert!(e.heap_size() > 32 + std::mem::size_of::<Object>());
+        let e = e.with_expire(None);
+        assert_eq!(get(&e).as_deref(), Some(&b"v"[..]));
     }
 
     #[test]

@@ -6,11 +6,19 @@
 //! so that multi-key commands and transactions can never deadlock; commands that look at a whole database lock
 //! all of its shards. Nothing here knows about sockets or the protocol.
 
+pub mod dict;
 pub mod entry;
 pub mod evict;
 pub mod expire;
+pub mod hash;
+pub mod list;
+pub mod object;
+pub mod ordered;
+pub mod pack;
+pub mod set;
 pub mod shard;
 pub mod table;
+pub mod zset;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +29,7 @@ use smallvec::SmallVec;
 
 pub use entry::Entry;
 pub use evict::EvictionPolicy;
+pub use object::Object;
 pub use shard::Shard;
 
 /// Report a shard's memory to the keyspace-wide counter once it drifted by this many bytes.

@@ -108,6 +108,18 @@ impl Shard {
         self.table.entry_mut(i)
     }
 
+    /// Changes the entry in slot `i` in place through `f` (a collection edit), accounting any change of its
+    /// size; counts as a modification.
+    pub fn modify<R>(&mut self, i: usize, f: impl FnOnce(&mut Entry) -> R) -> R {
+        self.touch_watched_at(i);
+        let e = self.table.entry_mut(i);
+        let before = e.heap_size();
+        let r = f(e);
+        let after = self.table.entry(i).heap_size();
+        self.entry_bytes = self.entry_bytes - before + after;
+        r
+    }
+
     /// Stores an entry, replacing any previous value of the key (even a logically expired one, which is never
     /// returned); returns the previous live entry.
     pub fn set(&mut self, hash: u64, entry: Entry, now_ms: u64) -> Option<Entry> {
@@ -128,6 +140,13 @@ impl Shard {
                 None
             }
         }
+    }
+
+    /// Stores an entry for a key known to be missing; returns its slot.
+    pub fn add(&mut self, hash: u64, entry: Entry) -> usize {
+        self.touch_watched(entry.key());
+        self.entry_bytes += entry.heap_size();
+        self.table.insert_new(hash, entry)
     }
 
     /// Replaces the entry in slot `i` (same key) with the result of `f`.

@@ -112,9 +112,9 @@ impl Reply {
         self.header(if self.resp3 { b'>' } else { b'*' }, n);
     }
 
-    /// Appends a double (RESP3 `,`; RESP2 a bulk string in Redis' `%.17g` form).
+    /// Appends a double (RESP3 `,`; RESP2 a bulk string), in Redis 7.0's `%.17g` form.
     pub fn double(&mut self, d: f64) {
-        let text = format_double(d);
+        let text = format_g17(d);
         if self.resp3 {
             self.buf.push(b',');
             self.buf.extend_from_slice(text.as_bytes());
@@ -173,6 +173,40 @@ pub fn format_double(d: f64) -> String {
     }
 }
 
+/// Formats a double like C's `printf("%.17g")`, which Redis 7.0 uses for double replies (sorted-set scores):
+/// 17 significant digits, trailing zeros dropped, exponent form below 1e-4 or from 1e17 on; `inf`/`-inf`.
+pub fn format_g17(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{d:.16e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        trim(&format!("{d:.*}", (16 - exp) as usize))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +240,20 @@ mod tests {
         let mut r = Reply::default();
         r.error("ERR bad\r\n+OK");
         assert_eq!(r.buf, b"-ERR bad  +OK\r\n");
+    }
+
+    #[test]
+    fn g17_matches_printf() {
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_g17(1e300), "1.0000000000000001e+300");
+        assert_eq!(format_g17(1.5), "1.5");
+        assert_eq!(format_g17(-2.0), "-2");
+        assert_eq!(format_g17(1e17), "1e+17");
+        assert_eq!(format_g17(12345678901234567.0), "12345678901234568");
+        assert_eq!(format_g17(0.0001), "0.0001");
+        assert_eq!(format_g17(0.00001), "1.0000000000000001e-05");
+        assert_eq!(format_g17(f64::NEG_INFINITY), "-inf");
+        assert_eq!(format_g17(3.0e-300), "3.0000000000000002e-300");
     }
 
     #[test]

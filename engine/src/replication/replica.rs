@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use super::{encode_command, LinkState, Role};
 use crate::clients::ClientInfo;
 use crate::command::{self, Session};
-use crate::keyspace::{Clock, Entry};
+use crate::keyspace::Clock;
 use crate::node::{now_ms, Node};
 use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
@@ -209,13 +209,7 @@ async fn load_full_sync(
             }
             let mut held = node.ks.lock_key(r.db, &r.key);
             let (shard, h) = held.shard(r.db, &r.key);
-            let entry = Entry::new_str(
-                (h >> 32) as u32,
-                &r.key,
-                &r.value,
-                r.expire,
-                clock.initial(),
-            );
+            let entry = r.into_entry((h >> 32) as u32, clock.initial());
             shard.set(h, entry, 0);
         }
     }
@@ -278,6 +272,8 @@ async fn apply_stream(
     let user = Arc::new(crate::security::User::default_user());
     let mut session = Session::new(info, node.metering.register_worker(), user);
     session.master_link = true;
+    // Blocking commands in the stream (BLPOP …) found their data on the primary: here they never wait.
+    session.blocking.in_exec = true;
     let mut out = Reply::default();
     let mut ranges = Vec::new();
     let mut inline = Vec::new();

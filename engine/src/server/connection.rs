@@ -84,6 +84,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
     };
     let result = run(&node, &mut stream, &mut session, &mut conn).await;
     transaction::discard_state(&node, &mut session);
+    session.blocking.finish(&node.blocking, id);
     match result {
         Ok(Outcome::Replica(req)) => {
             if let Err(e) = primary::serve_replica(node.clone(), stream, req).await {
@@ -155,6 +156,13 @@ async fn run(
         if session.close {
             return Ok(Outcome::Closed);
         }
+        if session.blocking.requested {
+            // Blocked: wait for a push to one of the keys (or the timeout), then run the command again.
+            if !session.blocking.wait(stream, &mut conn.rbuf).await? || session.info.is_killed() {
+                return Ok(Outcome::Closed);
+            }
+            continue;
+        }
         let limit = node.config.load().client_query_buffer_limit as usize;
         if conn.rbuf.len() > limit {
             tracing::warn!(
@@ -218,12 +226,18 @@ fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, 
                     .map(|r| &buf[base + r.start..base + r.end])
                     .collect();
                 command::execute(node, &cfg, clock, session, &mut conn.out, &argv);
+                if session.blocking.requested {
+                    break; // left in the buffer, to run again when woken
+                }
                 conn.batch.push(session.last_command as u16);
                 pos += len;
             }
             Ok(Parsed::Inline { len }) => {
                 let argv: SmallVec<[&[u8]; 8]> = conn.inline.iter().map(Vec::as_slice).collect();
                 command::execute(node, &cfg, clock, session, &mut conn.out, &argv);
+                if session.blocking.requested {
+                    break;
+                }
                 conn.batch.push(session.last_command as u16);
                 pos += len;
             }

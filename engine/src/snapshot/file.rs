@@ -17,7 +17,7 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use super::{Reader, Record, SnapshotError, Writer};
-use crate::keyspace::{Clock, Entry, Keyspace};
+use crate::keyspace::{Clock, Keyspace};
 
 const ENC_MAGIC: &[u8; 8] = b"FERROENC";
 const ENC_VERSION: u16 = 1;
@@ -174,17 +174,12 @@ pub fn load(ks: &Keyspace, records: Vec<Record>, clock: &Clock) -> usize {
         if r.db >= ks.databases() {
             continue;
         }
-        let mut held = ks.lock_key(r.db, &r.key);
-        let (shard, h) = held.shard(r.db, &r.key);
+        let key = r.key.clone();
+        let mut held = ks.lock_key(r.db, &key);
+        let (shard, h) = held.shard(r.db, &key);
         shard.set(
             h,
-            Entry::new_str(
-                (h >> 32) as u32,
-                &r.key,
-                &r.value,
-                r.expire,
-                clock.initial(),
-            ),
+            r.into_entry((h >> 32) as u32, clock.initial()),
             clock.now_ms,
         );
         n += 1;
@@ -195,6 +190,7 @@ pub fn load(ks: &Keyspace, records: Vec<Record>, clock: &Clock) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Entry;
 
     fn keyspace_with(n: usize) -> Keyspace {
         let ks = Keyspace::new(2, 4);

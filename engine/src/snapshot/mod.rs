@@ -5,7 +5,12 @@
 //! "FERROSNP" version:u16le flags:u16le
 //! record*:
 //!   0x01 db:u32le                                   select the database of the following entries
-//!   0x02 kind:u8 expire:i64le key:blob value        one key (expire -1 = none); value layout by kind
+//!   0x02 kind:u8 expire:i64le key:blob value        one key (expire -1 = none); value layout by kind:
+//!        0 string  blob
+//!        1 hash    count:u32le (field:blob value:blob)*
+//!        2 list    count:u32le item:blob*            (head first)
+//!        3 set     count:u32le member:blob*
+//!        4 zset    count:u32le (member:blob score:f64le)*  (ascending)
 //!   0xFF keys:u64le crc32:u32le                      end; crc32 covers every byte before it
 //! blob = len:u32le bytes
 //! ```
@@ -17,6 +22,11 @@
 pub mod file;
 
 use crate::keyspace::entry::Kind;
+use crate::keyspace::hash::Hash;
+use crate::keyspace::list::List;
+use crate::keyspace::object::Object;
+use crate::keyspace::set::Set;
+use crate::keyspace::zset::ZSet;
 use crate::keyspace::Entry;
 
 const MAGIC: &[u8; 8] = b"FERROSNP";
@@ -27,6 +37,10 @@ const REC_SELECT: u8 = 0x01;
 const REC_ENTRY: u8 = 0x02;
 const REC_END: u8 = 0xFF;
 const KIND_STR: u8 = 0;
+const KIND_HASH: u8 = 1;
+const KIND_LIST: u8 = 2;
+const KIND_SET: u8 = 3;
+const KIND_ZSET: u8 = 4;
 
 /// Why a snapshot could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,28 +134,112 @@ pub fn serialize_entries<'a>(
             selected = true;
         }
         out.push(REC_ENTRY);
-        match e.kind() {
-            Kind::Str => out.push(KIND_STR),
-        }
+        let kind_at = out.len();
+        out.push(KIND_STR);
         out.extend_from_slice(&e.expire().map_or(-1, |at| at as i64).to_le_bytes());
         blob(out, e.key());
-        blob(out, e.value());
+        match (e.kind(), e.object()) {
+            (Kind::Object, Some(obj)) => out[kind_at] = serialize_object(obj, out),
+            _ => blob(out, e.value()),
+        }
         n += 1;
     }
     n
 }
 
+/// Writes a collection's elements; returns its kind byte.
+fn serialize_object(obj: &Object, out: &mut Vec<u8>) -> u8 {
+    let count = (obj.len() as u32).to_le_bytes();
+    out.extend_from_slice(&count);
+    match obj {
+        Object::Hash(h) => {
+            for (f, v) in h.iter() {
+                blob(out, f);
+                blob(out, v);
+            }
+            KIND_HASH
+        }
+        Object::List(l) => {
+            l.iter().for_each(|item| blob(out, item));
+            KIND_LIST
+        }
+        Object::Set(set) => {
+            set.iter().for_each(|m| blob(out, &m));
+            KIND_SET
+        }
+        Object::ZSet(z) => {
+            z.for_each(|m, score| {
+                blob(out, m);
+                out.extend_from_slice(&score.to_le_bytes());
+            });
+            KIND_ZSET
+        }
+    }
+}
+
+/// A value read from a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(Vec<u8>),
+    /// A hash's fields and values.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A list's items, head first.
+    List(Vec<Vec<u8>>),
+    /// A set's members.
+    Set(Vec<Vec<u8>>),
+    /// A sorted set's members and scores.
+    ZSet(Vec<(Vec<u8>, f64)>),
+}
+
 /// One key read from a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Database.
     pub db: usize,
     /// Key name.
     pub key: Vec<u8>,
-    /// String value.
-    pub value: Vec<u8>,
+    /// The value.
+    pub value: Value,
     /// Expiry (unix ms).
     pub expire: Option<u64>,
+}
+
+impl Record {
+    /// Builds the keyspace entry for this record.
+    pub fn into_entry(self, hash: u32, clock: u32) -> Entry {
+        let object = match self.value {
+            Value::Str(v) => return Entry::new_str(hash, &self.key, &v, self.expire, clock),
+            Value::Hash(pairs) => {
+                let mut h = Hash::default();
+                pairs.iter().for_each(|(f, v)| {
+                    h.set(f, v);
+                });
+                Object::Hash(h)
+            }
+            Value::List(items) => {
+                let mut l = List::default();
+                items.iter().for_each(|i| l.push(i, false));
+                Object::List(l)
+            }
+            Value::Set(members) => {
+                let mut set = Set::default();
+                members.iter().for_each(|m| {
+                    set.add(m);
+                });
+                Object::Set(set)
+            }
+            Value::ZSet(members) => {
+                let longest = members.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+                let mut z = ZSet::with_capacity_for(members.len(), longest);
+                members.iter().for_each(|(m, s)| {
+                    z.insert(m, *s);
+                });
+                Object::ZSet(z)
+            }
+        };
+        Entry::new_object(hash, &self.key, object, self.expire, clock)
+    }
 }
 
 /// Parses a snapshot pushed to it in chunks.
@@ -283,9 +381,6 @@ impl Reader {
                 let Some(&[kind]) = self.take(1) else {
                     return Ok(None);
                 };
-                if kind != KIND_STR {
-                    return Err(SnapshotError::Corrupt(format!("unknown value kind {kind}")));
-                }
                 let Some(e) = self.take(8) else {
                     return Ok(None);
                 };
@@ -293,7 +388,7 @@ impl Reader {
                 let Some(key) = self.blob() else {
                     return Ok(None);
                 };
-                let Some(value) = self.blob() else {
+                let Some(value) = self.value(kind)? else {
                     return Ok(None);
                 };
                 self.keys += 1;
@@ -332,6 +427,70 @@ impl Reader {
                 "unknown record type {other:#x}"
             ))),
         }
+    }
+
+    fn count(&mut self) -> Option<usize> {
+        self.take(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+    }
+
+    /// Reads a value of `kind`: Ok(None) when more bytes are needed.
+    fn value(&mut self, kind: u8) -> Result<Option<Value>, SnapshotError> {
+        if kind == KIND_STR {
+            return Ok(self.blob().map(Value::Str));
+        }
+        if !(KIND_HASH..=KIND_ZSET).contains(&kind) {
+            return Err(SnapshotError::Corrupt(format!("unknown value kind {kind}")));
+        }
+        let Some(n) = self.count() else {
+            return Ok(None);
+        };
+        // Each element takes at least 4 bytes: a count larger than what is left of any sane input is corrupt
+        // data, not a reason to allocate.
+        let cap = n.min(1 << 16);
+        Ok(match kind {
+            KIND_HASH => {
+                let mut pairs = Vec::with_capacity(cap);
+                for _ in 0..n {
+                    let (Some(f), Some(v)) = (self.blob(), self.blob()) else {
+                        return Ok(None);
+                    };
+                    pairs.push((f, v));
+                }
+                Some(Value::Hash(pairs))
+            }
+            KIND_ZSET => {
+                let mut members = Vec::with_capacity(cap);
+                for _ in 0..n {
+                    let Some(m) = self.blob() else {
+                        return Ok(None);
+                    };
+                    let Some(s) = self.take(8) else {
+                        return Ok(None);
+                    };
+                    let score = f64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+                    if score.is_nan() {
+                        return Err(SnapshotError::Corrupt("NaN score".into()));
+                    }
+                    members.push((m, score));
+                }
+                Some(Value::ZSet(members))
+            }
+            _ => {
+                let mut items = Vec::with_capacity(cap);
+                for _ in 0..n {
+                    let Some(i) = self.blob() else {
+                        return Ok(None);
+                    };
+                    items.push(i);
+                }
+                Some(if kind == KIND_LIST {
+                    Value::List(items)
+                } else {
+                    Value::Set(items)
+                })
+            }
+        })
     }
 
     fn blob(&mut self) -> Option<Vec<u8>> {
@@ -376,10 +535,8 @@ mod tests {
         for chunk in [1, 3, 7, 64, bytes.len()] {
             let recs = read_all(&bytes, chunk).expect("valid snapshot");
             assert_eq!(recs.len(), 2);
-            assert_eq!(
-                (recs[0].db, &recs[0].key[..], &recs[0].value[..]),
-                (3, &b"a"[..], &b"alpha"[..])
-            );
+            assert_eq!((recs[0].db, &recs[0].key[..]), (3, &b"a"[..]));
+            assert_eq!(recs[0].value, Value::Str(b"alpha".to_vec()));
             assert_eq!(recs[1].expire, Some(9_999_999_999_999));
         }
     }

@@ -168,3 +168,36 @@ pub fn err(con: &mut redis::Connection, name: &str, args: &[&str]) -> String {
             .to_string(),
     }
 }
+
+/// A raw connection switched to RESP3 (the HELLO reply read and dropped).
+pub fn resp3(e: &Engine) -> TcpStream {
+    let mut s = e.raw();
+    s.write_all(b"HELLO 3\r\nPING\r\n").expect("write");
+    read_until(&mut s, b"+PONG\r\n");
+    s
+}
+
+/// Sends an inline request and asserts the exact reply bytes.
+pub fn expect(s: &mut TcpStream, request: &str, reply: &str) {
+    let got = roundtrip(s, format!("{request}\r\n").as_bytes(), reply.len());
+    assert_eq!(String::from_utf8_lossy(&got), reply, "reply to {request}");
+}
+
+/// A `Value` for a bulk string.
+pub fn bulk(s: &str) -> redis::Value {
+    redis::Value::BulkString(s.as_bytes().to_vec())
+}
+
+/// A `Value` array of bulk strings.
+pub fn bulks(items: &[&str]) -> redis::Value {
+    redis::Value::Array(items.iter().map(|s| bulk(s)).collect())
+}
+
+/// Reads the `used_memory` field of INFO memory.
+pub fn used_memory(c: &mut redis::Connection) -> u64 {
+    let info: String = cmd("INFO", &["memory"]).query(c).expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory field")
+}

@@ -1,0 +1,217 @@
+//! Blocking commands (BLPOP, BLMOVE, BZPOPMIN, …): who waits on which key, and how a waiting client is woken.
+//!
+//! A command runs synchronously under its shard locks and cannot wait there. When a blocking command finds
+//! nothing to serve, its handler registers the client here, per key, in arrival order, and asks the connection
+//! to wait ([`BlockState::requested`]); the command stays unconsumed in the connection's read buffer. Every
+//! write command that touches a key with waiters wakes the *first* waiter of that key, which runs its command
+//! again: it either serves itself (and then wakes the next waiter, in case more is left) or registers again,
+//! keeping its place. A client that times out, errors, disconnects or is killed also hands the wake-up on, so
+//! none is lost. This gives Redis' fairness: clients blocked on a key are served in the order they blocked.
+//! Registration happens under the shard locks of the command that found the keys empty, so a push can never
+//! slip in between the check and the registration.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// One blocked client waiting on a key.
+struct Waiter {
+    client: u64,
+    wake: Arc<Notify>,
+}
+
+/// A key in a database.
+type DbKey = (usize, Box<[u8]>);
+
+/// The waiters of every key, per database.
+#[derive(Default)]
+pub struct Registry {
+    keys: Mutex<HashMap<DbKey, VecDeque<Waiter>>>,
+    clients: AtomicUsize,
+}
+
+impl Registry {
+    /// Number of blocked clients (INFO `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// True when some client is blocked (the cheap check every write does).
+    #[inline]
+    pub fn any(&self) -> bool {
+        self.clients.load(Ordering::Relaxed) > 0
+    }
+
+    fn register(&self, client: u64, wake: &Arc<Notify>, db: usize, keys: &[Vec<u8>]) {
+        let mut map = self.keys.lock();
+        for key in keys {
+            map.entry((db, key.as_slice().into()))
+                .or_default()
+                .push_back(Waiter {
+                    client,
+                    wake: wake.clone(),
+                });
+        }
+        self.clients.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn unregister(&self, client: u64, db: usize, keys: &[Vec<u8>]) {
+        let mut map = self.keys.lock();
+        for key in keys {
+            let k = (db, key.as_slice().into());
+            if let Some(q) = map.get_mut(&k) {
+                q.retain(|w| w.client != client);
+                match q.front() {
+                    // The key may still hold data this client was woken for: pass the turn on.
+                    Some(next) => next.wake.notify_one(),
+                    None => {
+                        map.remove(&k);
+                    }
+                }
+            }
+        }
+        self.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A write touched `key`: wakes the first client blocked on it.
+    pub fn signal(&self, db: usize, key: &[u8]) {
+        let map = self.keys.lock();
+        if let Some(w) = map.get(&(db, key.into())).and_then(VecDeque::front) {
+            w.wake.notify_one();
+        }
+    }
+}
+
+/// Where a blocked client waits.
+#[derive(Debug)]
+struct Waiting {
+    db: usize,
+    keys: Vec<Vec<u8>>,
+    deadline: Option<Instant>,
+}
+
+/// A session's blocking state.
+#[derive(Debug, Default)]
+pub struct BlockState {
+    /// Woken by writes to the keys waited on.
+    wake: Arc<Notify>,
+    waiting: Option<Waiting>,
+    /// The command just run found nothing and asked to wait: the connection must not consume it.
+    pub requested: bool,
+    /// The deadline passed: the command, run once more, must answer as timed out.
+    pub timed_out: bool,
+    /// Commands run inside EXEC, where nothing may block.
+    pub in_exec: bool,
+}
+
+impl BlockState {
+    /// True when a command that finds nothing may block rather than answer as timed out.
+    pub fn may_block(&self) -> bool {
+        !self.in_exec && !self.timed_out
+    }
+
+    /// Registers the client (first time only: a retry keeps its place and deadline) and asks to wait.
+    pub fn block(
+        &mut self,
+        registry: &Registry,
+        client: u64,
+        db: usize,
+        keys: &[&[u8]],
+        timeout_ms: Option<u64>,
+    ) {
+        self.requested = true;
+        if self.waiting.is_some() {
+            return;
+        }
+        let mut owned: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        owned.sort();
+        owned.dedup();
+        registry.register(client, &self.wake, db, &owned);
+        self.waiting = Some(Waiting {
+            db,
+            keys: owned,
+            deadline: timeout_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms)),
+        });
+    }
+
+    /// After a command ran without blocking: a client that was waiting is served (or timed out) and leaves
+    /// the registry.
+    pub fn finish(&mut self, registry: &Registry, client: u64) {
+        self.timed_out = false;
+        if let Some(w) = self.waiting.take() {
+            registry.unregister(client, w.db, &w.keys);
+        }
+    }
+
+    /// Waits until woken, timed out (then sets `timed_out`) or the client sends EOF (returns false). Input that
+    /// arrives meanwhile is appended to `rbuf`, to be run once the blocking command is answered.
+    pub async fn wait<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+        rbuf: &mut Vec<u8>,
+    ) -> std::io::Result<bool> {
+        let wake = self.wake.clone();
+        let deadline = self.waiting.as_ref().and_then(|w| w.deadline);
+        let timeout = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(timeout);
+        loop {
+            rbuf.reserve(4096);
+            tokio::select! {
+                _ = wake.notified() => return Ok(true),
+                _ = &mut timeout => {
+                    self.timed_out = true;
+                    return Ok(true);
+                }
+                n = stream.read_buf(rbuf) => {
+                    if n? == 0 {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiters_are_woken_in_arrival_order_and_pass_the_turn_on() {
+        let reg = Registry::default();
+        let (mut a, mut b) = (BlockState::default(), BlockState::default());
+        a.block(&reg, 1, 0, &[b"q"], None);
+        b.block(&reg, 2, 0, &[b"q", b"other"], None);
+        assert_eq!(reg.blocked_clients(), 2);
+        reg.signal(0, b"q");
+        // Only the first waiter holds a wake-up.
+        let woken = |s: &BlockState| futures_now(s.wake.notified());
+        assert!(woken(&a));
+        assert!(!woken(&b));
+        a.finish(&reg, 1);
+        assert!(woken(&b));
+        b.finish(&reg, 2);
+        assert_eq!(reg.blocked_clients(), 0);
+        assert!(reg.keys.lock().is_empty());
+    }
+
+    /// True when a `notified()` future completes immediately (a stored permit).
+    fn futures_now(f: tokio::sync::futures::Notified<'_>) -> bool {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        f.as_mut().poll(&mut cx).is_ready()
+    }
+
+    use std::future::Future;
+}

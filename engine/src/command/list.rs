@@ -1,0 +1,479 @@
+//! List commands (Redis `t_list.c`), including the blocking pops and moves.
+//!
+//! A blocking command that finds every key empty calls [`Call::block`] and writes no reply; it runs again when
+//! one of its keys is written or its timeout passes (see `crate::blocking`). Inside MULTI it answers at once as
+//! if timed out.
+
+use super::args::{self, is};
+use super::collection::{check, numkeys, read, timeout_ms, write};
+use super::string::range;
+use super::{Call, CmdError, CmdResult};
+use crate::keyspace::list::List;
+use crate::keyspace::{Keyspace, LockSet};
+
+fn side(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "left") {
+        Ok(true)
+    } else if is(arg, "right") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+/// Parses a positive pop count (`ERR value is out of range, must be positive`).
+pub fn pop_count(arg: &[u8]) -> Result<usize, CmdError> {
+    match args::int(arg) {
+        Ok(n) if n >= 0 => Ok(n as usize),
+        _ => Err(CmdError::err("value is out of range, must be positive")),
+    }
+}
+
+/// LPUSH / RPUSH / LPUSHX / RPUSHX key element [element …]
+pub fn push(c: &mut Call) -> CmdResult {
+    let name = c.args[0].to_ascii_lowercase();
+    let left = name[0] == b'l';
+    let only_existing = name.ends_with(b"x");
+    let items = &c.args[2..];
+    let len = write(
+        c.held,
+        c.session.db,
+        c.args[1],
+        &c.clock,
+        !only_existing,
+        |l: &mut List| {
+            items.iter().for_each(|i| l.push(i, left));
+            l.len()
+        },
+    )?;
+    c.touched(items.len());
+    c.out.int(len.unwrap_or(0) as i64);
+    Ok(())
+}
+
+/// LPOP / RPOP key [count]
+pub fn pop(c: &mut Call) -> CmdResult {
+    if c.args.len() > 3 {
+        return Err(CmdError::err(format_args!(
+            "wrong number of arguments for '{}' command",
+            args::text(&c.args[0].to_ascii_lowercase())
+        )));
+    }
+    let left = is(c.args[0], "lpop");
+    let count = c.args.get(2).map(|a| pop_count(a)).transpose()?;
+    let popped = write(
+        c.held,
+        c.session.db,
+        c.args[1],
+        &c.clock,
+        false,
+        |l: &mut List| {
+            (0..count.unwrap_or(1))
+                .map_while(|_| l.pop(left))
+                .collect::<Vec<_>>()
+        },
+    )?;
+    match (popped, count) {
+        (None, Some(_)) => c.out.null_array(),
+        (None, None) => c.out.null(),
+        (Some(items), None) => c.out.bulk(&items[0]),
+        (Some(items), Some(_)) => {
+            c.touched(items.len());
+            c.out.bulks(items.iter().map(|b| &**b));
+        }
+    }
+    Ok(())
+}
+
+/// LLEN key
+pub fn llen(c: &mut Call) -> CmdResult {
+    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    c.out.int(l.map_or(0, List::len) as i64);
+    Ok(())
+}
+
+/// LRANGE key start stop
+pub fn lrange(c: &mut Call) -> CmdResult {
+    let (start, stop) = (args::int(c.args[2])?, args::int(c.args[3])?);
+    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let n = match l.and_then(|l| range(start, stop, l.len()).map(|r| (l, r))) {
+        Some((l, (s, e))) => {
+            c.out.bulks(l.iter().skip(s).take(e - s + 1));
+            e - s + 1
+        }
+        None => {
+            c.out.array(0);
+            0
+        }
+    };
+    c.touched(n);
+    Ok(())
+}
+
+/// Resolves a possibly negative list index.
+fn index(i: i64, len: usize) -> Option<usize> {
+    let i = if i < 0 { len as i64 + i } else { i };
+    (0..len as i64).contains(&i).then_some(i as usize)
+}
+
+/// LINDEX key index
+pub fn lindex(c: &mut Call) -> CmdResult {
+    let i = args::int(c.args[2])?;
+    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    match l.and_then(|l| index(i, l.len()).and_then(|i| l.get(i))) {
+        Some(v) => c.out.bulk(v),
+        None => c.out.null(),
+    }
+    Ok(())
+}
+
+/// LSET key index element
+pub fn lset(c: &mut Call) -> CmdResult {
+    let i = args::int(c.args[2])?;
+    let item = c.args[3];
+    let r = write(
+        c.held,
+        c.session.db,
+        c.args[1],
+        &c.clock,
+        false,
+        |l: &mut List| match index(i, l.len()) {
+            Some(i) => {
+                l.set(i, item);
+                Ok(())
+            }
+            None => Err(CmdError::err("index out of range")),
+        },
+    )?;
+    r.ok_or(CmdError::NoSuchKey)??;
+    c.out.ok();
+    Ok(())
+}
+
+/// LINSERT key BEFORE|AFTER pivot element
+pub fn linsert(c: &mut Call) -> CmdResult {
+    let after = if is(c.args[2], "after") {
+        true
+    } else if is(c.args[2], "before") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let (pivot, item) = (c.args[3], c.args[4]);
+    let r = write(
+        c.held,
+        c.session.db,
+        c.args[1],
+        &c.clock,
+        false,
+        |l: &mut List| {
+            let at = l.iter().position(|e| e == pivot);
+            match at {
+                Some(i) => {
+                    l.insert(i + after as usize, item);
+                    l.len() as i64
+                }
+                None => -1,
+            }
+        },
+    )?;
+    c.out.int(r.unwrap_or(0));
+    Ok(())
+}
+
+/// LREM key count element
+pub fn lrem(c: &mut Call) -> CmdResult {
+    let count = args::int(c.args[2])?;
+    let item = c.args[3];
+    let n = write(
+        c.held,
+        c.session.db,
+        c.args[1],
+        &c.clock,
+        false,
+        |l: &mut List| {
+            let touched = l.len();
+            (
+                l.remove_matching(item, count.unsigned_abs() as usize, count < 0),
+                touched,
+            )
+        },
+    )?;
+    let (removed, touched) = n.unwrap_or((0, 0));
+    c.touched(touched);
+    c.out.int(removed as i64);
+    Ok(())
+}
+
+/// LTRIM key start stop
+pub fn ltrim(c: &mut Call) -> CmdResult {
+    let (start, stop) = (args::int(c.args[2])?, args::int(c.args[3])?);
+    write(
+        c.held,
+        c.session.db,
+        c.args[1],
+        &c.clock,
+        false,
+        |l: &mut List| {
+            let keep = range(start, stop, l.len());
+            l.trim(keep);
+        },
+    )?;
+    c.out.ok();
+    Ok(())
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
+pub fn lpos(c: &mut Call) -> CmdResult {
+    let (mut rank, mut count, mut maxlen) = (1i64, None, 0usize);
+    let mut i = 3;
+    while i < c.args.len() {
+        let Some(&value) = c.args.get(i + 1) else {
+            return Err(CmdError::Syntax);
+        };
+        let n = args::int(value)?;
+        if is(c.args[i], "rank") {
+            if n == 0 {
+                return Err(CmdError::err(
+                    "RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
+                     or use negative to start from the end of the list",
+                ));
+            }
+            if n == i64::MIN {
+                return Err(CmdError::err("value is out of range"));
+            }
+            rank = n;
+        } else if is(c.args[i], "count") {
+            if n < 0 {
+                return Err(CmdError::err("COUNT can't be negative"));
+            }
+            count = Some(n as usize);
+        } else if is(c.args[i], "maxlen") {
+            if n < 0 {
+                return Err(CmdError::err("MAXLEN can't be negative"));
+            }
+            maxlen = n as usize;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let item = c.args[2];
+    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut found = Vec::new();
+    let mut scanned = 0;
+    if let Some(l) = l {
+        let len = l.len();
+        let limit = if maxlen == 0 { len } else { maxlen.min(len) };
+        let want = match count {
+            Some(0) => usize::MAX,
+            Some(n) => n,
+            None => 1,
+        };
+        let mut skip = rank.unsigned_abs() - 1;
+        let order: Box<dyn Iterator<Item = (usize, &[u8])>> = if rank > 0 {
+            Box::new(l.iter().enumerate())
+        } else {
+            Box::new(l.iter().enumerate().rev())
+        };
+        for (i, e) in order.take(limit) {
+            scanned += 1;
+            if e == item {
+                if skip > 0 {
+                    skip -= 1;
+                } else {
+                    found.push(i as i64);
+                    if found.len() >= want {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    match count {
+        Some(_) => {
+            c.out.array(found.len());
+            found.iter().for_each(|&i| c.out.int(i));
+        }
+        None => match found.first() {
+            Some(&i) => c.out.int(i),
+            None => c.out.null(),
+        },
+    }
+    c.touched(scanned);
+    Ok(())
+}
+
+/// Pops from `src` and pushes onto `dst`; None when `src` is empty. Both keys are type-checked first.
+fn move_element(
+    c: &mut Call,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<Box<[u8]>>, CmdError> {
+    let db = c.session.db;
+    let now = c.clock.now_ms;
+    if !check::<List>(c.held, db, src, now)? {
+        return Ok(None);
+    }
+    check::<List>(c.held, db, dst, now)?;
+    let item = write(c.held, db, src, &c.clock, false, |l: &mut List| {
+        l.pop(from_left)
+    })?
+    .flatten();
+    if let Some(item) = &item {
+        write(c.held, db, dst, &c.clock, true, |l: &mut List| {
+            l.push(item, to_left)
+        })?;
+    }
+    Ok(item)
+}
+
+/// LMOVE source destination LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH source destination
+pub fn lmove(c: &mut Call) -> CmdResult {
+    let (from, to) = if is(c.args[0], "rpoplpush") {
+        (false, true)
+    } else {
+        (side(c.args[3])?, side(c.args[4])?)
+    };
+    match move_element(c, c.args[1], c.args[2], from, to)? {
+        Some(item) => c.out.bulk(&item),
+        None => c.out.null(),
+    }
+    Ok(())
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout / BRPOPLPUSH source destination timeout
+pub fn blmove(c: &mut Call) -> CmdResult {
+    let (from, to, timeout) = if is(c.args[0], "brpoplpush") {
+        (false, true, timeout_ms(c.args[3])?)
+    } else {
+        (side(c.args[3])?, side(c.args[4])?, timeout_ms(c.args[5])?)
+    };
+    match move_element(c, c.args[1], c.args[2], from, to)? {
+        Some(item) => c.out.bulk(&item),
+        None if c.may_block() => c.block(&[c.args[1]], timeout),
+        // Redis answers a timeout with a null array, but a non-blocking call (inside MULTI) with a null bulk.
+        None if c.session.blocking.timed_out => c.out.null_array(),
+        None => c.out.null(),
+    }
+    Ok(())
+}
+
+/// Which of the keys was popped from, and the elements.
+type Popped = (usize, Vec<Box<[u8]>>);
+
+/// Pops up to `count` elements from the first non-empty list of `keys`; WRONGTYPE stops the search.
+fn pop_first(
+    c: &mut Call,
+    keys: &[&[u8]],
+    left: bool,
+    count: usize,
+) -> Result<Option<Popped>, CmdError> {
+    let db = c.session.db;
+    for (k, key) in keys.iter().enumerate() {
+        let popped = write(c.held, db, key, &c.clock, false, |l: &mut List| {
+            (0..count).map_while(|_| l.pop(left)).collect::<Vec<_>>()
+        })?;
+        if let Some(items) = popped {
+            return Ok(Some((k, items)));
+        }
+    }
+    Ok(None)
+}
+
+/// BLPOP / BRPOP key [key …] timeout
+pub fn bpop(c: &mut Call) -> CmdResult {
+    let left = is(c.args[0], "blpop");
+    let timeout = timeout_ms(c.args[c.args.len() - 1])?;
+    let keys = &c.args[1..c.args.len() - 1];
+    match pop_first(c, keys, left, 1)? {
+        Some((k, items)) => {
+            c.out.array(2);
+            c.out.bulk(keys[k]);
+            c.out.bulk(&items[0]);
+        }
+        None if c.may_block() => c.block(keys, timeout),
+        None => c.out.null_array(),
+    }
+    Ok(())
+}
+
+/// Parses `numkeys key [key …] LEFT|RIGHT [COUNT count]` from `at`: (keys, left, count).
+fn mpop_args<'a>(a: &'a [&'a [u8]], at: usize) -> Result<(&'a [&'a [u8]], bool, usize), CmdError> {
+    let n = numkeys(a, at, "lmpop")?;
+    let keys = &a[at + 1..at + 1 + n];
+    let rest = &a[at + 1 + n..];
+    let Some(&dir) = rest.first() else {
+        return Err(CmdError::Syntax);
+    };
+    let left = side(dir)?;
+    let count = match rest.len() {
+        1 => 1,
+        3 if is(rest[1], "count") => match args::int(rest[2]) {
+            Ok(n) if n > 0 => n as usize,
+            _ => return Err(CmdError::err("count should be greater than 0")),
+        },
+        _ => return Err(CmdError::Syntax),
+    };
+    Ok((keys, left, count))
+}
+
+fn reply_mpop(c: &mut Call, key: &[u8], items: &[Box<[u8]>]) {
+    c.out.array(2);
+    c.out.bulk(key);
+    c.out.bulks(items.iter().map(|b| &**b));
+    c.touched(items.len());
+}
+
+/// LMPOP numkeys key [key …] LEFT|RIGHT [COUNT count]
+pub fn lmpop(c: &mut Call) -> CmdResult {
+    let (keys, left, count) = mpop_args(c.args, 1)?;
+    match pop_first(c, keys, left, count)? {
+        Some((k, items)) => reply_mpop(c, keys[k], &items),
+        None => c.out.null_array(),
+    }
+    Ok(())
+}
+
+/// BLMPOP timeout numkeys key [key …] LEFT|RIGHT [COUNT count]
+pub fn blmpop(c: &mut Call) -> CmdResult {
+    let timeout = timeout_ms(c.args[1])?;
+    let (keys, left, count) = mpop_args(c.args, 2)?;
+    match pop_first(c, keys, left, count)? {
+        Some((k, items)) => reply_mpop(c, keys[k], &items),
+        None if c.may_block() => c.block(keys, timeout),
+        None => c.out.null_array(),
+    }
+    Ok(())
+}
+
+/// The keys of `numkeys key [key …]` starting at argument `at`.
+fn keys_after(args: &[&[u8]], at: usize, db: usize, ks: &Keyspace, set: &mut LockSet) {
+    let n = args
+        .get(at)
+        .and_then(|a| args::int(a).ok())
+        .map_or(0, |n| n.max(0) as usize);
+    for key in args.iter().skip(at + 1).take(n) {
+        set.push(ks.shard_id(db, key));
+    }
+}
+
+/// Lock set of commands whose `numkeys` is the first argument (LMPOP, ZMPOP, SINTERCARD, ZUNION …).
+pub fn numkeys_at_1(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    keys_after(args, 1, db, ks, set);
+}
+
+/// Lock set of commands whose `numkeys` is the second argument (BLMPOP, BZMPOP).
+pub fn numkeys_at_2(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    keys_after(args, 2, db, ks, set);
+}
+
+/// Lock set of `destination numkeys key [key …]` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
+pub fn store_numkeys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    if let Some(dst) = args.get(1) {
+        set.push(ks.shard_id(db, dst));
+    }
+    keys_after(args, 2, db, ks, set);
+}

@@ -1,0 +1,71 @@
+//! Collection values (hash, list, set, sorted set), held by an entry through one pointer.
+//!
+//! An [`Entry`](super::Entry) of kind `Object` stores a `Box<Object>` in its value bytes; the entry owns it, frees
+//! it when dropped and counts [`Object::heap_size`] in its own size, so `maxmemory` and eviction see
+//! collections like strings. Every collection keeps its byte count up to date as it changes, so sizing is O(1).
+
+use super::hash::Hash;
+use super::list::List;
+use super::set::Set;
+use super::zset::ZSet;
+
+/// A collection value.
+#[derive(Clone)]
+pub enum Object {
+    /// A hash.
+    Hash(Hash),
+    /// A list.
+    List(List),
+    /// A set.
+    Set(Set),
+    /// A sorted set.
+    ZSet(ZSet),
+}
+
+impl Object {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Object::Hash(_) => "hash",
+            Object::List(_) => "list",
+            Object::Set(_) => "set",
+            Object::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name OBJECT ENCODING replies with.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Object::Hash(h) => h.encoding(),
+            Object::List(l) => l.encoding(),
+            Object::Set(s) => s.encoding(),
+            Object::ZSet(z) => z.encoding(),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Object::Hash(h) => h.len(),
+            Object::List(l) => l.len(),
+            Object::Set(s) => s.len(),
+            Object::ZSet(z) => z.len(),
+        }
+    }
+
+    /// True when the collection has no element (its key must then be deleted).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes used, the box included.
+    pub fn heap_size(&self) -> usize {
+        std::mem::size_of::<Object>()
+            + match self {
+                Object::Hash(h) => h.heap_size(),
+                Object::List(l) => l.heap_size(),
+                Object::Set(s) => s.heap_size(),
+                Object::ZSet(z) => z.heap_size(),
+            }
+    }
+}
