@@ -339,3 +339,41 @@ fn failover_hands_the_primary_role_to_a_caught_up_replica() {
         "the old primary resynced partially"
     );
 }
+
+#[test]
+fn collections_replicate_through_full_sync_and_the_stream() {
+    let p = Engine::start(&[]);
+    let mut pc = p.conn();
+    run(&mut pc, "HSET", &["h", "a", "1"]).unwrap();
+    run(&mut pc, "ZADD", &["z", "1", "one"]).unwrap();
+    let r = replica_of(&p, &[]);
+    let mut rc = r.conn();
+    run(&mut pc, "HINCRBY", &["h", "a", "5"]).unwrap();
+    run(&mut pc, "RPUSH", &["q", "job1", "job2"]).unwrap();
+    run(&mut pc, "BLPOP", &["q", "1"]).unwrap();
+    run(&mut pc, "SADD", &["s", "a", "b", "c", "d"]).unwrap();
+    let Value::BulkString(popped) = run(&mut pc, "SPOP", &["s"]).unwrap() else {
+        panic!()
+    };
+    run(&mut pc, "ZINCRBY", &["z", "2.5", "one"]).unwrap();
+    assert_eq!(run(&mut pc, "WAIT", &["1", "5000"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        run(&mut rc, "HGET", &["h", "a"]).unwrap(),
+        Value::BulkString(b"6".to_vec())
+    );
+    assert_eq!(
+        run(&mut rc, "LRANGE", &["q", "0", "-1"]).unwrap(),
+        Value::Array(vec![Value::BulkString(b"job2".to_vec())])
+    );
+    let popped = String::from_utf8(popped).unwrap();
+    assert_eq!(
+        run(&mut rc, "SISMEMBER", &["s", &popped]).unwrap(),
+        Value::Int(0),
+        "SPOP removed the same member"
+    );
+    assert_eq!(run(&mut rc, "SCARD", &["s"]).unwrap(), Value::Int(3));
+    assert_eq!(
+        run(&mut rc, "ZSCORE", &["z", "one"]).unwrap(),
+        Value::BulkString(b"3.5".to_vec())
+    );
+}
