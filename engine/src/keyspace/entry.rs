@@ -8,11 +8,18 @@
 //! 8..12  meta: access clock (bits 0..24), value kind (24..28), has-expiry flag (bit 31)
 //! 12..16 high 32 bits of the key's hash (lets the table rehash without re-reading the key)
 //! 16..24 expiry, unix ms (only when the flag is set)
+//! then, for a memcached item (meta bit 30): CAS unique (u64), client flags (u32), item bits (u32)
 //! then the key bytes, then the value bytes
 //! ```
 //!
 //! A 16-byte key with a 32-byte value and no TTL fits a 64-byte allocator class exactly. [`Entry`] is the only
 //! owner of its block and exposes a safe API; all pointer arithmetic stays in this file.
+//!
+//! Memcached items are strings too: the item header sits between the expiry and the key, so [`Entry::value`]
+//! still returns only the data and a Redis `GET` sees a plain string. Entries written through the Redis
+//! protocol carry no item header (client flags 0); the memcached side gives them one, with a fresh CAS unique,
+//! the first time a client asks for their CAS (see `Shard::upgrade_to_item`). A key written by any protocol
+//! therefore always shows a CAS unique that differs from every one handed out for it before.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
@@ -21,6 +28,27 @@ const HEADER: usize = 16;
 const EXPIRE_FLAG: u32 = 1 << 31;
 const CLOCK_MASK: u32 = (1 << 24) - 1;
 const KIND_SHIFT: u32 = 24;
+const ITEM_FLAG: u32 = 1 << 30;
+/// Bytes of the memcached item header: CAS unique, client flags, item bits.
+const ITEM_HEADER: usize = 16;
+
+/// Item bit: the item was read by a memcached client since it was stored (meta `h` flag, `fetch=yes`).
+pub const ITEM_FETCHED: u32 = 1;
+/// Item bit: the item was invalidated (meta `md I`, `ms I`): readers see it as stale.
+pub const ITEM_STALE: u32 = 1 << 1;
+/// Item bit: a reader already received the recache "win" token for this item.
+pub const ITEM_WON: u32 = 1 << 2;
+
+/// The memcached header of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Item {
+    /// Opaque 32-bit client flags.
+    pub flags: u32,
+    /// CAS unique: changes on every modification of the key.
+    pub cas: u64,
+    /// `ITEM_*` bits.
+    pub bits: u32,
+}
 
 /// The type of the value an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +69,7 @@ unsafe impl Sync for Entry {}
 impl Entry {
     /// Creates a string entry.
     pub fn new_str(hash: u32, key: &[u8], value: &[u8], expire: Option<u64>, clock: u32) -> Entry {
-        let entry = Entry::allocate(hash, key.len(), value.len(), Kind::Str, expire, clock);
+        let entry = Entry::allocate(hash, key.len(), value.len(), Kind::Str, expire, None, clock);
         // SAFETY: the block was allocated with room for exactly these key and value lengths.
         unsafe {
             std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
@@ -58,8 +86,31 @@ impl Entry {
         expire: Option<u64>,
         clock: u32,
     ) -> Entry {
+        Entry::with_parts(hash, key, parts, expire, None, clock)
+    }
+
+    /// Creates a memcached item: a string entry with client flags and a CAS unique.
+    pub fn new_item(
+        hash: u32,
+        key: &[u8],
+        parts: &[&[u8]],
+        expire: Option<u64>,
+        clock: u32,
+        item: Item,
+    ) -> Entry {
+        Entry::with_parts(hash, key, parts, expire, Some(item), clock)
+    }
+
+    fn with_parts(
+        hash: u32,
+        key: &[u8],
+        parts: &[&[u8]],
+        expire: Option<u64>,
+        item: Option<Item>,
+        clock: u32,
+    ) -> Entry {
         let vlen = parts.iter().map(|p| p.len()).sum();
-        let entry = Entry::allocate(hash, key.len(), vlen, Kind::Str, expire, clock);
+        let entry = Entry::allocate(hash, key.len(), vlen, Kind::Str, expire, item, clock);
         // SAFETY: the block has room for the key and `vlen` value bytes.
         unsafe {
             std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
@@ -72,8 +123,12 @@ impl Entry {
         entry
     }
 
-    fn layout(klen: usize, vlen: usize, has_expire: bool) -> Layout {
-        let size = HEADER + if has_expire { 8 } else { 0 } + klen + vlen;
+    fn layout(klen: usize, vlen: usize, has_expire: bool, has_item: bool) -> Layout {
+        let size = HEADER
+            + if has_expire { 8 } else { 0 }
+            + if has_item { ITEM_HEADER } else { 0 }
+            + klen
+            + vlen;
         match Layout::from_size_align(size, 8) {
             Ok(l) => l,
             Err(_) => handle_alloc_error(Layout::new::<u64>()),
@@ -86,13 +141,14 @@ impl Entry {
         vlen: usize,
         kind: Kind,
         expire: Option<u64>,
+        item: Option<Item>,
         clock: u32,
     ) -> Entry {
         assert!(
             klen <= u32::MAX as usize && vlen <= u32::MAX as usize,
             "entry too large"
         );
-        let layout = Entry::layout(klen, vlen, expire.is_some());
+        let layout = Entry::layout(klen, vlen, expire.is_some(), item.is_some());
         // SAFETY: the layout has a non-zero size (at least the header).
         let ptr = unsafe { alloc(layout) };
         let Some(ptr) = NonNull::new(ptr) else {
@@ -100,7 +156,8 @@ impl Entry {
         };
         let meta = (clock & CLOCK_MASK)
             | ((kind as u32) << KIND_SHIFT)
-            | if expire.is_some() { EXPIRE_FLAG } else { 0 };
+            | if expire.is_some() { EXPIRE_FLAG } else { 0 }
+            | if item.is_some() { ITEM_FLAG } else { 0 };
         // SAFETY: the header fields are within the allocation and 4/8-byte aligned.
         unsafe {
             let p = ptr.as_ptr();
@@ -110,6 +167,12 @@ impl Entry {
             (p.add(12) as *mut u32).write(hash);
             if let Some(at) = expire {
                 (p.add(16) as *mut u64).write(at);
+            }
+            if let Some(item) = item {
+                let q = p.add(HEADER + if expire.is_some() { 8 } else { 0 });
+                (q as *mut u64).write(item.cas);
+                (q.add(8) as *mut u32).write(item.flags);
+                (q.add(12) as *mut u32).write(item.bits);
             }
         }
         Entry(ptr)
@@ -137,8 +200,73 @@ impl Entry {
         self.word(4) as usize
     }
 
-    fn key_offset(&self) -> usize {
+    fn item_offset(&self) -> usize {
         HEADER + if self.meta() & EXPIRE_FLAG != 0 { 8 } else { 0 }
+    }
+
+    fn key_offset(&self) -> usize {
+        self.item_offset() + if self.has_item() { ITEM_HEADER } else { 0 }
+    }
+
+    /// True when the entry carries a memcached item header.
+    #[inline]
+    pub fn has_item(&self) -> bool {
+        self.meta() & ITEM_FLAG != 0
+    }
+
+    /// The memcached item header, if the entry has one.
+    pub fn item(&self) -> Option<Item> {
+        if !self.has_item() {
+            return None;
+        }
+        // SAFETY: the item header exists when the flag is set; it starts 8-byte aligned.
+        unsafe {
+            let q = self.0.as_ptr().add(self.item_offset());
+            Some(Item {
+                cas: (q as *const u64).read(),
+                flags: (q.add(8) as *const u32).read(),
+                bits: (q.add(12) as *const u32).read(),
+            })
+        }
+    }
+
+    /// Sets the CAS unique (no effect on an entry without item header).
+    pub fn set_cas(&mut self, cas: u64) {
+        if self.has_item() {
+            // SAFETY: the item header exists and we own the block exclusively.
+            unsafe { (self.0.as_ptr().add(self.item_offset()) as *mut u64).write(cas) }
+        }
+    }
+
+    /// Sets the item bits (no effect on an entry without item header).
+    pub fn set_item_bits(&mut self, bits: u32) {
+        if self.has_item() {
+            // SAFETY: the item header exists and we own the block exclusively.
+            unsafe { (self.0.as_ptr().add(self.item_offset() + 12) as *mut u32).write(bits) }
+        }
+    }
+
+    /// Returns this entry with an item header (client flags, CAS unique, bits), keeping key, value, TTL and
+    /// access clock.
+    #[must_use]
+    pub fn with_item(self, item: Item) -> Entry {
+        if self.has_item() {
+            let mut e = self;
+            e.set_cas(item.cas);
+            e.set_item_bits(item.bits);
+            // SAFETY: as in set_cas; the flags word follows the CAS.
+            unsafe { (e.0.as_ptr().add(e.item_offset() + 8) as *mut u32).write(item.flags) }
+            return e;
+        }
+        self.rebuilt(self.expire(), Some(item))
+    }
+
+    /// A copy of this entry with another expiry and item header, keeping the access clock.
+    fn rebuilt(&self, expire: Option<u64>, item: Option<Item>) -> Entry {
+        let mut next = Entry::with_parts(self.hash(), self.key(), &[self.value()], expire, item, 0);
+        let keep = self.meta() & !(EXPIRE_FLAG | ITEM_FLAG);
+        next.set_meta(keep | (next.meta() & (EXPIRE_FLAG | ITEM_FLAG)));
+        next
     }
 
     fn key_ptr(&self) -> *mut u8 {
@@ -200,18 +328,16 @@ impl Entry {
                 self
             }
             (false, None) => self,
-            _ => {
-                let mut next = Entry::new_str(self.hash(), self.key(), self.value(), expire, 0);
-                next.set_meta((self.meta() & !EXPIRE_FLAG) | (next.meta() & EXPIRE_FLAG));
-                next
-            }
+            _ => self.rebuilt(expire, self.item()),
         }
     }
 
-    /// Returns a copy of this entry under another name (RENAME, COPY, MOVE).
+    /// Returns a copy of this entry under another name (RENAME, COPY, MOVE). The copy is a plain string: a
+    /// memcached item header (client flags, CAS) stays with the old name.
     pub fn renamed(&self, hash: u32, key: &[u8], expire: Option<u64>) -> Entry {
         let mut next = Entry::new_str(hash, key, self.value(), expire, 0);
-        next.set_meta((self.meta() & !EXPIRE_FLAG) | (next.meta() & EXPIRE_FLAG));
+        let keep = self.meta() & !(EXPIRE_FLAG | ITEM_FLAG);
+        next.set_meta(keep | (next.meta() & EXPIRE_FLAG));
         next
     }
 
@@ -231,17 +357,19 @@ impl Entry {
 
     /// Bytes this entry occupies on the heap (allocator classes are 8-byte granular at this size).
     pub fn heap_size(&self) -> usize {
-        let size = HEADER
-            + if self.expire().is_some() { 8 } else { 0 }
-            + self.key_len()
-            + self.value_len();
+        let size = self.key_offset() + self.key_len() + self.value_len();
         (size + 7) & !7
     }
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        let layout = Entry::layout(self.key_len(), self.value_len(), self.expire().is_some());
+        let layout = Entry::layout(
+            self.key_len(),
+            self.value_len(),
+            self.expire().is_some(),
+            self.has_item(),
+        );
         // SAFETY: the block was allocated by `allocate` with this exact layout.
         unsafe { dealloc(self.0.as_ptr(), layout) }
     }
@@ -300,6 +428,50 @@ mod tests {
     fn empty_key_and_value_are_allowed() {
         let e = Entry::new_str_parts(0, b"", &[b"", b""], None, 0);
         assert_eq!((e.key(), e.value()), (&b""[..], &b""[..]));
+    }
+
+    #[test]
+    fn items_keep_flags_and_cas_beside_a_plain_string_value() {
+        let item = Item {
+            flags: 0xdead_beef,
+            cas: u64::MAX - 1,
+            bits: ITEM_FETCHED,
+        };
+        let e = Entry::new_item(3, &[b'k'; 16], &[b"v1", b"v2"], None, 5, item);
+        assert_eq!((e.key(), e.value()), (&[b'k'; 16][..], &b"v1v2"[..]));
+        assert_eq!(e.item(), Some(item));
+        assert_eq!(e.kind(), Kind::Str);
+        assert_eq!(e.heap_size(), 16 + 16 + 16 + 8);
+        let e = e.with_expire(Some(77));
+        assert_eq!((e.expire(), e.item(), e.clock()), (Some(77), Some(item), 5));
+        assert_eq!(e.value(), b"v1v2");
+        let e = e.with_expire(None);
+        assert_eq!(
+            (e.expire(), e.item(), e.value()),
+            (None, Some(item), &b"v1v2"[..])
+        );
+        let copy = e.renamed(4, b"other", None);
+        assert_eq!((copy.item(), copy.value()), (None, &b"v1v2"[..]));
+    }
+
+    #[test]
+    fn a_plain_string_gains_an_item_header_keeping_its_value_and_ttl() {
+        let mut e = Entry::new_str(1, b"k", b"redis", Some(9), 0);
+        e.set_clock(42);
+        assert_eq!(e.item(), None);
+        let item = Item {
+            flags: 0,
+            cas: 7,
+            bits: 0,
+        };
+        let mut e = e.with_item(item);
+        assert_eq!(
+            (e.item(), e.value(), e.expire(), e.clock()),
+            (Some(item), &b"redis"[..], Some(9), 42)
+        );
+        e.set_cas(8);
+        e.set_item_bits(ITEM_STALE);
+        assert_eq!(e.item().map(|i| (i.cas, i.bits)), Some((8, ITEM_STALE)));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! add up every worker's block. Counters only ever grow; `CONFIG RESETSTAT` records an offset instead of
 //! writing to another thread's block.
 
+pub mod memcache;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -86,6 +88,8 @@ pub struct Counters {
     pub errors: Counter,
     /// Request units charged, all commands.
     pub units: Counter,
+    /// Memcached protocol counters.
+    pub memcache: memcache::MemcacheCounters,
 }
 
 impl Default for Counters {
@@ -100,6 +104,7 @@ impl Default for Counters {
             net_out: Counter::default(),
             errors: Counter::default(),
             units: Counter::default(),
+            memcache: memcache::MemcacheCounters::default(),
         }
     }
 }
