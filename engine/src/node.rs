@@ -28,6 +28,8 @@ pub struct Node {
     pub started: Instant,
     /// The Redis port actually bound (differs from the configuration when it asked for port 0).
     pub port: AtomicU64,
+    /// Memcached protocol state (bound port, pending delayed flush, `stats reset` base).
+    pub memcache: crate::command::memcache::State,
     shutdown: watch::Sender<bool>,
 }
 
@@ -47,6 +49,7 @@ impl Node {
         Node {
             ks: Keyspace::new(config.databases, config.shards),
             port: AtomicU64::new(config.port as u64),
+            memcache: Default::default(),
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),

@@ -8,6 +8,9 @@
 pub mod args;
 pub mod connection;
 pub mod keys;
+pub mod memcache;
+pub mod memcache_info;
+pub mod memcache_meta;
 pub mod server;
 pub mod session;
 pub mod string;
