@@ -105,9 +105,66 @@ pub struct Args {
     /// Key file sealing snapshots with AES-256-GCM (32 bytes or 64 hex characters).
     #[arg(long = "snapshot-key-file")]
     pub snapshot_key_file: Option<String>,
+    /// Protocols served: redis, memcached or both (default redis). A memcached-only node defaults to the
+    /// allkeys-lru eviction policy.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// TCP port for the Memcached protocol (default 11211; 0 picks a free port).
+    #[arg(long = "memcached-port")]
+    pub memcached_port: Option<String>,
+    /// Largest memcached item, key and value together, e.g. `1m` (default 1m, like memcached's `-I`).
+    #[arg(long = "max-item-size")]
+    pub max_item_size: Option<String>,
+    /// File holding the cluster configuration memcached clients get from `config get cluster` (ElastiCache
+    /// auto discovery): a version number on the first line, then `host|ip|port` node entries.
+    #[arg(long = "cluster-config")]
+    pub cluster_config: Option<String>,
     /// Any other parameter, as `name=value` (repeatable), e.g. `--set maxmemory-samples=10`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
+}
+
+/// Which wire protocols a node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Redis (RESP) only.
+    Redis,
+    /// Memcached (text and meta) only.
+    Memcached,
+    /// Both, on their own ports, over the same keyspace.
+    Both,
+}
+
+impl Protocol {
+    /// The name used in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Redis => "redis",
+            Protocol::Memcached => "memcached",
+            Protocol::Both => "both",
+        }
+    }
+
+    /// True when the Redis port is served.
+    pub fn serves_redis(self) -> bool {
+        self != Protocol::Memcached
+    }
+
+    /// True when the Memcached port is served.
+    pub fn serves_memcached(self) -> bool {
+        self != Protocol::Redis
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Protocol::Redis, Protocol::Memcached, Protocol::Both]
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| "argument must be one of redis, memcached, both".into())
+    }
 }
 
 /// The engine's configuration.
@@ -176,6 +233,16 @@ pub struct Config {
     pub dbfilename: String,
     /// AES-256 key (32 bytes or 64 hex characters) sealing snapshot files at rest.
     pub snapshot_key_file: Option<std::path::PathBuf>,
+    /// Protocols served.
+    pub protocol: Protocol,
+    /// Memcached protocol port.
+    pub memcached_port: u16,
+    /// Largest memcached item (key and value) in bytes.
+    pub max_item_size: u64,
+    /// File with the cluster configuration for `config get cluster` (None: the command answers ERROR).
+    pub cluster_config: Option<PathBuf>,
+    /// True once `maxmemory-policy` was given explicitly (a memcached-only node otherwise uses allkeys-lru).
+    policy_explicit: bool,
 }
 
 impl Default for Config {
@@ -213,6 +280,11 @@ impl Default for Config {
             dir: ".".into(),
             dbfilename: "dump.ferro".into(),
             snapshot_key_file: None,
+            protocol: Protocol::Redis,
+            memcached_port: 11211,
+            max_item_size: 1 << 20,
+            cluster_config: None,
+            policy_explicit: false,
         }
     }
 }
@@ -449,6 +521,44 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| yes_no(v).map(|b| c.metering = b),
     },
     Param {
+        name: "protocol",
+        mutable: false,
+        get: |c| c.protocol.name().into(),
+        set: |c, v| v.parse().map(|p| c.protocol = p),
+    },
+    Param {
+        name: "memcached-port",
+        mutable: false,
+        get: |c| c.memcached_port.to_string(),
+        set: |c, v| num(v).map(|n| c.memcached_port = n),
+    },
+    Param {
+        name: "max-item-size",
+        mutable: true,
+        get: |c| c.max_item_size.to_string(),
+        set: |c, v| match parse_memory(v)? {
+            n @ 1024..=1_073_741_824 => {
+                c.max_item_size = n;
+                Ok(())
+            }
+            _ => Err("argument must be a memory value between 1kb and 1gb".into()),
+        },
+    },
+    Param {
+        name: "cluster-config",
+        mutable: true,
+        get: |c| {
+            c.cluster_config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        set: |c, v| {
+            c.cluster_config = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Param {
         name: "metrics-port",
         mutable: false,
         get: |c| c.metrics_port.to_string(),
@@ -623,6 +733,10 @@ impl Config {
             ("dir", &args.dir),
             ("dbfilename", &args.dbfilename),
             ("snapshot-key-file", &args.snapshot_key_file),
+            ("protocol", &args.protocol),
+            ("memcached-port", &args.memcached_port),
+            ("max-item-size", &args.max_item_size),
+            ("cluster-config", &args.cluster_config),
         ];
         for (name, value) in flags {
             if let Some(v) = value {
@@ -636,12 +750,17 @@ impl Config {
             })?;
             config.apply(name, value)?;
         }
+        // Memcached users expect a full cache to evict, never to refuse writes.
+        if config.protocol == Protocol::Memcached && !config.policy_explicit {
+            config.maxmemory_policy = EvictionPolicy::AllKeysLru;
+        }
         Ok(config)
     }
 
     /// Sets one parameter by name.
     pub fn apply(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let p = param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        self.policy_explicit |= p.name == "maxmemory-policy";
         p.set(self, value).map_err(|message| ConfigError::Invalid {
             name: p.name.to_string(),
             message,
@@ -719,6 +838,46 @@ mod tests {
         assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
         assert_eq!(c.maxmemory_samples, 7);
         assert_eq!(c.bind, vec!["127.0.0.1".to_string(), "::1".to_string()]);
+    }
+
+    #[test]
+    fn memcached_nodes_default_to_lru_eviction_unless_told_otherwise() {
+        let only = |protocol: &str, policy: Option<&str>| {
+            let args = Args {
+                protocol: Some(protocol.into()),
+                maxmemory_policy: policy.map(Into::into),
+                ..Default::default()
+            };
+            Config::from_args(&args).expect("valid").maxmemory_policy
+        };
+        assert_eq!(only("memcached", None), EvictionPolicy::AllKeysLru);
+        assert_eq!(only("both", None), EvictionPolicy::NoEviction);
+        assert_eq!(only("redis", None), EvictionPolicy::NoEviction);
+        assert_eq!(
+            only("memcached", Some("allkeys-lfu")),
+            EvictionPolicy::AllKeysLfu
+        );
+        assert!("gopher".parse::<Protocol>().is_err());
+    }
+
+    #[test]
+    fn memcached_parameters_parse_sizes_and_ports() {
+        let args = Args {
+            protocol: Some("both".into()),
+            memcached_port: Some("11311".into()),
+            max_item_size: Some("2m".into()),
+            ..Default::default()
+        };
+        let c = Config::from_args(&args).expect("valid");
+        assert_eq!(
+            (c.protocol, c.memcached_port, c.max_item_size),
+            (Protocol::Both, 11311, 2_000_000)
+        );
+        let bad = Args {
+            max_item_size: Some("10".into()),
+            ..Default::default()
+        };
+        assert!(Config::from_args(&bad).is_err());
     }
 
     #[test]

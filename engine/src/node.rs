@@ -46,6 +46,8 @@ pub struct Node {
     pub slowlog: parking_lot::Mutex<crate::metering::slowlog::SlowLog>,
     /// LATENCY monitor events.
     pub latency: parking_lot::Mutex<crate::metering::latency::Monitor>,
+    /// Memcached protocol state (bound port, pending delayed flush, `stats reset` base).
+    pub memcache: crate::command::memcache::State,
     shutdown: watch::Sender<bool>,
 }
 
@@ -95,6 +97,7 @@ impl Node {
             last_bgsave_ok: std::sync::atomic::AtomicBool::new(true),
             slowlog: Default::default(),
             latency: Default::default(),
+            memcache: Default::default(),
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),

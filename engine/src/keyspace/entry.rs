@@ -8,6 +8,7 @@
 //! 8..12  meta: access clock (bits 0..24), value kind (24..28), has-expiry flag (bit 31)
 //! 12..16 high 32 bits of the key's hash (lets the table rehash without re-reading the key)
 //! 16..24 expiry, unix ms (only when the flag is set)
+//! then, for a memcached item (meta bit 30): CAS unique (u64), client flags (u32), item bits (u32)
 //! then the key bytes, then the value bytes
 //! ```
 //!
@@ -17,6 +18,12 @@
 //! A collection (kind `Object`) keeps its 8-byte `Box<Object>` pointer as the value bytes (read and written
 //! unaligned). The entry owns the box: dropping the entry frees it, moving the entry to a new block (TTL change,
 //! RENAME, MOVE) moves the pointer, and COPY deep-copies the collection.
+//!
+//! Memcached items are strings too: the item header sits between the expiry and the key, so [`Entry::value`]
+//! still returns only the data and a Redis `GET` sees a plain string. Entries written through the Redis
+//! protocol carry no item header (client flags 0); the memcached side gives them one, with a fresh CAS unique,
+//! the first time a client asks for their CAS (see `Shard::upgrade_to_item`). A key written by any protocol
+//! therefore always shows a CAS unique that differs from every one handed out for it before.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
@@ -27,6 +34,27 @@ const HEADER: usize = 16;
 const EXPIRE_FLAG: u32 = 1 << 31;
 const CLOCK_MASK: u32 = (1 << 24) - 1;
 const KIND_SHIFT: u32 = 24;
+const ITEM_FLAG: u32 = 1 << 30;
+/// Bytes of the memcached item header: CAS unique, client flags, item bits.
+const ITEM_HEADER: usize = 16;
+
+/// Item bit: the item was read by a memcached client since it was stored (meta `h` flag, `fetch=yes`).
+pub const ITEM_FETCHED: u32 = 1;
+/// Item bit: the item was invalidated (meta `md I`, `ms I`): readers see it as stale.
+pub const ITEM_STALE: u32 = 1 << 1;
+/// Item bit: a reader already received the recache "win" token for this item.
+pub const ITEM_WON: u32 = 1 << 2;
+
+/// The memcached header of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Item {
+    /// Opaque 32-bit client flags.
+    pub flags: u32,
+    /// CAS unique: changes on every modification of the key.
+    pub cas: u64,
+    /// `ITEM_*` bits.
+    pub bits: u32,
+}
 
 /// The type of the value an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +79,7 @@ unsafe impl Sync for Entry {}
 impl Entry {
     /// Creates a string entry.
     pub fn new_str(hash: u32, key: &[u8], value: &[u8], expire: Option<u64>, clock: u32) -> Entry {
-        let entry = Entry::allocate(hash, key.len(), value.len(), Kind::Str, expire, clock);
+        let entry = Entry::allocate(hash, key.len(), value.len(), Kind::Str, expire, None, clock);
         // SAFETY: the block was allocated with room for exactly these key and value lengths.
         unsafe {
             std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
@@ -68,8 +96,31 @@ impl Entry {
         expire: Option<u64>,
         clock: u32,
     ) -> Entry {
+        Entry::with_parts(hash, key, parts, expire, None, clock)
+    }
+
+    /// Creates a memcached item: a string entry with client flags and a CAS unique.
+    pub fn new_item(
+        hash: u32,
+        key: &[u8],
+        parts: &[&[u8]],
+        expire: Option<u64>,
+        clock: u32,
+        item: Item,
+    ) -> Entry {
+        Entry::with_parts(hash, key, parts, expire, Some(item), clock)
+    }
+
+    fn with_parts(
+        hash: u32,
+        key: &[u8],
+        parts: &[&[u8]],
+        expire: Option<u64>,
+        item: Option<Item>,
+        clock: u32,
+    ) -> Entry {
         let vlen = parts.iter().map(|p| p.len()).sum();
-        let entry = Entry::allocate(hash, key.len(), vlen, Kind::Str, expire, clock);
+        let entry = Entry::allocate(hash, key.len(), vlen, Kind::Str, expire, item, clock);
         // SAFETY: the block has room for the key and `vlen` value bytes.
         unsafe {
             std::ptr::copy_nonoverlapping(key.as_ptr(), entry.key_ptr(), key.len());
@@ -90,7 +141,7 @@ impl Entry {
         expire: Option<u64>,
         clock: u32,
     ) -> Entry {
-        let entry = Entry::allocate(hash, key.len(), POINTER, Kind::Object, expire, clock);
+        let entry = Entry::allocate(hash, key.len(), POINTER, Kind::Object, expire, None, clock);
         let ptr = Box::into_raw(Box::new(object));
         // SAFETY: the block has room for the key and one pointer; the pointer is written unaligned.
         unsafe {
@@ -120,9 +171,9 @@ impl Entry {
         self.object_ptr().map(|p| unsafe { &mut *p })
     }
 
-    /// Moves this entry's value (string bytes or collection) into a new block for `key`, keeping the access
-    /// clock and kind; the old block is freed without dropping the collection.
-    fn rebuilt(self, hash: u32, key: &[u8], expire: Option<u64>) -> Entry {
+    /// Moves this entry's value (string bytes or collection) into a new block for `key`, with `expire` and
+    /// `item`, keeping the access clock and kind; the old block is freed without dropping the collection.
+    fn rebuilt(self, hash: u32, key: &[u8], expire: Option<u64>, item: Option<Item>) -> Entry {
         let kind = self.kind();
         let next = Entry::allocate(
             hash,
@@ -130,6 +181,7 @@ impl Entry {
             self.value_len(),
             kind,
             expire,
+            item,
             self.clock(),
         );
         // SAFETY: both blocks are live and sized for these lengths; the value bytes (a collection's pointer
@@ -137,15 +189,24 @@ impl Entry {
         unsafe {
             std::ptr::copy_nonoverlapping(key.as_ptr(), next.key_ptr(), key.len());
             std::ptr::copy_nonoverlapping(self.value_ptr(), next.value_ptr(), self.value_len());
-            let layout = Entry::layout(self.key_len(), self.value_len(), self.expire().is_some());
+            let layout = Entry::layout(
+                self.key_len(),
+                self.value_len(),
+                self.expire().is_some(),
+                self.has_item(),
+            );
             dealloc(self.0.as_ptr(), layout);
         }
         std::mem::forget(self);
         next
     }
 
-    fn layout(klen: usize, vlen: usize, has_expire: bool) -> Layout {
-        let size = HEADER + if has_expire { 8 } else { 0 } + klen + vlen;
+    fn layout(klen: usize, vlen: usize, has_expire: bool, has_item: bool) -> Layout {
+        let size = HEADER
+            + if has_expire { 8 } else { 0 }
+            + if has_item { ITEM_HEADER } else { 0 }
+            + klen
+            + vlen;
         match Layout::from_size_align(size, 8) {
             Ok(l) => l,
             Err(_) => handle_alloc_error(Layout::new::<u64>()),
@@ -158,13 +219,14 @@ impl Entry {
         vlen: usize,
         kind: Kind,
         expire: Option<u64>,
+        item: Option<Item>,
         clock: u32,
     ) -> Entry {
         assert!(
             klen <= u32::MAX as usize && vlen <= u32::MAX as usize,
             "entry too large"
         );
-        let layout = Entry::layout(klen, vlen, expire.is_some());
+        let layout = Entry::layout(klen, vlen, expire.is_some(), item.is_some());
         // SAFETY: the layout has a non-zero size (at least the header).
         let ptr = unsafe { alloc(layout) };
         let Some(ptr) = NonNull::new(ptr) else {
@@ -172,7 +234,8 @@ impl Entry {
         };
         let meta = (clock & CLOCK_MASK)
             | ((kind as u32) << KIND_SHIFT)
-            | if expire.is_some() { EXPIRE_FLAG } else { 0 };
+            | if expire.is_some() { EXPIRE_FLAG } else { 0 }
+            | if item.is_some() { ITEM_FLAG } else { 0 };
         // SAFETY: the header fields are within the allocation and 4/8-byte aligned.
         unsafe {
             let p = ptr.as_ptr();
@@ -182,6 +245,12 @@ impl Entry {
             (p.add(12) as *mut u32).write(hash);
             if let Some(at) = expire {
                 (p.add(16) as *mut u64).write(at);
+            }
+            if let Some(item) = item {
+                let q = p.add(HEADER + if expire.is_some() { 8 } else { 0 });
+                (q as *mut u64).write(item.cas);
+                (q.add(8) as *mut u32).write(item.flags);
+                (q.add(12) as *mut u32).write(item.bits);
             }
         }
         Entry(ptr)
@@ -209,8 +278,66 @@ impl Entry {
         self.word(4) as usize
     }
 
-    fn key_offset(&self) -> usize {
+    fn item_offset(&self) -> usize {
         HEADER + if self.meta() & EXPIRE_FLAG != 0 { 8 } else { 0 }
+    }
+
+    fn key_offset(&self) -> usize {
+        self.item_offset() + if self.has_item() { ITEM_HEADER } else { 0 }
+    }
+
+    /// True when the entry carries a memcached item header.
+    #[inline]
+    pub fn has_item(&self) -> bool {
+        self.meta() & ITEM_FLAG != 0
+    }
+
+    /// The memcached item header, if the entry has one.
+    pub fn item(&self) -> Option<Item> {
+        if !self.has_item() {
+            return None;
+        }
+        // SAFETY: the item header exists when the flag is set; it starts 8-byte aligned.
+        unsafe {
+            let q = self.0.as_ptr().add(self.item_offset());
+            Some(Item {
+                cas: (q as *const u64).read(),
+                flags: (q.add(8) as *const u32).read(),
+                bits: (q.add(12) as *const u32).read(),
+            })
+        }
+    }
+
+    /// Sets the CAS unique (no effect on an entry without item header).
+    pub fn set_cas(&mut self, cas: u64) {
+        if self.has_item() {
+            // SAFETY: the item header exists and we own the block exclusively.
+            unsafe { (self.0.as_ptr().add(self.item_offset()) as *mut u64).write(cas) }
+        }
+    }
+
+    /// Sets the item bits (no effect on an entry without item header).
+    pub fn set_item_bits(&mut self, bits: u32) {
+        if self.has_item() {
+            // SAFETY: the item header exists and we own the block exclusively.
+            unsafe { (self.0.as_ptr().add(self.item_offset() + 12) as *mut u32).write(bits) }
+        }
+    }
+
+    /// Returns this entry with an item header (client flags, CAS unique, bits), keeping key, value, TTL and
+    /// access clock.
+    #[must_use]
+    pub fn with_item(self, item: Item) -> Entry {
+        if self.has_item() {
+            let mut e = self;
+            e.set_cas(item.cas);
+            e.set_item_bits(item.bits);
+            // SAFETY: as in set_cas; the flags word follows the CAS.
+            unsafe { (e.0.as_ptr().add(e.item_offset() + 8) as *mut u32).write(item.flags) }
+            return e;
+        }
+        let (hash, key, expire) = (self.hash(), self.key().to_vec(), self.expire());
+        self.rebuilt(hash, &key, expire, Some(item))
     }
 
     fn key_ptr(&self) -> *mut u8 {
@@ -280,17 +407,18 @@ impl Entry {
             }
             (false, None) => self,
             _ => {
-                let (hash, key) = (self.hash(), self.key().to_vec());
-                self.rebuilt(hash, &key, expire)
+                let (hash, key, item) = (self.hash(), self.key().to_vec(), self.item());
+                self.rebuilt(hash, &key, expire, item)
             }
         }
     }
 
-    /// This entry under another name, its value moved rather than copied (RENAME, MOVE).
+    /// This entry under another name, its value moved rather than copied (RENAME, MOVE). A memcached item
+    /// header (client flags, CAS) stays with the old name.
     #[must_use]
     pub fn renamed(self, hash: u32, key: &[u8]) -> Entry {
         let expire = self.expire();
-        self.rebuilt(hash, key, expire)
+        self.rebuilt(hash, key, expire, None)
     }
 
     /// A deep copy of this entry under another name (COPY).
@@ -319,10 +447,7 @@ impl Entry {
 
     /// Bytes this entry occupies on the heap (allocator classes are 8-byte granular at this size).
     pub fn heap_size(&self) -> usize {
-        let size = HEADER
-            + if self.expire().is_some() { 8 } else { 0 }
-            + self.key_len()
-            + self.value_len();
+        let size = self.key_offset() + self.key_len() + self.value_len();
         ((size + 7) & !7) + self.object().map_or(0, Object::heap_size)
     }
 }
@@ -333,7 +458,12 @@ impl Drop for Entry {
             // SAFETY: the pointer came from Box::into_raw in `new_object` and is owned by this entry only.
             drop(unsafe { Box::from_raw(p) });
         }
-        let layout = Entry::layout(self.key_len(), self.value_len(), self.expire().is_some());
+        let layout = Entry::layout(
+            self.key_len(),
+            self.value_len(),
+            self.expire().is_some(),
+            self.has_item(),
+        );
         // SAFETY: the block was allocated by `allocate` with this exact layout.
         unsafe { dealloc(self.0.as_ptr(), layout) }
     }
@@ -426,5 +556,49 @@ mod tests {
         let mut e = Entry::new_str(0, b"n", b"10", None, 0);
         e.value_mut().copy_from_slice(b"11");
         assert_eq!(e.value(), b"11");
+    }
+
+    #[test]
+    fn items_keep_flags_and_cas_beside_a_plain_string_value() {
+        let item = Item {
+            flags: 0xdead_beef,
+            cas: u64::MAX - 1,
+            bits: ITEM_FETCHED,
+        };
+        let e = Entry::new_item(3, &[b'k'; 16], &[b"v1", b"v2"], None, 5, item);
+        assert_eq!((e.key(), e.value()), (&[b'k'; 16][..], &b"v1v2"[..]));
+        assert_eq!(e.item(), Some(item));
+        assert_eq!(e.kind(), Kind::Str);
+        assert_eq!(e.heap_size(), 16 + 16 + 16 + 8);
+        let e = e.with_expire(Some(77));
+        assert_eq!((e.expire(), e.item(), e.clock()), (Some(77), Some(item), 5));
+        assert_eq!(e.value(), b"v1v2");
+        let e = e.with_expire(None);
+        assert_eq!(
+            (e.expire(), e.item(), e.value()),
+            (None, Some(item), &b"v1v2"[..])
+        );
+        let copy = e.renamed(4, b"other");
+        assert_eq!((copy.item(), copy.value()), (None, &b"v1v2"[..]));
+    }
+
+    #[test]
+    fn a_plain_string_gains_an_item_header_keeping_its_value_and_ttl() {
+        let mut e = Entry::new_str(1, b"k", b"redis", Some(9), 0);
+        e.set_clock(42);
+        assert_eq!(e.item(), None);
+        let item = Item {
+            flags: 0,
+            cas: 7,
+            bits: 0,
+        };
+        let mut e = e.with_item(item);
+        assert_eq!(
+            (e.item(), e.value(), e.expire(), e.clock()),
+            (Some(item), &b"redis"[..], Some(9), 42)
+        );
+        e.set_cas(8);
+        e.set_item_bits(ITEM_STALE);
+        assert_eq!(e.item().map(|i| (i.cas, i.bits)), Some((8, ITEM_STALE)));
     }
 }

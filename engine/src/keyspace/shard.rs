@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::entry::Entry;
+use super::entry::{Entry, Item};
 use super::table::Table;
 use super::Clock;
 
@@ -36,6 +36,8 @@ pub struct Shard {
     pub(super) passive_expiry: bool,
     /// A snapshot waits for this shard's contents as they were when it started.
     pub(super) snapshot: Option<std::sync::Arc<super::SnapshotJob>>,
+    /// The last memcached CAS unique handed out for a key of this shard.
+    cas: u64,
 }
 
 impl Shard {
@@ -102,9 +104,19 @@ impl Shard {
         self.table.entry(i)
     }
 
-    /// The entry in a slot, to be modified in place without changing its size; counts as a modification.
+    /// The entry in a slot, to be modified in place without changing its size; counts as a modification
+    /// (a memcached item gets a new CAS unique).
     pub fn at_mut(&mut self, i: usize) -> &mut Entry {
         self.touch_watched_at(i);
+        let cas = self.next_cas();
+        let e = self.table.entry_mut(i);
+        e.set_cas(cas);
+        e
+    }
+
+    /// The entry in a slot, for access bookkeeping only (access clock, memcached item bits): not a
+    /// modification, so watchers and the CAS unique are left alone.
+    pub fn at_access_mut(&mut self, i: usize) -> &mut Entry {
         self.table.entry_mut(i)
     }
 
@@ -118,6 +130,30 @@ impl Shard {
         let after = self.table.entry(i).heap_size();
         self.entry_bytes = self.entry_bytes - before + after;
         r
+    }
+
+    /// A new memcached CAS unique for a key of this shard. Per shard, so writers on different shards never
+    /// share a cache line; a key always lives in the same shard, so its successive CAS uniques only grow.
+    #[inline]
+    pub fn next_cas(&mut self) -> u64 {
+        self.cas += 1;
+        self.cas
+    }
+
+    /// Gives the entry in slot `i` a memcached item header (client flags 0, a fresh CAS unique) if it was
+    /// written through the Redis protocol; returns its item header. Not a modification of the value.
+    pub fn upgrade_to_item(&mut self, i: usize) -> Item {
+        if let Some(item) = self.table.entry(i).item() {
+            return item;
+        }
+        let item = Item {
+            flags: 0,
+            cas: self.next_cas(),
+            bits: 0,
+        };
+        let (old, new) = self.table.map(i, |e| e.with_item(item));
+        self.entry_bytes = self.entry_bytes - old + new;
+        item
     }
 
     /// Stores an entry, replacing any previous value of the key (even a logically expired one, which is never
@@ -191,6 +227,9 @@ impl Shard {
         }
         std::mem::swap(&mut self.table, &mut other.table);
         std::mem::swap(&mut self.entry_bytes, &mut other.entry_bytes);
+        // Keys change shards: neither counter may hand out a CAS unique the other already gave.
+        let cas = self.cas.max(other.cas);
+        (self.cas, other.cas) = (cas, cas);
     }
 
     /// Iterates over every entry, expired or not.

@@ -11,6 +11,7 @@
 //! writing to another thread's block.
 
 pub mod latency;
+pub mod memcache;
 pub mod prometheus;
 pub mod slowlog;
 
@@ -92,6 +93,8 @@ pub struct Counters {
     pub errors: Counter,
     /// Request units charged, all commands.
     pub units: Counter,
+    /// Memcached protocol counters.
+    pub memcache: memcache::MemcacheCounters,
 }
 
 impl Default for Counters {
@@ -106,6 +109,7 @@ impl Default for Counters {
             net_out: Counter::default(),
             errors: Counter::default(),
             units: Counter::default(),
+            memcache: memcache::MemcacheCounters::default(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Wire protocols: RESP request parsing and RESP2/RESP3 reply encoding.
+//! Wire protocols: RESP request parsing and RESP2/RESP3 reply encoding; Memcached text and meta parsing.
 
+pub mod memcache;
 pub mod reply;
 pub mod resp;

@@ -7,6 +7,7 @@
 //! every client and exit.
 
 pub mod connection;
+pub mod memcache;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::Ordering;
@@ -22,8 +23,12 @@ use crate::node::{now_ms, Node};
 
 /// Binds the Redis port on every configured address (`port 0` picks one free port shared by all addresses).
 pub fn bind(config: &Config) -> anyhow::Result<Vec<StdListener>> {
+    bind_port(config, config.port)
+}
+
+/// Binds `port` on every configured address (`0` picks one free port shared by all addresses).
+pub fn bind_port(config: &Config, mut port: u16) -> anyhow::Result<Vec<StdListener>> {
     let mut listeners = Vec::new();
-    let mut port = config.port;
     for host in &config.bind {
         let host = host.trim_start_matches('-');
         let ip: std::net::IpAddr = if host == "*" {
@@ -76,16 +81,34 @@ fn raise_fd_limit(maxclients: usize) {
 /// Runs a node until it is told to stop.
 pub fn run(config: Config) -> anyhow::Result<()> {
     raise_fd_limit(config.maxclients);
-    let listeners = bind(&config)?;
+    let mut listeners = Vec::new();
+    if config.protocol.serves_redis() {
+        listeners.extend(bind(&config)?.into_iter().map(|l| (l, Wire::Redis)));
+    }
+    let mut memcached_port = None;
+    if config.protocol.serves_memcached() {
+        let bound = bind_port(&config, config.memcached_port)?;
+        memcached_port = bound
+            .first()
+            .map(|l| l.local_addr())
+            .transpose()?
+            .map(|a| a.port());
+        listeners.extend(bound.into_iter().map(|l| (l, Wire::Memcached)));
+    }
     let port = listeners
-        .first()
-        .map(|l| l.local_addr().map(|a| a.port()))
+        .iter()
+        .find(|(_, wire)| *wire == Wire::Redis)
+        .map(|(l, _)| l.local_addr().map(|a| a.port()))
         .transpose()?
         .unwrap_or(config.port);
     let threads = config.threads;
     let node = Arc::new(Node::new(config).map_err(anyhow::Error::msg)?);
     load_snapshot(&node)?;
     node.port.store(port as u64, Ordering::Relaxed);
+    if let Some(p) = memcached_port {
+        node.memcache.port.store(p as u64, Ordering::Relaxed);
+        tracing::info!(port = p, "memcached protocol enabled");
+    }
     let workers: Vec<_> = (0..threads)
         .map(|i| spawn_worker(node.clone(), i))
         .collect::<anyhow::Result<_>>()?;
@@ -101,10 +124,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-type WorkerTx = mpsc::UnboundedSender<std::net::TcpStream>;
+/// The protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Redis,
+    Memcached,
+}
+
+type WorkerTx = mpsc::UnboundedSender<(std::net::TcpStream, Wire)>;
 
 fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(std::net::TcpStream, Wire)>();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -113,8 +143,11 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
         .spawn(move || {
             let counters = node.metering.register_worker();
             rt.block_on(async move {
-                while let Some(std_stream) = rx.recv().await {
+                while let Some((std_stream, wire)) = rx.recv().await {
                     match tokio::net::TcpStream::from_std(std_stream) {
+                        Ok(stream) if wire == Wire::Memcached => {
+                            tokio::spawn(memcache::serve(node.clone(), stream, counters.clone()));
+                        }
                         Ok(stream) => {
                             tokio::spawn(connection::serve(node.clone(), stream, counters.clone()));
                         }
@@ -128,12 +161,12 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
 
 async fn accept_until_shutdown(
     node: Arc<Node>,
-    listeners: Vec<StdListener>,
+    listeners: Vec<(StdListener, Wire)>,
     workers: Vec<WorkerTx>,
 ) -> anyhow::Result<()> {
     let workers = Arc::new(workers);
     let mut tasks = Vec::new();
-    for l in listeners {
+    for (l, wire) in listeners {
         let listener = TcpListener::from_std(l)?;
         let workers = workers.clone();
         tasks.push(tokio::spawn(async move {
@@ -145,7 +178,7 @@ async fn accept_until_shutdown(
                         let Ok(std_stream) = stream.into_std() else {
                             continue;
                         };
-                        let _ = workers[next % workers.len()].send(std_stream);
+                        let _ = workers[next % workers.len()].send((std_stream, wire));
                         next = next.wrapping_add(1);
                     }
                     Err(e) => {

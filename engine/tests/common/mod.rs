@@ -12,6 +12,8 @@ pub struct Engine {
     child: Child,
     /// Its Redis port on 127.0.0.1.
     pub port: u16,
+    /// Its Memcached port on 127.0.0.1 (0 unless started with [`Engine::start_memcached`]).
+    pub memcached_port: u16,
 }
 
 /// A loopback port nobody listens on right now.
@@ -51,7 +53,11 @@ impl Engine {
                     let _ = s.write_all(b"PING\r\n");
                     let mut buf = [0u8; 1];
                     if s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-') {
-                        return Engine { child, port };
+                        return Engine {
+                            child,
+                            port,
+                            memcached_port: 0,
+                        };
                     }
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -60,6 +66,53 @@ impl Engine {
             let _ = child.wait();
         }
         panic!("ferrocache-engine did not start");
+    }
+
+    /// Starts an engine serving both protocols (`--protocol both`, or `memcached` when `only` is true), with
+    /// extra flags, and waits until the Memcached port answers `version`.
+    pub fn start_memcached(flags: &[&str], only: bool) -> Engine {
+        for _ in 0..5 {
+            let (port, memcached_port) = (free_port(), free_port());
+            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
+                .args(["--port", &port.to_string(), "--loglevel", "warning"])
+                .args(["--memcached-port", &memcached_port.to_string()])
+                .args(["--protocol", if only { "memcached" } else { "both" }])
+                .args(["--metrics-port", "0"])
+                .args(flags)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start ferrocache-engine");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // a port was taken between probe and bind: retry with others
+                }
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", memcached_port)) {
+                    let _ = s.write_all(b"version\r\n");
+                    let mut buf = [0u8; 8];
+                    if s.read_exact(&mut buf).is_ok() && &buf == b"VERSION " {
+                        return Engine {
+                            child,
+                            port,
+                            memcached_port,
+                        };
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("ferrocache-engine did not start with the memcached protocol");
+    }
+
+    /// A raw TCP connection to the Memcached port.
+    pub fn mc(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.memcached_port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
     }
 
     /// A `redis` crate client for this engine.

@@ -1,0 +1,567 @@
+//! Memcached commands on the shared keyspace: the text protocol here, meta commands in `memcache_meta.rs`,
+//! `stats` and `config get cluster` in `memcache_info.rs`.
+//!
+//! Items live in database 0 as strings with a memcached item header (client flags, CAS unique; see
+//! `keyspace::entry`), so a node serving both protocols shows the same data to both: a Redis `GET` reads a value
+//! stored with `set`, and a `gets` after a Redis `SET` returns a new CAS unique (a CAS taken before the Redis
+//! write no longer matches). Each request locks only the shard of the key it is working on; a multi-get locks
+//! its keys one after the other, like memcached, which never promised a snapshot across keys.
+//!
+//! Rules taken from memcached 1.6:
+//! * exptime: 0 never expires, up to 30 days is relative seconds, beyond that an absolute unix time, negative
+//!   means already expired;
+//! * incr/decr: the value must be a decimal 64-bit unsigned number (surrounding spaces allowed); incr wraps
+//!   around at 2^64, decr stops at 0. The result is stored in its shortest form (memcached pads it with spaces
+//!   when it gets shorter; we do not);
+//! * an item (key + value) larger than `max-item-size` is refused with `SERVER_ERROR object too large for
+//!   cache`, and a refused `set` removes the old value;
+//! * over `maxmemory`, writes first evict under the configured policy (allkeys-lru by default on memcached-only
+//!   nodes) and answer `SERVER_ERROR out of memory storing object` only when nothing can be evicted;
+//! * `noreply` suppresses every reply of the command, errors included.
+//!
+//! Metering: every request is charged through `metering::request_units` like a Redis command — one unit per
+//! started KiB of request line, data and reply; a multi-get is charged by elements (at least one unit per
+//! started 100 keys).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::table::Cost;
+use super::{ensure_memory, Session};
+use crate::config::Config;
+use crate::keyspace::entry::{Item, ITEM_FETCHED};
+use crate::keyspace::{Clock, Entry, Shard};
+use crate::metering::memcache::{Stat, STATS};
+use crate::metering::{self};
+use crate::node::Node;
+use crate::protocol::memcache::{GetOp, Request, StoreOp, Tokens};
+
+/// The memcached version clients are told (they pick features, such as meta commands, by it).
+pub const MEMCACHED_COMPAT_VERSION: &str = "1.6.18";
+/// The database memcached items live in.
+pub const DB: usize = 0;
+/// Longest relative exptime, in seconds (30 days); larger values are absolute unix times.
+const RELATIVE_EXPTIME_MAX: i64 = 60 * 60 * 24 * 30;
+
+/// Memcached state shared by the node's connections.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The memcached port actually bound.
+    pub port: AtomicU64,
+    /// Unix ms at which a delayed `flush_all` empties the cache (0: none pending).
+    flush_at: AtomicU64,
+    /// Counter totals at the last `stats reset`.
+    pub(super) reset_base: Mutex<[u64; STATS]>,
+}
+
+/// Everything a memcached request may use.
+pub struct Ctx<'a> {
+    /// The node.
+    pub node: &'a Node,
+    /// The configuration snapshot of this batch.
+    pub cfg: &'a Config,
+    /// Time and access-clock settings of this batch.
+    pub clock: Clock,
+    /// The connection's session (counters, eviction pool, close flag).
+    pub session: &'a mut Session,
+    /// The reply buffer.
+    pub out: &'a mut Vec<u8>,
+}
+
+impl Ctx<'_> {
+    /// Counts a memcached statistic.
+    #[inline]
+    pub fn count(&self, stat: Stat, n: u64) {
+        self.session.counters.memcache.add(stat, n);
+    }
+
+    /// Counts a read hit or miss, in both the memcached and the keyspace counters.
+    #[inline]
+    pub fn count_lookup(&self, hit: bool) {
+        let c = &self.session.counters;
+        if hit {
+            c.memcache.add(Stat::GetHits, 1);
+            c.hits.add(1);
+        } else {
+            c.memcache.add(Stat::GetMisses, 1);
+            c.misses.add(1);
+        }
+    }
+
+    /// Appends bytes to the reply.
+    #[inline]
+    pub fn put(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Appends a number to the reply.
+    #[inline]
+    pub fn put_num(&mut self, n: impl itoa::Integer) {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    }
+}
+
+/// The absolute expiry (unix ms) of a memcached exptime; `Some(0)` means already expired.
+pub fn expiry(exptime: i64, now_ms: u64) -> Option<u64> {
+    match exptime {
+        0 => None,
+        e if e < 0 => Some(0),
+        e if e <= RELATIVE_EXPTIME_MAX => Some(now_ms + e as u64 * 1000),
+        e => Some((e as u64).saturating_mul(1000)),
+    }
+}
+
+/// Seconds left before an expiry, rounded up; -1 when the key never expires.
+pub fn ttl_seconds(expire: Option<u64>, now_ms: u64) -> i64 {
+    match expire {
+        None => -1,
+        Some(at) => at.saturating_sub(now_ms).div_ceil(1000) as i64,
+    }
+}
+
+/// Stores an item, replacing any value of the key; returns its CAS unique (`cas`, or a fresh one).
+#[allow(clippy::too_many_arguments)]
+pub fn put_item(
+    shard: &mut Shard,
+    hash: u64,
+    key: &[u8],
+    parts: &[&[u8]],
+    flags: u32,
+    expire: Option<u64>,
+    clock: &Clock,
+    cas: Option<u64>,
+) -> u64 {
+    let cas = cas.unwrap_or_else(|| shard.next_cas());
+    let item = Item {
+        flags,
+        cas,
+        bits: 0,
+    };
+    let entry = Entry::new_item(
+        (hash >> 32) as u32,
+        key,
+        parts,
+        expire,
+        clock.initial(),
+        item,
+    );
+    shard.set(hash, entry, clock.now_ms);
+    cas
+}
+
+/// Why an incr/decr failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithError {
+    /// The key does not exist.
+    NotFound,
+    /// The value is not a 64-bit unsigned decimal number.
+    NonNumeric,
+}
+
+/// Parses a stored counter value: decimal digits, optionally surrounded by spaces.
+fn counter_value(value: &[u8]) -> Option<u64> {
+    crate::protocol::memcache::parse_u64(value.trim_ascii())
+}
+
+/// incr/decr on the live item in slot `i`: returns the new value. The item keeps its flags and TTL and gets a
+/// new CAS unique (`cas`, or a fresh one).
+pub fn arith_at(
+    shard: &mut Shard,
+    hash: u64,
+    i: usize,
+    incr: bool,
+    delta: u64,
+    clock: &Clock,
+    cas: Option<u64>,
+) -> Result<u64, ArithError> {
+    let e = shard.at(i);
+    let current = counter_value(e.value()).ok_or(ArithError::NonNumeric)?;
+    let next = if incr {
+        current.wrapping_add(delta)
+    } else {
+        current.saturating_sub(delta)
+    };
+    let mut buf = itoa::Buffer::new();
+    let text = buf.format(next).as_bytes();
+    if e.value().len() == text.len() {
+        let e = shard.at_mut(i);
+        e.value_mut().copy_from_slice(text);
+        if let Some(c) = cas {
+            e.set_cas(c);
+        }
+    } else {
+        let (flags, expire) = (e.item().map_or(0, |it| it.flags), e.expire());
+        let key = e.key().to_vec();
+        put_item(shard, hash, &key, &[text], flags, expire, clock, cas);
+    }
+    Ok(next)
+}
+
+/// Runs every memcached request of a batch through this before executing it: applies a delayed `flush_all`
+/// whose time has come.
+pub fn before_batch(node: &Node, now_ms: u64) {
+    let at = node.memcache.flush_at.load(Ordering::Relaxed);
+    if at != 0
+        && now_ms >= at
+        && node
+            .memcache
+            .flush_at
+            .compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        node.ks.flush_db(DB, true);
+    }
+}
+
+/// Executes one request and charges it. `request_len` is its size on the wire (line and data block).
+pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
+    let out_start = ctx.out.len();
+    let mut cost = Cost::Bytes;
+    let mut elements = 0;
+    match req {
+        Request::Get { op, exptime, keys } => {
+            cost = Cost::Elements;
+            elements = get(ctx, *op, *exptime, *keys);
+        }
+        Request::Store {
+            op,
+            key,
+            flags,
+            exptime,
+            cas,
+            data,
+            noreply,
+        } => {
+            let reply = store(ctx, *op, key, *flags, *exptime, *cas, data);
+            if !noreply {
+                ctx.put(reply);
+            }
+        }
+        Request::Delete { key, noreply } => {
+            let reply = delete(ctx, key);
+            if !noreply {
+                ctx.put(reply);
+            }
+        }
+        Request::Arith {
+            incr,
+            key,
+            delta,
+            noreply,
+        } => arith(ctx, *incr, key, *delta, *noreply),
+        Request::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
+            let reply = touch(ctx, key, *exptime);
+            if !noreply {
+                ctx.put(reply);
+            }
+        }
+        Request::FlushAll { delay, noreply } => {
+            flush_all(ctx, *delay);
+            if !noreply {
+                ctx.put(b"OK\r\n");
+            }
+        }
+        Request::Version => {
+            ctx.put(b"VERSION ");
+            ctx.put(MEMCACHED_COMPAT_VERSION.as_bytes());
+            ctx.put(b"\r\n");
+        }
+        Request::Verbosity { noreply } => {
+            if !noreply {
+                ctx.put(b"OK\r\n");
+            }
+        }
+        Request::Quit => ctx.session.close = true,
+        Request::Stats { args } => super::memcache_info::stats(ctx, *args),
+        Request::ConfigGetCluster => super::memcache_info::config_get_cluster(ctx),
+        Request::MetaNoop => ctx.put(b"MN\r\n"),
+        Request::Meta(m) => super::memcache_meta::execute(ctx, m),
+        Request::Reject { reply, unlink, .. } => {
+            if reply.starts_with(b"SERVER_ERROR object too large") {
+                ctx.count(Stat::StoreTooLarge, 1);
+            }
+            if let Some(key) = unlink {
+                let mut held = ctx.node.ks.lock_key(DB, key);
+                let (shard, h) = held.shard(DB, key);
+                shard.delete(h, key, ctx.clock.now_ms);
+            }
+            ctx.put(reply);
+        }
+    }
+    charge(ctx, cost, request_len, ctx.out.len() - out_start, elements);
+}
+
+fn charge(ctx: &Ctx, cost: Cost, request: usize, response: usize, elements: u64) {
+    if !ctx.cfg.metering {
+        return;
+    }
+    let units = metering::request_units(cost, request as u64, response as u64, elements);
+    ctx.session.counters.units.add(units);
+    ctx.count(Stat::Units, units);
+}
+
+/// get, gets, gat, gats: returns the number of keys asked for.
+fn get(ctx: &mut Ctx, op: GetOp, exptime: i64, keys: Tokens<'_>) -> u64 {
+    let touch = matches!(op, GetOp::Gat | GetOp::Gats);
+    let with_cas = matches!(op, GetOp::Gets | GetOp::Gats);
+    let clock = ctx.clock;
+    let expire = expiry(exptime, clock.now_ms);
+    let mut n = 0;
+    for key in keys {
+        n += 1;
+        let mut held = ctx.node.ks.lock_key(DB, key);
+        let (shard, h) = held.shard(DB, key);
+        let Some(i) = shard.find(h, key, clock.now_ms) else {
+            ctx.count_lookup(false);
+            if touch {
+                ctx.count(Stat::TouchMisses, 1);
+            }
+            continue;
+        };
+        ctx.count_lookup(true);
+        if touch {
+            ctx.count(Stat::TouchHits, 1);
+            shard.update_at(i, |e| e.with_expire(expire));
+        }
+        let item = if with_cas {
+            Some(shard.upgrade_to_item(i))
+        } else {
+            shard.at(i).item()
+        };
+        let e = shard.at_access_mut(i);
+        e.set_clock(clock.on_access(e.clock()));
+        if let Some(it) = item.filter(|it| it.bits & ITEM_FETCHED == 0) {
+            e.set_item_bits(it.bits | ITEM_FETCHED);
+        }
+        let e = shard.at(i);
+        let value = e.value();
+        let out = &mut *ctx.out;
+        out.reserve(value.len() + key.len() + 48);
+        out.extend_from_slice(b"VALUE ");
+        out.extend_from_slice(key);
+        out.push(b' ');
+        let mut num = itoa::Buffer::new();
+        out.extend_from_slice(num.format(item.map_or(0, |it| it.flags)).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(num.format(value.len()).as_bytes());
+        if let Some(it) = item.filter(|_| with_cas) {
+            out.push(b' ');
+            out.extend_from_slice(num.format(it.cas).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    ctx.put(b"END\r\n");
+    ctx.count(Stat::CmdGet, n);
+    if touch {
+        ctx.count(Stat::CmdTouch, n);
+    }
+    n
+}
+
+/// Makes room under `maxmemory` before a write; false when nothing could be evicted.
+pub fn room_for_write(ctx: &mut Ctx) -> bool {
+    let ok = ensure_memory(ctx.node, ctx.cfg, &ctx.clock, &mut ctx.session.evictor).is_ok();
+    if !ok {
+        ctx.count(Stat::StoreNoMemory, 1);
+    }
+    ok
+}
+
+/// set, add, replace, append, prepend, cas: returns the reply line.
+fn store(
+    ctx: &mut Ctx,
+    op: StoreOp,
+    key: &[u8],
+    flags: u32,
+    exptime: i64,
+    cas: u64,
+    data: &[u8],
+) -> &'static [u8] {
+    ctx.count(Stat::CmdSet, 1);
+    if !room_for_write(ctx) {
+        return b"SERVER_ERROR out of memory storing object\r\n";
+    }
+    let clock = ctx.clock;
+    let expire = expiry(exptime, clock.now_ms);
+    let max_item = ctx.cfg.max_item_size as usize;
+    let mut held = ctx.node.ks.lock_key(DB, key);
+    let (shard, h) = held.shard(DB, key);
+    let existing = shard.find(h, key, clock.now_ms);
+    let reply: &'static [u8] = match (op, existing) {
+        (StoreOp::Set, _) | (StoreOp::Add, None) | (StoreOp::Replace, Some(_)) => {
+            put_item(shard, h, key, &[data], flags, expire, &clock, None);
+            b"STORED\r\n"
+        }
+        (StoreOp::Add, Some(i)) => {
+            // memcached bumps the existing item in the LRU when an add fails.
+            let e = shard.at_access_mut(i);
+            e.set_clock(clock.on_access(e.clock()));
+            b"NOT_STORED\r\n"
+        }
+        (StoreOp::Replace | StoreOp::Append | StoreOp::Prepend, None) => b"NOT_STORED\r\n",
+        (StoreOp::Append | StoreOp::Prepend, Some(i)) => {
+            let e = shard.at(i);
+            if key.len() + e.value().len() + data.len() > max_item {
+                ctx.session.counters.memcache.add(Stat::StoreTooLarge, 1);
+                return b"SERVER_ERROR object too large for cache\r\n";
+            }
+            let (old, item_flags, old_expire) = (
+                e.value().to_vec(),
+                e.item().map_or(0, |it| it.flags),
+                e.expire(),
+            );
+            let parts: [&[u8]; 2] = if op == StoreOp::Append {
+                [&old, data]
+            } else {
+                [data, &old]
+            };
+            put_item(shard, h, key, &parts, item_flags, old_expire, &clock, None);
+            b"STORED\r\n"
+        }
+        (StoreOp::Cas, None) => {
+            ctx.session.counters.memcache.add(Stat::CasMisses, 1);
+            return b"NOT_FOUND\r\n";
+        }
+        (StoreOp::Cas, Some(i)) => {
+            if shard.at(i).item().map(|it| it.cas) != Some(cas) {
+                ctx.session.counters.memcache.add(Stat::CasBadval, 1);
+                return b"EXISTS\r\n";
+            }
+            ctx.session.counters.memcache.add(Stat::CasHits, 1);
+            put_item(shard, h, key, &[data], flags, expire, &clock, None);
+            b"STORED\r\n"
+        }
+    };
+    if reply == b"STORED\r\n" {
+        ctx.session.counters.memcache.add(Stat::TotalItems, 1);
+    }
+    reply
+}
+
+fn delete(ctx: &mut Ctx, key: &[u8]) -> &'static [u8] {
+    let now = ctx.clock.now_ms;
+    let mut held = ctx.node.ks.lock_key(DB, key);
+    let (shard, h) = held.shard(DB, key);
+    if shard.delete(h, key, now).is_some() {
+        ctx.count(Stat::DeleteHits, 1);
+        b"DELETED\r\n"
+    } else {
+        ctx.count(Stat::DeleteMisses, 1);
+        b"NOT_FOUND\r\n"
+    }
+}
+
+fn arith(ctx: &mut Ctx, incr: bool, key: &[u8], delta: u64, noreply: bool) {
+    let clock = ctx.clock;
+    let mut held = ctx.node.ks.lock_key(DB, key);
+    let (shard, h) = held.shard(DB, key);
+    let result = match shard.find(h, key, clock.now_ms) {
+        Some(i) => arith_at(shard, h, i, incr, delta, &clock, None),
+        None => Err(ArithError::NotFound),
+    };
+    drop(held);
+    let (hits, misses) = if incr {
+        (Stat::IncrHits, Stat::IncrMisses)
+    } else {
+        (Stat::DecrHits, Stat::DecrMisses)
+    };
+    ctx.count(
+        if matches!(result, Err(ArithError::NotFound)) {
+            misses
+        } else {
+            hits
+        },
+        1,
+    );
+    if noreply {
+        return;
+    }
+    match result {
+        Ok(n) => {
+            ctx.put_num(n);
+            ctx.put(b"\r\n");
+        }
+        Err(ArithError::NotFound) => ctx.put(b"NOT_FOUND\r\n"),
+        Err(ArithError::NonNumeric) => {
+            ctx.put(b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n")
+        }
+    }
+}
+
+fn touch(ctx: &mut Ctx, key: &[u8], exptime: i64) -> &'static [u8] {
+    ctx.count(Stat::CmdTouch, 1);
+    let now = ctx.clock.now_ms;
+    let expire = expiry(exptime, now);
+    let mut held = ctx.node.ks.lock_key(DB, key);
+    let (shard, h) = held.shard(DB, key);
+    match shard.find(h, key, now) {
+        Some(i) => {
+            shard.update_at(i, |e| e.with_expire(expire));
+            ctx.count(Stat::TouchHits, 1);
+            b"TOUCHED\r\n"
+        }
+        None => {
+            ctx.count(Stat::TouchMisses, 1);
+            b"NOT_FOUND\r\n"
+        }
+    }
+}
+
+fn flush_all(ctx: &mut Ctx, delay: i64) {
+    ctx.count(Stat::CmdFlush, 1);
+    let state = &ctx.node.memcache;
+    match expiry(delay, ctx.clock.now_ms) {
+        Some(at) if delay > 0 && at > ctx.clock.now_ms => {
+            state.flush_at.store(at, Ordering::Relaxed);
+        }
+        _ => {
+            state.flush_at.store(0, Ordering::Relaxed);
+            ctx.node.ks.flush_db(DB, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exptime_is_relative_up_to_thirty_days_then_absolute() {
+        let now = 1_700_000_000_000;
+        assert_eq!(expiry(0, now), None);
+        assert_eq!(expiry(-1, now), Some(0));
+        assert_eq!(expiry(10, now), Some(now + 10_000));
+        assert_eq!(
+            expiry(RELATIVE_EXPTIME_MAX, now),
+            Some(now + RELATIVE_EXPTIME_MAX as u64 * 1000)
+        );
+        assert_eq!(
+            expiry(RELATIVE_EXPTIME_MAX + 1, now),
+            Some((RELATIVE_EXPTIME_MAX as u64 + 1) * 1000)
+        );
+        assert_eq!(expiry(1_800_000_000, now), Some(1_800_000_000_000));
+    }
+
+    #[test]
+    fn ttl_rounds_up_and_reports_minus_one_without_expiry() {
+        assert_eq!(ttl_seconds(None, 5), -1);
+        assert_eq!(ttl_seconds(Some(10_000), 1), 10);
+        assert_eq!(ttl_seconds(Some(10), 20), 0);
+    }
+
+    #[test]
+    fn counters_accept_surrounding_spaces_only() {
+        assert_eq!(counter_value(b" 5"), Some(5));
+        assert_eq!(counter_value(b"1   "), Some(1));
+        assert_eq!(counter_value(b"abc"), None);
+        assert_eq!(counter_value(b"123456789012345678901"), None);
+    }
+}
