@@ -3,6 +3,7 @@
 mod common;
 
 use common::{run, Engine};
+use redis::Value;
 
 fn usage(c: &mut redis::Connection) -> (u64, u64) {
     let text: String = common::cmd("INFO", &["usage"]).query(c).unwrap();
@@ -177,4 +178,56 @@ fn metrics_endpoint_matches_info_and_parses_as_openmetrics() {
     assert!(samples
         .iter()
         .any(|l| l.starts_with("ferrocache_node_info{role=primary,run_id=")));
+}
+
+fn memcached_stat(s: &mut std::net::TcpStream, name: &str) -> u64 {
+    let text = String::from_utf8(common::roundtrip_until(s, b"stats\r\n", b"END\r\n")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn one_ecpu_total_through_info_metrics_and_memcached_stats() {
+    let port = common::free_port();
+    let e = Engine::start_memcached(&["--metrics-port", &port.to_string()], false);
+    let mut c = e.conn();
+    let mut p = redis::pipe();
+    for i in 0..1000 {
+        p.cmd("ZADD")
+            .arg("board")
+            .arg(i)
+            .arg(format!("m{i:03}"))
+            .ignore();
+    }
+    p.query::<()>(&mut c).unwrap();
+    let (before, info_units) = usage(&mut c);
+    // ZRANGE over 1,000 4-byte members: 14 request bytes, 7 + 1000 × 10 response bytes → 10 units by bytes,
+    // and 1,000 elements → 10 units by elements.
+    let Value::Array(members) = run(&mut c, "ZRANGE", &["board", "0", "-1"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(members.len(), 1000);
+    // A memcached multi-get of 150 missing 4-byte keys: a 755-byte line and `END` → 1 unit by bytes, 2 by
+    // elements.
+    let mut mc = e.mc();
+    let keys: Vec<String> = (0..150).map(|i| format!("k{i:03}")).collect();
+    let line = format!("get {}\r\n", keys.join(" "));
+    assert_eq!(common::roundtrip(&mut mc, line.as_bytes(), 5), b"END\r\n");
+    let expected = before + info_units + 10 + 2;
+    let scraped = scrape(port);
+    let metric: u64 = scraped
+        .lines()
+        .find_map(|l| l.strip_prefix("ferrocache_ecpu_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("ferrocache_ecpu_total");
+    assert_eq!(metric, expected, "/metrics");
+    let (info, info_units) = usage(&mut c);
+    assert_eq!(info, expected, "INFO usage");
+    assert_eq!(
+        memcached_stat(&mut mc, "ecpu_total"),
+        expected + info_units,
+        "memcached stats"
+    );
 }

@@ -77,7 +77,11 @@ impl Engine {
                 .args(["--port", &port.to_string(), "--loglevel", "warning"])
                 .args(["--memcached-port", &memcached_port.to_string()])
                 .args(["--protocol", if only { "memcached" } else { "both" }])
-                .args(["--metrics-port", "0"])
+                .args(if flags.contains(&"--metrics-port") {
+                    &[][..]
+                } else {
+                    &["--metrics-port", "0"][..]
+                })
                 .args(flags)
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -172,6 +176,12 @@ pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Sends a request and reads until the reply ends with `suffix`.
+pub fn roundtrip_until(s: &mut TcpStream, request: &[u8], suffix: &[u8]) -> Vec<u8> {
+    s.write_all(request).expect("write");
+    read_until(s, suffix)
 }
 
 /// Reads until the bytes read end with `suffix` (or the peer closes).
