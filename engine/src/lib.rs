@@ -12,6 +12,7 @@ pub mod config;
 pub mod keyspace;
 pub mod logging;
 pub mod metering;
+pub mod monitor;
 pub mod node;
 pub mod pattern;
 pub mod protocol;

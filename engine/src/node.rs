@@ -28,6 +28,8 @@ pub struct Node {
     pub blocking: Registry,
     /// ACL users.
     pub acl: crate::security::Acl,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
     /// Replication role, stream and links.
     pub repl: std::sync::Arc<Replication>,
     /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
@@ -89,6 +91,7 @@ impl Node {
         }
         Ok(Node {
             acl,
+            monitors: Default::default(),
             ks,
             repl,
             port: AtomicU64::new(config.port as u64),

@@ -108,3 +108,28 @@ fn latencystats_and_client_ecpu_are_reported() {
         .expect("ecpu field");
     assert!(ecpu >= 100, "{list}");
 }
+
+#[test]
+fn monitor_streams_other_clients_commands() {
+    let e = Engine::start(&["--requirepass", "pw"]);
+    let mut m = e.raw();
+    let ok = common::roundtrip(&mut m, b"AUTH pw\r\nMONITOR\r\n", 10);
+    assert_eq!(ok, b"+OK\r\n+OK\r\n");
+    let client = redis::Client::open(format!("redis://:pw@127.0.0.1:{}/", e.port)).unwrap();
+    let mut c = client.get_connection().unwrap();
+    run(&mut c, "SET", &["greeting", "hello \"world\""]).unwrap();
+    run(&mut c, "SELECT", &["3"]).unwrap();
+    run(&mut c, "GET", &["x"]).unwrap();
+    let text = String::from_utf8(common::read_until(&mut m, b"\"GET\" \"x\"\r\n")).unwrap();
+    assert!(
+        text.contains("[0 127.0.0.1:")
+            && text.contains("\"SET\" \"greeting\" \"hello \\\"world\\\"\""),
+        "{text}"
+    );
+    assert!(text.contains("[3 127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("\"(redacted)\"") && !text.contains("\"pw\""),
+        "AUTH is redacted: {text}"
+    );
+    assert!(text.lines().all(|l| l.starts_with('+')), "{text}");
+}

@@ -117,3 +117,15 @@ pub fn latency(c: &mut Call) -> CmdResult {
     }
     Ok(())
 }
+
+/// MONITOR: from now on the connection receives every command the node runs.
+pub fn monitor(c: &mut Call) -> CmdResult {
+    if c.session.multi.is_some() {
+        return Err(CmdError::err(
+            "MONITOR isn't allowed for DISCARD/EXEC/MULTI/WATCH",
+        ));
+    }
+    c.session.deferred = Some(super::session::Deferred::Monitor);
+    c.out.ok();
+    Ok(())
+}

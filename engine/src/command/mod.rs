@@ -331,6 +331,13 @@ pub fn execute(
             return;
         }
     }
+    if node.monitors.active() && !session.master_link && !spec.has(table::ADMIN) {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        node.monitors
+            .feed(now_us, session.db, &session.info.addr.to_string(), args);
+    }
     let mut set = LockSet::new();
     lock_set(spec, args, session.db, &node.ks, &mut set);
     let mut held = node.ks.lock(&mut set);

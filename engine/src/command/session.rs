@@ -87,6 +87,8 @@ pub enum Deferred {
         /// Timeout in ms (0 = forever).
         timeout_ms: u64,
     },
+    /// MONITOR: the connection streams every command the node runs.
+    Monitor,
     /// PSYNC: the connection becomes a replica link.
     Psync(crate::replication::primary::PsyncRequest),
     /// FAILOVER: a coordinated switchover.

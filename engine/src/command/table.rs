@@ -418,6 +418,7 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("time", 1, FAST, Keys::None, server::time, "server", "Returns the server time."),
     cmd!("lastsave", 1, FAST | DANGEROUS, Keys::None, server::lastsave, "server", "Returns the time of the last save."),
     cmd!("acl", -2, ADMIN, Keys::None, acl::acl, "server", "Manages ACL users."),
+    cmd!("monitor", 1, ADMIN, Keys::None, diagnostics::monitor, "server", "Streams every command the node runs."),
     cmd!("slowlog", -2, ADMIN, Keys::None, diagnostics::slowlog, "server", "Reads or resets the slow log."),
     cmd!("latency", -2, ADMIN, Keys::None, diagnostics::latency, "server", "Reads or resets latency spikes."),
     cmd!("save", 1, ADMIN, Keys::None, server::save, "server", "Writes the snapshot file."),

@@ -117,9 +117,17 @@ async fn run(
                 .store(bytes as u64, Ordering::Relaxed);
         }
         if let Some(deferred) = session.deferred.take() {
+            // A monitor is registered before its OK goes out, so it sees every command sent after the OK.
+            let lines = matches!(deferred, Deferred::Monitor)
+                .then(|| node.monitors.subscribe(session.info.id));
             flush(stream, session, conn).await?;
             match deferred {
                 Deferred::Psync(req) => return Ok(Outcome::Replica(req)),
+                Deferred::Monitor => {
+                    if let Some(lines) = lines {
+                        return monitor(node, stream, session, lines).await;
+                    }
+                }
                 Deferred::Wait {
                     offset,
                     wanted,
@@ -182,6 +190,44 @@ async fn run(
         }
         session.counters.net_in.add(n as u64);
     }
+}
+
+/// MONITOR mode: forwards the command stream until the client leaves (or sends QUIT/RESET, which end it).
+async fn monitor(
+    node: &Arc<Node>,
+    stream: &mut TcpStream,
+    session: &Session,
+    mut lines: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) -> std::io::Result<Outcome> {
+    let id = session.info.id;
+    let mut input = [0u8; 1024];
+    let result = loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) => {
+                    if let Err(e) = stream.write_all(&line).await {
+                        break Err(e);
+                    }
+                }
+                None => break Ok(Outcome::Closed),
+            },
+            n = stream.read(&mut input) => match n {
+                Ok(0) | Err(_) => break Ok(Outcome::Closed),
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&input[..n]).to_ascii_lowercase();
+                    if text.contains("quit") || text.contains("reset") {
+                        let _ = stream.write_all(b"+OK\r\n").await;
+                        break Ok(Outcome::Closed);
+                    }
+                }
+            },
+        }
+        if session.info.is_killed() {
+            break Ok(Outcome::Closed);
+        }
+    };
+    node.monitors.unsubscribe(id);
+    result
 }
 
 /// Writes the pending replies with one write.
