@@ -87,6 +87,27 @@ pub struct Args {
     /// debug, verbose, notice or warning.
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// TLS port for the Redis protocol (default 0: off).
+    #[arg(long = "tls-port")]
+    pub tls_port: Option<String>,
+    /// PEM certificate chain for TLS.
+    #[arg(long = "tls-cert-file")]
+    pub tls_cert_file: Option<String>,
+    /// PEM private key for TLS.
+    #[arg(long = "tls-key-file")]
+    pub tls_key_file: Option<String>,
+    /// PEM CA certificates for client certificates and TLS replication.
+    #[arg(long = "tls-ca-cert-file")]
+    pub tls_ca_cert_file: Option<String>,
+    /// Client certificates: no, optional or yes.
+    #[arg(long = "tls-auth-clients")]
+    pub tls_auth_clients: Option<String>,
+    /// Replicate over TLS: yes or no.
+    #[arg(long = "tls-replication")]
+    pub tls_replication: Option<String>,
+    /// Allowed TLS versions, e.g. "TLSv1.2 TLSv1.3".
+    #[arg(long = "tls-protocols")]
+    pub tls_protocols: Option<String>,
     /// HTTP port for Prometheus metrics at /metrics (default 9121; 0 = off).
     #[arg(long = "metrics-port")]
     pub metrics_port: Option<String>,
@@ -210,6 +231,20 @@ pub struct Config {
     pub metering: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
     pub metrics_port: u16,
+    /// TLS port for the Redis protocol (0 = off).
+    pub tls_port: u16,
+    /// PEM certificate chain served on the TLS port.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates that client certificates (and primaries, for replication) must chain to.
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates: `no` (default, like ElastiCache in-transit encryption), `optional` or `yes`.
+    pub tls_auth_clients: String,
+    /// Replicas reach their primary over TLS (REPLICAOF then names the primary's TLS port).
+    pub tls_replication: bool,
+    /// Allowed TLS versions, e.g. `TLSv1.2 TLSv1.3`.
+    pub tls_protocols: String,
     /// Commands slower than this many microseconds go to SLOWLOG (negative: off).
     pub slowlog_log_slower_than: i64,
     /// SLOWLOG length.
@@ -269,6 +304,13 @@ impl Default for Config {
             maxclients: 10_000,
             metering: true,
             metrics_port: 9121,
+            tls_port: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: "no".into(),
+            tls_replication: false,
+            tls_protocols: "TLSv1.2 TLSv1.3".into(),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
@@ -311,6 +353,12 @@ fn yes_no(v: &str) -> Result<bool, String> {
         "no" => Ok(false),
         _ => Err("argument must be 'yes' or 'no'".into()),
     }
+}
+
+fn path_text(p: &Option<PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Parses a memory size with Redis units: `k`/`m`/`g` (powers of 1000) and `kb`/`mb`/`gb` (powers of 1024).
@@ -559,6 +607,75 @@ pub const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "tls-port",
+        mutable: false,
+        get: |c| c.tls_port.to_string(),
+        set: |c, v| num(v).map(|n| c.tls_port = n),
+    },
+    Param {
+        name: "tls-cert-file",
+        mutable: false,
+        get: |c| path_text(&c.tls_cert_file),
+        set: |c, v| {
+            c.tls_cert_file = (!v.is_empty()).then(|| v.into());
+            Ok(())
+        },
+    },
+    Param {
+        name: "tls-key-file",
+        mutable: false,
+        get: |c| path_text(&c.tls_key_file),
+        set: |c, v| {
+            c.tls_key_file = (!v.is_empty()).then(|| v.into());
+            Ok(())
+        },
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        mutable: false,
+        get: |c| path_text(&c.tls_ca_cert_file),
+        set: |c, v| {
+            c.tls_ca_cert_file = (!v.is_empty()).then(|| v.into());
+            Ok(())
+        },
+    },
+    Param {
+        name: "tls-auth-clients",
+        mutable: false,
+        get: |c| c.tls_auth_clients.clone(),
+        set: |c, v| match v.to_ascii_lowercase().as_str() {
+            m @ ("no" | "optional" | "yes") => {
+                c.tls_auth_clients = m.into();
+                Ok(())
+            }
+            _ => Err("argument must be 'no', 'optional' or 'yes'".into()),
+        },
+    },
+    Param {
+        name: "tls-replication",
+        mutable: false,
+        get: |c| if c.tls_replication { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.tls_replication = b),
+    },
+    Param {
+        name: "tls-protocols",
+        mutable: false,
+        get: |c| c.tls_protocols.clone(),
+        set: |c, v| {
+            let lower = v.to_ascii_lowercase();
+            if lower
+                .split_whitespace()
+                .all(|p| p == "tlsv1.2" || p == "tlsv1.3")
+                && !lower.trim().is_empty()
+            {
+                c.tls_protocols = v.into();
+                Ok(())
+            } else {
+                Err("argument must be TLSv1.2 and/or TLSv1.3".into())
+            }
+        },
+    },
+    Param {
         name: "metrics-port",
         mutable: false,
         get: |c| c.metrics_port.to_string(),
@@ -728,6 +845,13 @@ impl Config {
             ("timeout", &args.timeout),
             ("loglevel", &args.loglevel),
             ("metrics-port", &args.metrics_port),
+            ("tls-port", &args.tls_port),
+            ("tls-cert-file", &args.tls_cert_file),
+            ("tls-key-file", &args.tls_key_file),
+            ("tls-ca-cert-file", &args.tls_ca_cert_file),
+            ("tls-auth-clients", &args.tls_auth_clients),
+            ("tls-replication", &args.tls_replication),
+            ("tls-protocols", &args.tls_protocols),
             ("role", &args.role),
             ("replicaof", &args.replicaof),
             ("dir", &args.dir),

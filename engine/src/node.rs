@@ -2,6 +2,7 @@
 //! counters and identity.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -28,6 +29,8 @@ pub struct Node {
     pub blocking: Registry,
     /// ACL users.
     pub acl: crate::security::Acl,
+    /// TLS acceptor and connector, when TLS is configured.
+    pub tls: Option<Arc<crate::security::tls::Tls>>,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
     /// Replication role, stream and links.
@@ -75,6 +78,12 @@ impl Node {
             }
         };
         let acl = crate::security::Acl::new(file_users, config.requirepass.as_deref());
+        let tls = crate::security::tls::Tls::from_config(&config)
+            .map_err(|e| e.to_string())?
+            .map(Arc::new);
+        if let Some(t) = &tls {
+            t.watch_files();
+        }
         let run_id = (0..40)
             .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
             .collect();
@@ -90,6 +99,7 @@ impl Node {
             ks.set_passive_expiry(true);
         }
         Ok(Node {
+            tls,
             acl,
             monitors: Default::default(),
             ks,

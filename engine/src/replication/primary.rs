@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Replication, Role};
@@ -36,9 +36,10 @@ fn partial_offset(repl: &Replication, req: &PsyncRequest) -> Option<u64> {
 }
 
 /// Serves a replica on `socket` until it disconnects: partial or full resync, then the live stream.
-pub async fn serve_replica(
+pub async fn serve_replica<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     node: Arc<Node>,
-    mut socket: TcpStream,
+    mut socket: S,
+    ip: String,
     req: PsyncRequest,
 ) -> std::io::Result<()> {
     let repl = &node.repl;
@@ -49,10 +50,6 @@ pub async fn serve_replica(
         return Ok(());
     }
     repl.activate();
-    let ip = socket
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
     let mut pos = match partial_offset(repl, &req) {
         Some(offset) => {
             let replid = repl.ids.lock().replid.clone();
@@ -74,14 +71,17 @@ pub async fn serve_replica(
     link.online.store(true, Ordering::Relaxed);
     repl.stream.lock().pin(link.id, pos);
     tracing::info!(replica = %link.ip, port = link.port, offset = pos, "replica attached");
-    let result = stream_to_replica(&node, &mut socket, &link, &mut pos).await;
+    let result = stream_to_replica(&node, socket, &link, &mut pos).await;
     repl.remove_replica(link.id);
     tracing::info!(replica = %link.ip, port = link.port, "replica detached");
     result
 }
 
 /// Sends a consistent snapshot; returns the offset the stream continues from.
-async fn full_sync(node: &Arc<Node>, socket: &mut TcpStream) -> std::io::Result<u64> {
+async fn full_sync<S: AsyncWrite + Unpin>(
+    node: &Arc<Node>,
+    socket: &mut S,
+) -> std::io::Result<u64> {
     let repl = &node.repl;
     let pin_id = repl.next_id();
     let fresh = repl.ids.lock().fresh && node.ks.total_keys() == 0;
@@ -139,14 +139,14 @@ async fn full_sync(node: &Arc<Node>, socket: &mut TcpStream) -> std::io::Result<
     Ok(offset)
 }
 
-async fn stream_to_replica(
+async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     node: &Arc<Node>,
-    socket: &mut TcpStream,
+    socket: S,
     link: &super::ReplicaLink,
     pos: &mut u64,
 ) -> std::io::Result<()> {
     let repl = &node.repl;
-    let (mut reader, mut writer) = socket.split();
+    let (mut reader, mut writer) = tokio::io::split(socket);
     let mut inbuf = Vec::with_capacity(1024);
     let mut readbuf = [0u8; 1024];
     loop {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{encode_command, LinkState, Role};
@@ -58,7 +58,7 @@ fn current(node: &Node, generation: u64) -> bool {
 }
 
 /// Reads one `+…`/`-…` line reply.
-async fn read_line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, LinkError> {
+async fn read_line<S: LinkStream>(s: &mut S, buf: &mut Vec<u8>) -> Result<String, LinkError> {
     loop {
         if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = String::from_utf8_lossy(&buf[..i]).into_owned();
@@ -82,8 +82,8 @@ async fn read_line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, LinkE
     }
 }
 
-async fn command(
-    s: &mut TcpStream,
+async fn command<S: LinkStream>(
+    s: &mut S,
     buf: &mut Vec<u8>,
     args: &[&[u8]],
 ) -> Result<String, LinkError> {
@@ -101,10 +101,47 @@ async fn run_link(
     port: u16,
     generation: u64,
 ) -> Result<(), LinkError> {
-    let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+    let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    s.set_nodelay(true)?;
+    tcp.set_nodelay(true)?;
+    let addrs = (tcp.peer_addr()?, tcp.local_addr()?);
+    let tls = node
+        .config
+        .load()
+        .tls_replication
+        .then(|| node.tls.clone())
+        .flatten();
+    match tls {
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                LinkError::Refused(format!("invalid primary host name for TLS: {e}"))
+            })?;
+            let stream =
+                tokio::time::timeout(Duration::from_secs(10), tls.connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                    })??;
+            follow_over(node, stream, addrs, host, port, generation).await
+        }
+        None => follow_over(node, tcp, addrs, host, port, generation).await,
+    }
+}
+
+/// The byte stream to a primary: TCP or TLS.
+trait LinkStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> LinkStream for T {}
+
+/// Handshake, sync and stream over an established link.
+async fn follow_over<S: LinkStream>(
+    node: &Arc<Node>,
+    mut s: S,
+    addrs: (std::net::SocketAddr, std::net::SocketAddr),
+    host: &str,
+    port: u16,
+    generation: u64,
+) -> Result<(), LinkError> {
     let mut buf = Vec::new();
     if let Some(pass) = node.config.load().masterauth.clone() {
         command(&mut s, &mut buf, &[b"AUTH", pass.as_bytes()]).await?;
@@ -162,12 +199,12 @@ async fn run_link(
         ids.link_error = None;
         ids.last_io_ms = now_ms();
     }
-    apply_stream(node, s, buf, generation).await
+    apply_stream(node, s, addrs, buf, generation).await
 }
 
-async fn load_full_sync(
+async fn load_full_sync<S: LinkStream>(
     node: &Arc<Node>,
-    s: &mut TcpStream,
+    s: &mut S,
     buf: &mut Vec<u8>,
     replid: &str,
     offset: u64,
@@ -232,8 +269,8 @@ async fn load_full_sync(
     Ok(())
 }
 
-async fn read_exact_buf(
-    s: &mut TcpStream,
+async fn read_exact_buf<S: LinkStream>(
+    s: &mut S,
     buf: &mut Vec<u8>,
     n: usize,
 ) -> Result<Vec<u8>, LinkError> {
@@ -253,15 +290,13 @@ async fn read_exact_buf(
 }
 
 /// Applies the live stream until the link breaks or is replaced.
-async fn apply_stream(
+async fn apply_stream<S: LinkStream>(
     node: &Arc<Node>,
-    mut s: TcpStream,
+    mut s: S,
+    (peer, local): (std::net::SocketAddr, std::net::SocketAddr),
     mut buf: Vec<u8>,
     generation: u64,
 ) -> Result<(), LinkError> {
-    let (Ok(peer), Ok(local)) = (s.peer_addr(), s.local_addr()) else {
-        return Err(std::io::Error::other("link has no address").into());
-    };
     let info = Arc::new(ClientInfo::new(
         node.clients.next_id(),
         peer,
@@ -344,7 +379,7 @@ async fn apply_stream(
     }
 }
 
-async fn send_ack(node: &Node, s: &mut TcpStream) -> Result<(), LinkError> {
+async fn send_ack<S: LinkStream>(node: &Node, s: &mut S) -> Result<(), LinkError> {
     let offset = node.repl.stream.lock().end().to_string();
     s.write_all(&encode_command(&[b"REPLCONF", b"ACK", offset.as_bytes()]))
         .await?;

@@ -2,6 +2,7 @@
 //! default user that `requirepass` configures, and the ACL LOG of denied attempts.
 
 pub mod acl;
+pub mod tls;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

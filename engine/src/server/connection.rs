@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clients::ClientInfo;
@@ -45,10 +45,47 @@ enum Outcome {
 }
 
 /// Serves a client until it disconnects, is killed, or sends a protocol error.
-pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counters>) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-        return;
-    };
+/// A client byte stream: plain TCP or TLS over TCP.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
+
+/// Where a connection comes from: its addresses and the descriptor of its TCP socket (CLIENT KILL shuts it).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// Remote address.
+    pub addr: std::net::SocketAddr,
+    /// Local address.
+    pub local: std::net::SocketAddr,
+    /// TCP socket descriptor.
+    pub fd: std::os::fd::RawFd,
+}
+
+impl Peer {
+    /// The addresses of a TCP stream.
+    pub fn of(stream: &TcpStream) -> Option<Peer> {
+        Some(Peer {
+            addr: stream.peer_addr().ok()?,
+            local: stream.local_addr().ok()?,
+            fd: stream.as_raw_fd(),
+        })
+    }
+}
+
+/// Serves a plain TCP client.
+pub async fn serve(node: Arc<Node>, stream: TcpStream, counters: Arc<Counters>) {
+    if let Some(peer) = Peer::of(&stream) {
+        serve_stream(node, stream, peer, counters).await;
+    }
+}
+
+/// Serves a client on any stream.
+pub async fn serve_stream<S: ClientStream>(
+    node: Arc<Node>,
+    mut stream: S,
+    peer: Peer,
+    counters: Arc<Counters>,
+) {
+    let (peer, local, fd) = (peer.addr, peer.local, peer.fd);
     let cfg = node.config.load_full();
     node.clients.received.fetch_add(1, Ordering::Relaxed);
     if node.clients.count() >= cfg.maxclients {
@@ -59,13 +96,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
         return;
     }
     let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer,
-        local,
-        stream.as_raw_fd(),
-        now_ms(),
-    ));
+    let info = Arc::new(ClientInfo::new(id, peer, local, fd, now_ms()));
     node.clients.register(info.clone());
     tracing::debug!(client = id, addr = %peer, "client connected");
     let user = node
@@ -87,7 +118,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
     session.blocking.finish(&node.blocking, id);
     match result {
         Ok(Outcome::Replica(req)) => {
-            if let Err(e) = primary::serve_replica(node.clone(), stream, req).await {
+            if let Err(e) =
+                primary::serve_replica(node.clone(), stream, peer.ip().to_string(), req).await
+            {
                 tracing::info!(client = id, error = %e, "replica link ended");
             }
         }
@@ -98,9 +131,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
     tracing::debug!(client = id, "client disconnected");
 }
 
-async fn run(
+async fn run<S: ClientStream>(
     node: &Arc<Node>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     session: &mut Session,
     conn: &mut Conn,
 ) -> std::io::Result<Outcome> {
@@ -193,9 +226,9 @@ async fn run(
 }
 
 /// MONITOR mode: forwards the command stream until the client leaves (or sends QUIT/RESET, which end it).
-async fn monitor(
+async fn monitor<S: ClientStream>(
     node: &Arc<Node>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     session: &Session,
     mut lines: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> std::io::Result<Outcome> {
@@ -231,7 +264,11 @@ async fn monitor(
 }
 
 /// Writes the pending replies with one write.
-async fn flush(stream: &mut TcpStream, session: &Session, conn: &mut Conn) -> std::io::Result<()> {
+async fn flush<S: ClientStream>(
+    stream: &mut S,
+    session: &Session,
+    conn: &mut Conn,
+) -> std::io::Result<()> {
     if conn.out.buf.is_empty() {
         return Ok(());
     }

@@ -85,6 +85,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if config.protocol.serves_redis() {
         listeners.extend(bind(&config)?.into_iter().map(|l| (l, Wire::Redis)));
     }
+    if config.tls_port != 0 && config.protocol.serves_redis() {
+        let bound = bind_port(&config, config.tls_port)?;
+        listeners.extend(bound.into_iter().map(|l| (l, Wire::RedisTls)));
+    }
     let mut memcached_port = None;
     if config.protocol.serves_memcached() {
         let bound = bind_port(&config, config.memcached_port)?;
@@ -128,6 +132,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wire {
     Redis,
+    RedisTls,
     Memcached,
 }
 
@@ -148,6 +153,9 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
                         Ok(stream) if wire == Wire::Memcached => {
                             tokio::spawn(memcache::serve(node.clone(), stream, counters.clone()));
                         }
+                        Ok(stream) if wire == Wire::RedisTls => {
+                            tokio::spawn(serve_tls(node.clone(), stream, counters.clone()));
+                        }
                         Ok(stream) => {
                             tokio::spawn(connection::serve(node.clone(), stream, counters.clone()));
                         }
@@ -157,6 +165,22 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
             });
         })?;
     Ok(tx)
+}
+
+/// Completes a TLS handshake (10 s at most), then serves the client over it.
+async fn serve_tls(
+    node: Arc<Node>,
+    stream: tokio::net::TcpStream,
+    counters: Arc<crate::metering::Counters>,
+) {
+    let (Some(tls), Some(peer)) = (node.tls.clone(), connection::Peer::of(&stream)) else {
+        return;
+    };
+    match tokio::time::timeout(Duration::from_secs(10), tls.acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) => connection::serve_stream(node, tls_stream, peer, counters).await,
+        Ok(Err(e)) => tracing::debug!(addr = %peer.addr, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(addr = %peer.addr, "TLS handshake timed out"),
+    }
 }
 
 async fn accept_until_shutdown(

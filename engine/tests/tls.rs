@@ -1,0 +1,263 @@
+//! TLS in transit: redis-cli over TLS, mutual TLS, certificate rotation without dropping clients, and
+//! replication over TLS with a password.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{run, Engine};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use redis::Value;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+struct Pki {
+    dir: PathBuf,
+    ca_cert: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!("ferro-tls-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "ferrocache test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = params.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+        Pki {
+            dir,
+            ca_cert,
+            ca_key,
+        }
+    }
+
+    /// Issues a certificate for localhost/127.0.0.1 into `<name>.pem` / `<name>.key`.
+    fn issue(&self, name: &str, common_name: &str) -> (PathBuf, PathBuf) {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
+        let (c, k) = (
+            self.dir.join(format!("{name}.pem")),
+            self.dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+fn pem_certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    rustls_pemfile::certs(&mut std::fs::read(path).unwrap().as_slice())
+        .map(|c| c.unwrap())
+        .collect()
+}
+
+fn pem_key(path: &Path) -> PrivateKeyDer<'static> {
+    rustls_pemfile::private_key(&mut std::fs::read(path).unwrap().as_slice())
+        .unwrap()
+        .unwrap()
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS client; `client` is a certificate/key pair to present.
+fn connect(port: u16, ca: &Path, client: Option<(&Path, &Path)>) -> std::io::Result<Tls> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(ca) {
+        roots.add(c).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((c, k)) => builder
+            .with_client_auth_cert(pem_certs(c), pem_key(k))
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.flush()?;
+    Ok(tls)
+}
+
+fn ping(tls: &mut Tls) -> std::io::Result<Vec<u8>> {
+    tls.write_all(b"PING\r\n")?;
+    let mut buf = [0u8; 7];
+    tls.read_exact(&mut buf)?;
+    Ok(buf.to_vec())
+}
+
+fn peer_common_name(tls: &Tls) -> String {
+    let cert = &tls.conn.peer_certificates().expect("server certificate")[0];
+    let text = String::from_utf8_lossy(cert.as_ref()).into_owned();
+    ["server-one", "server-two"]
+        .iter()
+        .find(|n| text.contains(*n))
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn tls_engine(pki: &Pki, cert: &(PathBuf, PathBuf), extra: &[&str]) -> (Engine, u16) {
+    let tls_port = common::free_port();
+    let port = tls_port.to_string();
+    let ca = pki.ca();
+    let mut flags = vec![
+        "--tls-port",
+        &port,
+        "--tls-cert-file",
+        cert.0.to_str().unwrap(),
+        "--tls-key-file",
+        cert.1.to_str().unwrap(),
+        "--tls-ca-cert-file",
+        ca.to_str().unwrap(),
+    ];
+    flags.extend_from_slice(extra);
+    let e = Engine::start(&flags);
+    (e, tls_port)
+}
+
+#[test]
+fn redis_cli_speaks_to_the_tls_port() {
+    let pki = Pki::new("cli");
+    let server = pki.issue("server", "server-one");
+    let (_e, tls_port) = tls_engine(&pki, &server, &[]);
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args([
+                "--tls",
+                "--cacert",
+                pki.ca().to_str().unwrap(),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &tls_port.to_string(),
+            ])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["PING"]), "PONG");
+    assert_eq!(cli(&["SET", "secret", "over-tls"]), "OK");
+    assert_eq!(cli(&["GET", "secret"]), "over-tls");
+}
+
+#[test]
+fn mutual_tls_requires_a_client_certificate_from_the_ca() {
+    let pki = Pki::new("mtls");
+    let server = pki.issue("server", "server-one");
+    let client = pki.issue("client", "app");
+    let (_e, tls_port) = tls_engine(&pki, &server, &["--tls-auth-clients", "yes"]);
+    let mut with_cert = connect(tls_port, &pki.ca(), Some((&client.0, &client.1))).unwrap();
+    assert_eq!(ping(&mut with_cert).unwrap(), b"+PONG\r\n");
+    let refused = connect(tls_port, &pki.ca(), None).and_then(|mut t| ping(&mut t));
+    assert!(
+        refused.is_err(),
+        "a client without certificate must be refused"
+    );
+    let stranger = Pki::new("stranger");
+    let foreign = stranger.issue("client", "intruder");
+    let refused =
+        connect(tls_port, &pki.ca(), Some((&foreign.0, &foreign.1))).and_then(|mut t| ping(&mut t));
+    assert!(
+        refused.is_err(),
+        "a certificate from another CA must be refused"
+    );
+}
+
+#[test]
+fn renewed_certificates_are_served_without_dropping_clients() {
+    let pki = Pki::new("rotate");
+    let server = pki.issue("server", "server-one");
+    let (_e, tls_port) = tls_engine(&pki, &server, &[]);
+    let mut old = connect(tls_port, &pki.ca(), None).unwrap();
+    assert_eq!(ping(&mut old).unwrap(), b"+PONG\r\n");
+    assert_eq!(peer_common_name(&old), "server-one");
+    std::thread::sleep(Duration::from_millis(1100)); // a different modification time
+    let renewed = pki.issue("renewed", "server-two");
+    std::fs::copy(&renewed.0, &server.0).unwrap();
+    std::fs::copy(&renewed.1, &server.1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fresh = connect(tls_port, &pki.ca(), None).unwrap();
+        let mut fresh = fresh;
+        assert_eq!(ping(&mut fresh).unwrap(), b"+PONG\r\n");
+        if peer_common_name(&fresh) == "server-two" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was never served"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        ping(&mut old).unwrap(),
+        b"+PONG\r\n",
+        "the connection made before the renewal still works"
+    );
+}
+
+#[test]
+fn replicas_sync_over_tls_with_a_password() {
+    let pki = Pki::new("repl");
+    let cert = pki.issue("node", "server-one");
+    let (p, p_tls) = tls_engine(&pki, &cert, &["--requirepass", "s3cret"]);
+    let primary = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", p.port)).unwrap();
+    let mut pc = primary.get_connection().unwrap();
+    run(&mut pc, "SET", &["before", "1"]).unwrap();
+    let replica_of = format!("127.0.0.1 {p_tls}");
+    let (r, _) = tls_engine(
+        &pki,
+        &cert,
+        &[
+            "--tls-replication",
+            "yes",
+            "--set",
+            "masterauth=s3cret",
+            "--replicaof",
+            &replica_of,
+        ],
+    );
+    let mut rc = r.conn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while run(&mut rc, "GET", &["before"]).unwrap() != Value::BulkString(b"1".to_vec()) {
+        assert!(Instant::now() < deadline, "replica never synced over TLS");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run(&mut pc, "SET", &["after", "2"]).unwrap();
+    assert_eq!(run(&mut pc, "WAIT", &["1", "5000"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        run(&mut rc, "GET", &["after"]).unwrap(),
+        Value::BulkString(b"2".to_vec())
+    );
+    let info: String = common::cmd("INFO", &["replication"])
+        .query(&mut pc)
+        .unwrap();
+    assert!(info.contains("connected_slaves:1"), "{info}");
+}
