@@ -1,13 +1,18 @@
 //! Ferrocache operator: turns `CacheCluster` and `CacheParameterGroup` resources into running engine nodes.
 //!
 //! The crate is split by job: [`api`] holds the custom resource types (the CRDs are generated from them),
-//! [`maintenance_window`], [`node_types`] and [`parameters`] are pure decision tables.
+//! [`maintenance_window`], [`node_types`], [`parameters`] and [`pending_changes`] are pure decisions, and
+//! [`resources`] builds the Kubernetes objects a cluster needs without talking to anything.
 
 pub mod api;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod maintenance_window;
 pub mod node_types;
 pub mod parameters;
+pub mod pending_changes;
+pub mod resources;
 
 pub use error::{Error, Result};
 

@@ -140,7 +140,10 @@ impl Validated {
                 .map(|p| (p.name.clone(), p.value.clone()))
                 .collect()
         };
-        (pick(ChangeType::RequiresReboot), pick(ChangeType::Immediate))
+        (
+            pick(ChangeType::RequiresReboot),
+            pick(ChangeType::Immediate),
+        )
     }
 
     /// Accepted parameters as `name → value`.
