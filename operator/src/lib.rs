@@ -9,9 +9,11 @@ pub mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod maintenance_window;
+pub mod metrics;
 pub mod node_types;
 pub mod parameters;
 pub mod pending_changes;
+pub mod reconcile;
 pub mod resources;
 
 pub use error::{Error, Result};
