@@ -2,12 +2,16 @@
 //!
 //! The crate is split by job: [`api`] holds the custom resource types (the CRDs are generated from them),
 //! [`maintenance_window`], [`node_types`], [`parameters`] and [`pending_changes`] are pure decisions, and
-//! [`resources`] builds the Kubernetes objects a cluster needs without talking to anything.
+//! [`resources`] builds the Kubernetes objects a cluster needs without talking to anything; [`reconcile`] is the
+//! kube-runtime controller that applies them and reports status. The binary adds leader election
+//! ([`leader_election`]), health and metrics endpoints ([`http`]) and [`metrics`].
 
 pub mod api;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
+pub mod http;
+pub mod leader_election;
 pub mod maintenance_window;
 pub mod metrics;
 pub mod node_types;
