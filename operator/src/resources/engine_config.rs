@@ -35,13 +35,13 @@ const PORT: &str = "port";
 const MAXMEMORY: &str = "maxmemory";
 const THREADS: &str = "threads";
 const METERING: &str = "metering";
-// Names for engine features being added alongside the operator (TLS, metrics listener, snapshot encryption);
-// kept here, in one place, to follow the engine's final names.
+// Names for engine features being added alongside the operator (TLS, snapshot encryption), written only when the
+// spec asks for the feature (the engine refuses unknown names); kept here, in one place, to follow the engine's
+// final names. The metrics listener is expected on its default port, 9121, and snapshots go to the working
+// directory (the container's is the writable data volume), so neither needs a parameter.
 const TLS_PORT: &str = "tls-port";
 const TLS_CERT_FILE: &str = "tls-cert-file";
 const TLS_KEY_FILE: &str = "tls-key-file";
-const METRICS_PORT: &str = "metrics-port";
-const DIR: &str = "dir";
 const SNAPSHOT_KEY_FILE: &str = "snapshot-encryption-key-file";
 
 /// The ConfigMap with the engine configuration file.
@@ -70,8 +70,6 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
     } else {
         lines.push((PORT.into(), port));
     }
-    lines.push((METRICS_PORT.into(), crate::api::METRICS_PORT.to_string()));
-    lines.push((DIR.into(), DATA_DIR.into()));
     if spec.at_rest_encryption_enabled {
         lines.push((SNAPSHOT_KEY_FILE.into(), format!("{SNAPSHOT_KEY_DIR}/key")));
     }

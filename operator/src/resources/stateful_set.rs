@@ -165,6 +165,8 @@ fn engine_container(input: BuildInput<'_>) -> Container {
         name: "engine".into(),
         image: Some(input.applied.image.clone()),
         image_pull_policy: Some("IfNotPresent".into()),
+        // The root filesystem is read-only: snapshots land in the working directory, the data volume.
+        working_dir: Some(DATA_DIR.into()),
         args: Some(args),
         env: (!env.is_empty()).then_some(env),
         ports: Some(vec![
