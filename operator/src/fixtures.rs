@@ -59,3 +59,27 @@ pub fn input<'a>(
         dynamic_parameters: dynamic,
     }
 }
+
+/// A pod of node group `0001` in `testns`, with an optional role label and its Ready condition.
+pub fn pod(name: &str, role: Option<&str>, ready: bool) -> k8s_openapi::api::core::v1::Pod {
+    use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+    use kube::ResourceExt;
+    let mut pod = Pod::default();
+    pod.metadata.name = Some(name.into());
+    pod.metadata.namespace = Some("testns".into());
+    pod.labels_mut()
+        .insert(crate::resources::NODE_GROUP.into(), "0001".into());
+    if let Some(role) = role {
+        pod.labels_mut()
+            .insert(crate::resources::ROLE.into(), role.into());
+    }
+    pod.status = Some(PodStatus {
+        conditions: Some(vec![PodCondition {
+            type_: "Ready".into(),
+            status: if ready { "True" } else { "False" }.into(),
+            ..PodCondition::default()
+        }]),
+        ..PodStatus::default()
+    });
+    pod
+}

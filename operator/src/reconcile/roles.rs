@@ -60,13 +60,7 @@ mod tests {
     use super::*;
 
     fn pod(name: &str, role: Option<&str>) -> Pod {
-        let mut pod = Pod::default();
-        pod.metadata.name = Some(name.into());
-        pod.labels_mut().insert(NODE_GROUP.into(), "0001".into());
-        if let Some(role) = role {
-            pod.labels_mut().insert(ROLE.into(), role.into());
-        }
-        pod
+        crate::fixtures::pod(name, role, false)
     }
 
     #[test]

@@ -256,28 +256,13 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use crate::resources::ROLE_REPLICA;
-    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
 
     fn now() -> Timestamp {
         "2024-06-04T12:00:00Z".parse().unwrap()
     }
 
     fn pod(name: &str, role: Option<&str>, ready: bool) -> Pod {
-        let mut pod = Pod::default();
-        pod.metadata.name = Some(name.into());
-        pod.labels_mut().insert(NODE_GROUP.into(), "0001".into());
-        if let Some(role) = role {
-            pod.labels_mut().insert(ROLE.into(), role.into());
-        }
-        pod.status = Some(PodStatus {
-            conditions: Some(vec![PodCondition {
-                type_: "Ready".into(),
-                status: if ready { "True" } else { "False" }.into(),
-                ..PodCondition::default()
-            }]),
-            ..PodStatus::default()
-        });
-        pod
+        fixtures::pod(name, role, ready)
     }
 
     fn observe<'a>(cluster: &'a CacheCluster, pods: &'a [Pod]) -> Observation<'a> {

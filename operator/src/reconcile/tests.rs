@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::Method;
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ use super::{cluster_error_policy, reconcile_cluster, reconcile_parameter_group, 
 use crate::api::{CacheCluster, CacheClusterStatus, CacheParameterGroup, ClusterState};
 use crate::fixtures;
 use crate::pending_changes::AppliedSpec;
-use crate::resources::{self, BuildInput, NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
+use crate::resources::{self, BuildInput, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
 
 /// The situations a CacheCluster reconcile meets, each with the calls it must make.
 enum Scenario {
@@ -115,6 +115,32 @@ fn running_stateful_set(cluster: &CacheCluster, applied: &AppliedSpec) -> Value 
     serde_json::to_value(&objects.stateful_sets[0]).expect("JSON")
 }
 
+/// The calls for an available cluster with a parameter group, whose StatefulSet runs `running`.
+fn running_cluster_calls(
+    cluster: &CacheCluster,
+    group: &CacheParameterGroup,
+    running: &AppliedSpec,
+    pods: &[Pod],
+    config_check: impl FnOnce(&Value) + Send + 'static,
+    sts_check: impl FnOnce(&Value) + Send + 'static,
+    status_extra: impl FnOnce(&Value) + Send + 'static,
+) -> Vec<Call> {
+    let mut calls = vec![
+        Call::get(
+            path::parameter_group(&group.name_any()),
+            Reply::Json(serde_json::to_value(group).unwrap()),
+        ),
+        Call::get(
+            path::stateful_set(&format!("{}-0001", cluster.name_any())),
+            Reply::Json(running_stateful_set(cluster, running)),
+        ),
+    ];
+    calls.extend(applies(cluster, config_check, sts_check));
+    calls.push(Call::get(pods_path(), Reply::Json(pod_list(pods))));
+    calls.push(status_call(cluster).check(status_check(ClusterState::Available, status_extra)));
+    calls
+}
+
 impl Scenario {
     fn cluster(&self) -> &CacheCluster {
         match self {
@@ -196,71 +222,41 @@ impl Scenario {
             }
             Scenario::SpecChangeOutsideWindow(cluster, group, running, pods) => {
                 let running_image = running.image.clone();
-                let mut calls = vec![
-                    Call::get(
-                        path::parameter_group(&group.name_any()),
-                        Reply::Json(serde_json::to_value(&group).unwrap()),
-                    ),
-                    Call::get(
-                        path::stateful_set("orders-cache-0001"),
-                        Reply::Json(running_stateful_set(&cluster, &running)),
-                    ),
-                ];
-                calls.extend(applies(
+                running_cluster_calls(
                     &cluster,
+                    &group,
+                    &running,
+                    &pods,
                     |_| {},
                     move |sts| {
-                        assert_eq!(
-                            sts["spec"]["template"]["spec"]["containers"][0]["image"],
-                            running_image.as_str()
-                        );
+                        let image = &sts["spec"]["template"]["spec"]["containers"][0]["image"];
+                        assert_eq!(image, running_image.as_str());
                     },
-                ));
-                calls.push(Call::get(pods_path(), Reply::Json(pod_list(&pods))));
-                calls.push(status_call(&cluster).check(status_check(
-                    ClusterState::Available,
                     |s| {
                         assert_eq!(s["pendingModifiedValues"]["engineVersion"], "0.1.0");
                         assert_eq!(s["observedGeneration"], 2);
                     },
-                )));
-                calls
+                )
             }
-            Scenario::ParameterGroupChange(cluster, group, running, pods) => {
-                let mut calls = vec![
-                    Call::get(
-                        path::parameter_group(&group.name_any()),
-                        Reply::Json(serde_json::to_value(&group).unwrap()),
-                    ),
-                    Call::get(
-                        path::stateful_set("orders-cache-0001"),
-                        Reply::Json(running_stateful_set(&cluster, &running)),
-                    ),
-                ];
-                calls.extend(applies(
-                    &cluster,
-                    |cm| {
-                        let file = cm["data"]["engine.conf"].as_str().unwrap();
-                        assert!(
-                            file.contains("\ntimeout 10\n"),
-                            "dynamic parameter applied now: {file}"
-                        );
-                        assert!(
-                            file.contains("\ndatabases 32\n"),
-                            "static parameter waits: {file}"
-                        );
-                    },
-                    |_| {},
-                ));
-                calls.push(Call::get(pods_path(), Reply::Json(pod_list(&pods))));
-                calls.push(status_call(&cluster).check(status_check(
-                    ClusterState::Available,
-                    |s| {
-                        assert_eq!(s["pendingModifiedValues"]["parameters"]["databases"], "64");
-                    },
-                )));
-                calls
-            }
+            Scenario::ParameterGroupChange(cluster, group, running, pods) => running_cluster_calls(
+                &cluster,
+                &group,
+                &running,
+                &pods,
+                |cm| {
+                    let file = cm["data"]["engine.conf"].as_str().unwrap();
+                    assert!(
+                        file.contains("\ntimeout 10\n"),
+                        "dynamic parameter applied now: {file}"
+                    );
+                    assert!(
+                        file.contains("\ndatabases 32\n"),
+                        "static parameter waits: {file}"
+                    );
+                },
+                |_| {},
+                |s| assert_eq!(s["pendingModifiedValues"]["parameters"]["databases"], "64"),
+            ),
             Scenario::MissingParameterGroup(cluster) => vec![
                 Call::get(path::parameter_group("lru-cache"), Reply::NotFound),
                 Call::event("IncompatibleParameters"),
@@ -305,22 +301,7 @@ async fn run(scenario: Scenario) -> crate::Result<kube::runtime::controller::Act
 }
 
 fn ready_pod(name: &str, role: Option<&str>) -> Pod {
-    let mut pod = Pod::default();
-    pod.metadata.name = Some(name.into());
-    pod.metadata.namespace = Some("testns".into());
-    pod.labels_mut().insert(NODE_GROUP.into(), "0001".into());
-    if let Some(role) = role {
-        pod.labels_mut().insert(ROLE.into(), role.into());
-    }
-    pod.status = Some(PodStatus {
-        conditions: Some(vec![PodCondition {
-            type_: "Ready".into(),
-            status: "True".into(),
-            ..PodCondition::default()
-        }]),
-        ..PodStatus::default()
-    });
-    pod
+    fixtures::pod(name, role, true)
 }
 
 fn running_ha_pods() -> Vec<Pod> {
