@@ -22,9 +22,9 @@ pub enum Error {
         /// The missing field.
         field: &'static str,
     },
-    /// The finalizer machinery failed (adding or removing the finalizer, or the cleanup itself).
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// A cluster asks for a cert-manager certificate but the Certificate API does not exist.
+    #[error("tls.issuerRef needs cert-manager (certificates.cert-manager.io) installed in the cluster; install it or use tls.secretName")]
+    CertManagerMissing,
     /// Leader election could not talk to its Lease.
     #[error("leader election on Lease {lease}: {message}")]
     LeaderElection {
@@ -50,7 +50,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Serialize { .. } => "serialize",
             Error::MissingObjectKey { .. } => "missing_object_key",
-            Error::Finalizer(_) => "finalizer",
+            Error::CertManagerMissing => "cert_manager_missing",
             Error::LeaderElection { .. } => "leader_election",
             Error::Http { .. } => "http",
         }

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
@@ -28,7 +28,7 @@ use crate::maintenance_window::MaintenanceWindow;
 use crate::parameters;
 use crate::pending_changes::{self, AppliedSpec, APPLIED_ANNOTATION};
 use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER, ROLE};
-use crate::{Result, FIELD_MANAGER};
+use crate::{Error, Result, FIELD_MANAGER};
 
 /// How often an available cluster is looked at without any change (drift repair, status refresh).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -214,17 +214,36 @@ async fn apply_objects(
         server_side_apply(ctx, namespace, budget).await?;
     }
     match &objects.network_policy {
-        Some(policy) => server_side_apply(ctx, namespace, policy).await,
+        Some(policy) => server_side_apply(ctx, namespace, policy).await?,
         None => {
             // allowedClients removed (or never set): no policy may remain.
             let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
             match policies.delete(cluster, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-                Err(e) => Err(e.into()),
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
+    if let Some(certificate) = &objects.certificate {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            ctx.client.clone(),
+            namespace,
+            &resources::certificate_resource(),
+        );
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match api
+            .patch(&certificate.name_any(), &params, &Patch::Apply(certificate))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Error::CertManagerMissing)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 async fn server_side_apply<K>(ctx: &Context, namespace: &str, object: &K) -> Result<()>

@@ -3,6 +3,7 @@
 //! Nothing here talks to the API server; the reconciler applies what these functions return. Each file builds
 //! one kind of object, and the snapshot tests in `tests/resources.rs` pin their exact output.
 
+mod certificate;
 mod disruption_budget;
 mod engine_config;
 mod labels;
@@ -18,8 +19,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 
+pub use certificate::{certificate_resource, issued_secret_name};
 pub use engine_config::{config_hash, engine_config_file, CONFIG_FILE_KEY};
 pub use labels::*;
 pub use names::*;
@@ -52,6 +55,8 @@ pub struct ClusterObjects {
     pub disruption_budgets: Vec<PodDisruptionBudget>,
     /// Present when the spec lists allowedClients.
     pub network_policy: Option<NetworkPolicy>,
+    /// cert-manager Certificate, present when TLS comes from `tls.issuerRef`.
+    pub certificate: Option<DynamicObject>,
 }
 
 /// Builds every object of the cluster.
@@ -72,12 +77,14 @@ pub fn build(input: BuildInput<'_>) -> Result<ClusterObjects> {
         .map(|g| disruption_budget::pod_disruption_budget(input.cluster, g))
         .collect::<Result<Vec<_>>>()?;
     let network_policy = network_policy::network_policy(input.cluster)?;
+    let certificate = certificate::certificate(input.cluster)?;
     Ok(ClusterObjects {
         config_map,
         stateful_sets,
         services,
         disruption_budgets,
         network_policy,
+        certificate,
     })
 }
 

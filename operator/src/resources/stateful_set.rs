@@ -292,7 +292,6 @@ fn volume_mounts(cluster: &CacheCluster) -> Vec<VolumeMount> {
 
 /// The Secret holding the TLS certificate: the given one, or the one the cert-manager Certificate fills.
 pub(super) fn tls_secret_name(cluster: &CacheCluster) -> Option<String> {
-    use kube::ResourceExt;
     let tls = cluster
         .spec
         .tls
@@ -301,7 +300,7 @@ pub(super) fn tls_secret_name(cluster: &CacheCluster) -> Option<String> {
     Some(
         tls.secret_name
             .clone()
-            .unwrap_or_else(|| format!("{}-tls", cluster.name_any())),
+            .unwrap_or_else(|| super::issued_secret_name(cluster)),
     )
 }
 

@@ -133,3 +133,40 @@ fn the_config_hash_changes_with_the_file_only() {
     assert_eq!(config_hash(&a.config_map), config_hash(&b.config_map));
     assert_ne!(config_hash(&a.config_map), config_hash(&c.config_map));
 }
+
+#[test]
+fn tls_from_a_cert_manager_issuer_requests_a_certificate_for_every_endpoint() {
+    let mut cluster = fixtures::cluster(fixtures::REDIS_HA);
+    cluster.spec.tls = Some(crate::api::TlsSpec {
+        secret_name: None,
+        issuer_ref: Some(crate::api::IssuerRef {
+            name: "internal-ca".into(),
+            kind: "ClusterIssuer".into(),
+            group: "cert-manager.io".into(),
+        }),
+    });
+    let applied = fixtures::applied(&cluster, &[]);
+    let dynamic = BTreeMap::new();
+    let objects = build(fixtures::input(&cluster, &applied, &dynamic)).unwrap();
+    let certificate = objects.certificate.expect("a Certificate");
+    let pod = objects.stateful_sets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let tls_volume = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "tls")
+        .unwrap();
+    assert_eq!(
+        tls_volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("orders-cache-tls")
+    );
+    insta::assert_snapshot!(serde_yaml::to_string(&certificate).unwrap());
+}
