@@ -38,6 +38,16 @@ fn snapshot(objects: &ClusterObjects) -> String {
     docs.join("---\n")
 }
 
+fn build_without_parameters(cluster: &CacheCluster) -> ClusterObjects {
+    let applied = fixtures::applied(cluster, &[]);
+    build(fixtures::input(cluster, &applied, &BTreeMap::new())).unwrap()
+}
+
+fn pod_spec(objects: &ClusterObjects) -> &k8s_openapi::api::core::v1::PodSpec {
+    let template = &objects.stateful_sets[0].spec.as_ref().unwrap().template;
+    template.spec.as_ref().unwrap()
+}
+
 #[test]
 fn redis_single_node_is_one_statefulset_of_one_pod_with_primary_and_reader_endpoints() {
     let cluster = fixtures::cluster(fixtures::REDIS_SINGLE_NODE);
@@ -94,17 +104,8 @@ fn multi_az_redis_with_explicit_resources_spreads_over_zones() {
         ])),
         ..ResourceRequirements::default()
     });
-    let applied = fixtures::applied(&cluster, &[]);
-    let dynamic = BTreeMap::new();
-    let objects = build(fixtures::input(&cluster, &applied, &dynamic)).unwrap();
-    let pod = objects.stateful_sets[0]
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let objects = build_without_parameters(&cluster);
+    let pod = pod_spec(&objects);
     assert!(pod.topology_spread_constraints.is_some());
     insta::assert_snapshot!(snapshot(&objects));
 }
@@ -145,18 +146,8 @@ fn tls_from_a_cert_manager_issuer_requests_a_certificate_for_every_endpoint() {
             group: "cert-manager.io".into(),
         }),
     });
-    let applied = fixtures::applied(&cluster, &[]);
-    let dynamic = BTreeMap::new();
-    let objects = build(fixtures::input(&cluster, &applied, &dynamic)).unwrap();
-    let certificate = objects.certificate.expect("a Certificate");
-    let pod = objects.stateful_sets[0]
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let objects = build_without_parameters(&cluster);
+    let pod = pod_spec(&objects);
     let tls_volume = pod
         .volumes
         .as_ref()
@@ -168,5 +159,7 @@ fn tls_from_a_cert_manager_issuer_requests_a_certificate_for_every_endpoint() {
         tls_volume.secret.as_ref().unwrap().secret_name.as_deref(),
         Some("orders-cache-tls")
     );
-    insta::assert_snapshot!(serde_yaml::to_string(&certificate).unwrap());
+    insta::assert_snapshot!(
+        serde_yaml::to_string(&objects.certificate.expect("a Certificate")).unwrap()
+    );
 }
