@@ -1,0 +1,27 @@
+//! Writes the CRDs generated from the API types to `crds/` (or prints them with `--stdout`).
+//!
+//! `cargo run --bin crdgen` from the repository root refreshes the committed files; a test fails when they are
+//! stale.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+fn main() -> anyhow::Result<()> {
+    let to_stdout = std::env::args().any(|a| a == "--stdout");
+    let files = ferrocache_operator::api::crd_files().context("rendering the CRDs")?;
+    if to_stdout {
+        for file in &files {
+            print!("---\n{}", file.yaml);
+        }
+        return Ok(());
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in &files {
+        let path = dir.join(&file.file_name);
+        std::fs::write(&path, &file.yaml).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! `ferrocache-operator`: runs the CacheCluster and CacheParameterGroup controllers against a Kubernetes cluster
+//! (in-cluster service account or the current kubeconfig context).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferrocache_operator::http::{self, HttpState};
+use ferrocache_operator::leader_election::{self, LeaseSettings};
+use ferrocache_operator::metrics::Metrics;
+use ferrocache_operator::reconcile::{self, Context};
+use prometheus_client::registry::Registry;
+use tracing::{error, info};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrocache-operator",
+    version,
+    about = "Ferrocache operator: managed caches on Kubernetes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reconcile CacheClusters and CacheParameterGroups in the Kubernetes cluster of the current context.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Address of the health (/healthz, /readyz) and metrics (/metrics) endpoints.
+    #[arg(long, env = "FERROCACHE_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: SocketAddr,
+    /// Elect a leader through a Lease, so only one replica reconciles.
+    #[arg(long, env = "FERROCACHE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "FERROCACHE_LEASE_NAME",
+        default_value = "ferrocache-operator"
+    )]
+    lease_name: String,
+    /// Namespace of the Lease (the operator's own namespace; defaults to the client's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the Lease and in Events (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log format.
+    #[arg(long, env = "FERROCACHE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => run(args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes client configuration (in-cluster or kubeconfig)")?;
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("ferrocache-operator-{}", std::process::id()));
+
+    let mut registry = Registry::default();
+    let metrics = Metrics::default().register(&mut registry);
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = HttpState {
+        registry: Arc::new(registry),
+        ready: ready.clone(),
+    };
+    let http_addr = args.http_addr;
+    tokio::spawn(async move {
+        if let Err(e) = http::serve(http_addr, state).await {
+            error!(error = %e, "health and metrics endpoints stopped");
+        }
+    });
+    info!(addr = %http_addr, "health and metrics endpoints listening");
+
+    let lease = LeaseSettings {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        identity: identity.clone(),
+        lease_duration: Duration::from_secs(15),
+        renew_interval: Duration::from_secs(5),
+    };
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+    if args.leader_election {
+        info!(lease = %lease.name, namespace = %lease.namespace, %identity, "waiting for leadership");
+        leader_election::acquire(&client, &lease).await?;
+        let renew_client = client.clone();
+        tokio::spawn(async move {
+            let _ = lost_tx.send(leader_election::keep(renew_client, lease).await);
+        });
+    }
+
+    let ctx = Arc::new(Context::new(client, metrics, Some(identity)));
+    ready.store(true, Ordering::Relaxed);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controllers = tokio::spawn(reconcile::run(ctx, async move {
+        let _ = stop_rx.await;
+    }));
+    let outcome = tokio::select! {
+        _ = shutdown_signal() => {
+            info!("shutting down");
+            Ok(())
+        }
+        lost = lost_rx, if args.leader_election => match lost {
+            Ok(error) => Err(anyhow::Error::new(error)),
+            Err(_) => Ok(()),
+        },
+    };
+    ready.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(());
+    let _ = controllers.await;
+    outcome
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,362 @@
+//! Reconciling one CacheCluster: resolve its parameters, decide what may restart, apply the built objects,
+//! bootstrap pod roles, report status and Events.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::{debug, info};
+
+use super::status::{compute, Blocker, Observation};
+use super::{role_changes, Context};
+use crate::api::{
+    CacheCluster, CacheClusterStatus, CacheParameterGroup, ClusterState, Engine,
+    PendingModifiedValues,
+};
+use crate::maintenance_window::MaintenanceWindow;
+use crate::parameters;
+use crate::pending_changes::{self, AppliedSpec, APPLIED_ANNOTATION};
+use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER, ROLE};
+use crate::{Error, Result, FIELD_MANAGER};
+
+/// How often an available cluster is looked at without any change (drift repair, status refresh).
+const RESYNC: Duration = Duration::from_secs(300);
+/// How often a cluster that is still converging is looked at.
+const CONVERGING: Duration = Duration::from_secs(15);
+
+/// Reconciles one CacheCluster.
+pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started("CacheCluster");
+    let namespace = resources::namespace(&cluster)?;
+    debug!(cluster = %cluster.name_any(), %namespace, "reconciling");
+    if cluster.metadata.deletion_timestamp.is_some() {
+        return cleanup(&cluster, &ctx, &namespace).await;
+    }
+    let parameters = match resolve_parameters(&cluster, &ctx, &namespace).await? {
+        Ok(parameters) => parameters,
+        Err(blocker) => return block(&cluster, &ctx, &namespace, blocker).await,
+    };
+    if cluster.spec.engine == Engine::Redis && cluster.spec.num_node_groups > 1 {
+        let blocker = Blocker::ClusterModeUnavailable(cluster.spec.num_node_groups);
+        return block(&cluster, &ctx, &namespace, blocker).await;
+    }
+    apply(&cluster, &ctx, &namespace, parameters).await
+}
+
+/// A cluster being deleted: its children go with it (owner references); say so in status and an Event.
+/// Seen only while something else holds the object, e.g. foreground deletion waiting for the children.
+async fn cleanup(cluster: &CacheCluster, ctx: &Context, namespace: &str) -> Result<Action> {
+    let status = compute(Observation {
+        cluster,
+        pods: &[],
+        pending: PendingModifiedValues::default(),
+        blocker: None,
+        deleting: true,
+        now: (ctx.clock)(),
+    });
+    publish_transition(cluster, ctx, &status).await?;
+    patch_status(cluster, ctx, namespace, &status).await?;
+    Ok(Action::await_change())
+}
+
+/// The group's parameters split into (static, dynamic), or why they cannot be used.
+type Parameters = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+async fn resolve_parameters(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Result<Parameters, Blocker>> {
+    let Some(name) = &cluster.spec.cache_parameter_group_name else {
+        return Ok(Ok(Parameters::default()));
+    };
+    let groups: Api<CacheParameterGroup> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(group) = groups.get_opt(name).await? else {
+        return Ok(Err(Blocker::MissingParameterGroup(name.clone())));
+    };
+    if group.spec.family.engine() != cluster.spec.engine {
+        return Ok(Err(Blocker::ParameterGroupFamilyMismatch {
+            group: name.clone(),
+            family: group.spec.family.as_str().into(),
+        }));
+    }
+    let validated = parameters::validate(&group.spec.parameters);
+    if !validated.invalid.is_empty() {
+        let problems = validated
+            .invalid
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.message))
+            .collect();
+        return Ok(Err(Blocker::InvalidParameterGroup {
+            group: name.clone(),
+            problems,
+        }));
+    }
+    Ok(Ok(validated.split_by_change_type()))
+}
+
+/// The cluster cannot be built as specified: leave running objects alone, explain in status and an Event.
+async fn block(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+    blocker: Blocker,
+) -> Result<Action> {
+    info!(cluster = %cluster.name_any(), %namespace, reason = blocker.reason(), "cluster blocked");
+    let status = compute(Observation {
+        cluster,
+        pods: &[],
+        pending: PendingModifiedValues::default(),
+        blocker: Some(blocker),
+        deleting: false,
+        now: (ctx.clock)(),
+    });
+    publish_transition(cluster, ctx, &status).await?;
+    patch_status(cluster, ctx, namespace, &status).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+async fn apply(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+    parameters: Parameters,
+) -> Result<Action> {
+    let (static_parameters, dynamic_parameters) = parameters;
+    let now = (ctx.clock)();
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let observed = stateful_sets.get_opt(&node_group_name(cluster, 0)).await?;
+    let applied = observed.as_ref().and_then(applied_spec);
+    let window_open = MaintenanceWindow::parse(&cluster.spec.preferred_maintenance_window)
+        .map(|w| w.is_open(now))
+        .unwrap_or(false);
+    let plan = pending_changes::plan(
+        AppliedSpec::desired(&cluster.spec, static_parameters),
+        applied,
+        window_open || cluster.spec.apply_immediately,
+    );
+    let objects = resources::build(BuildInput {
+        cluster,
+        applied: &plan.apply,
+        dynamic_parameters: &dynamic_parameters,
+    })?;
+    apply_objects(ctx, namespace, &cluster.name_any(), objects).await?;
+
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{CLUSTER}={}", cluster.name_any());
+    let mut pod_list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    for (pod_name, role) in role_changes(cluster.spec.engine, &pod_list) {
+        let patch = serde_json::json!({ "metadata": { "labels": { ROLE: role } } });
+        let updated = pods
+            .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        info!(cluster = %cluster.name_any(), %namespace, node = %pod_name, role, "pod role assigned");
+        if let Some(slot) = pod_list.iter_mut().find(|p| p.name_any() == pod_name) {
+            *slot = updated;
+        }
+    }
+
+    let status = compute(Observation {
+        cluster,
+        pods: &pod_list,
+        pending: plan.pending,
+        blocker: None,
+        deleting: false,
+        now,
+    });
+    publish_transition(cluster, ctx, &status).await?;
+    let available = status.status == Some(ClusterState::Available);
+    patch_status(cluster, ctx, namespace, &status).await?;
+    Ok(Action::requeue(if available { RESYNC } else { CONVERGING }))
+}
+
+/// What the running pod template carries (see `pending_changes`).
+fn applied_spec(stateful_set: &StatefulSet) -> Option<AppliedSpec> {
+    let template = &stateful_set.spec.as_ref()?.template;
+    AppliedSpec::from_annotation(
+        template
+            .metadata
+            .as_ref()?
+            .annotations
+            .as_ref()?
+            .get(APPLIED_ANNOTATION),
+    )
+}
+
+async fn apply_objects(
+    ctx: &Context,
+    namespace: &str,
+    cluster: &str,
+    objects: ClusterObjects,
+) -> Result<()> {
+    server_side_apply(ctx, namespace, &objects.config_map).await?;
+    for service in &objects.services {
+        server_side_apply(ctx, namespace, service).await?;
+    }
+    for stateful_set in &objects.stateful_sets {
+        server_side_apply(ctx, namespace, stateful_set).await?;
+    }
+    for budget in &objects.disruption_budgets {
+        server_side_apply(ctx, namespace, budget).await?;
+    }
+    match &objects.network_policy {
+        Some(policy) => server_side_apply(ctx, namespace, policy).await?,
+        None => {
+            // allowedClients removed (or never set): no policy may remain.
+            let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+            match policies.delete(cluster, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if let Some(certificate) = &objects.certificate {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            ctx.client.clone(),
+            namespace,
+            &resources::certificate_resource(),
+        );
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match api
+            .patch(&certificate.name_any(), &params, &Patch::Apply(certificate))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Error::CertManagerMissing)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn server_side_apply<K>(ctx: &Context, namespace: &str, object: &K) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&object.name_any(), &params, &Patch::Apply(object))
+        .await?;
+    Ok(())
+}
+
+async fn patch_status(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+    status: &CacheClusterStatus,
+) -> Result<()> {
+    if cluster.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<CacheCluster> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": CacheCluster::api_version(&()),
+        "kind": CacheCluster::kind(&()),
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&cluster.name_any(), &params, &Patch::Apply(&patch))
+        .await?;
+    Ok(())
+}
+
+/// One Event per change of `status.status`: Normal for progress, Warning for problems.
+async fn publish_transition(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    status: &CacheClusterStatus,
+) -> Result<()> {
+    let before = cluster.status.as_ref().and_then(|s| s.status);
+    let Some(after) = status.status.filter(|after| Some(*after) != before) else {
+        return Ok(());
+    };
+    let warning = matches!(
+        after,
+        ClusterState::IncompatibleParameters | ClusterState::IncompatibleConfiguration
+    );
+    let note = status
+        .conditions
+        .iter()
+        .find(|c| {
+            c.type_
+                == if warning {
+                    crate::api::DEGRADED
+                } else {
+                    crate::api::READY
+                }
+        })
+        .map(|c| c.message.clone());
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: state_reason(after).into(),
+        note,
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    ctx.recorder
+        .publish(&event, &cluster.object_ref(&()))
+        .await?;
+    Ok(())
+}
+
+fn state_reason(state: ClusterState) -> &'static str {
+    match state {
+        ClusterState::Creating => "Creating",
+        ClusterState::Available => "Available",
+        ClusterState::Modifying => "Modifying",
+        ClusterState::Snapshotting => "Snapshotting",
+        ClusterState::FailingOver => "FailingOver",
+        ClusterState::Deleting => "Deleting",
+        ClusterState::IncompatibleParameters => "IncompatibleParameters",
+        ClusterState::IncompatibleConfiguration => "IncompatibleConfiguration",
+    }
+}
+
+/// Names of the Secrets a cluster refers to (watched so a rotation triggers a reconcile).
+pub(super) fn referenced_secrets(cluster: &CacheCluster) -> Vec<String> {
+    let spec = &cluster.spec;
+    let mut names: Vec<String> = [
+        spec.auth_token_secret_ref.as_ref().map(|r| r.name.clone()),
+        spec.at_rest_encryption_key_secret_ref
+            .as_ref()
+            .map(|r| r.name.clone()),
+        spec.tls.as_ref().and_then(|t| t.secret_name.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(
+        spec.users
+            .iter()
+            .map(|u| u.password_secret_ref.name.clone()),
+    )
+    .collect();
+    names.sort();
+    names.dedup();
+    names
+}

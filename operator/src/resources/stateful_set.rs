@@ -1,0 +1,351 @@
+//! The StatefulSet of one node group: a primary and its replicas (Redis) or every node (Memcached).
+//!
+//! `updateStrategy: OnDelete`: Kubernetes never restarts a node on its own; the operator orders restarts
+//! (replicas first, then a switchover) so a rollout never loses the primary by surprise.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, TCPSocketAction, TopologySpreadConstraint, Volume,
+    VolumeMount, WeightedPodAffinityTerm,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::engine_config::{container_size, CONFIG_DIR, DATA_DIR, SNAPSHOT_KEY_DIR, TLS_DIR};
+use super::{
+    config_map_name, node_group_labels, node_group_name, node_group_selector, owned_meta,
+    BuildInput, CONFIG_FILE_KEY, CONFIG_HASH_ANNOTATION,
+};
+use crate::api::{CacheCluster, Engine, METRICS_PORT};
+use crate::pending_changes::APPLIED_ANNOTATION;
+use crate::{Error, Result};
+
+/// UID and GID the engine runs as (no root in the image).
+const ENGINE_UID: i64 = 65532;
+/// Environment variable carrying the auth token into the engine's arguments.
+const AUTH_TOKEN_ENV: &str = "FERROCACHE_AUTH_TOKEN";
+
+/// The StatefulSet of node group `group`.
+pub(super) fn stateful_set(
+    input: BuildInput<'_>,
+    group: i32,
+    config_hash: &str,
+) -> Result<StatefulSet> {
+    let cluster = input.cluster;
+    let name = node_group_name(cluster, group);
+    let labels = node_group_labels(cluster, group);
+    Ok(StatefulSet {
+        metadata: owned_meta(cluster, name.clone(), labels.clone())?,
+        spec: Some(StatefulSetSpec {
+            replicas: Some(cluster.spec.nodes_per_group()),
+            service_name: Some(name),
+            selector: LabelSelector {
+                match_labels: Some(node_group_selector(cluster, group)),
+                ..LabelSelector::default()
+            },
+            // Nodes of a group are independent processes: start them together.
+            pod_management_policy: Some("Parallel".into()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".into()),
+                rolling_update: None,
+            }),
+            revision_history_limit: Some(5),
+            template: pod_template(input, group, labels, config_hash)?,
+            ..StatefulSetSpec::default()
+        }),
+        status: None,
+    })
+}
+
+fn pod_template(
+    input: BuildInput<'_>,
+    group: i32,
+    labels: BTreeMap<String, String>,
+    config_hash: &str,
+) -> Result<PodTemplateSpec> {
+    let cluster = input.cluster;
+    let overrides = cluster.spec.pod_template.clone().unwrap_or_default();
+    let mut pod_labels = overrides.labels.clone();
+    pod_labels.extend(labels);
+    let mut annotations = overrides.annotations.clone();
+    annotations.extend([
+        ("prometheus.io/scrape".to_string(), "true".to_string()),
+        ("prometheus.io/port".to_string(), METRICS_PORT.to_string()),
+        ("prometheus.io/path".to_string(), "/metrics".to_string()),
+        (CONFIG_HASH_ANNOTATION.to_string(), config_hash.to_string()),
+        (
+            APPLIED_ANNOTATION.to_string(),
+            serde_json::to_string(input.applied).map_err(|source| Error::Serialize {
+                what: "applied spec annotation",
+                source,
+            })?,
+        ),
+    ]);
+    Ok(PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![engine_container(input)],
+            volumes: Some(volumes(cluster)),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(ENGINE_UID),
+                run_as_group: Some(ENGINE_UID),
+                fs_group: Some(ENGINE_UID),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    localhost_profile: None,
+                }),
+                ..PodSecurityContext::default()
+            }),
+            affinity: Some(affinity(cluster, group)),
+            topology_spread_constraints: cluster
+                .spec
+                .multi_az_enabled
+                .then(|| vec![zone_spread(cluster, group)]),
+            tolerations: (!overrides.tolerations.is_empty()).then_some(overrides.tolerations),
+            node_selector: (!overrides.node_selector.is_empty()).then_some(overrides.node_selector),
+            priority_class_name: overrides.priority_class_name,
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(30),
+            ..PodSpec::default()
+        }),
+    })
+}
+
+fn engine_container(input: BuildInput<'_>) -> Container {
+    let spec = &input.cluster.spec;
+    let port = spec.client_port();
+    let mut args = vec![
+        "--config".to_string(),
+        format!("{CONFIG_DIR}/{CONFIG_FILE_KEY}"),
+    ];
+    if spec.engine == Engine::Memcached {
+        args.extend(["--protocol".into(), "memcached".into()]);
+    }
+    let mut env = Vec::new();
+    if let Some(token) = &spec.auth_token_secret_ref {
+        // Kubernetes expands $(VAR) in arguments; the token stays out of the ConfigMap.
+        args.extend(["--requirepass".into(), format!("$({AUTH_TOKEN_ENV})")]);
+        env.push(EnvVar {
+            name: AUTH_TOKEN_ENV.into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: token.name.clone(),
+                    key: token.key.clone(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            value: None,
+        });
+    }
+    let probe = |initial_delay, period, failures| Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(port),
+            host: None,
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    };
+    Container {
+        name: "engine".into(),
+        image: Some(input.applied.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        // The root filesystem is read-only: snapshots land in the working directory, the data volume.
+        working_dir: Some(DATA_DIR.into()),
+        args: Some(args),
+        env: (!env.is_empty()).then_some(env),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(spec.engine.as_str().into()),
+                container_port: port,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some("metrics".into()),
+                container_port: METRICS_PORT,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+        ]),
+        resources: Some(resources(input)),
+        readiness_probe: Some(probe(2, 5, 3)),
+        liveness_probe: Some(probe(10, 10, 6)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(volume_mounts(input.cluster)),
+        ..Container::default()
+    }
+}
+
+/// Explicit resources as given; otherwise the preset as equal requests and limits (Guaranteed QoS).
+fn resources(input: BuildInput<'_>) -> ResourceRequirements {
+    if let Some(resources) = &input.applied.resources {
+        return resources.clone();
+    }
+    let (cpu_millis, memory) = container_size(input);
+    let quantities = BTreeMap::from([
+        ("cpu".to_string(), Quantity(format!("{cpu_millis}m"))),
+        (
+            "memory".to_string(),
+            Quantity(format!("{}Mi", memory.unwrap_or(0) >> 20)),
+        ),
+    ]);
+    ResourceRequirements {
+        requests: Some(quantities.clone()),
+        limits: Some(quantities),
+        ..ResourceRequirements::default()
+    }
+}
+
+fn volumes(cluster: &CacheCluster) -> Vec<Volume> {
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(cluster),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    if let Some(secret_name) = tls_secret_name(cluster) {
+        volumes.push(secret_volume("tls", secret_name));
+    }
+    if let Some(key) = cluster
+        .spec
+        .at_rest_encryption_key_secret_ref
+        .as_ref()
+        .filter(|_| cluster.spec.at_rest_encryption_enabled)
+    {
+        let mut volume = secret_volume("snapshot-key", key.name.clone());
+        if let Some(secret) = volume.secret.as_mut() {
+            secret.items = Some(vec![k8s_openapi::api::core::v1::KeyToPath {
+                key: key.key.clone(),
+                path: "key".into(),
+                mode: None,
+            }]);
+        }
+        volumes.push(volume);
+    }
+    volumes
+}
+
+fn secret_volume(name: &str, secret_name: String) -> Volume {
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret_name),
+            default_mode: Some(0o440),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+fn volume_mounts(cluster: &CacheCluster) -> Vec<VolumeMount> {
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(name != "data"),
+        ..VolumeMount::default()
+    };
+    let mut mounts = vec![mount("config", CONFIG_DIR), mount("data", DATA_DIR)];
+    if tls_secret_name(cluster).is_some() {
+        mounts.push(mount("tls", TLS_DIR));
+    }
+    if cluster.spec.at_rest_encryption_enabled
+        && cluster.spec.at_rest_encryption_key_secret_ref.is_some()
+    {
+        mounts.push(mount("snapshot-key", SNAPSHOT_KEY_DIR));
+    }
+    mounts
+}
+
+/// The Secret holding the TLS certificate: the given one, or the one the cert-manager Certificate fills.
+pub(super) fn tls_secret_name(cluster: &CacheCluster) -> Option<String> {
+    let tls = cluster
+        .spec
+        .tls
+        .as_ref()
+        .filter(|_| cluster.spec.transit_encryption_enabled)?;
+    Some(
+        tls.secret_name
+            .clone()
+            .unwrap_or_else(|| super::issued_secret_name(cluster)),
+    )
+}
+
+/// Keep a group's nodes on different Kubernetes nodes: required with multi-AZ (a primary and its replica must
+/// not share a failure), preferred otherwise.
+fn affinity(cluster: &CacheCluster, group: i32) -> Affinity {
+    let term = PodAffinityTerm {
+        label_selector: Some(LabelSelector {
+            match_labels: Some(node_group_selector(cluster, group)),
+            ..LabelSelector::default()
+        }),
+        topology_key: "kubernetes.io/hostname".into(),
+        ..PodAffinityTerm::default()
+    };
+    let anti_affinity = if cluster.spec.multi_az_enabled {
+        PodAntiAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![term]),
+            ..PodAntiAffinity::default()
+        }
+    } else {
+        PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: term,
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }
+    };
+    Affinity {
+        pod_anti_affinity: Some(anti_affinity),
+        ..Affinity::default()
+    }
+}
+
+fn zone_spread(cluster: &CacheCluster, group: i32) -> TopologySpreadConstraint {
+    TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: "topology.kubernetes.io/zone".into(),
+        when_unsatisfiable: "DoNotSchedule".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(node_group_selector(cluster, group)),
+            ..LabelSelector::default()
+        }),
+        ..TopologySpreadConstraint::default()
+    }
+}

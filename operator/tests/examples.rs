@@ -1,0 +1,182 @@
+//! The manifests in `examples/` validate against the generated CRDs, and those in `examples/invalid/` do not.
+//!
+//! What runs here, without an API server: the API server's defaulting (kube-cel), the OpenAPI v3 constraints
+//! (types, enums, patterns, ranges, lengths; checked with the `jsonschema` crate, with unknown fields refused as
+//! kubectl's strict field validation does) and the CEL rules (`x-kubernetes-validations`, evaluated by kube-cel,
+//! including the transition rule on `engine`). What does not: the API server's CEL cost budget and its exact
+//! CEL library version, metadata validation (name format), and admission plugins.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The openAPIV3Schema of the CRD serving `kind`, from the committed `crds/`.
+fn schema_for(kind: &str) -> Value {
+    for entry in std::fs::read_dir(repo().join("crds")).expect("crds/ exists") {
+        let path = entry.expect("readable dir").path();
+        let crd: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("readable CRD"))
+                .expect("CRD YAML parses");
+        if crd["spec"]["names"]["kind"] == kind {
+            return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+        }
+    }
+    panic!("no CRD for kind {kind}");
+}
+
+/// OpenAPI v3 (Kubernetes flavour) → JSON Schema draft 4: `nullable` becomes a `null` type, and objects with
+/// declared properties refuse others (kubectl's default strict field validation).
+fn to_json_schema(node: &Value) -> Value {
+    match node {
+        Value::Object(obj) => {
+            let mut out: serde_json::Map<String, Value> = obj
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json_schema(v)))
+                .collect();
+            if obj.get("nullable") == Some(&Value::Bool(true)) {
+                if let Some(Value::String(t)) = obj.get("type") {
+                    out.insert("type".into(), serde_json::json!([t, "null"]));
+                }
+            }
+            let preserves =
+                obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            if obj.contains_key("properties")
+                && !obj.contains_key("additionalProperties")
+                && !preserves
+            {
+                out.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Errors of the OpenAPI constraints and of the CEL rules, separately.
+fn check(object: &Value, old: Option<&Value>) -> (Vec<String>, Vec<String>) {
+    let kind = object["kind"].as_str().expect("manifest has a kind");
+    let schema = schema_for(kind);
+    let mut defaulted = kube_cel::apply_defaults(&schema, object);
+    // The API server sets metadata fields the schema leaves open; examples may omit the namespace.
+    defaulted["metadata"]["namespace"] = Value::String("default".into());
+    // Every object also has the fields the API server itself defines at the root.
+    let mut full = schema.clone();
+    full["properties"]["apiVersion"] = serde_json::json!({"type": "string"});
+    full["properties"]["kind"] = serde_json::json!({"type": "string"});
+    full["properties"]["metadata"] = serde_json::json!({"type": "object"});
+    let validator = jsonschema::draft4::new(&to_json_schema(&full)).expect("schema compiles");
+    let schema_errors = validator
+        .iter_errors(&defaulted)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    let cel_errors = match kube_cel::Validator::new().validate(&schema, object, old) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+    };
+    (schema_errors, cel_errors)
+}
+
+fn manifests(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("examples dir exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable example");
+            (p, text)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_is_valid() {
+    let examples = manifests(&repo().join("examples"));
+    assert!(
+        examples.len() >= 4,
+        "examples/ should hold the documented manifests"
+    );
+    for (path, text) in examples {
+        let object: Value = serde_yaml::from_str(&text).expect("example parses as YAML");
+        let (schema_errors, cel_errors) = check(&object, None);
+        assert!(
+            schema_errors.is_empty() && cel_errors.is_empty(),
+            "{} should be valid: {schema_errors:?} {cel_errors:?}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn every_invalid_example_is_refused_by_the_mechanism_its_comment_names() {
+    let invalid = manifests(&repo().join("examples/invalid"));
+    assert!(invalid.len() >= 8);
+    for (path, text) in invalid {
+        let comment = text.lines().next().unwrap_or_default();
+        assert!(
+            comment.starts_with("# Invalid: "),
+            "{} must start with a comment saying why it is invalid",
+            path.display()
+        );
+        let object: Value =
+            serde_yaml::from_str(&text).expect("invalid example still parses as YAML");
+        let (schema_errors, cel_errors) = check(&object, None);
+        eprintln!(
+            "{}: schema {schema_errors:?}, CEL {cel_errors:?}",
+            path.display()
+        );
+        if comment.contains("CEL") {
+            assert!(
+                !cel_errors.is_empty(),
+                "{}: a CEL rule should refuse it",
+                path.display()
+            );
+        } else {
+            assert!(
+                !schema_errors.is_empty(),
+                "{}: the OpenAPI schema should refuse it",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn engine_cannot_change_after_creation() {
+    let text =
+        std::fs::read_to_string(repo().join("examples/redis-single-node.yaml")).expect("example");
+    let old: Value = serde_yaml::from_str(&text).expect("parses");
+    let mut new = old.clone();
+    new["spec"]["engine"] = Value::String("memcached".into());
+    let (_, cel_errors) = check(&new, Some(&old));
+    assert!(
+        cel_errors.iter().any(|e| e.contains("engine is immutable")),
+        "{cel_errors:?}"
+    );
+    let (_, unchanged) = check(&old, Some(&old));
+    assert!(unchanged.is_empty(), "{unchanged:?}");
+}
+
+#[test]
+fn maintenance_windows_across_the_week_boundary_are_accepted_by_the_cel_rule() {
+    let text =
+        std::fs::read_to_string(repo().join("examples/redis-single-node.yaml")).expect("example");
+    let mut object: Value = serde_yaml::from_str(&text).expect("parses");
+    for (window, ok) in [
+        ("sat:23:30-sun:00:30", true),
+        ("sat:23:30-sun:00:29", false),
+        ("mon:00:00-sun:23:59", true),
+        ("tue:10:00-tue:11:00", true),
+    ] {
+        object["spec"]["preferredMaintenanceWindow"] = Value::String(window.into());
+        let (schema_errors, cel_errors) = check(&object, None);
+        assert!(schema_errors.is_empty(), "{window}: {schema_errors:?}");
+        assert_eq!(cel_errors.is_empty(), ok, "{window}: {cel_errors:?}");
+    }
+}
