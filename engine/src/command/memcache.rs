@@ -151,6 +151,27 @@ pub fn put_item(
     cas
 }
 
+/// Stores a value for a text storage command. Items with client flags 0 are stored as plain strings, 16 bytes
+/// smaller: their CAS unique is assigned on first demand (`gets`, `mg c`) from the shard's increasing counter,
+/// so it still differs from every CAS handed out for the key before.
+#[allow(clippy::too_many_arguments)]
+pub fn put_value(
+    shard: &mut Shard,
+    hash: u64,
+    key: &[u8],
+    parts: &[&[u8]],
+    flags: u32,
+    expire: Option<u64>,
+    clock: &Clock,
+) {
+    if flags != 0 {
+        put_item(shard, hash, key, parts, flags, expire, clock, None);
+        return;
+    }
+    let entry = Entry::new_str_parts((hash >> 32) as u32, key, parts, expire, clock.initial());
+    shard.set(hash, entry, clock.now_ms);
+}
+
 /// Why an incr/decr failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArithError {
@@ -397,7 +418,7 @@ fn store(
     let existing = shard.find(h, key, clock.now_ms);
     let reply: &'static [u8] = match (op, existing) {
         (StoreOp::Set, _) | (StoreOp::Add, None) | (StoreOp::Replace, Some(_)) => {
-            put_item(shard, h, key, &[data], flags, expire, &clock, None);
+            put_value(shard, h, key, &[data], flags, expire, &clock);
             b"STORED\r\n"
         }
         (StoreOp::Add, Some(i)) => {
@@ -423,7 +444,7 @@ fn store(
             } else {
                 [data, &old]
             };
-            put_item(shard, h, key, &parts, item_flags, old_expire, &clock, None);
+            put_value(shard, h, key, &parts, item_flags, old_expire, &clock);
             b"STORED\r\n"
         }
         (StoreOp::Cas, None) => {
@@ -436,7 +457,7 @@ fn store(
                 return b"EXISTS\r\n";
             }
             ctx.session.counters.memcache.add(Stat::CasHits, 1);
-            put_item(shard, h, key, &[data], flags, expire, &clock, None);
+            put_value(shard, h, key, &[data], flags, expire, &clock);
             b"STORED\r\n"
         }
     };
