@@ -78,7 +78,7 @@ pub struct Args {
     /// ACL file of users (Redis `user NAME rules…` syntax).
     #[arg(long)]
     pub aclfile: Option<String>,
-    /// Worker threads serving connections (default: all cores).
+    /// Worker threads serving connections (default: one per core but one, at least one).
     #[arg(long)]
     pub threads: Option<String>,
     /// Close connections idle for this many seconds (default 0: never).
@@ -282,7 +282,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // One worker per core but one: the kernel's network stack, the background tasks (expiry, replication,
+        // snapshots) and co-located processes get a core, and on small nodes a hot key is never contended.
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
         Config {
             bind: vec!["127.0.0.1".into()],
             port: 6379,
