@@ -9,7 +9,7 @@ fn raise_fd_limit() {
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max.min(8192);
+        lim.rlim_cur = lim.rlim_max.min(30_000);
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
 }
@@ -92,4 +92,43 @@ fn idle_clients_are_closed_after_timeout() {
             && waited < std::time::Duration::from_secs(5),
         "{waited:?}"
     );
+}
+
+#[test]
+fn ten_thousand_idle_connections_are_accepted_and_the_next_refused_politely() {
+    raise_fd_limit();
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit with a valid pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if lim.rlim_cur < 10_200 {
+        panic!(
+            "this test needs 10,200 open files; the hard limit is {}",
+            lim.rlim_max
+        );
+    }
+    let e = Engine::start(&["--set", "maxclients=10001"]);
+    let mut admin = e.conn();
+    let mut idle = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        idle.push(std::net::TcpStream::connect(("127.0.0.1", e.port)).expect("connect"));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut admin).unwrap();
+        if info.contains("connected_clients:10001") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all idle clients registered: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut extra = e.raw();
+    assert_eq!(
+        common::read_to_close(&mut extra),
+        b"-ERR max number of clients reached\r\n"
+    );
+    let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+    assert_eq!(pong, "PONG", "existing clients keep working");
 }
