@@ -1,0 +1,60 @@
+//! Where the `ferrocache-engine` binary is: `FERROCACHE_ENGINE`, next to the operator binary (the same cargo
+//! target directory), or on `PATH`, in that order.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Environment variable naming the engine binary explicitly.
+pub const ENGINE_ENV: &str = "FERROCACHE_ENGINE";
+/// File name of the engine binary.
+pub const ENGINE_BINARY: &str = "ferrocache-engine";
+
+/// Finds the engine binary, or says where it looked.
+pub fn locate() -> Result<PathBuf> {
+    let explicit = std::env::var_os(ENGINE_ENV).map(PathBuf::from);
+    let beside = std::env::current_exe().ok().and_then(|exe| {
+        // `target/<profile>/ferrocache-operator` or, for tests, `target/<profile>/deps/<test>`.
+        let dir = exe.parent()?;
+        let dir = if dir.ends_with("deps") {
+            dir.parent()?
+        } else {
+            dir
+        };
+        Some(dir.join(ENGINE_BINARY))
+    });
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(ENGINE_BINARY))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let candidates: Vec<PathBuf> = explicit.into_iter().chain(beside).chain(on_path).collect();
+    if let Some(found) = candidates.iter().find(|p| is_executable(p)) {
+        return Ok(found.clone());
+    }
+    let searched = if candidates.is_empty() {
+        "nowhere: no FERROCACHE_ENGINE, no PATH".to_string()
+    } else {
+        candidates
+            .iter()
+            .take(3)
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+            + if candidates.len() > 3 { ", PATH" } else { "" }
+    };
+    Err(Error::EngineBinaryMissing { searched })
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    path.is_file()
+}
