@@ -108,6 +108,7 @@ pub fn choose_replica(replicas: &[ReplicaView]) -> Option<&ReplicaView> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SilenceTracker {
     since: Option<Instant>,
+    last_answer: Option<Instant>,
 }
 
 impl SilenceTracker {
@@ -115,6 +116,7 @@ impl SilenceTracker {
     pub fn observe(&mut self, answered: bool, process_gone: bool, now: Instant) -> PrimaryHealth {
         if answered {
             self.since = None;
+            self.last_answer = Some(now);
             return PrimaryHealth::Answering;
         }
         let since = *self.since.get_or_insert(now);
@@ -130,9 +132,14 @@ impl SilenceTracker {
         self.since
     }
 
-    /// Forgets the failure (after a failover).
+    /// When the primary last answered a health check.
+    pub fn last_answer(&self) -> Option<Instant> {
+        self.last_answer
+    }
+
+    /// Forgets the failure and the old primary's answers (after a failover).
     pub fn reset(&mut self) {
-        self.since = None;
+        *self = SilenceTracker::default();
     }
 }
 

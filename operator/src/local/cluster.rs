@@ -93,7 +93,8 @@ pub struct FailoverRecord {
     pub new_primary: String,
     /// Replication offset of the promoted replica.
     pub offset: u64,
-    /// From the first failed health check until the new primary took writes behind the primary endpoint.
+    /// From the primary's last answered health check until the new primary took writes behind the primary
+    /// endpoint.
     pub duration: Duration,
 }
 
@@ -102,7 +103,7 @@ impl std::fmt::Display for Event {
         match self {
             Event::Failover(r) => write!(
                 f,
-                "failover: {} failed; promoted {} (offset {}) in {:.2} s",
+                "failover: {} failed; promoted {} (offset {}) {:.2} s after its last answered health check",
                 r.old_primary,
                 r.new_primary,
                 r.offset,
@@ -461,10 +462,16 @@ impl LocalCluster {
         replica: &str,
         offset: u64,
     ) -> Result<FailoverRecord> {
+        // The old primary goes first: stopped if it still runs and started again as a standby, which serves no
+        // writes, so there is never a second primary (no split brain).
+        self.restart_as_standby(old)?;
         self.client(replica).promote().await?;
         self.platform.set_role(replica, Role::Primary)?;
-        let since = self.groups[g].silence.since().unwrap_or_else(Instant::now);
-        let duration = since.elapsed();
+        let silence = self.groups[g].silence;
+        let duration = silence
+            .last_answer()
+            .or(silence.since())
+            .map_or(Duration::ZERO, |t| t.elapsed());
         self.groups[g].primary = Some(replica.to_string());
         self.groups[g].silence.reset();
         self.groups[g].degraded_reported = false;
@@ -477,9 +484,8 @@ impl LocalCluster {
                 self.platform.set_role(&other, Role::Replica)?;
             }
         }
-        // Stopped for good if it still runs (no split brain), then back as a standby that follows.
         self.platform.set_role(old, Role::Replica)?;
-        self.rejoin(old).await?;
+        self.follow_primary(old).await?;
         Ok(FailoverRecord {
             old_primary: old.to_string(),
             new_primary: replica.to_string(),
@@ -490,12 +496,25 @@ impl LocalCluster {
 
     /// Restarts a node as a standby and points it at its group's primary (or lists it for memcached).
     async fn rejoin(&mut self, node: &str) -> Result<Role> {
+        self.restart_as_standby(node)?;
+        self.follow_primary(node).await
+    }
+
+    fn restart_as_standby(&mut self, node: &str) -> Result<()> {
         let spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
             node: node.to_string(),
             message: "unknown node".into(),
         })?;
-        self.platform.replace_node(&spec)?;
+        self.platform.replace_node(&spec).map(drop)
+    }
+
+    /// Waits until a restarted node answers, then makes it a replica of its group's primary.
+    async fn follow_primary(&mut self, node: &str) -> Result<Role> {
         self.wait_ready(node).await?;
+        let spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
+            node: node.to_string(),
+            message: "unknown node".into(),
+        })?;
         if spec.engine == Engine::Memcached {
             self.platform.set_role(node, Role::Memcached)?;
             return Ok(Role::Memcached);

@@ -12,7 +12,16 @@ pub const ENGINE_BINARY: &str = "ferrocache-engine";
 
 /// Finds the engine binary, or says where it looked.
 pub fn locate() -> Result<PathBuf> {
-    let explicit = std::env::var_os(ENGINE_ENV).map(PathBuf::from);
+    if let Some(explicit) = std::env::var_os(ENGINE_ENV).map(PathBuf::from) {
+        // An explicit choice is never silently replaced by another binary.
+        return if is_executable(&explicit) {
+            Ok(explicit)
+        } else {
+            Err(Error::EngineBinaryMissing {
+                searched: format!("{ENGINE_ENV}={}", explicit.display()),
+            })
+        };
+    }
     let beside = std::env::current_exe().ok().and_then(|exe| {
         // `target/<profile>/ferrocache-operator` or, for tests, `target/<profile>/deps/<test>`.
         let dir = exe.parent()?;
@@ -30,12 +39,12 @@ pub fn locate() -> Result<PathBuf> {
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let candidates: Vec<PathBuf> = explicit.into_iter().chain(beside).chain(on_path).collect();
+    let candidates: Vec<PathBuf> = beside.into_iter().chain(on_path).collect();
     if let Some(found) = candidates.iter().find(|p| is_executable(p)) {
         return Ok(found.clone());
     }
     let searched = if candidates.is_empty() {
-        "nowhere: no FERROCACHE_ENGINE, no PATH".to_string()
+        "nowhere: no PATH".to_string()
     } else {
         candidates
             .iter()
