@@ -321,3 +321,70 @@ async fn memcached_nodes_are_listed_for_auto_discovery() {
     .await
     .expect("test finishes in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_primary_is_replaced_after_the_failover_window() {
+    tokio::time::timeout(TEST_BUDGET, async {
+        let settings = settings("hung");
+        let window = settings.failover_window;
+        let cluster = LocalCluster::start(redis_cluster("hung", 1), settings)
+            .await
+            .expect("cluster starts");
+        let primary = cluster.endpoints().primary.expect("primary endpoint");
+        let old_primary = cluster.primary(0).expect("a primary").to_string();
+        let pid = libc::pid_t::try_from(cluster.pid(&old_primary).expect("primary runs"))
+            .expect("pid fits");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let runner = tokio::spawn(cluster.run(
+            Duration::from_secs(3600),
+            async move {
+                let _ = stop_rx.await;
+            },
+            |_| {},
+        ));
+        let _: () = query(primary, redis::cmd("SET").arg("before").arg("1"))
+            .await
+            .unwrap();
+        let _: i64 = query(primary, redis::cmd("WAIT").arg(1).arg(2000))
+            .await
+            .unwrap();
+
+        // SAFETY: kill(2) on a child process id of this test with a valid signal.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        let hung = Instant::now();
+        loop {
+            if query::<()>(primary, redis::cmd("SET").arg("after").arg("1"))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            assert!(
+                hung.elapsed() < Duration::from_secs(15),
+                "writes did not resume"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let gap = hung.elapsed();
+        println!(
+            "writes resumed {:.2} s after the primary hung (window {window:?})",
+            gap.as_secs_f64()
+        );
+        assert!(
+            gap >= window,
+            "a silent primary keeps its role for the whole window"
+        );
+        let value: Option<String> = query(primary, redis::cmd("GET").arg("before"))
+            .await
+            .unwrap();
+        assert_eq!(value.as_deref(), Some("1"));
+
+        let _ = stop_tx.send(());
+        tokio::time::timeout(Duration::from_secs(20), runner)
+            .await
+            .expect("the runner stops")
+            .expect("the runner does not panic");
+    })
+    .await
+    .expect("test finishes in time");
+}

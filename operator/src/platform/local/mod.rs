@@ -121,7 +121,7 @@ impl LocalPlatform {
     pub fn stop_all(&mut self) {
         for node in self.nodes.values_mut() {
             if let Some(child) = node.child.as_mut() {
-                process::stop(child);
+                process::stop(child, process::STOP_GRACE);
             }
             node.child = None;
         }
@@ -258,7 +258,7 @@ impl Platform for LocalPlatform {
             return self.create_node(spec);
         };
         if let Some(child) = node.child.as_mut() {
-            process::stop(child);
+            process::stop(child, process::REPLACE_GRACE);
         }
         node.child = None;
         let started = self.start(spec, node.port);
@@ -275,7 +275,7 @@ impl Platform for LocalPlatform {
     fn delete_node(&mut self, name: &str) -> Result<()> {
         if let Some(mut node) = self.nodes.remove(name) {
             if let Some(child) = node.child.as_mut() {
-                process::stop(child);
+                process::stop(child, process::STOP_GRACE);
             }
         }
         self.route()

@@ -10,8 +10,10 @@ use crate::api::Engine;
 use crate::platform::Presence;
 use crate::{Error, Result};
 
-/// How long a node may take to stop after SIGTERM before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a node may take to stop after SIGTERM before it is killed, when the cluster stops.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The same when a node is replaced: it failed already, so a long wait only delays the failover.
+pub const REPLACE_GRACE: Duration = Duration::from_millis(500);
 
 /// Files and address of a node's process.
 #[derive(Debug, Clone)]
@@ -102,13 +104,13 @@ pub fn presence(child: &mut Child) -> Presence {
     }
 }
 
-/// Stops the process: SIGTERM (the engine stops cleanly), SIGKILL after the grace period.
-pub fn stop(child: &mut Child) {
+/// Stops the process: SIGTERM (the engine stops cleanly), SIGKILL after `grace`.
+pub fn stop(child: &mut Child, grace: Duration) {
     if presence(child) != Presence::Running {
         return;
     }
     terminate(child);
-    let deadline = Instant::now() + STOP_GRACE;
+    let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if presence(child) != Presence::Running {
             return;
