@@ -119,6 +119,12 @@ impl LocalPlatform {
 
     /// Stops every node (SIGTERM, then SIGKILL after a grace period) and closes the endpoints' targets.
     pub fn stop_all(&mut self) {
+        // Every node is told first, so they stop together rather than one after another.
+        for child in self.nodes.values_mut().filter_map(|n| n.child.as_mut()) {
+            if process::presence(child) == Presence::Running {
+                process::terminate(child);
+            }
+        }
         for node in self.nodes.values_mut() {
             if let Some(child) = node.child.as_mut() {
                 process::stop(child, process::STOP_GRACE);

@@ -121,8 +121,9 @@ pub fn stop(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// Sends SIGTERM without waiting, so several nodes stop at once.
 #[cfg(unix)]
-fn terminate(child: &mut Child) {
+pub fn terminate(child: &mut Child) {
     match libc::pid_t::try_from(child.id()) {
         // SAFETY: kill(2) with a pid of our own child process and a valid signal number has no memory effects.
         Ok(pid) => unsafe {
@@ -134,7 +135,8 @@ fn terminate(child: &mut Child) {
     }
 }
 
+/// Stops the process without waiting.
 #[cfg(not(unix))]
-fn terminate(child: &mut Child) {
+pub fn terminate(child: &mut Child) {
     let _ = child.kill();
 }
