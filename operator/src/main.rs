@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     init_logging(LogFormat::Text);
     let manifests = local::load(&args.files)?;
-    let mut settings = LocalSettings::new(engine_binary::locate()?);
+    let mut settings = LocalSettings::new(engine_binary::locate_or_build()?);
     settings.state_root = args.state_dir;
     settings.base_port = match args.base_port {
         Some(0) => None,

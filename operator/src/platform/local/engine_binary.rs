@@ -67,3 +67,47 @@ fn is_executable(path: &Path) -> bool {
     #[cfg(not(unix))]
     path.is_file()
 }
+
+/// Like [`locate`], but when the operator was started by `cargo run` (cargo sets `CARGO` and
+/// `CARGO_MANIFEST_DIR`) and the engine is missing, builds it with the same profile first, so one
+/// `cargo run … -- local` is enough on a fresh checkout.
+pub fn locate_or_build() -> Result<PathBuf> {
+    let missing = match locate() {
+        Ok(found) => return Ok(found),
+        Err(e) => e,
+    };
+    let (Some(cargo), Some(manifest_dir)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Err(missing);
+    };
+    if std::env::var_os(ENGINE_ENV).is_some() {
+        return Err(missing);
+    }
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.ends_with("release")))
+        .unwrap_or(false);
+    let workspace = PathBuf::from(manifest_dir).join("..");
+    let mut build = std::process::Command::new(cargo);
+    build.current_dir(&workspace).args([
+        "build",
+        "-p",
+        "ferrocache-engine",
+        "--bin",
+        ENGINE_BINARY,
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    eprintln!("building {ENGINE_BINARY} (not found next to the operator)…");
+    let status = build.status().map_err(|source| Error::Io {
+        what: format!("run cargo build for {ENGINE_BINARY}"),
+        source,
+    })?;
+    if !status.success() {
+        return Err(missing);
+    }
+    locate()
+}
