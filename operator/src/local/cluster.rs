@@ -392,7 +392,13 @@ impl LocalCluster {
     async fn check_primary(&mut self, g: usize) -> Option<Event> {
         let primary = self.groups[g].primary.clone()?;
         let gone = matches!(self.presence(&primary), Presence::Gone(_));
-        let answered = !gone && self.answers(&primary).await;
+        // Answering as a primary: a node that restarted (or was left) as a standby holds no writes.
+        let answered = !gone
+            && self
+                .client(&primary)
+                .info()
+                .await
+                .is_ok_and(|info| info.role == "primary");
         let now = Instant::now();
         let health = self.groups[g].silence.observe(answered, gone, now);
         if health == PrimaryHealth::Answering {

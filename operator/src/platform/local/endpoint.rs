@@ -75,6 +75,8 @@ async fn accept_loop(listener: TcpListener, targets: Arc<RwLock<Vec<SocketAddr>>
     let next = AtomicUsize::new(0);
     loop {
         let Ok((client, _)) = listener.accept().await else {
+            // Out of file descriptors or a similar passing condition: do not spin.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
         let target = targets.read().ok().and_then(|t| {
