@@ -41,6 +41,42 @@ pub enum Error {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// A manifest file could not be read or parsed.
+    #[error("{path}: {message}")]
+    Manifest {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A CacheCluster asks for something the chosen platform cannot run; each line says what to change.
+    #[error("the cluster cannot run here:\n  - {}", .problems.join("\n  - "))]
+    Unsupported {
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// The `ferrocache-engine` binary was not found.
+    #[error("cannot find the ferrocache-engine binary (looked in: {searched}); build it with `cargo build --release --bin ferrocache-engine` or point FERROCACHE_ENGINE at it")]
+    EngineBinaryMissing {
+        /// Places looked at.
+        searched: String,
+    },
+    /// A local file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// An engine node did not answer or refused a command.
+    #[error("engine node {node}: {message}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Error {
@@ -53,6 +89,11 @@ impl Error {
             Error::CertManagerMissing => "cert_manager_missing",
             Error::LeaderElection { .. } => "leader_election",
             Error::Http { .. } => "http",
+            Error::Manifest { .. } => "manifest",
+            Error::Unsupported { .. } => "unsupported",
+            Error::EngineBinaryMissing { .. } => "engine_binary_missing",
+            Error::Io { .. } => "io",
+            Error::Node { .. } => "node",
         }
     }
 }

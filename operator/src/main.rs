@@ -1,7 +1,9 @@
 //! `ferrocache-operator`: runs the CacheCluster and CacheParameterGroup controllers against a Kubernetes cluster
-//! (in-cluster service account or the current kubeconfig context).
+//! (in-cluster service account or the current kubeconfig context), or runs one CacheCluster as engine processes on
+//! this machine (`local`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrocache_operator::http::{self, HttpState};
 use ferrocache_operator::leader_election::{self, LeaseSettings};
+use ferrocache_operator::local::{self, LocalCluster, LocalSettings, Report};
 use ferrocache_operator::metrics::Metrics;
+use ferrocache_operator::platform::local::engine_binary;
 use ferrocache_operator::reconcile::{self, Context};
 use prometheus_client::registry::Registry;
 use tracing::{error, info};
@@ -30,6 +34,50 @@ struct Cli {
 enum Command {
     /// Reconcile CacheClusters and CacheParameterGroups in the Kubernetes cluster of the current context.
     Run(RunArgs),
+    /// Run a CacheCluster on this machine: engine processes on 127.0.0.1, endpoints, status, failover.
+    Local(LocalArgs),
+}
+
+#[derive(Debug, Args)]
+struct LocalArgs {
+    /// Manifest files: one CacheCluster and the CacheParameterGroup it names (repeat -f for several files).
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    /// Where node data directories and logs go (`<state-dir>/<namespace>/<name>/<node>/`).
+    #[arg(long, default_value = ".ferrocache")]
+    state_dir: PathBuf,
+    /// Primary (or configuration) endpoint port; the reader endpoint and the nodes take the ports after it.
+    /// Defaults to the cluster's port (6379 for redis, 11211 for memcached); 0 picks free ports.
+    #[arg(long)]
+    base_port: Option<u16>,
+    /// Time between health checks of each primary, e.g. `1s` or `500ms`.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    health_interval: Duration,
+    /// How long a primary may miss health checks before a replica replaces it.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    failover_window: Duration,
+    /// Time between status lines.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    status_interval: Duration,
+}
+
+/// `500ms`, `2s`, `1m` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 2s or 1m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 #[derive(Debug, Args)]
@@ -80,7 +128,79 @@ fn init_logging(format: LogFormat) {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
+        Command::Local(args) => run_local(args).await,
     }
+}
+
+async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text);
+    let manifests = local::load(&args.files)?;
+    let mut settings = LocalSettings::new(engine_binary::locate_or_build()?);
+    settings.state_root = args.state_dir;
+    settings.base_port = match args.base_port {
+        Some(0) => None,
+        Some(port) => Some(port),
+        None => u16::try_from(manifests.cluster.spec.client_port()).ok(),
+    };
+    settings.health_interval = args.health_interval;
+    settings.failover_window = args.failover_window;
+    let spec = manifests.cluster.spec.clone();
+    let cluster = LocalCluster::start(manifests, settings).await?;
+    print_endpoints(&cluster, &spec);
+    cluster
+        .run(
+            args.status_interval,
+            shutdown_signal(),
+            |report| match report {
+                Report::Status(line) => println!("[{}] {line}", clock()),
+                Report::Event(event) => println!("[{}] {event}", clock()),
+            },
+        )
+        .await;
+    println!("[{}] every node stopped", clock());
+    Ok(())
+}
+
+fn print_endpoints(cluster: &LocalCluster, spec: &ferrocache_operator::api::CacheClusterSpec) {
+    let endpoints = cluster.endpoints();
+    println!(
+        "{} ({}, {} node group(s) x {} node(s)) running locally; data and logs in {}",
+        cluster.name(),
+        spec.engine.as_str(),
+        spec.node_groups(),
+        spec.nodes_per_group(),
+        cluster.state_dir().display()
+    );
+    for note in cluster.notes() {
+        println!("  ignored locally: {note}");
+    }
+    if let Some(a) = endpoints.primary {
+        println!(
+            "  primary endpoint        {a}   (read-write: redis-cli -p {})",
+            a.port()
+        );
+    }
+    if let Some(a) = endpoints.reader {
+        println!("  reader endpoint         {a}   (read-only replicas)");
+    }
+    if let Some(a) = endpoints.configuration {
+        println!("  configuration endpoint  {a}   (auto discovery: config get cluster)");
+    }
+    for (name, address) in &endpoints.nodes {
+        let role = if cluster.primary(0) == Some(name.as_str()) {
+            "primary"
+        } else if spec.engine == ferrocache_operator::api::Engine::Redis {
+            "replica"
+        } else {
+            "memcached"
+        };
+        println!("  node {name:<24} {address}   {role}");
+    }
+    println!("Ctrl-C stops every node.");
+}
+
+fn clock() -> String {
+    jiff::Timestamp::now().strftime("%H:%M:%S").to_string()
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {

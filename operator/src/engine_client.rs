@@ -1,0 +1,217 @@
+//! Talking to engine nodes over the Redis protocol with the `redis` crate: health checks, replication state,
+//! usage counters, and the role commands (`REPLICAOF NO ONE`, `REPLICAOF host port`).
+//!
+//! Every call opens its own connection and is bounded by a timeout, so a hung node costs one timeout and never
+//! blocks the caller; a fresh connection per call also means a restarted node is seen as it is now.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Error, Result};
+
+/// Replication and usage state of one node, from `INFO replication` and `INFO usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeInfo {
+    /// `primary`, `replica` or `standby` (`ferrocache_role`), else Redis' `master`/`slave`.
+    pub role: String,
+    /// Replicas: whether the link to the primary is up.
+    pub link_up: Option<bool>,
+    /// Replication offset: `master_repl_offset` on a primary, `slave_repl_offset` on a replica.
+    pub offset: u64,
+    /// Request units (ECPU) counted since the node started.
+    pub ecpu_total: Option<u64>,
+    /// Bytes of the dataset.
+    pub dataset_bytes: Option<u64>,
+}
+
+/// A client of one node.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    name: String,
+    address: SocketAddr,
+    timeout: Duration,
+}
+
+impl NodeClient {
+    /// A client of the node `name` at `address`; every call is bounded by `timeout`.
+    pub fn new(name: impl Into<String>, address: SocketAddr, timeout: Duration) -> NodeClient {
+        NodeClient {
+            name: name.into(),
+            address,
+            timeout,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> Error {
+        Error::Node {
+            node: self.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        future: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout, future).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.error(format!("{what}: {e}"))),
+            Err(_) => Err(self.error(format!("{what}: no answer within {:?}", self.timeout))),
+        }
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection> {
+        let url = format!("redis://{}/", self.address);
+        let client = redis::Client::open(url).map_err(|e| self.error(e))?;
+        self.bounded("connect", client.get_multiplexed_async_connection())
+            .await
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let mut con = self.connection().await?;
+        self.bounded("command", cmd.query_async::<T>(&mut con))
+            .await
+    }
+
+    /// PING: the health check of a Redis-protocol node.
+    pub async fn ping(&self) -> Result<()> {
+        self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    }
+
+    /// Replication state and usage counters.
+    pub async fn info(&self) -> Result<NodeInfo> {
+        let mut con = self.connection().await?;
+        let replication: String = self
+            .bounded(
+                "INFO replication",
+                redis::cmd("INFO").arg("replication").query_async(&mut con),
+            )
+            .await?;
+        let usage: String = self
+            .bounded(
+                "INFO usage",
+                redis::cmd("INFO").arg("usage").query_async(&mut con),
+            )
+            .await?;
+        Ok(node_info(&parse_info(&replication), &parse_info(&usage)))
+    }
+
+    /// `REPLICAOF NO ONE`: the node becomes a primary, keeping its data.
+    pub async fn promote(&self) -> Result<()> {
+        self.query::<String>(redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+            .await
+            .map(drop)
+    }
+
+    /// `REPLICAOF host port`: the node follows `primary`.
+    pub async fn follow(&self, primary: SocketAddr) -> Result<()> {
+        self.query::<String>(
+            redis::cmd("REPLICAOF")
+                .arg(primary.ip().to_string())
+                .arg(primary.port()),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The memcached health check: `version` answered with `VERSION …`.
+    pub async fn memcached_version(&self) -> Result<String> {
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(self.address).await?;
+            stream.write_all(b"version\r\n").await?;
+            let mut buf = [0u8; 128];
+            let n = stream.read(&mut buf).await?;
+            Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).trim().to_string())
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(reply)) if reply.starts_with("VERSION") => Ok(reply),
+            Ok(Ok(reply)) => Err(self.error(format!("unexpected reply to version: {reply}"))),
+            Ok(Err(e)) => Err(self.error(format!("version: {e}"))),
+            Err(_) => Err(self.error(format!("version: no answer within {:?}", self.timeout))),
+        }
+    }
+}
+
+/// `name:value` lines of an INFO reply; section headers and blank lines are skipped.
+pub fn parse_info(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn node_info(replication: &BTreeMap<String, String>, usage: &BTreeMap<String, String>) -> NodeInfo {
+    let number =
+        |m: &BTreeMap<String, String>, k: &str| m.get(k).and_then(|v| v.parse::<u64>().ok());
+    let role = replication
+        .get("ferrocache_role")
+        .or_else(|| replication.get("role"))
+        .cloned()
+        .unwrap_or_default();
+    let link_up = replication.get("master_link_status").map(|s| s == "up");
+    let offset = if link_up.is_some() {
+        number(replication, "slave_repl_offset")
+    } else {
+        None
+    }
+    .or_else(|| number(replication, "master_repl_offset"))
+    .unwrap_or(0);
+    NodeInfo {
+        role,
+        link_up,
+        offset,
+        ecpu_total: number(usage, "ecpu_total"),
+        dataset_bytes: number(usage, "dataset_bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_reports_its_own_offset_and_link() {
+        let replication = parse_info(
+            "# Replication\r\nrole:slave\r\nferrocache_role:replica\r\nmaster_link_status:up\r\n\
+             slave_repl_offset:120\r\nmaster_repl_offset:100\r\n",
+        );
+        let usage = parse_info("# Usage\r\necpu_total:42\r\ndataset_bytes:1000\r\n");
+        assert_eq!(
+            node_info(&replication, &usage),
+            NodeInfo {
+                role: "replica".into(),
+                link_up: Some(true),
+                offset: 120,
+                ecpu_total: Some(42),
+                dataset_bytes: Some(1000),
+            }
+        );
+    }
+
+    #[test]
+    fn a_primary_reports_the_master_offset_and_no_link() {
+        let replication =
+            parse_info("role:master\r\nferrocache_role:primary\r\nmaster_repl_offset:77\r\n");
+        let info = node_info(&replication, &BTreeMap::new());
+        assert_eq!(
+            (info.role.as_str(), info.link_up, info.offset),
+            ("primary", None, 77)
+        );
+    }
+}

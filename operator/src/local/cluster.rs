@@ -1,0 +1,643 @@
+//! Runs one CacheCluster on the local platform: brings the nodes up and wires replication, checks health,
+//! fails over, replaces dead nodes, and reports.
+//!
+//! The decisions come from [`crate::failover`]; this file carries them out with the platform (processes,
+//! endpoints) and the engine client (REPLICAOF, INFO).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+
+use super::manifest::Manifests;
+use super::status_line::{NodeObservation, StatusLine};
+use super::validation;
+use crate::api::{CacheCluster, Engine};
+use crate::engine_client::NodeClient;
+use crate::failover::{
+    self, FailoverDecision, FailoverPolicy, PrimaryHealth, ReplicaView, SilenceTracker,
+};
+use crate::pending_changes::AppliedSpec;
+use crate::platform::local::{LocalOptions, LocalPlatform};
+use crate::platform::{NodeSpec, Platform, Presence, Role};
+use crate::resources::{engine_config_file, node_group_name, BuildInput};
+use crate::{parameters, Error, Result};
+
+/// How the local run behaves.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    /// Root of the state directories; a cluster's nodes live in `<root>/<namespace>/<name>/`.
+    pub state_root: PathBuf,
+    /// First port of the layout (see [`crate::platform::local`]); `None` picks free ports.
+    pub base_port: Option<u16>,
+    /// The engine binary.
+    pub engine_binary: PathBuf,
+    /// Time between health checks of each primary.
+    pub health_interval: Duration,
+    /// How long a primary may miss health checks before a replica replaces it.
+    pub failover_window: Duration,
+    /// How long a started node may take to answer.
+    pub start_timeout: Duration,
+}
+
+impl LocalSettings {
+    /// Defaults: `.ferrocache`, ports from the cluster's port, 1 s health checks, 5 s failover window.
+    pub fn new(engine_binary: PathBuf) -> LocalSettings {
+        LocalSettings {
+            state_root: PathBuf::from(".ferrocache"),
+            base_port: None,
+            engine_binary,
+            health_interval: Duration::from_secs(1),
+            failover_window: Duration::from_secs(5),
+            start_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn check_timeout(&self) -> Duration {
+        self.health_interval
+            .clamp(Duration::from_millis(200), Duration::from_secs(1))
+    }
+}
+
+/// Something that happened to the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A replica replaced a failed primary.
+    Failover(FailoverRecord),
+    /// A primary failed and nothing can replace it.
+    Degraded {
+        /// The silent primary.
+        primary: String,
+        /// Why no replica was promoted.
+        reason: String,
+    },
+    /// A dead node was started again and rejoined.
+    NodeReplaced {
+        /// Node name.
+        node: String,
+        /// Its role now.
+        role: Role,
+    },
+    /// Something went wrong that the next health check retries.
+    Problem(String),
+}
+
+/// One failover, measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailoverRecord {
+    /// The primary that failed.
+    pub old_primary: String,
+    /// The replica promoted in its place.
+    pub new_primary: String,
+    /// Replication offset of the promoted replica.
+    pub offset: u64,
+    /// From the primary's last answered health check until the new primary took writes behind the primary
+    /// endpoint.
+    pub duration: Duration,
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Failover(r) => write!(
+                f,
+                "failover: {} failed; promoted {} (offset {}) {:.2} s after its last answered health check",
+                r.old_primary,
+                r.new_primary,
+                r.offset,
+                r.duration.as_secs_f64()
+            ),
+            Event::Degraded { primary, reason } => {
+                write!(f, "degraded: primary {primary} failed and {reason}")
+            }
+            Event::NodeReplaced { node, role } => {
+                write!(f, "node {node} restarted and rejoined as {}", role.as_str())
+            }
+            Event::Problem(message) => write!(f, "problem: {message}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NodeGroup {
+    primary: Option<String>,
+    members: Vec<String>,
+    silence: SilenceTracker,
+    degraded_reported: bool,
+}
+
+/// The endpoints a user connects to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointSummary {
+    /// Read-write endpoint (Redis).
+    pub primary: Option<SocketAddr>,
+    /// Read-only endpoint (Redis).
+    pub reader: Option<SocketAddr>,
+    /// Configuration endpoint (memcached auto discovery).
+    pub configuration: Option<SocketAddr>,
+    /// Every node's own address.
+    pub nodes: Vec<(String, SocketAddr)>,
+}
+
+/// A CacheCluster running on the local platform. Dropping it stops every node.
+#[derive(Debug)]
+pub struct LocalCluster {
+    cluster: CacheCluster,
+    settings: LocalSettings,
+    policy: FailoverPolicy,
+    platform: LocalPlatform,
+    specs: BTreeMap<String, NodeSpec>,
+    addresses: BTreeMap<String, SocketAddr>,
+    groups: Vec<NodeGroup>,
+    notes: Vec<String>,
+}
+
+impl LocalCluster {
+    /// Checks the manifests, starts every node and wires replication. Must be called inside a tokio runtime.
+    pub async fn start(manifests: Manifests, settings: LocalSettings) -> Result<LocalCluster> {
+        let Manifests {
+            cluster,
+            parameter_group,
+        } = manifests;
+        let findings = validation::check(&cluster.spec, parameter_group.as_ref());
+        if !findings.problems.is_empty() {
+            return Err(Error::Unsupported {
+                problems: findings.problems,
+            });
+        }
+        let config = engine_config(&cluster, parameter_group.as_ref());
+        let namespace = cluster.namespace().unwrap_or_else(|| "default".into());
+        let state_dir = settings.state_root.join(namespace).join(cluster.name_any());
+        let platform = LocalPlatform::new(
+            cluster.spec.engine,
+            LocalOptions {
+                state_dir,
+                base_port: settings.base_port,
+                engine_binary: settings.engine_binary.clone(),
+            },
+        )?;
+        let policy = FailoverPolicy {
+            enabled: cluster.spec.automatic_failover_enabled,
+            window: settings.failover_window,
+        };
+        let mut this = LocalCluster {
+            cluster,
+            settings,
+            policy,
+            platform,
+            specs: BTreeMap::new(),
+            addresses: BTreeMap::new(),
+            groups: Vec::new(),
+            notes: findings.notes,
+        };
+        this.create_nodes(&config)?;
+        for name in this.specs.keys().cloned().collect::<Vec<_>>() {
+            this.wait_ready(&name).await?;
+        }
+        match this.cluster.spec.engine {
+            Engine::Redis => this.wire_replication().await?,
+            Engine::Memcached => {
+                for name in this.specs.keys().cloned().collect::<Vec<_>>() {
+                    this.platform.set_role(&name, Role::Memcached)?;
+                }
+            }
+        }
+        Ok(this)
+    }
+
+    fn create_nodes(&mut self, config: &str) -> Result<()> {
+        let spec = &self.cluster.spec;
+        for group in 0..spec.node_groups() {
+            let mut members = Vec::new();
+            for index in 0..spec.nodes_per_group() {
+                let node = NodeSpec {
+                    name: format!("{}-{index}", node_group_name(&self.cluster, group)),
+                    node_group: group,
+                    index,
+                    engine: spec.engine,
+                    config: config.to_string(),
+                };
+                let address = self.platform.create_node(&node)?;
+                self.addresses.insert(node.name.clone(), address);
+                members.push(node.name.clone());
+                self.specs.insert(node.name.clone(), node);
+            }
+            self.groups.push(NodeGroup {
+                primary: None,
+                members,
+                silence: SilenceTracker::default(),
+                degraded_reported: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Node 0 of each group becomes the primary, the others its replicas.
+    async fn wire_replication(&mut self) -> Result<()> {
+        for g in 0..self.groups.len() {
+            let members = self.groups[g].members.clone();
+            let Some((first, rest)) = members.split_first() else {
+                continue;
+            };
+            self.client(first).promote().await?;
+            self.platform.set_role(first, Role::Primary)?;
+            self.groups[g].primary = Some(first.clone());
+            let primary = self.address(first)?;
+            for replica in rest {
+                self.client(replica).follow(primary).await?;
+                self.platform.set_role(replica, Role::Replica)?;
+            }
+            for replica in rest {
+                self.wait_link_up(replica).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings that were ignored because they mean nothing locally.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The cluster's name.
+    pub fn name(&self) -> String {
+        self.cluster.name_any()
+    }
+
+    /// Where the nodes' directories and logs are.
+    pub fn state_dir(&self) -> PathBuf {
+        self.platform.state_dir().to_path_buf()
+    }
+
+    /// Client endpoints and node addresses.
+    pub fn endpoints(&self) -> EndpointSummary {
+        let endpoints = self.platform.endpoints();
+        EndpointSummary {
+            primary: endpoints.primary.as_ref().map(|e| e.address()),
+            reader: endpoints.reader.as_ref().map(|e| e.address()),
+            configuration: endpoints.configuration.as_ref().map(|e| e.address()),
+            nodes: self
+                .addresses
+                .iter()
+                .map(|(n, a)| (n.clone(), *a))
+                .collect(),
+        }
+    }
+
+    /// The current primary of node group `group` (Redis).
+    pub fn primary(&self, group: usize) -> Option<&str> {
+        self.groups.get(group).and_then(|g| g.primary.as_deref())
+    }
+
+    /// Process id of a node (for diagnostics and tests).
+    pub fn pid(&self, node: &str) -> Option<u32> {
+        self.platform.pid(node)
+    }
+
+    fn address(&self, node: &str) -> Result<SocketAddr> {
+        self.addresses
+            .get(node)
+            .copied()
+            .ok_or_else(|| Error::Node {
+                node: node.to_string(),
+                message: "unknown node".into(),
+            })
+    }
+
+    fn client(&self, node: &str) -> NodeClient {
+        let address = self
+            .addresses
+            .get(node)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        NodeClient::new(node, address, self.settings.check_timeout())
+    }
+
+    async fn answers(&self, node: &str) -> bool {
+        let client = self.client(node);
+        match self.cluster.spec.engine {
+            Engine::Redis => client.ping().await.is_ok(),
+            Engine::Memcached => client.memcached_version().await.is_ok(),
+        }
+    }
+
+    fn presence(&mut self, node: &str) -> Presence {
+        self.platform
+            .list_nodes()
+            .into_iter()
+            .find(|n| n.name == node)
+            .map_or(Presence::Gone(None), |n| n.presence)
+    }
+
+    /// Waits until a started node answers; a node whose process exits is reported with its log file.
+    async fn wait_ready(&mut self, node: &str) -> Result<()> {
+        let deadline = Instant::now() + self.settings.start_timeout;
+        loop {
+            if let Presence::Gone(code) = self.presence(node) {
+                return Err(self.start_failure(node, &format!("exited (code {code:?})")));
+            }
+            if self.answers(node).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.start_failure(node, "did not answer in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn start_failure(&self, node: &str, what: &str) -> Error {
+        let log = self.platform.log_file(node);
+        let tail = std::fs::read_to_string(&log)
+            .map(|t| {
+                let lines: Vec<&str> = t.lines().collect();
+                lines[lines.len().saturating_sub(5)..].join("\n    ")
+            })
+            .unwrap_or_default();
+        Error::Node {
+            node: node.to_string(),
+            message: format!("{what}; log {}:\n    {tail}", log.display()),
+        }
+    }
+
+    /// Waits (bounded) until a replica's link to its primary is up; a slow sync is reported by the status line.
+    async fn wait_link_up(&self, node: &str) {
+        let deadline = Instant::now() + self.settings.start_timeout;
+        while Instant::now() < deadline {
+            if let Ok(info) = self.client(node).info().await {
+                if info.link_up == Some(true) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One round of health checks: fails over silent primaries, restarts dead nodes.
+    pub async fn check_health(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        for g in 0..self.groups.len() {
+            if self.cluster.spec.engine == Engine::Redis {
+                if let Some(event) = self.check_primary(g).await {
+                    events.push(event);
+                }
+            }
+            events.extend(self.replace_dead_members(g).await);
+        }
+        events
+    }
+
+    async fn check_primary(&mut self, g: usize) -> Option<Event> {
+        let primary = self.groups[g].primary.clone()?;
+        let gone = matches!(self.presence(&primary), Presence::Gone(_));
+        // Answering as a primary: a node that restarted (or was left) as a standby holds no writes.
+        let answered = !gone
+            && self
+                .client(&primary)
+                .info()
+                .await
+                .is_ok_and(|info| info.role == "primary");
+        let now = Instant::now();
+        let health = self.groups[g].silence.observe(answered, gone, now);
+        if health == PrimaryHealth::Answering {
+            self.groups[g].degraded_reported = false;
+            return None;
+        }
+        let replicas = self.replica_views(g, &primary).await;
+        match failover::decide(self.policy, health, &replicas) {
+            FailoverDecision::Healthy | FailoverDecision::Wait { .. } => None,
+            FailoverDecision::Promote { replica } => {
+                let offset = replicas
+                    .iter()
+                    .find(|r| r.name == replica)
+                    .map_or(0, |r| r.offset);
+                Some(match self.fail_over(g, &primary, &replica, offset).await {
+                    Ok(record) => Event::Failover(record),
+                    Err(e) => Event::Problem(format!("failover to {replica}: {e}")),
+                })
+            }
+            FailoverDecision::Degraded => {
+                self.report_degraded(g, &primary, "no healthy replica can replace it")
+            }
+            FailoverDecision::Disabled => {
+                self.report_degraded(g, &primary, "automaticFailoverEnabled is off")
+            }
+        }
+    }
+
+    fn report_degraded(&mut self, g: usize, primary: &str, reason: &str) -> Option<Event> {
+        if std::mem::replace(&mut self.groups[g].degraded_reported, true) {
+            return None;
+        }
+        Some(Event::Degraded {
+            primary: primary.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+
+    async fn replica_views(&mut self, g: usize, primary: &str) -> Vec<ReplicaView> {
+        let mut views = Vec::new();
+        for name in self.groups[g].members.clone() {
+            if name == primary {
+                continue;
+            }
+            let running = self.presence(&name) == Presence::Running;
+            let info = if running {
+                self.client(&name).info().await.ok()
+            } else {
+                None
+            };
+            views.push(ReplicaView {
+                name,
+                // A standby that never followed anyone holds no data: never a candidate.
+                healthy: info.as_ref().is_some_and(|i| i.role != "standby"),
+                offset: info.map_or(0, |i| i.offset),
+            });
+        }
+        views
+    }
+
+    /// Promotes `replica`, moves the primary endpoint, re-points the other replicas, and brings the old
+    /// primary back as a replica of the new one.
+    async fn fail_over(
+        &mut self,
+        g: usize,
+        old: &str,
+        replica: &str,
+        offset: u64,
+    ) -> Result<FailoverRecord> {
+        // The old primary goes first: stopped if it still runs and started again as a standby, which serves no
+        // writes, so there is never a second primary (no split brain).
+        self.restart_as_standby(old)?;
+        self.client(replica).promote().await?;
+        self.platform.set_role(replica, Role::Primary)?;
+        let silence = self.groups[g].silence;
+        let duration = silence
+            .last_answer()
+            .or(silence.since())
+            .map_or(Duration::ZERO, |t| t.elapsed());
+        self.groups[g].primary = Some(replica.to_string());
+        self.groups[g].silence.reset();
+        self.groups[g].degraded_reported = false;
+        let new_primary = self.address(replica)?;
+        for other in self.groups[g].members.clone() {
+            if other == replica || other == old {
+                continue;
+            }
+            if self.client(&other).follow(new_primary).await.is_ok() {
+                self.platform.set_role(&other, Role::Replica)?;
+            }
+        }
+        self.platform.set_role(old, Role::Replica)?;
+        self.follow_primary(old).await?;
+        Ok(FailoverRecord {
+            old_primary: old.to_string(),
+            new_primary: replica.to_string(),
+            offset,
+            duration,
+        })
+    }
+
+    /// Restarts a node as a standby and points it at its group's primary (or lists it for memcached).
+    async fn rejoin(&mut self, node: &str) -> Result<Role> {
+        self.restart_as_standby(node)?;
+        self.follow_primary(node).await
+    }
+
+    fn restart_as_standby(&mut self, node: &str) -> Result<()> {
+        let spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
+            node: node.to_string(),
+            message: "unknown node".into(),
+        })?;
+        self.platform.replace_node(&spec).map(drop)
+    }
+
+    /// Waits until a restarted node answers, then makes it a replica of its group's primary.
+    async fn follow_primary(&mut self, node: &str) -> Result<Role> {
+        self.wait_ready(node).await?;
+        let spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
+            node: node.to_string(),
+            message: "unknown node".into(),
+        })?;
+        if spec.engine == Engine::Memcached {
+            self.platform.set_role(node, Role::Memcached)?;
+            return Ok(Role::Memcached);
+        }
+        let group = usize::try_from(spec.node_group).unwrap_or(usize::MAX);
+        let primary = self
+            .primary(group)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Node {
+                node: node.to_string(),
+                message: "its node group has no primary to follow".into(),
+            })?;
+        self.client(node).follow(self.address(&primary)?).await?;
+        self.platform.set_role(node, Role::Replica)?;
+        Ok(Role::Replica)
+    }
+
+    async fn replace_dead_members(&mut self, g: usize) -> Vec<Event> {
+        let mut events = Vec::new();
+        for name in self.groups[g].members.clone() {
+            if self.groups[g].primary.as_deref() == Some(name.as_str()) {
+                continue; // a primary is replaced only through failover
+            }
+            if self.presence(&name) == Presence::Running {
+                continue;
+            }
+            events.push(match self.rejoin(&name).await {
+                Ok(role) => Event::NodeReplaced { node: name, role },
+                Err(e) => Event::Problem(format!("restart {name}: {e}")),
+            });
+        }
+        events
+    }
+
+    /// What every node reports now.
+    pub async fn observe(&mut self) -> StatusLine {
+        let mut nodes = Vec::new();
+        for (name, _) in self.addresses.clone() {
+            let client = self.client(&name);
+            let observation = match self.cluster.spec.engine {
+                Engine::Redis => match client.info().await {
+                    Ok(info) => NodeObservation::Redis { name, info },
+                    Err(_) => NodeObservation::Down { name },
+                },
+                Engine::Memcached => match client.memcached_version().await {
+                    Ok(_) => NodeObservation::Memcached { name },
+                    Err(_) => NodeObservation::Down { name },
+                },
+            };
+            nodes.push(observation);
+        }
+        StatusLine {
+            cluster: self.name(),
+            nodes,
+        }
+    }
+
+    /// Health checks every `health_interval` and a status line every `status_interval`, each passed to
+    /// `report`, until `shutdown` completes; then every node is stopped.
+    pub async fn run(
+        mut self,
+        status_interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+        mut report: impl FnMut(Report),
+    ) {
+        let mut health = tokio::time::interval(self.settings.health_interval);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut status = tokio::time::interval(status_interval);
+        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                _ = health.tick() => {
+                    for event in self.check_health().await {
+                        report(Report::Event(event));
+                    }
+                }
+                _ = status.tick() => {
+                    let line = self.observe().await;
+                    report(Report::Status(line));
+                }
+            }
+        }
+        self.stop();
+    }
+
+    /// Stops every node cleanly.
+    pub fn stop(&mut self) {
+        self.platform.stop_all();
+    }
+}
+
+/// What [`LocalCluster::run`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// Something happened.
+    Event(Event),
+    /// The periodic status.
+    Status(StatusLine),
+}
+
+/// The engine configuration file of every node: the same text the Kubernetes ConfigMap carries (the local
+/// platform's flags override address and role).
+fn engine_config(
+    cluster: &CacheCluster,
+    group: Option<&crate::api::CacheParameterGroup>,
+) -> String {
+    let validated = group
+        .map(|g| parameters::validate(&g.spec.parameters))
+        .unwrap_or_default();
+    let (statics, dynamics) = validated.split_by_change_type();
+    let applied = AppliedSpec::desired(&cluster.spec, statics);
+    engine_config_file(BuildInput {
+        cluster,
+        applied: &applied,
+        dynamic_parameters: &dynamics,
+    })
+}
