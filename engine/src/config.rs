@@ -90,6 +90,9 @@ pub struct Args {
     /// TLS port for the Redis protocol (default 0: off).
     #[arg(long = "tls-port")]
     pub tls_port: Option<String>,
+    /// TLS port for the Memcached protocol (default 0: off).
+    #[arg(long = "memcached-tls-port")]
+    pub memcached_tls_port: Option<String>,
     /// PEM certificate chain for TLS.
     #[arg(long = "tls-cert-file")]
     pub tls_cert_file: Option<String>,
@@ -233,6 +236,8 @@ pub struct Config {
     pub metrics_port: u16,
     /// TLS port for the Redis protocol (0 = off).
     pub tls_port: u16,
+    /// TLS port for the Memcached protocol (0 = off).
+    pub memcached_tls_port: u16,
     /// PEM certificate chain served on the TLS port.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of that certificate.
@@ -308,6 +313,7 @@ impl Default for Config {
             metering: true,
             metrics_port: 9121,
             tls_port: 0,
+            memcached_tls_port: 0,
             tls_cert_file: None,
             tls_key_file: None,
             tls_ca_cert_file: None,
@@ -616,6 +622,12 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| num(v).map(|n| c.tls_port = n),
     },
     Param {
+        name: "memcached-tls-port",
+        mutable: false,
+        get: |c| c.memcached_tls_port.to_string(),
+        set: |c, v| num(v).map(|n| c.memcached_tls_port = n),
+    },
+    Param {
         name: "tls-cert-file",
         mutable: false,
         get: |c| path_text(&c.tls_cert_file),
@@ -849,6 +861,7 @@ impl Config {
             ("loglevel", &args.loglevel),
             ("metrics-port", &args.metrics_port),
             ("tls-port", &args.tls_port),
+            ("memcached-tls-port", &args.memcached_tls_port),
             ("tls-cert-file", &args.tls_cert_file),
             ("tls-key-file", &args.tls_key_file),
             ("tls-ca-cert-file", &args.tls_ca_cert_file),

@@ -261,3 +261,36 @@ fn replicas_sync_over_tls_with_a_password() {
         .unwrap();
     assert!(info.contains("connected_slaves:1"), "{info}");
 }
+
+#[test]
+fn the_memcached_listener_speaks_tls_too() {
+    let pki = Pki::new("memcached");
+    let server = pki.issue("server", "server-one");
+    let mc_tls = common::free_port();
+    let port = mc_tls.to_string();
+    let e = Engine::start_memcached(
+        &[
+            "--memcached-tls-port",
+            &port,
+            "--tls-cert-file",
+            server.0.to_str().unwrap(),
+            "--tls-key-file",
+            server.1.to_str().unwrap(),
+        ],
+        false,
+    );
+    let mut tls = connect(mc_tls, &pki.ca(), None).unwrap();
+    tls.write_all(b"set k 5 0 5\r\nhello\r\nget k\r\n").unwrap();
+    let expected = b"STORED\r\nVALUE k 5 5\r\nhello\r\nEND\r\n";
+    let mut got = vec![0u8; expected.len()];
+    tls.read_exact(&mut got).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected)
+    );
+    let mut plain = e.mc();
+    assert_eq!(
+        common::roundtrip(&mut plain, b"get k\r\n", expected.len() - 8),
+        &expected[8..]
+    );
+}

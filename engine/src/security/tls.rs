@@ -165,7 +165,7 @@ pub struct Tls {
 impl Tls {
     /// Builds the TLS side from the configuration; None when no TLS port is configured.
     pub fn from_config(config: &Config) -> Result<Option<Tls>, TlsError> {
-        if config.tls_port == 0 && !config.tls_replication {
+        if config.tls_port == 0 && config.memcached_tls_port == 0 && !config.tls_replication {
             return Ok(None);
         }
         let cert_file = config

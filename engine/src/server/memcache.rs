@@ -6,12 +6,13 @@
 //! discard and drops them as they arrive, so a 100 MB value sent by mistake neither grows memory nor
 //! desynchronises the stream.
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::connection::{ClientStream, Peer};
 
 use crate::clients::ClientInfo;
 use crate::command::memcache::{self as mc, Ctx};
@@ -30,11 +31,21 @@ struct Conn {
     swallow: usize,
 }
 
-/// Serves a memcached client until it disconnects, quits, is killed, or breaks the protocol.
-pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counters>) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-        return;
-    };
+/// Serves a memcached client over plain TCP.
+pub async fn serve(node: Arc<Node>, stream: TcpStream, counters: Arc<Counters>) {
+    if let Some(peer) = Peer::of(&stream) {
+        serve_stream(node, stream, peer, counters).await;
+    }
+}
+
+/// Serves a memcached client (TCP or TLS) until it disconnects, quits, is killed, or breaks the protocol.
+pub async fn serve_stream<S: ClientStream>(
+    node: Arc<Node>,
+    mut stream: S,
+    peer: Peer,
+    counters: Arc<Counters>,
+) {
+    let (peer, local, fd) = (peer.addr, peer.local, peer.fd);
     let maxclients = node.config.load().maxclients;
     node.clients.received.fetch_add(1, Ordering::Relaxed);
     if node.clients.count() >= maxclients {
@@ -45,13 +56,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
         return;
     }
     let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer,
-        local,
-        stream.as_raw_fd(),
-        now_ms(),
-    ));
+    let info = Arc::new(ClientInfo::new(id, peer, local, fd, now_ms()));
     node.clients.register(info.clone());
     tracing::debug!(client = id, addr = %peer, "memcached client connected");
     // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user.
@@ -72,9 +77,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, counters: Arc<Counter
     tracing::debug!(client = id, "memcached client disconnected");
 }
 
-async fn run(
+async fn run<S: ClientStream>(
     node: &Node,
-    stream: &mut TcpStream,
+    stream: &mut S,
     session: &mut Session,
     conn: &mut Conn,
 ) -> std::io::Result<()> {

@@ -98,6 +98,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .transpose()?
             .map(|a| a.port());
         listeners.extend(bound.into_iter().map(|l| (l, Wire::Memcached)));
+        if config.memcached_tls_port != 0 {
+            let bound = bind_port(&config, config.memcached_tls_port)?;
+            listeners.extend(bound.into_iter().map(|l| (l, Wire::MemcachedTls)));
+        }
     }
     let port = listeners
         .iter()
@@ -134,6 +138,7 @@ enum Wire {
     Redis,
     RedisTls,
     Memcached,
+    MemcachedTls,
 }
 
 type WorkerTx = mpsc::UnboundedSender<(std::net::TcpStream, Wire)>;
@@ -153,8 +158,14 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
                         Ok(stream) if wire == Wire::Memcached => {
                             tokio::spawn(memcache::serve(node.clone(), stream, counters.clone()));
                         }
-                        Ok(stream) if wire == Wire::RedisTls => {
-                            tokio::spawn(serve_tls(node.clone(), stream, counters.clone()));
+                        Ok(stream) if wire == Wire::RedisTls || wire == Wire::MemcachedTls => {
+                            let memcached = wire == Wire::MemcachedTls;
+                            tokio::spawn(serve_tls(
+                                node.clone(),
+                                stream,
+                                counters.clone(),
+                                memcached,
+                            ));
                         }
                         Ok(stream) => {
                             tokio::spawn(connection::serve(node.clone(), stream, counters.clone()));
@@ -167,16 +178,20 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
     Ok(tx)
 }
 
-/// Completes a TLS handshake (10 s at most), then serves the client over it.
+/// Completes a TLS handshake (10 s at most), then serves the client over it (Redis or Memcached protocol).
 async fn serve_tls(
     node: Arc<Node>,
     stream: tokio::net::TcpStream,
     counters: Arc<crate::metering::Counters>,
+    memcached: bool,
 ) {
     let (Some(tls), Some(peer)) = (node.tls.clone(), connection::Peer::of(&stream)) else {
         return;
     };
     match tokio::time::timeout(Duration::from_secs(10), tls.acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) if memcached => {
+            memcache::serve_stream(node, tls_stream, peer, counters).await
+        }
         Ok(Ok(tls_stream)) => connection::serve_stream(node, tls_stream, peer, counters).await,
         Ok(Err(e)) => tracing::debug!(addr = %peer.addr, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(addr = %peer.addr, "TLS handshake timed out"),
