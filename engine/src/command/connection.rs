@@ -256,8 +256,7 @@ pub fn client(c: &mut Call) -> CmdResult {
                 "NO-EVICT (ON|OFF)",
                 "HELP",
             ];
-            c.out.array(lines.len());
-            lines.iter().for_each(|l| c.out.simple(l));
+            c.out.help(&lines);
         }
         _ => {
             return Err(CmdError::err(format_args!(

@@ -45,8 +45,7 @@ pub fn slowlog(c: &mut Call) -> CmdResult {
                 "HELP",
                 "    Print this help.",
             ];
-            c.out.array(lines.len());
-            lines.iter().for_each(|l| c.out.simple(l));
+            c.out.help(&lines);
         }
         _ => {
             return Err(CmdError::err(format_args!(
@@ -100,8 +99,7 @@ pub fn latency(c: &mut Call) -> CmdResult {
                 "HELP",
                 "    Prints this help.",
             ];
-            c.out.array(lines.len());
-            lines.iter().for_each(|l| c.out.simple(l));
+            c.out.help(&lines);
         }
         _ if is(c.args[1], "doctor") || is(c.args[1], "graph") => {
             return Err(CmdError::err(

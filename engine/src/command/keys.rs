@@ -443,8 +443,7 @@ pub fn object(c: &mut Call) -> CmdResult {
             "HELP",
             "    Print this help.",
         ];
-        c.out.array(lines.len());
-        lines.iter().for_each(|l| c.out.simple(l));
+        c.out.help(&lines);
         return Ok(());
     }
     if c.args.len() != 3 {

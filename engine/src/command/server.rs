@@ -202,8 +202,7 @@ pub fn config(c: &mut Call) -> CmdResult {
                 "HELP",
                 "    Print this help.",
             ];
-            c.out.array(lines.len());
-            lines.iter().for_each(|l| c.out.simple(l));
+            c.out.help(&lines);
         }
         _ => {
             return Err(CmdError::err(format_args!(
@@ -422,15 +421,15 @@ fn info_clients(c: &mut Call, t: &mut String) {
     );
 }
 
+/// Bytes of every key and value, summed over the locked shards of every database.
+fn dataset_bytes(c: &mut Call) -> u64 {
+    (0..c.node.ks.databases())
+        .map(|db| c.held.shards_of(db).map(|s| s.bytes() as u64).sum::<u64>())
+        .sum()
+}
+
 fn info_memory(c: &mut Call, t: &mut String) {
-    let dataset: u64 = (0..c.node.ks.databases())
-        .flat_map(|db| {
-            c.held
-                .shards_of(db)
-                .map(|s| s.bytes() as u64)
-                .collect::<Vec<_>>()
-        })
-        .sum();
+    let dataset = dataset_bytes(c);
     let rss = rss_bytes();
     let _ = write!(
         t,
@@ -504,14 +503,7 @@ fn info_cpu(_c: &mut Call, t: &mut String) {
 
 fn info_usage(c: &mut Call, t: &mut String) {
     let lifetime = c.node.metering.lifetime();
-    let dataset: u64 = (0..c.node.ks.databases())
-        .flat_map(|db| {
-            c.held
-                .shards_of(db)
-                .map(|s| s.bytes() as u64)
-                .collect::<Vec<_>>()
-        })
-        .sum();
+    let dataset = dataset_bytes(c);
     let uptime = c.node.started.elapsed().as_secs();
     let _ = write!(
         t,

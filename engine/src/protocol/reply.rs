@@ -134,6 +134,12 @@ impl Reply {
         }
     }
 
+    /// Appends a HELP reply: an array of simple strings.
+    pub fn help(&mut self, lines: &[&str]) {
+        self.array(lines.len());
+        lines.iter().for_each(|l| self.simple(l));
+    }
+
     /// Appends an array of bulk strings.
     pub fn bulks<'a>(&mut self, items: impl ExactSizeIterator<Item = &'a [u8]>) {
         self.array(items.len());
