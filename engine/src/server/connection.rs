@@ -116,6 +116,10 @@ pub async fn serve_stream<S: ClientStream>(
     let result = run(&node, &mut stream, &mut session, &mut conn).await;
     transaction::discard_state(&node, &mut session);
     session.blocking.finish(&node.blocking, id);
+    if session.mailbox.is_some() {
+        node.pubsub.disconnect(&mut session.subs, id, now_ms());
+        node.refresh_change_log();
+    }
     match result {
         Ok(Outcome::Replica(req)) => {
             if let Err(e) =
@@ -217,7 +221,23 @@ async fn run<S: ClientStream>(
             conn.rbuf
                 .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
         }
-        let n = stream.read_buf(&mut conn.rbuf).await?;
+        let n = match session.mailbox.as_mut() {
+            None => stream.read_buf(&mut conn.rbuf).await?,
+            // Subscribed or tracking: published messages may arrive while the client is silent.
+            Some(mailbox) => {
+                let sub = mailbox.sub.clone();
+                tokio::select! {
+                    n = stream.read_buf(&mut conn.rbuf) => n?,
+                    alive = mailbox.recv_into(&mut conn.out.buf) => {
+                        if !alive {
+                            return Ok(Outcome::Closed);
+                        }
+                        continue;
+                    }
+                    _ = sub.kill.notified() => return Ok(Outcome::Closed),
+                }
+            }
+        };
         if n == 0 || session.info.is_killed() {
             return Ok(Outcome::Closed);
         }
@@ -272,7 +292,17 @@ async fn flush<S: ClientStream>(
     if conn.out.buf.is_empty() {
         return Ok(());
     }
-    stream.write_all(&conn.out.buf).await?;
+    match &session.mailbox {
+        None => stream.write_all(&conn.out.buf).await?,
+        // A subscriber that stops reading is disconnected by its output-buffer limit even while this
+        // write waits.
+        Some(mailbox) => tokio::select! {
+            r = stream.write_all(&conn.out.buf) => r?,
+            _ = mailbox.sub.kill.notified() => {
+                return Err(std::io::Error::other("output buffer limit reached"));
+            }
+        },
+    }
     session.counters.net_out.add(conn.out.buf.len() as u64);
     conn.out.buf.clear();
     if conn.out.buf.capacity() > 1 << 20 {
