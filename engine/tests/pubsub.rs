@@ -267,6 +267,48 @@ fn expired_keys_publish_exactly_one_expired_event() {
 }
 
 #[test]
+fn every_evicted_key_publishes_one_evicted_event() {
+    let e = Engine::start(&["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-random"]);
+    let mut admin = e.conn();
+    run(
+        &mut admin,
+        "CONFIG",
+        &["SET", "notify-keyspace-events", "Ee"],
+    )
+    .unwrap();
+    let mut con = e.conn();
+    let mut sub = con.as_pubsub();
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sub.subscribe("__keyevent@0__:evicted").unwrap();
+    let value = "v".repeat(1000);
+    for i in 0..5000 {
+        run(&mut admin, "SET", &[&format!("k{i}"), &value]).unwrap();
+    }
+    let info: String = common::cmd("INFO", &["stats"]).query(&mut admin).unwrap();
+    let evicted: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("evicted_keys");
+    assert!(evicted > 1000, "only {evicted} keys evicted");
+    let mut keys = std::collections::HashSet::new();
+    for _ in 0..evicted {
+        let key: String = sub.get_message().unwrap().get_payload().unwrap();
+        assert!(keys.insert(key.clone()), "{key} was reported evicted twice");
+    }
+    sub.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(sub.get_message().is_err(), "more events than evicted keys");
+    let present: i64 = common::cmd(
+        "EXISTS",
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .query(&mut admin)
+    .unwrap();
+    assert_eq!(present, 0, "a key reported evicted is still there");
+}
+
+#[test]
 fn keyspace_events_name_what_each_command_did() {
     let e = Engine::start(&[]);
     let mut admin = e.conn();
