@@ -237,6 +237,8 @@ pub struct Config {
     pub pubsub_buffer_limit: crate::pubsub::BufferLimit,
     /// Most simultaneous clients.
     pub maxclients: usize,
+    /// Refuse clients from non-loopback addresses while the default user needs no password.
+    pub protected_mode: bool,
     /// Count request units (ECPU) per command.
     pub metering: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
@@ -328,6 +330,7 @@ impl Default for Config {
             ],
             pubsub_buffer_limit: crate::pubsub::BufferLimit::default(),
             maxclients: 10_000,
+            protected_mode: true,
             metering: true,
             metrics_port: 9121,
             tls_port: 0,
@@ -576,6 +579,12 @@ pub const PARAMS: &[Param] = &[
             }
             _ => Err("argument must be a memory value of at least 1mb".into()),
         },
+    },
+    Param {
+        name: "protected-mode",
+        mutable: true,
+        get: |c| if c.protected_mode { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.protected_mode = b),
     },
     Param {
         name: "notify-keyspace-events",

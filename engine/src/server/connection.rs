@@ -27,6 +27,13 @@ use crate::replication::primary::{self, PsyncRequest};
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The reply to a client from another host while protected mode is on and the default user has no password.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Running in protected mode: protected mode is enabled and no \
+password is set for the default user, so connections are only accepted from the loopback interface. To accept \
+other clients, do one of: 1) set a password for the default user (requirepass, or ACL SETUSER default), \
+2) CONFIG SET protected-mode no from the loopback interface, if the network is otherwise protected, \
+3) start the engine with --set protected-mode=no.\r\n";
+
 /// Buffers and scratch space of one connection.
 struct Conn {
     rbuf: Vec<u8>,
@@ -93,6 +100,11 @@ pub async fn serve_stream<S: ClientStream>(
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        return;
+    }
+    if cfg.protected_mode && !peer.ip().is_loopback() && node.acl.default_needs_no_password() {
+        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
         return;
     }
     let id = node.clients.next_id();
