@@ -25,18 +25,25 @@ macro_rules! collection {
         impl Collection for $t {
             fn pick(o: &Object) -> Option<&Self> {
                 match o {
-                    Object::$variant(x) => Some(x),
+                    Object::$variant(x) => {
+                        let x: &Self = x;
+                        Some(x)
+                    }
                     _ => None,
                 }
             }
             fn pick_mut(o: &mut Object) -> Option<&mut Self> {
                 match o {
-                    Object::$variant(x) => Some(x),
+                    Object::$variant(x) => {
+                        let x: &mut Self = x;
+                        Some(x)
+                    }
                     _ => None,
                 }
             }
+            #[allow(clippy::useless_conversion)]
             fn wrap(self) -> Object {
-                Object::$variant(self)
+                Object::$variant(self.into())
             }
         }
     };

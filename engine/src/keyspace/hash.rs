@@ -9,7 +9,7 @@ pub enum Hash {
     /// Alternating fields and values (Redis `listpack`).
     Pack(Pack),
     /// A dictionary, with the bytes its values own (Redis `hashtable`).
-    Dict(Dict<Box<[u8]>>, usize),
+    Dict(Box<Dict<Box<[u8]>>>, usize),
 }
 
 impl Default for Hash {
@@ -36,7 +36,9 @@ impl Hash {
     pub fn heap_size(&self) -> usize {
         match self {
             Hash::Pack(p) => p.heap_size(),
-            Hash::Dict(d, values) => d.heap_size() + values,
+            Hash::Dict(d, values) => {
+                std::mem::size_of::<Dict<Box<[u8]>>>() + d.heap_size() + values
+            }
         }
     }
 
@@ -86,7 +88,7 @@ impl Hash {
                 values += alloc_size(v.len());
                 d.insert_new(f, v.into());
             }
-            *self = Hash::Dict(d, values);
+            *self = Hash::Dict(Box::new(d), values);
         }
     }
 

@@ -15,7 +15,7 @@ pub enum Object {
     /// A hash.
     Hash(Hash),
     /// A list.
-    List(List),
+    List(Box<List>),
     /// A set.
     Set(Set),
     /// A sorted set.
@@ -63,9 +63,23 @@ impl Object {
         std::mem::size_of::<Object>()
             + match self {
                 Object::Hash(h) => h.heap_size(),
-                Object::List(l) => l.heap_size(),
+                Object::List(l) => std::mem::size_of::<List>() + l.heap_size(),
                 Object::Set(s) => s.heap_size(),
                 Object::ZSet(z) => z.heap_size(),
             }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_small_collection_costs_a_small_box() {
+        // Large representations are boxed inside their type, so a packed hash, set or sorted set only pays
+        // for a few words besides its buffer.
+        assert!(
+            std::mem::size_of::<super::Object>() <= 40,
+            "{}",
+            std::mem::size_of::<super::Object>()
+        );
     }
 }

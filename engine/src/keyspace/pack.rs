@@ -79,7 +79,7 @@ impl Pack {
 
     /// Appends an item.
     pub fn push(&mut self, item: &[u8]) {
-        self.buf.reserve(item.len() + varint_len(item.len()));
+        self.grow(item.len() + varint_len(item.len()));
         encode(item, &mut self.buf);
         self.len += 1;
     }
@@ -90,6 +90,7 @@ impl Pack {
         for item in items {
             encode(item, &mut bytes);
         }
+        self.grow(bytes.len());
         self.buf.splice(at..at, bytes);
         self.len += items.len() as u32;
     }
@@ -105,6 +106,12 @@ impl Pack {
         if self.buf.capacity() > 2 * self.buf.len() + 64 {
             self.buf.shrink_to_fit();
         }
+    }
+
+    /// Makes room for `more` bytes. Packs are small (a few KiB at most) and millions of them may exist, so
+    /// the buffer grows to the exact size instead of doubling: a hash of 80 bytes occupies 80, not 128.
+    fn grow(&mut self, more: usize) {
+        self.buf.reserve_exact(more);
     }
 
     /// Replaces the item at byte offset `at`.

@@ -18,7 +18,7 @@ pub enum Set {
     /// Members in insertion order.
     Pack(Pack),
     /// A dictionary.
-    Dict(Dict<()>),
+    Dict(Box<Dict<()>>),
 }
 
 impl Default for Set {
@@ -60,7 +60,7 @@ impl Set {
         match self {
             Set::Ints(v) => v.capacity() * 8,
             Set::Pack(p) => p.heap_size(),
-            Set::Dict(d) => d.heap_size(),
+            Set::Dict(d) => std::mem::size_of::<Dict<()>>() + d.heap_size(),
         }
     }
 
@@ -110,14 +110,14 @@ impl Set {
                     v.insert(at, n);
                     return true;
                 }
-                Some(_) => *self = Set::Dict(self.to_dict()),
+                Some(_) => *self = Set::Dict(Box::new(self.to_dict())),
                 None if v.len() < MAX_ITEMS && member.len() <= MAX_ITEM => {
                     *self = Set::Pack(self.to_pack())
                 }
-                None => *self = Set::Dict(self.to_dict()),
+                None => *self = Set::Dict(Box::new(self.to_dict())),
             },
             Set::Pack(p) if p.len() >= MAX_ITEMS || member.len() > MAX_ITEM => {
-                *self = Set::Dict(self.to_dict())
+                *self = Set::Dict(Box::new(self.to_dict()))
             }
             _ => {}
         }

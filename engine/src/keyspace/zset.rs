@@ -15,7 +15,7 @@ pub enum ZSet {
     /// Alternating members and 8-byte little-endian scores, in (score, member) order.
     Pack(Pack),
     /// The ordered index.
-    Tree(ZTree),
+    Tree(Box<ZTree>),
 }
 
 impl Default for ZSet {
@@ -44,7 +44,7 @@ impl ZSet {
     /// An empty sorted set suited to expect `len` members of at most `longest` bytes.
     pub fn with_capacity_for(len: usize, longest: usize) -> ZSet {
         if len > MAX_ITEMS || longest > MAX_ITEM {
-            ZSet::Tree(ZTree::default())
+            ZSet::Tree(Box::default())
         } else {
             ZSet::default()
         }
@@ -67,7 +67,7 @@ impl ZSet {
     pub fn heap_size(&self) -> usize {
         match self {
             ZSet::Pack(p) => p.heap_size(),
-            ZSet::Tree(t) => t.heap_size(),
+            ZSet::Tree(t) => std::mem::size_of::<ZTree>() + t.heap_size(),
         }
     }
 
@@ -102,7 +102,7 @@ impl ZSet {
             for (_, m, s) in pairs(p) {
                 t.insert(m, s);
             }
-            *self = ZSet::Tree(t);
+            *self = ZSet::Tree(Box::new(t));
             if let ZSet::Tree(t) = self {
                 t.insert(member, score);
             }
@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn packed_and_tree_encodings_agree() {
         let mut small = ZSet::default();
-        let mut big = ZSet::Tree(ZTree::default());
+        let mut big = ZSet::Tree(Box::default());
         for (m, s) in [("c", 3.0), ("a", 1.0), ("b", 1.0), ("d", -1.0), ("a", 5.0)] {
             assert_eq!(small.insert(m.as_bytes(), s), big.insert(m.as_bytes(), s));
         }

@@ -220,7 +220,7 @@ impl Record {
             Value::List(items) => {
                 let mut l = List::default();
                 items.iter().for_each(|i| l.push(i, false));
-                Object::List(l)
+                Object::List(Box::new(l))
             }
             Value::Set(members) => {
                 let mut set = Set::default();
