@@ -26,6 +26,8 @@ pub struct NodeInfo {
     pub ecpu_total: Option<u64>,
     /// Bytes of the dataset.
     pub dataset_bytes: Option<u64>,
+    /// Replicas: the primary they follow, `host:port`.
+    pub following: Option<String>,
 }
 
 /// A client of one node.
@@ -34,6 +36,7 @@ pub struct NodeClient {
     name: String,
     address: SocketAddr,
     timeout: Duration,
+    password: Option<String>,
 }
 
 impl NodeClient {
@@ -43,6 +46,7 @@ impl NodeClient {
             name: name.into(),
             address,
             timeout,
+            password: None,
         }
     }
 
@@ -75,8 +79,17 @@ impl NodeClient {
         }
     }
 
+    /// The same client, authenticating with `password` as the default user.
+    pub fn with_password(mut self, password: Option<String>) -> NodeClient {
+        self.password = password;
+        self
+    }
+
     async fn connection(&self) -> Result<MultiplexedConnection> {
-        let url = format!("redis://{}/", self.address);
+        let url = match &self.password {
+            Some(p) => format!("redis://:{}@{}/", percent_encode(p), self.address),
+            None => format!("redis://{}/", self.address),
+        };
         let client = redis::Client::open(url).map_err(|e| self.error(e))?;
         self.bounded("connect", client.get_multiplexed_async_connection())
             .await
@@ -147,6 +160,18 @@ impl NodeClient {
     }
 }
 
+/// Escapes a password for the userinfo part of a `redis://` URL.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `name:value` lines of an INFO reply; section headers and blank lines are skipped.
 pub fn parse_info(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -172,12 +197,20 @@ fn node_info(replication: &BTreeMap<String, String>, usage: &BTreeMap<String, St
     }
     .or_else(|| number(replication, "master_repl_offset"))
     .unwrap_or(0);
+    let following = match (
+        replication.get("master_host"),
+        replication.get("master_port"),
+    ) {
+        (Some(host), Some(port)) => Some(format!("{host}:{port}")),
+        _ => None,
+    };
     NodeInfo {
         role,
         link_up,
         offset,
         ecpu_total: number(usage, "ecpu_total"),
         dataset_bytes: number(usage, "dataset_bytes"),
+        following,
     }
 }
 
@@ -189,7 +222,7 @@ mod tests {
     fn a_replica_reports_its_own_offset_and_link() {
         let replication = parse_info(
             "# Replication\r\nrole:slave\r\nferrocache_role:replica\r\nmaster_link_status:up\r\n\
-             slave_repl_offset:120\r\nmaster_repl_offset:100\r\n",
+             master_host:10.0.0.7\r\nmaster_port:6379\r\nslave_repl_offset:120\r\nmaster_repl_offset:100\r\n",
         );
         let usage = parse_info("# Usage\r\necpu_total:42\r\ndataset_bytes:1000\r\n");
         assert_eq!(
@@ -200,6 +233,7 @@ mod tests {
                 offset: 120,
                 ecpu_total: Some(42),
                 dataset_bytes: Some(1000),
+                following: Some("10.0.0.7:6379".into()),
             }
         );
     }

@@ -25,6 +25,7 @@ pub mod pending_changes;
 pub mod platform;
 pub mod reconcile;
 pub mod resources;
+pub mod wiring;
 
 pub use error::{Error, Result};
 

@@ -98,7 +98,7 @@ mod tests {
                         link_up: Some(true),
                         offset: 120,
                         ecpu_total: Some(1),
-                        dataset_bytes: None,
+                        ..NodeInfo::default()
                     },
                 },
                 NodeObservation::Down {

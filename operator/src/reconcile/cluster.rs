@@ -63,6 +63,8 @@ async fn cleanup(cluster: &CacheCluster, ctx: &Context, namespace: &str) -> Resu
         pending: PendingModifiedValues::default(),
         blocker: None,
         deleting: true,
+        replication_problem: None,
+        failing_over: false,
         now: (ctx.clock)(),
     });
     publish_transition(cluster, ctx, &status).await?;
@@ -120,6 +122,8 @@ async fn block(
         pending: PendingModifiedValues::default(),
         blocker: Some(blocker),
         deleting: false,
+        replication_problem: None,
+        failing_over: false,
         now: (ctx.clock)(),
     });
     publish_transition(cluster, ctx, &status).await?;
@@ -170,12 +174,16 @@ async fn apply(
         }
     }
 
+    let wiring = super::replication::wire(cluster, ctx, namespace, &mut pod_list).await?;
+
     let status = compute(Observation {
         cluster,
         pods: &pod_list,
         pending: plan.pending,
         blocker: None,
         deleting: false,
+        replication_problem: wiring.problem,
+        failing_over: wiring.failed_over,
         now,
     });
     publish_transition(cluster, ctx, &status).await?;

@@ -9,6 +9,7 @@
 
 mod cluster;
 mod parameter_group;
+pub mod replication;
 mod roles;
 mod status;
 
@@ -53,6 +54,10 @@ pub struct Context {
     pub metrics: Metrics,
     /// The current time (fixed in tests, so maintenance windows are deterministic).
     pub clock: fn() -> Timestamp,
+    /// Where a pod's engine answers (its pod IP; tests map pods to local engines).
+    pub node_address: fn(&k8s_openapi::api::core::v1::Pod, i32) -> Option<std::net::SocketAddr>,
+    /// How long each node group's primary has been silent.
+    pub silences: replication::Silences,
 }
 
 impl Context {
@@ -67,6 +72,8 @@ impl Context {
             client,
             metrics,
             clock: Timestamp::now,
+            node_address: replication::pod_address,
+            silences: Default::default(),
         }
     }
 }

@@ -88,6 +88,10 @@ pub struct Observation<'a> {
     pub blocker: Option<Blocker>,
     /// The cluster is being deleted.
     pub deleting: bool,
+    /// What keeps replication from being healthy (primary down, failover off or impossible).
+    pub replication_problem: Option<String>,
+    /// A failover was started by this reconcile.
+    pub failing_over: bool,
     /// Now.
     pub now: Timestamp,
 }
@@ -116,6 +120,8 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         ClusterState::Deleting
     } else if let Some(b) = &o.blocker {
         b.state()
+    } else if o.failing_over {
+        ClusterState::FailingOver
     } else if all_ready {
         ClusterState::Available
     } else if was_available {
@@ -165,11 +171,14 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
             }
             (None, _) => ("NodesNotReady", true, "Creating", summary.clone()),
         };
-    let degraded = o.blocker.is_some() || (state == ClusterState::Modifying && ready < desired);
-    let (degraded_reason, degraded_message) = match &o.blocker {
-        Some(b) => (b.reason(), b.message()),
-        None if degraded => ("NodesUnavailable", summary.clone()),
-        None => ("AsExpected", "no problem detected".to_string()),
+    let degraded = o.blocker.is_some()
+        || o.replication_problem.is_some()
+        || (state == ClusterState::Modifying && ready < desired);
+    let (degraded_reason, degraded_message) = match (&o.blocker, &o.replication_problem) {
+        (Some(b), _) => (b.reason(), b.message()),
+        (None, Some(problem)) => ("ReplicationDegraded", problem.clone()),
+        (None, None) if degraded => ("NodesUnavailable", summary.clone()),
+        (None, None) => ("AsExpected", "no problem detected".to_string()),
     };
     let conditions = vec![
         cond(
@@ -272,6 +281,8 @@ mod tests {
             pending: PendingModifiedValues::default(),
             blocker: None,
             deleting: false,
+            replication_problem: None,
+            failing_over: false,
             now: now(),
         }
     }

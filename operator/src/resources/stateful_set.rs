@@ -132,6 +132,10 @@ fn engine_container(input: BuildInput<'_>) -> Container {
     ];
     if spec.engine == Engine::Memcached {
         args.extend(["--protocol".into(), "memcached".into()]);
+    } else {
+        // A Redis node starts as a standby, serving no writes and following nobody, until the operator makes
+        // it the primary or points it at one: a pod that restarted empty never claims the primary role.
+        args.extend(["--role".into(), "standby".into()]);
     }
     let mut env = Vec::new();
     if let Some(token) = &spec.auth_token_secret_ref {

@@ -1,0 +1,204 @@
+//! Executes the replication wiring of Redis node groups on Kubernetes (see [`crate::wiring`]): observes every
+//! pod over the Redis protocol, plans, then labels pods, promotes and re-points nodes, in that order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::Context;
+use crate::api::{CacheCluster, Engine};
+use crate::engine_client::NodeClient;
+use crate::failover::{FailoverPolicy, PrimaryHealth, SilenceTracker};
+use crate::resources::{NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
+use crate::wiring::{self, Member, Step};
+use crate::Result;
+
+/// How long one node may take to answer the operator.
+const NODE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the wiring found and did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What keeps replication from being healthy.
+    pub problem: Option<String>,
+    /// A failover was started.
+    pub failed_over: bool,
+}
+
+/// Where a pod's engine serves clients: its pod IP and the cluster's port.
+pub fn pod_address(pod: &Pod, port: i32) -> Option<SocketAddr> {
+    let ip = pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
+    Some(SocketAddr::new(ip, u16::try_from(port).ok()?))
+}
+
+/// Since when each group's primary has been silent (the failure window spans reconciles).
+#[derive(Default)]
+pub struct Silences(Mutex<HashMap<String, SilenceTracker>>);
+
+impl Silences {
+    fn observe(&self, key: &str, answered: bool, gone: bool) -> PrimaryHealth {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.to_string())
+            .or_default()
+            .observe(answered, gone, Instant::now())
+    }
+}
+
+async fn auth_token(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Option<String>> {
+    let Some(r) = &cluster.spec.auth_token_secret_ref else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let secret = secrets.get(&r.name).await?;
+    Ok(secret.data.and_then(|d| {
+        d.get(&r.key)
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+    }))
+}
+
+fn pod_gone(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+        || pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|phase| phase == "Failed" || phase == "Succeeded")
+}
+
+/// Wires every node group of a Redis cluster; `pods` is updated with the labels set.
+pub async fn wire(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+    pods: &mut [Pod],
+) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    if cluster.spec.engine != Engine::Redis || pods.is_empty() {
+        return Ok(outcome);
+    }
+    if cluster.spec.transit_encryption_enabled {
+        outcome.problem = Some(
+            "the operator cannot reach TLS-only nodes yet: their replication is not wired".into(),
+        );
+        return Ok(outcome);
+    }
+    if pods
+        .iter()
+        .all(|p| (ctx.node_address)(p, cluster.spec.client_port()).is_none())
+    {
+        // No pod has an address yet (still being scheduled): nothing to observe.
+        return Ok(outcome);
+    }
+    let password = auth_token(cluster, ctx, namespace).await?;
+    let port = cluster.spec.client_port();
+    let policy = FailoverPolicy {
+        enabled: cluster.spec.automatic_failover_enabled,
+        ..FailoverPolicy::default()
+    };
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, pod) in pods.iter().enumerate() {
+        if let Some(g) = pod.labels().get(NODE_GROUP) {
+            groups.entry(g.clone()).or_default().push(i);
+        }
+    }
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    for (group, indexes) in groups {
+        let mut members = Vec::new();
+        let mut clients = HashMap::new();
+        for &i in &indexes {
+            let pod = &pods[i];
+            let name = pod.name_any();
+            let address = (ctx.node_address)(pod, port);
+            let mut info = None;
+            if let Some(address) = address.filter(|_| !pod_gone(pod)) {
+                let client =
+                    NodeClient::new(&name, address, NODE_TIMEOUT).with_password(password.clone());
+                info = client.info().await.ok();
+                clients.insert(name.clone(), client);
+            }
+            members.push(Member {
+                labelled_primary: pod.labels().get(ROLE).map(String::as_str) == Some(ROLE_PRIMARY),
+                name,
+                address,
+                info,
+            });
+        }
+        if members.iter().all(|m| m.address.is_none()) {
+            // No pod of the group has an address yet (still being scheduled): nothing to observe.
+            continue;
+        }
+        let key = format!("{namespace}/{}/{group}", cluster.name_any());
+        let health = match members.iter().find(|m| m.labelled_primary) {
+            Some(p) => {
+                let gone = indexes
+                    .iter()
+                    .any(|&i| pods[i].name_any() == p.name && pod_gone(&pods[i]));
+                ctx.silences.observe(&key, p.info.is_some(), gone)
+            }
+            None => PrimaryHealth::Gone,
+        };
+        let plan = wiring::plan(&members, policy, health);
+        if let Some((old, new)) = &plan.failover {
+            warn!(cluster = %cluster.name_any(), %namespace, old, new, "primary failed: failing over");
+            let event = Event {
+                type_: EventType::Warning,
+                reason: "FailoverStarted".into(),
+                note: Some(format!("primary {old} is unavailable: promoting {new}, the replica with the highest replication offset")),
+                action: "Failover".into(),
+                secondary: None,
+            };
+            ctx.recorder
+                .publish(&event, &cluster.object_ref(&()))
+                .await?;
+            outcome.failed_over = true;
+        }
+        for step in plan.steps {
+            let done = match &step {
+                Step::Label { node, primary } => {
+                    let role = if *primary { ROLE_PRIMARY } else { ROLE_REPLICA };
+                    let patch = serde_json::json!({ "metadata": { "labels": { ROLE: role } } });
+                    let updated = api
+                        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await?;
+                    if let Some(slot) = pods.iter_mut().find(|p| p.name_any() == *node) {
+                        *slot = updated;
+                    }
+                    Ok(())
+                }
+                Step::Promote { node } => match clients.get(node) {
+                    Some(c) => c.promote().await,
+                    None => continue,
+                },
+                Step::Follow { node, primary } => match clients.get(node) {
+                    Some(c) => c.follow(*primary).await,
+                    None => continue,
+                },
+            };
+            match done {
+                Ok(()) => {
+                    info!(cluster = %cluster.name_any(), %namespace, ?step, "replication step done")
+                }
+                Err(e) => {
+                    warn!(cluster = %cluster.name_any(), %namespace, ?step, error = %e, "replication step failed");
+                    outcome.problem.get_or_insert_with(|| e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(problem) = plan.problem {
+            outcome.problem.get_or_insert(problem);
+        }
+    }
+    Ok(outcome)
+}

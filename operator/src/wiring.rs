@@ -1,0 +1,347 @@
+//! Replication wiring of a Redis node group on Kubernetes: which node must be promoted, which must follow
+//! whom, and which pod carries the `role=primary` label the primary Service selects. A pure function of what
+//! the operator observed, so every case is unit-tested; the reconciler executes the steps in order.
+//!
+//! Engine pods start as standbys (`--role standby`): they serve no writes and follow nobody until told. The
+//! rules, in order:
+//! - A labelled primary that answers as a primary is the group's primary; every other answering node that does
+//!   not already follow it is told to (`REPLICAOF`).
+//! - A labelled primary that answers as a standby is promoted only while no other node of the group holds data
+//!   (a new group). Otherwise it restarted empty: promoting it would wipe its replicas, so it is treated as a
+//!   failed primary.
+//! - A failed primary (its pod gone, silent for the failure window, or restarted empty) is replaced by the
+//!   healthy replica with the highest offset (see [`crate::failover`]): the old pod's label goes first (so the
+//!   primary Service never selects two pods), then the new pod is labelled and promoted, then the others follow
+//!   it — the old primary too, once it answers again, so it returns as a replica and never as an empty primary.
+
+use std::net::SocketAddr;
+
+use crate::engine_client::NodeInfo;
+use crate::failover::{self, FailoverDecision, FailoverPolicy, PrimaryHealth, ReplicaView};
+
+/// One pod of a node group as observed.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Pod (node) name.
+    pub name: String,
+    /// It carries the `role=primary` label.
+    pub labelled_primary: bool,
+    /// Where it serves (pod IP and client port), once scheduled.
+    pub address: Option<SocketAddr>,
+    /// What it answered; `None` when it did not answer.
+    pub info: Option<NodeInfo>,
+}
+
+/// One thing to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Set the pod's role label (`true`: primary).
+    Label {
+        /// Pod name.
+        node: String,
+        /// Primary or replica.
+        primary: bool,
+    },
+    /// `REPLICAOF NO ONE`.
+    Promote {
+        /// Pod name.
+        node: String,
+    },
+    /// `REPLICAOF host port`.
+    Follow {
+        /// Pod name.
+        node: String,
+        /// The primary's address.
+        primary: SocketAddr,
+    },
+}
+
+/// The steps, and what keeps the group from being healthy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// Why the group is degraded, if it is.
+    pub problem: Option<String>,
+    /// A failover is under way: (old primary, new primary).
+    pub failover: Option<(String, String)>,
+}
+
+fn role_is(info: &Option<NodeInfo>, roles: &[&str]) -> bool {
+    info.as_ref()
+        .is_some_and(|i| roles.contains(&i.role.as_str()))
+}
+
+fn answers_as_primary(m: &Member) -> bool {
+    role_is(&m.info, &["primary", "master"])
+}
+
+fn answers_as_replica(m: &Member) -> bool {
+    role_is(&m.info, &["replica", "slave"])
+}
+
+fn holds_data(m: &Member) -> bool {
+    answers_as_primary(m) || answers_as_replica(m)
+}
+
+/// Followers of `primary`: every other answering member not already following it.
+fn follow_steps(members: &[Member], primary: &str, address: SocketAddr, steps: &mut Vec<Step>) {
+    for m in members.iter().filter(|m| m.name != primary) {
+        let Some(info) = &m.info else { continue };
+        let follows = answers_as_replica(m)
+            && info.following.as_deref() == Some(address.to_string().as_str());
+        if !follows {
+            steps.push(Step::Follow {
+                node: m.name.clone(),
+                primary: address,
+            });
+        }
+    }
+}
+
+/// Plans a group. `health` is what the health checks say of the labelled primary (ignored when it answers).
+pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -> Plan {
+    let mut out = Plan::default();
+    let primary = members.iter().find(|m| m.labelled_primary);
+    if let Some(p) = primary {
+        if let (true, Some(address)) = (answers_as_primary(p), p.address) {
+            follow_steps(members, &p.name, address, &mut out.steps);
+            return out;
+        }
+        let fresh_group = !members.iter().any(|m| m.name != p.name && holds_data(m));
+        if let (true, true, Some(address)) =
+            (fresh_group, role_is(&p.info, &["standby"]), p.address)
+        {
+            out.steps.push(Step::Promote {
+                node: p.name.clone(),
+            });
+            follow_steps(members, &p.name, address, &mut out.steps);
+            return out;
+        }
+    }
+    // The primary failed (or no pod carries the label).
+    let health = match primary {
+        None => PrimaryHealth::Gone,
+        // Restarted empty: it answers, but as a standby, while its group holds data.
+        Some(p) if p.info.is_some() => PrimaryHealth::Gone,
+        Some(_) => health,
+    };
+    let replicas: Vec<ReplicaView> = members
+        .iter()
+        .filter(|m| !m.labelled_primary && answers_as_replica(m) && m.address.is_some())
+        .map(|m| ReplicaView {
+            name: m.name.clone(),
+            // It answered; its link is down whenever the primary is, so the link says nothing here.
+            healthy: true,
+            offset: m.info.as_ref().map_or(0, |i| i.offset),
+        })
+        .collect();
+    let old = primary.map_or_else(|| "(none)".to_string(), |p| p.name.clone());
+    match failover::decide(policy, health, &replicas) {
+        FailoverDecision::Healthy => {}
+        FailoverDecision::Wait { remaining } => {
+            out.problem = Some(format!(
+                "primary {old} does not answer; failing over in {}s unless it recovers",
+                remaining.as_secs().max(1)
+            ));
+        }
+        FailoverDecision::Disabled => {
+            out.problem = Some(format!(
+                "primary {old} is unavailable and automaticFailoverEnabled is false: waiting for it"
+            ));
+        }
+        FailoverDecision::Degraded => {
+            if members.iter().any(holds_data) || primary.is_some() {
+                out.problem = Some(format!(
+                    "primary {old} is unavailable and no healthy replica can replace it"
+                ));
+            }
+        }
+        FailoverDecision::Promote { replica } => {
+            let Some(address) = members
+                .iter()
+                .find(|m| m.name == replica)
+                .and_then(|m| m.address)
+            else {
+                return out;
+            };
+            if let Some(p) = primary {
+                out.steps.push(Step::Label {
+                    node: p.name.clone(),
+                    primary: false,
+                });
+            }
+            out.steps.push(Step::Label {
+                node: replica.clone(),
+                primary: true,
+            });
+            out.steps.push(Step::Promote {
+                node: replica.clone(),
+            });
+            follow_steps(members, &replica, address, &mut out.steps);
+            out.failover = Some((old, replica));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, i], 6379))
+    }
+
+    fn info(role: &str, offset: u64, following: Option<SocketAddr>) -> Option<NodeInfo> {
+        Some(NodeInfo {
+            role: role.into(),
+            offset,
+            link_up: (role == "replica").then_some(false),
+            following: following.map(|a| a.to_string()),
+            ..NodeInfo::default()
+        })
+    }
+
+    fn member(i: u8, primary: bool, info: Option<NodeInfo>) -> Member {
+        Member {
+            name: format!("c-0001-{i}"),
+            labelled_primary: primary,
+            address: Some(addr(i)),
+            info,
+        }
+    }
+
+    const POLICY: FailoverPolicy = FailoverPolicy {
+        enabled: true,
+        window: Duration::from_secs(5),
+    };
+
+    #[test]
+    fn a_new_group_promotes_its_labelled_primary_and_wires_the_replicas() {
+        let members = [
+            member(0, true, info("standby", 0, None)),
+            member(1, false, info("standby", 0, None)),
+            member(2, false, None),
+        ];
+        let p = plan(&members, POLICY, PrimaryHealth::Answering);
+        assert_eq!(
+            p.steps,
+            [
+                Step::Promote {
+                    node: "c-0001-0".into()
+                },
+                Step::Follow {
+                    node: "c-0001-1".into(),
+                    primary: addr(0)
+                },
+            ]
+        );
+        assert_eq!(p.problem, None);
+    }
+
+    #[test]
+    fn a_wired_group_needs_nothing_and_a_stray_replica_is_re_pointed() {
+        let wired = [
+            member(0, true, info("primary", 100, None)),
+            member(1, false, info("replica", 100, Some(addr(0)))),
+        ];
+        assert_eq!(
+            plan(&wired, POLICY, PrimaryHealth::Answering),
+            Plan::default()
+        );
+        let stray = [
+            member(0, true, info("primary", 100, None)),
+            member(1, false, info("replica", 100, Some(addr(9)))),
+        ];
+        assert_eq!(
+            plan(&stray, POLICY, PrimaryHealth::Answering).steps,
+            [Step::Follow {
+                node: "c-0001-1".into(),
+                primary: addr(0)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_primary_that_restarted_empty_is_replaced_not_promoted() {
+        let members = [
+            member(0, true, info("standby", 0, None)),
+            member(1, false, info("replica", 90, Some(addr(0)))),
+            member(2, false, info("replica", 120, Some(addr(0)))),
+        ];
+        let p = plan(&members, POLICY, PrimaryHealth::Answering);
+        assert_eq!(
+            p.steps,
+            [
+                Step::Label {
+                    node: "c-0001-0".into(),
+                    primary: false
+                },
+                Step::Label {
+                    node: "c-0001-2".into(),
+                    primary: true
+                },
+                Step::Promote {
+                    node: "c-0001-2".into()
+                },
+                Step::Follow {
+                    node: "c-0001-0".into(),
+                    primary: addr(2)
+                },
+                Step::Follow {
+                    node: "c-0001-1".into(),
+                    primary: addr(2)
+                },
+            ]
+        );
+        assert_eq!(p.failover, Some(("c-0001-0".into(), "c-0001-2".into())));
+    }
+
+    #[test]
+    fn a_silent_primary_is_waited_for_then_replaced() {
+        let members = [
+            member(0, true, None),
+            member(1, false, info("replica", 50, Some(addr(0)))),
+        ];
+        let waiting = plan(
+            &members,
+            POLICY,
+            PrimaryHealth::Silent(Duration::from_secs(2)),
+        );
+        assert!(waiting.steps.is_empty());
+        assert!(waiting.problem.unwrap().contains("failing over in 3s"));
+        let after = plan(
+            &members,
+            POLICY,
+            PrimaryHealth::Silent(Duration::from_secs(6)),
+        );
+        assert_eq!(after.failover, Some(("c-0001-0".into(), "c-0001-1".into())));
+    }
+
+    #[test]
+    fn a_deleted_primary_pod_is_replaced_at_once_and_failover_can_be_off() {
+        let members = [member(1, false, info("replica", 50, Some(addr(0))))];
+        let p = plan(&members, POLICY, PrimaryHealth::Answering);
+        assert_eq!(p.failover, Some(("(none)".into(), "c-0001-1".into())));
+        let off = FailoverPolicy {
+            enabled: false,
+            ..POLICY
+        };
+        let p = plan(&members, off, PrimaryHealth::Answering);
+        assert!(p.steps.is_empty());
+        assert!(p
+            .problem
+            .unwrap()
+            .contains("automaticFailoverEnabled is false"));
+    }
+
+    #[test]
+    fn without_a_healthy_replica_the_group_is_degraded_and_nothing_is_promoted() {
+        let members = [member(0, true, None), member(1, false, None)];
+        let p = plan(&members, POLICY, PrimaryHealth::Gone);
+        assert!(p.steps.is_empty());
+        assert!(p.problem.unwrap().contains("no healthy replica"));
+    }
+}

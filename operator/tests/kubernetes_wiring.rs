@@ -1,0 +1,313 @@
+//! The replication wiring the operator applies to Redis pods on Kubernetes, run against real engine processes
+//! started as the StatefulSet starts them (`--role standby`): bootstrap of a new group, failover when the
+//! primary's pod is gone, and the old primary's return as a replica (never as an empty primary). Pod labels are
+//! kept in the test; the planning and the engine commands are the operator's own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrocache_operator::engine_client::NodeClient;
+use ferrocache_operator::failover::{FailoverPolicy, PrimaryHealth};
+use ferrocache_operator::wiring::{plan, Member, Step};
+
+/// `target/<profile>/ferrocache-engine`, built if missing.
+fn engine_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("profile directory");
+    let binary = profile_dir.join("ferrocache-engine");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args([
+                "build",
+                "-p",
+                "ferrocache-engine",
+                "--bin",
+                "ferrocache-engine",
+            ]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().expect("cargo build").success(),
+            "building the engine failed"
+        );
+    }
+    binary
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One "pod": an engine process, its label, its address.
+struct Pod {
+    name: String,
+    port: u16,
+    primary_label: bool,
+    process: Option<Child>,
+}
+
+impl Pod {
+    fn start(&mut self) {
+        let child = Command::new(engine_binary())
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--metrics-port",
+                "0",
+                "--role",
+                "standby",
+            ])
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start engine");
+        self.process = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "{} did not start", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Deletes the pod: the process and its labels go.
+    fn kill(&mut self) {
+        self.primary_label = false;
+        if let Some(mut c) = self.process.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn client(&self) -> NodeClient {
+        NodeClient::new(&self.name, self.address(), Duration::from_secs(2))
+    }
+
+    fn redis(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://{}/", self.address()))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Observes every existing pod, plans, executes; returns the steps taken. A deleted pod (no process) is not
+/// listed, as on Kubernetes; its replacement starts without a primary label.
+async fn reconcile(pods: &mut [Pod]) -> Vec<Step> {
+    let mut members = Vec::new();
+    for p in pods.iter().filter(|p| p.process.is_some()) {
+        members.push(Member {
+            name: p.name.clone(),
+            labelled_primary: p.primary_label,
+            address: Some(p.address()),
+            info: p.client().info().await.ok(),
+        });
+    }
+    let planned = plan(
+        &members,
+        FailoverPolicy::default(),
+        PrimaryHealth::Answering,
+    );
+    for step in &planned.steps {
+        match step {
+            Step::Label { node, primary } => {
+                pods.iter_mut()
+                    .find(|p| &p.name == node)
+                    .unwrap()
+                    .primary_label = *primary;
+            }
+            Step::Promote { node } => {
+                let pod = pods.iter().find(|p| &p.name == node).unwrap();
+                pod.client().promote().await.unwrap();
+            }
+            Step::Follow { node, primary } => {
+                let pod = pods.iter().find(|p| &p.name == node).unwrap();
+                pod.client().follow(*primary).await.unwrap();
+            }
+        }
+    }
+    planned.steps
+}
+
+async fn role(pod: &Pod) -> (String, Option<String>, Option<bool>) {
+    let i = pod.client().info().await.unwrap();
+    (i.role, i.following, i.link_up)
+}
+
+async fn until_linked(pods: &[Pod], primary: &Pod) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for p in pods
+        .iter()
+        .filter(|p| p.name != primary.name && p.process.is_some())
+    {
+        loop {
+            let (r, following, link) = role(p).await;
+            if r == "replica"
+                && following == Some(primary.address().to_string())
+                && link == Some(true)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never linked to {}: {r} {following:?} {link:?}",
+                p.name,
+                primary.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_bootstrapped_fails_over_and_takes_its_old_primary_back_as_a_replica() {
+    let mut pods: Vec<Pod> = (0..3)
+        .map(|i| Pod {
+            name: format!("orders-0001-{i}"),
+            port: free_port(),
+            primary_label: i == 0,
+            process: None,
+        })
+        .collect();
+    for p in &mut pods {
+        p.start();
+    }
+    // Standbys serve no writes until wired.
+    let e: redis::RedisResult<()> = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut pods[0].redis());
+    assert!(e.is_err(), "a standby accepted a write");
+
+    let steps = reconcile(&mut pods).await;
+    assert_eq!(steps.len(), 3, "promote + two follows: {steps:?}");
+    until_linked(&pods, &pods[0]).await;
+    assert!(
+        reconcile(&mut pods).await.is_empty(),
+        "a wired group needs nothing"
+    );
+
+    let mut con = pods[0].redis();
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("key:{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    let acked: i64 = redis::cmd("WAIT").arg(2).arg(5000).query(&mut con).unwrap();
+    assert_eq!(acked, 2);
+
+    // The primary's pod is deleted: the replica with the highest offset takes over at once.
+    pods[0].kill();
+    let steps = reconcile(&mut pods).await;
+    let promoted = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Promote { node } => Some(node.clone()),
+            _ => None,
+        })
+        .expect("a replica is promoted");
+    let new = pods.iter().position(|p| p.name == promoted).unwrap();
+    assert!(pods[new].primary_label);
+    until_linked(&pods, &pods[new]).await;
+    let mut con = pods[new].redis();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(n, 200, "every acknowledged write survived");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("failover")
+        .query(&mut con)
+        .unwrap();
+
+    // The old pod comes back (recreated, empty, standby): it becomes a replica, never the primary.
+    pods[0].start();
+    reconcile(&mut pods).await;
+    until_linked(&pods, &pods[new]).await;
+    assert_eq!(role(&pods[0]).await.0, "replica");
+    let mut old = pods[0].redis();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = redis::cmd("DBSIZE").query(&mut old).unwrap();
+        if n == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old primary has {n} keys");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_that_restarted_empty_is_replaced_and_its_data_kept() {
+    let mut pods: Vec<Pod> = (0..2)
+        .map(|i| Pod {
+            name: format!("carts-0001-{i}"),
+            port: free_port(),
+            primary_label: i == 0,
+            process: None,
+        })
+        .collect();
+    for p in &mut pods {
+        p.start();
+    }
+    reconcile(&mut pods).await;
+    until_linked(&pods, &pods[0]).await;
+    let mut con = pods[0].redis();
+    let _: () = redis::cmd("SET")
+        .arg("cart:1")
+        .arg("3 items")
+        .query(&mut con)
+        .unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut con).unwrap();
+    assert_eq!(acked, 1);
+    // The container restarts in place (same pod, same label, empty memory).
+    pods[0].kill();
+    pods[0].primary_label = true;
+    pods[0].start();
+    let steps = reconcile(&mut pods).await;
+    assert_eq!(
+        steps.first(),
+        Some(&Step::Label {
+            node: "carts-0001-0".into(),
+            primary: false
+        }),
+        "the restarted node loses the primary label first: {steps:?}"
+    );
+    assert!(
+        steps.contains(&Step::Promote {
+            node: "carts-0001-1".into()
+        }),
+        "the replica holding the data is promoted: {steps:?}"
+    );
+    assert!(!steps.contains(&Step::Promote {
+        node: "carts-0001-0".into()
+    }));
+    until_linked(&pods, &pods[1]).await;
+    let v: String = redis::cmd("GET")
+        .arg("cart:1")
+        .query(&mut pods[1].redis())
+        .unwrap();
+    assert_eq!(v, "3 items");
+}
