@@ -37,6 +37,8 @@ pub struct NodeClient {
     address: SocketAddr,
     timeout: Duration,
     password: Option<String>,
+    /// TLS: the name to connect to and verify, and the CA certificates (PEM) to trust.
+    tls: Option<(String, Vec<u8>)>,
 }
 
 impl NodeClient {
@@ -47,6 +49,7 @@ impl NodeClient {
             address,
             timeout,
             password: None,
+            tls: None,
         }
     }
 
@@ -85,12 +88,29 @@ impl NodeClient {
         self
     }
 
+    /// The same client over TLS: it connects to `host` (resolved by DNS, port of the address) and verifies
+    /// the node's certificate for that name against `ca_pem`.
+    pub fn with_tls(mut self, host: impl Into<String>, ca_pem: Vec<u8>) -> NodeClient {
+        self.tls = Some((host.into(), ca_pem));
+        self
+    }
+
     async fn connection(&self) -> Result<MultiplexedConnection> {
-        let url = match &self.password {
-            Some(p) => format!("redis://:{}@{}/", percent_encode(p), self.address),
-            None => format!("redis://{}/", self.address),
+        let auth = match &self.password {
+            Some(p) => format!(":{}@", percent_encode(p)),
+            None => String::new(),
         };
-        let client = redis::Client::open(url).map_err(|e| self.error(e))?;
+        let client = match &self.tls {
+            None => redis::Client::open(format!("redis://{auth}{}/", self.address)),
+            Some((host, ca)) => redis::Client::build_with_tls(
+                format!("rediss://{auth}{host}:{}/", self.address.port()),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                },
+            ),
+        }
+        .map_err(|e| self.error(e))?;
         self.bounded("connect", client.get_multiplexed_async_connection())
             .await
     }
@@ -140,6 +160,13 @@ impl NodeClient {
         )
         .await
         .map(drop)
+    }
+
+    /// `REPLICAOF host port` with a host name (TLS replication verifies the primary's certificate for it).
+    pub async fn follow_host(&self, host: &str, port: u16) -> Result<()> {
+        self.query::<String>(redis::cmd("REPLICAOF").arg(host).arg(port))
+            .await
+            .map(drop)
     }
 
     /// The memcached health check: `version` answered with `VERSION …`.

@@ -14,10 +14,24 @@
 //!   primary Service never selects two pods), then the new pod is labelled and promoted, then the others follow
 //!   it — the old primary too, once it answers again, so it returns as a replica and never as an empty primary.
 
-use std::net::SocketAddr;
-
 use crate::engine_client::NodeInfo;
 use crate::failover::{self, FailoverDecision, FailoverPolicy, PrimaryHealth, ReplicaView};
+
+/// Where a node serves, as the operator and the other nodes reach it: a pod IP, or the pod's DNS name when
+/// certificates must be verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or IP address.
+    pub host: String,
+    /// Client port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
 
 /// One pod of a node group as observed.
 #[derive(Debug, Clone)]
@@ -26,8 +40,8 @@ pub struct Member {
     pub name: String,
     /// It carries the `role=primary` label.
     pub labelled_primary: bool,
-    /// Where it serves (pod IP and client port), once scheduled.
-    pub address: Option<SocketAddr>,
+    /// Where it serves, once scheduled.
+    pub address: Option<Endpoint>,
     /// What it answered; `None` when it did not answer.
     pub info: Option<NodeInfo>,
 }
@@ -52,7 +66,7 @@ pub enum Step {
         /// Pod name.
         node: String,
         /// The primary's address.
-        primary: SocketAddr,
+        primary: Endpoint,
     },
 }
 
@@ -85,7 +99,7 @@ fn holds_data(m: &Member) -> bool {
 }
 
 /// Followers of `primary`: every other answering member not already following it.
-fn follow_steps(members: &[Member], primary: &str, address: SocketAddr, steps: &mut Vec<Step>) {
+fn follow_steps(members: &[Member], primary: &str, address: &Endpoint, steps: &mut Vec<Step>) {
     for m in members.iter().filter(|m| m.name != primary) {
         let Some(info) = &m.info else { continue };
         let follows = answers_as_replica(m)
@@ -93,7 +107,7 @@ fn follow_steps(members: &[Member], primary: &str, address: SocketAddr, steps: &
         if !follows {
             steps.push(Step::Follow {
                 node: m.name.clone(),
-                primary: address,
+                primary: address.clone(),
             });
         }
     }
@@ -104,13 +118,13 @@ pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -
     let mut out = Plan::default();
     let primary = members.iter().find(|m| m.labelled_primary);
     if let Some(p) = primary {
-        if let (true, Some(address)) = (answers_as_primary(p), p.address) {
+        if let (true, Some(address)) = (answers_as_primary(p), &p.address) {
             follow_steps(members, &p.name, address, &mut out.steps);
             return out;
         }
         let fresh_group = !members.iter().any(|m| m.name != p.name && holds_data(m));
         if let (true, true, Some(address)) =
-            (fresh_group, role_is(&p.info, &["standby"]), p.address)
+            (fresh_group, role_is(&p.info, &["standby"]), &p.address)
         {
             out.steps.push(Step::Promote {
                 node: p.name.clone(),
@@ -161,7 +175,7 @@ pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -
             let Some(address) = members
                 .iter()
                 .find(|m| m.name == replica)
-                .and_then(|m| m.address)
+                .and_then(|m| m.address.clone())
             else {
                 return out;
             };
@@ -178,7 +192,7 @@ pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -
             out.steps.push(Step::Promote {
                 node: replica.clone(),
             });
-            follow_steps(members, &replica, address, &mut out.steps);
+            follow_steps(members, &replica, &address, &mut out.steps);
             out.failover = Some((old, replica));
         }
     }
@@ -190,11 +204,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn addr(i: u8) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, i], 6379))
+    fn addr(i: u8) -> Endpoint {
+        Endpoint {
+            host: format!("10.0.0.{i}"),
+            port: 6379,
+        }
     }
 
-    fn info(role: &str, offset: u64, following: Option<SocketAddr>) -> Option<NodeInfo> {
+    fn info(role: &str, offset: u64, following: Option<Endpoint>) -> Option<NodeInfo> {
         Some(NodeInfo {
             role: role.into(),
             offset,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ferrocache_operator::engine_client::NodeClient;
 use ferrocache_operator::failover::{FailoverPolicy, PrimaryHealth};
-use ferrocache_operator::wiring::{plan, Member, Step};
+use ferrocache_operator::wiring::{plan, Endpoint, Member, Step};
 
 /// `target/<profile>/ferrocache-engine`, built if missing.
 fn engine_binary() -> PathBuf {
@@ -50,25 +50,74 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// TLS material of a test: a CA and a certificate for `localhost` signed by it, as files.
+struct Tls {
+    dir: PathBuf,
+    ca_pem: Vec<u8>,
+}
+
+impl Tls {
+    fn new(test: &str) -> Tls {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let dir =
+            std::env::temp_dir().join(format!("ferrocache-wiring-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+        std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+        std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+        Tls {
+            dir,
+            ca_pem: ca.pem().into_bytes(),
+        }
+    }
+
+    /// The engine flags a TLS pod gets from the operator's configuration file.
+    fn flags(&self, port: u16) -> Vec<String> {
+        let file = |f: &str| self.dir.join(f).display().to_string();
+        vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            file("tls.crt"),
+            "--tls-key-file".into(),
+            file("tls.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.crt"),
+            "--tls-replication".into(),
+            "yes".into(),
+        ]
+    }
+}
+
 /// One "pod": an engine process, its label, its address.
 struct Pod {
     name: String,
     port: u16,
     primary_label: bool,
     process: Option<Child>,
+    tls: Option<std::sync::Arc<Tls>>,
 }
 
 impl Pod {
     fn start(&mut self) {
+        let listen = match &self.tls {
+            Some(tls) => tls.flags(self.port),
+            None => vec!["--port".to_string(), self.port.to_string()],
+        };
         let child = Command::new(engine_binary())
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--metrics-port",
-                "0",
-                "--role",
-                "standby",
-            ])
+            .args(listen)
+            .args(["--metrics-port", "0", "--role", "standby"])
             .args(["--loglevel", "warning"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -95,8 +144,24 @@ impl Pod {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// As the operator names it: by IP, or by a name its certificate covers with TLS.
+    fn endpoint(&self) -> Endpoint {
+        let host = match self.tls {
+            Some(_) => "localhost".to_string(),
+            None => "127.0.0.1".to_string(),
+        };
+        Endpoint {
+            host,
+            port: self.port,
+        }
+    }
+
     fn client(&self) -> NodeClient {
-        NodeClient::new(&self.name, self.address(), Duration::from_secs(2))
+        let client = NodeClient::new(&self.name, self.address(), Duration::from_secs(2));
+        match &self.tls {
+            Some(tls) => client.with_tls("localhost", tls.ca_pem.clone()),
+            None => client,
+        }
     }
 
     fn redis(&self) -> redis::Connection {
@@ -121,7 +186,7 @@ async fn reconcile(pods: &mut [Pod]) -> Vec<Step> {
         members.push(Member {
             name: p.name.clone(),
             labelled_primary: p.primary_label,
-            address: Some(p.address()),
+            address: Some(p.endpoint()),
             info: p.client().info().await.ok(),
         });
     }
@@ -144,7 +209,10 @@ async fn reconcile(pods: &mut [Pod]) -> Vec<Step> {
             }
             Step::Follow { node, primary } => {
                 let pod = pods.iter().find(|p| &p.name == node).unwrap();
-                pod.client().follow(*primary).await.unwrap();
+                pod.client()
+                    .follow_host(&primary.host, primary.port)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -165,7 +233,7 @@ async fn until_linked(pods: &[Pod], primary: &Pod) {
         loop {
             let (r, following, link) = role(p).await;
             if r == "replica"
-                && following == Some(primary.address().to_string())
+                && following == Some(primary.endpoint().to_string())
                 && link == Some(true)
             {
                 break;
@@ -189,6 +257,7 @@ async fn a_group_is_bootstrapped_fails_over_and_takes_its_old_primary_back_as_a_
             port: free_port(),
             primary_label: i == 0,
             process: None,
+            tls: None,
         })
         .collect();
     for p in &mut pods {
@@ -267,6 +336,7 @@ async fn a_primary_that_restarted_empty_is_replaced_and_its_data_kept() {
             port: free_port(),
             primary_label: i == 0,
             process: None,
+            tls: None,
         })
         .collect();
     for p in &mut pods {
@@ -310,4 +380,27 @@ async fn a_primary_that_restarted_empty_is_replaced_and_its_data_kept() {
         .query(&mut pods[1].redis())
         .unwrap();
     assert_eq!(v, "3 items");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_only_nodes_are_wired_by_name_and_replicate_over_tls() {
+    let tls = std::sync::Arc::new(Tls::new("tls"));
+    let mut pods: Vec<Pod> = (0..2)
+        .map(|i| Pod {
+            name: format!("secure-0001-{i}"),
+            port: free_port(),
+            primary_label: i == 0,
+            process: None,
+            tls: Some(tls.clone()),
+        })
+        .collect();
+    for p in &mut pods {
+        p.start();
+    }
+    let steps = reconcile(&mut pods).await;
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    until_linked(&pods, &pods[0]).await;
+    assert_eq!(pods[0].client().info().await.unwrap().role, "primary");
+    assert!(reconcile(&mut pods).await.is_empty());
+    let _ = std::fs::remove_dir_all(&tls.dir);
 }

@@ -17,7 +17,7 @@ use crate::api::{CacheCluster, Engine};
 use crate::engine_client::NodeClient;
 use crate::failover::{FailoverPolicy, PrimaryHealth, SilenceTracker};
 use crate::resources::{NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
-use crate::wiring::{self, Member, Step};
+use crate::wiring::{self, Endpoint, Member, Step};
 use crate::Result;
 
 /// How long one node may take to answer the operator.
@@ -67,6 +67,16 @@ async fn auth_token(
     }))
 }
 
+/// The CA certificates (`ca.crt`) of the cluster's TLS Secret.
+async fn tls_ca(ctx: &Context, namespace: &str, secret: &str) -> Result<Option<Vec<u8>>> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(secrets
+        .get(secret)
+        .await?
+        .data
+        .and_then(|d| d.get("ca.crt").map(|v| v.0.clone())))
+}
+
 fn pod_gone(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
         || pod
@@ -87,12 +97,6 @@ pub async fn wire(
     if cluster.spec.engine != Engine::Redis || pods.is_empty() {
         return Ok(outcome);
     }
-    if cluster.spec.transit_encryption_enabled {
-        outcome.problem = Some(
-            "the operator cannot reach TLS-only nodes yet: their replication is not wired".into(),
-        );
-        return Ok(outcome);
-    }
     if pods
         .iter()
         .all(|p| (ctx.node_address)(p, cluster.spec.client_port()).is_none())
@@ -101,6 +105,18 @@ pub async fn wire(
         return Ok(outcome);
     }
     let password = auth_token(cluster, ctx, namespace).await?;
+    let tls_ca = match crate::resources::tls_secret_name(cluster) {
+        None => None,
+        Some(secret) => match tls_ca(ctx, namespace, &secret).await? {
+            Some(ca) => Some(ca),
+            None => {
+                outcome.problem = Some(format!(
+                    "the TLS Secret {secret} has no ca.crt: the operator cannot verify the nodes"
+                ));
+                return Ok(outcome);
+            }
+        },
+    };
     let port = cluster.spec.client_port();
     let policy = FailoverPolicy {
         enabled: cluster.spec.automatic_failover_enabled,
@@ -119,11 +135,26 @@ pub async fn wire(
         for &i in &indexes {
             let pod = &pods[i];
             let name = pod.name_any();
-            let address = (ctx.node_address)(pod, port);
+            let socket = (ctx.node_address)(pod, port);
             let mut info = None;
-            if let Some(address) = address.filter(|_| !pod_gone(pod)) {
-                let client =
-                    NodeClient::new(&name, address, NODE_TIMEOUT).with_password(password.clone());
+            let mut address = None;
+            if let Some(socket) = socket.filter(|_| !pod_gone(pod)) {
+                let mut client =
+                    NodeClient::new(&name, socket, NODE_TIMEOUT).with_password(password.clone());
+                // With TLS, nodes are reached by their DNS name under the group's headless Service, which the
+                // certificate covers (`*.<group service>.<namespace>.svc`); otherwise by pod IP.
+                let host = match &tls_ca {
+                    Some(ca) => {
+                        let host = format!("{name}.{}-{group}.{namespace}.svc", cluster.name_any());
+                        client = client.with_tls(host.clone(), ca.clone());
+                        host
+                    }
+                    None => socket.ip().to_string(),
+                };
+                address = Some(Endpoint {
+                    host,
+                    port: socket.port(),
+                });
                 info = client.info().await.ok();
                 clients.insert(name.clone(), client);
             }
@@ -181,7 +212,7 @@ pub async fn wire(
                     None => continue,
                 },
                 Step::Follow { node, primary } => match clients.get(node) {
-                    Some(c) => c.follow(*primary).await,
+                    Some(c) => c.follow_host(&primary.host, primary.port).await,
                     None => continue,
                 },
             };

@@ -41,6 +41,8 @@ const METERING: &str = "metering";
 const TLS_PORT: &str = "tls-port";
 const TLS_CERT_FILE: &str = "tls-cert-file";
 const TLS_KEY_FILE: &str = "tls-key-file";
+const TLS_CA_CERT_FILE: &str = "tls-ca-cert-file";
+const TLS_REPLICATION: &str = "tls-replication";
 const SNAPSHOT_KEY_FILE: &str = "snapshot-key-file";
 
 /// The ConfigMap with the engine configuration file.
@@ -72,6 +74,9 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
         lines.push((TLS_PORT.into(), port));
         lines.push((TLS_CERT_FILE.into(), format!("{TLS_DIR}/tls.crt")));
         lines.push((TLS_KEY_FILE.into(), format!("{TLS_DIR}/tls.key")));
+        // Replicas reach their primary over TLS too, verifying it with the Secret's CA (ca.crt).
+        lines.push((TLS_CA_CERT_FILE.into(), format!("{TLS_DIR}/ca.crt")));
+        lines.push((TLS_REPLICATION.into(), "yes".into()));
     } else {
         lines.push((PORT.into(), port));
     }

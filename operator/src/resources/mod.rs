@@ -26,6 +26,7 @@ pub use certificate::{certificate_resource, issued_secret_name};
 pub use engine_config::{config_hash, engine_config_file, CONFIG_FILE_KEY};
 pub use labels::*;
 pub use names::*;
+pub use stateful_set::tls_secret_name;
 
 use crate::api::CacheCluster;
 use crate::pending_changes::AppliedSpec;

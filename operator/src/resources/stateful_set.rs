@@ -295,7 +295,7 @@ fn volume_mounts(cluster: &CacheCluster) -> Vec<VolumeMount> {
 }
 
 /// The Secret holding the TLS certificate: the given one, or the one the cert-manager Certificate fills.
-pub(super) fn tls_secret_name(cluster: &CacheCluster) -> Option<String> {
+pub fn tls_secret_name(cluster: &CacheCluster) -> Option<String> {
     let tls = cluster
         .spec
         .tls
