@@ -250,7 +250,9 @@ fn exact_trim_rewrite(a: &[&[u8]], t: &TrimArgs, opts_end: usize, s: &Stream) ->
 /// The id XADD's id argument asks for, given the stream's last id: `*`, `ms-*` or explicit.
 fn next_id(arg: &[u8], last: StreamId, now_ms: u64) -> Result<StreamId, CmdError> {
     let smaller = || {
-        CmdError::err("The ID specified in XADD is equal or smaller than the target stream top item")
+        CmdError::err(
+            "The ID specified in XADD is equal or smaller than the target stream top item",
+        )
     };
     let exhausted =
         || CmdError::err("The stream has exhausted the last possible ID, unable to add more items");
@@ -299,8 +301,13 @@ pub fn xadd(c: &mut Call) -> CmdResult {
         ));
     }
     // The id is validated before the key is looked at, as Redis does.
-    if a[opts.id_at] != b"*" && !a[opts.id_at].ends_with(b"-*") {
-        parse_id(a[opts.id_at], 0, true)?;
+    if a[opts.id_at] != b"*"
+        && !a[opts.id_at].ends_with(b"-*")
+        && parse_id(a[opts.id_at], 0, true)?.is_zero()
+    {
+        return Err(CmdError::err(
+            "The ID specified in XADD must be greater than 0-0",
+        ));
     }
     let now = c.clock.now_ms;
     let pairs = &a[opts.id_at + 1..];
@@ -684,7 +691,16 @@ mod tests {
     #[test]
     fn stream_keys_are_found_after_streams_skipping_option_values() {
         let a: Vec<&[u8]> = vec![
-            b"XREADGROUP", b"GROUP", b"streams", b"c", b"COUNT", b"2", b"STREAMS", b"k1", b"k2", b">",
+            b"XREADGROUP",
+            b"GROUP",
+            b"streams",
+            b"c",
+            b"COUNT",
+            b"2",
+            b"STREAMS",
+            b"k1",
+            b"k2",
+            b">",
             b">",
         ];
         assert_eq!(read_keys(&a), vec![&b"k1"[..], b"k2"]);

@@ -8,7 +8,7 @@
 
 use super::args::{self, is};
 use super::stream::{
-    bound, edit, read_args, reply_entry, reply_id, stream_at, strict_id, invalid_id,
+    bound, edit, invalid_id, read_args, reply_entry, reply_id, stream_at, strict_id,
 };
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Pending, Stream, StreamId};
@@ -58,7 +58,10 @@ fn setid_prop(key: &[u8], group: &[u8], g: &Group) -> Vec<Vec<u8>> {
         group,
         g.last_id.to_string().as_bytes(),
         b"ENTRIESREAD",
-        g.entries_read.map_or(-1, |n| n as i64).to_string().as_bytes(),
+        g.entries_read
+            .map_or(-1, |n| n as i64)
+            .to_string()
+            .as_bytes(),
     ])
 }
 
@@ -169,7 +172,11 @@ pub fn xgroup(c: &mut Call) -> CmdResult {
     let now = c.clock.now_ms;
     match sub.as_slice() {
         b"create" => {
-            let id = if a[4] == b"$" { None } else { Some(strict_id(a[4])?) };
+            let id = if a[4] == b"$" {
+                None
+            } else {
+                Some(strict_id(a[4])?)
+            };
             let created = edit(c, key, true, |s: &mut Stream| {
                 if s.groups.contains_key(group) {
                     return false;
@@ -201,7 +208,9 @@ pub fn xgroup(c: &mut Call) -> CmdResult {
             c.out.ok();
         }
         b"destroy" => {
-            let gone = edit(c, key, false, |s: &mut Stream| s.groups.remove(group).is_some())?;
+            let gone = edit(c, key, false, |s: &mut Stream| {
+                s.groups.remove(group).is_some()
+            })?;
             c.out.int(gone.unwrap_or(false) as i64);
         }
         b"createconsumer" => {
@@ -282,12 +291,17 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
                     props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
                 }
                 match from {
-                    From::History(after) => {
-                        Some(serve_history(s, g, key, group, consumer, *after, r.count, now, &mut part, &mut props))
-                    }
+                    From::History(after) => Some(serve_history(
+                        s, g, key, group, consumer, *after, r.count, now, &mut part, &mut props,
+                    )),
                     From::New => {
                         let fresh = s.edge_id(true).is_some_and(|top| top > g.last_id);
-                        fresh.then(|| serve_new(s, g, key, group, consumer, r.count, r.noack, now, &mut part, &mut props))
+                        fresh.then(|| {
+                            serve_new(
+                                s, g, key, group, consumer, r.count, r.noack, now, &mut part,
+                                &mut props,
+                            )
+                        })
                     }
                 }
             })
@@ -479,7 +493,11 @@ pub fn xpending(c: &mut Call) -> CmdResult {
                 (Some((first, _)), Some((last, _))) => {
                     reply_id(&mut out, *first);
                     reply_id(&mut out, *last);
-                    let busy: Vec<_> = g.consumers.values().filter(|c| !c.pending.is_empty()).collect();
+                    let busy: Vec<_> = g
+                        .consumers
+                        .values()
+                        .filter(|c| !c.pending.is_empty())
+                        .collect();
                     out.array(busy.len());
                     for cons in busy {
                         out.array(2);
@@ -498,7 +516,9 @@ pub fn xpending(c: &mut Call) -> CmdResult {
         Some((min_idle, start, end, count, consumer)) => {
             let ids: Box<dyn Iterator<Item = StreamId>> = match consumer {
                 Some(name) => match g.consumers.get(name) {
-                    Some(cons) if start <= end => Box::new(cons.pending.range(start..=end).copied()),
+                    Some(cons) if start <= end => {
+                        Box::new(cons.pending.range(start..=end).copied())
+                    }
                     _ => Box::new(std::iter::empty()),
                 },
                 None if start <= end => Box::new(g.pel.range(start..=end).map(|(id, _)| *id)),
@@ -743,7 +763,12 @@ pub fn xautoclaim(c: &mut Call) -> CmdResult {
             if g.consumer(consumer, now).1 {
                 props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
             }
-            let candidates: Vec<StreamId> = g.pel.range(start..).map(|(id, _)| *id).take(count * 10 + 1).collect();
+            let candidates: Vec<StreamId> = g
+                .pel
+                .range(start..)
+                .map(|(id, _)| *id)
+                .take(count * 10 + 1)
+                .collect();
             let (mut attempts, mut left) = (count * 10, count);
             let (mut n, mut deleted, mut next) = (0, Vec::new(), StreamId::MIN);
             let mut examined = 0;

@@ -68,7 +68,10 @@ impl StreamId {
     pub fn prev(self) -> Option<StreamId> {
         match self.seq.checked_sub(1) {
             Some(seq) => Some(StreamId { ms: self.ms, seq }),
-            None => self.ms.checked_sub(1).map(|ms| StreamId { ms, seq: u64::MAX }),
+            None => self
+                .ms
+                .checked_sub(1)
+                .map(|ms| StreamId { ms, seq: u64::MAX }),
         }
     }
 
@@ -126,16 +129,19 @@ fn get_blob<'a>(buf: &'a [u8], at: &mut usize) -> &'a [u8] {
 struct Node {
     /// Live entries.
     count: u32,
+    /// Number of master field names.
+    fields: u32,
     /// Master field names, then the entries.
     buf: Vec<u8>,
     /// Where the entries start (end of the master field names).
     head: usize,
 }
 
-/// One decoded entry: id, fields and values alternating, and the byte range it occupies in its node.
-struct Decoded<'a> {
+/// Where one entry sits in its node: its id, where its fields start and where it ends.
+#[derive(Debug, Clone, Copy)]
+struct Span {
     id: StreamId,
-    pairs: Vec<&'a [u8]>,
+    body: usize,
     end: usize,
 }
 
@@ -147,20 +153,27 @@ impl Node {
         let head = buf.len();
         Node {
             count: 0,
+            fields: fields.len() as u32,
             buf,
             head,
         }
     }
 
-    fn master_fields(&self) -> Vec<&[u8]> {
+    /// True when the field names of `pairs` are the master fields.
+    fn same_fields(&self, pairs: &[&[u8]]) -> bool {
+        if pairs.len() != 2 * self.fields as usize {
+            return false;
+        }
         let mut at = 0;
-        let n = get_varint(&self.buf, &mut at);
-        (0..n).map(|_| get_blob(&self.buf, &mut at)).collect()
+        get_varint(&self.buf, &mut at);
+        pairs
+            .iter()
+            .step_by(2)
+            .all(|f| get_blob(&self.buf, &mut at) == *f)
     }
 
     fn push(&mut self, master: StreamId, id: StreamId, pairs: &[&[u8]]) {
-        let fields: Vec<&[u8]> = pairs.iter().step_by(2).copied().collect();
-        let same = self.master_fields() == fields;
+        let same = self.same_fields(pairs);
         put_varint(&mut self.buf, id.ms - master.ms);
         put_varint(
             &mut self.buf,
@@ -172,51 +185,77 @@ impl Node {
         );
         if same {
             self.buf.push(SAME_FIELDS);
-            pairs.iter().skip(1).step_by(2).for_each(|v| put_blob(&mut self.buf, v));
+            pairs
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .for_each(|v| put_blob(&mut self.buf, v));
         } else {
             self.buf.push(0);
-            put_varint(&mut self.buf, fields.len() as u64);
+            put_varint(&mut self.buf, (pairs.len() / 2) as u64);
             pairs.iter().for_each(|b| put_blob(&mut self.buf, b));
         }
         self.count += 1;
     }
 
-    fn decode<'a>(&'a self, master: StreamId, master_fields: &[&'a [u8]], at: usize) -> Decoded<'a> {
+    /// Reads the id of the entry at `at` and skips over its fields.
+    fn span(&self, master: StreamId, at: usize) -> Span {
         let buf = &self.buf;
         let mut at = at;
         let ms = master.ms + get_varint(buf, &mut at);
         let seq = get_varint(buf, &mut at);
-        let seq = if ms == master.ms { master.seq + seq } else { seq };
+        let seq = if ms == master.ms {
+            master.seq + seq
+        } else {
+            seq
+        };
+        let body = at;
         let flags = buf[at];
         at += 1;
-        let mut pairs = Vec::new();
-        if flags & SAME_FIELDS != 0 {
-            for f in master_fields {
-                pairs.push(*f);
-                pairs.push(get_blob(buf, &mut at));
-            }
+        let blobs = if flags & SAME_FIELDS != 0 {
+            self.fields as u64
         } else {
+            2 * get_varint(buf, &mut at)
+        };
+        for _ in 0..blobs {
             let n = get_varint(buf, &mut at) as usize;
-            for _ in 0..2 * n {
-                pairs.push(get_blob(buf, &mut at));
-            }
+            at += n;
         }
-        Decoded {
+        Span {
             id: StreamId { ms, seq },
-            pairs,
+            body,
             end: at,
         }
     }
 
-    /// Every entry, oldest first.
-    fn entries(&self, master: StreamId) -> Vec<Decoded<'_>> {
-        let fields = self.master_fields();
+    /// The fields and values of the entry whose body starts at `body`, into `out` (cleared first).
+    fn pairs<'a>(&'a self, body: usize, out: &mut Vec<&'a [u8]>) {
+        out.clear();
+        let buf = &self.buf;
+        let mut at = body + 1;
+        if buf[body] & SAME_FIELDS != 0 {
+            let mut names = 0;
+            get_varint(buf, &mut names);
+            for _ in 0..self.fields {
+                out.push(get_blob(buf, &mut names));
+                out.push(get_blob(buf, &mut at));
+            }
+        } else {
+            let n = get_varint(buf, &mut at);
+            for _ in 0..2 * n {
+                out.push(get_blob(buf, &mut at));
+            }
+        }
+    }
+
+    /// Every entry's span, oldest first.
+    fn spans(&self, master: StreamId) -> Vec<Span> {
         let mut out = Vec::with_capacity(self.count as usize);
         let mut at = self.head;
         while at < self.buf.len() {
-            let d = self.decode(master, &fields, at);
-            at = d.end;
-            out.push(d);
+            let s = self.span(master, at);
+            at = s.end;
+            out.push(s);
         }
         out
     }
@@ -396,12 +435,7 @@ impl Stream {
 
     /// Heap bytes used, entries, groups and pending entries included (estimated for map slots).
     pub fn heap_size(&self) -> usize {
-        self.node_bytes
-            + self
-                .groups
-                .iter()
-                .map(|(n, g)| g.size(n))
-                .sum::<usize>()
+        self.node_bytes + self.groups.iter().map(|(n, g)| g.size(n)).sum::<usize>()
     }
 
     /// Appends an entry (`pairs` alternates fields and values); `id` must be greater than `last_id`.
@@ -458,29 +492,16 @@ impl Stream {
             .next_back()
             .map_or(start, |(k, _)| *k);
         let nodes = self.nodes.range(from..=end);
-        let visit = |(master, node): (&StreamId, &Node), f: &mut dyn FnMut(StreamId, &[&[u8]]) -> bool| {
-            let entries = node.entries(*master);
-            let mut go = |d: &Decoded| {
-                if d.id < start || d.id > end {
-                    return true;
-                }
-                f(d.id, &d.pairs)
-            };
-            if rev {
-                entries.iter().rev().all(&mut go)
-            } else {
-                entries.iter().all(&mut go)
-            }
-        };
+        let mut pairs = Vec::new();
         if rev {
-            for n in nodes.rev() {
-                if !visit(n, &mut f) {
+            for (master, node) in nodes.rev() {
+                if !visit(*master, node, start, end, rev, &mut pairs, &mut f) {
                     return;
                 }
             }
         } else {
-            for n in nodes {
-                if !visit(n, &mut f) {
+            for (master, node) in nodes {
+                if !visit(*master, node, start, end, rev, &mut pairs, &mut f) {
                     return;
                 }
             }
@@ -522,20 +543,13 @@ impl Stream {
         let Some((&master, node)) = self.nodes.range_mut(..=id).next_back() else {
             return false;
         };
-        let Some(span) = node
-            .entries(master)
-            .iter()
-            .scan(node.head, |at, d| {
-                let start = *at;
-                *at = d.end;
-                Some((d.id, start, d.end))
-            })
-            .find(|(e, _, _)| *e == id)
-        else {
+        let spans = node.spans(master);
+        let Some(k) = spans.iter().position(|sp| sp.id == id) else {
             return false;
         };
+        let from = if k == 0 { node.head } else { spans[k - 1].end };
         let before = node.size();
-        node.buf.drain(span.1..span.2);
+        node.buf.drain(from..spans[k].end);
         node.count -= 1;
         let empty = node.count == 0;
         let after = node.size();
@@ -569,7 +583,7 @@ impl Stream {
             let count = node.count as u64;
             let whole = match trim {
                 Trim::MaxLen(max) => self.len - count >= max,
-                Trim::MinId(min) => node.entries(master).last().is_some_and(|d| d.id < min),
+                Trim::MinId(min) => node.spans(master).last().is_some_and(|sp| sp.id < min),
             };
             let within_limit = limit == 0 || removed + count <= limit as u64;
             if whole && within_limit {
@@ -583,10 +597,10 @@ impl Stream {
                 break;
             }
             // Exact trimming inside the first node: drop its leading entries.
-            let entries = node.entries(master);
+            let entries = node.spans(master);
             let drop = match trim {
                 Trim::MaxLen(max) => (self.len.saturating_sub(max) as usize).min(entries.len()),
-                Trim::MinId(min) => entries.iter().take_while(|d| d.id < min).count(),
+                Trim::MinId(min) => entries.iter().take_while(|sp| sp.id < min).count(),
             };
             if drop > 0 {
                 let end = entries[drop - 1].end;
@@ -659,6 +673,48 @@ impl Stream {
         };
         g.last_id = id;
     }
+}
+
+/// Calls `f` with the entries of one node within `start..=end`; false once `f` asked to stop or the range
+/// ended inside the node.
+fn visit<'a>(
+    master: StreamId,
+    node: &'a Node,
+    start: StreamId,
+    end: StreamId,
+    rev: bool,
+    pairs: &mut Vec<&'a [u8]>,
+    f: &mut impl FnMut(StreamId, &[&[u8]]) -> bool,
+) -> bool {
+    if rev {
+        for sp in node.spans(master).iter().rev() {
+            if sp.id < start {
+                return false;
+            }
+            if sp.id <= end {
+                node.pairs(sp.body, pairs);
+                if !f(sp.id, pairs) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+    let mut at = node.head;
+    while at < node.buf.len() {
+        let sp = node.span(master, at);
+        at = sp.end;
+        if sp.id > end {
+            return false;
+        }
+        if sp.id >= start {
+            node.pairs(sp.body, pairs);
+            if !f(sp.id, pairs) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn drop_prefix(node: &mut Node, end: usize, n: usize, bytes: &mut usize) {
@@ -818,7 +874,10 @@ mod tests {
         let mut s = Stream::default();
         for i in 1..=n {
             let v = i.to_string();
-            s.append(id(1000 + i / 3, i % 3), &[b"temp", v.as_bytes(), b"unit", b"c"]);
+            s.append(
+                id(1000 + i / 3, i % 3),
+                &[b"temp", v.as_bytes(), b"unit", b"c"],
+            );
         }
         s
     }
@@ -834,9 +893,17 @@ mod tests {
         assert_eq!(s.node_count(), 1);
         assert_eq!(
             s.get(id(5, 1)),
-            Some(vec![b"a".to_vec(), b"3".to_vec(), b"b".to_vec(), b"4".to_vec()])
+            Some(vec![
+                b"a".to_vec(),
+                b"3".to_vec(),
+                b"b".to_vec(),
+                b"4".to_vec()
+            ])
         );
-        assert_eq!(s.get(id(7, 9)), Some(vec![b"other".to_vec(), b"x".to_vec()]));
+        assert_eq!(
+            s.get(id(7, 9)),
+            Some(vec![b"other".to_vec(), b"x".to_vec()])
+        );
         assert_eq!(s.get(id(7, 10)).map(|p| p[1].len()), Some(300));
         assert_eq!(s.get(id(6, 0)), None);
         assert_eq!(ids(&s, true), vec![id(7, 10), id(7, 9), id(5, 1), id(5, 0)]);
@@ -909,7 +976,12 @@ mod tests {
         assert_eq!(ids(&back, false), ids(&s, false));
         assert_eq!(back.groups, s.groups);
         assert_eq!(
-            (back.last_id, back.first_id, back.max_deleted, back.entries_added),
+            (
+                back.last_id,
+                back.first_id,
+                back.max_deleted,
+                back.entries_added
+            ),
             (s.last_id, s.first_id, s.max_deleted, s.entries_added)
         );
         assert!(decode(&buf[..buf.len() - 1]).is_none());
