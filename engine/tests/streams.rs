@@ -144,7 +144,7 @@ fn xadd_ids_grow_and_xrange_reads_them_back() {
     );
     assert_eq!(
         ids(run(&mut c, "XREVRANGE", &["s", "+", "1-2", "COUNT", "1"]).unwrap()),
-        [auto.clone()]
+        vec![auto.clone()]
     );
     assert_eq!(
         run(&mut c, "XRANGE", &["s", "-", "+", "COUNT", "0"]).unwrap(),

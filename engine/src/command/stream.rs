@@ -449,7 +449,7 @@ pub fn xsetid(c: &mut Call) -> CmdResult {
                 "The entries_added specified in XSETID is smaller than the target stream length",
             ));
         }
-        if s.len() > 0 && s.edge_id(true).is_some_and(|top| id < top) {
+        if !s.is_empty() && s.edge_id(true).is_some_and(|top| id < top) {
             return Err(CmdError::err(
                 "The ID specified in XSETID is smaller than the target stream top item",
             ));

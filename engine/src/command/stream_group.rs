@@ -740,7 +740,7 @@ pub fn xautoclaim(c: &mut Call) -> CmdResult {
     while j < a.len() {
         if is(a[j], "count") && j + 1 < a.len() {
             count = match args::int(a[j + 1]) {
-                Ok(n) if n >= 1 && n <= i64::MAX / 16 => n as usize,
+                Ok(n) if (1..=i64::MAX / 16).contains(&n) => n as usize,
                 _ => return Err(CmdError::err("COUNT must be > 0")),
             };
             j += 1;

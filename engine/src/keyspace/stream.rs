@@ -574,10 +574,7 @@ impl Stream {
     /// entries, 0 = no limit), as Redis' `~`; otherwise exactly. Returns the number removed.
     pub fn trim(&mut self, trim: Trim, approx: bool, limit: usize) -> u64 {
         let mut removed = 0u64;
-        loop {
-            let Some(mut first) = self.nodes.first_entry() else {
-                break;
-            };
+        while let Some(mut first) = self.nodes.first_entry() {
             let master = *first.key();
             let node = first.get_mut();
             let count = node.count as u64;
