@@ -998,3 +998,35 @@ fn a_million_small_entries_take_little_memory() {
     // Packed nodes: a few bytes per entry (Redis needs about 12).
     assert!(used < 10_000_000, "{used} bytes for a million entries");
 }
+
+/// The `ecpu=` of a command in INFO commandstats.
+fn command_units(c: &mut redis::Connection, name: &str) -> u64 {
+    let text: String = common::cmd("INFO", &["commandstats"]).query(c).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:")))
+        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("ecpu=")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ecpu for {name} in {text}"))
+}
+
+#[test]
+fn stream_commands_are_charged_by_elements_touched() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let mut p = redis::pipe();
+    for i in 1..=250 {
+        p.cmd("XADD")
+            .arg("s")
+            .arg(format!("{i}-0"))
+            .arg("f")
+            .arg("v")
+            .ignore();
+    }
+    p.query::<()>(&mut c).unwrap();
+    // XDEL of 250 ids: 1147 request bytes + 6 reply bytes make 2 units by bytes, 250 elements make 3.
+    let ids: Vec<String> = (1..=250).map(|i| format!("{i}-0")).collect();
+    let mut args = vec!["s"];
+    args.extend(ids.iter().map(String::as_str));
+    assert_eq!(int(run(&mut c, "XDEL", &args).unwrap()), 250);
+    assert_eq!(command_units(&mut c, "xdel"), 3);
+}
