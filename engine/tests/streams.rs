@@ -962,7 +962,22 @@ fn a_replica_receives_streams_groups_and_pending_entries() {
         &["GROUP", "g", "a", "STREAMS", "events", "0"],
     )
     .unwrap();
+    // A consumer whose first read blocked and timed out exists on the replica too.
+    run(
+        &mut pc,
+        "XGROUP",
+        &["CREATE", "quiet", "g", "$", "MKSTREAM"],
+    )
+    .unwrap();
+    let timed_out = run(
+        &mut pc,
+        "XREADGROUP",
+        &["GROUP", "g", "late", "BLOCK", "50", "STREAMS", "quiet", ">"],
+    );
+    assert_eq!(timed_out.unwrap(), Value::Nil);
     assert_eq!(int(run(&mut pc, "WAIT", &["1", "5000"]).unwrap()), 1);
+    let consumers = items(run(&mut rc, "XINFO", &["CONSUMERS", "quiet", "g"]).unwrap());
+    assert_eq!(field(&fields(consumers[0].clone()), "name"), bulk("late"));
     assert_eq!(
         stream_state(&mut rc, "events", "g"),
         stream_state(&mut pc, "events", "g")

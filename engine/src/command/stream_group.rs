@@ -280,6 +280,8 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
     };
     let mut props: Props = Vec::new();
     let (mut served, mut touched) = (0, 0);
+    // A consumer created by a call that then blocked and timed out was never replicated: do it now.
+    let announce = c.session.blocking.timed_out;
     for (key, from) in r.keys.iter().zip(&from) {
         let mut part = Reply {
             buf: Vec::new(),
@@ -287,7 +289,7 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
         };
         let n = edit(c, key, false, |s: &mut Stream| {
             with_group(s, group, |s, g| {
-                if g.consumer(consumer, now).1 {
+                if g.consumer(consumer, now).1 || announce {
                     props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
                 }
                 match from {
