@@ -56,6 +56,8 @@ pub struct ClientInfo {
     pub ecpu: AtomicU64,
     /// Bytes of the connection's buffers.
     pub buffer_bytes: AtomicU64,
+    /// Subscriptions: channels, patterns, shard channels.
+    pub subscriptions: [AtomicUsize; 3],
     killed: AtomicBool,
 }
 
@@ -78,8 +80,14 @@ impl ClientInfo {
             names: Mutex::new(ClientNames::default()),
             ecpu: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
+            subscriptions: Default::default(),
             killed: AtomicBool::new(false),
         }
+    }
+
+    /// True when the connection speaks RESP3.
+    pub fn is_resp3(&self) -> bool {
+        self.resp.load(Ordering::Relaxed) == 3
     }
 
     /// True once the client was killed.
@@ -87,12 +95,34 @@ impl ClientInfo {
         self.killed.load(Ordering::Relaxed)
     }
 
+    /// The `flags=` field of CLIENT LIST: x in MULTI, e no-evict, P subscriber, N none.
+    fn flags(&self, in_multi: bool) -> String {
+        let mut f = String::new();
+        if in_multi {
+            f.push('x');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            f.push('e');
+        }
+        if self
+            .subscriptions
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0)
+        {
+            f.push('P');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
     /// The `CLIENT LIST`/`CLIENT INFO` line for this client.
     pub fn describe(&self, now_ms: u64, command_name: &str) -> String {
         let names = self.names.lock().clone();
         let in_multi = self.in_multi.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r \
              cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} ecpu={}",
             self.id,
@@ -102,13 +132,11 @@ impl ClientInfo {
             names.name,
             self.created.elapsed().as_secs(),
             now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000,
-            match (in_multi, self.no_evict.load(Ordering::Relaxed)) {
-                (true, true) => "xe",
-                (true, false) => "x",
-                (false, true) => "e",
-                (false, false) => "N",
-            },
+            self.flags(in_multi),
             self.db.load(Ordering::Relaxed),
+            self.subscriptions[0].load(Ordering::Relaxed),
+            self.subscriptions[1].load(Ordering::Relaxed),
+            self.subscriptions[2].load(Ordering::Relaxed),
             if in_multi {
                 self.multi_len.load(Ordering::Relaxed) as i64
             } else {

@@ -228,8 +228,17 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     /// Largest query buffer of one client.
     pub client_query_buffer_limit: u64,
+    /// Keyspace notification classes (`notify-keyspace-events`, see `crate::notify`).
+    pub notify_keyspace_events: u32,
+    /// Output-buffer limits of the normal, replica and pubsub client classes
+    /// (`client-output-buffer-limit`); the pubsub class is enforced on subscribers.
+    pub output_buffer_limits: [crate::pubsub::BufferLimit; 3],
+    /// The pubsub class of `output_buffer_limits`.
+    pub pubsub_buffer_limit: crate::pubsub::BufferLimit,
     /// Most simultaneous clients.
     pub maxclients: usize,
+    /// Refuse clients from non-loopback addresses while the default user needs no password.
+    pub protected_mode: bool,
     /// Count request units (ECPU) per command.
     pub metering: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
@@ -309,7 +318,19 @@ impl Default for Config {
             hz: 10,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
+            notify_keyspace_events: 0,
+            output_buffer_limits: [
+                crate::pubsub::BufferLimit::UNLIMITED,
+                crate::pubsub::BufferLimit {
+                    hard: 256 << 20,
+                    soft: 64 << 20,
+                    soft_seconds: 60,
+                },
+                crate::pubsub::BufferLimit::default(),
+            ],
+            pubsub_buffer_limit: crate::pubsub::BufferLimit::default(),
             maxclients: 10_000,
+            protected_mode: true,
             metering: true,
             metrics_port: 9121,
             tls_port: 0,
@@ -557,6 +578,66 @@ pub const PARAMS: &[Param] = &[
                 Ok(())
             }
             _ => Err("argument must be a memory value of at least 1mb".into()),
+        },
+    },
+    Param {
+        name: "protected-mode",
+        mutable: true,
+        get: |c| if c.protected_mode { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.protected_mode = b),
+    },
+    Param {
+        name: "notify-keyspace-events",
+        mutable: true,
+        get: |c| crate::notify::format(c.notify_keyspace_events),
+        set: |c, v| crate::notify::parse(v).map(|f| c.notify_keyspace_events = f),
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        mutable: true,
+        get: |c| {
+            let mut parts = Vec::new();
+            for (class, l) in ["normal", "slave", "pubsub"]
+                .iter()
+                .zip(c.output_buffer_limits)
+            {
+                parts.push(format!("{class} {} {} {}", l.hard, l.soft, l.soft_seconds));
+            }
+            parts.join(" ")
+        },
+        set: |c, v| {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            if words.is_empty() || words.len() % 4 != 0 {
+                return Err("Wrong number of arguments in buffer limit configuration.".into());
+            }
+            for w in words.chunks(4) {
+                let slot = match w[0].to_ascii_lowercase().as_str() {
+                    "normal" => 0,
+                    "replica" | "slave" => 1,
+                    "pubsub" => 2,
+                    _ => {
+                        return Err(
+                            "Invalid client class specified in buffer limit configuration.".into(),
+                        )
+                    }
+                };
+                let hard = parse_memory(w[1]).map_err(|_| {
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                })?;
+                let soft = parse_memory(w[2]).map_err(|_| {
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                })?;
+                let soft_seconds = w[3].parse::<u64>().map_err(|_| {
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                })?;
+                c.output_buffer_limits[slot] = crate::pubsub::BufferLimit {
+                    hard,
+                    soft,
+                    soft_seconds,
+                };
+            }
+            c.pubsub_buffer_limit = c.output_buffer_limits[2];
+            Ok(())
         },
     },
     Param {

@@ -33,6 +33,8 @@ pub struct Node {
     pub tls: Option<Arc<crate::security::tls::Tls>>,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// Pub/sub channels, patterns and their subscribers.
+    pub pubsub: Arc<crate::pubsub::PubSub>,
     /// Replication role, stream and links.
     pub repl: std::sync::Arc<Replication>,
     /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
@@ -63,7 +65,33 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Receives the keyspace's own deletions: DELs for the replication stream, `expired`/`evicted` events and
+/// client-side caching invalidations.
+struct Sink {
+    repl: Arc<Replication>,
+    pubsub: Arc<crate::pubsub::PubSub>,
+}
+
+impl crate::keyspace::WriteSink for Sink {
+    fn deleted(&self, db: usize, key: &[u8], why: crate::keyspace::Removal) {
+        self.repl.deleted(db, key, why);
+        self.pubsub.keyspace_deleted(db, key, why, now_ms());
+    }
+}
+
 impl Node {
+    /// Applies the parts of the configuration that live outside it (after start and every CONFIG SET).
+    pub fn apply_config(&self, config: &Config) {
+        self.pubsub.set_notify_flags(config.notify_keyspace_events);
+        self.pubsub.set_limit(config.pubsub_buffer_limit);
+        self.refresh_change_log();
+    }
+
+    /// Keeps the keyspace logging changed keys exactly while notifications or tracking need them.
+    pub fn refresh_change_log(&self) {
+        self.ks.set_log_changes(self.pubsub.wants_changes());
+    }
+
     /// Creates a node with an empty keyspace; fails when the ACL file is unreadable or invalid.
     pub fn new(config: Config) -> Result<Node, String> {
         let file_users = match &config.aclfile {
@@ -94,14 +122,19 @@ impl Node {
         };
         let repl = std::sync::Arc::new(Replication::new(role, config.repl_backlog_size as usize));
         let ks = Keyspace::new(config.databases, config.shards);
-        ks.set_sink(repl.clone());
+        let pubsub = Arc::new(crate::pubsub::PubSub::default());
+        ks.set_sink(Arc::new(Sink {
+            repl: repl.clone(),
+            pubsub: pubsub.clone(),
+        }));
         if role != Role::Primary {
             ks.set_passive_expiry(true);
         }
-        Ok(Node {
+        let node = Node {
             tls,
             acl,
             monitors: Default::default(),
+            pubsub,
             ks,
             repl,
             port: AtomicU64::new(config.port as u64),
@@ -118,7 +151,9 @@ impl Node {
             run_id,
             started: Instant::now(),
             shutdown: watch::channel(false).0,
-        })
+        };
+        node.apply_config(&node.config.load());
+        Ok(node)
     }
 
     /// The clock commands run with, from the current time and eviction policy.

@@ -244,3 +244,46 @@ fn redis_cli_authenticates_with_user_and_pass() {
             || String::from_utf8_lossy(&out.stderr).contains("WRONGPASS")
     );
 }
+
+/// A non-loopback IPv4 address of this machine, if it has one.
+fn external_address() -> Option<std::net::Ipv4Addr> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .find(|a| !a.is_loopback())
+}
+
+fn first_reply(addr: std::net::Ipv4Addr, port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((addr, port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = s.write_all(b"PING\r\n");
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+#[test]
+fn protected_mode_refuses_other_hosts_until_a_password_is_set_or_it_is_turned_off() {
+    let Some(addr) = external_address() else {
+        eprintln!("skipped: this machine has no non-loopback IPv4 address to connect from");
+        return;
+    };
+    let e = Engine::start(&["--bind", "0.0.0.0"]);
+    let reply = first_reply(addr, e.port);
+    assert!(
+        reply.starts_with("-DENIED Running in protected mode"),
+        "{reply}"
+    );
+    // Loopback clients are always served, and may lift the protection.
+    let mut local = e.conn();
+    run(&mut local, "CONFIG", &["SET", "protected-mode", "no"]).unwrap();
+    assert_eq!(first_reply(addr, e.port), "+PONG\r\n");
+    run(&mut local, "CONFIG", &["SET", "protected-mode", "yes"]).unwrap();
+    assert!(first_reply(addr, e.port).starts_with("-DENIED"));
+    // With a password for the default user, other hosts may connect (and must authenticate).
+    run(&mut local, "CONFIG", &["SET", "requirepass", "s3cret"]).unwrap();
+    assert!(first_reply(addr, e.port).starts_with("-NOAUTH"));
+}

@@ -377,3 +377,21 @@ fn collections_replicate_through_full_sync_and_the_stream() {
         Value::BulkString(b"3.5".to_vec())
     );
 }
+
+#[test]
+fn messages_published_on_the_primary_reach_subscribers_of_its_replicas() {
+    let primary = Engine::start(&[]);
+    let replica = replica_of(&primary, &[]);
+    let mut rc = replica.conn();
+    let mut sub = rc.as_pubsub();
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sub.subscribe("prices").unwrap();
+    let mut pc = primary.conn();
+    let n: i64 = common::cmd("PUBLISH", &["prices", "42"])
+        .query(&mut pc)
+        .unwrap();
+    assert_eq!(n, 0, "nobody subscribes on the primary itself");
+    let msg = sub.get_message().unwrap();
+    assert_eq!(msg.get_channel_name(), "prices");
+    assert_eq!(msg.get_payload::<String>().unwrap(), "42");
+}

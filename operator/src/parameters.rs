@@ -123,6 +123,10 @@ pub const PARAMETERS: &[EngineParameter] = &[
 /// Engine parameters the operator sets itself, with the spec field that controls each.
 pub const MANAGED: &[(&str, &str)] = &[
     ("bind", "the operator binds every pod address"),
+    (
+        "protected-mode",
+        "access is controlled by spec.allowedClients and spec.authTokenSecretRef",
+    ),
     ("port", "set spec.port"),
     ("requirepass", "set spec.authTokenSecretRef"),
     ("maxmemory", "follows spec.cacheNodeType or spec.resources"),

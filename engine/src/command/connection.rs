@@ -13,6 +13,13 @@ pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// PING [message]
 pub fn ping(c: &mut Call) -> CmdResult {
+    if c.session.subs.any() && !c.out.resp3 {
+        // Subscriber mode (RESP2): the answer takes the shape of a message.
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(c.args.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     match c.args.get(1) {
         Some(msg) => c.out.bulk(msg),
         None => c.out.simple("PONG"),
@@ -122,6 +129,9 @@ pub fn hello(c: &mut Call) -> CmdResult {
     if let Some(p) = proto {
         c.out.resp3 = p == 3;
         c.session.info.resp.store(p as usize, Ordering::Relaxed);
+        if let Some(mailbox) = &c.session.mailbox {
+            mailbox.set_resp3(p == 3);
+        }
     }
     let proto = if c.out.resp3 { 3 } else { 2 };
     c.out.map(7);
@@ -161,10 +171,26 @@ pub fn quit(c: &mut Call) -> CmdResult {
 /// RESET: back to a fresh connection's state.
 pub fn reset(c: &mut Call) -> CmdResult {
     transaction::discard_state(c.node, c.session);
+    c.node
+        .pubsub
+        .remove_all(&mut c.session.subs, c.session.info.id);
+    if c.session.tracking.take().is_some() {
+        c.node.pubsub.tracking.disable(c.session.info.id);
+        c.node.refresh_change_log();
+    }
+    c.session.caching = None;
+    c.session
+        .info
+        .subscriptions
+        .iter()
+        .for_each(|n| n.store(0, Ordering::Relaxed));
     c.session.db = 0;
     c.session.info.db.store(0, Ordering::Relaxed);
     c.out.resp3 = false;
     c.session.info.resp.store(2, Ordering::Relaxed);
+    if let Some(mailbox) = &c.session.mailbox {
+        mailbox.set_resp3(false);
+    }
     if let Some(default) = c.node.acl.get("default") {
         c.session.authenticated = default.check_password(b"");
         c.session.user = default;
@@ -231,6 +257,10 @@ pub fn client(c: &mut Call) -> CmdResult {
             c.out.verbatim(&format!("{line}\n"));
         }
         (b"list", _) => client_list(c)?,
+        (b"tracking", 3..) => super::tracking::tracking(c)?,
+        (b"caching", 3) => super::tracking::caching(c)?,
+        (b"getredir", 2) => super::tracking::getredir(c)?,
+        (b"trackinginfo", 2) => super::tracking::trackinginfo(c)?,
         (b"kill", 3..) => client_kill(c)?,
         (b"no-evict", 3) => {
             let on = if is(c.args[2], "on") {
@@ -254,6 +284,10 @@ pub fn client(c: &mut Call) -> CmdResult {
                 "INFO",
                 "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
                 "NO-EVICT (ON|OFF)",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+                "CACHING (YES|NO)",
+                "GETREDIR",
+                "TRACKINGINFO",
                 "HELP",
             ];
             c.out.help(&lines);

@@ -16,6 +16,7 @@ pub mod list;
 pub mod memcache;
 pub mod memcache_info;
 pub mod memcache_meta;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod session;
@@ -25,6 +26,7 @@ pub mod stream_group;
 pub mod stream_info;
 pub mod string;
 pub mod table;
+pub mod tracking;
 pub mod transaction;
 pub mod zset;
 
@@ -182,6 +184,12 @@ fn precheck(spec: &Spec, args: &[&[u8]], session: &Session) -> Result<(), CmdErr
     }
     if !session.authenticated && !spec.has(table::NO_AUTH) {
         return Err(CmdError::Msg("NOAUTH Authentication required.".into()));
+    }
+    if session.subs.any()
+        && !session.info.is_resp3()
+        && !pubsub::SUBSCRIBER_MODE.contains(&spec.name)
+    {
+        return Err(pubsub::subscriber_mode_error(spec.name));
     }
     Ok(())
 }
@@ -398,6 +406,32 @@ pub fn run(
         for key in spec.key_args(args) {
             node.blocking.signal(session.db, key);
         }
+    }
+    if result.is_ok() {
+        if spec.has(table::WRITE) && node.ks.logs_changes() {
+            let changes = held.take_changes();
+            if !changes.is_empty() {
+                let keys = spec.key_args(args);
+                let id = session.info.id;
+                node.pubsub
+                    .command_changed(spec.group, &keys, args, changes, id, clock.now_ms);
+            }
+        }
+        if let Some(t) = &session.tracking {
+            if spec.has(table::READONLY) && tracking::tracks_reads(t, session.caching) {
+                node.pubsub
+                    .tracking
+                    .remember(session.info.id, spec.key_args(args));
+            }
+        }
+        if matches!(spec.name, "flushall" | "flushdb" | "swapdb")
+            && node.pubsub.tracking.clients() > 0
+        {
+            node.pubsub.tracking.invalidate_all(clock.now_ms);
+        }
+    }
+    if spec.name != "client" {
+        session.caching = None;
     }
     if node.repl.is_recording() && !session.master_link {
         // Deletions the shards made on their own (lazy expiry) come first, then the command's effect.

@@ -183,6 +183,7 @@ pub fn config(c: &mut Call) -> CmdResult {
             if next.requirepass != c.cfg.requirepass {
                 c.node.acl.set_requirepass(next.requirepass.as_deref());
             }
+            c.node.apply_config(&next);
             c.node.config.store(Arc::new(next));
             c.out.ok();
         }

@@ -73,6 +73,14 @@ pub struct Session {
     pub rewrite: Option<Vec<Vec<Vec<u8>>>>,
     /// Work the connection must finish asynchronously before replying (WAIT, FAILOVER, PSYNC).
     pub deferred: Option<Deferred>,
+    /// Where published messages and invalidations for this connection arrive (created on first use).
+    pub mailbox: Option<crate::pubsub::Mailbox>,
+    /// Channels and patterns subscribed to.
+    pub subs: crate::pubsub::Subscriptions,
+    /// CLIENT TRACKING options, while tracking is on.
+    pub tracking: Option<crate::tracking::Options>,
+    /// CLIENT CACHING yes|no, for the next command only.
+    pub caching: Option<bool>,
 }
 
 /// A command whose reply needs waiting.
@@ -130,6 +138,10 @@ impl Session {
             replica_port: 0,
             rewrite: None,
             deferred: None,
+            mailbox: None,
+            subs: Default::default(),
+            tracking: None,
+            caching: None,
         }
     }
 }

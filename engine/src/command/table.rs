@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::{
-    acl, connection, diagnostics, hash, keys, list, replication, server, set, stream, stream_group,
-    stream_info, string, transaction, zset, Call, CmdResult,
+    acl, connection, diagnostics, hash, keys, list, pubsub, replication, server, set, stream,
+    stream_group, stream_info, string, transaction, zset, Call, CmdResult,
 };
 use crate::keyspace::{Keyspace, LockSet};
 
@@ -421,6 +421,16 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("object", -2, READONLY, key(2), keys::object, "generic", "Inspects how a key is stored."),
     // connection
     cmd!("ping", -1, FAST, Keys::None, connection::ping, "connection", "Returns PONG."),
+    // pub/sub
+    cmd!("subscribe", -2, 0, Keys::None, pubsub::subscribe, "pubsub", "Listens for messages published to channels."),
+    cmd!("psubscribe", -2, 0, Keys::None, pubsub::subscribe, "pubsub", "Listens for messages published to channels matching patterns."),
+    cmd!("ssubscribe", -2, 0, Keys::None, pubsub::subscribe, "pubsub", "Listens for messages published to shard channels."),
+    cmd!("unsubscribe", -1, 0, Keys::None, pubsub::unsubscribe, "pubsub", "Stops listening to channels."),
+    cmd!("punsubscribe", -1, 0, Keys::None, pubsub::unsubscribe, "pubsub", "Stops listening to channel patterns."),
+    cmd!("sunsubscribe", -1, 0, Keys::None, pubsub::unsubscribe, "pubsub", "Stops listening to shard channels."),
+    cmd!("publish", 3, FAST, Keys::None, pubsub::publish, "pubsub", "Posts a message to a channel."),
+    cmd!("spublish", 3, FAST, Keys::None, pubsub::publish, "pubsub", "Posts a message to a shard channel."),
+    cmd!("pubsub", -2, 0, Keys::None, pubsub::pubsub, "pubsub", "Inspects the pub/sub state."),
     cmd!("echo", 2, FAST, Keys::None, connection::echo, "connection", "Returns the given string."),
     cmd!("hello", -1, NO_AUTH | FAST, Keys::None, connection::hello, "connection", "Handshakes with the server."),
     cmd!("auth", -2, NO_AUTH | FAST, Keys::None, connection::auth, "connection", "Authenticates the connection."),

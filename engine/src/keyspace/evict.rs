@@ -266,10 +266,8 @@ fn delete_candidate(ks: &Keyspace, c: &Candidate, now_ms: u64) -> bool {
     let Some(i) = shard.find(hash, &c.key, now_ms) else {
         return false;
     };
-    let old = shard.remove_at(i);
-    shard.log_deleted(old.key());
+    shard.evict_at(i);
     shard.shrink();
-    shard.evicted += 1;
     ks.report_memory(shard, true);
     true
 }

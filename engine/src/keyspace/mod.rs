@@ -40,7 +40,16 @@ const MEMORY_SYNC_BYTES: usize = 1024;
 /// them. Called while the shard's lock is held, which keeps them in order with the commands on the same keys.
 pub trait WriteSink: Send + Sync {
     /// `key` of database `db` was deleted.
-    fn deleted(&self, db: usize, key: &[u8]);
+    fn deleted(&self, db: usize, key: &[u8], why: Removal);
+}
+
+/// Why the keyspace deleted a key by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Its TTL passed.
+    Expired,
+    /// It was evicted to stay under `maxmemory`.
+    Evicted,
 }
 
 /// A consistent snapshot being taken: every shard is serialized as it was when the snapshot started, by
@@ -78,6 +87,7 @@ pub struct Keyspace {
     shard_mask: usize,
     used: AtomicUsize,
     sink: OnceLock<Arc<dyn WriteSink>>,
+    log_changes: std::sync::atomic::AtomicBool,
 }
 
 /// Identifies a shard: (database, shard index).
@@ -145,6 +155,7 @@ impl Keyspace {
             shard_mask: shards - 1,
             used: AtomicUsize::new(0),
             sink: OnceLock::new(),
+            log_changes: Default::default(),
         }
     }
 
@@ -159,7 +170,10 @@ impl Keyspace {
             return;
         }
         match self.sink.get() {
-            Some(sink) => shard.deleted.drain(..).for_each(|k| sink.deleted(db, &k)),
+            Some(sink) => shard
+                .deleted
+                .drain(..)
+                .for_each(|(k, why)| sink.deleted(db, &k, why)),
             None => shard.deleted.clear(),
         }
     }
@@ -245,11 +259,27 @@ impl Keyspace {
     pub fn lock(&self, set: &mut LockSet) -> Held<'_> {
         set.sort_unstable();
         set.dedup();
+        let log = self.logs_changes();
         let guards = set
             .iter()
-            .map(|&(db, s)| ((db, s), self.lock_shard(db as usize, s as usize)))
+            .map(|&(db, s)| {
+                let mut g = self.lock_shard(db as usize, s as usize);
+                g.log_changes = log;
+                ((db, s), g)
+            })
             .collect();
         Held { ks: self, guards }
+    }
+
+    /// Turns logging of the keys commands change on or off (keyspace notifications and client tracking).
+    pub fn set_log_changes(&self, on: bool) {
+        self.log_changes.store(on, Ordering::Relaxed);
+    }
+
+    /// True while changed keys are logged (see [`Held::take_changes`]).
+    #[inline]
+    pub fn logs_changes(&self) -> bool {
+        self.log_changes.load(Ordering::Relaxed)
     }
 
     /// Locks the one shard holding `key`.
@@ -406,6 +436,18 @@ impl<'a> Held<'a> {
         }
     }
 
+    /// Takes the keys the running command changed: (database, key, removed).
+    pub fn take_changes(&mut self) -> Vec<(usize, Box<[u8]>, bool)> {
+        let mut out = Vec::new();
+        for ((db, _), g) in self.guards.iter_mut() {
+            out.extend(
+                g.take_changes()
+                    .map(|(k, removed)| (*db as usize, k, removed)),
+            );
+        }
+        out
+    }
+
     /// The locked shards of `db`, in order.
     pub fn shards_of(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
         self.guards
@@ -420,6 +462,7 @@ impl Drop for Held<'_> {
         for ((db, _), g) in self.guards.iter_mut() {
             self.ks.drain_deleted(*db as usize, g);
             self.ks.report_memory(g, false);
+            g.changes.clear();
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::entry::{Entry, Item};
 use super::table::Table;
-use super::Clock;
+use super::{Clock, Removal};
 
 /// A watched key's modification counter and how many clients watch it.
 #[derive(Debug, Default, Clone, Copy)]
@@ -31,7 +31,11 @@ pub struct Shard {
     /// Keys removed to stay under `maxmemory`.
     pub evicted: u64,
     /// Keys this shard deleted by itself (expiry, eviction) since the last drain, for the write stream.
-    pub(super) deleted: Vec<Box<[u8]>>,
+    pub(super) deleted: Vec<(Box<[u8]>, Removal)>,
+    /// Record the keys commands change (keyspace notifications and client tracking need them).
+    pub(super) log_changes: bool,
+    /// Keys changed by the running command, and whether the change removed the key.
+    pub(super) changes: Vec<(Box<[u8]>, bool)>,
     /// Replica mode: expired keys are hidden from reads but only deleted when the primary says so.
     pub(super) passive_expiry: bool,
     /// A snapshot waits for this shard's contents as they were when it started.
@@ -74,9 +78,9 @@ impl Shard {
                     if self.passive_expiry {
                         return None;
                     }
-                    let old = self.remove_at(i);
+                    let old = self.remove_slot(i, false);
                     self.expired += 1;
-                    self.deleted.push(old.key().into());
+                    self.deleted.push((old.key().into(), Removal::Expired));
                     self.table.shrink_to_fit_load();
                     return None;
                 }
@@ -85,9 +89,12 @@ impl Shard {
         Some(i)
     }
 
-    /// Records a key deleted by the keyspace itself (eviction), for the write stream.
-    pub fn log_deleted(&mut self, key: &[u8]) {
-        self.deleted.push(key.into());
+    /// Deletes the entry in slot `i` to make room under `maxmemory` (an eviction, not a command's change).
+    pub fn evict_at(&mut self, i: usize) -> Entry {
+        let old = self.remove_slot(i, false);
+        self.deleted.push((old.key().into(), Removal::Evicted));
+        self.evicted += 1;
+        old
     }
 
     /// Finds a live key and records the access for LRU/LFU eviction.
@@ -194,7 +201,18 @@ impl Shard {
 
     /// Deletes the entry in slot `i`.
     pub fn remove_at(&mut self, i: usize) -> Entry {
-        self.touch_watched_at(i);
+        self.remove_slot(i, true)
+    }
+
+    fn remove_slot(&mut self, i: usize, by_command: bool) -> Entry {
+        if by_command {
+            self.touch_watched_at(i);
+            if let Some((_, removed)) = self.changes.last_mut().filter(|_| self.log_changes) {
+                *removed = true;
+            }
+        } else {
+            self.bump_watch_at(i);
+        }
         let old = self.table.remove(i);
         self.entry_bytes -= old.heap_size();
         old
@@ -265,8 +283,8 @@ impl Shard {
             if self.table.is_volatile(i) {
                 checked += 1;
                 if matches!(self.table.entry(i).expire(), Some(t) if now_ms > t) {
-                    let old = self.remove_at(i);
-                    self.deleted.push(old.key().into());
+                    let old = self.remove_slot(i, false);
+                    self.deleted.push((old.key().into(), Removal::Expired));
                     self.expired += 1;
                     deleted += 1;
                     // The slot now holds the next entry of the cluster (or nothing): look at it again.
@@ -304,6 +322,7 @@ impl Shard {
         self.watched.get(key).map_or(0, |w| w.version)
     }
 
+    /// A command changes `key`: watchers see a new version, and the change is logged when asked.
     #[inline]
     fn touch_watched(&mut self, key: &[u8]) {
         if !self.watched.is_empty() {
@@ -311,14 +330,30 @@ impl Shard {
                 w.version += 1;
             }
         }
+        if self.log_changes {
+            self.changes.push((key.into(), false));
+        }
     }
 
     #[inline]
     fn touch_watched_at(&mut self, i: usize) {
+        self.bump_watch_at(i);
+        if self.log_changes {
+            self.changes.push((self.table.entry(i).key().into(), false));
+        }
+    }
+
+    #[inline]
+    fn bump_watch_at(&mut self, i: usize) {
         if !self.watched.is_empty() {
             if let Some(w) = self.watched.get_mut(self.table.entry(i).key()) {
                 w.version += 1;
             }
         }
+    }
+
+    /// Takes the keys changed since the last call (see `log_changes`).
+    pub fn take_changes(&mut self) -> std::vec::Drain<'_, (Box<[u8]>, bool)> {
+        self.changes.drain(..)
     }
 }

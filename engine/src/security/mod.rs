@@ -73,6 +73,11 @@ impl Acl {
         self.users.read().get(name).cloned()
     }
 
+    /// True when anyone may connect as the default user without a password (protected mode applies).
+    pub fn default_needs_no_password(&self) -> bool {
+        self.users.read().get("default").is_some_and(|u| u.nopass)
+    }
+
     /// All users, by name.
     pub fn all(&self) -> Vec<Arc<User>> {
         self.users.read().values().cloned().collect()

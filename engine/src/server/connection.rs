@@ -27,6 +27,13 @@ use crate::replication::primary::{self, PsyncRequest};
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The reply to a client from another host while protected mode is on and the default user has no password.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Running in protected mode: protected mode is enabled and no \
+password is set for the default user, so connections are only accepted from the loopback interface. To accept \
+other clients, do one of: 1) set a password for the default user (requirepass, or ACL SETUSER default), \
+2) CONFIG SET protected-mode no from the loopback interface, if the network is otherwise protected, \
+3) start the engine with --set protected-mode=no.\r\n";
+
 /// Buffers and scratch space of one connection.
 struct Conn {
     rbuf: Vec<u8>,
@@ -95,6 +102,11 @@ pub async fn serve_stream<S: ClientStream>(
             .await;
         return;
     }
+    if cfg.protected_mode && !peer.ip().is_loopback() && node.acl.default_needs_no_password() {
+        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+        return;
+    }
     let id = node.clients.next_id();
     let info = Arc::new(ClientInfo::new(id, peer, local, fd, now_ms()));
     node.clients.register(info.clone());
@@ -116,6 +128,10 @@ pub async fn serve_stream<S: ClientStream>(
     let result = run(&node, &mut stream, &mut session, &mut conn).await;
     transaction::discard_state(&node, &mut session);
     session.blocking.finish(&node.blocking, id);
+    if session.mailbox.is_some() {
+        node.pubsub.disconnect(&mut session.subs, id, now_ms());
+        node.refresh_change_log();
+    }
     match result {
         Ok(Outcome::Replica(req)) => {
             if let Err(e) =
@@ -217,7 +233,23 @@ async fn run<S: ClientStream>(
             conn.rbuf
                 .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
         }
-        let n = stream.read_buf(&mut conn.rbuf).await?;
+        let n = match session.mailbox.as_mut() {
+            None => stream.read_buf(&mut conn.rbuf).await?,
+            // Subscribed or tracking: published messages may arrive while the client is silent.
+            Some(mailbox) => {
+                let sub = mailbox.sub.clone();
+                tokio::select! {
+                    n = stream.read_buf(&mut conn.rbuf) => n?,
+                    alive = mailbox.recv_into(&mut conn.out.buf) => {
+                        if !alive {
+                            return Ok(Outcome::Closed);
+                        }
+                        continue;
+                    }
+                    _ = sub.kill.notified() => return Ok(Outcome::Closed),
+                }
+            }
+        };
         if n == 0 || session.info.is_killed() {
             return Ok(Outcome::Closed);
         }
@@ -272,7 +304,17 @@ async fn flush<S: ClientStream>(
     if conn.out.buf.is_empty() {
         return Ok(());
     }
-    stream.write_all(&conn.out.buf).await?;
+    match &session.mailbox {
+        None => stream.write_all(&conn.out.buf).await?,
+        // A subscriber that stops reading is disconnected by its output-buffer limit even while this
+        // write waits.
+        Some(mailbox) => tokio::select! {
+            r = stream.write_all(&conn.out.buf) => r?,
+            _ = mailbox.sub.kill.notified() => {
+                return Err(std::io::Error::other("output buffer limit reached"));
+            }
+        },
+    }
     session.counters.net_out.add(conn.out.buf.len() as u64);
     conn.out.buf.clear();
     if conn.out.buf.capacity() > 1 << 20 {

@@ -31,6 +31,7 @@ pub const DATA_DIR: &str = "/data";
 
 // Engine parameter names for settings that exist in the engine's table today.
 const BIND: &str = "bind";
+const PROTECTED_MODE: &str = "protected-mode";
 const PORT: &str = "port";
 const MAXMEMORY: &str = "maxmemory";
 const THREADS: &str = "threads";
@@ -58,7 +59,13 @@ pub(super) fn config_map(input: BuildInput<'_>) -> Result<ConfigMap> {
 /// The configuration file text.
 pub fn engine_config_file(input: BuildInput<'_>) -> String {
     let spec = &input.cluster.spec;
-    let mut lines: Vec<(String, String)> = vec![(BIND.into(), "0.0.0.0".into())];
+    // Pods listen on their own address; who may reach them is decided by the NetworkPolicy built from
+    // spec.allowedClients (and the auth token when one is set), so the engine's protected mode, which would
+    // refuse every non-loopback client of a password-less default user, is off.
+    let mut lines: Vec<(String, String)> = vec![
+        (BIND.into(), "0.0.0.0".into()),
+        (PROTECTED_MODE.into(), "no".into()),
+    ];
     let port = spec.client_port().to_string();
     if spec.transit_encryption_enabled {
         lines.push((PORT.into(), "0".into()));

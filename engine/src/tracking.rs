@@ -1,0 +1,265 @@
+//! Client-side caching support (`CLIENT TRACKING`): the node remembers which keys a tracking client read, and
+//! when one of them changes (a write by anyone, expiry, eviction, a flush) it sends that client an
+//! invalidation so its local copy is dropped.
+//!
+//! Default mode remembers keys per client (a key is forgotten once its invalidation is sent, like Redis);
+//! broadcasting mode (`BCAST`) remembers nothing and invalidates every changed key that starts with one of the
+//! client's prefixes. RESP3 clients get `invalidate` push frames on their own connection; RESP2 clients name
+//! another connection with `REDIRECT`, which receives them as messages of the `__redis__:invalidate` channel.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::pubsub::{frame, BufferLimit, Subscriber};
+
+/// The channel RESP2 invalidations are published on.
+pub const CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// How a client asked to be tracked.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Client id receiving the invalidations instead of this one.
+    pub redirect: Option<u64>,
+    /// Broadcasting mode.
+    pub bcast: bool,
+    /// Prefixes (broadcasting mode).
+    pub prefixes: Vec<Vec<u8>>,
+    /// Track only keys read right after `CLIENT CACHING yes`.
+    pub optin: bool,
+    /// Track keys unless read right after `CLIENT CACHING no`.
+    pub optout: bool,
+    /// Do not send invalidations for the client's own writes.
+    pub noloop: bool,
+}
+
+struct Tracked {
+    options: Options,
+    /// Where invalidations go: the client itself (RESP3) or its redirect target's mailbox, when known.
+    target: Option<Arc<Subscriber>>,
+    /// The client itself, to tell a broken redirection (RESP3).
+    own: Arc<Subscriber>,
+}
+
+#[derive(Default)]
+struct Inner {
+    clients: HashMap<u64, Tracked>,
+    /// Default mode: key → ids of clients that read it.
+    keys: HashMap<Box<[u8]>, HashSet<u64>>,
+}
+
+/// The tracking table of a node.
+#[derive(Default)]
+pub struct Tracking {
+    inner: Mutex<Inner>,
+    count: AtomicUsize,
+}
+
+fn invalidation(resp3: bool, key: Option<&[u8]>) -> Arc<[u8]> {
+    let mut out = if resp3 {
+        b">2\r\n$10\r\ninvalidate\r\n".to_vec()
+    } else {
+        let mut f = b"*3\r\n$7\r\nmessage\r\n$20\r\n".to_vec();
+        f.extend_from_slice(CHANNEL);
+        f.extend_from_slice(b"\r\n");
+        f
+    };
+    match key {
+        Some(key) => out.extend_from_slice(&frame(false, &[Some(key)])),
+        None if resp3 => out.extend_from_slice(b"_\r\n"),
+        None => out.extend_from_slice(b"*-1\r\n"),
+    }
+    out.into()
+}
+
+impl Tracking {
+    /// Number of tracking clients.
+    #[inline]
+    pub fn clients(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Starts (or changes) tracking for client `id`; `target` is where invalidations go.
+    pub fn enable(
+        &self,
+        id: u64,
+        own: Arc<Subscriber>,
+        target: Option<Arc<Subscriber>>,
+        options: Options,
+    ) {
+        let mut inner = self.inner.lock();
+        inner.clients.insert(
+            id,
+            Tracked {
+                options,
+                target,
+                own,
+            },
+        );
+        self.count.store(inner.clients.len(), Ordering::Relaxed);
+    }
+
+    /// Stops tracking client `id` and forgets the keys it read.
+    pub fn disable(&self, id: u64) {
+        let mut inner = self.inner.lock();
+        if inner.clients.remove(&id).is_none() {
+            return;
+        }
+        inner.keys.retain(|_, ids| {
+            ids.remove(&id);
+            !ids.is_empty()
+        });
+        self.count.store(inner.clients.len(), Ordering::Relaxed);
+    }
+
+    /// The options client `id` is tracked with.
+    pub fn options(&self, id: u64) -> Option<Options> {
+        self.inner
+            .lock()
+            .clients
+            .get(&id)
+            .map(|t| t.options.clone())
+    }
+
+    /// Remembers that client `id` read `keys` (default mode).
+    pub fn remember<'a>(&self, id: u64, keys: impl IntoIterator<Item = &'a [u8]>) {
+        let mut inner = self.inner.lock();
+        for key in keys {
+            match inner.keys.get_mut(key) {
+                Some(ids) => {
+                    ids.insert(id);
+                }
+                None => {
+                    inner.keys.insert(key.into(), HashSet::from([id]));
+                }
+            }
+        }
+    }
+
+    /// Number of keys remembered (default mode).
+    pub fn keys(&self) -> usize {
+        self.inner.lock().keys.len()
+    }
+
+    /// `key` changed (by client `by`, if a client did it): invalidates it for every client that read it and
+    /// for broadcasting clients with a matching prefix.
+    pub fn invalidate(&self, key: &[u8], by: Option<u64>, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        let readers = inner.keys.remove(key);
+        let inner = &*inner;
+        let send = |id: u64, t: &Tracked| {
+            if t.options.noloop && by == Some(id) {
+                return;
+            }
+            if let Some(target) = &t.target {
+                target.deliver(
+                    invalidation(target.resp3(), Some(key)),
+                    BufferLimit::UNLIMITED,
+                    now_ms,
+                );
+            }
+        };
+        for id in readers.into_iter().flatten() {
+            if let Some(t) = inner.clients.get(&id) {
+                send(id, t);
+            }
+        }
+        for (&id, t) in &inner.clients {
+            if t.options.bcast
+                && (t.options.prefixes.is_empty()
+                    || t.options.prefixes.iter().any(|p| key.starts_with(p)))
+            {
+                send(id, t);
+            }
+        }
+    }
+
+    /// Every key changed (FLUSHALL, FLUSHDB): every tracking client drops its whole cache.
+    pub fn invalidate_all(&self, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        inner.keys.clear();
+        for t in inner.clients.values() {
+            if let Some(target) = &t.target {
+                target.deliver(
+                    invalidation(target.resp3(), None),
+                    BufferLimit::UNLIMITED,
+                    now_ms,
+                );
+            }
+        }
+    }
+
+    /// Client `id` (a redirect target) left: clients redirecting to it are told, like Redis, with a
+    /// `tracking-redir-broken` push (RESP3 only).
+    pub fn target_gone(&self, id: u64, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        for t in inner.clients.values_mut() {
+            if t.options.redirect == Some(id) && t.target.take().is_some() && t.own.resp3() {
+                let mut f = b">2\r\n$21\r\ntracking-redir-broken\r\n:".to_vec();
+                f.extend_from_slice(id.to_string().as_bytes());
+                f.extend_from_slice(b"\r\n");
+                t.own.deliver(f.into(), BufferLimit::UNLIMITED, now_ms);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pubsub::Mailbox;
+
+    fn drain(mb: &mut Mailbox) -> Vec<u8> {
+        let mut out = Vec::new();
+        mb.drain_into(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_read_key_is_invalidated_once_then_forgotten() {
+        let t = Tracking::default();
+        let mut mb = Mailbox::new(7, true);
+        t.enable(7, mb.sub.clone(), Some(mb.sub.clone()), Options::default());
+        t.remember(7, [&b"k"[..]]);
+        t.invalidate(b"other", None, 0);
+        assert!(drain(&mut mb).is_empty());
+        t.invalidate(b"k", None, 0);
+        assert_eq!(
+            drain(&mut mb),
+            b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n".to_vec()
+        );
+        t.invalidate(b"k", None, 0);
+        assert!(drain(&mut mb).is_empty(), "sent once, until read again");
+    }
+
+    #[test]
+    fn noloop_skips_own_writes_and_bcast_matches_prefixes() {
+        let t = Tracking::default();
+        let mut mb = Mailbox::new(1, true);
+        let options = Options {
+            bcast: true,
+            prefixes: vec![b"user:".to_vec()],
+            noloop: true,
+            ..Options::default()
+        };
+        t.enable(1, mb.sub.clone(), Some(mb.sub.clone()), options);
+        t.invalidate(b"user:1", Some(1), 0);
+        t.invalidate(b"order:1", Some(2), 0);
+        assert!(drain(&mut mb).is_empty());
+        t.invalidate(b"user:2", Some(2), 0);
+        assert!(!drain(&mut mb).is_empty());
+        t.disable(1);
+        assert_eq!(t.clients(), 0);
+    }
+
+    #[test]
+    fn resp2_redirect_targets_get_channel_messages() {
+        let frame = invalidation(false, Some(b"k"));
+        assert_eq!(
+            &frame[..],
+            b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nk\r\n"
+        );
+    }
+}
