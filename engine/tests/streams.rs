@@ -1045,3 +1045,60 @@ fn stream_commands_are_charged_by_elements_touched() {
     assert_eq!(int(run(&mut c, "XDEL", &args).unwrap()), 250);
     assert_eq!(command_units(&mut c, "xdel"), 3);
 }
+
+#[test]
+fn stream_commands_publish_redis_keyspace_events() {
+    let e = Engine::start(&[]);
+    let mut admin = e.conn();
+    run(
+        &mut admin,
+        "CONFIG",
+        &["SET", "notify-keyspace-events", "KEA"],
+    )
+    .unwrap();
+    let mut con = e.conn();
+    let mut sub = con.as_pubsub();
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sub.psubscribe("__keyevent@0__:*").unwrap();
+    let steps: &[(&str, &[&str])] = &[
+        ("XADD", &["s", "1-0", "f", "v"]),
+        ("XADD", &["s", "2-0", "f", "v"]),
+        ("XGROUP", &["CREATE", "s", "g", "0"]),
+        ("XGROUP", &["CREATECONSUMER", "s", "g", "c"]),
+        ("XGROUP", &["CREATECONSUMER", "s", "g", "c"]),
+        ("XREADGROUP", &["GROUP", "g", "c", "STREAMS", "s", ">"]),
+        ("XACK", &["s", "g", "1-0"]),
+        ("XDEL", &["s", "1-0"]),
+        ("XDEL", &["s", "9-0"]),
+        ("XTRIM", &["s", "MAXLEN", "5"]),
+        ("XTRIM", &["s", "MAXLEN", "0"]),
+        ("XSETID", &["s", "5-0"]),
+        ("XGROUP", &["DELCONSUMER", "s", "g", "c"]),
+        ("XGROUP", &["DESTROY", "s", "g"]),
+        ("XGROUP", &["DESTROY", "s", "g"]),
+        ("SET", &["done", "1"]),
+    ];
+    for (name, args) in steps {
+        run(&mut admin, name, args).unwrap();
+    }
+    // Group reads, acknowledgements and commands that change nothing publish nothing.
+    let want = [
+        ("xadd", "s"),
+        ("xadd", "s"),
+        ("xgroup-create", "s"),
+        ("xgroup-createconsumer", "s"),
+        ("xdel", "s"),
+        ("xtrim", "s"),
+        ("xsetid", "s"),
+        ("xgroup-delconsumer", "s"),
+        ("xgroup-destroy", "s"),
+        ("set", "done"),
+    ];
+    for (event, key) in want {
+        let msg = sub.get_message().unwrap();
+        assert_eq!(
+            (msg.get_channel_name(), msg.get_payload::<String>().unwrap()),
+            (format!("__keyevent@0__:{event}").as_str(), key.to_string())
+        );
+    }
+}

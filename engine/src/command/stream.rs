@@ -342,6 +342,15 @@ pub fn xtrim(c: &mut Call) -> CmdResult {
     let Some(t) = opts.trim else {
         return Err(CmdError::Syntax);
     };
+    // A trim with nothing to remove changes nothing (no write, no keyspace event), as in Redis.
+    let needed = stream_at(c, a[1])?.is_some_and(|s| match t.trim {
+        Trim::MaxLen(max) => s.len() as u64 > max,
+        Trim::MinId(min) => s.edge_id(false).is_some_and(|first| first < min),
+    });
+    if !needed {
+        c.out.int(0);
+        return Ok(());
+    }
     let done = edit(c, a[1], false, |s: &mut Stream| {
         let n = s.trim(t.trim, t.approx, t.limit);
         (n, t.approx.then(|| exact_trim_rewrite(a, &t, a.len(), s)))
@@ -408,10 +417,16 @@ pub fn xdel(c: &mut Call) -> CmdResult {
         .iter()
         .map(|a| strict_id(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let n = edit(c, c.args[1], false, |s: &mut Stream| {
-        ids.iter().filter(|id| s.delete(**id)).count()
-    })?
-    .unwrap_or(0);
+    // Deleting nothing changes nothing (no write, no keyspace event), as in Redis.
+    let any = stream_at(c, c.args[1])?.is_some_and(|s| ids.iter().any(|id| s.contains(*id)));
+    let n = if any {
+        edit(c, c.args[1], false, |s: &mut Stream| {
+            ids.iter().filter(|id| s.delete(**id)).count()
+        })?
+        .unwrap_or(0)
+    } else {
+        0
+    };
     c.touched(ids.len());
     c.out.int(n as i64);
     Ok(())

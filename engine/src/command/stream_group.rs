@@ -152,7 +152,26 @@ pub fn xgroup(c: &mut Call) -> CmdResult {
             }
         }
     }
+    let consumer_exists = a.get(4).is_some_and(|name| {
+        stream_at(c, key)
+            .ok()
+            .flatten()
+            .and_then(|s| s.groups.get(group))
+            .is_some_and(|g| g.consumers.contains_key(*name))
+    });
     let exists = stream_at(c, key)?.map(|s| s.groups.contains_key(group));
+    // Subcommands with nothing to do change nothing (no write, no keyspace event), as in Redis.
+    let noop = match sub.as_slice() {
+        b"destroy" => exists == Some(false),
+        b"createconsumer" => consumer_exists,
+        b"delconsumer" => !consumer_exists,
+        _ => false,
+    };
+    if noop && exists.is_some() && (exists == Some(true) || sub == b"destroy") {
+        c.replicate_as(&[]);
+        c.out.int(0);
+        return Ok(());
+    }
     match exists {
         None if !mkstream => {
             return Err(CmdError::err(
