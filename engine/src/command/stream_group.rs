@@ -256,7 +256,7 @@ pub fn xgroup(c: &mut Call) -> CmdResult {
 }
 
 /// What XREADGROUP serves from one stream.
-enum From {
+enum ReadFrom {
     /// `>`: entries never delivered to the group.
     New,
     /// The consumer's own pending entries after this id.
@@ -280,7 +280,7 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
             )));
         }
         from.push(match *arg {
-            b">" => From::New,
+            b">" => ReadFrom::New,
             b"$" => {
                 return Err(CmdError::err(
                     "The $ ID is meaningless in the context of XREADGROUP: you want to read the history of \
@@ -288,7 +288,7 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
                      would just return an empty result set.",
                 ))
             }
-            id => From::History(strict_id(id)?),
+            id => ReadFrom::History(strict_id(id)?),
         });
     }
     let now = c.clock.now_ms;
@@ -312,10 +312,10 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
                     props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
                 }
                 match from {
-                    From::History(after) => Some(serve_history(
+                    ReadFrom::History(after) => Some(serve_history(
                         s, g, key, group, consumer, *after, r.count, now, &mut part, &mut props,
                     )),
-                    From::New => {
+                    ReadFrom::New => {
                         let fresh = s.edge_id(true).is_some_and(|top| top > g.last_id);
                         fresh.then(|| {
                             serve_new(
