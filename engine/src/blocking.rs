@@ -107,6 +107,8 @@ pub struct BlockState {
     pub timed_out: bool,
     /// Commands run inside EXEC, where nothing may block.
     pub in_exec: bool,
+    /// XREAD's ids as resolved when it first blocked (`$` means the last id at that moment, not at the retry).
+    pub stream_after: Option<Vec<crate::keyspace::stream::StreamId>>,
 }
 
 impl BlockState {
@@ -143,6 +145,7 @@ impl BlockState {
     /// the registry.
     pub fn finish(&mut self, registry: &Registry, client: u64) {
         self.timed_out = false;
+        self.stream_after = None;
         if let Some(w) = self.waiting.take() {
             registry.unregister(client, w.db, &w.keys);
         }

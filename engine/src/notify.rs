@@ -160,9 +160,24 @@ pub fn event_of(command: &str, pos: usize, args: &[&[u8]]) -> Cow<'static, str> 
         "zmpop" | "bzmpop" if any_word(args, "max") => "zpopmax",
         "zmpop" | "bzmpop" => "zpopmin",
         "sort" | "sort_ro" => "sortstore",
+        "xgroup" => match args.get(1).map(|a| a.to_ascii_lowercase()).as_deref() {
+            Some(b"create") => "xgroup-create",
+            Some(b"setid") => "xgroup-setid",
+            Some(b"destroy") => "xgroup-destroy",
+            Some(b"createconsumer") => "xgroup-createconsumer",
+            Some(b"delconsumer") => "xgroup-delconsumer",
+            _ => "",
+        },
+        // Redis publishes nothing when a group reads, acknowledges or claims.
+        "xreadgroup" | "xack" | "xclaim" | "xautoclaim" => "",
         _ => return Cow::Owned(command.to_string()),
     };
     Cow::Borrowed(e)
+}
+
+/// True for commands whose changes publish no event (see [`event_of`]).
+pub fn is_silent(event: &str) -> bool {
+    event.is_empty()
 }
 
 /// True for events that already say the key is gone (no extra `del` follows them).
@@ -196,5 +211,8 @@ mod tests {
         assert_eq!(event_of("rename", 1, &[]), "rename_to");
         assert_eq!(event_of("hset", 0, &[]), "hset");
         assert_eq!(class_of("sorted_set"), ZSET);
+        let xgroup: Vec<&[u8]> = vec![b"XGROUP", b"CREATECONSUMER", b"s", b"g", b"c"];
+        assert_eq!(event_of("xgroup", 0, &xgroup), "xgroup-createconsumer");
+        assert!(is_silent(&event_of("xack", 0, &[])));
     }
 }

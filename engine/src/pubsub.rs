@@ -428,6 +428,9 @@ impl PubSub {
             }
             let pos = key_args.iter().position(|k| **k == *key).unwrap_or(0);
             let event = notify::event_of(&command, pos, args);
+            if notify::is_silent(&event) {
+                continue;
+            }
             if removed && event == "expire" {
                 // EXPIRE with a time in the past deletes the key.
                 self.notify(notify::GENERIC, "del", db, &key, now_ms);

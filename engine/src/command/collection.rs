@@ -6,6 +6,7 @@ use super::CmdError;
 use crate::keyspace::hash::Hash;
 use crate::keyspace::list::List;
 use crate::keyspace::set::Set;
+use crate::keyspace::stream::Stream;
 use crate::keyspace::zset::ZSet;
 use crate::keyspace::{Clock, Entry, Held, Object};
 use crate::pattern::glob_match;
@@ -53,6 +54,24 @@ collection!(Hash, Hash);
 collection!(List, List);
 collection!(Set, Set);
 collection!(ZSet, ZSet);
+
+impl Collection for Stream {
+    fn pick(o: &Object) -> Option<&Self> {
+        match o {
+            Object::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn pick_mut(o: &mut Object) -> Option<&mut Self> {
+        match o {
+            Object::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Object {
+        Object::Stream(Box::new(self))
+    }
+}
 
 /// The collection at a live key, recording the access; WRONGTYPE when the key holds another type.
 pub fn read<'h, T: Collection>(

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::{
-    acl, connection, diagnostics, hash, keys, list, pubsub, replication, server, set, string,
-    transaction, zset, Call, CmdResult,
+    acl, connection, diagnostics, hash, keys, list, pubsub, replication, server, set, stream,
+    stream_group, stream_info, string, transaction, zset, Call, CmdResult,
 };
 use crate::keyspace::{Keyspace, LockSet};
 
@@ -143,6 +143,9 @@ impl Spec {
                     .map(|i| args[i])
                     .collect()
             }
+            Keys::Custom(_) if self.name == "xread" || self.name == "xreadgroup" => {
+                stream::read_keys(args)
+            }
             // MOVE key db names one key; COPY source destination two.
             Keys::Custom(_) if self.name == "move" => {
                 args.iter().skip(1).take(1).copied().collect()
@@ -218,6 +221,8 @@ const NUMKEYS_1: Keys = Keys::Custom(list::numkeys_at_1);
 const NUMKEYS_2: Keys = Keys::Custom(list::numkeys_at_2);
 const STORE_NUMKEYS: Keys = Keys::Custom(list::store_numkeys);
 const E: Cost = Cost::Elements;
+/// The keys after XREAD / XREADGROUP's STREAMS.
+const STREAM_KEYS: Keys = Keys::Custom(stream::read_lock_set);
 
 const PAIRS: Keys = Keys::Range {
     first: 1,
@@ -371,6 +376,22 @@ pub static COMMANDS: &[Spec] = &[
     cmd!("zintercard", -3, READONLY, NUMKEYS_1, zset::zintercard, "sorted_set", "Counts the intersection of sorted sets.", E),
     cmd!("zrandmember", -2, READONLY, key(1), zset::zrandmember, "sorted_set", "Returns random members.", E),
     cmd!("zscan", -3, READONLY, key(1), zset::zscan, "sorted_set", "Iterates over members and scores.", E),
+    // streams
+    cmd!("xadd", -5, WRITE | DENY_OOM | FAST, key(1), stream::xadd, "stream", "Appends an entry to a stream."),
+    cmd!("xlen", 2, READONLY | FAST, key(1), stream::xlen, "stream", "Returns the number of entries of a stream."),
+    cmd!("xrange", -4, READONLY, key(1), stream::xrange, "stream", "Returns entries in an id range.", E),
+    cmd!("xrevrange", -4, READONLY, key(1), stream::xrange, "stream", "Returns entries in an id range, newest first.", E),
+    cmd!("xdel", -3, WRITE | FAST, key(1), stream::xdel, "stream", "Deletes entries.", E),
+    cmd!("xtrim", -4, WRITE, key(1), stream::xtrim, "stream", "Trims a stream to a length or a minimum id.", E),
+    cmd!("xsetid", -3, WRITE | DENY_OOM | FAST, key(1), stream::xsetid, "stream", "Sets a stream's last id and counters."),
+    cmd!("xread", -4, READONLY | BLOCKING, STREAM_KEYS, stream::xread, "stream", "Returns entries after ids, blocking until some exist.", E),
+    cmd!("xgroup", -2, WRITE, key(2), stream_group::xgroup, "stream", "Manages consumer groups and their consumers."),
+    cmd!("xreadgroup", -7, WRITE | BLOCKING, STREAM_KEYS, stream_group::xreadgroup, "stream", "Reads entries as a consumer of a group.", E),
+    cmd!("xack", -4, WRITE | FAST, key(1), stream_group::xack, "stream", "Acknowledges pending entries.", E),
+    cmd!("xpending", -3, READONLY, key(1), stream_group::xpending, "stream", "Inspects a group's pending entries.", E),
+    cmd!("xclaim", -6, WRITE | FAST, key(1), stream_group::xclaim, "stream", "Transfers pending entries to another consumer.", E),
+    cmd!("xautoclaim", -6, WRITE | FAST, key(1), stream_group::xautoclaim, "stream", "Transfers idle pending entries to another consumer.", E),
+    cmd!("xinfo", -2, READONLY, key(2), stream_info::xinfo, "stream", "Describes a stream, its groups or consumers.", E),
     // keys
     cmd!("del", -2, WRITE, ALL_KEYS, keys::del, "generic", "Deletes keys.", Cost::Elements),
     cmd!("unlink", -2, WRITE | FAST, ALL_KEYS, keys::del, "generic", "Deletes keys, freeing memory lazily.", Cost::Elements),

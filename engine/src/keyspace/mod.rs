@@ -17,6 +17,7 @@ pub mod ordered;
 pub mod pack;
 pub mod set;
 pub mod shard;
+pub mod stream;
 pub mod table;
 pub mod zset;
 

@@ -1,4 +1,4 @@
-//! Collection values (hash, list, set, sorted set), held by an entry through one pointer.
+//! Collection values (hash, list, set, sorted set, stream), held by an entry through one pointer.
 //!
 //! An [`Entry`](super::Entry) of kind `Object` stores a `Box<Object>` in its value bytes; the entry owns it, frees
 //! it when dropped and counts [`Object::heap_size`] in its own size, so `maxmemory` and eviction see
@@ -7,6 +7,7 @@
 use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
+use super::stream::Stream;
 use super::zset::ZSet;
 
 /// A collection value.
@@ -20,6 +21,8 @@ pub enum Object {
     Set(Set),
     /// A sorted set.
     ZSet(ZSet),
+    /// A stream (boxed: it is larger than the other collections).
+    Stream(Box<Stream>),
 }
 
 impl Object {
@@ -30,6 +33,7 @@ impl Object {
             Object::List(_) => "list",
             Object::Set(_) => "set",
             Object::ZSet(_) => "zset",
+            Object::Stream(_) => "stream",
         }
     }
 
@@ -40,6 +44,7 @@ impl Object {
             Object::List(l) => l.encoding(),
             Object::Set(s) => s.encoding(),
             Object::ZSet(z) => z.encoding(),
+            Object::Stream(_) => "stream",
         }
     }
 
@@ -50,12 +55,14 @@ impl Object {
             Object::List(l) => l.len(),
             Object::Set(s) => s.len(),
             Object::ZSet(z) => z.len(),
+            Object::Stream(s) => s.len(),
         }
     }
 
-    /// True when the collection has no element (its key must then be deleted).
+    /// True when the collection has no element (its key must then be deleted). A stream is never empty in
+    /// that sense: an empty stream keeps its key, its last id and its consumer groups, as in Redis.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !matches!(self, Object::Stream(_)) && self.len() == 0
     }
 
     /// Heap bytes used, the box included.
@@ -66,6 +73,7 @@ impl Object {
                 Object::List(l) => std::mem::size_of::<List>() + l.heap_size(),
                 Object::Set(s) => s.heap_size(),
                 Object::ZSet(z) => z.heap_size(),
+                Object::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
             }
     }
 }

@@ -11,6 +11,7 @@
 //!        2 list    count:u32le item:blob*            (head first)
 //!        3 set     count:u32le member:blob*
 //!        4 zset    count:u32le (member:blob score:f64le)*  (ascending)
+//!        5 stream  blob: entries, counters, groups and pending entries (see `keyspace::stream::encode`)
 //!   0xFF keys:u64le crc32:u32le                      end; crc32 covers every byte before it
 //! blob = len:u32le bytes
 //! ```
@@ -26,6 +27,7 @@ use crate::keyspace::hash::Hash;
 use crate::keyspace::list::List;
 use crate::keyspace::object::Object;
 use crate::keyspace::set::Set;
+use crate::keyspace::stream::{self, Stream};
 use crate::keyspace::zset::ZSet;
 use crate::keyspace::Entry;
 
@@ -41,6 +43,7 @@ const KIND_HASH: u8 = 1;
 const KIND_LIST: u8 = 2;
 const KIND_SET: u8 = 3;
 const KIND_ZSET: u8 = 4;
+const KIND_STREAM: u8 = 5;
 
 /// Why a snapshot could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +152,12 @@ pub fn serialize_entries<'a>(
 
 /// Writes a collection's elements; returns its kind byte.
 fn serialize_object(obj: &Object, out: &mut Vec<u8>) -> u8 {
+    if let Object::Stream(s) = obj {
+        let mut body = Vec::new();
+        stream::encode(s, &mut body);
+        blob(out, &body);
+        return KIND_STREAM;
+    }
     let count = (obj.len() as u32).to_le_bytes();
     out.extend_from_slice(&count);
     match obj {
@@ -174,6 +183,7 @@ fn serialize_object(obj: &Object, out: &mut Vec<u8>) -> u8 {
             });
             KIND_ZSET
         }
+        Object::Stream(_) => KIND_STREAM,
     }
 }
 
@@ -190,6 +200,8 @@ pub enum Value {
     Set(Vec<Vec<u8>>),
     /// A sorted set's members and scores.
     ZSet(Vec<(Vec<u8>, f64)>),
+    /// A stream.
+    Stream(Box<Stream>),
 }
 
 /// One key read from a snapshot.
@@ -237,6 +249,7 @@ impl Record {
                 });
                 Object::ZSet(z)
             }
+            Value::Stream(s) => Object::Stream(s),
         };
         Entry::new_object(hash, &self.key, object, self.expire, clock)
     }
@@ -438,6 +451,15 @@ impl Reader {
     fn value(&mut self, kind: u8) -> Result<Option<Value>, SnapshotError> {
         if kind == KIND_STR {
             return Ok(self.blob().map(Value::Str));
+        }
+        if kind == KIND_STREAM {
+            let Some(body) = self.blob() else {
+                return Ok(None);
+            };
+            return match stream::decode(&body) {
+                Some(s) => Ok(Some(Value::Stream(Box::new(s)))),
+                None => Err(SnapshotError::Corrupt("invalid stream value".into())),
+            };
         }
         if !(KIND_HASH..=KIND_ZSET).contains(&kind) {
             return Err(SnapshotError::Corrupt(format!("unknown value kind {kind}")));

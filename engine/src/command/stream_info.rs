@@ -1,0 +1,253 @@
+//! XINFO STREAM [FULL [COUNT n]], XINFO GROUPS, XINFO CONSUMERS and XINFO HELP, with Redis 7.2's fields.
+//! Replies are maps (RESP3) or flat key/value arrays (RESP2), like Redis.
+
+use super::args::{self, is};
+use super::stream::{reply_entry, reply_id, stream_at};
+use super::{Call, CmdError, CmdResult};
+use crate::keyspace::stream::{Group, Stream, StreamId};
+use crate::protocol::reply::Reply;
+
+fn syntax(sub: &[u8]) -> CmdError {
+    CmdError::err(format_args!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
+        args::text(sub)
+    ))
+}
+
+/// XINFO STREAM|GROUPS|CONSUMERS|HELP …
+pub fn xinfo(c: &mut Call) -> CmdResult {
+    let a = c.args;
+    let sub = a[1].to_ascii_lowercase();
+    if sub == b"help" && a.len() == 2 {
+        c.out.help(&[
+            "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CONSUMERS <key> <groupname>",
+            "    Show consumers of <groupname>.",
+            "GROUPS <key>",
+            "    Show the stream consumer groups.",
+            "STREAM <key> [FULL [COUNT <count>]",
+            "    Show information about the stream.",
+            "HELP",
+            "    Print this help.",
+        ]);
+        return Ok(());
+    }
+    let arity_ok = match sub.as_slice() {
+        b"consumers" => a.len() == 4,
+        b"groups" => a.len() == 3,
+        b"stream" => a.len() >= 3,
+        _ => false,
+    };
+    if !arity_ok {
+        return Err(syntax(a[1]));
+    }
+    let mut full = None;
+    if sub == b"stream" && a.len() > 3 {
+        if !is(a[3], "full") {
+            return Err(CmdError::Syntax);
+        }
+        full = Some(10usize);
+        match a.len() {
+            4 => {}
+            6 if is(a[4], "count") => full = Some(args::int(a[5])?.max(0) as usize),
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    let now = c.clock.now_ms;
+    let resp3 = c.out.resp3;
+    let key = a[2];
+    let Some(s) = stream_at(c, key)? else {
+        return Err(CmdError::NoSuchKey);
+    };
+    let mut out = Reply {
+        buf: Vec::new(),
+        resp3,
+    };
+    let touched = match sub.as_slice() {
+        b"stream" => match full {
+            None => {
+                stream_summary(&mut out, s);
+                1
+            }
+            Some(count) => stream_full(&mut out, s, count),
+        },
+        b"groups" => {
+            out.array(s.groups.len());
+            for (name, g) in &s.groups {
+                group_summary(&mut out, s, name, g);
+            }
+            s.groups.len()
+        }
+        _ => {
+            let Some(g) = s.groups.get(a[3]) else {
+                return Err(CmdError::Msg(format!(
+                    "NOGROUP No such consumer group '{}' for key name '{}'",
+                    args::text(a[3]),
+                    args::text(key)
+                )));
+            };
+            out.array(g.consumers.len());
+            for cons in g.consumers.values() {
+                out.map(4);
+                out.bulk(b"name");
+                out.bulk(&cons.name);
+                out.bulk(b"pending");
+                out.int(cons.pending.len() as i64);
+                out.bulk(b"idle");
+                out.int(now.saturating_sub(cons.seen_ms) as i64);
+                out.bulk(b"inactive");
+                out.int(cons.active_ms.map_or(-1, |t| now.saturating_sub(t) as i64));
+            }
+            g.consumers.len()
+        }
+    };
+    c.out.buf.extend_from_slice(&out.buf);
+    c.touched(touched);
+    Ok(())
+}
+
+/// The counters every XINFO STREAM form starts with.
+fn stream_counters(out: &mut Reply, s: &Stream) {
+    out.bulk(b"length");
+    out.int(s.len() as i64);
+    out.bulk(b"radix-tree-keys");
+    out.int(s.node_count() as i64);
+    out.bulk(b"radix-tree-nodes");
+    out.int((s.node_count() + 1) as i64);
+    out.bulk(b"last-generated-id");
+    reply_id(out, s.last_id);
+    out.bulk(b"max-deleted-entry-id");
+    reply_id(out, s.max_deleted);
+    out.bulk(b"entries-added");
+    out.int(s.entries_added as i64);
+    out.bulk(b"recorded-first-entry-id");
+    reply_id(out, s.first_id);
+}
+
+fn edge_entry(out: &mut Reply, s: &Stream, last: bool) {
+    let mut found = false;
+    s.for_range(StreamId::MIN, StreamId::MAX, last, |id, pairs| {
+        reply_entry(out, id, pairs);
+        found = true;
+        false
+    });
+    if !found {
+        out.null();
+    }
+}
+
+fn stream_summary(out: &mut Reply, s: &Stream) {
+    out.map(10);
+    stream_counters(out, s);
+    out.bulk(b"groups");
+    out.int(s.groups.len() as i64);
+    out.bulk(b"first-entry");
+    edge_entry(out, s, false);
+    out.bulk(b"last-entry");
+    edge_entry(out, s, true);
+}
+
+fn entries_read(out: &mut Reply, g: &Group) {
+    match g.entries_read {
+        Some(n) => out.int(n as i64),
+        None => out.null(),
+    }
+}
+
+fn lag(out: &mut Reply, s: &Stream, g: &Group) {
+    match s.lag(g) {
+        Some(n) => out.int(n as i64),
+        None => out.null(),
+    }
+}
+
+fn group_summary(out: &mut Reply, s: &Stream, name: &[u8], g: &Group) {
+    out.map(6);
+    out.bulk(b"name");
+    out.bulk(name);
+    out.bulk(b"consumers");
+    out.int(g.consumers.len() as i64);
+    out.bulk(b"pending");
+    out.int(g.pel.len() as i64);
+    out.bulk(b"last-delivered-id");
+    reply_id(out, g.last_id);
+    out.bulk(b"entries-read");
+    entries_read(out, g);
+    out.bulk(b"lag");
+    lag(out, s, g);
+}
+
+/// XINFO STREAM key FULL [COUNT n]: entries, groups, PELs and consumers, `count` of each list (0: all).
+fn stream_full(out: &mut Reply, s: &Stream, count: usize) -> usize {
+    let limit = if count == 0 { usize::MAX } else { count };
+    let mut touched = 0;
+    out.map(9);
+    stream_counters(out, s);
+    out.bulk(b"entries");
+    let mut entries = Reply {
+        buf: Vec::new(),
+        resp3: out.resp3,
+    };
+    let mut n = 0;
+    s.for_range(StreamId::MIN, StreamId::MAX, false, |id, pairs| {
+        if n >= limit {
+            return false;
+        }
+        reply_entry(&mut entries, id, pairs);
+        n += 1;
+        true
+    });
+    out.array(n);
+    out.buf.extend_from_slice(&entries.buf);
+    touched += n;
+    out.bulk(b"groups");
+    out.array(s.groups.len());
+    for (name, g) in &s.groups {
+        out.map(7);
+        out.bulk(b"name");
+        out.bulk(name);
+        out.bulk(b"last-delivered-id");
+        reply_id(out, g.last_id);
+        out.bulk(b"entries-read");
+        entries_read(out, g);
+        out.bulk(b"lag");
+        lag(out, s, g);
+        out.bulk(b"pel-count");
+        out.int(g.pel.len() as i64);
+        out.bulk(b"pending");
+        let pel: Vec<_> = g.pel.iter().take(limit).collect();
+        out.array(pel.len());
+        for (id, p) in &pel {
+            out.array(4);
+            reply_id(out, **id);
+            out.bulk(&p.consumer);
+            out.int(p.delivered_ms as i64);
+            out.int(p.deliveries as i64);
+        }
+        touched += pel.len();
+        out.bulk(b"consumers");
+        out.array(g.consumers.len());
+        for cons in g.consumers.values() {
+            out.map(5);
+            out.bulk(b"name");
+            out.bulk(&cons.name);
+            out.bulk(b"seen-time");
+            out.int(cons.seen_ms as i64);
+            out.bulk(b"active-time");
+            out.int(cons.active_ms.map_or(-1, |t| t as i64));
+            out.bulk(b"pel-count");
+            out.int(cons.pending.len() as i64);
+            out.bulk(b"pending");
+            let mine: Vec<_> = cons.pending.iter().take(limit).collect();
+            out.array(mine.len());
+            for id in mine {
+                out.array(3);
+                reply_id(out, *id);
+                let p = g.pel.get(id);
+                out.int(p.map_or(0, |p| p.delivered_ms) as i64);
+                out.int(p.map_or(0, |p| p.deliveries) as i64);
+            }
+        }
+    }
+    touched
+}
