@@ -261,6 +261,18 @@ impl Env {
         })
     }
 
+    /// A Redis connection to `svc/<service>:6379` through a port-forward (kept open as long as the returned
+    /// forward lives).
+    pub async fn redis_via(
+        &self,
+        service: &str,
+        password: Option<&str>,
+    ) -> Result<(PortForward, redis::aio::MultiplexedConnection)> {
+        let forward = self.port_forward(service, 6379).await?;
+        let connection = forward.redis(password).await?;
+        Ok((forward, connection))
+    }
+
     /// Runs a pod with `labels` that executes `script` in the client image, waits for it to finish and returns
     /// (succeeded, logs).
     pub async fn run_client_pod(
@@ -315,6 +327,18 @@ impl PortForward {
         let client = redis::Client::open(url)?;
         Ok(client.get_multiplexed_async_connection().await?)
     }
+}
+
+/// `WAIT replicas 5000`: how many replicas acknowledged the connection's writes.
+pub async fn wait_for_replicas(
+    connection: &mut redis::aio::MultiplexedConnection,
+    replicas: i64,
+) -> Result<i64> {
+    Ok(redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(5000)
+        .query_async(connection)
+        .await?)
 }
 
 /// Node names of the pods of a cluster, for messages.

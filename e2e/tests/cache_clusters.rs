@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use ferrocache_e2e::{names, Env};
-use ferrocache_operator::api::ClusterState;
+use ferrocache_e2e::{names, wait_for_replicas, Env};
+use ferrocache_operator::api::{CacheCluster, ClusterState};
 use ferrocache_operator::resources::{CLUSTER, ROLE, ROLE_PRIMARY};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{DeleteParams, ListParams};
@@ -39,18 +39,38 @@ async fn redis_ha(env: &Env, name: &str, replicas: i64) -> ferrocache_e2e::Resul
     Ok(())
 }
 
-#[tokio::test]
-async fn a_single_node_cluster_becomes_available_with_endpoints() {
-    let Some(env) = Env::start("single_node_available").await else {
-        return;
-    };
-    env.apply_example("redis-single-node.yaml", |_| {})
+/// The test's environment with an available HA cluster `orders`, or `None` when e2e tests cannot run here.
+async fn with_ha_cluster(test: &str, replicas: i64) -> Option<Env> {
+    let env = Env::start(test).await?;
+    redis_ha(&env, "orders", replicas).await.expect("applied");
+    env.wait_available("orders", CREATE_TIMEOUT)
+        .await
+        .expect("available");
+    Some(env)
+}
+
+/// The test's environment with the available single-node cluster `sessions` of examples/redis-single-node.yaml
+/// after `edit`, or `None` when e2e tests cannot run here.
+async fn with_single_node(
+    test: &str,
+    edit: impl FnOnce(&mut Value),
+) -> Option<(Env, CacheCluster)> {
+    let env = Env::start(test).await?;
+    env.apply_example("redis-single-node.yaml", edit)
         .await
         .expect("applied");
     let cluster = env
         .wait_available("sessions", CREATE_TIMEOUT)
         .await
         .expect("available");
+    Some((env, cluster))
+}
+
+#[tokio::test]
+async fn a_single_node_cluster_becomes_available_with_endpoints() {
+    let Some((env, cluster)) = with_single_node("single_node_available", |_| {}).await else {
+        return;
+    };
     let status = cluster.status.expect("status");
     let ns = &env.namespace;
     assert_eq!(
@@ -60,11 +80,10 @@ async fn a_single_node_cluster_becomes_available_with_endpoints() {
     assert!(status.reader_endpoint.is_some());
     assert_eq!(status.nodes.len(), 1);
     assert_eq!(status.nodes[0].role, ROLE_PRIMARY);
-    let forward = env
-        .port_forward("sessions-primary", 6379)
+    let (_forward, mut redis) = env
+        .redis_via("sessions-primary", None)
         .await
-        .expect("port-forward");
-    let mut redis = forward.redis(None).await.expect("connects");
+        .expect("connects");
     let pong: String = redis::cmd("PING")
         .query_async(&mut redis)
         .await
@@ -75,34 +94,23 @@ async fn a_single_node_cluster_becomes_available_with_endpoints() {
 
 #[tokio::test]
 async fn writes_through_the_primary_service_are_read_through_the_reader_service() {
-    let Some(env) = Env::start("primary_and_reader").await else {
+    let Some(env) = with_ha_cluster("primary_and_reader", 2).await else {
         return;
     };
-    redis_ha(&env, "orders", 2).await.expect("applied");
-    env.wait_available("orders", CREATE_TIMEOUT)
+    let (_primary, mut writer) = env
+        .redis_via("orders-primary", Some(TOKEN))
         .await
-        .expect("available");
-    let primary = env
-        .port_forward("orders-primary", 6379)
-        .await
-        .expect("forward");
-    let reader = env
-        .port_forward("orders-reader", 6379)
-        .await
-        .expect("forward");
-    let mut writer = primary.redis(Some(TOKEN)).await.expect("primary connects");
+        .expect("primary connects");
     let () = writer
         .set("greeting", "hello")
         .await
         .expect("SET on the primary");
-    let acked: i64 = redis::cmd("WAIT")
-        .arg(2)
-        .arg(5000)
-        .query_async(&mut writer)
-        .await
-        .expect("WAIT");
+    let acked = wait_for_replicas(&mut writer, 2).await.expect("WAIT");
     assert_eq!(acked, 2, "both replicas acknowledge the write");
-    let mut reading = reader.redis(Some(TOKEN)).await.expect("reader connects");
+    let (_reader, mut reading) = env
+        .redis_via("orders-reader", Some(TOKEN))
+        .await
+        .expect("reader connects");
     let value: Option<String> = reading.get("greeting").await.expect("GET on a replica");
     assert_eq!(value.as_deref(), Some("hello"));
     let refused: redis::RedisResult<()> = reading.set("x", "1").await;
@@ -115,29 +123,18 @@ async fn writes_through_the_primary_service_are_read_through_the_reader_service(
 
 #[tokio::test]
 async fn deleting_the_primary_pod_fails_over_within_30_seconds_with_data_intact() {
-    let Some(env) = Env::start("primary_pod_deleted").await else {
+    let Some(env) = with_ha_cluster("primary_pod_deleted", 2).await else {
         return;
     };
-    redis_ha(&env, "orders", 2).await.expect("applied");
-    env.wait_available("orders", CREATE_TIMEOUT)
-        .await
-        .expect("available");
     {
-        let forward = env
-            .port_forward("orders-primary", 6379)
+        let (_forward, mut redis) = env
+            .redis_via("orders-primary", Some(TOKEN))
             .await
-            .expect("forward");
-        let mut redis = forward.redis(Some(TOKEN)).await.expect("connects");
+            .expect("connects");
         for i in 0..100 {
             let () = redis.set(format!("k{i}"), i).await.expect("SET");
         }
-        let acked: i64 = redis::cmd("WAIT")
-            .arg(1)
-            .arg(5000)
-            .query_async(&mut redis)
-            .await
-            .expect("WAIT");
-        assert!(acked >= 1);
+        assert!(wait_for_replicas(&mut redis, 1).await.expect("WAIT") >= 1);
     }
     let old = env
         .primary_pod("orders")
@@ -172,12 +169,8 @@ async fn deleting_the_primary_pod_fails_over_within_30_seconds_with_data_intact(
         "{promoted} promoted {:.1} s after {old_name} was deleted",
         killed.elapsed().as_secs_f64()
     );
-    let forward = env
-        .port_forward("orders-primary", 6379)
-        .await
-        .expect("forward");
-    let mut redis = forward
-        .redis(Some(TOKEN))
+    let (_forward, mut redis) = env
+        .redis_via("orders-primary", Some(TOKEN))
         .await
         .expect("connects to the new primary");
     for i in 0..100 {
@@ -197,19 +190,15 @@ async fn deleting_the_primary_pod_fails_over_within_30_seconds_with_data_intact(
 
 #[tokio::test]
 async fn scaling_replicas_up_and_down_keeps_the_data() {
-    let Some(env) = Env::start("scale_replicas").await else {
+    let Some(env) = with_ha_cluster("scale_replicas", 1).await else {
         return;
     };
-    redis_ha(&env, "orders", 1).await.expect("applied");
-    env.wait_available("orders", CREATE_TIMEOUT)
+    let (forward, mut redis) = env
+        .redis_via("orders-primary", Some(TOKEN))
         .await
-        .expect("available");
-    let forward = env
-        .port_forward("orders-primary", 6379)
-        .await
-        .expect("forward");
-    let mut redis = forward.redis(Some(TOKEN)).await.expect("connects");
+        .expect("connects");
     let () = redis.set("kept", "yes").await.expect("SET");
+    drop(forward);
     for replicas in [3, 1] {
         env.patch_spec("orders", json!({ "replicasPerNodeGroup": replicas }))
             .await
@@ -233,11 +222,10 @@ async fn scaling_replicas_up_and_down_keeps_the_data() {
             .count();
         assert_eq!(primaries, 1, "scaling never touches the primary's role");
     }
-    let forward = env
-        .port_forward("orders-primary", 6379)
+    let (_forward, mut redis) = env
+        .redis_via("orders-primary", Some(TOKEN))
         .await
-        .expect("forward");
-    let mut redis = forward.redis(Some(TOKEN)).await.expect("connects");
+        .expect("connects");
     let value: Option<String> = redis.get("kept").await.expect("GET");
     assert_eq!(value.as_deref(), Some("yes"));
     env.finish().await.expect("namespace deleted");
@@ -307,13 +295,9 @@ async fn a_parameter_group_change_reaches_the_nodes() {
 
 #[tokio::test]
 async fn a_rolling_engine_image_change_replaces_every_node() {
-    let Some(env) = Env::start("rolling_image_change").await else {
+    let Some(env) = with_ha_cluster("rolling_image_change", 1).await else {
         return;
     };
-    redis_ha(&env, "orders", 1).await.expect("applied");
-    env.wait_available("orders", CREATE_TIMEOUT)
-        .await
-        .expect("available");
     // e2e/run.sh loads the same engine image under a second tag.
     let image = std::env::var("FERROCACHE_E2E_ENGINE_IMAGE_NEXT")
         .unwrap_or_else(|_| "ghcr.io/ferrocache/ferrocache-engine:e2e-next".into());
@@ -355,22 +339,17 @@ async fn a_rolling_engine_image_change_replaces_every_node() {
 
 #[tokio::test]
 async fn metering_numbers_appear_in_status() {
-    let Some(env) = Env::start("metering_in_status").await else {
-        return;
-    };
-    env.apply_example("redis-single-node.yaml", |o| {
+    let Some((env, _)) = with_single_node("metering_in_status", |o| {
         o["spec"]["metering"] = json!({ "enabled": true, "interval": "15s" });
     })
     .await
-    .expect("applied");
-    env.wait_available("sessions", CREATE_TIMEOUT)
+    else {
+        return;
+    };
+    let (_forward, mut redis) = env
+        .redis_via("sessions-primary", None)
         .await
-        .expect("available");
-    let forward = env
-        .port_forward("sessions-primary", 6379)
-        .await
-        .expect("forward");
-    let mut redis = forward.redis(None).await.expect("connects");
+        .expect("connects");
     for i in 0..1000 {
         let () = redis
             .set(format!("m{i}"), "x".repeat(100))
@@ -395,18 +374,14 @@ async fn metering_numbers_appear_in_status() {
 
 #[tokio::test]
 async fn the_network_policy_admits_only_allowed_clients() {
-    let Some(env) = Env::start("network_policy").await else {
-        return;
-    };
-    env.apply_example("redis-single-node.yaml", |o| {
+    let Some((env, _)) = with_single_node("network_policy", |o| {
         o["spec"]["allowedClients"] =
             json!([{ "podSelector": { "matchLabels": { "app": "checkout" } } }]);
     })
     .await
-    .expect("applied");
-    env.wait_available("sessions", CREATE_TIMEOUT)
-        .await
-        .expect("available");
+    else {
+        return;
+    };
     let script = "redis-cli -h sessions-primary -t 5 ping";
     let (allowed, logs) = env
         .run_client_pod("allowed", json!({"app": "checkout"}), script)
@@ -481,15 +456,9 @@ async fn deleting_a_cluster_leaves_nothing_behind() {
 /// The role label the operator puts on pods is what the primary Service selects.
 #[tokio::test]
 async fn the_primary_service_selects_the_primary_pod() {
-    let Some(env) = Env::start("primary_service_selector").await else {
+    let Some((env, _)) = with_single_node("primary_service_selector", |_| {}).await else {
         return;
     };
-    env.apply_example("redis-single-node.yaml", |_| {})
-        .await
-        .expect("applied");
-    env.wait_available("sessions", CREATE_TIMEOUT)
-        .await
-        .expect("available");
     let services: Api<k8s_openapi::api::core::v1::Service> =
         Api::namespaced(env.client.clone(), &env.namespace);
     let service = services

@@ -180,3 +180,19 @@ fn maintenance_windows_across_the_week_boundary_are_accepted_by_the_cel_rule() {
         assert_eq!(cel_errors.is_empty(), ok, "{window}: {cel_errors:?}");
     }
 }
+
+#[test]
+fn argo_cd_health_fixtures_are_valid_cache_clusters_with_valid_status() {
+    // The health check is only as good as its fixtures: they must look like what the API server would hold.
+    let fixtures = manifests(&repo().join("charts/ferrocache-operator/argocd/testdata"));
+    assert!(!fixtures.is_empty());
+    for (path, text) in fixtures {
+        let object: Value = serde_yaml::from_str(&text).expect("fixture parses as YAML");
+        let (schema_errors, cel_errors) = check(&object, None);
+        assert!(
+            schema_errors.is_empty() && cel_errors.is_empty(),
+            "{} should be valid: {schema_errors:?} {cel_errors:?}",
+            path.display()
+        );
+    }
+}
