@@ -180,3 +180,42 @@ fn maintenance_windows_across_the_week_boundary_are_accepted_by_the_cel_rule() {
         assert_eq!(cel_errors.is_empty(), ok, "{window}: {cel_errors:?}");
     }
 }
+
+#[test]
+fn argo_cd_health_fixtures_are_valid_cache_clusters_with_valid_status() {
+    // The health check is only as good as its fixtures: they must look like what the API server would hold.
+    let fixtures = manifests(&repo().join("charts/ferrocache-operator/argocd/testdata"));
+    assert!(!fixtures.is_empty());
+    for (path, text) in fixtures {
+        let object: Value = serde_yaml::from_str(&text).expect("fixture parses as YAML");
+        let (schema_errors, cel_errors) = check(&object, None);
+        assert!(
+            schema_errors.is_empty() && cel_errors.is_empty(),
+            "{} should be valid: {schema_errors:?} {cel_errors:?}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_first_cluster_in_the_chart_notes_is_valid() {
+    // NOTES.txt, printed by `helm install`, tells the user to paste this manifest.
+    let notes =
+        std::fs::read_to_string(repo().join("charts/ferrocache-operator/templates/NOTES.txt"))
+            .expect("NOTES.txt");
+    let manifest: String = notes
+        .lines()
+        .skip_while(|l| !l.contains("<<YAML"))
+        .skip(1)
+        .take_while(|l| l.trim() != "YAML")
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    assert!(!manifest.contains("{{"), "the manifest is plain YAML");
+    let object: Value = serde_yaml::from_str(&manifest).expect("the NOTES manifest parses");
+    assert_eq!(object["kind"], "CacheCluster");
+    let (schema_errors, cel_errors) = check(&object, None);
+    assert!(
+        schema_errors.is_empty() && cel_errors.is_empty(),
+        "NOTES.txt manifest should be valid: {schema_errors:?} {cel_errors:?}"
+    );
+}

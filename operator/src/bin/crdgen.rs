@@ -1,6 +1,7 @@
-//! Writes the CRDs generated from the API types to `crds/` (or prints them with `--stdout`).
+//! Writes the CRDs generated from the API types to `crds/` and to the Helm chart's
+//! `charts/ferrocache-operator/crds/` (or prints them with `--stdout`).
 //!
-//! `cargo run --bin crdgen` from the repository root refreshes the committed files; a test fails when they are
+//! `cargo run --bin crdgen` from the repository root refreshes the committed files; tests fail when either copy is
 //! stale.
 
 use std::path::PathBuf;
@@ -16,12 +17,18 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for file in &files {
-        let path = dir.join(&file.file_name);
-        std::fs::write(&path, &file.yaml).with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for dir in [
+        root.join("crds"),
+        root.join("charts/ferrocache-operator/crds"),
+    ] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for file in &files {
+            let path = dir.join(&file.file_name);
+            std::fs::write(&path, &file.yaml)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

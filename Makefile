@@ -1,0 +1,28 @@
+# Developer shortcuts. CI runs .ci/run; the e2e tests need kind, docker, kubectl and helm (e2e/run.sh).
+TAG ?= 0.1.0
+REGISTRY ?= ghcr.io/ferrocache
+ENGINE_IMAGE ?= $(REGISTRY)/ferrocache-engine
+OPERATOR_IMAGE ?= $(REGISTRY)/ferrocache-operator
+
+.PHONY: images engine-image operator-image crds test e2e
+
+## images: build the engine and operator images (Docker with BuildKit)
+images: engine-image operator-image
+
+engine-image:
+	docker build -f engine/Dockerfile -t $(ENGINE_IMAGE):$(TAG) .
+
+operator-image:
+	docker build -f operator/Dockerfile -t $(OPERATOR_IMAGE):$(TAG) .
+
+## crds: regenerate crds/ and the Helm chart's crds/ from operator/src/api
+crds:
+	cargo run --bin crdgen
+
+## test: what CI runs (installs test dependencies, fmt, clippy, tests)
+test:
+	bash .ci/run
+
+## e2e: end-to-end tests on a throwaway kind cluster
+e2e:
+	bash e2e/run.sh
