@@ -184,6 +184,8 @@ fn with_status(mut cluster: CacheCluster, blocker: Option<Blocker>) -> Value {
         pending: PendingModifiedValues::default(),
         blocker,
         deleting: false,
+        replication_problem: None,
+        failing_over: false,
         now: "2026-01-05T10:00:00Z".parse().expect("timestamp"),
     });
     cluster.status = Some(status);
