@@ -294,3 +294,49 @@ fn the_memcached_listener_speaks_tls_too() {
         &expected[8..]
     );
 }
+
+/// A `redis` crate client over rustls trusting the test CA, optionally presenting a client certificate.
+fn redis_tls_client(port: u16, pki: &Pki, client: Option<&(PathBuf, PathBuf)>) -> redis::Client {
+    let client_tls = client.map(|(cert, key)| redis::ClientTlsConfig {
+        client_cert: std::fs::read(cert).unwrap(),
+        client_key: std::fs::read(key).unwrap(),
+    });
+    redis::Client::build_with_tls(
+        format!("rediss://localhost:{port}/"),
+        redis::TlsCertificates {
+            client_tls,
+            root_cert: Some(std::fs::read(pki.ca()).unwrap()),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_redis_crate_works_over_rustls_with_and_without_client_certificates() {
+    let pki = Pki::new("crate");
+    let server = pki.issue("server", "server-one");
+    let (_e, tls_port) = tls_engine(&pki, &server, &[]);
+    let mut con = redis_tls_client(tls_port, &pki, None)
+        .get_connection()
+        .expect("TLS connection with the redis crate");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("over tls")
+        .query(&mut con)
+        .unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert_eq!(v, "over tls");
+
+    // Mutual TLS required: a client without a certificate is refused, one with a CA-signed certificate is not.
+    let (_m, mtls_port) = tls_engine(&pki, &server, &["--tls-auth-clients", "yes"]);
+    assert!(redis_tls_client(mtls_port, &pki, None)
+        .get_connection()
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_err());
+    let client_cert = pki.issue("client", "client-one");
+    let mut con = redis_tls_client(mtls_port, &pki, Some(&client_cert))
+        .get_connection()
+        .expect("mTLS connection");
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
