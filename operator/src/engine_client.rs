@@ -169,6 +169,24 @@ impl NodeClient {
             .map(drop)
     }
 
+    /// `CONFIG SET` of several parameters at once (all or none are applied).
+    pub async fn config_set(&self, parameters: &[(&str, &str)]) -> Result<()> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET");
+        for (name, value) in parameters {
+            cmd.arg(*name).arg(*value);
+        }
+        self.query::<String>(&cmd).await.map(drop)
+    }
+
+    /// `CONFIG GET name`: the value, if the node knows the parameter.
+    pub async fn config_get(&self, name: &str) -> Result<Option<String>> {
+        let pairs: Vec<String> = self
+            .query(redis::cmd("CONFIG").arg("GET").arg(name))
+            .await?;
+        Ok(pairs.get(1).cloned())
+    }
+
     /// The memcached health check: `version` answered with `VERSION …`.
     pub async fn memcached_version(&self) -> Result<String> {
         let exchange = async {

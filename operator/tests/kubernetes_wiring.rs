@@ -404,3 +404,60 @@ async fn tls_only_nodes_are_wired_by_name_and_replicate_over_tls() {
     assert!(reconcile(&mut pods).await.is_empty());
     let _ = std::fs::remove_dir_all(&tls.dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_parameters_reach_a_running_node_without_a_restart() {
+    let mut pod = Pod {
+        name: "params-0001-0".into(),
+        port: free_port(),
+        primary_label: true,
+        process: None,
+        tls: None,
+    };
+    pod.start();
+    let client = pod.client();
+    let run_id = |c: NodeClient| async move {
+        let mut con = redis::Client::open(format!("redis://{}/", c.address()))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let before = run_id(client.clone()).await;
+    client
+        .config_set(&[("maxmemory-policy", "allkeys-lfu"), ("timeout", "300")])
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .config_get("maxmemory-policy")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("allkeys-lfu")
+    );
+    assert_eq!(
+        client.config_get("timeout").await.unwrap().as_deref(),
+        Some("300")
+    );
+    // All or nothing: one bad value leaves every parameter as it was.
+    assert!(client
+        .config_set(&[("timeout", "60"), ("maxmemory-policy", "no-such-policy")])
+        .await
+        .is_err());
+    assert_eq!(
+        client.config_get("timeout").await.unwrap().as_deref(),
+        Some("300")
+    );
+    assert_eq!(run_id(client).await, before, "the node was not restarted");
+}

@@ -174,7 +174,13 @@ async fn apply(
         }
     }
 
-    let wiring = super::replication::wire(cluster, ctx, namespace, &mut pod_list).await?;
+    let mut wiring = super::replication::wire(cluster, ctx, namespace, &mut pod_list).await?;
+    let parameters_problem =
+        super::live_parameters::apply(cluster, ctx, namespace, &mut pod_list, &dynamic_parameters)
+            .await?;
+    if wiring.problem.is_none() {
+        wiring.problem = parameters_problem;
+    }
 
     let status = compute(Observation {
         cluster,

@@ -8,6 +8,7 @@
 //! deletion).
 
 mod cluster;
+pub mod live_parameters;
 mod parameter_group;
 pub mod replication;
 mod roles;

@@ -67,6 +67,73 @@ async fn auth_token(
     }))
 }
 
+/// How the operator reaches the engine nodes of one cluster: port, auth token, TLS trust.
+pub struct NodeAccess<'a> {
+    cluster: &'a CacheCluster,
+    ctx: &'a Context,
+    namespace: &'a str,
+    password: Option<String>,
+    tls_ca: Option<Vec<u8>>,
+}
+
+impl<'a> NodeAccess<'a> {
+    /// Reads the Secrets the nodes' access needs; the inner error says why nodes cannot be reached.
+    pub async fn load(
+        cluster: &'a CacheCluster,
+        ctx: &'a Context,
+        namespace: &'a str,
+    ) -> Result<std::result::Result<NodeAccess<'a>, String>> {
+        let password = auth_token(cluster, ctx, namespace).await?;
+        let tls_ca = match crate::resources::tls_secret_name(cluster) {
+            None => None,
+            Some(secret) => match tls_ca(ctx, namespace, &secret).await? {
+                Some(ca) => Some(ca),
+                None => {
+                    return Ok(Err(format!(
+                    "the TLS Secret {secret} has no ca.crt: the operator cannot verify the nodes"
+                )))
+                }
+            },
+        };
+        Ok(Ok(NodeAccess {
+            cluster,
+            ctx,
+            namespace,
+            password,
+            tls_ca,
+        }))
+    }
+
+    /// A client of a pod's engine and the endpoint other nodes reach it at, once the pod has an address.
+    /// With TLS, nodes are reached by their DNS name under the group's headless Service, which the
+    /// certificate covers (`*.<group service>.<namespace>.svc`); otherwise by pod IP.
+    pub fn client(&self, pod: &Pod) -> Option<(NodeClient, Endpoint)> {
+        let socket = (self.ctx.node_address)(pod, self.cluster.spec.client_port())?;
+        let name = pod.name_any();
+        let mut client =
+            NodeClient::new(&name, socket, NODE_TIMEOUT).with_password(self.password.clone());
+        let host = match (&self.tls_ca, pod.labels().get(NODE_GROUP)) {
+            (Some(ca), Some(group)) => {
+                let host = format!(
+                    "{name}.{}-{group}.{}.svc",
+                    self.cluster.name_any(),
+                    self.namespace
+                );
+                client = client.with_tls(host.clone(), ca.clone());
+                host
+            }
+            _ => socket.ip().to_string(),
+        };
+        Some((
+            client,
+            Endpoint {
+                host,
+                port: socket.port(),
+            },
+        ))
+    }
+}
+
 /// The CA certificates (`ca.crt`) of the cluster's TLS Secret.
 async fn tls_ca(ctx: &Context, namespace: &str, secret: &str) -> Result<Option<Vec<u8>>> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
@@ -104,20 +171,13 @@ pub async fn wire(
         // No pod has an address yet (still being scheduled): nothing to observe.
         return Ok(outcome);
     }
-    let password = auth_token(cluster, ctx, namespace).await?;
-    let tls_ca = match crate::resources::tls_secret_name(cluster) {
-        None => None,
-        Some(secret) => match tls_ca(ctx, namespace, &secret).await? {
-            Some(ca) => Some(ca),
-            None => {
-                outcome.problem = Some(format!(
-                    "the TLS Secret {secret} has no ca.crt: the operator cannot verify the nodes"
-                ));
-                return Ok(outcome);
-            }
-        },
+    let access = match NodeAccess::load(cluster, ctx, namespace).await? {
+        Ok(access) => access,
+        Err(problem) => {
+            outcome.problem = Some(problem);
+            return Ok(outcome);
+        }
     };
-    let port = cluster.spec.client_port();
     let policy = FailoverPolicy {
         enabled: cluster.spec.automatic_failover_enabled,
         ..FailoverPolicy::default()
@@ -135,26 +195,10 @@ pub async fn wire(
         for &i in &indexes {
             let pod = &pods[i];
             let name = pod.name_any();
-            let socket = (ctx.node_address)(pod, port);
             let mut info = None;
             let mut address = None;
-            if let Some(socket) = socket.filter(|_| !pod_gone(pod)) {
-                let mut client =
-                    NodeClient::new(&name, socket, NODE_TIMEOUT).with_password(password.clone());
-                // With TLS, nodes are reached by their DNS name under the group's headless Service, which the
-                // certificate covers (`*.<group service>.<namespace>.svc`); otherwise by pod IP.
-                let host = match &tls_ca {
-                    Some(ca) => {
-                        let host = format!("{name}.{}-{group}.{namespace}.svc", cluster.name_any());
-                        client = client.with_tls(host.clone(), ca.clone());
-                        host
-                    }
-                    None => socket.ip().to_string(),
-                };
-                address = Some(Endpoint {
-                    host,
-                    port: socket.port(),
-                });
+            if let Some((client, endpoint)) = access.client(pod).filter(|_| !pod_gone(pod)) {
+                address = Some(endpoint);
                 info = client.info().await.ok();
                 clients.insert(name.clone(), client);
             }
