@@ -121,6 +121,11 @@ impl NodeClient {
             .await
     }
 
+    /// Runs a command answered with `+OK`.
+    pub async fn command(&self, cmd: &redis::Cmd) -> Result<()> {
+        self.query::<String>(cmd).await.map(drop)
+    }
+
     /// PING: the health check of a Redis-protocol node.
     pub async fn ping(&self) -> Result<()> {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)

@@ -461,3 +461,82 @@ async fn dynamic_parameters_reach_a_running_node_without_a_restart() {
     );
     assert_eq!(run_id(client).await, before, "the node was not restarted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auth_token_rotates_live_accepting_both_tokens_until_every_node_has_the_new_one() {
+    use ferrocache_operator::reconcile::auth_rotation::{
+        add_token, node_step, only_token, NodeStep,
+    };
+    let start = |name: &str, token: &str| {
+        let port = free_port();
+        let child = Command::new(engine_binary())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--metrics-port",
+                "0",
+                "--requirepass",
+                token,
+            ])
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start engine");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "{name} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Pod {
+            name: name.into(),
+            port,
+            primary_label: false,
+            process: Some(child),
+            tls: None,
+        }
+    };
+    // One node still runs with the old token; another restarted with the new one already.
+    let nodes = [
+        start("auth-0001-0", "old-token"),
+        start("auth-0001-1", "new-token"),
+    ];
+    let with = |p: &Pod, token: &str| p.client().with_password(Some(token.to_string()));
+    let url = |p: &Pod, token: &str| format!("redis://:{token}@{}/", p.address());
+    // A client connected with the old token before the rotation.
+    let mut existing = redis::Client::open(url(&nodes[0], "old-token"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+
+    let mut steps = Vec::new();
+    for n in &nodes {
+        let step = node_step(
+            with(n, "new-token").ping().await.is_ok(),
+            with(n, "old-token").ping().await.is_ok(),
+        );
+        if step == NodeStep::AddNew {
+            add_token(&with(n, "old-token"), "new-token").await.unwrap();
+        }
+        steps.push(step);
+    }
+    assert_eq!(steps, [NodeStep::AddNew, NodeStep::Done]);
+    // Mid-rotation the first node takes either token.
+    for token in ["old-token", "new-token"] {
+        with(&nodes[0], token).ping().await.unwrap();
+    }
+    for n in &nodes {
+        only_token(&with(n, "new-token"), "new-token")
+            .await
+            .unwrap();
+    }
+    assert!(
+        with(&nodes[0], "old-token").ping().await.is_err(),
+        "the old token is gone"
+    );
+    with(&nodes[0], "new-token").ping().await.unwrap();
+    let pong: String = redis::cmd("PING").query(&mut existing).unwrap();
+    assert_eq!(
+        pong, "PONG",
+        "connections made with the old token keep working"
+    );
+}

@@ -174,13 +174,12 @@ async fn apply(
         }
     }
 
+    let rotation_problem = super::auth_rotation::rotate(cluster, ctx, namespace, &pod_list).await?;
     let mut wiring = super::replication::wire(cluster, ctx, namespace, &mut pod_list).await?;
     let parameters_problem =
         super::live_parameters::apply(cluster, ctx, namespace, &mut pod_list, &dynamic_parameters)
             .await?;
-    if wiring.problem.is_none() {
-        wiring.problem = parameters_problem;
-    }
+    wiring.problem = wiring.problem.or(parameters_problem).or(rotation_problem);
 
     let status = compute(Observation {
         cluster,

@@ -51,22 +51,6 @@ impl Silences {
     }
 }
 
-async fn auth_token(
-    cluster: &CacheCluster,
-    ctx: &Context,
-    namespace: &str,
-) -> Result<Option<String>> {
-    let Some(r) = &cluster.spec.auth_token_secret_ref else {
-        return Ok(None);
-    };
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let secret = secrets.get(&r.name).await?;
-    Ok(secret.data.and_then(|d| {
-        d.get(&r.key)
-            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
-    }))
-}
-
 /// How the operator reaches the engine nodes of one cluster: port, auth token, TLS trust.
 pub struct NodeAccess<'a> {
     cluster: &'a CacheCluster,
@@ -83,7 +67,8 @@ impl<'a> NodeAccess<'a> {
         ctx: &'a Context,
         namespace: &'a str,
     ) -> Result<std::result::Result<NodeAccess<'a>, String>> {
-        let password = auth_token(cluster, ctx, namespace).await?;
+        let tokens = super::auth_rotation::Tokens::load(cluster, ctx, namespace).await?;
+        let password = tokens.passwords().remove(0);
         let tls_ca = match crate::resources::tls_secret_name(cluster) {
             None => None,
             Some(secret) => match tls_ca(ctx, namespace, &secret).await? {
@@ -108,10 +93,18 @@ impl<'a> NodeAccess<'a> {
     /// With TLS, nodes are reached by their DNS name under the group's headless Service, which the
     /// certificate covers (`*.<group service>.<namespace>.svc`); otherwise by pod IP.
     pub fn client(&self, pod: &Pod) -> Option<(NodeClient, Endpoint)> {
+        self.client_with(pod, self.password.clone())
+    }
+
+    /// Like [`NodeAccess::client`], authenticating with `password`.
+    pub fn client_with(
+        &self,
+        pod: &Pod,
+        password: Option<String>,
+    ) -> Option<(NodeClient, Endpoint)> {
         let socket = (self.ctx.node_address)(pod, self.cluster.spec.client_port())?;
         let name = pod.name_any();
-        let mut client =
-            NodeClient::new(&name, socket, NODE_TIMEOUT).with_password(self.password.clone());
+        let mut client = NodeClient::new(&name, socket, NODE_TIMEOUT).with_password(password);
         let host = match (&self.tls_ca, pod.labels().get(NODE_GROUP)) {
             (Some(ca), Some(group)) => {
                 let host = format!(

@@ -90,7 +90,8 @@ pub fn build(input: BuildInput<'_>) -> Result<ClusterObjects> {
 }
 
 /// Metadata of an object owned by the cluster: name, namespace, labels, controller owner reference.
-fn owned_meta(
+/// Metadata of an object the cluster owns (deleted with it).
+pub fn owned_meta(
     cluster: &CacheCluster,
     name: String,
     labels: BTreeMap<String, String>,
