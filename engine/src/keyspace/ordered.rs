@@ -19,6 +19,9 @@ pub struct Node {
     left: u32,
     right: u32,
     size: u32,
+    /// Size of the left subtree, kept in the node so that rank, select and walks read one node per level
+    /// instead of also loading a child (a cache miss each on large sets).
+    lsize: u32,
     prio: u32,
 }
 
@@ -80,8 +83,10 @@ impl ZTree {
 
     fn update(&mut self, s: u32) {
         let n = *self.node(s);
-        let size = 1 + self.size(n.left) + self.size(n.right);
-        self.node_mut(s).size = size;
+        let (l, r) = (self.size(n.left), self.size(n.right));
+        let node = self.node_mut(s);
+        node.size = 1 + l + r;
+        node.lsize = l;
     }
 
     fn key(&self, s: u32) -> (f64, &[u8]) {
@@ -108,6 +113,7 @@ impl ZTree {
                 left: NIL,
                 right: NIL,
                 size: 1,
+                lsize: 0,
                 prio: fastrand::u32(..),
             },
         );
@@ -127,14 +133,20 @@ impl ZTree {
             self.update(x);
             return x;
         }
+        // The subtree of `t` gains exactly one node, whatever happens below: adjust the sizes in place
+        // rather than recomputing them from both children.
         if self.cmp_slots(x, t) == Ordering::Less {
             let l = self.insert_at(self.node(t).left, x);
-            self.node_mut(t).left = l;
+            let n = self.node_mut(t);
+            n.left = l;
+            n.lsize += 1;
+            n.size += 1;
         } else {
             let r = self.insert_at(self.node(t).right, x);
-            self.node_mut(t).right = r;
+            let n = self.node_mut(t);
+            n.right = r;
+            n.size += 1;
         }
-        self.update(t);
         t
     }
 
@@ -184,12 +196,16 @@ impl ZTree {
         }
         if self.cmp_slots(x, t) == Ordering::Less {
             let l = self.remove_at(self.node(t).left, x);
-            self.node_mut(t).left = l;
+            let n = self.node_mut(t);
+            n.left = l;
+            n.lsize -= 1;
+            n.size -= 1;
         } else {
             let r = self.remove_at(self.node(t).right, x);
-            self.node_mut(t).right = r;
+            let n = self.node_mut(t);
+            n.right = r;
+            n.size -= 1;
         }
-        self.update(t);
         t
     }
 
@@ -225,7 +241,7 @@ impl ZTree {
             let node = self.node(t);
             let (score, member) = self.key(t);
             if before(score, member) {
-                n += self.size(node.left) as usize + 1;
+                n += node.lsize as usize + 1;
                 t = node.right;
             } else {
                 t = node.left;
@@ -246,7 +262,7 @@ impl ZTree {
         let mut t = self.root;
         while t != NIL {
             let node = self.node(t);
-            let left = self.size(node.left) as usize;
+            let left = node.lsize as usize;
             match k.cmp(&left) {
                 Ordering::Less => t = node.left,
                 Ordering::Equal => return Some((self.dict.at(t).0, node.score)),
@@ -275,7 +291,11 @@ impl ZTree {
         let (mut t, mut k) = (self.root, from);
         while t != NIL {
             let node = self.node(t);
-            let before = self.size(near(node)) as usize;
+            let before = if rev {
+                node.size - node.lsize - 1
+            } else {
+                node.lsize
+            } as usize;
             match k.cmp(&before) {
                 Ordering::Less => {
                     stack.push(t);
@@ -343,7 +363,9 @@ impl ZTree {
             if n.right != NIL {
                 assert_eq!(t.cmp_slots(s, n.right), Ordering::Less);
             }
-            let size = 1 + walk(t, n.left) + walk(t, n.right);
+            let left = walk(t, n.left);
+            assert_eq!(left, n.lsize, "left subtree size");
+            let size = 1 + left + walk(t, n.right);
             assert_eq!(size, n.size, "size");
             size
         }
