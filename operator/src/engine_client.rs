@@ -158,22 +158,14 @@ impl NodeClient {
         self.query::<String>(&redis::cmd("SAVE")).await.map(drop)
     }
 
-    /// The metering counters: `INFO usage` and the unbilled commands' units from `INFO commandstats`.
+    /// The metering counters: `INFO usage` and the unbilled commands' units from `INFO commandstats`, read by
+    /// one command so both describe the same moment (the scrape's own cost shows in the next scrape).
     pub async fn usage(&self) -> Result<NodeSample> {
-        let mut con = self.connection().await?;
-        let usage: String = self
-            .bounded(
-                "INFO usage",
-                redis::cmd("INFO").arg("usage").query_async(&mut con),
-            )
+        let text: String = self
+            .query(redis::cmd("INFO").arg("usage").arg("commandstats"))
             .await?;
-        let stats: String = self
-            .bounded(
-                "INFO commandstats",
-                redis::cmd("INFO").arg("commandstats").query_async(&mut con),
-            )
-            .await?;
-        let usage = parse_info(&usage);
+        let usage = parse_info(&text);
+        let stats = text.as_str();
         let number = |k: &str| usage.get(k).and_then(|v| v.parse::<u64>().ok());
         let run_id = usage
             .get("run_id")
@@ -182,7 +174,7 @@ impl NodeClient {
         Ok(NodeSample {
             run_id,
             ecpu_total: number("ecpu_total").unwrap_or(0),
-            unbilled_ecpu: metering::unbilled_units(&stats),
+            unbilled_ecpu: metering::unbilled_units(stats),
             dataset_bytes: number("dataset_bytes").unwrap_or(0),
         })
     }

@@ -418,6 +418,19 @@ async fn outside_the_maintenance_window_a_static_change_waits_until_the_window_o
     .expect("test finishes in time");
 }
 
+/// Waits until the status line shows `expected` billable units; fails with the last total seen.
+async fn wait_for_ecpu(running: &Running, expected: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = running.line.borrow().as_ref().and_then(|l| l.ecpu_total);
+        if seen == Some(expected) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: metered {seen:?}, expected {expected}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metering_counts_the_documented_units_across_a_node_restart_and_an_operator_restart() {
     tokio::time::timeout(TEST_BUDGET, async {
@@ -455,11 +468,8 @@ async fn metering_counts_the_documented_units_across_a_node_restart_and_an_opera
             }
             40 + 2 * 3
         }
-        let ecpu_is = |running: &Running, expected: u64| {
-            running.line.borrow().as_ref().and_then(|l| l.ecpu_total) == Some(expected)
-        };
         let mut expected = workload(primary).await + workload(replica).await;
-        eventually("the first workload metered", Duration::from_secs(10), async || ecpu_is(&running, expected)).await;
+        wait_for_ecpu(&running, expected, "the first workload").await;
 
         let pid = libc::pid_t::try_from(replica_pid).unwrap();
         // SAFETY: kill(2) on a child process id of this test with a valid signal.
@@ -468,10 +478,7 @@ async fn metering_counts_the_documented_units_across_a_node_restart_and_an_opera
             .event("the replica back", Duration::from_secs(20), |e| matches!(e, Event::NodeReplaced { .. }))
             .await;
         expected += workload(replica).await;
-        eventually("the restarted node's units added", Duration::from_secs(10), async || {
-            ecpu_is(&running, expected)
-        })
-        .await;
+        wait_for_ecpu(&running, expected, "the restarted node's units").await;
         let line = running.line.borrow().as_ref().map(|l| l.to_string()).unwrap_or_default();
         assert!(line.contains(&format!("ecpuTotal={expected}")), "{line}");
         running.stop().await;

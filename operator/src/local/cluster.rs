@@ -217,7 +217,7 @@ impl std::fmt::Display for Event {
                 "pending until the maintenance window opens at {window_opens} (or set applyImmediately): {}",
                 pending_summary(values)
             ),
-            Event::PatchStarted => write!(f, "rolling patch started: replicas first, then a switchover"),
+            Event::PatchStarted => write!(f, "rolling patch started, one node at a time"),
             Event::NodePatched { node } => write!(f, "node {node} runs the new configuration"),
             Event::Switchover(r) => write!(
                 f,
