@@ -140,7 +140,9 @@ impl NodeClient {
     /// `FAILOVER TO host port TIMEOUT ms`: the primary pauses writes, waits until `to` has every write, hands
     /// it the primary role and follows it. Answers once the hand-over is done.
     pub async fn failover_to(&self, to: SocketAddr, timeout: Duration) -> Result<()> {
-        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let millis = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.query::<String>(
             redis::cmd("FAILOVER")
                 .arg("TO")

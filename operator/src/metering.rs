@@ -221,21 +221,41 @@ mod tests {
     #[test]
     fn increases_of_each_node_add_up_without_the_unbilled_commands() {
         let mut acc = UsageAccumulator::default();
-        acc.observe("a", sample("r1", 10, 4, 0), at("2026-11-25T10:00:00Z"), true);
+        acc.observe(
+            "a",
+            sample("r1", 10, 4, 0),
+            at("2026-11-25T10:00:00Z"),
+            true,
+        );
         acc.observe("b", sample("r2", 3, 3, 0), at("2026-11-25T10:00:00Z"), true);
-        acc.observe("a", sample("r1", 30, 6, 0), at("2026-11-25T10:00:15Z"), true);
+        acc.observe(
+            "a",
+            sample("r1", 30, 6, 0),
+            at("2026-11-25T10:00:15Z"),
+            true,
+        );
         assert_eq!(acc.ecpu_total(), 6 + 18);
     }
 
     #[test]
     fn a_new_run_id_counts_from_zero_and_loses_nothing_counted() {
         let mut acc = UsageAccumulator::default();
-        acc.observe("a", sample("r1", 100, 0, 0), at("2026-11-25T10:00:00Z"), true);
+        acc.observe(
+            "a",
+            sample("r1", 100, 0, 0),
+            at("2026-11-25T10:00:00Z"),
+            true,
+        );
         // Restarted and already served 7 units, more than nothing but less than before.
         acc.observe("a", sample("r2", 7, 0, 0), at("2026-11-25T10:00:15Z"), true);
         assert_eq!(acc.ecpu_total(), 107);
         // Restarted and served more than before: the run_id still tells.
-        acc.observe("a", sample("r3", 500, 0, 0), at("2026-11-25T10:00:30Z"), true);
+        acc.observe(
+            "a",
+            sample("r3", 500, 0, 0),
+            at("2026-11-25T10:00:30Z"),
+            true,
+        );
         assert_eq!(acc.ecpu_total(), 607);
     }
 
@@ -260,9 +280,19 @@ mod tests {
             period_start: Some("2026-11-01T00:00:00Z".into()),
             last_scrape: Some("2026-11-25T09:00:00Z".into()),
         });
-        acc.observe("a", sample("r1", 40, 0, 0), at("2026-11-25T10:00:00Z"), false);
+        acc.observe(
+            "a",
+            sample("r1", 40, 0, 0),
+            at("2026-11-25T10:00:00Z"),
+            false,
+        );
         assert_eq!(acc.ecpu_total(), 1000);
-        acc.observe("a", sample("r1", 45, 0, 0), at("2026-11-25T10:00:15Z"), false);
+        acc.observe(
+            "a",
+            sample("r1", 45, 0, 0),
+            at("2026-11-25T10:00:15Z"),
+            false,
+        );
         assert_eq!(acc.ecpu_total(), 1005);
         assert_eq!(acc.storage_gb_hours(), 1.5);
     }
@@ -270,24 +300,67 @@ mod tests {
     #[test]
     fn storage_is_the_time_integral_of_sampled_bytes() {
         let mut acc = UsageAccumulator::default();
-        acc.observe("a", sample("r1", 0, 0, 2_000_000_000), at("2026-11-25T10:00:00Z"), true);
-        acc.observe("a", sample("r1", 0, 0, 4_000_000_000), at("2026-11-25T11:00:00Z"), true);
-        acc.observe("b", sample("r2", 0, 0, 1_000_000_000), at("2026-11-25T10:00:00Z"), true);
-        acc.observe("b", sample("r2", 0, 0, 1_000_000_000), at("2026-11-25T10:30:00Z"), true);
+        acc.observe(
+            "a",
+            sample("r1", 0, 0, 2_000_000_000),
+            at("2026-11-25T10:00:00Z"),
+            true,
+        );
+        acc.observe(
+            "a",
+            sample("r1", 0, 0, 4_000_000_000),
+            at("2026-11-25T11:00:00Z"),
+            true,
+        );
+        acc.observe(
+            "b",
+            sample("r2", 0, 0, 1_000_000_000),
+            at("2026-11-25T10:00:00Z"),
+            true,
+        );
+        acc.observe(
+            "b",
+            sample("r2", 0, 0, 1_000_000_000),
+            at("2026-11-25T10:30:00Z"),
+            true,
+        );
         // a: 3 GB on average for an hour; b: 1 GB for half an hour.
-        assert!((acc.storage_gb_hours() - 3.5).abs() < 1e-9, "{}", acc.storage_gb_hours());
+        assert!(
+            (acc.storage_gb_hours() - 3.5).abs() < 1e-9,
+            "{}",
+            acc.storage_gb_hours()
+        );
     }
 
     #[test]
     fn a_new_month_starts_a_new_period() {
         let mut acc = UsageAccumulator::default();
-        acc.observe("a", sample("r1", 10, 0, 1_000_000_000), at("2026-11-30T23:00:00Z"), true);
-        assert_eq!(acc.usage().period_start.as_deref(), Some("2026-11-01T00:00:00Z"));
-        acc.observe("a", sample("r1", 25, 0, 1_000_000_000), at("2026-12-01T01:00:00Z"), true);
+        acc.observe(
+            "a",
+            sample("r1", 10, 0, 1_000_000_000),
+            at("2026-11-30T23:00:00Z"),
+            true,
+        );
+        assert_eq!(
+            acc.usage().period_start.as_deref(),
+            Some("2026-11-01T00:00:00Z")
+        );
+        acc.observe(
+            "a",
+            sample("r1", 25, 0, 1_000_000_000),
+            at("2026-12-01T01:00:00Z"),
+            true,
+        );
         let usage = acc.usage();
         assert_eq!(usage.period_start.as_deref(), Some("2026-12-01T00:00:00Z"));
-        assert_eq!(usage.ecpu_total, 15, "units of the scrape that crossed the boundary");
-        assert!((usage.storage_gb_hours - 1.0).abs() < 1e-9, "only December's hour");
+        assert_eq!(
+            usage.ecpu_total, 15,
+            "units of the scrape that crossed the boundary"
+        );
+        assert!(
+            (usage.storage_gb_hours - 1.0).abs() < 1e-9,
+            "only December's hour"
+        );
         assert_eq!(usage.last_scrape.as_deref(), Some("2026-12-01T01:00:00Z"));
     }
 

@@ -198,7 +198,10 @@ mod tests {
     fn an_unhealthy_node_holds_the_rollout() {
         let mut down = member("n-1", true, 0);
         down.healthy = false;
-        let g = group(member("n-0", false, 10), vec![down, member("n-2", false, 10)]);
+        let g = group(
+            member("n-0", false, 10),
+            vec![down, member("n-2", false, 10)],
+        );
         assert!(matches!(next_step(&g), RolloutStep::Wait(why) if why.contains("n-1")));
     }
 

@@ -138,14 +138,18 @@ mod tests {
     fn node_type_version_and_static_parameters_need_a_restart() {
         let old = configured(|_| {});
         for edit in [
-            (|c: &mut Configured| c.spec.cache_node_type = CacheNodeType::Large) as fn(&mut Configured),
+            (|c: &mut Configured| c.spec.cache_node_type = CacheNodeType::Large)
+                as fn(&mut Configured),
             |c| c.spec.engine_version = "0.2.0".into(),
             |c| {
                 c.static_parameters.insert("databases".into(), "32".into());
             },
         ] {
             let change = classify(&old, &configured(edit));
-            assert!(change.needs_restart && change.refused.is_empty(), "{change:?}");
+            assert!(
+                change.needs_restart && change.refused.is_empty(),
+                "{change:?}"
+            );
         }
     }
 

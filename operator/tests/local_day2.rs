@@ -67,8 +67,10 @@ async fn scaling_replicas_one_to_three_to_zero_keeps_the_data() {
         let params = "    maxmemory-policy: allkeys-lru\n";
         let edit = |replicas: u32| {
             // Without replicas there is no failover; the test keeps the same setting throughout.
-            manifest("scale", replicas, "", params)
-                .replace("automaticFailoverEnabled: true", "automaticFailoverEnabled: false")
+            manifest("scale", replicas, "", params).replace(
+                "automaticFailoverEnabled: true",
+                "automaticFailoverEnabled: false",
+            )
         };
         write_manifest(&file, &edit(1));
         let cluster = start(&file, watching("scale", &file)).await;
@@ -86,7 +88,12 @@ async fn scaling_replicas_one_to_three_to_zero_keeps_the_data() {
                 .await
                 .unwrap();
         }
-        let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query_async(&mut con).await.unwrap();
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(2000)
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert_eq!(acked, 1);
 
         write_manifest(&file, &edit(3));
@@ -100,14 +107,28 @@ async fn scaling_replicas_one_to_three_to_zero_keeps_the_data() {
         let replicas = replica_addresses(primary_node).await;
         assert_eq!(replicas.len(), 3, "three replicas follow the primary");
         for replica in &replicas {
-            assert_eq!(info_field(*replica, "master_link_status").await.as_deref(), Some("up"));
-            let value: Option<String> = query(*replica, redis::cmd("GET").arg("item:499")).await.unwrap();
-            assert_eq!(value.as_deref(), Some("499"), "{replica} has the data after its full sync");
+            assert_eq!(
+                info_field(*replica, "master_link_status").await.as_deref(),
+                Some("up")
+            );
+            let value: Option<String> = query(*replica, redis::cmd("GET").arg("item:499"))
+                .await
+                .unwrap();
+            assert_eq!(
+                value.as_deref(),
+                Some("499"),
+                "{replica} has the data after its full sync"
+            );
             let keys: i64 = query(*replica, &redis::cmd("DBSIZE")).await.unwrap();
             assert_eq!(keys, 500);
         }
 
-        let acked: i64 = redis::cmd("WAIT").arg(3).arg(2000).query_async(&mut con).await.unwrap();
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(3)
+            .arg(2000)
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert_eq!(acked, 3, "every new replica acknowledges writes");
         write_manifest(&file, &edit(0));
         for _ in 0..3 {
@@ -117,17 +138,25 @@ async fn scaling_replicas_one_to_three_to_zero_keeps_the_data() {
                 })
                 .await;
         }
-        eventually("the primary to list no replica", Duration::from_secs(10), async || {
-            replica_addresses(primary_node).await.is_empty()
-        })
+        eventually(
+            "the primary to list no replica",
+            Duration::from_secs(10),
+            async || replica_addresses(primary_node).await.is_empty(),
+        )
         .await;
         for replica in &replicas {
             assert!(connection(*replica).await.is_err(), "{replica} is stopped");
         }
         let keys: i64 = query(primary, &redis::cmd("DBSIZE")).await.unwrap();
         assert_eq!(keys, 500, "the primary kept every key");
-        let value: Option<String> = query(reader, redis::cmd("GET").arg("item:7")).await.unwrap();
-        assert_eq!(value.as_deref(), Some("7"), "the reader endpoint falls back to the primary");
+        let value: Option<String> = query(reader, redis::cmd("GET").arg("item:7"))
+            .await
+            .unwrap();
+        assert_eq!(
+            value.as_deref(),
+            Some("7"),
+            "the reader endpoint falls back to the primary"
+        );
         running.stop().await;
     })
     .await
@@ -149,17 +178,28 @@ async fn dynamic_parameters_apply_live_and_bad_edits_leave_the_cluster_untouched
 
         write_manifest(
             &file,
-            &manifest("dynamic", 1, "", "    timeout: \"300\"\n    maxmemory-policy: allkeys-lfu\n"),
+            &manifest(
+                "dynamic",
+                1,
+                "",
+                "    timeout: \"300\"\n    maxmemory-policy: allkeys-lfu\n",
+            ),
         );
         let event = running
             .event("parameters set", Duration::from_secs(10), |e| {
                 matches!(e, Event::ParametersSet { .. })
             })
             .await;
-        assert!(matches!(event, Event::ParametersSet { nodes: 2, .. }), "{event}");
+        assert!(
+            matches!(event, Event::ParametersSet { nodes: 2, .. }),
+            "{event}"
+        );
         for (node, run_id) in nodes.iter().zip(&run_ids) {
             assert_eq!(config_get(*node, "timeout").await.as_deref(), Some("300"));
-            assert_eq!(config_get(*node, "maxmemory-policy").await.as_deref(), Some("allkeys-lfu"));
+            assert_eq!(
+                config_get(*node, "maxmemory-policy").await.as_deref(),
+                Some("allkeys-lfu")
+            );
             assert_eq!(
                 info_in(*node, "server", "run_id").await.as_ref(),
                 Some(run_id),
@@ -183,7 +223,10 @@ async fn dynamic_parameters_apply_live_and_bad_edits_leave_the_cluster_untouched
                     .replace("engine: redis", "engine: memcached\n  numCacheNodes: 2")
                     .replace("family: redis7", "family: memcached1.6")
                     .replace("replicasPerNodeGroup: 1", "replicasPerNodeGroup: 0")
-                    .replace("automaticFailoverEnabled: true", "automaticFailoverEnabled: false"),
+                    .replace(
+                        "automaticFailoverEnabled: true",
+                        "automaticFailoverEnabled: false",
+                    ),
                 "engine cannot change",
             ),
         ] {
@@ -194,11 +237,21 @@ async fn dynamic_parameters_apply_live_and_bad_edits_leave_the_cluster_untouched
                 })
                 .await;
             println!("{event}");
-            assert!(event.to_string().contains(expect), "{event} should mention {expect}");
+            assert!(
+                event.to_string().contains(expect),
+                "{event} should mention {expect}"
+            );
         }
         for (node, run_id) in nodes.iter().zip(&run_ids) {
-            assert_eq!(config_get(*node, "timeout").await.as_deref(), Some("300"), "untouched");
-            assert_eq!(info_in(*node, "server", "run_id").await.as_ref(), Some(run_id));
+            assert_eq!(
+                config_get(*node, "timeout").await.as_deref(),
+                Some("300"),
+                "untouched"
+            );
+            assert_eq!(
+                info_in(*node, "server", "run_id").await.as_ref(),
+                Some(run_id)
+            );
         }
         running.stop().await;
     })
@@ -225,7 +278,11 @@ impl Load {
         let reads = Arc::new(AtomicU64::new(0));
         let longest_write_gap = Arc::new(Mutex::new(Duration::ZERO));
         let writer = {
-            let (stop, acknowledged, gap) = (stop.clone(), acknowledged.clone(), longest_write_gap.clone());
+            let (stop, acknowledged, gap) = (
+                stop.clone(),
+                acknowledged.clone(),
+                longest_write_gap.clone(),
+            );
             tokio::spawn(async move {
                 let mut last_ok = Instant::now();
                 let mut con = None;
@@ -241,10 +298,9 @@ impl Load {
                     let key = format!("load:{i}");
                     let set: redis::RedisResult<()> =
                         redis::cmd("SET").arg(&key).arg(i).query_async(c).await;
-                    let waited: redis::RedisResult<i64> = if set.is_ok() {
-                        redis::cmd("WAIT").arg(1).arg(1000).query_async(c).await
-                    } else {
-                        Err(set.unwrap_err())
+                    let waited: redis::RedisResult<i64> = match set {
+                        Ok(()) => redis::cmd("WAIT").arg(1).arg(1000).query_async(c).await,
+                        Err(e) => Err(e),
                     };
                     match waited {
                         Ok(n) if n >= 1 => {
@@ -378,39 +434,76 @@ async fn outside_the_maintenance_window_a_static_change_waits_until_the_window_o
         let status_file = cluster.status_file();
         let node = cluster.endpoints().nodes[0].1;
         let primary = cluster.endpoints().primary.unwrap();
-        let _: () = query(primary, redis::cmd("SET").arg("kept").arg("yes")).await.unwrap();
+        let _: () = query(primary, redis::cmd("SET").arg("kept").arg("yes"))
+            .await
+            .unwrap();
         let mut running = Running::start(cluster, Duration::from_millis(200));
 
         write_manifest(&file, &manifest("window", 0, "", "    databases: \"32\"\n"));
         let event = running
-            .event("the change to wait", Duration::from_secs(10), |e| matches!(e, Event::Pending { .. }))
-            .await;
-        assert!(event.to_string().contains("2024-06-09T05:00:00Z"), "{event}");
-        eventually("the pending change in the status file", Duration::from_secs(10), async || {
-            std::fs::read_to_string(&status_file).is_ok_and(|t| {
-                t.contains("pendingModifiedValues") && t.contains("databases: '32'")
+            .event("the change to wait", Duration::from_secs(10), |e| {
+                matches!(e, Event::Pending { .. })
             })
-        })
+            .await;
+        assert!(
+            event.to_string().contains("2024-06-09T05:00:00Z"),
+            "{event}"
+        );
+        eventually(
+            "the pending change in the status file",
+            Duration::from_secs(10),
+            async || {
+                std::fs::read_to_string(&status_file).is_ok_and(|t| {
+                    t.contains("pendingModifiedValues") && t.contains("databases: '32'")
+                })
+            },
+        )
         .await;
-        eventually("the pending change on the status line", Duration::from_secs(5), async || {
-            running.line.borrow().as_ref().is_some_and(|l| l.to_string().contains("pending[databases=32]"))
-        })
+        eventually(
+            "the pending change on the status line",
+            Duration::from_secs(5),
+            async || {
+                running
+                    .line
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|l| l.to_string().contains("pending[databases=32]"))
+            },
+        )
         .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(config_get(node, "databases").await.as_deref(), Some("16"), "not applied yet");
-        assert!(running.drain().iter().all(|e| !matches!(e, Event::PatchStarted)));
+        assert_eq!(
+            config_get(node, "databases").await.as_deref(),
+            Some("16"),
+            "not applied yet"
+        );
+        assert!(running
+            .drain()
+            .iter()
+            .all(|e| !matches!(e, Event::PatchStarted)));
 
         // Sunday 05:10: the window is open.
         clock.set("2024-06-09T05:10:00Z".parse().unwrap());
         running
-            .event("the patch to finish", Duration::from_secs(30), |e| matches!(e, Event::PatchDone))
+            .event("the patch to finish", Duration::from_secs(30), |e| {
+                matches!(e, Event::PatchDone)
+            })
             .await;
         assert_eq!(config_get(node, "databases").await.as_deref(), Some("32"));
         let value: Option<String> = query(primary, redis::cmd("GET").arg("kept")).await.unwrap();
-        assert_eq!(value.as_deref(), Some("yes"), "a single node keeps its data over the restart");
-        eventually("the status file without pending changes", Duration::from_secs(10), async || {
-            std::fs::read_to_string(&status_file).is_ok_and(|t| !t.contains("pendingModifiedValues"))
-        })
+        assert_eq!(
+            value.as_deref(),
+            Some("yes"),
+            "a single node keeps its data over the restart"
+        );
+        eventually(
+            "the status file without pending changes",
+            Duration::from_secs(10),
+            async || {
+                std::fs::read_to_string(&status_file)
+                    .is_ok_and(|t| !t.contains("pendingModifiedValues"))
+            },
+        )
         .await;
         running.stop().await;
     })
@@ -426,7 +519,10 @@ async fn wait_for_ecpu(running: &Running, expected: u64, what: &str) {
         if seen == Some(expected) {
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: metered {seen:?}, expected {expected}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: metered {seen:?}, expected {expected}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -459,12 +555,19 @@ async fn metering_counts_the_documented_units_across_a_node_restart_and_an_opera
         async fn workload(node: SocketAddr) -> u64 {
             let mut con = connection(node).await.unwrap();
             for i in 0..40 {
-                let _: Option<String> =
-                    redis::cmd("GET").arg(format!("missing:{i}")).query_async(&mut con).await.unwrap();
+                let _: Option<String> = redis::cmd("GET")
+                    .arg(format!("missing:{i}"))
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
             }
             let keys: Vec<String> = (0..250).map(|i| format!("m{i:04}")).collect();
             for _ in 0..2 {
-                let _: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut con).await.unwrap();
+                let _: Vec<Option<String>> = redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
             }
             40 + 2 * 3
         }
@@ -475,11 +578,18 @@ async fn metering_counts_the_documented_units_across_a_node_restart_and_an_opera
         // SAFETY: kill(2) on a child process id of this test with a valid signal.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
         running
-            .event("the replica back", Duration::from_secs(20), |e| matches!(e, Event::NodeReplaced { .. }))
+            .event("the replica back", Duration::from_secs(20), |e| {
+                matches!(e, Event::NodeReplaced { .. })
+            })
             .await;
         expected += workload(replica).await;
         wait_for_ecpu(&running, expected, "the restarted node's units").await;
-        let line = running.line.borrow().as_ref().map(|l| l.to_string()).unwrap_or_default();
+        let line = running
+            .line
+            .borrow()
+            .as_ref()
+            .map(|l| l.to_string())
+            .unwrap_or_default();
         assert!(line.contains(&format!("ecpuTotal={expected}")), "{line}");
         running.stop().await;
 

@@ -29,11 +29,11 @@ use crate::failover::{
 };
 use crate::metering::UsageAccumulator;
 use crate::pending_changes::AppliedSpec;
-use crate::rollout::Clock;
-use crate::spec_change::Configured;
 use crate::platform::local::{LocalOptions, LocalPlatform};
 use crate::platform::{NodeSpec, Platform, Presence, Role};
 use crate::resources::{engine_config_file, node_group_name, BuildInput};
+use crate::rollout::Clock;
+use crate::spec_change::Configured;
 use crate::{parameters, Error, Result};
 
 /// How the local run behaves.

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ferrocache_operator::local::{self, Event, LocalCluster, LocalSettings, Report};
 use ferrocache_operator::local::status_line::StatusLine;
+use ferrocache_operator::local::{self, Event, LocalCluster, LocalSettings, Report};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -73,7 +73,9 @@ pub fn redis_cluster(name: &str, replicas: u32) -> local::Manifests {
     local::parse(&[("test.yaml".into(), yaml)]).expect("test manifest parses")
 }
 
-pub async fn connection(address: SocketAddr) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+pub async fn connection(
+    address: SocketAddr,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
     let client = redis::Client::open(format!("redis://{address}/"))?;
     match tokio::time::timeout(
         Duration::from_secs(1),
@@ -115,12 +117,9 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut
     }
 }
 
-
 /// A field of any INFO section.
 pub async fn info_in(address: SocketAddr, section: &str, name: &str) -> Option<String> {
-    let text: String = query(address, redis::cmd("INFO").arg(section))
-        .await
-        .ok()?;
+    let text: String = query(address, redis::cmd("INFO").arg(section)).await.ok()?;
     text.lines()
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| *k == name)
@@ -147,7 +146,9 @@ pub async fn replica_addresses(primary: SocketAddr) -> Vec<SocketAddr> {
                 l.split([':', ','])
                     .find_map(|f| f.strip_prefix(k).map(str::to_string))
             };
-            format!("{}:{}", field("ip=")?, field("port=")?).parse().ok()
+            format!("{}:{}", field("ip=")?, field("port=")?)
+                .parse()
+                .ok()
         })
         .collect()
 }
@@ -200,7 +201,12 @@ impl Running {
 
     /// Waits for the first event matching `wanted`, skipping others; fails on `EditRejected` and
     /// `PatchHalted` unless `wanted` accepts them.
-    pub async fn event(&mut self, what: &str, within: Duration, wanted: impl Fn(&Event) -> bool) -> Event {
+    pub async fn event(
+        &mut self,
+        what: &str,
+        within: Duration,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> Event {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let event = tokio::time::timeout_at(deadline, self.events.recv())

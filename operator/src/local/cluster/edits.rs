@@ -105,7 +105,8 @@ impl LocalCluster {
     fn refresh_node_configs(&mut self) {
         for (name, spec) in self.specs.iter_mut() {
             let applied = self.running.get(name).unwrap_or(&self.target);
-            spec.config = engine_config(&self.cluster, applied, &self.configured.dynamic_parameters);
+            spec.config =
+                engine_config(&self.cluster, applied, &self.configured.dynamic_parameters);
         }
     }
 

@@ -144,7 +144,9 @@ impl LocalCluster {
             .members
             .iter()
             .find(|n| !self.updated(n))
-            .map_or(RolloutStep::Done, |n| RolloutStep::RestartPrimary(n.clone()))
+            .map_or(RolloutStep::Done, |n| {
+                RolloutStep::RestartPrimary(n.clone())
+            })
     }
 
     fn patched(&mut self, node: &str, outcome: Result<()>) -> Event {
@@ -167,10 +169,14 @@ impl LocalCluster {
 
     /// Writes the target configuration into the node's spec and restarts its process.
     async fn restart_with_target(&mut self, node: &str) -> Result<()> {
-        let mut spec = self.specs.get(node).cloned().ok_or_else(|| crate::Error::Node {
-            node: node.to_string(),
-            message: "unknown node".into(),
-        })?;
+        let mut spec = self
+            .specs
+            .get(node)
+            .cloned()
+            .ok_or_else(|| crate::Error::Node {
+                node: node.to_string(),
+                message: "unknown node".into(),
+            })?;
         spec.config = engine_config(
             &self.cluster,
             &self.target,
