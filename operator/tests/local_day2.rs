@@ -130,6 +130,15 @@ async fn scaling_replicas_one_to_three_to_zero_keeps_the_data() {
             .await
             .unwrap();
         assert_eq!(acked, 3, "every new replica acknowledges writes");
+        // Scale in under a read/write load.
+        let _: () = redis::cmd("SET")
+            .arg("seed")
+            .arg("planted")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let load = Load::start(primary, reader);
+        tokio::time::sleep(Duration::from_millis(300)).await;
         write_manifest(&file, &edit(0));
         for _ in 0..3 {
             running
@@ -147,8 +156,30 @@ async fn scaling_replicas_one_to_three_to_zero_keeps_the_data() {
         for replica in &replicas {
             assert!(connection(*replica).await.is_err(), "{replica} is stopped");
         }
-        let keys: i64 = query(primary, &redis::cmd("DBSIZE")).await.unwrap();
-        assert_eq!(keys, 500, "the primary kept every key");
+        let (acked, read_failures, reads, _) = load.finish().await;
+        println!(
+            "scale-in under load: {reads} reads, {} writes acknowledged by a replica",
+            acked.len()
+        );
+        assert!(
+            read_failures.is_empty(),
+            "reads failed during the scale-in: {read_failures:?}"
+        );
+        for key in &acked {
+            let value: Option<String> = query(primary, redis::cmd("GET").arg(key)).await.unwrap();
+            assert!(
+                value.is_some(),
+                "{key} was acknowledged and must survive the scale-in"
+            );
+        }
+        let items: Vec<String> = (0..500).map(|i| format!("item:{i}")).collect();
+        let values: Vec<Option<String>> = query(primary, redis::cmd("MGET").arg(&items))
+            .await
+            .unwrap();
+        assert!(
+            values.iter().all(Option::is_some),
+            "the primary kept every key"
+        );
         let value: Option<String> = query(reader, redis::cmd("GET").arg("item:7"))
             .await
             .unwrap();
