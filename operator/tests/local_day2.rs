@@ -639,3 +639,101 @@ async fn metering_counts_the_documented_units_across_a_node_restart_and_an_opera
     .await
     .expect("test finishes in time");
 }
+
+/// An engine wrapper that refuses to start with `databases 99`: a node that cannot come back.
+fn engine_refusing_databases_99(test: &str) -> PathBuf {
+    let script = manifest_path(test).with_file_name("engine-wrapper.sh");
+    let text = format!(
+        "#!/bin/sh\n# $1 is --config, $2 the node's configuration file.\n\
+         if grep -q '^databases 99$' \"$2\"; then echo 'refusing databases 99' >&2; exit 1; fi\n\
+         exec '{}' \"$@\"\n",
+        common::engine_binary().display()
+    );
+    std::fs::write(&script, text).expect("write the wrapper");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_does_not_come_back_stops_the_rollout_until_the_next_edit() {
+    tokio::time::timeout(TEST_BUDGET, async {
+        let file = manifest_path("halt");
+        write_manifest(&file, &manifest("halt", 2, "", "    databases: \"16\"\n"));
+        let mut settings = watching("halt", &file);
+        settings.engine_binary = engine_refusing_databases_99("halt");
+        let cluster = start(&file, settings).await;
+        let primary = cluster.endpoints().primary.unwrap();
+        let primary_node = cluster.primary(0).unwrap().to_string();
+        let mut running = Running::start(cluster, Duration::from_millis(200));
+
+        let immediately = "  applyImmediately: true\n";
+        write_manifest(
+            &file,
+            &manifest("halt", 2, immediately, "    databases: \"99\"\n"),
+        );
+        let halted = running
+            .event("the rollout to stop", Duration::from_secs(30), |e| {
+                matches!(e, Event::PatchHalted { .. })
+            })
+            .await;
+        println!("{halted}");
+        let Event::PatchHalted { node, reason } = halted else {
+            unreachable!()
+        };
+        assert_ne!(node, primary_node, "replicas go first");
+        assert!(
+            reason.contains("refusing databases 99") || reason.contains("exited"),
+            "{reason}"
+        );
+        eventually(
+            "the status line to say so",
+            Duration::from_secs(5),
+            async || {
+                running.line.borrow().as_ref().is_some_and(|l| {
+                    let line = l.to_string();
+                    line.contains("patch-stopped")
+                        && line.contains(&format!("(rolling patch stopped at {node})"))
+                })
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            running
+                .drain()
+                .iter()
+                .all(|e| !matches!(e, Event::NodePatched { .. } | Event::Switchover(_))),
+            "no other node is touched"
+        );
+        let _: () = query(primary, redis::cmd("SET").arg("still").arg("writable"))
+            .await
+            .unwrap();
+        assert_eq!(
+            config_get(primary, "databases").await.as_deref(),
+            Some("16")
+        );
+
+        // Editing the change away resumes: the stopped node comes back with the configuration asked for now.
+        write_manifest(
+            &file,
+            &manifest("halt", 2, immediately, "    databases: \"16\"\n"),
+        );
+        running
+            .event("the rollout to finish", Duration::from_secs(30), |e| {
+                matches!(e, Event::PatchDone)
+            })
+            .await;
+        let replicas = replica_addresses(primary).await;
+        assert_eq!(replicas.len(), 2, "both replicas follow the primary again");
+        for replica in replicas {
+            assert_eq!(
+                config_get(replica, "databases").await.as_deref(),
+                Some("16")
+            );
+        }
+        running.stop().await;
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -674,12 +674,22 @@ impl LocalCluster {
         self.follow_primary(node).await
     }
 
+    /// Restarts a node as a standby. A node restarting anyway takes the configuration nodes are being brought
+    /// to, so a node that failed mid-rollout comes back with whatever the latest edit asks for.
     fn restart_as_standby(&mut self, node: &str) -> Result<()> {
-        let spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
+        let mut spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
             node: node.to_string(),
             message: "unknown node".into(),
         })?;
-        self.platform.replace_node(&spec).map(drop)
+        spec.config = engine_config(
+            &self.cluster,
+            &self.target,
+            &self.configured.dynamic_parameters,
+        );
+        self.specs.insert(node.to_string(), spec.clone());
+        self.platform.replace_node(&spec)?;
+        self.running.insert(node.to_string(), self.target.clone());
+        Ok(())
     }
 
     /// Waits until a restarted node answers, then makes it a replica of its group's primary.
