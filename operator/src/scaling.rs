@@ -1,12 +1,15 @@
-//! Scaling a node group's replicas: which node positions to add and which replicas to remove.
+//! Scaling a node group's replicas (Redis) or a memcached cluster's nodes: which node positions to add and which
+//! nodes to remove.
 //!
 //! A node's position (`index`) fixes its name and, locally, its port; new replicas take the lowest free
 //! positions. Scale-in removes the replicas with the highest positions and never the primary, whatever its
 //! position. Whether a removed replica is still needed (has writes no other node has) is the executor's check,
 //! done before each removal; new replicas count as ready only after their full sync.
 
-/// Node positions a group has room for: a primary and up to five replicas.
+/// Node positions a Redis node group has room for: a primary and up to five replicas.
 pub const MAX_NODES_PER_GROUP: i32 = 6;
+/// Nodes a memcached cluster may have (`numCacheNodes`).
+pub const MAX_MEMCACHED_NODES: i32 = 60;
 
 /// One node of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +38,21 @@ impl ScalePlan {
 
 /// Plans the change from `members` (with `primary` among them) to `replicas` replicas.
 pub fn plan(members: &[Member], primary: Option<&str>, replicas: i32) -> ScalePlan {
-    let wanted = usize::try_from(replicas.clamp(0, MAX_NODES_PER_GROUP - 1)).unwrap_or(0);
+    plan_within(members, primary, replicas, MAX_NODES_PER_GROUP)
+}
+
+/// Plans the change of a memcached cluster to `nodes` nodes (at least one stays: the lowest in name order).
+pub fn plan_memcached(members: &[Member], nodes: i32) -> ScalePlan {
+    plan_within(members, None, nodes.max(1) - 1, MAX_MEMCACHED_NODES)
+}
+
+fn plan_within(
+    members: &[Member],
+    primary: Option<&str>,
+    replicas: i32,
+    positions: i32,
+) -> ScalePlan {
+    let wanted = usize::try_from(replicas.clamp(0, positions - 1)).unwrap_or(0);
     let mut current: Vec<&Member> = members
         .iter()
         .filter(|m| Some(m.name.as_str()) != primary)
@@ -53,7 +70,7 @@ pub fn plan(members: &[Member], primary: Option<&str>, replicas: i32) -> ScalePl
             .collect();
     } else {
         let taken: Vec<i32> = members.iter().map(|m| m.index).collect();
-        plan.add = (0..MAX_NODES_PER_GROUP)
+        plan.add = (0..positions)
             .filter(|i| !taken.contains(i))
             .take(wanted - current.len())
             .collect();
@@ -95,6 +112,16 @@ mod tests {
     #[test]
     fn the_same_count_changes_nothing() {
         assert!(plan(&members(&[0, 1]), Some("n-0"), 1).is_empty());
+    }
+
+    #[test]
+    fn memcached_keeps_at_least_one_node_and_removes_the_highest() {
+        let p = plan_memcached(&members(&[0, 1, 2]), 1);
+        assert_eq!(p.remove, vec!["n-2".to_string(), "n-1".to_string()]);
+        let p = plan_memcached(&members(&[0, 1]), 0);
+        assert_eq!(p.remove, vec!["n-1".to_string()]);
+        let p = plan_memcached(&members(&[0]), 8);
+        assert_eq!(p.add, (1..8).collect::<Vec<_>>());
     }
 
     #[test]

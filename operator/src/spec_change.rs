@@ -33,6 +33,8 @@ pub struct SpecChange {
     pub refused: Vec<String>,
     /// The new `replicasPerNodeGroup`, when it changed.
     pub replicas: Option<i32>,
+    /// The new `numCacheNodes` of a memcached cluster, when it changed.
+    pub cache_nodes: Option<i32>,
     /// Dynamic parameters to `CONFIG SET` on every node (new or changed values).
     pub set_parameters: BTreeMap<String, String>,
     /// Dynamic parameters removed from the group: the engine default returns when each node next restarts.
@@ -46,6 +48,7 @@ impl SpecChange {
     pub fn is_empty(&self) -> bool {
         self.refused.is_empty()
             && self.replicas.is_none()
+            && self.cache_nodes.is_none()
             && self.set_parameters.is_empty()
             && self.removed_parameters.is_empty()
             && !self.needs_restart
@@ -69,12 +72,6 @@ pub fn classify(old: &Configured, new: &Configured) -> SpecChange {
             o.num_node_groups, n.num_node_groups
         ));
     }
-    if o.num_cache_nodes != n.num_cache_nodes && o.engine == crate::api::Engine::Memcached {
-        change.refused.push(format!(
-            "numCacheNodes cannot change on a running local memcached cluster ({} to {}) yet: restart the local run",
-            o.num_cache_nodes, n.num_cache_nodes
-        ));
-    }
     // With another engine the default port changes too; the engine change is what is refused.
     if o.engine == n.engine && o.client_port() != n.client_port() {
         change.refused.push(format!(
@@ -88,6 +85,9 @@ pub fn classify(old: &Configured, new: &Configured) -> SpecChange {
     }
     if o.replicas_per_node_group != n.replicas_per_node_group {
         change.replicas = Some(n.replicas_per_node_group);
+    }
+    if n.engine == crate::api::Engine::Memcached && o.num_cache_nodes != n.num_cache_nodes {
+        change.cache_nodes = Some(n.num_cache_nodes);
     }
     for (name, value) in &new.dynamic_parameters {
         if old.dynamic_parameters.get(name) != Some(value) {

@@ -737,3 +737,68 @@ async fn a_node_that_does_not_come_back_stops_the_rollout_until_the_next_edit() 
     .await
     .expect("test finishes in time");
 }
+
+/// The node list a memcached node serves for auto discovery (`config get cluster`).
+async fn discovered_nodes(address: SocketAddr) -> Vec<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"config get cluster\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    while !reply.ends_with(b"END\r\n") {
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    // CONFIG cluster 0 <len>\r\n<version>\n<host|ip|port ...>\n\r\nEND\r\n
+    let text = String::from_utf8_lossy(&reply).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .get(2)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_num_cache_nodes_changes_update_auto_discovery() {
+    tokio::time::timeout(TEST_BUDGET, async {
+        let file = manifest_path("pages");
+        let yaml = |nodes: u32| {
+            format!(
+                "apiVersion: ferrocache.io/v1alpha1\nkind: CacheCluster\nmetadata:\n  name: pages\nspec:\n  \
+                 engine: memcached\n  numCacheNodes: {nodes}\n"
+            )
+        };
+        write_manifest(&file, &yaml(2));
+        let cluster = start(&file, watching("pages", &file)).await;
+        let configuration = cluster.endpoints().configuration.unwrap();
+        let mut running = Running::start(cluster, Duration::from_secs(3600));
+        assert_eq!(discovered_nodes(configuration).await.len(), 2);
+
+        write_manifest(&file, &yaml(3));
+        let added = running
+            .event("a node added", Duration::from_secs(20), |e| {
+                matches!(e, Event::CacheNodeAdded { .. })
+            })
+            .await;
+        let Event::CacheNodeAdded { node } = added else { unreachable!() };
+        let listed = discovered_nodes(configuration).await;
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert!(listed.iter().any(|n| n.starts_with(&format!("{node}|"))), "{listed:?}");
+
+        write_manifest(&file, &yaml(1));
+        for _ in 0..2 {
+            running
+                .event("a node removed", Duration::from_secs(20), |e| {
+                    matches!(e, Event::CacheNodeRemoved { .. })
+                })
+                .await;
+        }
+        let listed = discovered_nodes(configuration).await;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(listed[0].starts_with("pages-0001-0|"), "the first node stays: {listed:?}");
+        running.stop().await;
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -123,6 +123,16 @@ pub enum Event {
         /// Node name.
         node: String,
     },
+    /// A memcached node was added to the auto-discovery list.
+    CacheNodeAdded {
+        /// Node name.
+        node: String,
+    },
+    /// A memcached node was removed from the auto-discovery list and stopped.
+    CacheNodeRemoved {
+        /// Node name.
+        node: String,
+    },
     /// Dynamic parameters were set on every node without a restart.
     ParametersSet {
         /// The parameters and their values.
@@ -205,6 +215,8 @@ impl std::fmt::Display for Event {
             }
             Event::ReplicaAdded { node } => write!(f, "replica {node} added and in sync"),
             Event::ReplicaRemoved { node } => write!(f, "replica {node} removed"),
+            Event::CacheNodeAdded { node } => write!(f, "memcached node {node} added"),
+            Event::CacheNodeRemoved { node } => write!(f, "memcached node {node} removed"),
             Event::ParametersSet { parameters, nodes } => {
                 let list: Vec<String> = parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 write!(f, "parameters {} set on {nodes} node(s) without restart", list.join(" "))

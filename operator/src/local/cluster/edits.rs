@@ -97,6 +97,9 @@ impl LocalCluster {
         if let Some(replicas) = change.replicas {
             events.extend(self.scale_replicas(replicas).await);
         }
+        if let Some(nodes) = change.cache_nodes {
+            events.extend(self.scale_memcached(nodes).await);
+        }
         events
     }
 
@@ -145,16 +148,7 @@ impl LocalCluster {
     async fn scale_replicas(&mut self, replicas: i32) -> Vec<Event> {
         let mut events = Vec::new();
         for g in 0..self.groups.len() {
-            let members: Vec<Member> = self.groups[g]
-                .members
-                .iter()
-                .filter_map(|name| {
-                    self.specs.get(name).map(|s| Member {
-                        name: name.clone(),
-                        index: s.index,
-                    })
-                })
-                .collect();
+            let members = self.members(g);
             let plan = scaling::plan(&members, self.groups[g].primary.as_deref(), replicas);
             for index in plan.add {
                 events.push(match self.add_replica(g, index).await {
@@ -172,7 +166,47 @@ impl LocalCluster {
         events
     }
 
-    async fn add_replica(&mut self, g: usize, index: i32) -> crate::Result<String> {
+    /// Brings a memcached cluster to `nodes` nodes; the configuration endpoint's node list follows.
+    async fn scale_memcached(&mut self, nodes: i32) -> Vec<Event> {
+        let members = self.members(0);
+        let plan = scaling::plan_memcached(&members, nodes);
+        let mut events = Vec::new();
+        for index in plan.add {
+            let outcome = async {
+                let node = self.new_node(0, index)?;
+                self.wait_ready(&node).await?;
+                self.platform.set_role(&node, Role::Memcached)?;
+                Ok::<_, crate::Error>(node)
+            };
+            events.push(match outcome.await {
+                Ok(node) => Event::CacheNodeAdded { node },
+                Err(e) => Event::Problem(format!("add a memcached node: {e}")),
+            });
+        }
+        for node in plan.remove {
+            events.push(match self.delete_member(0, &node).await {
+                Ok(()) => Event::CacheNodeRemoved { node },
+                Err(e) => Event::Problem(format!("remove memcached node {node}: {e}")),
+            });
+        }
+        events
+    }
+
+    fn members(&self, g: usize) -> Vec<Member> {
+        self.groups[g]
+            .members
+            .iter()
+            .filter_map(|name| {
+                self.specs.get(name).map(|s| Member {
+                    name: name.clone(),
+                    index: s.index,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates the node at position `index` of group `g` with the current configuration.
+    fn new_node(&mut self, g: usize, index: i32) -> crate::Result<String> {
         let group = i32::try_from(g).unwrap_or(i32::MAX);
         let spec = NodeSpec {
             name: format!("{}-{index}", node_group_name(&self.cluster, group)),
@@ -189,6 +223,11 @@ impl LocalCluster {
         self.create_node(spec)?;
         self.groups[g].members.push(name.clone());
         self.groups[g].members.sort();
+        Ok(name)
+    }
+
+    async fn add_replica(&mut self, g: usize, index: i32) -> crate::Result<String> {
+        let name = self.new_node(g, index)?;
         // Ready only after its full sync (follow_primary waits until it has caught up).
         self.follow_primary(&name).await?;
         Ok(name)
@@ -209,6 +248,11 @@ impl LocalCluster {
                 self.wait_caught_up(other, primary).await?;
             }
         }
+        self.delete_member(g, node).await
+    }
+
+    /// Takes a node out of its endpoints, lets connections already made drain, counts its usage, stops it.
+    async fn delete_member(&mut self, g: usize, node: &str) -> crate::Result<()> {
         self.platform.set_role(node, Role::Syncing)?;
         tokio::time::sleep(DRAIN).await;
         self.scrape_node(node).await;
