@@ -819,7 +819,8 @@ impl LocalCluster {
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watch = tokio::time::interval(self.settings.watch_interval);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut metering = tokio::time::interval(self.metering_interval());
+        let mut metering_every = self.metering_interval();
+        let mut metering = tokio::time::interval(metering_every);
         metering.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
@@ -832,7 +833,19 @@ impl LocalCluster {
                     self.write_status_file(false).await;
                     events
                 }
-                _ = watch.tick() => self.check_manifests().await,
+                _ = watch.tick() => {
+                    let events = self.check_manifests().await;
+                    // An edit of metering.interval takes effect from the next scrape.
+                    if self.metering_interval() != metering_every {
+                        metering_every = self.metering_interval();
+                        metering = tokio::time::interval_at(
+                            tokio::time::Instant::now() + metering_every,
+                            metering_every,
+                        );
+                        metering.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                    events
+                }
                 _ = metering.tick() => {
                     self.scrape_usage().await;
                     self.write_status_file(false).await;
