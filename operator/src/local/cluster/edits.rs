@@ -20,7 +20,7 @@ use crate::scaling::{self, Member};
 use crate::spec_change;
 
 /// How long a replica leaving the reader endpoint keeps serving connections already made to it.
-pub(super) const DRAIN: Duration = Duration::from_millis(300);
+pub(super) const DRAIN: Duration = Duration::from_millis(500);
 
 /// A hash of the files' content; `None` when there are no files. An unreadable file hashes its error, so a
 /// file that becomes readable again counts as changed.
