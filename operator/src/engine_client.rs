@@ -1,5 +1,5 @@
 //! Talking to engine nodes over the Redis protocol with the `redis` crate: health checks, replication state,
-//! usage counters, and the role commands (`REPLICAOF NO ONE`, `REPLICAOF host port`).
+//! usage counters, the role commands (`REPLICAOF NO ONE`, `REPLICAOF host port`, `FAILOVER TO`) and `CONFIG SET`.
 //!
 //! Every call opens its own connection and is bounded by a timeout, so a hung node costs one timeout and never
 //! blocks the caller; a fresh connection per call also means a restarted node is seen as it is now.
@@ -11,6 +11,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::metering::{self, NodeSample};
 use crate::{Error, Result};
 
 /// Replication and usage state of one node, from `INFO replication` and `INFO usage`.
@@ -174,8 +175,15 @@ impl NodeClient {
             .map(drop)
     }
 
+    /// `CONFIG SET name value`: changes a dynamic parameter on the running node.
+    pub async fn config_set(&self, name: &str, value: &str) -> Result<()> {
+        self.query::<String>(redis::cmd("CONFIG").arg("SET").arg(name).arg(value))
+            .await
+            .map(drop)
+    }
+
     /// `CONFIG SET` of several parameters at once (all or none are applied).
-    pub async fn config_set(&self, parameters: &[(&str, &str)]) -> Result<()> {
+    pub async fn config_set_many(&self, parameters: &[(&str, &str)]) -> Result<()> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("SET");
         for (name, value) in parameters {
@@ -190,6 +198,50 @@ impl NodeClient {
             .query(redis::cmd("CONFIG").arg("GET").arg(name))
             .await?;
         Ok(pairs.get(1).cloned())
+    }
+
+    /// `FAILOVER TO host port TIMEOUT ms`: the primary pauses writes, waits until `to` has every write, hands
+    /// it the primary role and follows it. Answers once the hand-over is done.
+    pub async fn failover_to(&self, to: SocketAddr, timeout: Duration) -> Result<()> {
+        let millis = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.query::<String>(
+            redis::cmd("FAILOVER")
+                .arg("TO")
+                .arg(to.ip().to_string())
+                .arg(to.port())
+                .arg("TIMEOUT")
+                .arg(millis),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `SAVE`: writes a snapshot the node loads when it starts again.
+    pub async fn save(&self) -> Result<()> {
+        self.query::<String>(&redis::cmd("SAVE")).await.map(drop)
+    }
+
+    /// The metering counters: `INFO usage` and the unbilled commands' units from `INFO commandstats`, read by
+    /// one command so both describe the same moment (the scrape's own cost shows in the next scrape).
+    pub async fn usage(&self) -> Result<NodeSample> {
+        let text: String = self
+            .query(redis::cmd("INFO").arg("usage").arg("commandstats"))
+            .await?;
+        let usage = parse_info(&text);
+        let stats = text.as_str();
+        let number = |k: &str| usage.get(k).and_then(|v| v.parse::<u64>().ok());
+        let run_id = usage
+            .get("run_id")
+            .cloned()
+            .ok_or_else(|| self.error("INFO usage has no run_id"))?;
+        Ok(NodeSample {
+            run_id,
+            ecpu_total: number("ecpu_total").unwrap_or(0),
+            unbilled_ecpu: metering::unbilled_units(stats),
+            dataset_bytes: number("dataset_bytes").unwrap_or(0),
+        })
     }
 
     /// The memcached health check: `version` answered with `VERSION …`.

@@ -18,6 +18,7 @@ pub mod http;
 pub mod leader_election;
 pub mod local;
 pub mod maintenance_window;
+pub mod metering;
 pub mod metrics;
 pub mod node_types;
 pub mod parameters;
@@ -25,6 +26,9 @@ pub mod pending_changes;
 pub mod platform;
 pub mod reconcile;
 pub mod resources;
+pub mod rollout;
+pub mod scaling;
+pub mod spec_change;
 pub mod wiring;
 
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@ use ferrocache_operator::local::{self, LocalCluster, LocalSettings, Report};
 use ferrocache_operator::metrics::Metrics;
 use ferrocache_operator::platform::local::engine_binary;
 use ferrocache_operator::reconcile::{self, Context};
+use ferrocache_operator::rollout::Clock;
 use prometheus_client::registry::Registry;
 use tracing::{error, info};
 
@@ -59,6 +60,21 @@ struct LocalArgs {
     /// Time between status lines.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     status_interval: Duration,
+    /// Time between metering scrapes; defaults to the cluster's `metering.interval` (15s).
+    #[arg(long, value_parser = parse_duration)]
+    metering_interval: Option<Duration>,
+    /// Shortest time between two writes of `<state-dir>/<namespace>/<name>/status.yaml`.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    status_write_interval: Duration,
+    /// Pretend it is this time (RFC 3339, e.g. `2024-06-02T05:30:00Z`) when checking the maintenance window,
+    /// to try a window without waiting for it.
+    #[arg(long, value_parser = parse_timestamp)]
+    now: Option<jiff::Timestamp>,
+}
+
+fn parse_timestamp(text: &str) -> Result<jiff::Timestamp, String> {
+    text.parse()
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time like 2024-06-02T05:30:00Z: {e}"))
 }
 
 /// `500ms`, `2s`, `1m` or a bare number of seconds.
@@ -144,6 +160,12 @@ async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     };
     settings.health_interval = args.health_interval;
     settings.failover_window = args.failover_window;
+    settings.manifest_files = args.files.clone();
+    settings.metering_interval = args.metering_interval;
+    settings.status_write_interval = args.status_write_interval;
+    if let Some(now) = args.now {
+        settings.clock = Clock::fixed(now);
+    }
     let spec = manifests.cluster.spec.clone();
     let cluster = LocalCluster::start(manifests, settings).await?;
     print_endpoints(&cluster, &spec);

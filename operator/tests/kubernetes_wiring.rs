@@ -8,40 +8,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::engine_binary;
 use ferrocache_operator::engine_client::NodeClient;
 use ferrocache_operator::failover::{FailoverPolicy, PrimaryHealth};
 use ferrocache_operator::wiring::{plan, Endpoint, Member, Step};
-
-/// `target/<profile>/ferrocache-engine`, built if missing.
-fn engine_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("profile directory");
-    let binary = profile_dir.join("ferrocache-engine");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "build",
-                "-p",
-                "ferrocache-engine",
-                "--bin",
-                "ferrocache-engine",
-            ]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("cargo build").success(),
-            "building the engine failed"
-        );
-    }
-    binary
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -435,7 +407,7 @@ async fn dynamic_parameters_reach_a_running_node_without_a_restart() {
     };
     let before = run_id(client.clone()).await;
     client
-        .config_set(&[("maxmemory-policy", "allkeys-lfu"), ("timeout", "300")])
+        .config_set_many(&[("maxmemory-policy", "allkeys-lfu"), ("timeout", "300")])
         .await
         .unwrap();
     assert_eq!(
@@ -452,7 +424,7 @@ async fn dynamic_parameters_reach_a_running_node_without_a_restart() {
     );
     // All or nothing: one bad value leaves every parameter as it was.
     assert!(client
-        .config_set(&[("timeout", "60"), ("maxmemory-policy", "no-such-policy")])
+        .config_set_many(&[("timeout", "60"), ("maxmemory-policy", "no-such-policy")])
         .await
         .is_err());
     assert_eq!(

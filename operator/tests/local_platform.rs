@@ -1,116 +1,15 @@
 //! The local platform with real `ferrocache-engine` processes on 127.0.0.1: bring-up and replication wiring,
 //! failover after `kill -9` of the primary, memcached auto discovery.
 //!
-//! The engine binary is another package's, so `CARGO_BIN_EXE_*` cannot name it: it is looked up in the target
-//! directory of this test binary and built with cargo when missing.
+//! Fixtures are in `common/`.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use ferrocache_operator::local::{self, Event, LocalCluster, LocalSettings, Report};
+use common::{connection, eventually, info_field, query, redis_cluster, settings, TEST_BUDGET};
+use ferrocache_operator::local::{self, Event, LocalCluster, Report};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Every test must finish within this.
-const TEST_BUDGET: Duration = Duration::from_secs(90);
-
-static BUILD: Mutex<()> = Mutex::new(());
-
-/// `target/<profile>/ferrocache-engine`, built if missing.
-fn engine_binary() -> PathBuf {
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps directory");
-    let profile_dir = deps.parent().expect("profile directory");
-    let binary = profile_dir.join("ferrocache-engine");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "build",
-                "-p",
-                "ferrocache-engine",
-                "--bin",
-                "ferrocache-engine",
-            ]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building ferrocache-engine failed");
-    }
-    assert!(
-        binary.exists(),
-        "{} missing after the build",
-        binary.display()
-    );
-    binary
-}
-
-fn settings(test: &str) -> LocalSettings {
-    let mut settings = LocalSettings::new(engine_binary());
-    let root = std::env::temp_dir().join(format!("ferrocache-local-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    settings.state_root = root;
-    settings.base_port = None;
-    settings.health_interval = Duration::from_millis(500);
-    settings.failover_window = Duration::from_secs(2);
-    settings
-}
-
-fn redis_cluster(name: &str, replicas: u32) -> local::Manifests {
-    let yaml = format!(
-        "apiVersion: ferrocache.io/v1alpha1\nkind: CacheCluster\nmetadata:\n  name: {name}\nspec:\n  \
-         engine: redis\n  replicasPerNodeGroup: {replicas}\n  automaticFailoverEnabled: true\n"
-    );
-    local::parse(&[("test.yaml".into(), yaml)]).expect("test manifest parses")
-}
-
-async fn connection(address: SocketAddr) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let client = redis::Client::open(format!("redis://{address}/"))?;
-    match tokio::time::timeout(
-        Duration::from_secs(1),
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
-    }
-}
-
-async fn query<T: redis::FromRedisValue>(
-    address: SocketAddr,
-    cmd: &redis::Cmd,
-) -> redis::RedisResult<T> {
-    let mut con = connection(address).await?;
-    match tokio::time::timeout(Duration::from_secs(3), cmd.query_async(&mut con)).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
-    }
-}
-
-async fn info_field(address: SocketAddr, name: &str) -> Option<String> {
-    let text: String = query(address, redis::cmd("INFO").arg("replication"))
-        .await
-        .ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_string())
-}
-
-async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bring_up_wires_a_primary_and_replicas_behind_the_endpoints() {

@@ -1,8 +1,16 @@
 //! Runs one CacheCluster on the local platform: brings the nodes up and wires replication, checks health,
 //! fails over, replaces dead nodes, and reports.
 //!
-//! The decisions come from [`crate::failover`]; this file carries them out with the platform (processes,
-//! endpoints) and the engine client (REPLICAOF, INFO).
+//! The decisions come from [`crate::failover`], [`crate::scaling`], [`crate::rollout`] and
+//! [`crate::metering`]; this file and its submodules carry them out with the platform (processes, endpoints)
+//! and the engine client (REPLICAOF, FAILOVER, CONFIG SET, INFO): [`edits`] follows edits of the manifest
+//! files, [`patch`] runs rolling patches, [`usage`] meters and writes the persisted status.
+
+mod edits;
+mod patch;
+mod usage;
+
+pub use usage::{read_status, STATUS_FILE};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,15 +22,18 @@ use kube::ResourceExt;
 use super::manifest::Manifests;
 use super::status_line::{NodeObservation, StatusLine};
 use super::validation;
-use crate::api::{CacheCluster, Engine};
+use crate::api::{CacheCluster, CacheParameterGroup, Engine, PendingModifiedValues};
 use crate::engine_client::NodeClient;
 use crate::failover::{
     self, FailoverDecision, FailoverPolicy, PrimaryHealth, ReplicaView, SilenceTracker,
 };
+use crate::metering::UsageAccumulator;
 use crate::pending_changes::AppliedSpec;
 use crate::platform::local::{LocalOptions, LocalPlatform};
 use crate::platform::{NodeSpec, Platform, Presence, Role};
 use crate::resources::{engine_config_file, node_group_name, BuildInput};
+use crate::rollout::Clock;
+use crate::spec_change::Configured;
 use crate::{parameters, Error, Result};
 
 /// How the local run behaves.
@@ -40,6 +51,18 @@ pub struct LocalSettings {
     pub failover_window: Duration,
     /// How long a started node may take to answer.
     pub start_timeout: Duration,
+    /// How long a new or restarted replica may take to sync with its primary.
+    pub sync_timeout: Duration,
+    /// The manifest files to watch for edits (none: edits are not followed).
+    pub manifest_files: Vec<PathBuf>,
+    /// Time between checks of the manifest files.
+    pub watch_interval: Duration,
+    /// Time between metering scrapes; `None` takes the cluster's `metering.interval`.
+    pub metering_interval: Option<Duration>,
+    /// Shortest time between two writes of the persisted status file.
+    pub status_write_interval: Duration,
+    /// The clock maintenance windows are checked against.
+    pub clock: Clock,
 }
 
 impl LocalSettings {
@@ -52,6 +75,12 @@ impl LocalSettings {
             health_interval: Duration::from_secs(1),
             failover_window: Duration::from_secs(5),
             start_timeout: Duration::from_secs(10),
+            sync_timeout: Duration::from_secs(60),
+            manifest_files: Vec::new(),
+            watch_interval: Duration::from_secs(1),
+            metering_interval: None,
+            status_write_interval: Duration::from_secs(300),
+            clock: Clock::system(),
         }
     }
 
@@ -82,6 +111,71 @@ pub enum Event {
     },
     /// Something went wrong that the next health check retries.
     Problem(String),
+    /// An edit of the manifest files was not applied; the cluster runs as before.
+    EditRejected(String),
+    /// A replica was added and has synced with its primary.
+    ReplicaAdded {
+        /// Node name.
+        node: String,
+    },
+    /// A replica was removed.
+    ReplicaRemoved {
+        /// Node name.
+        node: String,
+    },
+    /// A memcached node was added to the auto-discovery list.
+    CacheNodeAdded {
+        /// Node name.
+        node: String,
+    },
+    /// A memcached node was removed from the auto-discovery list and stopped.
+    CacheNodeRemoved {
+        /// Node name.
+        node: String,
+    },
+    /// Dynamic parameters were set on every node without a restart.
+    ParametersSet {
+        /// The parameters and their values.
+        parameters: BTreeMap<String, String>,
+        /// Nodes that took them.
+        nodes: usize,
+    },
+    /// Changes that restart nodes wait for the maintenance window.
+    Pending {
+        /// What waits.
+        values: PendingModifiedValues,
+        /// When the window opens next (RFC 3339).
+        window_opens: String,
+    },
+    /// A rolling patch started.
+    PatchStarted,
+    /// A node runs the new configuration.
+    NodePatched {
+        /// Node name.
+        node: String,
+    },
+    /// The primary role was handed over to an updated replica during a rolling patch.
+    Switchover(SwitchoverRecord),
+    /// Every node runs the new configuration.
+    PatchDone,
+    /// A node did not come back; the rolling patch stopped.
+    PatchHalted {
+        /// Node name.
+        node: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// One coordinated switchover, measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchoverRecord {
+    /// The primary that handed over.
+    pub from: String,
+    /// The replica that took over.
+    pub to: String,
+    /// From `FAILOVER` sent until the primary endpoint pointed at the new primary: the write gap.
+    pub write_gap: Duration,
 }
 
 /// One failover, measured.
@@ -116,6 +210,38 @@ impl std::fmt::Display for Event {
                 write!(f, "node {node} restarted and rejoined as {}", role.as_str())
             }
             Event::Problem(message) => write!(f, "problem: {message}"),
+            Event::EditRejected(message) => {
+                write!(f, "edit not applied, the cluster is unchanged: {message}")
+            }
+            Event::ReplicaAdded { node } => write!(f, "replica {node} added and in sync"),
+            Event::ReplicaRemoved { node } => write!(f, "replica {node} removed"),
+            Event::CacheNodeAdded { node } => write!(f, "memcached node {node} added"),
+            Event::CacheNodeRemoved { node } => write!(f, "memcached node {node} removed"),
+            Event::ParametersSet { parameters, nodes } => {
+                let list: Vec<String> = parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "parameters {} set on {nodes} node(s) without restart", list.join(" "))
+            }
+            Event::Pending {
+                values,
+                window_opens,
+            } => write!(
+                f,
+                "pending until the maintenance window opens at {window_opens} (or set applyImmediately): {}",
+                pending_summary(values)
+            ),
+            Event::PatchStarted => write!(f, "rolling patch started, one node at a time"),
+            Event::NodePatched { node } => write!(f, "node {node} runs the new configuration"),
+            Event::Switchover(r) => write!(
+                f,
+                "switchover: {} handed the primary role to {}; writes paused {:.3} s",
+                r.from,
+                r.to,
+                r.write_gap.as_secs_f64()
+            ),
+            Event::PatchDone => write!(f, "rolling patch done: every node runs the new configuration"),
+            Event::PatchHalted { node, reason } => {
+                write!(f, "rolling patch stopped: {node} did not come back: {reason}")
+            }
         }
     }
 }
@@ -141,10 +267,28 @@ pub struct EndpointSummary {
     pub nodes: Vec<(String, SocketAddr)>,
 }
 
+/// Pending values in one line, e.g. `engineVersion=0.2.0 databases=32`.
+pub fn pending_summary(values: &PendingModifiedValues) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &values.engine_version {
+        parts.push(format!("engineVersion={v}"));
+    }
+    if let Some(t) = values.cache_node_type {
+        let name = serde_json::to_value(t)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        parts.push(format!("cacheNodeType={name}"));
+    }
+    parts.extend(values.parameters.iter().map(|(k, v)| format!("{k}={v}")));
+    parts.join(" ")
+}
+
 /// A CacheCluster running on the local platform. Dropping it stops every node.
 #[derive(Debug)]
 pub struct LocalCluster {
     cluster: CacheCluster,
+    parameter_group: Option<CacheParameterGroup>,
     settings: LocalSettings,
     policy: FailoverPolicy,
     platform: LocalPlatform,
@@ -152,6 +296,22 @@ pub struct LocalCluster {
     addresses: BTreeMap<String, SocketAddr>,
     groups: Vec<NodeGroup>,
     notes: Vec<String>,
+    /// What the manifests ask for (the last accepted edit).
+    configured: Configured,
+    /// The restart-needing configuration nodes are brought to (the rolling patch's target).
+    target: AppliedSpec,
+    /// What each node runs.
+    running: BTreeMap<String, AppliedSpec>,
+    /// Changes waiting for the maintenance window.
+    pending: PendingModifiedValues,
+    /// Why the rolling patch stopped, if it did.
+    halted: Option<String>,
+    /// Fingerprint of the manifest files' content as last applied or rejected.
+    manifest_fingerprint: Option<u64>,
+    /// A rolling patch is under way.
+    patching: bool,
+    usage: UsageAccumulator,
+    status_written: Option<Instant>,
 }
 
 impl LocalCluster {
@@ -167,7 +327,9 @@ impl LocalCluster {
                 problems: findings.problems,
             });
         }
-        let config = engine_config(&cluster, parameter_group.as_ref());
+        let configured = configured(&cluster, parameter_group.as_ref());
+        let target = configured.applied_spec();
+        let config = engine_config(&cluster, &target, &configured.dynamic_parameters);
         let namespace = cluster.namespace().unwrap_or_else(|| "default".into());
         let state_dir = settings.state_root.join(namespace).join(cluster.name_any());
         let platform = LocalPlatform::new(
@@ -182,8 +344,10 @@ impl LocalCluster {
             enabled: cluster.spec.automatic_failover_enabled,
             window: settings.failover_window,
         };
+        let manifest_fingerprint = edits::fingerprint(&settings.manifest_files);
         let mut this = LocalCluster {
             cluster,
+            parameter_group,
             settings,
             policy,
             platform,
@@ -191,7 +355,17 @@ impl LocalCluster {
             addresses: BTreeMap::new(),
             groups: Vec::new(),
             notes: findings.notes,
+            configured,
+            target,
+            running: BTreeMap::new(),
+            pending: PendingModifiedValues::default(),
+            halted: None,
+            manifest_fingerprint,
+            patching: false,
+            usage: UsageAccumulator::default(),
+            status_written: None,
         };
+        this.usage = this.resume_usage();
         this.create_nodes(&config)?;
         for name in this.specs.keys().cloned().collect::<Vec<_>>() {
             this.wait_ready(&name).await?;
@@ -208,7 +382,7 @@ impl LocalCluster {
     }
 
     fn create_nodes(&mut self, config: &str) -> Result<()> {
-        let spec = &self.cluster.spec;
+        let spec = self.cluster.spec.clone();
         for group in 0..spec.node_groups() {
             let mut members = Vec::new();
             for index in 0..spec.nodes_per_group() {
@@ -219,10 +393,8 @@ impl LocalCluster {
                     engine: spec.engine,
                     config: config.to_string(),
                 };
-                let address = self.platform.create_node(&node)?;
-                self.addresses.insert(node.name.clone(), address);
                 members.push(node.name.clone());
-                self.specs.insert(node.name.clone(), node);
+                self.create_node(node)?;
             }
             self.groups.push(NodeGroup {
                 primary: None,
@@ -231,6 +403,14 @@ impl LocalCluster {
                 degraded_reported: false,
             });
         }
+        Ok(())
+    }
+
+    fn create_node(&mut self, node: NodeSpec) -> Result<()> {
+        let address = self.platform.create_node(&node)?;
+        self.addresses.insert(node.name.clone(), address);
+        self.running.insert(node.name.clone(), self.target.clone());
+        self.specs.insert(node.name.clone(), node);
         Ok(())
     }
 
@@ -506,12 +686,22 @@ impl LocalCluster {
         self.follow_primary(node).await
     }
 
+    /// Restarts a node as a standby. A node restarting anyway takes the configuration nodes are being brought
+    /// to, so a node that failed mid-rollout comes back with whatever the latest edit asks for.
     fn restart_as_standby(&mut self, node: &str) -> Result<()> {
-        let spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
+        let mut spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
             node: node.to_string(),
             message: "unknown node".into(),
         })?;
-        self.platform.replace_node(&spec).map(drop)
+        spec.config = engine_config(
+            &self.cluster,
+            &self.target,
+            &self.configured.dynamic_parameters,
+        );
+        self.specs.insert(node.to_string(), spec.clone());
+        self.platform.replace_node(&spec)?;
+        self.running.insert(node.to_string(), self.target.clone());
+        Ok(())
     }
 
     /// Waits until a restarted node answers, then makes it a replica of its group's primary.
@@ -534,8 +724,37 @@ impl LocalCluster {
                 message: "its node group has no primary to follow".into(),
             })?;
         self.client(node).follow(self.address(&primary)?).await?;
+        self.platform.set_role(node, Role::Syncing)?;
+        self.wait_caught_up(node, &primary).await?;
         self.platform.set_role(node, Role::Replica)?;
         Ok(Role::Replica)
+    }
+
+    /// Waits until a replica's link is up and its offset has reached what its primary had when the wait began
+    /// (a full sync included), within the sync timeout.
+    async fn wait_caught_up(&self, node: &str, primary: &str) -> Result<()> {
+        let deadline = Instant::now() + self.settings.sync_timeout;
+        let mut goal = None;
+        loop {
+            if goal.is_none() {
+                goal = self.client(primary).info().await.ok().map(|i| i.offset);
+            }
+            if let (Some(goal), Ok(info)) = (goal, self.client(node).info().await) {
+                if info.link_up == Some(true) && info.offset >= goal {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Node {
+                    node: node.to_string(),
+                    message: format!(
+                        "did not catch up with {primary} within {:?}",
+                        self.settings.sync_timeout
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn replace_dead_members(&mut self, g: usize) -> Vec<Event> {
@@ -575,6 +794,14 @@ impl LocalCluster {
         StatusLine {
             cluster: self.name(),
             nodes,
+            ecpu_total: self
+                .cluster
+                .spec
+                .metering
+                .enabled
+                .then(|| self.usage.ecpu_total()),
+            pending: (!self.pending.is_empty()).then(|| pending_summary(&self.pending)),
+            halted: self.halted.clone(),
         }
     }
 
@@ -590,22 +817,53 @@ impl LocalCluster {
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut status = tokio::time::interval(status_interval);
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = tokio::time::interval(self.settings.watch_interval);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut metering_every = self.metering_interval();
+        let mut metering = tokio::time::interval(metering_every);
+        metering.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
+            let events = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
                 _ = health.tick() => {
-                    for event in self.check_health().await {
-                        report(Report::Event(event));
+                    let mut events = self.check_health().await;
+                    events.extend(self.advance_patch().await);
+                    self.write_status_file(false).await;
+                    events
+                }
+                _ = watch.tick() => {
+                    let events = self.check_manifests().await;
+                    // An edit of metering.interval takes effect from the next scrape.
+                    if self.metering_interval() != metering_every {
+                        metering_every = self.metering_interval();
+                        metering = tokio::time::interval_at(
+                            tokio::time::Instant::now() + metering_every,
+                            metering_every,
+                        );
+                        metering.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     }
+                    events
+                }
+                _ = metering.tick() => {
+                    self.scrape_usage().await;
+                    self.write_status_file(false).await;
+                    Vec::new()
                 }
                 _ = status.tick() => {
                     let line = self.observe().await;
                     report(Report::Status(line));
+                    Vec::new()
                 }
+            };
+            for event in events {
+                report(Report::Event(event));
             }
         }
+        // Count what the nodes served since the last scrape before they stop.
+        self.scrape_usage().await;
+        self.write_status_file(true).await;
         self.stop();
     }
 
@@ -624,20 +882,29 @@ pub enum Report {
     Status(StatusLine),
 }
 
-/// The engine configuration file of every node: the same text the Kubernetes ConfigMap carries (the local
-/// platform's flags override address and role).
-fn engine_config(
-    cluster: &CacheCluster,
-    group: Option<&crate::api::CacheParameterGroup>,
-) -> String {
+/// The spec with its group's parameters split into static and dynamic ones.
+fn configured(cluster: &CacheCluster, group: Option<&CacheParameterGroup>) -> Configured {
     let validated = group
         .map(|g| parameters::validate(&g.spec.parameters))
         .unwrap_or_default();
-    let (statics, dynamics) = validated.split_by_change_type();
-    let applied = AppliedSpec::desired(&cluster.spec, statics);
+    let (static_parameters, dynamic_parameters) = validated.split_by_change_type();
+    Configured {
+        spec: cluster.spec.clone(),
+        static_parameters,
+        dynamic_parameters,
+    }
+}
+
+/// A node's engine configuration file: the same text the Kubernetes ConfigMap carries (the local platform's
+/// flags override address and role).
+fn engine_config(
+    cluster: &CacheCluster,
+    applied: &AppliedSpec,
+    dynamic_parameters: &BTreeMap<String, String>,
+) -> String {
     engine_config_file(BuildInput {
         cluster,
-        applied: &applied,
-        dynamic_parameters: &dynamics,
+        applied,
+        dynamic_parameters,
     })
 }

@@ -9,5 +9,8 @@ pub mod manifest;
 pub mod status_line;
 pub mod validation;
 
-pub use cluster::{EndpointSummary, Event, FailoverRecord, LocalCluster, LocalSettings, Report};
+pub use cluster::{
+    pending_summary, read_status, EndpointSummary, Event, FailoverRecord, LocalCluster,
+    LocalSettings, Report, SwitchoverRecord, STATUS_FILE,
+};
 pub use manifest::{load, parse, Manifests};

@@ -1,4 +1,5 @@
-//! The live status line of a local run: one line per report with every node's role, link, offset and ECPU.
+//! The live status line of a local run: one line per report with the cluster's metered ECPU total, what waits
+//! for the maintenance window, and every node's role, link, offset and ECPU counter.
 
 use std::fmt;
 
@@ -33,12 +34,20 @@ pub struct StatusLine {
     pub cluster: String,
     /// The nodes, in name order.
     pub nodes: Vec<NodeObservation>,
+    /// Billable request units metered this period (when metering is on).
+    pub ecpu_total: Option<u64>,
+    /// Changes waiting for the maintenance window, summarised.
+    pub pending: Option<String>,
+    /// Why a rolling patch stopped.
+    pub halted: Option<String>,
 }
 
 impl StatusLine {
     /// `available` when every node answers, `degraded` otherwise.
     pub fn state(&self) -> &'static str {
-        if self
+        if self.halted.is_some() {
+            "patch-stopped"
+        } else if self
             .nodes
             .iter()
             .any(|n| matches!(n, NodeObservation::Down { .. }))
@@ -53,6 +62,15 @@ impl StatusLine {
 impl fmt::Display for StatusLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.cluster, self.state())?;
+        if let Some(ecpu) = self.ecpu_total {
+            write!(f, " ecpuTotal={ecpu}")?;
+        }
+        if let Some(pending) = &self.pending {
+            write!(f, " pending[{pending}]")?;
+        }
+        if let Some(halted) = &self.halted {
+            write!(f, " ({halted})")?;
+        }
         for node in &self.nodes {
             match node {
                 NodeObservation::Redis { name, info } => {
@@ -78,7 +96,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_line_shows_role_link_offset_and_ecpu_of_each_node() {
+    fn the_line_shows_usage_pending_changes_and_each_node() {
         let line = StatusLine {
             cluster: "orders".into(),
             nodes: vec![
@@ -105,10 +123,13 @@ mod tests {
                     name: "orders-0001-2".into(),
                 },
             ],
+            ecpu_total: Some(1234),
+            pending: Some("databases=32".into()),
+            halted: None,
         };
         assert_eq!(
             line.to_string(),
-            "orders degraded | orders-0001-0 primary offset=120 ecpu=7 \
+            "orders degraded ecpuTotal=1234 pending[databases=32] | orders-0001-0 primary offset=120 ecpu=7 \
              | orders-0001-1 replica link=up offset=120 ecpu=1 | orders-0001-2 DOWN"
         );
     }

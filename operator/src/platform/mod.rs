@@ -37,6 +37,8 @@ pub enum Role {
     Replica,
     /// An independent memcached node; behind the configuration endpoint.
     Memcached,
+    /// A replica that is (re)starting or still syncing: behind no endpoint until it has caught up.
+    Syncing,
 }
 
 impl Role {
@@ -46,6 +48,7 @@ impl Role {
             Role::Primary => "primary",
             Role::Replica => "replica",
             Role::Memcached => "memcached",
+            Role::Syncing => "syncing",
         }
     }
 }

@@ -78,7 +78,7 @@ pub async fn apply(
             continue;
         };
         if !pairs.is_empty() {
-            if let Err(e) = client.config_set(&pairs).await {
+            if let Err(e) = client.config_set_many(&pairs).await {
                 warn!(cluster = %cluster.name_any(), %namespace, node = %name, error = %e, "CONFIG SET failed");
                 problem
                     .get_or_insert_with(|| format!("applying dynamic parameters to {name}: {e}"));

@@ -1,0 +1,175 @@
+//! Metering and the persisted status of a local run.
+//!
+//! Every metering interval each node's counters are scraped into the [`crate::metering`] accumulator. The
+//! cluster's status — the same `CacheClusterStatus` Kubernetes shows, usage included — is written to
+//! `<state-dir>/<namespace>/<name>/status.yaml` at most once per `status_write_interval` (and when the run
+//! stops), so a restarted local run continues from the published usage totals.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::LocalCluster;
+use crate::api::{CacheClusterStatus, ClusterState, Engine, NodeStatus};
+use crate::metering::UsageAccumulator;
+use crate::platform::Presence;
+
+/// File name of the persisted status in the cluster's state directory.
+pub const STATUS_FILE: &str = "status.yaml";
+
+/// `15s`, `1m` (the `metering.interval` format); `None` when malformed or zero.
+pub fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, factor) = if let Some(n) = text.strip_suffix('s') {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60)
+    } else {
+        return None;
+    };
+    let n: u64 = number.parse().ok().filter(|n| *n > 0)?;
+    Some(Duration::from_secs(n * factor))
+}
+
+/// Reads a persisted status; `None` when there is none or it cannot be read.
+pub fn read_status(path: &std::path::Path) -> Option<CacheClusterStatus> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_yaml::from_str(&text).ok()
+}
+
+impl LocalCluster {
+    /// Where the persisted status lives.
+    pub fn status_file(&self) -> PathBuf {
+        self.state_dir().join(STATUS_FILE)
+    }
+
+    /// Billable request units metered this period.
+    pub fn ecpu_total(&self) -> u64 {
+        self.usage.ecpu_total()
+    }
+
+    /// The usage totals of the persisted status, if a previous run left one.
+    pub(super) fn resume_usage(&self) -> UsageAccumulator {
+        read_status(&self.status_file())
+            .and_then(|s| s.usage)
+            .map(|u| UsageAccumulator::resume(&u))
+            .unwrap_or_default()
+    }
+
+    /// Time between metering scrapes.
+    pub(super) fn metering_interval(&self) -> Duration {
+        self.settings
+            .metering_interval
+            .or_else(|| parse_interval(&self.cluster.spec.metering.interval))
+            .unwrap_or(Duration::from_secs(15))
+    }
+
+    /// Scrapes every node's usage counters.
+    pub(super) async fn scrape_usage(&mut self) {
+        for node in self.addresses.keys().cloned().collect::<Vec<_>>() {
+            self.scrape_node(&node).await;
+        }
+    }
+
+    /// Scrapes one node (a node that does not answer is skipped: its counters are read next time, or its
+    /// restart is recognised by its run_id).
+    pub(super) async fn scrape_node(&mut self, node: &str) {
+        if !self.cluster.spec.metering.enabled || self.cluster.spec.engine != Engine::Redis {
+            return;
+        }
+        if let Ok(sample) = self.client(node).usage().await {
+            // Every node of a local run was started by this run: all it counted is new.
+            self.usage.observe(node, sample, Timestamp::now(), true);
+        }
+    }
+
+    /// Writes the status file, at most once per `status_write_interval` unless `force`.
+    pub(super) async fn write_status_file(&mut self, force: bool) {
+        let due = self
+            .status_written
+            .is_none_or(|t| t.elapsed() >= self.settings.status_write_interval);
+        if !force && !due {
+            return;
+        }
+        self.status_written = Some(Instant::now());
+        let status = self.status().await;
+        let path = self.status_file();
+        let temporary = path.with_extension("yaml.tmp");
+        let written = serde_yaml::to_string(&status)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&temporary, text))
+            .and_then(|()| std::fs::rename(&temporary, &path));
+        if let Err(e) = written {
+            tracing::warn!(file = %path.display(), error = %e, "cannot write the status file");
+        }
+    }
+
+    /// The cluster's status as Kubernetes would show it.
+    pub async fn status(&mut self) -> CacheClusterStatus {
+        let endpoints = self.endpoints();
+        let mut nodes = Vec::new();
+        for name in self.addresses.keys().cloned().collect::<Vec<_>>() {
+            let running = self.presence(&name) == Presence::Running;
+            let info = match self.cluster.spec.engine {
+                Engine::Redis if running => self.client(&name).info().await.ok(),
+                _ => None,
+            };
+            let group = self.specs.get(&name).map_or(0, |s| s.node_group);
+            nodes.push(NodeStatus {
+                node_group: format!("{:04}", group + 1),
+                role: info.as_ref().map_or_else(
+                    || {
+                        if self.cluster.spec.engine == Engine::Memcached {
+                            "memcached".into()
+                        } else {
+                            "unknown".into()
+                        }
+                    },
+                    |i| i.role.clone(),
+                ),
+                ready: running && (info.is_some() || self.cluster.spec.engine == Engine::Memcached),
+                engine_version: self.running.get(&name).map(|a| a.engine_version.clone()),
+                replication_offset: info.and_then(|i| i64::try_from(i.offset).ok()),
+                name,
+            });
+        }
+        let ready = nodes.iter().filter(|n| n.ready).count();
+        let state = if self.patching || self.halted.is_some() {
+            ClusterState::Modifying
+        } else {
+            ClusterState::Available
+        };
+        let address = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string());
+        CacheClusterStatus {
+            status: Some(state),
+            ready_nodes: Some(format!("{ready}/{}", nodes.len())),
+            endpoint: address(endpoints.primary.or(endpoints.configuration)),
+            primary_endpoint: address(endpoints.primary),
+            reader_endpoint: address(endpoints.reader),
+            configuration_endpoint: address(endpoints.configuration),
+            nodes,
+            pending_modified_values: (!self.pending.is_empty()).then(|| self.pending.clone()),
+            usage: self
+                .cluster
+                .spec
+                .metering
+                .enabled
+                .then(|| self.usage.usage()),
+            ..CacheClusterStatus::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metering_intervals_are_seconds_or_minutes() {
+        assert_eq!(parse_interval("15s"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_interval("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_interval("0s"), None);
+        assert_eq!(parse_interval("15"), None);
+    }
+}

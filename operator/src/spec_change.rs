@@ -1,0 +1,176 @@
+//! What an edit of a running CacheCluster (or its parameter group) asks for, sorted by how it is applied:
+//! refused (the cluster stays as it is), replicas to add or remove, dynamic parameters to set live with
+//! `CONFIG SET`, and changes that restart nodes (engine version, node type, static parameters), which go through
+//! a rolling patch gated by the maintenance window ([`crate::pending_changes`], [`crate::rollout`]).
+
+use std::collections::BTreeMap;
+
+use crate::api::CacheClusterSpec;
+use crate::pending_changes::AppliedSpec;
+
+/// The spec and the group's parameters split by change type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Configured {
+    /// The CacheCluster spec.
+    pub spec: CacheClusterSpec,
+    /// Parameters that need a restart.
+    pub static_parameters: BTreeMap<String, String>,
+    /// Parameters applied live.
+    pub dynamic_parameters: BTreeMap<String, String>,
+}
+
+impl Configured {
+    /// The restart-needing part of the configuration.
+    pub fn applied_spec(&self) -> AppliedSpec {
+        AppliedSpec::desired(&self.spec, self.static_parameters.clone())
+    }
+}
+
+/// The edit, classified.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpecChange {
+    /// Changes that cannot be made to a running cluster, each saying why; when any is present nothing applies.
+    pub refused: Vec<String>,
+    /// The new `replicasPerNodeGroup`, when it changed.
+    pub replicas: Option<i32>,
+    /// The new `numCacheNodes` of a memcached cluster, when it changed.
+    pub cache_nodes: Option<i32>,
+    /// Dynamic parameters to `CONFIG SET` on every node (new or changed values).
+    pub set_parameters: BTreeMap<String, String>,
+    /// Dynamic parameters removed from the group: the engine default returns when each node next restarts.
+    pub removed_parameters: Vec<String>,
+    /// The restart-needing configuration changed.
+    pub needs_restart: bool,
+}
+
+impl SpecChange {
+    /// True when the edit changes nothing the nodes see.
+    pub fn is_empty(&self) -> bool {
+        self.refused.is_empty()
+            && self.replicas.is_none()
+            && self.cache_nodes.is_none()
+            && self.set_parameters.is_empty()
+            && self.removed_parameters.is_empty()
+            && !self.needs_restart
+    }
+}
+
+/// Classifies the change from `old` to `new`.
+pub fn classify(old: &Configured, new: &Configured) -> SpecChange {
+    let (o, n) = (&old.spec, &new.spec);
+    let mut change = SpecChange::default();
+    if o.engine != n.engine {
+        change.refused.push(format!(
+            "engine cannot change ({} to {}): create a new cluster and move the data",
+            o.engine.as_str(),
+            n.engine.as_str()
+        ));
+    }
+    if o.num_node_groups != n.num_node_groups {
+        change.refused.push(format!(
+            "numNodeGroups cannot change ({} to {}): changing the shard count needs cluster mode with slot migration, which this version does not have",
+            o.num_node_groups, n.num_node_groups
+        ));
+    }
+    // With another engine the default port changes too; the engine change is what is refused.
+    if o.engine == n.engine && o.client_port() != n.client_port() {
+        change.refused.push(format!(
+            "port cannot change on a running cluster ({} to {}): clients would lose their endpoint",
+            o.client_port(),
+            n.client_port()
+        ));
+    }
+    if !change.refused.is_empty() {
+        return change;
+    }
+    if o.replicas_per_node_group != n.replicas_per_node_group {
+        change.replicas = Some(n.replicas_per_node_group);
+    }
+    if n.engine == crate::api::Engine::Memcached && o.num_cache_nodes != n.num_cache_nodes {
+        change.cache_nodes = Some(n.num_cache_nodes);
+    }
+    for (name, value) in &new.dynamic_parameters {
+        if old.dynamic_parameters.get(name) != Some(value) {
+            change.set_parameters.insert(name.clone(), value.clone());
+        }
+    }
+    change.removed_parameters = old
+        .dynamic_parameters
+        .keys()
+        .filter(|k| !new.dynamic_parameters.contains_key(*k))
+        .cloned()
+        .collect();
+    change.needs_restart = old.applied_spec() != new.applied_spec();
+    change
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CacheNodeType, Engine};
+    use crate::fixtures::{cluster, REDIS_SINGLE_NODE};
+
+    fn configured(edit: impl FnOnce(&mut Configured)) -> Configured {
+        let mut c = Configured {
+            spec: cluster(REDIS_SINGLE_NODE).spec,
+            static_parameters: BTreeMap::new(),
+            dynamic_parameters: BTreeMap::from([("timeout".into(), "0".into())]),
+        };
+        edit(&mut c);
+        c
+    }
+
+    #[test]
+    fn replicas_and_dynamic_parameters_apply_without_restart() {
+        let old = configured(|_| {});
+        let new = configured(|c| {
+            c.spec.replicas_per_node_group = 3;
+            c.dynamic_parameters.insert("timeout".into(), "300".into());
+            c.dynamic_parameters.insert("hz".into(), "20".into());
+        });
+        let change = classify(&old, &new);
+        assert_eq!(change.replicas, Some(3));
+        assert_eq!(change.set_parameters.len(), 2);
+        assert!(!change.needs_restart);
+    }
+
+    #[test]
+    fn node_type_version_and_static_parameters_need_a_restart() {
+        let old = configured(|_| {});
+        for edit in [
+            (|c: &mut Configured| c.spec.cache_node_type = CacheNodeType::Large)
+                as fn(&mut Configured),
+            |c| c.spec.engine_version = "0.2.0".into(),
+            |c| {
+                c.static_parameters.insert("databases".into(), "32".into());
+            },
+        ] {
+            let change = classify(&old, &configured(edit));
+            assert!(
+                change.needs_restart && change.refused.is_empty(),
+                "{change:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn engine_and_shard_count_changes_are_refused_and_nothing_else_applies() {
+        let old = configured(|_| {});
+        let new = configured(|c| {
+            c.spec.engine = Engine::Memcached;
+            c.spec.num_node_groups = 2;
+            c.spec.replicas_per_node_group = 2;
+        });
+        let change = classify(&old, &new);
+        assert_eq!(change.refused.len(), 2, "{:?}", change.refused);
+        assert!(change.refused[1].contains("numNodeGroups"));
+        assert_eq!(change.replicas, None);
+    }
+
+    #[test]
+    fn a_removed_dynamic_parameter_waits_for_the_next_restart() {
+        let old = configured(|_| {});
+        let new = configured(|c| c.dynamic_parameters.clear());
+        assert_eq!(classify(&old, &new).removed_parameters, vec!["timeout"]);
+    }
+}
