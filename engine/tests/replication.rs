@@ -395,3 +395,24 @@ fn messages_published_on_the_primary_reach_subscribers_of_its_replicas() {
     assert_eq!(msg.get_channel_name(), "prices");
     assert_eq!(msg.get_payload::<String>().unwrap(), "42");
 }
+
+#[test]
+fn replicas_do_not_charge_request_units_for_the_writes_they_apply() {
+    let primary = Engine::start(&[]);
+    let replica = replica_of(&primary, &[]);
+    let mut rc = replica.conn();
+    let ecpu =
+        |c: &mut redis::Connection| -> u64 { field(c, "usage", "ecpu_total").parse().unwrap() };
+    let before = ecpu(&mut rc);
+    let mut pc = primary.conn();
+    fill(&mut pc, "billed", 500);
+    let n: i64 = common::cmd("WAIT", &["1", "5000"]).query(&mut pc).unwrap();
+    assert_eq!(n, 1);
+    assert!(ecpu(&mut pc) >= 500, "the primary charged the writes");
+    // The replica charged only this test's own INFO calls, not the 500 writes it applied.
+    let after = ecpu(&mut rc);
+    assert!(
+        after - before < 10,
+        "replica ecpu grew from {before} to {after}"
+    );
+}

@@ -453,7 +453,8 @@ pub fn run(
         session.counters.errors.add(1);
         out.error(&e.to_string());
     }
-    if cfg.metering {
+    // A replica applying its primary's stream is not charged: the client's request was, on the primary.
+    if cfg.metering && !session.master_link {
         let request: usize = args.iter().map(|a| a.len()).sum();
         let response = out.buf.len() - out_start;
         let units =
