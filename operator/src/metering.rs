@@ -17,6 +17,7 @@
 //! starts a new period from zero.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::jiff::{tz::TimeZone, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,20 @@ impl UsageAccumulator {
             None => self.period_start = Some(month),
         }
     }
+}
+
+/// `15s`, `1m` (the `metering.interval` format); `None` when malformed or zero.
+pub fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, factor) = if let Some(n) = text.strip_suffix('s') {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60)
+    } else {
+        return None;
+    };
+    let n: u64 = number.parse().ok().filter(|n| *n > 0)?;
+    Some(Duration::from_secs(n * factor))
 }
 
 /// Billable units between two scrapes of one node; a restart or a counter reset counts from zero.

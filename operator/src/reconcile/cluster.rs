@@ -34,6 +34,8 @@ use crate::{Error, Result, FIELD_MANAGER};
 const RESYNC: Duration = Duration::from_secs(300);
 /// How often a cluster that is still converging is looked at.
 const CONVERGING: Duration = Duration::from_secs(15);
+/// How soon a cluster with a replication problem (a silent primary) is looked at again.
+const PROBLEM_RECHECK: Duration = Duration::from_secs(2);
 
 /// Reconciles one CacheCluster.
 pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<Action> {
@@ -181,7 +183,9 @@ async fn apply(
             .await?;
     wiring.problem = wiring.problem.or(parameters_problem).or(rotation_problem);
 
-    let status = compute(Observation {
+    let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, now).await?;
+    let troubled = wiring.problem.is_some();
+    let mut status = compute(Observation {
         cluster,
         pods: &pod_list,
         pending: plan.pending,
@@ -191,10 +195,23 @@ async fn apply(
         failing_over: wiring.failed_over,
         now,
     });
+    status.usage = usage;
     publish_transition(cluster, ctx, &status).await?;
     let available = status.status == Some(ClusterState::Available);
     patch_status(cluster, ctx, namespace, &status).await?;
-    Ok(Action::requeue(if available { RESYNC } else { CONVERGING }))
+    // A replication problem is looked at again soon (the failure window spans reconciles); metering scrapes on
+    // its interval.
+    let mut next = if troubled {
+        PROBLEM_RECHECK
+    } else if available {
+        RESYNC
+    } else {
+        CONVERGING
+    };
+    if let Some(every) = super::usage::interval(cluster) {
+        next = next.min(every);
+    }
+    Ok(Action::requeue(next))
 }
 
 /// What the running pod template carries (see `pending_changes`).

@@ -14,6 +14,7 @@ mod parameter_group;
 pub mod replication;
 mod roles;
 mod status;
+pub mod usage;
 
 #[cfg(test)]
 mod mock_api;
@@ -60,6 +61,8 @@ pub struct Context {
     pub node_address: fn(&k8s_openapi::api::core::v1::Pod, i32) -> Option<std::net::SocketAddr>,
     /// How long each node group's primary has been silent.
     pub silences: replication::Silences,
+    /// Usage metering state per cluster.
+    pub meters: usage::Meters,
 }
 
 impl Context {
@@ -76,6 +79,7 @@ impl Context {
             clock: Timestamp::now,
             node_address: replication::pod_address,
             silences: Default::default(),
+            meters: Default::default(),
         }
     }
 }

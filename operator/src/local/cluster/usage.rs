@@ -18,19 +18,7 @@ use crate::platform::Presence;
 /// File name of the persisted status in the cluster's state directory.
 pub const STATUS_FILE: &str = "status.yaml";
 
-/// `15s`, `1m` (the `metering.interval` format); `None` when malformed or zero.
-pub fn parse_interval(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, factor) = if let Some(n) = text.strip_suffix('s') {
-        (n, 1)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60)
-    } else {
-        return None;
-    };
-    let n: u64 = number.parse().ok().filter(|n| *n > 0)?;
-    Some(Duration::from_secs(n * factor))
-}
+pub use crate::metering::parse_interval;
 
 /// Reads a persisted status; `None` when there is none or it cannot be read.
 pub fn read_status(path: &std::path::Path) -> Option<CacheClusterStatus> {

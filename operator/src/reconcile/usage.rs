@@ -1,0 +1,119 @@
+//! Metering on Kubernetes: every `metering.interval` the reconciler scrapes each Redis node's usage counters
+//! (see [`crate::metering`]) and publishes the totals in `status.usage` at most every 5 minutes, so status
+//! writes stay rare for GitOps tools. Totals continue from the published status after an operator restart
+//! (each node's first scrape is then only a baseline) and the operator exports them as Prometheus counters.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use super::replication::NodeAccess;
+use super::Context;
+use crate::api::{CacheCluster, Engine, UsageStatus};
+use crate::metering::{parse_interval, UsageAccumulator};
+use crate::Result;
+
+/// Least time between two publications of `status.usage`.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(300);
+
+struct State {
+    usage: UsageAccumulator,
+    scraped: Option<Instant>,
+    scrapes: u64,
+    published: Option<(Instant, UsageStatus)>,
+}
+
+/// Per-cluster metering state kept between reconciles.
+#[derive(Default)]
+pub struct Meters(Mutex<HashMap<String, State>>);
+
+/// The metering interval of a cluster, when metering is on.
+pub fn interval(cluster: &CacheCluster) -> Option<Duration> {
+    let m = &cluster.spec.metering;
+    if !m.enabled || cluster.spec.engine != Engine::Redis {
+        return None;
+    }
+    Some(parse_interval(&m.interval).unwrap_or(Duration::from_secs(15)))
+}
+
+/// Scrapes when due; returns the usage to publish in status (the previous one until 5 minutes passed).
+pub async fn meter(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    namespace: &str,
+    pods: &[Pod],
+    now: Timestamp,
+) -> Result<Option<UsageStatus>> {
+    let previous = cluster.status.as_ref().and_then(|s| s.usage.clone());
+    let Some(every) = interval(cluster) else {
+        return Ok(previous);
+    };
+    let key = format!("{namespace}/{}", cluster.name_any());
+    let due = {
+        let meters = ctx.meters.0.lock().unwrap_or_else(|e| e.into_inner());
+        meters
+            .get(&key)
+            .and_then(|s| s.scraped)
+            .is_none_or(|at| at.elapsed() >= every)
+    };
+    let mut samples = Vec::new();
+    if due
+        && pods
+            .iter()
+            .any(|p| (ctx.node_address)(p, cluster.spec.client_port()).is_some())
+    {
+        if let Ok(access) = NodeAccess::load(cluster, ctx, namespace).await? {
+            for pod in pods {
+                if let Some((client, _)) = access.client(pod) {
+                    if let Ok(sample) = client.usage().await {
+                        samples.push((pod.name_any(), sample));
+                    }
+                }
+            }
+        }
+    }
+    let mut meters = ctx.meters.0.lock().unwrap_or_else(|e| e.into_inner());
+    let state = meters.entry(key).or_insert_with(|| State {
+        usage: previous
+            .as_ref()
+            .map(UsageAccumulator::resume)
+            .unwrap_or_default(),
+        scraped: None,
+        scrapes: 0,
+        published: None,
+    });
+    if !samples.is_empty() {
+        // A node first seen after this operator has been metering the cluster is new: all its units count.
+        let fresh = state.scrapes > 0;
+        for (node, sample) in samples {
+            state.usage.observe(&node, sample, now, fresh);
+        }
+        state.scraped = Some(Instant::now());
+        state.scrapes += 1;
+        let usage = state.usage.usage();
+        ctx.metrics.record_usage(
+            namespace,
+            &cluster.name_any(),
+            usage.ecpu_total,
+            usage.storage_gb_hours,
+        );
+    }
+    let publish = state
+        .published
+        .as_ref()
+        .is_none_or(|(at, _)| at.elapsed() >= PUBLISH_EVERY);
+    if publish && state.scrapes > 0 {
+        let usage = state.usage.usage();
+        state.published = Some((Instant::now(), usage.clone()));
+        return Ok(Some(usage));
+    }
+    Ok(state
+        .published
+        .as_ref()
+        .map(|(_, u)| u.clone())
+        .or(previous))
+}
