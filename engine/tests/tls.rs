@@ -340,3 +340,59 @@ fn the_redis_crate_works_over_rustls_with_and_without_client_certificates() {
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn port_zero_with_a_tls_port_serves_tls_only() {
+    let pki = Pki::new("tlsonly");
+    let server = pki.issue("server", "server-one");
+    let tls_port = common::free_port();
+    let port = tls_port.to_string();
+    let ca = pki.ca();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
+        .args([
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--loglevel",
+            "warning",
+        ])
+        .args([
+            "--tls-port",
+            &port,
+            "--tls-cert-file",
+            server.0.to_str().unwrap(),
+        ])
+        .args(["--tls-key-file", server.1.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut tls = loop {
+        if let Ok(t) = connect(tls_port, &ca, None) {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "TLS port never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ping(&mut tls).unwrap(), b"+PONG\r\n");
+    // No plaintext listener: the only TCP port the process owns is the TLS one.
+    let pid = child.id();
+    let out = Command::new("ss").args(["-ltnpH"]).output();
+    if let Ok(out) = out {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ours: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(&format!("pid={pid},")))
+            .collect();
+        assert!(
+            ours.iter().all(|l| l.contains(&format!(":{tls_port} "))),
+            "listening sockets: {ours:?}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -82,7 +82,9 @@ fn raise_fd_limit(maxclients: usize) {
 pub fn run(config: Config) -> anyhow::Result<()> {
     raise_fd_limit(config.maxclients);
     let mut listeners = Vec::new();
-    if config.protocol.serves_redis() {
+    // As in Redis, `port 0` with a TLS port serves TLS only; without one, 0 picks a free port.
+    let tls_only = config.port == 0 && config.tls_port != 0;
+    if config.protocol.serves_redis() && !tls_only {
         listeners.extend(bind(&config)?.into_iter().map(|l| (l, Wire::Redis)));
     }
     if config.tls_port != 0 && config.protocol.serves_redis() {
@@ -108,7 +110,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .find(|(_, wire)| *wire == Wire::Redis)
         .map(|(l, _)| l.local_addr().map(|a| a.port()))
         .transpose()?
-        .unwrap_or(config.port);
+        // TLS only: the TLS port is the one replicas announce and clients use.
+        .unwrap_or(if tls_only {
+            config.tls_port
+        } else {
+            config.port
+        });
     let threads = config.threads;
     let node = Arc::new(Node::new(config).map_err(anyhow::Error::msg)?);
     load_snapshot(&node)?;
