@@ -133,6 +133,28 @@ pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -
             return out;
         }
     }
+    // Another node answers as the primary (a switchover handed it the role): the label follows the role.
+    if let Some(actual) = members
+        .iter()
+        .find(|m| !m.labelled_primary && answers_as_primary(m) && m.address.is_some())
+    {
+        if primary.is_none_or(|p| !answers_as_primary(p)) {
+            if let Some(p) = primary {
+                out.steps.push(Step::Label {
+                    node: p.name.clone(),
+                    primary: false,
+                });
+            }
+            out.steps.push(Step::Label {
+                node: actual.name.clone(),
+                primary: true,
+            });
+            if let Some(address) = &actual.address {
+                follow_steps(members, &actual.name, address, &mut out.steps);
+            }
+            return out;
+        }
+    }
     // The primary failed (or no pod carries the label).
     let health = match primary {
         None => PrimaryHealth::Gone,
@@ -352,6 +374,34 @@ mod tests {
             .problem
             .unwrap()
             .contains("automaticFailoverEnabled is false"));
+    }
+
+    #[test]
+    fn the_label_follows_a_node_that_took_the_primary_role_in_a_switchover() {
+        let members = [
+            member(0, true, info("replica", 100, Some(addr(1)))),
+            member(1, false, info("primary", 100, None)),
+            member(2, false, info("replica", 100, Some(addr(0)))),
+        ];
+        let p = plan(&members, POLICY, PrimaryHealth::Answering);
+        assert_eq!(
+            p.steps,
+            [
+                Step::Label {
+                    node: "c-0001-0".into(),
+                    primary: false
+                },
+                Step::Label {
+                    node: "c-0001-1".into(),
+                    primary: true
+                },
+                Step::Follow {
+                    node: "c-0001-2".into(),
+                    primary: addr(1)
+                },
+            ]
+        );
+        assert_eq!(p.failover, None, "a hand-over is not a failover");
     }
 
     #[test]

@@ -183,8 +183,13 @@ async fn apply(
             .await?;
     wiring.problem = wiring.problem.or(parameters_problem).or(rotation_problem);
 
+    // A rolling patch moves only while replication is healthy.
+    let rolling = match wiring.problem {
+        None => super::rolling::roll(cluster, ctx, namespace, &pod_list).await?,
+        Some(_) => None,
+    };
     let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, now).await?;
-    let troubled = wiring.problem.is_some();
+    let troubled = wiring.problem.is_some() || rolling.is_some();
     let mut status = compute(Observation {
         cluster,
         pods: &pod_list,

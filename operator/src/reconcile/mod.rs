@@ -13,6 +13,7 @@ pub mod live_parameters;
 mod parameter_group;
 pub mod replication;
 mod roles;
+pub mod rolling;
 mod status;
 pub mod usage;
 
