@@ -127,6 +127,11 @@ impl NodeClient {
         self.query::<String>(cmd).await.map(drop)
     }
 
+    /// Runs a command answered with an integer.
+    pub async fn query_int(&self, cmd: &redis::Cmd) -> Result<i64> {
+        self.query::<i64>(cmd).await
+    }
+
     /// PING: the health check of a Redis-protocol node.
     pub async fn ping(&self) -> Result<()> {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)

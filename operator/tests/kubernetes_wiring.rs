@@ -512,3 +512,51 @@ async fn an_auth_token_rotates_live_accepting_both_tokens_until_every_node_has_t
         "connections made with the old token keep working"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_are_created_changed_and_deleted_live() {
+    use ferrocache_operator::reconcile::acl_users::{delete_user, set_user, DesiredUser};
+    let mut pod = Pod {
+        name: "users-0001-0".into(),
+        port: free_port(),
+        primary_label: true,
+        process: None,
+        tls: None,
+    };
+    pod.start();
+    let admin = pod.client();
+    admin.promote().await.unwrap();
+    let user = |rules: &str, password: &str| DesiredUser {
+        name: "app".into(),
+        rules: rules.split_whitespace().map(str::to_string).collect(),
+        password: password.into(),
+    };
+    let login = |password: &str| {
+        redis::Client::open(format!("redis://app:{password}@{}/", pod.address()))
+            .unwrap()
+            .get_connection()
+    };
+    set_user(&admin, &user("on ~app:* +@all -@dangerous", "first"))
+        .await
+        .unwrap();
+    let mut app = login("first").expect("the user logs in");
+    let _: () = redis::cmd("SET")
+        .arg("app:1")
+        .arg("x")
+        .query(&mut app)
+        .unwrap();
+    let denied: redis::RedisResult<()> = redis::cmd("SET").arg("other").arg("x").query(&mut app);
+    assert!(denied.is_err(), "keys outside ~app:* are refused");
+    // A new password and narrower rules replace the old ones entirely (reset first).
+    set_user(&admin, &user("on ~app:* +@read", "second"))
+        .await
+        .unwrap();
+    assert!(login("first").is_err(), "the old password is gone");
+    let mut app = login("second").unwrap();
+    let v: String = redis::cmd("GET").arg("app:1").query(&mut app).unwrap();
+    assert_eq!(v, "x");
+    let write: redis::RedisResult<()> = redis::cmd("SET").arg("app:2").arg("y").query(&mut app);
+    assert!(write.is_err(), "+@read only");
+    delete_user(&admin, "app").await.unwrap();
+    assert!(login("second").is_err(), "a removed user cannot log in");
+}

@@ -181,7 +181,12 @@ async fn apply(
     let parameters_problem =
         super::live_parameters::apply(cluster, ctx, namespace, &mut pod_list, &dynamic_parameters)
             .await?;
-    wiring.problem = wiring.problem.or(parameters_problem).or(rotation_problem);
+    let users_problem = super::acl_users::apply(cluster, ctx, namespace, &mut pod_list).await?;
+    wiring.problem = wiring
+        .problem
+        .or(parameters_problem)
+        .or(rotation_problem)
+        .or(users_problem);
 
     // A rolling patch moves only while replication is healthy.
     let rolling = match wiring.problem {

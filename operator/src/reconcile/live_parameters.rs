@@ -30,11 +30,11 @@ pub fn parameters_hash(parameters: &BTreeMap<String, String>) -> String {
     format!("{hash:016x}")
 }
 
-/// Ready pods whose node has not been given the parameter set `hash` yet.
-pub fn stale_pods<'p>(pods: &'p [Pod], hash: &str) -> Vec<&'p Pod> {
+/// Ready pods whose annotation `key` does not record `hash` yet (their node has not been given that state).
+pub fn stale_pods<'p>(pods: &'p [Pod], key: &str, hash: &str) -> Vec<&'p Pod> {
     pods.iter()
         .filter(|p| pod_ready(p))
-        .filter(|p| p.annotations().get(DYNAMIC_PARAMETERS).map(String::as_str) != Some(hash))
+        .filter(|p| p.annotations().get(key).map(String::as_str) != Some(hash))
         .collect()
 }
 
@@ -52,7 +52,7 @@ pub async fn apply(
     }
     let hash = parameters_hash(dynamic);
     let port = cluster.spec.client_port();
-    let stale: Vec<String> = stale_pods(pods, &hash)
+    let stale: Vec<String> = stale_pods(pods, DYNAMIC_PARAMETERS, &hash)
         .into_iter()
         .filter(|p| (ctx.node_address)(p, port).is_some())
         .map(|p| p.name_any())
@@ -113,13 +113,16 @@ mod tests {
         let stale = fixtures::pod("c-0001-1", None, true);
         let starting = fixtures::pod("c-0001-2", None, false);
         let pods = [done, stale, starting];
-        let names: Vec<String> = stale_pods(&pods, &hash)
+        let names: Vec<String> = stale_pods(&pods, DYNAMIC_PARAMETERS, &hash)
             .iter()
             .map(|p| p.name_any())
             .collect();
         assert_eq!(names, ["c-0001-1"]);
         let changed = BTreeMap::from([("maxmemory-policy".to_string(), "allkeys-lru".to_string())]);
         assert_ne!(parameters_hash(&changed), hash);
-        assert_eq!(stale_pods(&pods, &parameters_hash(&changed)).len(), 2);
+        assert_eq!(
+            stale_pods(&pods, DYNAMIC_PARAMETERS, &parameters_hash(&changed)).len(),
+            2
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! cleaning up, so there is no finalizer (an operator uninstalled before its clusters cannot block their
 //! deletion).
 
+pub mod acl_users;
 pub mod auth_rotation;
 mod cluster;
 pub mod live_parameters;
