@@ -152,8 +152,27 @@ async fn apply(
         applied,
         window_open || cluster.spec.apply_immediately,
     );
+    // Shrinking a group: the primary must not be among the pods that go; until it has handed over, the group
+    // keeps its size.
+    let current = observed
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.replicas)
+        .unwrap_or(0);
+    let keep = cluster.spec.nodes_per_group();
+    let held;
+    let cluster_to_build = if keep < current
+        && !super::scale_in::prepare(cluster, ctx, namespace, current, keep).await?
+    {
+        let mut hold = cluster.clone();
+        hold.spec.replicas_per_node_group = current - 1;
+        held = hold;
+        &held
+    } else {
+        cluster
+    };
     let objects = resources::build(BuildInput {
-        cluster,
+        cluster: cluster_to_build,
         applied: &plan.apply,
         dynamic_parameters: &dynamic_parameters,
     })?;

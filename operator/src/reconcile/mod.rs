@@ -15,6 +15,7 @@ mod parameter_group;
 pub mod replication;
 mod roles;
 pub mod rolling;
+pub mod scale_in;
 mod status;
 pub mod usage;
 
