@@ -105,7 +105,24 @@ impl ZTree {
 
     /// Adds a member or changes its score; returns the previous score.
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
-        let old = self.remove(member);
+        if let Some(x) = self.dict.find(member) {
+            // A new score for a present member: the node moves within the tree and keeps its slot, its key
+            // and its dictionary entry.
+            let old = self.node(x).score;
+            if old == score {
+                return Some(old);
+            }
+            self.root = self.remove_at(self.root, x);
+            let n = self.node_mut(x);
+            n.score = score;
+            n.left = NIL;
+            n.right = NIL;
+            n.size = 1;
+            n.lsize = 0;
+            self.root = self.insert_at(self.root, x);
+            return Some(old);
+        }
+        let old = None;
         let slot = self.dict.insert_new(
             member,
             Node {
