@@ -407,26 +407,38 @@ impl PubSub {
         by: u64,
         now_ms: u64,
     ) {
-        // One outcome per key: the last change says whether it is gone.
-        let mut seen: Vec<(usize, Box<[u8]>, bool)> = Vec::with_capacity(changes.len());
-        for (db, key, removed) in changes {
-            match seen.iter_mut().find(|(d, k, _)| *d == db && *k == key) {
-                Some(entry) => entry.2 = removed,
-                None => seen.push((db, key, removed)),
-            }
+        // Each key's place among the command's keys (its first), found once: commands may name thousands.
+        let mut position: HashMap<&[u8], usize> = HashMap::with_capacity(key_args.len());
+        for (i, k) in key_args.iter().enumerate() {
+            position.entry(*k).or_insert(i);
         }
+        let place = |key: &[u8]| position.get(key).copied().unwrap_or(0);
+        // One outcome per key: the last change says whether it is gone.
+        let mut seen: Vec<(usize, Box<[u8]>, bool, usize)> = changes
+            .into_iter()
+            .enumerate()
+            .map(|(order, (db, key, removed))| (db, key, removed, order))
+            .collect();
+        seen.sort_unstable_by(|a, b| (a.0, &a.1, a.3).cmp(&(b.0, &b.1, b.3)));
+        seen.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0 && later.1 == earlier.1;
+            if same {
+                earlier.2 = later.2;
+            }
+            same
+        });
         // Events follow the order of the command's keys (RENAME: rename_from, then rename_to).
-        seen.sort_by_key(|(_, key, _)| key_args.iter().position(|k| **k == **key));
+        seen.sort_by_key(|(_, key, _, _)| place(key));
         let command = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
         let flags = self.notify_flags();
-        for (db, key, removed) in seen {
+        for (db, key, removed, _) in seen {
             if self.tracking.clients() > 0 {
                 self.tracking.invalidate(&key, Some(by), now_ms);
             }
             if flags == 0 {
                 continue;
             }
-            let pos = key_args.iter().position(|k| **k == *key).unwrap_or(0);
+            let pos = place(&key);
             let event = notify::event_of(&command, pos, args);
             if notify::is_silent(&event) {
                 continue;

@@ -424,13 +424,14 @@ pub fn run(
                     .remember(session.info.id, spec.key_args(args));
             }
         }
-        if matches!(spec.name, "flushall" | "flushdb" | "swapdb")
-            && node.pubsub.tracking.clients() > 0
+        if node.pubsub.tracking.clients() > 0
+            && matches!(spec.name, "flushall" | "flushdb" | "swapdb")
         {
             node.pubsub.tracking.invalidate_all(clock.now_ms);
         }
     }
-    if spec.name != "client" {
+    // CLIENT CACHING applies to the next command only (CLIENT itself does not consume it).
+    if session.caching.is_some() && spec.name != "client" {
         session.caching = None;
     }
     if node.repl.is_recording() && !session.master_link {
