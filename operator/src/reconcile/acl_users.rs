@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use super::live_parameters::stale_pods;
-use super::replication::NodeAccess;
+use super::replication::Reach;
 use super::Context;
-use crate::api::{CacheCluster, Engine};
+use crate::api::CacheCluster;
 use crate::engine_client::NodeClient;
 use crate::Result;
 
@@ -127,15 +127,17 @@ pub async fn apply(
     ctx: &Context,
     namespace: &str,
     pods: &mut [Pod],
+    reach: &Reach<'_>,
 ) -> Result<Option<String>> {
-    let port = cluster.spec.client_port();
     let managed_before = pods.iter().any(|p| p.annotations().contains_key(ACL_USERS));
-    if cluster.spec.engine != Engine::Redis
-        || (cluster.spec.users.is_empty() && !managed_before)
-        || pods.iter().all(|p| (ctx.node_address)(p, port).is_none())
-    {
+    if cluster.spec.users.is_empty() && !managed_before {
         return Ok(None);
     }
+    let access = match reach {
+        None => return Ok(None),
+        Some(Err(problem)) => return Ok(Some(problem.clone())),
+        Some(Ok(access)) => access,
+    };
     let users = match desired_users(cluster, ctx, namespace).await? {
         Ok(users) => users,
         Err(problem) => return Ok(Some(problem)),
@@ -148,10 +150,6 @@ pub async fn apply(
     if stale.is_empty() {
         return Ok(None);
     }
-    let access = match NodeAccess::load(cluster, ctx, namespace).await? {
-        Ok(access) => access,
-        Err(problem) => return Ok(Some(problem)),
-    };
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let mut problem = None;
     'pods: for name in stale {

@@ -17,9 +17,9 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use tracing::info;
 
-use super::replication::NodeAccess;
+use super::replication::Reach;
 use super::Context;
-use crate::api::{CacheCluster, Engine};
+use crate::api::CacheCluster;
 use crate::engine_client::NodeClient;
 use crate::resources::{common_labels, owned_meta};
 use crate::{Result, FIELD_MANAGER};
@@ -146,37 +146,36 @@ pub async fn only_token(client: &NodeClient, token: &str) -> Result<()> {
         .await
 }
 
-/// Advances a rotation; returns why it is not finished, if it is not.
+/// Advances a rotation; returns why it is not finished, if it is not. A finished rotation updates `reach`,
+/// so the steps after it reach the nodes with the new token.
 pub async fn rotate(
     cluster: &CacheCluster,
     ctx: &Context,
     namespace: &str,
     pods: &[Pod],
+    reach: &mut Reach<'_>,
 ) -> Result<Option<String>> {
-    let port = cluster.spec.client_port();
-    if cluster.spec.engine != Engine::Redis
-        || cluster.spec.auth_token_secret_ref.is_none()
-        || pods.iter().all(|p| (ctx.node_address)(p, port).is_none())
-    {
-        // No token, or no node running yet: nothing to rotate.
-        return Ok(None);
-    }
-    let tokens = Tokens::load(cluster, ctx, namespace).await?;
-    let Some(new) = &tokens.desired else {
+    let access = match reach {
+        // No node running yet: nothing to rotate.
+        None => return Ok(None),
+        Some(Err(problem)) => return Ok(Some(problem.clone())),
+        Some(Ok(access)) => access,
+    };
+    let (Some(new), applied) = (access.tokens.desired.clone(), access.tokens.applied.clone())
+    else {
+        // No token: nothing to rotate.
         return Ok(None);
     };
-    let Some(old) = &tokens.applied else {
+    let Some(old) = applied else {
         // First reconcile with auth: the nodes start with the Secret's token.
-        record(cluster, ctx, namespace, new).await?;
+        record(cluster, ctx, namespace, &new).await?;
+        access.rotated(&new);
         return Ok(None);
     };
     if old == new {
         return Ok(None);
     }
-    let access = match NodeAccess::load(cluster, ctx, namespace).await? {
-        Ok(access) => access,
-        Err(problem) => return Ok(Some(problem)),
-    };
+    let (new, old) = (new.as_str(), old.as_str());
     let mut clients = Vec::new();
     for pod in pods {
         let with = |token: &str| {
@@ -211,6 +210,7 @@ pub async fn rotate(
         only_token(client, new).await?;
     }
     record(cluster, ctx, namespace, new).await?;
+    access.rotated(new);
     info!(cluster = %cluster.name_any(), %namespace, nodes = clients.len(), "auth token rotated");
     let event = Event {
         type_: EventType::Normal,

@@ -195,12 +195,23 @@ async fn apply(
         }
     }
 
-    let rotation_problem = super::auth_rotation::rotate(cluster, ctx, namespace, &pod_list).await?;
-    let mut wiring = super::replication::wire(cluster, ctx, namespace, &mut pod_list).await?;
-    let parameters_problem =
-        super::live_parameters::apply(cluster, ctx, namespace, &mut pod_list, &dynamic_parameters)
-            .await?;
-    let users_problem = super::acl_users::apply(cluster, ctx, namespace, &mut pod_list).await?;
+    // The Secrets that reaching the nodes needs are read once; a finished token rotation updates them.
+    let mut reach = super::replication::reach(cluster, ctx, namespace, &pod_list).await?;
+    let rotation_problem =
+        super::auth_rotation::rotate(cluster, ctx, namespace, &pod_list, &mut reach).await?;
+    let mut wiring =
+        super::replication::wire(cluster, ctx, namespace, &mut pod_list, &reach).await?;
+    let parameters_problem = super::live_parameters::apply(
+        cluster,
+        ctx,
+        namespace,
+        &mut pod_list,
+        &dynamic_parameters,
+        &reach,
+    )
+    .await?;
+    let users_problem =
+        super::acl_users::apply(cluster, ctx, namespace, &mut pod_list, &reach).await?;
     wiring.problem = wiring
         .problem
         .or(parameters_problem)
@@ -209,10 +220,10 @@ async fn apply(
 
     // A rolling patch moves only while replication is healthy.
     let rolling = match wiring.problem {
-        None => super::rolling::roll(cluster, ctx, namespace, &pod_list).await?,
+        None => super::rolling::roll(cluster, ctx, namespace, &pod_list, &reach).await?,
         Some(_) => None,
     };
-    let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, now).await?;
+    let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, &reach, now).await?;
     let troubled = wiring.problem.is_some() || rolling.is_some();
     let mut status = compute(Observation {
         cluster,

@@ -10,9 +10,9 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
-use super::replication::NodeAccess;
+use super::replication::Reach;
 use super::{pod_ready, Context};
-use crate::api::{CacheCluster, Engine};
+use crate::api::CacheCluster;
 use crate::Result;
 
 /// Pod annotation: the hash of the dynamic parameters the node was last given.
@@ -45,25 +45,23 @@ pub async fn apply(
     namespace: &str,
     pods: &mut [Pod],
     dynamic: &BTreeMap<String, String>,
+    reach: &Reach<'_>,
 ) -> Result<Option<String>> {
-    if cluster.spec.engine != Engine::Redis {
-        // Memcached nodes take their parameters at start only.
-        return Ok(None);
-    }
+    let access = match reach {
+        // No Redis node to reach (memcached nodes take their parameters at start only).
+        None => return Ok(None),
+        Some(Err(problem)) => return Ok(Some(problem.clone())),
+        Some(Ok(access)) => access,
+    };
     let hash = parameters_hash(dynamic);
-    let port = cluster.spec.client_port();
     let stale: Vec<String> = stale_pods(pods, DYNAMIC_PARAMETERS, &hash)
         .into_iter()
-        .filter(|p| (ctx.node_address)(p, port).is_some())
+        .filter(|p| ctx.reachable(cluster, p))
         .map(|p| p.name_any())
         .collect();
     if stale.is_empty() {
         return Ok(None);
     }
-    let access = match NodeAccess::load(cluster, ctx, namespace).await? {
-        Ok(access) => access,
-        Err(problem) => return Ok(Some(problem)),
-    };
     let pairs: Vec<(&str, &str)> = dynamic
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

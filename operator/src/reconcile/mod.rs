@@ -87,6 +87,22 @@ impl Context {
     }
 }
 
+impl Context {
+    /// True when the pod's engine has an address the operator can reach (it is scheduled and running).
+    pub fn reachable(&self, cluster: &CacheCluster, pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+        (self.node_address)(pod, cluster.spec.client_port()).is_some()
+    }
+
+    /// True when any of the pods is [`Context::reachable`].
+    pub fn any_reachable(
+        &self,
+        cluster: &CacheCluster,
+        pods: &[k8s_openapi::api::core::v1::Pod],
+    ) -> bool {
+        pods.iter().any(|p| self.reachable(cluster, p))
+    }
+}
+
 /// Requeue after a failure: soon enough to recover from API hiccups, slow enough not to hammer the server.
 const ERROR_REQUEUE: Duration = Duration::from_secs(30);
 

@@ -51,13 +51,32 @@ impl Silences {
     }
 }
 
-/// How the operator reaches the engine nodes of one cluster: port, auth token, TLS trust.
+/// How the operator reaches the engine nodes of one cluster: port, auth tokens, TLS trust.
 pub struct NodeAccess<'a> {
     cluster: &'a CacheCluster,
     ctx: &'a Context,
     namespace: &'a str,
+    /// The tokens in the user's Secret and in the record of what nodes accept.
+    pub tokens: super::auth_rotation::Tokens,
     password: Option<String>,
     tls_ca: Option<Vec<u8>>,
+}
+
+/// How one reconcile reaches a Redis cluster's nodes: `None` when no node runs yet (or the engine is
+/// memcached), else the access or the reason nodes cannot be reached. Read once per reconcile.
+pub type Reach<'a> = Option<std::result::Result<NodeAccess<'a>, String>>;
+
+/// Reads what reaching the nodes needs, when there is a node to reach.
+pub async fn reach<'a>(
+    cluster: &'a CacheCluster,
+    ctx: &'a Context,
+    namespace: &'a str,
+    pods: &[Pod],
+) -> Result<Reach<'a>> {
+    if cluster.spec.engine != Engine::Redis || !ctx.any_reachable(cluster, pods) {
+        return Ok(None);
+    }
+    Ok(Some(NodeAccess::load(cluster, ctx, namespace).await?))
 }
 
 impl<'a> NodeAccess<'a> {
@@ -84,9 +103,16 @@ impl<'a> NodeAccess<'a> {
             cluster,
             ctx,
             namespace,
+            tokens,
             password,
             tls_ca,
         }))
+    }
+
+    /// A rotation finished: every node accepts only the new token, which the operator now uses too.
+    pub fn rotated(&mut self, token: &str) {
+        self.tokens.applied = Some(token.to_string());
+        self.password = Some(token.to_string());
     }
 
     /// A client of a pod's engine and the endpoint other nodes reach it at, once the pod has an address.
@@ -152,24 +178,17 @@ pub async fn wire(
     ctx: &Context,
     namespace: &str,
     pods: &mut [Pod],
+    reach: &Reach<'_>,
 ) -> Result<Outcome> {
     let mut outcome = Outcome::default();
-    if cluster.spec.engine != Engine::Redis || pods.is_empty() {
-        return Ok(outcome);
-    }
-    if pods
-        .iter()
-        .all(|p| (ctx.node_address)(p, cluster.spec.client_port()).is_none())
-    {
+    let access = match reach {
         // No pod has an address yet (still being scheduled): nothing to observe.
-        return Ok(outcome);
-    }
-    let access = match NodeAccess::load(cluster, ctx, namespace).await? {
-        Ok(access) => access,
-        Err(problem) => {
-            outcome.problem = Some(problem);
+        None => return Ok(outcome),
+        Some(Err(problem)) => {
+            outcome.problem = Some(problem.clone());
             return Ok(outcome);
         }
+        Some(Ok(access)) => access,
     };
     let policy = FailoverPolicy {
         enabled: cluster.spec.automatic_failover_enabled,

@@ -14,7 +14,7 @@ use kube::{Api, Resource, ResourceExt};
 use std::time::Duration;
 use tracing::info;
 
-use super::replication::NodeAccess;
+use super::replication::Reach;
 use super::{pod_ready, Context};
 use crate::api::{CacheCluster, Engine};
 use crate::resources::{
@@ -61,9 +61,9 @@ pub async fn roll(
     ctx: &Context,
     namespace: &str,
     pods: &[Pod],
+    reach: &Reach<'_>,
 ) -> Result<Option<String>> {
-    let port = cluster.spec.client_port();
-    if pods.iter().all(|p| (ctx.node_address)(p, port).is_none()) {
+    if !ctx.any_reachable(cluster, pods) {
         // No node is running yet: nothing to roll.
         return Ok(None);
     }
@@ -110,9 +110,10 @@ pub async fn roll(
                 stale.name_any()
             )));
         }
-        let access = match NodeAccess::load(cluster, ctx, namespace).await? {
-            Ok(access) => access,
-            Err(problem) => return Ok(Some(problem)),
+        let access = match reach {
+            None => return Ok(None),
+            Some(Err(problem)) => return Ok(Some(problem.clone())),
+            Some(Ok(access)) => access,
         };
         let mut members = Vec::new();
         let mut primary = None;

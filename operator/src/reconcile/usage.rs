@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use super::replication::NodeAccess;
+use super::replication::Reach;
 use super::Context;
 use crate::api::{CacheCluster, Engine, UsageStatus};
 use crate::metering::{parse_interval, UsageAccumulator};
@@ -46,6 +46,7 @@ pub async fn meter(
     ctx: &Context,
     namespace: &str,
     pods: &[Pod],
+    reach: &Reach<'_>,
     now: Timestamp,
 ) -> Result<Option<UsageStatus>> {
     let previous = cluster.status.as_ref().and_then(|s| s.usage.clone());
@@ -61,12 +62,8 @@ pub async fn meter(
             .is_none_or(|at| at.elapsed() >= every)
     };
     let mut samples = Vec::new();
-    if due
-        && pods
-            .iter()
-            .any(|p| (ctx.node_address)(p, cluster.spec.client_port()).is_some())
-    {
-        if let Ok(access) = NodeAccess::load(cluster, ctx, namespace).await? {
+    if due {
+        if let Some(Ok(access)) = reach {
             for pod in pods {
                 if let Some((client, _)) = access.client(pod) {
                     if let Ok(sample) = client.usage().await {
