@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -171,13 +170,8 @@ pub async fn apply(
                 delete_user(&client, &old).await?;
             }
         }
-        let patch = serde_json::json!({ "metadata": { "annotations": { ACL_USERS: annotation } } });
-        let updated = api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        if let Some(slot) = pods.iter_mut().find(|p| p.name_any() == name) {
-            *slot = updated;
-        }
+        let record = serde_json::json!({ "annotations": { ACL_USERS: annotation } });
+        super::patch_pod(&api, pods, &name, record).await?;
         info!(cluster = %cluster.name_any(), %namespace, node = %name, users = users.len(), "ACL users applied");
     }
     Ok(problem)

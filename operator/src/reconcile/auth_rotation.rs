@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::ByteString;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::info;
 
 use super::replication::Reach;
@@ -212,23 +211,20 @@ pub async fn rotate(
     record(cluster, ctx, namespace, new).await?;
     access.rotated(new);
     info!(cluster = %cluster.name_any(), %namespace, nodes = clients.len(), "auth token rotated");
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "AuthTokenRotated".into(),
-        note: Some(format!(
-            "every node now accepts only the token of Secret {}",
-            cluster
-                .spec
-                .auth_token_secret_ref
-                .as_ref()
-                .map_or("", |r| r.name.as_str())
-        )),
-        action: "RotateAuthToken".into(),
-        secondary: None,
-    };
-    ctx.recorder
-        .publish(&event, &cluster.object_ref(&()))
-        .await?;
+    let secret = cluster
+        .spec
+        .auth_token_secret_ref
+        .as_ref()
+        .map_or("", |r| r.name.as_str());
+    super::publish_event(
+        ctx,
+        cluster,
+        false,
+        "AuthTokenRotated",
+        "RotateAuthToken",
+        format!("every node now accepts only the token of Secret {secret}"),
+    )
+    .await?;
     Ok(None)
 }
 

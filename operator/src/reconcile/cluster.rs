@@ -27,7 +27,7 @@ use crate::api::{
 use crate::maintenance_window::MaintenanceWindow;
 use crate::parameters;
 use crate::pending_changes::{self, AppliedSpec, APPLIED_ANNOTATION};
-use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER, ROLE};
+use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER};
 use crate::{Error, Result, FIELD_MANAGER};
 
 /// How often an available cluster is looked at without any change (drift repair, status refresh).
@@ -185,14 +185,8 @@ async fn apply(
         .await?
         .items;
     for (pod_name, role) in role_changes(cluster.spec.engine, &pod_list) {
-        let patch = serde_json::json!({ "metadata": { "labels": { ROLE: role } } });
-        let updated = pods
-            .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+        super::set_role(&pods, &mut pod_list, &pod_name, role).await?;
         info!(cluster = %cluster.name_any(), %namespace, node = %pod_name, role, "pod role assigned");
-        if let Some(slot) = pod_list.iter_mut().find(|p| p.name_any() == pod_name) {
-            *slot = updated;
-        }
     }
 
     // The Secrets that reaching the nodes needs are read once; a finished token rotation updates them.

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
@@ -83,14 +82,8 @@ pub async fn apply(
                 continue;
             }
         }
-        let patch =
-            serde_json::json!({ "metadata": { "annotations": { DYNAMIC_PARAMETERS: hash } } });
-        let updated = api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        if let Some(slot) = pods.iter_mut().find(|p| p.name_any() == name) {
-            *slot = updated;
-        }
+        let annotation = serde_json::json!({ "annotations": { DYNAMIC_PARAMETERS: hash } });
+        super::patch_pod(&api, pods, &name, annotation).await?;
         info!(cluster = %cluster.name_any(), %namespace, node = %name, parameters = pairs.len(), "dynamic parameters applied");
     }
     Ok(problem)

@@ -87,6 +87,63 @@ impl Context {
     }
 }
 
+/// Publishes an Event about `cluster`.
+pub(crate) async fn publish_event(
+    ctx: &Context,
+    cluster: &CacheCluster,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: String,
+) -> crate::Result<()> {
+    use kube::runtime::events::{Event, EventType};
+    use kube::Resource;
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    ctx.recorder
+        .publish(&event, &cluster.object_ref(&()))
+        .await?;
+    Ok(())
+}
+
+/// Merges `metadata` (labels, annotations) into pod `name`; the updated pod replaces its copy in `pods`.
+pub(crate) async fn patch_pod(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    pods: &mut [k8s_openapi::api::core::v1::Pod],
+    name: &str,
+    metadata: serde_json::Value,
+) -> crate::Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let patch = serde_json::json!({ "metadata": metadata });
+    let updated = api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    if let Some(slot) = pods.iter_mut().find(|p| p.name_any() == name) {
+        *slot = updated;
+    }
+    Ok(())
+}
+
+/// Sets pod `name`'s `ferrocache.io/role` label (what the primary and reader Services select on).
+pub(crate) async fn set_role(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    pods: &mut [k8s_openapi::api::core::v1::Pod],
+    name: &str,
+    role: &str,
+) -> crate::Result<()> {
+    let labels = serde_json::json!({ "labels": { crate::resources::ROLE: role } });
+    patch_pod(api, pods, name, labels).await
+}
+
 impl Context {
     /// True when the pod's engine has an address the operator can reach (it is scheduled and running).
     pub fn reachable(&self, cluster: &CacheCluster, pod: &k8s_openapi::api::core::v1::Pod) -> bool {

@@ -7,9 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
 use super::Context;
@@ -238,29 +236,22 @@ pub async fn wire(
         let plan = wiring::plan(&members, policy, health);
         if let Some((old, new)) = &plan.failover {
             warn!(cluster = %cluster.name_any(), %namespace, old, new, "primary failed: failing over");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: "FailoverStarted".into(),
-                note: Some(format!("primary {old} is unavailable: promoting {new}, the replica with the highest replication offset")),
-                action: "Failover".into(),
-                secondary: None,
-            };
-            ctx.recorder
-                .publish(&event, &cluster.object_ref(&()))
-                .await?;
+            super::publish_event(
+                ctx,
+                cluster,
+                true,
+                "FailoverStarted",
+                "Failover",
+                format!("primary {old} is unavailable: promoting {new}, the replica with the highest replication offset"),
+            )
+            .await?;
             outcome.failed_over = true;
         }
         for step in plan.steps {
             let done = match &step {
                 Step::Label { node, primary } => {
                     let role = if *primary { ROLE_PRIMARY } else { ROLE_REPLICA };
-                    let patch = serde_json::json!({ "metadata": { "labels": { ROLE: role } } });
-                    let updated = api
-                        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await?;
-                    if let Some(slot) = pods.iter_mut().find(|p| p.name_any() == *node) {
-                        *slot = updated;
-                    }
+                    super::set_role(&api, pods, node, role).await?;
                     Ok(())
                 }
                 Step::Promote { node } => match clients.get(node) {

@@ -8,13 +8,12 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
+use kube::api::DeleteParams;
+use kube::{Api, ResourceExt};
 use std::time::Duration;
 use tracing::info;
 
-use super::replication::Reach;
+use super::replication::{NodeAccess, Reach};
 use super::{pod_ready, Context};
 use crate::api::{CacheCluster, Engine};
 use crate::resources::{
@@ -37,21 +36,30 @@ async fn event(
     reason: &str,
     note: String,
 ) -> Result<()> {
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.into(),
-        note: Some(note),
-        action: "RollingPatch".into(),
-        secondary: None,
+    super::publish_event(ctx, cluster, warning, reason, "RollingPatch", note).await
+}
+
+/// A coordinated switchover: `from` (the primary) pauses writes until `to` has every one of them, hands it
+/// the primary role and follows it (`FAILOVER TO`); the role labels follow. False when either node has no
+/// address yet.
+pub(super) async fn hand_over(
+    cluster: &CacheCluster,
+    ctx: &Context,
+    access: &NodeAccess<'_>,
+    api: &Api<Pod>,
+    from: &Pod,
+    to: &Pod,
+) -> Result<bool> {
+    let (Some((client, _)), Some(target)) = (
+        access.client(from),
+        (ctx.node_address)(to, cluster.spec.client_port()),
+    ) else {
+        return Ok(false);
     };
-    ctx.recorder
-        .publish(&event, &cluster.object_ref(&()))
-        .await?;
-    Ok(())
+    client.failover_to(target, SWITCHOVER_TIMEOUT).await?;
+    super::set_role(api, &mut [], &from.name_any(), ROLE_REPLICA).await?;
+    super::set_role(api, &mut [], &to.name_any(), ROLE_PRIMARY).await?;
+    Ok(true)
 }
 
 /// Takes the next step of any node group whose pods are not all on the StatefulSet's current revision;
@@ -178,18 +186,8 @@ pub async fn roll(
                 let (Some(from_pod), Some(to_pod)) = (find(&from), find(&to)) else {
                     continue;
                 };
-                let (Some((client, _)), Some(target)) = (
-                    access.client(from_pod),
-                    (ctx.node_address)(to_pod, cluster.spec.client_port()),
-                ) else {
+                if !hand_over(cluster, ctx, access, &pod_api, from_pod, to_pod).await? {
                     return Ok(Some("rolling patch: waiting for node addresses".into()));
-                };
-                client.failover_to(target, SWITCHOVER_TIMEOUT).await?;
-                for (name, role) in [(&from, ROLE_REPLICA), (&to, ROLE_PRIMARY)] {
-                    let patch = serde_json::json!({ "metadata": { "labels": { ROLE: role } } });
-                    pod_api
-                        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await?;
                 }
                 event(
                     ctx,

@@ -4,10 +4,8 @@
 //! its current size.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
-use std::time::Duration;
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
 use tracing::info;
 
 use super::replication::NodeAccess;
@@ -73,20 +71,8 @@ pub async fn prepare(
         Ok(access) => access,
         Err(_) => return Ok(false),
     };
-    let (Some((client, _)), Some(to)) = (
-        access.client(primary),
-        (ctx.node_address)(target, cluster.spec.client_port()),
-    ) else {
+    if !super::rolling::hand_over(cluster, ctx, &access, &pods, primary, target).await? {
         return Ok(false);
-    };
-    client.failover_to(to, Duration::from_secs(10)).await?;
-    for (name, role) in [
-        (primary.name_any(), ROLE_REPLICA),
-        (target.name_any(), ROLE_PRIMARY),
-    ] {
-        let patch = serde_json::json!({ "metadata": { "labels": { ROLE: role } } });
-        pods.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
     }
     let note = format!(
         "primary role handed from {} to {} before the node group shrinks to {keep} nodes",
@@ -94,16 +80,7 @@ pub async fn prepare(
         target.name_any()
     );
     info!(cluster = %cluster.name_any(), %namespace, "{note}");
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "Switchover".into(),
-        note: Some(note),
-        action: "ScaleIn".into(),
-        secondary: None,
-    };
-    ctx.recorder
-        .publish(&event, &cluster.object_ref(&()))
-        .await?;
+    super::publish_event(ctx, cluster, false, "Switchover", "ScaleIn", note).await?;
     // The next reconcile shrinks the group: the primary is no longer among the nodes that go.
     Ok(false)
 }
