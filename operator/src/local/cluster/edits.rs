@@ -21,6 +21,8 @@ use crate::spec_change;
 
 /// How long a replica leaving the reader endpoint keeps serving connections already made to it.
 pub(super) const DRAIN: Duration = Duration::from_millis(500);
+/// The longest a removed node waits for connections routed to it to finish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// A hash of the files' content; `None` when there are no files. An unreadable file hashes its error, so a
 /// file that becomes readable again counts as changed.
@@ -255,6 +257,11 @@ impl LocalCluster {
     async fn delete_member(&mut self, g: usize, node: &str) -> crate::Result<()> {
         self.platform.set_role(node, Role::Syncing)?;
         tokio::time::sleep(DRAIN).await;
+        // Connections the endpoints routed to it before it left them finish first (bounded).
+        let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+        while self.platform.open_connections(node) > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.scrape_node(node).await;
         self.platform.delete_node(node)?;
         self.groups[g].members.retain(|m| m != node);

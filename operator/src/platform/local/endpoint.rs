@@ -2,8 +2,10 @@
 //! targets (round robin), the local stand-in for a Kubernetes Service.
 //!
 //! Moving an endpoint (after a failover) changes the targets of new connections; connections already forwarded
-//! stay where they are, as with a Service.
+//! stay where they are, as with a Service. The endpoint counts the connections it forwards to each target, so a
+//! node taken out of it can be stopped once they are done.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -18,7 +20,43 @@ use crate::{Error, Result};
 pub struct Endpoint {
     address: SocketAddr,
     targets: Arc<RwLock<Vec<SocketAddr>>>,
+    open: Connections,
     task: JoinHandle<()>,
+}
+
+/// Connections being forwarded, by target.
+type Connections = Arc<std::sync::Mutex<HashMap<SocketAddr, usize>>>;
+
+/// One forwarded connection, counted while it lives.
+struct Counted {
+    open: Connections,
+    target: SocketAddr,
+}
+
+impl Counted {
+    fn new(open: &Connections, target: SocketAddr) -> Counted {
+        *open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(target)
+            .or_default() += 1;
+        Counted {
+            open: open.clone(),
+            target,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.target) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.target);
+            }
+        }
+    }
 }
 
 impl Endpoint {
@@ -39,10 +77,12 @@ impl Endpoint {
             source,
         })?;
         let targets = Arc::new(RwLock::new(Vec::new()));
-        let task = tokio::spawn(accept_loop(listener, targets.clone()));
+        let open = Connections::default();
+        let task = tokio::spawn(accept_loop(listener, targets.clone(), open.clone()));
         Ok(Endpoint {
             address,
             targets,
+            open,
             task,
         })
     }
@@ -59,6 +99,16 @@ impl Endpoint {
         }
     }
 
+    /// Connections this endpoint is forwarding to `target` now.
+    pub fn open_connections(&self, target: SocketAddr) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&target)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The nodes new connections go to.
     pub fn targets(&self) -> Vec<SocketAddr> {
         self.targets.read().map(|t| t.clone()).unwrap_or_default()
@@ -71,7 +121,11 @@ impl Drop for Endpoint {
     }
 }
 
-async fn accept_loop(listener: TcpListener, targets: Arc<RwLock<Vec<SocketAddr>>>) {
+async fn accept_loop(
+    listener: TcpListener,
+    targets: Arc<RwLock<Vec<SocketAddr>>>,
+    open: Connections,
+) {
     let next = AtomicUsize::new(0);
     loop {
         let Ok((client, _)) = listener.accept().await else {
@@ -84,11 +138,12 @@ async fn accept_loop(listener: TcpListener, targets: Arc<RwLock<Vec<SocketAddr>>
         });
         // No target (every node down): closing the connection is the honest answer.
         let Some(target) = target else { continue };
-        tokio::spawn(forward(client, target));
+        // Counted from the moment it is routed, so a drain cannot miss it.
+        tokio::spawn(forward(client, target, Counted::new(&open, target)));
     }
 }
 
-async fn forward(mut client: TcpStream, target: SocketAddr) {
+async fn forward(mut client: TcpStream, target: SocketAddr, _counted: Counted) {
     let _ = client.set_nodelay(true);
     if let Ok(mut upstream) = TcpStream::connect(target).await {
         let _ = upstream.set_nodelay(true);

@@ -136,6 +136,17 @@ impl LocalPlatform {
         }
     }
 
+    /// Client connections the endpoints are forwarding to `node` now.
+    pub fn open_connections(&self, node: &str) -> usize {
+        let Some(n) = self.nodes.get(node) else {
+            return 0;
+        };
+        let address = SocketAddr::from(([127, 0, 0, 1], n.port));
+        self.all_endpoints()
+            .map(|e| e.open_connections(address))
+            .sum()
+    }
+
     fn all_endpoints(&self) -> impl Iterator<Item = &Endpoint> {
         [
             &self.endpoints.primary,
