@@ -24,42 +24,22 @@ mkdir -p bench/out
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
 cargo build --release --quiet --bin ferrocache-engine
 ENGINE=target/release/ferrocache-engine
-CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d -t ferrocache-structures.XXXXXX)
-declare -A PID=() PORT=()
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() { # start NAME
-  local port; port=$(free_port)
-  case $1 in
-    ours) "$ENGINE" --port "$port" --metrics-port 0 --loglevel warning >>"$WORK/ours.log" 2>&1 & ;;
-    redis) redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning --dir "$WORK" >>"$WORK/redis.log" 2>&1 & ;;
-  esac
-  PID[$1]=$!; PORT[$1]=$port
-  for _ in $(seq 100); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.1; done
-  echo "$1 did not start" >&2; exit 1
-}
-stop() { kill "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; unset "PID[$1]"; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 cleanup() { for n in "${!PID[@]}"; do stop "$n"; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 used_memory() { redis-cli -p "${PORT[$1]}" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}'; }
 load() { # load NAME KIND N
   python3 bench/gen-structures.py "$2" "$3" | redis-cli -p "${PORT[$1]}" --pipe >"$WORK/pipe.log" 2>&1
   grep -q "errors: 0" "$WORK/pipe.log" || { cat "$WORK/pipe.log" >&2; exit 1; }
 }
 
-# bench NAME PIPELINE LABEL ARGS... -> "rps p50 p99 cpu_s_per_1M"
-bench() {
+# run NAME PIPELINE ARGS... -> bench (bench/lib.sh) with the request count of that pipeline depth
+run() {
   local name=$1 p=$2; shift 2
   local n=$REQUESTS_P1; [ "$p" -gt 1 ] && n=$REQUESTS_P16
-  local before after csv
-  before=$(ticks "${PID[$name]}")
-  csv=$(redis-benchmark -p "${PORT[$name]}" -c 50 -n "$n" -P "$p" --csv "$@" 2>/dev/null | tail -1)
-  after=$(ticks "${PID[$name]}")
-  echo "$csv" | awk -F'","' -v n="$n" -v t=$((after - before)) -v hz="$CLK_TCK" \
-    '{print $2, $5, $7, sprintf("%.2f", t / hz / n * 1e6)}'
+  bench "$name" "$n" "$p" "$@"
 }
 
 declare -A R=()
@@ -70,11 +50,11 @@ for name in ours redis; do
   for p in 1 16; do
     for t in $TESTS; do
       case $t in
-        zrange100) R[$name,$t,$p]=$(bench "$name" "$p" ZRANGE lb 0 99) ;;
-        zrank) R[$name,$t,$p]=$(bench "$name" "$p" -r "$MEMBERS" ZRANK lb "m:__rand_int__") ;;
-        xadd) R[$name,$t,$p]=$(bench "$name" "$p" XADD xs '*' field value) ;;
-        xreadgroup) R[$name,$t,$p]=$(bench "$name" "$p" XREADGROUP GROUP "g$p" c COUNT 1 STREAMS es '>') ;;
-        *) R[$name,$t,$p]=$(bench "$name" "$p" -r 100000 -d 64 -t "$t") ;;
+        zrange100) R[$name,$t,$p]=$(run "$name" "$p" ZRANGE lb 0 99) ;;
+        zrank) R[$name,$t,$p]=$(run "$name" "$p" -r "$MEMBERS" ZRANK lb "m:__rand_int__") ;;
+        xadd) R[$name,$t,$p]=$(run "$name" "$p" XADD xs '*' field value) ;;
+        xreadgroup) R[$name,$t,$p]=$(run "$name" "$p" XREADGROUP GROUP "g$p" c COUNT 1 STREAMS es '>') ;;
+        *) R[$name,$t,$p]=$(run "$name" "$p" -r 100000 -d 64 -t "$t") ;;
       esac
     done
   done
@@ -95,7 +75,6 @@ for name in ours redis; do
   done
 done
 
-ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 else '-')"; }
 {
   echo "# ferrocache-engine vs redis-server: data structures ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(redis-server --version | awk '{print $3}'))"
   echo

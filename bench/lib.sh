@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the side-by-side benchmark scripts (sourced, not run). Each script sets WORK and ENGINE
 # before calling start.
 #
