@@ -48,6 +48,17 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// `ON` or `OFF` (any case) as a flag; anything else is a syntax error.
+pub fn on_off(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
 /// Lossy text of an argument, for error messages.
 pub fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()

@@ -263,13 +263,7 @@ pub fn client(c: &mut Call) -> CmdResult {
         (b"trackinginfo", 2) => super::tracking::trackinginfo(c)?,
         (b"kill", 3..) => client_kill(c)?,
         (b"no-evict", 3) => {
-            let on = if is(c.args[2], "on") {
-                true
-            } else if is(c.args[2], "off") {
-                false
-            } else {
-                return Err(CmdError::Syntax);
-            };
+            let on = args::on_off(c.args[2])?;
             c.session.info.no_evict.store(on, Ordering::Relaxed);
             c.out.ok();
         }

@@ -8,13 +8,7 @@ use crate::tracking::Options;
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
 pub fn tracking(c: &mut Call) -> CmdResult {
-    let on = if is(c.args[2], "on") {
-        true
-    } else if is(c.args[2], "off") {
-        false
-    } else {
-        return Err(CmdError::Syntax);
-    };
+    let on = args::on_off(c.args[2])?;
     let mut o = Options::default();
     let mut i = 3;
     while i < c.args.len() {
