@@ -167,6 +167,14 @@ impl Mailbox {
         }
     }
 
+    /// Everything queued now (tests).
+    #[cfg(test)]
+    pub(crate) fn drained(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.drain_into(&mut out);
+        out
+    }
+
     fn take(&self, frame: Arc<[u8]>, out: &mut Vec<u8>) {
         out.extend_from_slice(&frame);
         self.sub.queued.fetch_sub(frame.len(), Ordering::Relaxed);
@@ -603,12 +611,6 @@ impl PubSub {
 mod tests {
     use super::*;
 
-    fn drain(mb: &mut Mailbox) -> Vec<u8> {
-        let mut out = Vec::new();
-        mb.drain_into(&mut out);
-        out
-    }
-
     #[test]
     fn channel_and_pattern_deliveries_are_counted_and_encoded_per_protocol() {
         let ps = PubSub::default();
@@ -619,11 +621,11 @@ mod tests {
         assert!(ps.subscribe(Kind::Pattern, b"n*", &b.sub));
         assert_eq!(ps.publish(Kind::Channel, b"news", b"hi", 0), 2);
         assert_eq!(
-            drain(&mut a),
+            a.drained(),
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec()
         );
         assert_eq!(
-            drain(&mut b),
+            b.drained(),
             b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec()
         );
         assert_eq!(ps.publish(Kind::Shard, b"news", b"hi", 0), 0);
@@ -644,7 +646,7 @@ mod tests {
         ps.subscribe(Kind::Channel, b"c", &fast.sub);
         for _ in 0..5 {
             ps.publish(Kind::Channel, b"c", &[b'x'; 30], 0);
-            drain(&mut fast);
+            fast.drained();
         }
         assert!(slow.sub.is_closed());
         assert!(!fast.sub.is_closed());

@@ -211,12 +211,6 @@ mod tests {
     use super::*;
     use crate::pubsub::Mailbox;
 
-    fn drain(mb: &mut Mailbox) -> Vec<u8> {
-        let mut out = Vec::new();
-        mb.drain_into(&mut out);
-        out
-    }
-
     #[test]
     fn a_read_key_is_invalidated_once_then_forgotten() {
         let t = Tracking::default();
@@ -224,14 +218,14 @@ mod tests {
         t.enable(7, mb.sub.clone(), Some(mb.sub.clone()), Options::default());
         t.remember(7, [&b"k"[..]]);
         t.invalidate(b"other", None, 0);
-        assert!(drain(&mut mb).is_empty());
+        assert!(mb.drained().is_empty());
         t.invalidate(b"k", None, 0);
         assert_eq!(
-            drain(&mut mb),
+            mb.drained(),
             b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n".to_vec()
         );
         t.invalidate(b"k", None, 0);
-        assert!(drain(&mut mb).is_empty(), "sent once, until read again");
+        assert!(mb.drained().is_empty(), "sent once, until read again");
     }
 
     #[test]
@@ -247,9 +241,9 @@ mod tests {
         t.enable(1, mb.sub.clone(), Some(mb.sub.clone()), options);
         t.invalidate(b"user:1", Some(1), 0);
         t.invalidate(b"order:1", Some(2), 0);
-        assert!(drain(&mut mb).is_empty());
+        assert!(mb.drained().is_empty());
         t.invalidate(b"user:2", Some(2), 0);
-        assert!(!drain(&mut mb).is_empty());
+        assert!(!mb.drained().is_empty());
         t.disable(1);
         assert_eq!(t.clients(), 0);
     }
