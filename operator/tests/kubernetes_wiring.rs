@@ -82,6 +82,17 @@ struct Pod {
 }
 
 impl Pod {
+    /// A pod not started yet, on a free port.
+    fn new(name: impl Into<String>, primary_label: bool, tls: Option<std::sync::Arc<Tls>>) -> Pod {
+        Pod {
+            name: name.into(),
+            port: free_port(),
+            primary_label,
+            process: None,
+            tls,
+        }
+    }
+
     fn start(&mut self) {
         let listen = match &self.tls {
             Some(tls) => tls.flags(self.port),
@@ -224,13 +235,7 @@ async fn until_linked(pods: &[Pod], primary: &Pod) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_is_bootstrapped_fails_over_and_takes_its_old_primary_back_as_a_replica() {
     let mut pods: Vec<Pod> = (0..3)
-        .map(|i| Pod {
-            name: format!("orders-0001-{i}"),
-            port: free_port(),
-            primary_label: i == 0,
-            process: None,
-            tls: None,
-        })
+        .map(|i| Pod::new(format!("orders-0001-{i}"), i == 0, None))
         .collect();
     for p in &mut pods {
         p.start();
@@ -303,13 +308,7 @@ async fn a_group_is_bootstrapped_fails_over_and_takes_its_old_primary_back_as_a_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_that_restarted_empty_is_replaced_and_its_data_kept() {
     let mut pods: Vec<Pod> = (0..2)
-        .map(|i| Pod {
-            name: format!("carts-0001-{i}"),
-            port: free_port(),
-            primary_label: i == 0,
-            process: None,
-            tls: None,
-        })
+        .map(|i| Pod::new(format!("carts-0001-{i}"), i == 0, None))
         .collect();
     for p in &mut pods {
         p.start();
@@ -358,13 +357,7 @@ async fn a_primary_that_restarted_empty_is_replaced_and_its_data_kept() {
 async fn tls_only_nodes_are_wired_by_name_and_replicate_over_tls() {
     let tls = std::sync::Arc::new(Tls::new("tls"));
     let mut pods: Vec<Pod> = (0..2)
-        .map(|i| Pod {
-            name: format!("secure-0001-{i}"),
-            port: free_port(),
-            primary_label: i == 0,
-            process: None,
-            tls: Some(tls.clone()),
-        })
+        .map(|i| Pod::new(format!("secure-0001-{i}"), i == 0, Some(tls.clone())))
         .collect();
     for p in &mut pods {
         p.start();
@@ -379,13 +372,7 @@ async fn tls_only_nodes_are_wired_by_name_and_replicate_over_tls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_parameters_reach_a_running_node_without_a_restart() {
-    let mut pod = Pod {
-        name: "params-0001-0".into(),
-        port: free_port(),
-        primary_label: true,
-        process: None,
-        tls: None,
-    };
+    let mut pod = Pod::new("params-0001-0", true, None);
     pod.start();
     let client = pod.client();
     let run_id = |c: NodeClient| async move {
@@ -516,13 +503,7 @@ async fn an_auth_token_rotates_live_accepting_both_tokens_until_every_node_has_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acl_users_are_created_changed_and_deleted_live() {
     use ferrocache_operator::reconcile::acl_users::{delete_user, set_user, DesiredUser};
-    let mut pod = Pod {
-        name: "users-0001-0".into(),
-        port: free_port(),
-        primary_label: true,
-        process: None,
-        tls: None,
-    };
+    let mut pod = Pod::new("users-0001-0", true, None);
     pod.start();
     let admin = pod.client();
     admin.promote().await.unwrap();
