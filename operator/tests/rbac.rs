@@ -318,6 +318,17 @@ fn required_grants() -> BTreeSet<Grant> {
                     }
                 }
             }
+            // Handed to a helper as an argument: the helper's own `name: &Api<K>` parameter is scanned like
+            // any binding, so the calls it makes are granted there.
+            if !used {
+                used = [
+                    format!("(&{name},"),
+                    format!("(&{name})"),
+                    format!("({name},"),
+                ]
+                .iter()
+                .any(|arg| scope.contains(arg.as_str()));
+            }
             assert!(
                 used,
                 "{context} bound to `{name}`: no call found in the same function; extend tests/rbac.rs"
