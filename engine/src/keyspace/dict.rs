@@ -29,10 +29,52 @@ pub fn alloc_size(len: usize) -> usize {
     }
 }
 
+/// Longest key stored inside its slot.
+const INLINE: usize = 22;
+
+/// A key: up to 22 bytes inside the slot, longer ones in their own allocation. Short keys (most members and
+/// fields) then cost no allocation and a lookup reads the slot only, not a second cache line elsewhere.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(key: &[u8]) -> Key {
+        if key.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..key.len()].copy_from_slice(key);
+            Key::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(key.into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..*len as usize],
+            Key::Heap(b) => b,
+        }
+    }
+
+    /// Heap bytes outside the slot.
+    fn heap(key: &[u8]) -> usize {
+        if key.len() <= INLINE {
+            0
+        } else {
+            alloc_size(key.len())
+        }
+    }
+}
+
 /// A dictionary from byte strings to `V`, with stable slot numbers.
 #[derive(Clone)]
 pub struct Dict<V> {
-    slots: Vec<Option<(Box<[u8]>, V)>>,
+    slots: Vec<Option<(Key, V)>>,
     free: Vec<u32>,
     index: HashTable<u32>,
     len: usize,
@@ -69,7 +111,7 @@ impl<V> Dict<V> {
 
     /// Heap bytes of the arena, the index and the keys (not what `V` itself may own).
     pub fn heap_size(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Option<(Box<[u8]>, V)>>()
+        self.slots.capacity() * std::mem::size_of::<Option<(Key, V)>>()
             + self.free.capacity() * 4
             + self.index.capacity() * 5
             + self.key_bytes
@@ -81,7 +123,7 @@ impl<V> Dict<V> {
         self.index
             .find(
                 hash_of(key),
-                |&s| matches!(&slots[s as usize], Some((k, _)) if &**k == key),
+                |&s| matches!(&slots[s as usize], Some((k, _)) if k.bytes() == key),
             )
             .copied()
     }
@@ -92,7 +134,7 @@ impl<V> Dict<V> {
     /// When the slot is free (a caller bug).
     pub fn at(&self, slot: u32) -> (&[u8], &V) {
         match &self.slots[slot as usize] {
-            Some((k, v)) => (k, v),
+            Some((k, v)) => (k.bytes(), v),
             None => unreachable!("slot {slot} is free"),
         }
     }
@@ -109,7 +151,7 @@ impl<V> Dict<V> {
     pub fn get_slot(&self, slot: usize) -> Option<(&[u8], &V)> {
         self.slots
             .get(slot)
-            .and_then(|s| s.as_ref().map(|(k, v)| (&**k, v)))
+            .and_then(|s| s.as_ref().map(|(k, v)| (k.bytes(), v)))
     }
 
     /// Inserts a key that is not present; returns its slot.
@@ -121,33 +163,34 @@ impl<V> Dict<V> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.key_bytes += alloc_size(key.len());
-        self.slots[slot as usize] = Some((key.into(), value));
+        self.key_bytes += Key::heap(key);
+        self.slots[slot as usize] = Some((Key::new(key), value));
         let slots = &self.slots;
         self.index
             .insert_unique(hash_of(key), slot, |&s| match &slots[s as usize] {
-                Some((k, _)) => hash_of(k),
+                Some((k, _)) => hash_of(k.bytes()),
                 None => 0,
             });
         self.len += 1;
         slot
     }
 
-    /// Removes the element in a live slot; returns its key and value.
-    pub fn remove_slot(&mut self, slot: u32) -> (Box<[u8]>, V) {
+    /// Removes the element in a live slot; returns its value.
+    pub fn remove_slot(&mut self, slot: u32) -> V {
         let Some((key, value)) = self.slots[slot as usize].take() else {
             unreachable!("slot {slot} is free")
         };
-        if let Ok(e) = self.index.find_entry(hash_of(&key), |&s| s == slot) {
+        let key = key.bytes();
+        if let Ok(e) = self.index.find_entry(hash_of(key), |&s| s == slot) {
             e.remove();
         }
-        self.key_bytes -= alloc_size(key.len());
+        self.key_bytes -= Key::heap(key);
         self.free.push(slot);
         self.len -= 1;
         if self.len == 0 {
             *self = Dict::default();
         }
-        (key, value)
+        value
     }
 
     /// Live elements in slot order, with their slots.
@@ -155,7 +198,7 @@ impl<V> Dict<V> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|(k, v)| (i as u32, &**k, v)))
+            .filter_map(|(i, s)| s.as_ref().map(|(k, v)| (i as u32, k.bytes(), v)))
     }
 
     /// A random live slot, or None when empty.
@@ -184,7 +227,7 @@ impl<V> Dict<V> {
         let mut i = cursor;
         while i < self.slots.len() {
             if let Some((k, v)) = &self.slots[i] {
-                f(k, v);
+                f(k.bytes(), v);
                 seen += 1;
             }
             i += 1;
@@ -223,7 +266,7 @@ impl<V> Dict<V> {
         self.index = HashTable::with_capacity(self.len);
         for (i, s) in self.slots.iter().enumerate() {
             if let Some((k, _)) = s {
-                let h = hash_of(k);
+                let h = hash_of(k.bytes());
                 self.index.insert_unique(h, i as u32, |_| h);
             }
         }
@@ -243,13 +286,37 @@ mod tests {
         }
         for i in (0..1000).step_by(3) {
             let s = d.find(format!("f{i}").as_bytes()).expect("present");
-            assert_eq!(d.remove_slot(s).1, i);
+            assert_eq!(d.remove_slot(s), i);
         }
         for i in 0..1000u32 {
             let found = d.find(format!("f{i}").as_bytes()).map(|s| *d.at(s).1);
             assert_eq!(found, (i % 3 != 0).then_some(i), "f{i}");
         }
         assert_eq!(d.len(), 666);
+    }
+
+    #[test]
+    fn short_keys_live_in_the_slot_and_long_ones_beside_it() {
+        assert_eq!(std::mem::size_of::<Option<(Key, ())>>(), 24);
+        assert_eq!(std::mem::size_of::<Option<(Key, f64)>>(), 32);
+        let mut d = Dict::default();
+        let keys: Vec<Vec<u8>> = (0..=40).map(|n| vec![b'k'; n]).collect();
+        for (i, k) in keys.iter().enumerate() {
+            d.insert_new(k, i);
+        }
+        // Only the 18 keys longer than 22 bytes take heap bytes of their own.
+        let long: usize = (23..=40).map(alloc_size).sum();
+        assert_eq!(d.key_bytes, long);
+        for (i, k) in keys.iter().enumerate() {
+            let s = d.find(k).expect("present");
+            assert_eq!(d.at(s), (&k[..], &i));
+        }
+        for k in &keys[20..25] {
+            let s = d.find(k).expect("present");
+            d.remove_slot(s);
+        }
+        assert_eq!(d.key_bytes, long - (23..=24).map(alloc_size).sum::<usize>());
+        assert!(d.find(&keys[22]).is_none() && d.find(&keys[25]).is_some());
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl Hash {
             },
             Hash::Dict(d, values) => match d.find(field) {
                 Some(s) => {
-                    let (_, v) = d.remove_slot(s);
+                    let v = d.remove_slot(s);
                     *values -= alloc_size(v.len());
                     if d.wants_compaction() {
                         d.compact();
