@@ -239,6 +239,9 @@ pub struct Config {
     pub maxclients: usize,
     /// Refuse clients from non-loopback addresses while the default user needs no password.
     pub protected_mode: bool,
+    /// Turn transparent huge pages off for this process at start (as Redis' `disable-thp`): a first touch of
+    /// a huge page zeroes 2 MiB, and may compact memory, inside a command.
+    pub disable_thp: bool,
     /// Count request units (ECPU) per command.
     pub metering: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
@@ -331,6 +334,7 @@ impl Default for Config {
             pubsub_buffer_limit: crate::pubsub::BufferLimit::default(),
             maxclients: 10_000,
             protected_mode: true,
+            disable_thp: true,
             metering: true,
             metrics_port: 9121,
             tls_port: 0,
@@ -579,6 +583,12 @@ pub const PARAMS: &[Param] = &[
             }
             _ => Err("argument must be a memory value of at least 1mb".into()),
         },
+    },
+    Param {
+        name: "disable-thp",
+        mutable: false,
+        get: |c| if c.disable_thp { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.disable_thp = b),
     },
     Param {
         name: "protected-mode",

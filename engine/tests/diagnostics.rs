@@ -133,3 +133,30 @@ fn monitor_streams_other_clients_commands() {
     );
     assert!(text.lines().all(|l| l.starts_with('+')), "{text}");
 }
+
+/// The `THP_enabled` line of a process' status (Linux 6.0+ reports it; older kernels do not).
+fn thp_enabled(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_string()))
+}
+
+#[test]
+fn transparent_huge_pages_are_off_unless_asked_for() {
+    let on = Engine::start(&[]);
+    let Some(state) = thp_enabled(on.pid()) else {
+        eprintln!("skipped: this kernel does not report THP_enabled in /proc/PID/status");
+        return;
+    };
+    assert_eq!(state, "0", "disable-thp yes is the default");
+    let mut c = on.conn();
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("disable-thp")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, ["disable-thp", "yes"]);
+    let kept = Engine::start(&["--set", "disable-thp=no"]);
+    assert_eq!(thp_enabled(kept.pid()).as_deref(), Some("1"));
+}
