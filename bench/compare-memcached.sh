@@ -6,7 +6,9 @@
 #   * throughput and latency: CLIENTS connections for SECONDS seconds per row over a preloaded keyspace of
 #     KEYSPACE 32-byte keys; rows: get/set 90/10 and 50/50 with 100-byte values, 90/10 with 4 KB values, and
 #     90/10 where each get is a multi-get of 10 keys. Reports requests/s, p50 and p99 latency (ms) and the ratio
-#     ours/memcached. A multi-get counts as one request. Which server goes first alternates per row.
+#     ours/memcached. A multi-get counts as one request. Each row runs ROUNDS times per server, interleaved, and
+#     every figure is the median of its rounds; which server goes first alternates per row and round, and both
+#     get one unrecorded warm-up second first.
 #   * CPU cost: server CPU seconds (utime + stime, all threads, /proc/PID/stat) per 1,000,000 requests.
 #   * memory per item: on a fresh process of each server, RSS (VmRSS) growth after storing MEMORY_KEYS items
 #     with 16-byte keys and 32-byte values, divided by the number of items; curr_items confirms the load.
@@ -18,6 +20,7 @@
 #     SECONDS_PER_ROW=2 MEMORY_KEYS=100000 bash bench/compare-memcached.sh     # a quick run
 #
 #   SECONDS_PER_ROW  seconds per row and server   (default 5)
+#   ROUNDS           runs per row and server      (default 3; figures are medians)
 #   CLIENTS          connections                  (default 50)
 #   KEYSPACE         keys of the throughput rows  (default 100000)
 #   MEMORY_KEYS      items of the memory test     (default 1000000)
@@ -32,6 +35,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SECONDS_PER_ROW=${SECONDS_PER_ROW:-5}
+ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 MEMORY_KEYS=${MEMORY_KEYS:-1000000}
@@ -54,7 +58,7 @@ ROWS=(
   "multi-get 10 keys 90/10, 100 B|--get-ratio 0.9 --value-size 100 --multiget 10"
 )
 
-declare -A PID=() PORT=() RESULT=() MEM=()
+declare -A PID=() PORT=() RESULT=() RUNS=() MEM=()
 FAILURES=()
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -134,12 +138,11 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
-# bench_one NAME ROW_INDEX
+# bench_one NAME ROW_INDEX: one round, appended to RUNS[NAME,ROW] as "rps p50 p99 cpu;"
 bench_one() {
   local name=$1 row=$2 spec opts out before after
   spec=${ROWS[$row]}
   opts=${spec#*|}
-  RESULT["$name,$row"]=ERROR
   is_running "$name" || { problem "$name is not running; skipped row $row"; return 0; }
   before=$(cpu_ticks "${PID[$name]}")
   # shellcheck disable=SC2086
@@ -154,9 +157,22 @@ bench_one() {
   requests=$(field requests "$out"); errors=$(field errors "$out")
   [ "$errors" = 0 ] || problem "$name answered $errors errors in row '${spec%%|*}'"
   cpu=$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz / n * 1e6 }')
-  RESULT["$name,$row"]="$rps $p50 $p99 $cpu"
+  RUNS["$name,$row"]+="$rps $p50 $p99 $cpu;"
   printf '   %-9s %-32s %9s req/s  p50 %6s ms  p99 %6s ms  cpu %6s s/1M\n' \
     "$name" "${spec%%|*}" "$rps" "$p50" "$p99" "$cpu" >&2
+}
+
+# median_runs "a b c d;a b c d;..." -> the median of each column ("ERROR" when there are no runs)
+median_runs() {
+  [ -n "$1" ] || { echo ERROR; return; }
+  tr ';' '\n' <<<"$1" | awk 'BEGIN { n = 0 } NF == 4 { for (c = 1; c <= 4; c++) v[c, n] = $c; n++ }
+    END {
+      for (c = 1; c <= 4; c++) {
+        for (i = 0; i < n; i++) a[i] = v[c, i]
+        for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        printf "%s%s", a[int((n - 1) / 2)], (c < 4 ? " " : "\n")
+      }
+    }'
 }
 
 measure_memory() {
@@ -239,10 +255,20 @@ for name in "${SERVERS[@]}"; do
     --load "$KEYSPACE" >/dev/null
 done
 
-log "throughput: $CLIENTS connections, $SECONDS_PER_ROW s per row and server"
+log "warm-up: 1 s per server"
+for name in "${SERVERS[@]}"; do
+  "$LOAD" --port "${PORT[$name]}" --conns "$CLIENTS" --seconds 1 --keys "$KEYSPACE" --key-size 32 >/dev/null
+done
+
+log "throughput: $CLIENTS connections, $SECONDS_PER_ROW s per row and server, $ROUNDS rounds"
+for round in $(seq "$ROUNDS"); do
+  for row in "${!ROWS[@]}"; do
+    if (((row + round) % 2 == 0)); then order=(ours memcached); else order=(memcached ours); fi
+    for name in "${order[@]}"; do bench_one "$name" "$row"; done
+  done
+done
 for row in "${!ROWS[@]}"; do
-  if ((row % 2 == 0)); then order=(ours memcached); else order=(memcached ours); fi
-  for name in "${order[@]}"; do bench_one "$name" "$row"; done
+  for name in "${SERVERS[@]}"; do RESULT["$name,$row"]=$(median_runs "${RUNS["$name,$row"]:-}"); done
 done
 for name in "${SERVERS[@]}"; do stop_server "$name"; done
 
@@ -256,7 +282,8 @@ mkdir -p "$OUT_DIR"
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $BUILT_FROM, $(nproc) cores, $THREADS server threads each," \
     "$(memcached -V)."
   echo
-  echo "$CLIENTS connections, pipeline 1, $SECONDS_PER_ROW s per row, $KEYSPACE keys of 32 bytes. Latency in ms." \
+  echo "$CLIENTS connections, pipeline 1, $SECONDS_PER_ROW s per row, medians of $ROUNDS interleaved rounds," \
+    "$KEYSPACE keys of 32 bytes. Latency in ms." \
     "CPU: server CPU seconds per 1,000,000 requests. Ratios are ours / memcached (throughput: higher is better;" \
     "CPU: lower is better)."
   echo
