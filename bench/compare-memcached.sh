@@ -58,6 +58,8 @@ ROWS=(
   "multi-get 10 keys 90/10, 100 B|--get-ratio 0.9 --value-size 100 --multiget 10"
 )
 
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"   # median_runs; the functions below are this script's own
 declare -A PID=() PORT=() RESULT=() RUNS=() MEM=()
 FAILURES=()
 
@@ -160,19 +162,6 @@ bench_one() {
   RUNS["$name,$row"]+="$rps $p50 $p99 $cpu;"
   printf '   %-9s %-32s %9s req/s  p50 %6s ms  p99 %6s ms  cpu %6s s/1M\n' \
     "$name" "${spec%%|*}" "$rps" "$p50" "$p99" "$cpu" >&2
-}
-
-# median_runs "a b c d;a b c d;..." -> the median of each column ("ERROR" when there are no runs)
-median_runs() {
-  [ -n "$1" ] || { echo ERROR; return; }
-  tr ';' '\n' <<<"$1" | awk 'BEGIN { n = 0 } NF == 4 { for (c = 1; c <= 4; c++) v[c, n] = $c; n++ }
-    END {
-      for (c = 1; c <= 4; c++) {
-        for (i = 0; i < n; i++) a[i] = v[c, i]
-        for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-        printf "%s%s", a[int((n - 1) / 2)], (c < 4 ? " " : "\n")
-      }
-    }'
 }
 
 measure_memory() {

@@ -7,6 +7,9 @@
 #   * resident memory for 1,000,000 small hashes (5 fields), one 1,000,000-member sorted set and one stream of
 #     1,000,000 entries (two fields each), plus `used_memory` growth for that stream.
 #
+#   * throughput rows run ROUNDS times (default 3), the first server alternating by round, and each figure is
+#     the median of its rounds: single runs at pipeline 1 swing by ±15% on 2 cores shared with the client.
+#
 #     bash bench/compare-redis-structures.sh     # REQUESTS_P1=200000 REQUESTS_P16=1000000 MEMBERS=1000000
 #     TESTS="xadd xreadgroup" KINDS=stream bash bench/compare-redis-structures.sh   # streams only
 #
@@ -19,6 +22,7 @@ REQUESTS_P16=${REQUESTS_P16:-1000000}
 MEMBERS=${MEMBERS:-1000000}
 TESTS=${TESTS:-lpush rpop sadd hset zadd zrange100 zrank xadd xreadgroup}
 KINDS=${KINDS:-hashes zset stream}
+ROUNDS=${ROUNDS:-3}
 OUT=bench/out/structures.md
 mkdir -p bench/out
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
@@ -42,24 +46,29 @@ run() {
   bench "$name" "$n" "$p" "$@"
 }
 
-declare -A R=()
-for name in ours redis; do
-  start "$name"
-  [[ " $TESTS " =~ \ zr ]] && load "$name" zset "$MEMBERS"
-  [[ " $TESTS " == *" xreadgroup "* ]] && load "$name" stream "$MEMBERS"
-  for p in 1 16; do
-    for t in $TESTS; do
-      case $t in
-        zrange100) R[$name,$t,$p]=$(run "$name" "$p" ZRANGE lb 0 99) ;;
-        zrank) R[$name,$t,$p]=$(run "$name" "$p" -r "$MEMBERS" ZRANK lb "m:__rand_int__") ;;
-        xadd) R[$name,$t,$p]=$(run "$name" "$p" XADD xs '*' field value) ;;
-        xreadgroup) R[$name,$t,$p]=$(run "$name" "$p" XREADGROUP GROUP "g$p" c COUNT 1 STREAMS es '>') ;;
-        *) R[$name,$t,$p]=$(run "$name" "$p" -r 100000 -d 64 -t "$t") ;;
-      esac
+declare -A R=() RUNS=()
+for round in $(seq "$ROUNDS"); do
+  order=(ours redis); ((round % 2 == 0)) && order=(redis ours)
+  for name in "${order[@]}"; do
+    start "$name"
+    [[ " $TESTS " =~ \ zr ]] && load "$name" zset "$MEMBERS"
+    [[ " $TESTS " == *" xreadgroup "* ]] && load "$name" stream "$MEMBERS"
+    for p in 1 16; do
+      for t in $TESTS; do
+        case $t in
+          zrange100) r=$(run "$name" "$p" ZRANGE lb 0 99) ;;
+          zrank) r=$(run "$name" "$p" -r "$MEMBERS" ZRANK lb "m:__rand_int__") ;;
+          xadd) r=$(run "$name" "$p" XADD xs '*' field value) ;;
+          xreadgroup) r=$(run "$name" "$p" XREADGROUP GROUP "g$p" c COUNT 1 STREAMS es '>') ;;
+          *) r=$(run "$name" "$p" -r 100000 -d 64 -t "$t") ;;
+        esac
+        RUNS[$name,$t,$p]+="$r;"
+      done
     done
+    stop "$name"
   done
-  stop "$name"
 done
+for key in "${!RUNS[@]}"; do R[$key]=$(median_runs "${RUNS[$key]}"); done
 
 declare -A M=() U=()
 for name in ours redis; do
@@ -78,7 +87,7 @@ done
 {
   echo "# ferrocache-engine vs redis-server: data structures ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(redis-server --version | awk '{print $3}'))"
   echo
-  echo "redis-benchmark -c 50; -n $REQUESTS_P1 at -P 1, $REQUESTS_P16 at -P 16; ZRANGE/ZRANK on a $MEMBERS-member sorted set, XREADGROUP on a $MEMBERS-entry stream. CPU: server CPU seconds per 1M requests."
+  echo "redis-benchmark -c 50; -n $REQUESTS_P1 at -P 1, $REQUESTS_P16 at -P 16; medians of $ROUNDS rounds; ZRANGE/ZRANK on a $MEMBERS-member sorted set, XREADGROUP on a $MEMBERS-entry stream. CPU: server CPU seconds per 1M requests."
   echo
   echo "| command | pipeline | ops/s ours | ops/s redis | ratio | p50 ms ours | p50 ms redis | p99 ms ours | p99 ms redis | CPU ours | CPU redis | CPU ratio |"
   echo "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"

@@ -6,6 +6,7 @@
 #   stop NAME               stop it
 #   bench NAME N PIPELINE redis-benchmark-args...   -> "rps p50_ms p99_ms server_cpu_s_per_1M"
 #   ratio A B               A / B with two decimals
+#   median_runs "a b c d;…" the median of each of four columns over runs separated by ';' (ERROR: no runs)
 declare -A PID=() PORT=()
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -41,3 +42,16 @@ bench() {
 }
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 else '-')"; }
+
+# median_runs "a b c d;a b c d;..." -> the median of each column ("ERROR" when there are no runs)
+median_runs() {
+  [ -n "$1" ] || { echo ERROR; return; }
+  tr ';' '\n' <<<"$1" | awk 'BEGIN { n = 0 } NF == 4 { for (c = 1; c <= 4; c++) v[c, n] = $c; n++ }
+    END {
+      for (c = 1; c <= 4; c++) {
+        for (i = 0; i < n; i++) a[i] = v[c, i]
+        for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        printf "%s%s", a[int((n - 1) / 2)], (c < 4 ? " " : "\n")
+      }
+    }'
+}
