@@ -115,7 +115,6 @@ pub async fn serve_stream<S: ClientStream>(
         .acl
         .get("default")
         .unwrap_or_else(|| Arc::new(crate::security::User::default_user()));
-    let _counted = WorkerConnection::enter();
     let mut session = Session::new(info, counters, user);
     session.acl_version = node.acl.version.load(Ordering::Relaxed);
     drop(cfg);
@@ -296,39 +295,6 @@ async fn monitor<S: ClientStream>(
     result
 }
 
-thread_local! {
-    /// Connections served by this worker thread.
-    static WORKER_CONNECTIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Counts a connection on this worker for as long as it lives.
-pub struct WorkerConnection;
-
-impl WorkerConnection {
-    /// Registers a connection on the current worker.
-    pub fn enter() -> WorkerConnection {
-        WORKER_CONNECTIONS.with(|n| n.set(n.get() + 1));
-        WorkerConnection
-    }
-}
-
-impl Drop for WorkerConnection {
-    fn drop(&mut self) {
-        WORKER_CONNECTIONS.with(|n| n.set(n.get() - 1));
-    }
-}
-
-/// Lets the other connections of this worker that are ready run before a reply is written, when there are
-/// other connections. Their requests are then read and executed before the replies go out, as Redis does in
-/// one event-loop turn: a reply's write wakes its client, which on a busy machine takes the CPU from the worker
-/// before the others were served. With a single connection there is nothing to wait for (the yield would cost
-/// an extra poll of the I/O driver per request).
-pub async fn yield_to_ready_peers() {
-    if WORKER_CONNECTIONS.with(|n| n.get()) > 1 {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Writes the pending replies with one write.
 async fn flush<S: ClientStream>(
     stream: &mut S,
@@ -338,7 +304,6 @@ async fn flush<S: ClientStream>(
     if conn.out.buf.is_empty() {
         return Ok(());
     }
-    yield_to_ready_peers().await;
     match &session.mailbox {
         None => stream.write_all(&conn.out.buf).await?,
         // A subscriber that stops reading is disconnected by its output-buffer limit even while this

@@ -65,7 +65,6 @@ pub async fn serve_stream<S: ClientStream>(
         counters,
         Arc::new(crate::security::User::default_user()),
     );
-    let _counted = super::connection::WorkerConnection::enter();
     let mut conn = Conn {
         rbuf: Vec::with_capacity(READ_CHUNK),
         out: Vec::with_capacity(READ_CHUNK),
@@ -100,7 +99,6 @@ async fn run<S: ClientStream>(
         conn.rbuf.drain(..consumed);
         want = need;
         if !conn.out.is_empty() {
-            super::connection::yield_to_ready_peers().await;
             stream.write_all(&conn.out).await?;
             session.counters.net_out.add(conn.out.len() as u64);
             conn.out.clear();
