@@ -686,9 +686,8 @@ impl LocalCluster {
         self.follow_primary(node).await
     }
 
-    /// Restarts a node as a standby. A node restarting anyway takes the configuration nodes are being brought
-    /// to, so a node that failed mid-rollout comes back with whatever the latest edit asks for.
-    fn restart_as_standby(&mut self, node: &str) -> Result<()> {
+    /// Writes the configuration nodes are being brought to into a node's spec; returns the new spec.
+    fn respec_to_target(&mut self, node: &str) -> Result<NodeSpec> {
         let mut spec = self.specs.get(node).cloned().ok_or_else(|| Error::Node {
             node: node.to_string(),
             message: "unknown node".into(),
@@ -699,6 +698,13 @@ impl LocalCluster {
             &self.configured.dynamic_parameters,
         );
         self.specs.insert(node.to_string(), spec.clone());
+        Ok(spec)
+    }
+
+    /// Restarts a node as a standby. A node restarting anyway takes the configuration nodes are being brought
+    /// to, so a node that failed mid-rollout comes back with whatever the latest edit asks for.
+    fn restart_as_standby(&mut self, node: &str) -> Result<()> {
+        let spec = self.respec_to_target(node)?;
         self.platform.replace_node(&spec)?;
         self.running.insert(node.to_string(), self.target.clone());
         Ok(())

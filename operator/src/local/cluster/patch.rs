@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::edits::DRAIN;
-use super::{engine_config, Event, LocalCluster, SwitchoverRecord};
+use super::{Event, LocalCluster, SwitchoverRecord};
 use crate::api::Engine;
 use crate::engine_client::NodeClient;
 use crate::maintenance_window::MaintenanceWindow;
@@ -169,20 +169,7 @@ impl LocalCluster {
 
     /// Writes the target configuration into the node's spec and restarts its process.
     async fn restart_with_target(&mut self, node: &str) -> Result<()> {
-        let mut spec = self
-            .specs
-            .get(node)
-            .cloned()
-            .ok_or_else(|| crate::Error::Node {
-                node: node.to_string(),
-                message: "unknown node".into(),
-            })?;
-        spec.config = engine_config(
-            &self.cluster,
-            &self.target,
-            &self.configured.dynamic_parameters,
-        );
-        self.specs.insert(node.to_string(), spec.clone());
+        let spec = self.respec_to_target(node)?;
         // Count what it served before its counters restart.
         self.scrape_node(node).await;
         self.platform.replace_node(&spec)?;
