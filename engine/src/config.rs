@@ -242,6 +242,9 @@ pub struct Config {
     /// Turn transparent huge pages off for this process at start (as Redis' `disable-thp`): a first touch of
     /// a huge page zeroes 2 MiB, and may compact memory, inside a command.
     pub disable_thp: bool,
+    /// Serve plain-TCP memcached connections on io_uring when the kernel allows it (`io-uring`); epoll
+    /// otherwise.
+    pub io_uring: bool,
     /// Count request units (ECPU) per command.
     pub metering: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
@@ -335,6 +338,7 @@ impl Default for Config {
             maxclients: 10_000,
             protected_mode: true,
             disable_thp: true,
+            io_uring: true,
             metering: true,
             metrics_port: 9121,
             tls_port: 0,
@@ -589,6 +593,12 @@ pub const PARAMS: &[Param] = &[
         mutable: false,
         get: |c| if c.disable_thp { "yes" } else { "no" }.into(),
         set: |c, v| yes_no(v).map(|b| c.disable_thp = b),
+    },
+    Param {
+        name: "io-uring",
+        mutable: false,
+        get: |c| if c.io_uring { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.io_uring = b),
     },
     Param {
         name: "protected-mode",

@@ -23,7 +23,7 @@
 //! started KiB of request line, data and reply; a multi-get is charged by elements (at least one unit per
 //! started 100 keys).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -49,6 +49,8 @@ const RELATIVE_EXPTIME_MAX: i64 = 60 * 60 * 24 * 30;
 pub struct State {
     /// The memcached port actually bound.
     pub port: AtomicU64,
+    /// Plain-TCP connections are served on io_uring (else epoll).
+    pub io_uring: AtomicBool,
     /// Unix ms at which a delayed `flush_all` empties the cache (0: none pending).
     flush_at: AtomicU64,
     /// Counter totals at the last `stats reset`.

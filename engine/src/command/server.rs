@@ -410,6 +410,14 @@ fn info_server(c: &mut Call, t: &mut String) {
         c.node.ks.shards(),
         std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
     );
+    if c.node.memcache.port.load(Ordering::Relaxed) != 0 {
+        let api = if c.node.memcache.io_uring.load(Ordering::Relaxed) {
+            "io_uring"
+        } else {
+            "epoll"
+        };
+        let _ = write!(t, "memcached_multiplexing_api:{api}\r\n");
+    }
 }
 
 fn info_clients(c: &mut Call, t: &mut String) {

@@ -76,6 +76,15 @@ impl Peer {
             fd: stream.as_raw_fd(),
         })
     }
+
+    /// The addresses of a standard-library TCP stream.
+    pub fn of_std(stream: &std::net::TcpStream) -> Option<Peer> {
+        Some(Peer {
+            addr: stream.peer_addr().ok()?,
+            local: stream.local_addr().ok()?,
+            fd: stream.as_raw_fd(),
+        })
+    }
 }
 
 /// Serves a plain TCP client.

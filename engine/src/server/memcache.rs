@@ -5,6 +5,9 @@
 //! The data block of an item too large to store is not buffered: the connection remembers how many bytes to
 //! discard and drops them as they arrive, so a 100 MB value sent by mistake neither grows memory nor
 //! desynchronises the stream.
+//!
+//! [`Conn`] is shared by both I/O paths: the tokio loop here (TLS connections, and plain TCP where io_uring
+//! is off or refused) and the io_uring workers of [`super::uring`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,11 +27,76 @@ use crate::protocol::memcache::{self, Parsed, Request};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Buffers of one connection.
-struct Conn {
+pub(super) struct Conn {
     rbuf: Vec<u8>,
     out: Vec<u8>,
     /// Bytes of a refused data block still to discard.
     swallow: usize,
+    /// The buffer length a partial request announced it needs.
+    want: usize,
+}
+
+impl Conn {
+    pub(super) fn new() -> Conn {
+        Conn {
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(READ_CHUNK),
+            swallow: 0,
+            want: 0,
+        }
+    }
+
+    /// Makes room in the read buffer for the next read.
+    pub(super) fn reserve_read(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 1 << 20 {
+            // Gives back the memory a large request took.
+            self.rbuf.shrink_to(READ_CHUNK);
+        }
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        if spare < READ_CHUNK / 4 || self.want > self.rbuf.capacity() {
+            self.rbuf
+                .reserve(READ_CHUNK.max(self.want.saturating_sub(self.rbuf.len())));
+        }
+    }
+
+    /// The free tail of the read buffer, where the next read lands.
+    pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
+        let spare = self.rbuf.spare_capacity_mut();
+        (spare.as_mut_ptr().cast(), spare.len())
+    }
+
+    /// Takes `n` bytes that a read put into [`Conn::read_space`].
+    ///
+    /// # Safety
+    /// The first `n` bytes of the read space must have been written.
+    pub(super) unsafe fn commit_read(&mut self, n: usize) {
+        debug_assert!(n <= self.rbuf.capacity() - self.rbuf.len());
+        // SAFETY: the caller guarantees that the kernel wrote these bytes.
+        unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+    }
+
+    /// Executes every complete request among the buffered bytes (`n` of them just read); replies accumulate
+    /// in [`Conn::reply`].
+    pub(super) fn absorb(&mut self, node: &Node, session: &mut Session, n: usize) {
+        session.counters.net_in.add(n as u64);
+        let (consumed, need) = process(node, session, self);
+        self.rbuf.drain(..consumed);
+        self.want = need;
+    }
+
+    /// The replies waiting to be written.
+    pub(super) fn reply(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Forgets the replies once written, and gives back the memory a large reply took.
+    pub(super) fn written(&mut self, session: &Session) {
+        session.counters.net_out.add(self.out.len() as u64);
+        self.out.clear();
+        if self.out.capacity() > 1 << 20 {
+            self.out.shrink_to(READ_CHUNK);
+        }
+    }
 }
 
 /// Serves a memcached client over plain TCP.
@@ -38,6 +106,42 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, counters: Arc<Counters>) 
     }
 }
 
+/// Admits a new client: counts it and registers it, or, past `maxclients`, returns the reply that refuses it.
+pub(super) fn admit(
+    node: &Node,
+    peer: Peer,
+    counters: Arc<Counters>,
+) -> Result<Session, &'static [u8]> {
+    let maxclients = node.config.load().maxclients;
+    node.clients.received.fetch_add(1, Ordering::Relaxed);
+    if node.clients.count() >= maxclients {
+        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        return Err(b"SERVER_ERROR Too many open connections\r\n");
+    }
+    let id = node.clients.next_id();
+    let info = Arc::new(ClientInfo::new(
+        id,
+        peer.addr,
+        peer.local,
+        peer.fd,
+        now_ms(),
+    ));
+    node.clients.register(info.clone());
+    tracing::debug!(client = id, addr = %peer.addr, "memcached client connected");
+    // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user.
+    Ok(Session::new(
+        info,
+        counters,
+        Arc::new(crate::security::User::default_user()),
+    ))
+}
+
+/// Unregisters a client whose connection ended.
+pub(super) fn leave(node: &Node, session: &Session) {
+    node.clients.unregister(session.info.id);
+    tracing::debug!(client = session.info.id, "memcached client disconnected");
+}
+
 /// Serves a memcached client (TCP or TLS) until it disconnects, quits, is killed, or breaks the protocol.
 pub async fn serve_stream<S: ClientStream>(
     node: Arc<Node>,
@@ -45,36 +149,18 @@ pub async fn serve_stream<S: ClientStream>(
     peer: Peer,
     counters: Arc<Counters>,
 ) {
-    let (peer, local, fd) = (peer.addr, peer.local, peer.fd);
-    let maxclients = node.config.load().maxclients;
-    node.clients.received.fetch_add(1, Ordering::Relaxed);
-    if node.clients.count() >= maxclients {
-        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"SERVER_ERROR Too many open connections\r\n")
-            .await;
-        return;
-    }
-    let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(id, peer, local, fd, now_ms()));
-    node.clients.register(info.clone());
-    tracing::debug!(client = id, addr = %peer, "memcached client connected");
-    // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user.
-    let mut session = Session::new(
-        info,
-        counters,
-        Arc::new(crate::security::User::default_user()),
-    );
-    let mut conn = Conn {
-        rbuf: Vec::with_capacity(READ_CHUNK),
-        out: Vec::with_capacity(READ_CHUNK),
-        swallow: 0,
+    let mut session = match admit(&node, peer, counters) {
+        Ok(session) => session,
+        Err(reply) => {
+            let _ = stream.write_all(reply).await;
+            return;
+        }
     };
+    let mut conn = Conn::new();
     if let Err(e) = run(&node, &mut stream, &mut session, &mut conn).await {
-        tracing::debug!(client = id, error = %e, "memcached connection ended with an error");
+        tracing::debug!(client = session.info.id, error = %e, "memcached connection ended with an error");
     }
-    node.clients.unregister(id);
-    tracing::debug!(client = id, "memcached client disconnected");
+    leave(&node, &session);
 }
 
 async fn run<S: ClientStream>(
@@ -83,34 +169,19 @@ async fn run<S: ClientStream>(
     session: &mut Session,
     conn: &mut Conn,
 ) -> std::io::Result<()> {
-    let mut want = 0usize;
     loop {
-        let spare = conn.rbuf.capacity() - conn.rbuf.len();
-        if spare < READ_CHUNK / 4 || want > conn.rbuf.capacity() {
-            conn.rbuf
-                .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
-        }
+        conn.reserve_read();
         let n = stream.read_buf(&mut conn.rbuf).await?;
         if n == 0 || session.info.is_killed() {
             return Ok(());
         }
-        session.counters.net_in.add(n as u64);
-        let (consumed, need) = process(node, session, conn);
-        conn.rbuf.drain(..consumed);
-        want = need;
+        conn.absorb(node, session, n);
         if !conn.out.is_empty() {
             stream.write_all(&conn.out).await?;
-            session.counters.net_out.add(conn.out.len() as u64);
-            conn.out.clear();
-            if conn.out.capacity() > 1 << 20 {
-                conn.out.shrink_to(READ_CHUNK);
-            }
         }
+        conn.written(session);
         if session.close {
             return Ok(());
-        }
-        if conn.rbuf.is_empty() && conn.rbuf.capacity() > 1 << 20 {
-            conn.rbuf.shrink_to(READ_CHUNK);
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod memcache;
+pub mod uring;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::Ordering;
@@ -144,12 +145,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let workers: Vec<_> = (0..threads)
         .map(|i| spawn_worker(node.clone(), i))
         .collect::<anyhow::Result<_>>()?;
+    let uring = if node.config.load().io_uring && node.config.load().protocol.serves_memcached() {
+        spawn_uring_workers(&node, threads)?
+    } else {
+        Vec::new()
+    };
     spawn_cron(node.clone())?;
     tracing::info!(port, threads, shards = node.ks.shards(), run_id = %node.run_id, "Ready to accept connections tcp");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(accept_until_shutdown(node.clone(), listeners, workers))?;
+    rt.block_on(accept_until_shutdown(
+        node.clone(),
+        listeners,
+        workers,
+        uring,
+    ))?;
     node.clients.kill_where(|_| true);
     std::thread::sleep(Duration::from_millis(50));
     tracing::info!("Ferrocache is now ready to exit, bye bye...");
@@ -202,6 +213,26 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
     Ok(tx)
 }
 
+/// Starts `threads` io_uring workers for plain-TCP memcached connections; none when the kernel refuses
+/// io_uring (those connections then go to the epoll workers).
+fn spawn_uring_workers(node: &Arc<Node>, threads: usize) -> anyhow::Result<Vec<uring::Handoff>> {
+    let mut handoffs = Vec::with_capacity(threads);
+    for i in 0..threads {
+        match uring::spawn(node.clone(), i)? {
+            Some(h) => handoffs.push(h),
+            None => break,
+        }
+    }
+    if !handoffs.is_empty() {
+        node.memcache.io_uring.store(true, Ordering::Relaxed);
+        tracing::info!(
+            workers = handoffs.len(),
+            "memcached connections are served on io_uring"
+        );
+    }
+    Ok(handoffs)
+}
+
 /// Completes a TLS handshake (10 s at most), then serves the client over it (Redis or Memcached protocol).
 async fn serve_tls(
     node: Arc<Node>,
@@ -226,12 +257,15 @@ async fn accept_until_shutdown(
     node: Arc<Node>,
     listeners: Vec<(StdListener, Wire)>,
     workers: Vec<WorkerTx>,
+    uring: Vec<uring::Handoff>,
 ) -> anyhow::Result<()> {
     let workers = Arc::new(workers);
+    let uring = Arc::new(uring);
     let mut tasks = Vec::new();
     for (l, wire) in listeners {
         let listener = TcpListener::from_std(l)?;
         let workers = workers.clone();
+        let uring = uring.clone();
         tasks.push(tokio::spawn(async move {
             let mut next = 0usize;
             loop {
@@ -241,7 +275,11 @@ async fn accept_until_shutdown(
                         let Ok(std_stream) = stream.into_std() else {
                             continue;
                         };
-                        let _ = workers[next % workers.len()].send((std_stream, wire));
+                        if wire == Wire::Memcached && !uring.is_empty() {
+                            uring[next % uring.len()].send(std_stream);
+                        } else {
+                            let _ = workers[next % workers.len()].send((std_stream, wire));
+                        }
                         next = next.wrapping_add(1);
                     }
                     Err(e) => {
