@@ -26,6 +26,7 @@
 #   MEMORY_KEYS      items of the memory test     (default 1000000)
 #   THREADS          server threads               (default: number of cores)
 #   MEMCACHED_MB     memcached -m                 (default 2048)
+#   ENGINE_FLAGS     extra ferrocache-engine flags (e.g. "--set io-uring=no" to measure the epoll path)
 #
 # Servers listen on free ports on 127.0.0.1 and are stopped on exit. The tables are printed and written to
 # bench/out/memcached-latest.md (git-ignored). The exit status is non-zero if a run failed.
@@ -41,6 +42,7 @@ KEYSPACE=${KEYSPACE:-100000}
 MEMORY_KEYS=${MEMORY_KEYS:-1000000}
 THREADS=${THREADS:-$(nproc)}
 MEMCACHED_MB=${MEMCACHED_MB:-2048}
+ENGINE_FLAGS=${ENGINE_FLAGS:-}
 
 ENGINE="$ROOT/target/release/ferrocache-engine"
 LOAD="$ROOT/target/release/examples/memcached_load"
@@ -87,8 +89,9 @@ start_server() {
   port=$(free_port)
   case $name in
     ours)
+      # shellcheck disable=SC2086
       "$ENGINE" --protocol memcached --memcached-port "$port" --bind 127.0.0.1 --threads "$THREADS" \
-        --loglevel warning >>"$WORK/ours.log" 2>&1 &
+        --loglevel warning $ENGINE_FLAGS >>"$WORK/ours.log" 2>&1 &
       ;;
     memcached)
       memcached -u "$(id -un)" -l 127.0.0.1 -p "$port" -U 0 -t "$THREADS" -m "$MEMCACHED_MB" -c 4096 \
@@ -269,7 +272,7 @@ mkdir -p "$OUT_DIR"
   echo "# ferrocache-engine (--protocol memcached) vs memcached"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $BUILT_FROM, $(nproc) cores, $THREADS server threads each," \
-    "$(memcached -V)."
+    "$(memcached -V)${ENGINE_FLAGS:+, ferrocache-engine $ENGINE_FLAGS}."
   echo
   echo "$CLIENTS connections, pipeline 1, $SECONDS_PER_ROW s per row, medians of $ROUNDS interleaved rounds," \
     "$KEYSPACE keys of 32 bytes. Latency in ms." \
