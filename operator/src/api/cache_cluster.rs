@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{ResourceRequirements, SeccompProfile, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -348,8 +348,8 @@ fn default_metering_interval() -> String {
     "15s".to_string()
 }
 
-/// Scheduling and metadata for the node pods.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+/// Scheduling, metadata and the seccomp profile of the node pods.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateOverrides {
     /// Tolerations added to every node pod.
@@ -367,6 +367,15 @@ pub struct PodTemplateOverrides {
     /// Extra annotations on the node pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Seccomp profile of the node pods (default `RuntimeDefault`). The `RuntimeDefault` profile of
+    /// containerd 2.0+ blocks io_uring, so memcached nodes serve on epoll; a `Localhost` profile that also
+    /// allows `io_uring_setup`, `io_uring_enter` and `io_uring_register` lets them use io_uring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(
+        validation = Rule::new("self.type in ['RuntimeDefault', 'Localhost', 'Unconfined']").message("seccompProfile.type must be RuntimeDefault, Localhost or Unconfined"),
+        validation = Rule::new("(self.type == 'Localhost') == has(self.localhostProfile)").message("seccompProfile.localhostProfile is required with type Localhost, and only with it")
+    )]
+    pub seccomp_profile: Option<SeccompProfile>,
 }
 
 /// Observed state of a CacheCluster. Written only by the operator.

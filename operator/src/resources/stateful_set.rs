@@ -101,10 +101,12 @@ fn pod_template(
                 run_as_user: Some(ENGINE_UID),
                 run_as_group: Some(ENGINE_UID),
                 fs_group: Some(ENGINE_UID),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    localhost_profile: None,
-                }),
+                seccomp_profile: Some(overrides.seccomp_profile.clone().unwrap_or(
+                    SeccompProfile {
+                        type_: "RuntimeDefault".into(),
+                        localhost_profile: None,
+                    },
+                )),
                 ..PodSecurityContext::default()
             }),
             affinity: Some(affinity(cluster, group)),

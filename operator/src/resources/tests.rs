@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::api::core::v1::{ResourceRequirements, SeccompProfile};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::*;
+use crate::api::PodTemplateOverrides;
 use crate::fixtures;
 
 fn snapshot(objects: &ClusterObjects) -> String {
@@ -87,6 +88,32 @@ fn memcached_three_nodes_with_a_configuration_endpoint() {
         .collect();
     assert_eq!(names, ["page-cache-0001", "page-cache-cfg"]);
     insta::assert_snapshot!(snapshot(&objects));
+}
+
+#[test]
+fn node_pods_run_under_runtime_default_seccomp_unless_the_cluster_names_a_profile() {
+    let mut cluster = fixtures::cluster(fixtures::MEMCACHED);
+    let profile = |objects: &ClusterObjects| {
+        let context = pod_spec(objects).security_context.clone().unwrap();
+        context.seccomp_profile.unwrap()
+    };
+    let default = profile(&build_without_parameters(&cluster));
+    assert_eq!(
+        (default.type_.as_str(), default.localhost_profile),
+        ("RuntimeDefault", None)
+    );
+    cluster.spec.pod_template = Some(PodTemplateOverrides {
+        seccomp_profile: Some(SeccompProfile {
+            type_: "Localhost".into(),
+            localhost_profile: Some("profiles/ferrocache-io-uring.json".into()),
+        }),
+        ..PodTemplateOverrides::default()
+    });
+    let named = profile(&build_without_parameters(&cluster));
+    assert_eq!(
+        (named.type_.as_str(), named.localhost_profile.as_deref()),
+        ("Localhost", Some("profiles/ferrocache-io-uring.json"))
+    );
 }
 
 #[test]
