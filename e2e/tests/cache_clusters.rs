@@ -373,6 +373,61 @@ async fn metering_numbers_appear_in_status() {
 }
 
 #[tokio::test]
+async fn a_memcached_cluster_serves_through_its_configuration_endpoint_and_is_metered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(env) = Env::start("memcached_metering").await else {
+        return;
+    };
+    env.apply_example("memcached.yaml", |o| {
+        o["spec"]["numCacheNodes"] = json!(2);
+        o["spec"]["metering"] = json!({ "enabled": true, "interval": "15s" });
+    })
+    .await
+    .expect("applied");
+    env.wait_available("page-cache", CREATE_TIMEOUT)
+        .await
+        .expect("available");
+    let forward = env
+        .port_forward("page-cache-cfg", 11211)
+        .await
+        .expect("forward");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", forward.port))
+        .await
+        .expect("connects");
+    // 1000 sets of 100 bytes, pipelined: one request unit each.
+    let mut request = Vec::new();
+    for i in 0..1000 {
+        request.extend_from_slice(format!("set m{i} 0 0 100\r\n").as_bytes());
+        request.extend_from_slice(&[b'x'; 100]);
+        request.extend_from_slice(b"\r\n");
+    }
+    stream.write_all(&request).await.expect("write");
+    let expected = b"STORED\r\n".repeat(1000);
+    let mut reply = Vec::new();
+    while reply.len() < expected.len() {
+        let mut buf = [0u8; 8192];
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed after {} bytes", reply.len());
+        reply.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(reply, expected);
+    // Usage is published at most every 5 minutes; health checks and scrapes are not billed.
+    let cluster = env
+        .wait_for("page-cache", Duration::from_secs(420), "metered", |c| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.usage.as_ref())
+                .is_some_and(|u| u.ecpu_total >= 1000)
+        })
+        .await
+        .expect("usage in status");
+    let usage = cluster.status.and_then(|s| s.usage).expect("usage");
+    assert!(usage.ecpu_total < 1100, "{usage:?}");
+    assert!(usage.last_scrape.is_some());
+    env.finish().await.expect("namespace deleted");
+}
+
+#[tokio::test]
 async fn the_network_policy_admits_only_allowed_clients() {
     let Some((env, _)) = with_single_node("network_policy", |o| {
         o["spec"]["allowedClients"] =

@@ -839,6 +839,43 @@ fn requests_are_charged_request_units_like_redis_commands() {
 }
 
 #[test]
+fn management_requests_are_counted_apart_so_that_metering_bills_only_cache_use() {
+    let e = Engine::start_memcached(&[], false);
+    let mut s = e.mc();
+    let before = stats(&mut s, "");
+    s.write_all(b"version\r\nmn\r\nverbosity 1\r\n")
+        .expect("write");
+    let reply = read_until(&mut s, b"MN\r\nOK\r\n");
+    assert!(reply.starts_with(b"VERSION "));
+    ask(
+        &mut s,
+        b"set a 0 0 1\r\nx\r\nget a\r\n",
+        b"STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n",
+    );
+    let after = stats(&mut s, "");
+    let n = |m: &HashMap<String, String>, k: &str| -> u64 { m[k].parse().expect(k) };
+    let total = n(&after, "ecpu_total") - n(&before, "ecpu_total");
+    let unbilled = n(&after, "ecpu_unbilled") - n(&before, "ecpu_unbilled");
+    // The first stats (charged after it answered), version, mn and verbosity are management; the set and the
+    // get are the only billable units.
+    assert!(unbilled >= 4, "unbilled {unbilled}");
+    assert_eq!(total - unbilled, 2);
+    // The node's identity is the one INFO usage shows, so a restart is recognised from either protocol.
+    let mut redis = e.conn();
+    let info: String = redis::cmd("INFO")
+        .arg("usage")
+        .query(&mut redis)
+        .expect("INFO");
+    let run_id = info
+        .lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .expect("run_id")
+        .trim();
+    assert_eq!(after["run_id"], run_id);
+    assert_eq!(run_id.len(), 40);
+}
+
+#[test]
 fn redis_and_memcached_clients_share_the_keyspace() {
     let e = Engine::start_memcached(&[], false);
     let mut s = e.mc();

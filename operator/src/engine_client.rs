@@ -265,6 +265,46 @@ impl NodeClient {
             Err(_) => Err(self.error(format!("version: no answer within {:?}", self.timeout))),
         }
     }
+
+    /// The metering counters of a memcached node, from `stats`: `ecpu_total`, `ecpu_unbilled` (management
+    /// requests: health checks and these scrapes), `bytes` (the dataset) and `run_id`.
+    pub async fn memcached_usage(&self) -> Result<NodeSample> {
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(self.address).await?;
+            stream.write_all(b"stats\r\n").await?;
+            let mut reply = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !reply.ends_with(b"END\r\n") && reply.len() < 1 << 20 {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                reply.extend_from_slice(&buf[..n]);
+            }
+            Ok::<_, std::io::Error>(String::from_utf8_lossy(&reply).into_owned())
+        };
+        let text = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(text)) => text,
+            Ok(Err(e)) => return Err(self.error(format!("stats: {e}"))),
+            Err(_) => return Err(self.error(format!("stats: no answer within {:?}", self.timeout))),
+        };
+        let stats: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("STAT "))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        let number = |k: &str| stats.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        let run_id = stats
+            .get("run_id")
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| self.error("stats has no run_id"))?;
+        Ok(NodeSample {
+            run_id,
+            ecpu_total: number("ecpu_total").unwrap_or(0),
+            unbilled_ecpu: number("ecpu_unbilled").unwrap_or(0),
+            dataset_bytes: number("bytes").unwrap_or(0),
+        })
+    }
 }
 
 /// Escapes a password for the userinfo part of a `redis://` URL.

@@ -640,6 +640,71 @@ async fn metering_counts_the_documented_units_across_a_node_restart_and_an_opera
     .expect("test finishes in time");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_nodes_are_metered_without_their_health_checks_and_scrapes() {
+    tokio::time::timeout(TEST_BUDGET, async {
+        let file = manifest_path("mc-metering");
+        write_manifest(
+            &file,
+            "apiVersion: ferrocache.io/v1alpha1\nkind: CacheCluster\nmetadata:\n  name: mc-metering\nspec:\n  \
+             engine: memcached\n  numCacheNodes: 2\n",
+        );
+        let mut settings = watching("mc-metering", &file);
+        settings.metering_interval = Some(Duration::from_millis(300));
+        settings.health_interval = Duration::from_millis(100);
+        let cluster = start(&file, settings).await;
+        let nodes: Vec<SocketAddr> = cluster.endpoints().nodes.iter().map(|(_, a)| *a).collect();
+        assert_eq!(nodes.len(), 2);
+        let status_file = cluster.status_file();
+        let running = Running::start(cluster, Duration::from_millis(200));
+
+        // README "Request units", memcached side: a get of a missing key costs 1; a multi-get of 250 missing
+        // keys 3 (elements rule); a set of a 5000-byte value 5 (bytes rule).
+        async fn workload(node: SocketAddr) -> u64 {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::TcpStream::connect(node).await.unwrap();
+            let mut request = Vec::new();
+            for i in 0..40 {
+                request.extend_from_slice(format!("get missing:{i}\r\n").as_bytes());
+            }
+            let keys: Vec<String> = (0..250).map(|i| format!("m{i:04}")).collect();
+            for _ in 0..2 {
+                request.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes());
+            }
+            request.extend_from_slice(b"set big 0 0 5000\r\n");
+            request.extend_from_slice(&[b'x'; 5000]);
+            request.extend_from_slice(b"\r\n");
+            stream.write_all(&request).await.unwrap();
+            let expected = b"END\r\n".repeat(42).into_iter().chain(*b"STORED\r\n").collect::<Vec<u8>>();
+            let mut reply = Vec::new();
+            while reply.len() < expected.len() {
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed early");
+                reply.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(reply, expected);
+            40 + 2 * 3 + 5
+        }
+        let mut expected = 0;
+        for node in &nodes {
+            expected += workload(*node).await;
+        }
+        wait_for_ecpu(&running, expected, "the memcached workload").await;
+        // Health checks every 100 ms and scrapes every 300 ms go on; none of them is billed.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        wait_for_ecpu(&running, expected, "a second later").await;
+        running.stop().await;
+
+        let status = local::read_status(&status_file).expect("status file written at shutdown");
+        let usage = status.usage.expect("usage in status");
+        assert_eq!(usage.ecpu_total, i64::try_from(expected).unwrap());
+        assert!(usage.storage_gb_hours > 0.0, "{usage:?}");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
 /// An engine wrapper that refuses to start with `databases 99`: a node that cannot come back.
 fn engine_refusing_databases_99(test: &str) -> PathBuf {
     let script = manifest_path(test).with_file_name("engine-wrapper.sh");

@@ -51,6 +51,9 @@ pub struct State {
     pub port: AtomicU64,
     /// Plain-TCP connections are served on io_uring (else epoll).
     pub io_uring: AtomicBool,
+    /// Request units charged since start for management requests (`version`, `stats`, `config`,
+    /// `verbosity`, `mn`, `quit`): health checks and scrapes, which metering does not bill.
+    pub unbilled_units: AtomicU64,
     /// Unix ms at which a delayed `flush_all` empties the cache (0: none pending).
     flush_at: AtomicU64,
     /// Counter totals at the last `stats reset`.
@@ -317,16 +320,37 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
             ctx.put(reply);
         }
     }
-    charge(ctx, cost, request_len, ctx.out.len() - out_start, elements);
+    let units = charge(ctx, cost, request_len, ctx.out.len() - out_start, elements);
+    if units > 0 && is_management(req) {
+        ctx.node
+            .memcache
+            .unbilled_units
+            .fetch_add(units, Ordering::Relaxed);
+    }
 }
 
-fn charge(ctx: &Ctx, cost: Cost, request: usize, response: usize, elements: u64) {
+/// Requests that manage or observe the node rather than use the cache.
+fn is_management(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Version
+            | Request::Verbosity { .. }
+            | Request::Quit
+            | Request::Stats { .. }
+            | Request::ConfigGetCluster
+            | Request::MetaNoop
+    )
+}
+
+/// Charges a request its units; returns them (0 with metering off).
+fn charge(ctx: &Ctx, cost: Cost, request: usize, response: usize, elements: u64) -> u64 {
     if !ctx.cfg.metering {
-        return;
+        return 0;
     }
     let units = metering::request_units(cost, request as u64, response as u64, elements);
     ctx.session.counters.units.add(units);
     ctx.count(Stat::Units, units);
+    units
 }
 
 /// get, gets, gat, gats: returns the number of keys asked for.

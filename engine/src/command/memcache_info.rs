@@ -115,6 +115,12 @@ fn general(ctx: &mut Ctx, t: &mut String) {
     stat(t, "reclaimed", expired);
     stat(t, "evictions", evicted);
     stat(t, "ecpu_total", totals.units);
+    stat(
+        t,
+        "ecpu_unbilled",
+        node.memcache.unbilled_units.load(Ordering::Relaxed),
+    );
+    stat(t, "run_id", &node.run_id);
 }
 
 fn settings(ctx: &mut Ctx, t: &mut String) {

@@ -19,7 +19,7 @@ use crate::wiring::{self, Endpoint, Member, Step};
 use crate::Result;
 
 /// How long one node may take to answer the operator.
-const NODE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const NODE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the wiring found and did.
 #[derive(Debug, Default)]

@@ -1,6 +1,6 @@
-//! Metering on Kubernetes: every `metering.interval` the reconciler scrapes each Redis node's usage counters
-//! (see [`crate::metering`]) and publishes the totals in `status.usage` at most every 5 minutes, so status
-//! writes stay rare for GitOps tools. Totals continue from the published status after an operator restart
+//! Metering on Kubernetes: every `metering.interval` the reconciler scrapes each node's usage counters
+//! (`INFO usage` on Redis nodes, `stats` on memcached nodes; see [`crate::metering`]) and publishes the totals
+//! in `status.usage` at most every 5 minutes, so status writes stay rare for GitOps tools. Totals continue from the published status after an operator restart
 //! (each node's first scrape is then only a baseline) and the operator exports them as Prometheus counters.
 
 use std::collections::HashMap;
@@ -11,9 +11,10 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use super::replication::Reach;
+use super::replication::{Reach, NODE_TIMEOUT};
 use super::Context;
 use crate::api::{CacheCluster, Engine, UsageStatus};
+use crate::engine_client::NodeClient;
 use crate::metering::{parse_interval, UsageAccumulator};
 use crate::Result;
 
@@ -63,13 +64,26 @@ pub async fn meter(
     };
     let mut samples = Vec::new();
     if due {
-        if let Some(Ok(access)) = reach {
-            for pod in pods {
-                if let Some((client, _)) = access.client(pod) {
-                    if let Ok(sample) = client.usage().await {
-                        samples.push((pod.name_any(), sample));
-                    }
-                }
+        for pod in pods {
+            let sample = match cluster.spec.engine {
+                Engine::Redis => match reach.as_ref().and_then(|r| r.as_ref().ok()) {
+                    Some(access) => match access.client(pod) {
+                        Some((client, _)) => client.usage().await.ok(),
+                        None => None,
+                    },
+                    None => None,
+                },
+                // Memcached nodes have no password and no TLS on the client port to set up.
+                Engine::Memcached => match (ctx.node_address)(pod, cluster.spec.client_port()) {
+                    Some(socket) => NodeClient::new(pod.name_any(), socket, NODE_TIMEOUT)
+                        .memcached_usage()
+                        .await
+                        .ok(),
+                    None => None,
+                },
+            };
+            if let Some(sample) = sample {
+                samples.push((pod.name_any(), sample));
             }
         }
     }

@@ -63,10 +63,15 @@ impl LocalCluster {
     /// Scrapes one node (a node that does not answer is skipped: its counters are read next time, or its
     /// restart is recognised by its run_id).
     pub(super) async fn scrape_node(&mut self, node: &str) {
-        if !self.cluster.spec.metering.enabled || self.cluster.spec.engine != Engine::Redis {
+        if !self.cluster.spec.metering.enabled {
             return;
         }
-        if let Ok(sample) = self.client(node).usage().await {
+        let client = self.client(node);
+        let sample = match self.cluster.spec.engine {
+            Engine::Redis => client.usage().await,
+            Engine::Memcached => client.memcached_usage().await,
+        };
+        if let Ok(sample) = sample {
             // Every node of a local run was started by this run: all it counted is new.
             self.usage.observe(node, sample, Timestamp::now(), true);
         }
