@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ferrocache_e2e::{names, wait_for_replicas, Env};
-use ferrocache_operator::api::{CacheCluster, ClusterState};
+use ferrocache_operator::api::{CacheCluster, ClusterState, UsageStatus};
 use ferrocache_operator::resources::{CLUSTER, ROLE, ROLE_PRIMARY};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{DeleteParams, ListParams};
@@ -337,6 +337,20 @@ async fn a_rolling_engine_image_change_replaces_every_node() {
     env.finish().await.expect("namespace deleted");
 }
 
+/// Waits until the cluster's published usage reaches `units` (usage is published at most every 5 minutes).
+async fn wait_metered(env: &Env, cluster: &str, units: i64) -> UsageStatus {
+    let cluster = env
+        .wait_for(cluster, Duration::from_secs(420), "metered", |c| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.usage.as_ref())
+                .is_some_and(|u| u.ecpu_total >= units)
+        })
+        .await
+        .expect("usage in status");
+    cluster.status.and_then(|s| s.usage).expect("usage")
+}
+
 #[tokio::test]
 async fn metering_numbers_appear_in_status() {
     let Some((env, _)) = with_single_node("metering_in_status", |o| {
@@ -356,17 +370,7 @@ async fn metering_numbers_appear_in_status() {
             .await
             .expect("SET");
     }
-    // Usage is published at most every 5 minutes.
-    let cluster = env
-        .wait_for("sessions", Duration::from_secs(420), "metered", |c| {
-            c.status
-                .as_ref()
-                .and_then(|s| s.usage.as_ref())
-                .is_some_and(|u| u.ecpu_total >= 1000)
-        })
-        .await
-        .expect("usage in status");
-    let usage = cluster.status.and_then(|s| s.usage).expect("usage");
+    let usage = wait_metered(&env, "sessions", 1000).await;
     assert!(usage.storage_gb_hours >= 0.0);
     assert!(usage.last_scrape.is_some());
     env.finish().await.expect("namespace deleted");
@@ -411,17 +415,8 @@ async fn a_memcached_cluster_serves_through_its_configuration_endpoint_and_is_me
         reply.extend_from_slice(&buf[..n]);
     }
     assert_eq!(reply, expected);
-    // Usage is published at most every 5 minutes; health checks and scrapes are not billed.
-    let cluster = env
-        .wait_for("page-cache", Duration::from_secs(420), "metered", |c| {
-            c.status
-                .as_ref()
-                .and_then(|s| s.usage.as_ref())
-                .is_some_and(|u| u.ecpu_total >= 1000)
-        })
-        .await
-        .expect("usage in status");
-    let usage = cluster.status.and_then(|s| s.usage).expect("usage");
+    // Health checks and scrapes are not billed.
+    let usage = wait_metered(&env, "page-cache", 1000).await;
     assert!(usage.ecpu_total < 1100, "{usage:?}");
     assert!(usage.last_scrape.is_some());
     env.finish().await.expect("namespace deleted");

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{read_n, read_to_close, read_until, roundtrip, run, Engine};
+use common::{info_field, read_n, read_to_close, read_until, roundtrip, run, Engine};
 
 /// Sends `request` and asserts the reply is exactly `expected`. End requests with `mn` (reply `MN`) to prove
 /// nothing else was sent.
@@ -795,16 +795,7 @@ fn stats_report_memcached_fields_and_reset() {
 }
 
 fn e_pid_of(e: &Engine) -> String {
-    let mut redis = e.conn();
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query(&mut redis)
-        .expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .expect("process_id")
-        .trim()
-        .to_string()
+    info_field(e, "server", "process_id")
 }
 
 #[test]
@@ -861,16 +852,7 @@ fn management_requests_are_counted_apart_so_that_metering_bills_only_cache_use()
     assert!(unbilled >= 4, "unbilled {unbilled}");
     assert_eq!(total - unbilled, 2);
     // The node's identity is the one INFO usage shows, so a restart is recognised from either protocol.
-    let mut redis = e.conn();
-    let info: String = redis::cmd("INFO")
-        .arg("usage")
-        .query(&mut redis)
-        .expect("INFO");
-    let run_id = info
-        .lines()
-        .find_map(|l| l.strip_prefix("run_id:"))
-        .expect("run_id")
-        .trim();
+    let run_id = info_field(&e, "usage", "run_id");
     assert_eq!(after["run_id"], run_id);
     assert_eq!(run_id.len(), 40);
 }

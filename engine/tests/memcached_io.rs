@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{read_to_close, read_until, roundtrip, Engine};
+use common::{info_field, read_to_close, read_until, roundtrip, Engine};
 
 const PATHS: [&str; 2] = ["yes", "no"];
 
@@ -24,16 +24,7 @@ fn start(io: &str, flags: &[&str]) -> Engine {
 
 /// `memcached_multiplexing_api` of INFO server.
 fn multiplexing_api(e: &Engine) -> String {
-    let mut redis = e.conn();
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query(&mut redis)
-        .expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix("memcached_multiplexing_api:"))
-        .expect("memcached_multiplexing_api in INFO server")
-        .trim()
-        .to_string()
+    info_field(e, "server", "memcached_multiplexing_api")
 }
 
 /// Whether this kernel and sandbox let a process set up a ring the way the engine does.

@@ -164,6 +164,21 @@ impl Drop for Engine {
     }
 }
 
+/// The value of `field` in `INFO <section>`.
+pub fn info_field(e: &Engine, section: &str, field: &str) -> String {
+    let mut con = e.conn();
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query(&mut con)
+        .expect("INFO");
+    let prefix = format!("{field}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .to_string()
+}
+
 /// Sends raw bytes and reads until `expected` bytes arrived (or the peer closed).
 pub fn roundtrip(s: &mut TcpStream, request: &[u8], expected: usize) -> Vec<u8> {
     s.write_all(request).expect("write");
