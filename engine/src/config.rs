@@ -242,8 +242,8 @@ pub struct Config {
     /// Turn transparent huge pages off for this process at start (as Redis' `disable-thp`): a first touch of
     /// a huge page zeroes 2 MiB, and may compact memory, inside a command.
     pub disable_thp: bool,
-    /// Serve plain-TCP memcached connections on io_uring when the kernel allows it (`io-uring`); epoll
-    /// otherwise.
+    /// Serve plain-TCP connections (both protocols) on io_uring when the kernel allows it (`io-uring`);
+    /// epoll otherwise.
     pub io_uring: bool,
     /// Count request units (ECPU) per command.
     pub metering: bool,

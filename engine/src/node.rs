@@ -55,6 +55,8 @@ pub struct Node {
     pub latency: parking_lot::Mutex<crate::metering::latency::Monitor>,
     /// Memcached protocol state (bound port, pending delayed flush, `stats reset` base).
     pub memcache: crate::command::memcache::State,
+    /// Plain-TCP connections (both protocols) are served on io_uring, else epoll.
+    pub io_uring: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
 }
 
@@ -144,6 +146,7 @@ impl Node {
             slowlog: Default::default(),
             latency: Default::default(),
             memcache: Default::default(),
+            io_uring: Default::default(),
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),

@@ -23,7 +23,7 @@
 //! started KiB of request line, data and reply; a multi-get is charged by elements (at least one unit per
 //! started 100 keys).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -49,8 +49,6 @@ const RELATIVE_EXPTIME_MAX: i64 = 60 * 60 * 24 * 30;
 pub struct State {
     /// The memcached port actually bound.
     pub port: AtomicU64,
-    /// Plain-TCP connections are served on io_uring (else epoll).
-    pub io_uring: AtomicBool,
     /// Request units charged since start for management requests (`version`, `stats`, `config`,
     /// `verbosity`, `mn`, `quit`): health checks and scrapes, which metering does not bill.
     pub unbilled_units: AtomicU64,

@@ -391,10 +391,16 @@ pub fn info(c: &mut Call) -> CmdResult {
 
 fn info_server(c: &mut Call, t: &mut String) {
     let uptime = c.node.started.elapsed().as_secs();
+    // TLS connections are always served on epoll.
+    let api = if c.node.io_uring.load(Ordering::Relaxed) {
+        "io_uring"
+    } else {
+        "epoll"
+    };
     let _ = write!(
         t,
         "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\n\
-         os:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
+         os:{} {}\r\narch_bits:64\r\nmultiplexing_api:{api}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
          server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\n\
          io_threads_active:0\r\nthreads:{}\r\nshards_per_db:{}\r\nexecutable:{}\r\n",
         env!("CARGO_PKG_VERSION"),
@@ -411,11 +417,6 @@ fn info_server(c: &mut Call, t: &mut String) {
         std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
     );
     if c.node.memcache.port.load(Ordering::Relaxed) != 0 {
-        let api = if c.node.memcache.io_uring.load(Ordering::Relaxed) {
-            "io_uring"
-        } else {
-            "epoll"
-        };
         let _ = write!(t, "memcached_multiplexing_api:{api}\r\n");
     }
 }

@@ -35,12 +35,104 @@ other clients, do one of: 1) set a password for the default user (requirepass, o
 3) start the engine with --set protected-mode=no.\r\n";
 
 /// Buffers and scratch space of one connection.
-struct Conn {
+pub(super) struct Conn {
     rbuf: Vec<u8>,
     out: Reply,
     ranges: Vec<Range<usize>>,
     inline: Vec<Vec<u8>>,
     batch: Vec<u16>,
+    /// Bytes a partial request announced it still needs.
+    want: usize,
+}
+
+impl Conn {
+    pub(super) fn new() -> Conn {
+        Conn {
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            out: Reply::default(),
+            ranges: Vec::new(),
+            inline: Vec::new(),
+            batch: Vec::new(),
+            want: 0,
+        }
+    }
+
+    /// Makes room in the read buffer for the next read.
+    pub(super) fn reserve_read(&mut self) {
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        if spare < READ_CHUNK / 4 || self.want > self.rbuf.len() {
+            self.rbuf
+                .reserve(READ_CHUNK.max(self.want.saturating_sub(self.rbuf.len())));
+        }
+    }
+
+    /// The free tail of the read buffer, where the next read lands.
+    pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
+        let spare = self.rbuf.spare_capacity_mut();
+        (spare.as_mut_ptr().cast(), spare.len())
+    }
+
+    /// Takes `n` bytes that a read put into [`Conn::read_space`].
+    ///
+    /// # Safety
+    /// The first `n` bytes of the read space must have been written.
+    pub(super) unsafe fn commit_read(&mut self, n: usize) {
+        debug_assert!(n <= self.rbuf.capacity() - self.rbuf.len());
+        // SAFETY: the caller guarantees that the kernel wrote these bytes.
+        unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+    }
+
+    /// Executes every complete request buffered; replies accumulate in [`Conn::reply`].
+    pub(super) fn absorb(&mut self, node: &Arc<Node>, session: &mut Session) {
+        let (consumed, hint) = process(node, session, self);
+        self.rbuf.drain(..consumed);
+        self.want = hint;
+        let bytes = self.rbuf.capacity() + self.out.buf.capacity();
+        session
+            .info
+            .buffer_bytes
+            .store(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// True when the unexecuted input passed `client-query-buffer-limit` (the client is then disconnected).
+    pub(super) fn over_query_limit(&self, node: &Node, session: &Session) -> bool {
+        let limit = node.config.load().client_query_buffer_limit as usize;
+        let over = self.rbuf.len() > limit;
+        if over {
+            tracing::warn!(
+                client = session.info.id,
+                "closing client that reached max query buffer length"
+            );
+        }
+        over
+    }
+
+    /// The replies waiting to be written.
+    pub(super) fn reply(&self) -> &[u8] {
+        &self.out.buf
+    }
+
+    /// Forgets the replies once written.
+    pub(super) fn written(&mut self, session: &Session) {
+        session.counters.net_out.add(self.out.buf.len() as u64);
+        self.out.buf.clear();
+        if self.out.buf.capacity() > 1 << 20 {
+            self.out.buf.shrink_to(READ_CHUNK);
+        }
+    }
+}
+
+/// True when a session waits for something other than its socket (a blocking command, pub/sub or tracking
+/// messages, MONITOR, WAIT, FAILOVER, a replica link): such connections are served by the tokio workers.
+pub(super) fn needs_tokio(session: &Session) -> bool {
+    session.deferred.is_some() || session.blocking.requested || session.mailbox.is_some()
+}
+
+/// A connection handed from an io_uring worker to a tokio worker, with its session and pending replies.
+pub struct Resumed {
+    pub(super) stream: std::net::TcpStream,
+    pub(super) session: Session,
+    pub(super) conn: Conn,
 }
 
 /// How a connection's command loop ended.
@@ -94,6 +186,64 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, counters: Arc<Counters>) 
     }
 }
 
+/// Admits a new client: counts it and registers it, or returns the reply that refuses it (past `maxclients`,
+/// or from another host while protected mode is on).
+pub(super) fn admit(
+    node: &Node,
+    peer: &Peer,
+    counters: Arc<Counters>,
+) -> Result<Session, &'static [u8]> {
+    let cfg = node.config.load();
+    node.clients.received.fetch_add(1, Ordering::Relaxed);
+    if node.clients.count() >= cfg.maxclients {
+        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        return Err(b"-ERR max number of clients reached\r\n");
+    }
+    if cfg.protected_mode && !peer.addr.ip().is_loopback() && node.acl.default_needs_no_password() {
+        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        return Err(PROTECTED_MODE_DENIED);
+    }
+    let id = node.clients.next_id();
+    let info = Arc::new(ClientInfo::new(
+        id,
+        peer.addr,
+        peer.local,
+        peer.fd,
+        now_ms(),
+    ));
+    node.clients.register(info.clone());
+    tracing::debug!(client = id, addr = %peer.addr, "client connected");
+    let user = node
+        .acl
+        .get("default")
+        .unwrap_or_else(|| Arc::new(crate::security::User::default_user()));
+    let mut session = Session::new(info, counters, user);
+    session.acl_version = node.acl.version.load(Ordering::Relaxed);
+    Ok(session)
+}
+
+/// Releases the command state a connection held: its transaction, blocking and pub/sub state.
+fn release(node: &Node, session: &mut Session) {
+    let id = session.info.id;
+    transaction::discard_state(node, session);
+    session.blocking.finish(&node.blocking, id);
+    if session.mailbox.is_some() {
+        node.pubsub.disconnect(&mut session.subs, id, now_ms());
+        node.refresh_change_log();
+    }
+}
+
+fn unregister(node: &Node, id: u64) {
+    node.clients.unregister(id);
+    tracing::debug!(client = id, "client disconnected");
+}
+
+/// Releases everything a finished connection held, its registration included.
+pub(super) fn finish(node: &Node, session: &mut Session) {
+    release(node, session);
+    unregister(node, session.info.id);
+}
+
 /// Serves a client on any stream.
 pub async fn serve_stream<S: ClientStream>(
     node: Arc<Node>,
@@ -101,79 +251,71 @@ pub async fn serve_stream<S: ClientStream>(
     peer: Peer,
     counters: Arc<Counters>,
 ) {
-    let (peer, local, fd) = (peer.addr, peer.local, peer.fd);
-    let cfg = node.config.load_full();
-    node.clients.received.fetch_add(1, Ordering::Relaxed);
-    if node.clients.count() >= cfg.maxclients {
-        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
+    match admit(&node, &peer, counters) {
+        Ok(session) => serve_session(node, stream, session, Conn::new(), false).await,
+        Err(reply) => {
+            let _ = stream.write_all(reply).await;
+        }
     }
-    if cfg.protected_mode && !peer.ip().is_loopback() && node.acl.default_needs_no_password() {
-        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
-        return;
+}
+
+/// Goes on serving a connection an io_uring worker handed over, from the point where it left off: its last
+/// batch was executed and its replies are not written yet.
+pub async fn resume(node: Arc<Node>, resumed: Resumed) {
+    let Resumed {
+        stream,
+        mut session,
+        conn,
+    } = resumed;
+    match stream
+        .set_nonblocking(true)
+        .and_then(|()| TcpStream::from_std(stream))
+    {
+        Ok(stream) => serve_session(node, stream, session, conn, true).await,
+        Err(e) => {
+            tracing::warn!(client = session.info.id, error = %e, "cannot register connection");
+            finish(&node, &mut session);
+        }
     }
-    let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(id, peer, local, fd, now_ms()));
-    node.clients.register(info.clone());
-    tracing::debug!(client = id, addr = %peer, "client connected");
-    let user = node
-        .acl
-        .get("default")
-        .unwrap_or_else(|| Arc::new(crate::security::User::default_user()));
-    let mut session = Session::new(info, counters, user);
-    session.acl_version = node.acl.version.load(Ordering::Relaxed);
-    drop(cfg);
-    let mut conn = Conn {
-        rbuf: Vec::with_capacity(READ_CHUNK),
-        out: Reply::default(),
-        ranges: Vec::new(),
-        inline: Vec::new(),
-        batch: Vec::new(),
-    };
-    let result = run(&node, &mut stream, &mut session, &mut conn).await;
-    transaction::discard_state(&node, &mut session);
-    session.blocking.finish(&node.blocking, id);
-    if session.mailbox.is_some() {
-        node.pubsub.disconnect(&mut session.subs, id, now_ms());
-        node.refresh_change_log();
-    }
+}
+
+async fn serve_session<S: ClientStream>(
+    node: Arc<Node>,
+    mut stream: S,
+    mut session: Session,
+    mut conn: Conn,
+    executed: bool,
+) {
+    let id = session.info.id;
+    let result = run(&node, &mut stream, &mut session, &mut conn, executed).await;
+    let replica_host = session.info.addr.ip().to_string();
+    release(&node, &mut session);
     match result {
         Ok(Outcome::Replica(req)) => {
-            if let Err(e) =
-                primary::serve_replica(node.clone(), stream, peer.ip().to_string(), req).await
-            {
+            if let Err(e) = primary::serve_replica(node.clone(), stream, replica_host, req).await {
                 tracing::info!(client = id, error = %e, "replica link ended");
             }
         }
         Ok(Outcome::Closed) => {}
         Err(e) => tracing::debug!(client = id, error = %e, "connection ended with an error"),
     }
-    node.clients.unregister(id);
-    tracing::debug!(client = id, "client disconnected");
+    // A replica link stays a registered client (CLIENT LIST, shutdown) for as long as it lasts.
+    unregister(&node, id);
 }
 
+/// The command loop; `executed` skips the first execution (the buffered requests already ran).
 async fn run<S: ClientStream>(
     node: &Arc<Node>,
     stream: &mut S,
     session: &mut Session,
     conn: &mut Conn,
+    mut executed: bool,
 ) -> std::io::Result<Outcome> {
-    let mut want = 0usize;
     loop {
-        if !conn.rbuf.is_empty() {
-            let (consumed, hint) = process(node, session, conn);
-            conn.rbuf.drain(..consumed);
-            want = hint;
-            let bytes = conn.rbuf.capacity() + conn.out.buf.capacity();
-            session
-                .info
-                .buffer_bytes
-                .store(bytes as u64, Ordering::Relaxed);
+        if !executed && !conn.rbuf.is_empty() {
+            conn.absorb(node, session);
         }
+        executed = false;
         if let Some(deferred) = session.deferred.take() {
             // A monitor is registered before its OK goes out, so it sees every command sent after the OK.
             let lines = matches!(deferred, Deferred::Monitor)
@@ -229,19 +371,10 @@ async fn run<S: ClientStream>(
             }
             continue;
         }
-        let limit = node.config.load().client_query_buffer_limit as usize;
-        if conn.rbuf.len() > limit {
-            tracing::warn!(
-                client = session.info.id,
-                "closing client that reached max query buffer length"
-            );
+        if conn.over_query_limit(node, session) {
             return Ok(Outcome::Closed);
         }
-        let spare = conn.rbuf.capacity() - conn.rbuf.len();
-        if spare < READ_CHUNK / 4 || want > conn.rbuf.len() {
-            conn.rbuf
-                .reserve(READ_CHUNK.max(want.saturating_sub(conn.rbuf.len())));
-        }
+        conn.reserve_read();
         let n = match session.mailbox.as_mut() {
             None => stream.read_buf(&mut conn.rbuf).await?,
             // Subscribed or tracking: published messages may arrive while the client is silent.
@@ -324,11 +457,7 @@ async fn flush<S: ClientStream>(
             }
         },
     }
-    session.counters.net_out.add(conn.out.buf.len() as u64);
-    conn.out.buf.clear();
-    if conn.out.buf.capacity() > 1 << 20 {
-        conn.out.buf.shrink_to(READ_CHUNK);
-    }
+    conn.written(session);
     Ok(())
 }
 

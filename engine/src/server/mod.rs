@@ -8,7 +8,7 @@
 
 pub mod connection;
 pub mod memcache;
-pub mod uring;
+pub(crate) mod uring;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::Ordering;
@@ -145,8 +145,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let workers: Vec<_> = (0..threads)
         .map(|i| spawn_worker(node.clone(), i))
         .collect::<anyhow::Result<_>>()?;
-    let uring = if node.config.load().io_uring && node.config.load().protocol.serves_memcached() {
-        spawn_uring_workers(&node, threads)?
+    let uring = if node.config.load().io_uring {
+        spawn_uring_workers(&node, &workers)?
     } else {
         Vec::new()
     };
@@ -169,26 +169,64 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
 /// The protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wire {
+pub(crate) enum Wire {
+    /// Redis protocol, plain TCP.
     Redis,
+    /// Redis protocol over TLS.
     RedisTls,
+    /// Memcached protocol, plain TCP.
     Memcached,
+    /// Memcached protocol over TLS.
     MemcachedTls,
 }
 
-type WorkerTx = mpsc::UnboundedSender<(std::net::TcpStream, Wire)>;
+/// Work for a tokio worker.
+pub(crate) enum Assign {
+    /// A connection just accepted.
+    New(std::net::TcpStream, Wire),
+    /// A connection an io_uring worker hands over.
+    Resume(Box<connection::Resumed>),
+}
+
+/// A tokio worker: where to send it work, and its runtime (commands on io_uring workers that start tasks,
+/// such as REPLICAOF, start them there).
+#[derive(Clone)]
+pub(crate) struct WorkerTx {
+    tx: mpsc::UnboundedSender<Assign>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl WorkerTx {
+    /// Hands the worker some work; gives it back if the worker is gone.
+    pub(crate) fn send(&self, assign: Assign) -> Result<(), mpsc::error::SendError<Assign>> {
+        self.tx.send(assign)
+    }
+
+    /// The worker's runtime.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+}
 
 fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(std::net::TcpStream, Wire)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Assign>();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let runtime = rt.handle().clone();
     std::thread::Builder::new()
         .name(format!("worker-{index}"))
         .spawn(move || {
             let counters = node.metering.register_worker();
             rt.block_on(async move {
-                while let Some((std_stream, wire)) = rx.recv().await {
+                while let Some(assign) = rx.recv().await {
+                    let (std_stream, wire) = match assign {
+                        Assign::New(stream, wire) => (stream, wire),
+                        Assign::Resume(resumed) => {
+                            tokio::spawn(connection::resume(node.clone(), *resumed));
+                            continue;
+                        }
+                    };
                     match tokio::net::TcpStream::from_std(std_stream) {
                         Ok(stream) if wire == Wire::Memcached => {
                             tokio::spawn(memcache::serve(node.clone(), stream, counters.clone()));
@@ -210,24 +248,28 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
                 }
             });
         })?;
-    Ok(tx)
+    Ok(WorkerTx { tx, runtime })
 }
 
-/// Starts `threads` io_uring workers for plain-TCP memcached connections; none when the kernel refuses
-/// io_uring (those connections then go to the epoll workers).
-fn spawn_uring_workers(node: &Arc<Node>, threads: usize) -> anyhow::Result<Vec<uring::Handoff>> {
-    let mut handoffs = Vec::with_capacity(threads);
-    for i in 0..threads {
-        match uring::spawn(node.clone(), i)? {
+/// Starts one io_uring worker for plain-TCP connections beside each tokio worker (which takes the Redis
+/// connections that start waiting); none when the kernel refuses io_uring (every connection then goes to the
+/// epoll workers).
+fn spawn_uring_workers(
+    node: &Arc<Node>,
+    workers: &[WorkerTx],
+) -> anyhow::Result<Vec<uring::Handoff>> {
+    let mut handoffs = Vec::with_capacity(workers.len());
+    for (i, tokio) in workers.iter().enumerate() {
+        match uring::spawn(node.clone(), i, tokio.clone())? {
             Some(h) => handoffs.push(h),
             None => break,
         }
     }
     if !handoffs.is_empty() {
-        node.memcache.io_uring.store(true, Ordering::Relaxed);
+        node.io_uring.store(true, Ordering::Relaxed);
         tracing::info!(
             workers = handoffs.len(),
-            "memcached connections are served on io_uring"
+            "plain-TCP connections are served on io_uring"
         );
     }
     Ok(handoffs)
@@ -275,10 +317,19 @@ async fn accept_until_shutdown(
                         let Ok(std_stream) = stream.into_std() else {
                             continue;
                         };
-                        if wire == Wire::Memcached && !uring.is_empty() {
-                            uring[next % uring.len()].send(std_stream);
-                        } else {
-                            let _ = workers[next % workers.len()].send((std_stream, wire));
+                        let plain = match wire {
+                            Wire::Redis => Some(uring::Protocol::Redis),
+                            Wire::Memcached => Some(uring::Protocol::Memcached),
+                            Wire::RedisTls | Wire::MemcachedTls => None,
+                        };
+                        match plain {
+                            Some(protocol) if !uring.is_empty() => {
+                                uring[next % uring.len()].send(std_stream, protocol);
+                            }
+                            _ => {
+                                let _ = workers[next % workers.len()]
+                                    .send(Assign::New(std_stream, wire));
+                            }
                         }
                         next = next.wrapping_add(1);
                     }

@@ -1,16 +1,19 @@
-//! Memcached connections served on io_uring.
+//! Plain-TCP connections served on io_uring.
 //!
-//! A memcached client at pipeline 1 costs an epoll server three system calls per request (a read, a write, and
-//! its share of an `epoll_wait`), and every write that wakes a client is a point where the worker can be
-//! preempted. Here each worker thread owns one io_uring: every connection keeps a receive pending in the ring,
-//! and one `io_uring_enter` both submits the replies of everything that arrived since the last one and waits
-//! for the next arrivals. A busy worker so makes one system call per batch of requests, whatever the batch's
-//! size, and is preempted at most once per batch.
+//! A client at pipeline 1 costs an epoll server three system calls per request (a read, a write, and its share
+//! of an `epoll_wait`), and every write that wakes a client is a point where the worker can be preempted. Here
+//! each worker thread owns one io_uring: every connection keeps a receive pending in the ring, and one
+//! `io_uring_enter` both submits the replies of everything that arrived since the last one and waits for the
+//! next arrivals. A busy worker so makes one system call per batch of requests, whatever the batch's size, and
+//! is preempted at most once per batch.
 //!
-//! The request handling is the epoll path's ([`super::memcache::Conn`]): the same buffers, parser and command
-//! code, so both paths answer byte for byte alike. New connections come from the acceptor through a channel
-//! and an eventfd the ring keeps a read on. A killed client has its socket shut down (as on the epoll path),
-//! which completes its pending receive with end-of-stream.
+//! The request handling is the epoll path's ([`super::memcache::Conn`], [`super::connection::Conn`]): the same
+//! buffers, parsers and command code, so both paths answer byte for byte alike. A Redis connection that starts
+//! waiting for something other than its socket (a blocking command, pub/sub or tracking messages, MONITOR,
+//! WAIT, FAILOVER, a replica link) moves to a tokio worker with its session and unwritten replies, and stays
+//! there. New connections come from the acceptor through a channel and an eventfd the ring keeps a read on. A
+//! killed client has its socket shut down (as on the epoll path), which completes its pending receive with
+//! end-of-stream.
 //!
 //! io_uring is used when `io-uring` is `yes` (the default) and the kernel allows it; kernels before 6.1,
 //! `kernel.io_uring_disabled`, and container seccomp profiles that block `io_uring_setup` make the node fall
@@ -24,8 +27,9 @@ use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use super::connection::Peer;
-use super::memcache::{admit, leave, Conn};
+use super::connection::{self, Peer, Resumed};
+use super::memcache;
+use super::{Assign, WorkerTx};
 use crate::command::Session;
 use crate::metering::Counters;
 use crate::node::Node;
@@ -39,16 +43,25 @@ const OP_SEND: u64 = 1;
 const OP_WAKE: u64 = 2;
 const OP_BITS: u32 = 2;
 
+/// The protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Redis (RESP).
+    Redis,
+    /// Memcached text and meta.
+    Memcached,
+}
+
 /// The acceptor's end of one worker: hands it accepted connections.
 pub struct Handoff {
-    tx: mpsc::Sender<TcpStream>,
+    tx: mpsc::Sender<(TcpStream, Protocol)>,
     wake: Arc<OwnedFd>,
 }
 
 impl Handoff {
     /// Gives the worker a new connection.
-    pub fn send(&self, stream: TcpStream) {
-        if self.tx.send(stream).is_ok() {
+    pub fn send(&self, stream: TcpStream, protocol: Protocol) {
+        if self.tx.send((stream, protocol)).is_ok() {
             let one = 1u64.to_ne_bytes();
             // SAFETY: writes 8 bytes from a live buffer to the eventfd, which `self.wake` keeps open.
             unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
@@ -56,8 +69,13 @@ impl Handoff {
     }
 }
 
-/// Starts worker `index` on io_uring; `Ok(None)` when the kernel refuses io_uring here.
-pub fn spawn(node: Arc<Node>, index: usize) -> anyhow::Result<Option<Handoff>> {
+/// Starts worker `index` on io_uring, handing Redis connections that start waiting to `tokio`; `Ok(None)` when
+/// the kernel refuses io_uring here.
+pub(crate) fn spawn(
+    node: Arc<Node>,
+    index: usize,
+    tokio: WorkerTx,
+) -> anyhow::Result<Option<Handoff>> {
     // SAFETY: eventfd takes plain integer arguments; a valid result is a new descriptor we own.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     if efd < 0 {
@@ -88,9 +106,13 @@ pub fn spawn(node: Arc<Node>, index: usize) -> anyhow::Result<Option<Handoff>> {
                 }
             };
             let counters = node.metering.register_worker();
+            // Tasks that commands start (a replication link after REPLICAOF) run on the paired tokio worker.
+            let runtime = tokio.runtime().clone();
+            let _entered = runtime.enter();
             Worker {
                 node,
                 counters,
+                tokio,
                 ring,
                 links: Vec::new(),
                 free: Vec::new(),
@@ -104,17 +126,65 @@ pub fn spawn(node: Arc<Node>, index: usize) -> anyhow::Result<Option<Handoff>> {
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(Some(Handoff { tx, wake })),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "io_uring is not available; memcached connections use epoll");
+            tracing::warn!(error = %e, "io_uring is not available; connections use epoll");
             Ok(None)
         }
         Err(_) => Ok(None),
     }
 }
 
+/// A connection's buffers, by protocol.
+enum Wire {
+    Redis(connection::Conn),
+    Memcached(memcache::Conn),
+}
+
+impl Wire {
+    fn reserve_read(&mut self) {
+        match self {
+            Wire::Redis(c) => c.reserve_read(),
+            Wire::Memcached(c) => c.reserve_read(),
+        }
+    }
+
+    fn read_space(&mut self) -> (*mut u8, usize) {
+        match self {
+            Wire::Redis(c) => c.read_space(),
+            Wire::Memcached(c) => c.read_space(),
+        }
+    }
+
+    /// # Safety
+    /// The first `n` bytes of the read space must have been written.
+    unsafe fn commit_read(&mut self, n: usize) {
+        // SAFETY: passed on from the caller.
+        unsafe {
+            match self {
+                Wire::Redis(c) => c.commit_read(n),
+                Wire::Memcached(c) => c.commit_read(n),
+            }
+        }
+    }
+
+    fn reply(&self) -> &[u8] {
+        match self {
+            Wire::Redis(c) => c.reply(),
+            Wire::Memcached(c) => c.reply(),
+        }
+    }
+
+    fn written(&mut self, session: &Session) {
+        match self {
+            Wire::Redis(c) => c.written(session),
+            Wire::Memcached(c) => c.written(session),
+        }
+    }
+}
+
 /// One connection of a worker.
 struct Link {
     stream: TcpStream,
-    conn: Conn,
+    conn: Wire,
     session: Session,
     /// A receive is pending in the ring (into the read buffer's free tail).
     receiving: bool,
@@ -131,10 +201,12 @@ struct Link {
 struct Worker {
     node: Arc<Node>,
     counters: Arc<Counters>,
+    /// The tokio worker that takes Redis connections which start waiting.
+    tokio: WorkerTx,
     ring: IoUring,
     links: Vec<Option<Box<Link>>>,
     free: Vec<usize>,
-    rx: mpsc::Receiver<TcpStream>,
+    rx: mpsc::Receiver<(TcpStream, Protocol)>,
     wake: Arc<OwnedFd>,
     wake_buf: Box<[u8; 8]>,
     /// Completions of one turn, taken out of the ring before any is handled.
@@ -201,13 +273,13 @@ impl Worker {
 
     /// The acceptor has new connections.
     fn woken(&mut self) {
-        while let Ok(stream) = self.rx.try_recv() {
-            self.open(stream);
+        while let Ok((stream, protocol)) = self.rx.try_recv() {
+            self.open(stream, protocol);
         }
         self.arm_wake();
     }
 
-    fn open(&mut self, stream: TcpStream) {
+    fn open(&mut self, stream: TcpStream, protocol: Protocol) {
         // The ring waits for readiness itself; the socket stays blocking so that io_uring never hands back EAGAIN.
         if stream.set_nonblocking(false).is_err() {
             return;
@@ -215,8 +287,15 @@ impl Worker {
         let Some(peer) = Peer::of_std(&stream) else {
             return;
         };
-        let session = match admit(&self.node, peer, self.counters.clone()) {
-            Ok(session) => session,
+        let counters = self.counters.clone();
+        let admitted = match protocol {
+            Protocol::Redis => connection::admit(&self.node, &peer, counters)
+                .map(|s| (s, Wire::Redis(connection::Conn::new()))),
+            Protocol::Memcached => memcache::admit(&self.node, peer, counters)
+                .map(|s| (s, Wire::Memcached(memcache::Conn::new()))),
+        };
+        let (session, conn) = match admitted {
+            Ok(admitted) => admitted,
             Err(reply) => {
                 let _ = (&stream).write_all(reply);
                 return;
@@ -224,7 +303,7 @@ impl Worker {
         };
         let link = Box::new(Link {
             stream,
-            conn: Conn::new(),
+            conn,
             session,
             receiving: false,
             sending: false,
@@ -320,7 +399,19 @@ impl Worker {
     fn execute(&mut self, slot: usize, n: usize) {
         let node = self.node.clone();
         let link = self.link(slot);
-        link.conn.absorb(&node, &mut link.session, n);
+        match &mut link.conn {
+            Wire::Memcached(c) => c.absorb(&node, &mut link.session, n),
+            Wire::Redis(c) => {
+                link.session.counters.net_in.add(n as u64);
+                c.absorb(&node, &mut link.session);
+                if connection::needs_tokio(&link.session) {
+                    return self.hand_over(slot);
+                }
+                if c.over_query_limit(&node, &link.session) {
+                    return self.close(slot);
+                }
+            }
+        }
         let reply = !link.conn.reply().is_empty();
         let quit = link.session.close;
         if reply {
@@ -336,6 +427,34 @@ impl Worker {
         self.receive(slot);
     }
 
+    /// Moves a Redis connection that starts waiting to the tokio worker, which writes its replies and goes on
+    /// from there. No operation of it is pending in the ring.
+    fn hand_over(&mut self, slot: usize) {
+        let Some(link) = self.links[slot].take() else {
+            return;
+        };
+        self.free.push(slot);
+        let Link {
+            stream,
+            conn: Wire::Redis(conn),
+            session,
+            ..
+        } = *link
+        else {
+            unreachable!("only Redis connections are handed over");
+        };
+        let resumed = Resumed {
+            stream,
+            session,
+            conn,
+        };
+        if let Err(refused) = self.tokio.send(Assign::Resume(Box::new(resumed))) {
+            if let Assign::Resume(mut resumed) = refused.0 {
+                connection::finish(&self.node, &mut resumed.session);
+            }
+        }
+    }
+
     /// Tears a connection down: shuts its socket so that pending operations finish, and frees the slot once
     /// none is left.
     fn close(&mut self, slot: usize) {
@@ -349,8 +468,11 @@ impl Worker {
         if link.receiving || link.sending {
             return;
         }
-        if let Some(link) = self.links[slot].take() {
-            leave(&self.node, &link.session);
+        if let Some(mut link) = self.links[slot].take() {
+            match link.conn {
+                Wire::Redis(_) => connection::finish(&self.node, &mut link.session),
+                Wire::Memcached(_) => memcache::leave(&self.node, &link.session),
+            }
             self.free.push(slot);
         }
     }

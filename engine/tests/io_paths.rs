@@ -1,7 +1,8 @@
-//! Memcached connections on both I/O paths, over real sockets: io_uring (`io-uring yes`, the default, where the
+//! Plain-TCP connections on both I/O paths, over real sockets: io_uring (`io-uring yes`, the default, where the
 //! kernel allows it) and epoll (`io-uring no`, and the fallback). A request stream cut at any byte gets the same
-//! replies on both; a client that stops reading stalls only itself; idle, refused, reset and quitting clients
-//! leave the connection count right.
+//! replies on both, in either protocol; a Redis connection that starts waiting (blocking pop, subscription)
+//! keeps its replies in order; a client that stops reading stalls only itself; idle, refused, reset and
+//! quitting clients leave the connection count right.
 
 mod common;
 
@@ -79,8 +80,10 @@ fn io_uring_is_used_where_the_kernel_allows_it_and_epoll_otherwise() {
         "epoll"
     };
     assert_eq!(multiplexing_api(&uring), expected);
+    assert_eq!(info_field(&uring, "server", "multiplexing_api"), expected);
     let epoll = start("no", &[]);
     assert_eq!(multiplexing_api(&epoll), "epoll");
+    assert_eq!(info_field(&epoll, "server", "multiplexing_api"), "epoll");
     // Both answer.
     for e in [&uring, &epoll] {
         let mut s = e.mc();
@@ -177,6 +180,145 @@ fn a_request_stream_cut_anywhere_gets_the_same_replies_on_both_paths() {
         assert!(
             cut == reference,
             "io-uring {io}: a cut stream got other replies"
+        );
+    }
+}
+
+/// A Redis session: strings, a hash, a list, a transaction, an inline command, a value larger than a read, a
+/// protocol error at the end (which closes the connection after its reply).
+fn redis_script() -> Vec<u8> {
+    fn command(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+    let mut s = Vec::new();
+    for i in 0..50 {
+        let (k, v) = (format!("k{i}"), format!("v{i}"));
+        s.extend(command(&[b"SET", k.as_bytes(), v.as_bytes()]));
+    }
+    let big = vec![b'b'; 300_000];
+    s.extend(command(&[b"SET", b"big", &big]));
+    s.extend(command(&[b"STRLEN", b"big"]));
+    s.extend(command(&[b"GET", b"big"]));
+    s.extend(command(&[b"MGET", b"k1", b"k2", b"nope"]));
+    s.extend(command(&[b"INCRBY", b"n", b"41"]));
+    s.extend(command(&[b"HSET", b"h", b"f", b"1", b"g", b"2"]));
+    s.extend(command(&[b"HGETALL", b"h"]));
+    s.extend(command(&[b"RPUSH", b"l", b"a", b"b", b"c"]));
+    s.extend(command(&[b"LRANGE", b"l", b"0", b"-1"]));
+    s.extend(command(&[b"MULTI"]));
+    s.extend(command(&[b"INCR", b"n"]));
+    s.extend(command(&[b"GET", b"n"]));
+    s.extend(command(&[b"EXEC"]));
+    s.extend_from_slice(b"PING inline\r\n");
+    s.extend(command(&[b"NOSUCHCOMMAND"]));
+    s.extend_from_slice(b"*2\r\n$3\r\nGET\r\n+not-a-bulk\r\n");
+    s.extend(command(&[b"GET", b"k1"]));
+    s
+}
+
+/// Sends `script` to the Redis port cut into pieces of the given sizes (cycled) and returns every byte until the
+/// server closes.
+fn replay_redis(e: &Engine, script: &[u8], pieces: &[usize]) -> Vec<u8> {
+    let mut s = e.raw();
+    let mut reader = s.try_clone().expect("clone");
+    let collector = std::thread::spawn(move || read_to_close(&mut reader));
+    let mut pos = 0;
+    for &size in pieces.iter().cycle() {
+        if pos >= script.len() {
+            break;
+        }
+        let end = (pos + size).min(script.len());
+        s.write_all(&script[pos..end]).expect("write");
+        pos = end;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    collector.join().expect("reader")
+}
+
+#[test]
+fn a_redis_stream_cut_anywhere_gets_the_same_replies_on_both_paths() {
+    let script = redis_script();
+    let mut replies = Vec::new();
+    for io in PATHS {
+        let e = start(io, &[]);
+        let whole = replay_redis(&e, &script, &[script.len()]);
+        let e = start(io, &[]);
+        let cut = replay_redis(&e, &script, &[1, 5, 17, 4096, 3, 65_536, 200_000]);
+        replies.push((io, whole, cut));
+    }
+    let (_, reference, _) = &replies[0];
+    let text = String::from_utf8_lossy(reference);
+    assert!(text.starts_with(&"+OK\r\n".repeat(51)), "{}", &text[..200]);
+    assert!(text.contains(":300000\r\n$300000\r\n"));
+    assert!(text.contains("*3\r\n$2\r\nv1\r\n$2\r\nv2\r\n$-1\r\n:41\r\n:2\r\n"));
+    assert!(text.contains("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:42\r\n$2\r\n42\r\n$6\r\ninline\r\n"));
+    assert!(text.contains("-ERR unknown command 'NOSUCHCOMMAND'"));
+    assert!(
+        text.ends_with("\r\n") && text.contains("-ERR Protocol error"),
+        "{}",
+        &text[text.len() - 300..]
+    );
+    assert!(
+        !text.ends_with("$2\r\nv1\r\n"),
+        "nothing runs after a protocol error"
+    );
+    for (io, whole, cut) in &replies {
+        assert!(
+            whole == reference,
+            "io-uring {io}: replies differ from the io-uring yes session"
+        );
+        assert!(
+            cut == reference,
+            "io-uring {io}: a cut stream got other replies"
+        );
+    }
+}
+
+#[test]
+fn a_redis_connection_that_starts_waiting_keeps_its_replies_in_order() {
+    for io in PATHS {
+        let e = start(io, &[]);
+        let mut s = e.raw();
+        // Replies before the pop, the pop that blocks, and commands queued behind it.
+        s.write_all(b"SET a 1\r\nBLPOP queue 0\r\nGET a\r\nINCR a\r\n")
+            .expect("write");
+        assert_eq!(roundtrip(&mut s, b"", 5), b"+OK\r\n");
+        std::thread::sleep(Duration::from_millis(100));
+        let mut pusher = e.raw();
+        assert_eq!(roundtrip(&mut pusher, b"RPUSH queue x\r\n", 4), b":1\r\n");
+        let expected = "*2\r\n$5\r\nqueue\r\n$1\r\nx\r\n$1\r\n1\r\n:2\r\n";
+        let got = read_until(&mut s, b":2\r\n");
+        assert_eq!(String::from_utf8_lossy(&got), expected, "io-uring {io}");
+
+        // A subscription: the confirmation, then messages published from another connection, then the
+        // connection goes on in RESP2 subscriber mode.
+        s.write_all(b"SUBSCRIBE news\r\n").expect("write");
+        let confirm = "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n";
+        assert_eq!(
+            String::from_utf8_lossy(&read_until(&mut s, b":1\r\n")),
+            confirm
+        );
+        assert_eq!(
+            roundtrip(&mut pusher, b"PUBLISH news hello\r\n", 4),
+            b":1\r\n"
+        );
+        let message = "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n";
+        assert_eq!(
+            String::from_utf8_lossy(&read_until(&mut s, b"hello\r\n")),
+            message
+        );
+        s.write_all(b"UNSUBSCRIBE news\r\n").expect("write");
+        let _ = read_until(&mut s, b":0\r\n");
+        assert_eq!(
+            roundtrip(&mut s, b"GET a\r\n", 7),
+            b"$1\r\n2\r\n",
+            "io-uring {io}"
         );
     }
 }
