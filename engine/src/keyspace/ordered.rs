@@ -432,16 +432,7 @@ impl ZTree {
     /// Inserts child `new` after the last step of `path`, whose own child now counts `left_count`; splits
     /// full inner nodes upwards and grows a new root when the old one splits.
     fn add_child(&mut self, path: &[Step], mut new: (f64, u32, u32, u32), mut left_count: u32) {
-        let mut rightmost = true;
-        let edge: Vec<bool> = path
-            .iter()
-            .map(|s| {
-                let here = rightmost;
-                rightmost &= s.pos + 1 == self.inners[s.node as usize].len();
-                here
-            })
-            .collect();
-        for (d, step) in path.iter().enumerate().rev() {
+        for step in path.iter().rev() {
             let inner = &mut self.inners[step.node as usize];
             inner.counts[step.pos] = left_count;
             if inner.len() < FAN {
@@ -449,11 +440,9 @@ impl ZTree {
                 return;
             }
             let at = step.pos + 1;
-            let keep = if edge[d] && at == FAN {
-                FAN
-            } else {
-                FAN.div_ceil(2)
-            };
+            // Inner nodes always split evenly: a non-root inner node needs a sibling for every child it has
+            // to rebalance with, so it never holds a single child.
+            let keep = FAN.div_ceil(2);
             let r = alloc(&mut self.inners, &mut self.free_inners);
             let (left, right) = two_mut(&mut self.inners, step.node, r);
             *right = Inner::default();
@@ -744,8 +733,10 @@ impl ZTree {
         ) -> (u32, Key) {
             if height == 0 {
                 let l = &t.leaves[node as usize];
+                // An append at the right edge leaves the last leaf with as little as one key.
+                let last = l.next == NIL;
                 assert!(
-                    l.len() > 0 && (root || l.len() >= LEAF / 4),
+                    l.len() > 0 && (root || last || l.len() >= LEAF / 4),
                     "leaf fill {}",
                     l.len()
                 );
@@ -917,6 +908,37 @@ mod tests {
             true
         });
         assert_eq!(seen, ["a", "aa", "b", "c"]);
+    }
+
+    #[test]
+    fn appends_at_the_right_edge_then_removals_there_keep_the_tree_whole() {
+        // Ascending scores split nodes at the right edge; 64 * 64 + 1 and 64 * 64 * 64 + 1 keys make a new
+        // inner node at the edge of a two- and a three-level tree, and removing or moving the newest keys
+        // rebalances right there.
+        for n in [LEAF * FAN + 1, LEAF * FAN * FAN + 1] {
+            let mut t = ZTree::default();
+            for i in 0..n {
+                t.insert(format!("{i:07}").as_bytes(), i as f64);
+            }
+            t.check();
+            let last = format!("{:07}", n - 1);
+            assert_eq!(t.remove(last.as_bytes()), Some((n - 1) as f64));
+            t.check();
+            // A score update moves the newest remaining key to the front.
+            let newest = format!("{:07}", n - 2);
+            t.insert(newest.as_bytes(), -1.0);
+            t.check();
+            assert_eq!(t.rank(newest.as_bytes()), Some(0));
+            for i in (n - 200..n - 2).rev() {
+                t.remove(format!("{i:07}").as_bytes());
+            }
+            t.check();
+            assert_eq!(t.len(), n - 200 + 1);
+            assert_eq!(
+                t.select(t.len() - 1),
+                Some((format!("{:07}", n - 201).as_bytes(), (n - 201) as f64))
+            );
+        }
     }
 
     #[test]
