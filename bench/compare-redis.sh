@@ -26,12 +26,15 @@
 #   REQUESTS_P1     requests per test at pipeline 1       (default 200000)
 #   REQUESTS_P16    requests per test at pipeline 16      (default 2000000)
 #   CLIENTS         redis-benchmark -c                    (default 50)
+#   CLIENT_THREADS  redis-benchmark --threads             (default 1; at pipeline 1 one client thread is the
+#                   bottleneck for both servers, 2 shows the servers' own difference)
 #   KEYSPACE        redis-benchmark -r                    (default 100000)
 #   VALUE_SIZE      redis-benchmark -d, bytes             (default 64)
 #   TESTS           redis-benchmark -t list               (default set,get,incr,mset)
 #   PIPELINES       pipeline depths                       (default "1 16")
 #   MEMORY_KEYS     keys loaded for the memory test       (default 1000000)
 #   ENGINE_THREADS  ferrocache-engine --threads           (default: the engine's own default, all cores)
+#   ENGINE_FLAGS    extra ferrocache-engine flags (e.g. "--set io-uring=no" to measure the epoll path)
 #   BENCH_TIMEOUT   limit for one redis-benchmark run, s  (default 300)
 #
 # Servers listen on free ports on 127.0.0.1 only and are stopped on exit, also on failure or Ctrl-C.
@@ -45,12 +48,14 @@ ROOT=$(pwd)
 REQUESTS_P1=${REQUESTS_P1:-200000}
 REQUESTS_P16=${REQUESTS_P16:-2000000}
 CLIENTS=${CLIENTS:-50}
+CLIENT_THREADS=${CLIENT_THREADS:-1}
 KEYSPACE=${KEYSPACE:-100000}
 VALUE_SIZE=${VALUE_SIZE:-64}
 TESTS=${TESTS:-set,get,incr,mset}
 PIPELINES=${PIPELINES:-1 16}
 MEMORY_KEYS=${MEMORY_KEYS:-1000000}
 ENGINE_THREADS=${ENGINE_THREADS:-}
+ENGINE_FLAGS=${ENGINE_FLAGS:-}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-300}
 
 ENGINE="$ROOT/target/release/ferrocache-engine"
@@ -89,7 +94,8 @@ start_server() {
     ours)
       local threads=()
       [ -n "$ENGINE_THREADS" ] && threads=(--threads "$ENGINE_THREADS")
-      "$ENGINE" --port "$port" --bind 127.0.0.1 --loglevel warning "${threads[@]}" \
+      # shellcheck disable=SC2086
+      "$ENGINE" --port "$port" --bind 127.0.0.1 --loglevel warning "${threads[@]}" $ENGINE_FLAGS \
         >>"$WORK/ours.log" 2>&1 &
       ;;
     redis)
@@ -162,8 +168,8 @@ bench_one() {
   local pid=${PID[$name]} before after status=0
   before=$(cpu_ticks "$pid")
   timeout "$BENCH_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" \
-    -c "$CLIENTS" -r "$KEYSPACE" -d "$VALUE_SIZE" -P "$pipeline" -n "$requests" -t "$test" \
-    --csv -e >"$out" 2>"$err" || status=$?
+    -c "$CLIENTS" --threads "$CLIENT_THREADS" -r "$KEYSPACE" -d "$VALUE_SIZE" -P "$pipeline" -n "$requests" \
+    -t "$test" --csv -e >"$out" 2>"$err" || status=$?
   if ! is_running "$name"; then
     problem "$name exited during $test -P $pipeline; last log lines: $(tail -n 5 "$WORK/$name.log" | tr '\n' ' ')"
     return 0
@@ -336,7 +342,7 @@ mkdir -p "$OUT_DIR"
   echo "# ferrocache-engine vs redis-server"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $BUILT_FROM," \
-    "$(nproc) cores, engine threads: ${ENGINE_THREADS:-default (all cores)}, $(redis-server --version | awk '{ print $1, $3 }')."
+    "$(nproc) cores, engine threads: ${ENGINE_THREADS:-default (all cores)}${ENGINE_FLAGS:+, engine flags $ENGINE_FLAGS}, redis-benchmark threads: $CLIENT_THREADS, $(redis-server --version | awk '{ print $1, $3 }')."
   echo
   echo "redis-benchmark -c $CLIENTS -r $KEYSPACE -d $VALUE_SIZE -t $TESTS; -n $REQUESTS_P1 at -P 1," \
     "-n $REQUESTS_P16 at deeper pipelines. Latencies in ms. CPU: server CPU seconds (user + system) per" \
