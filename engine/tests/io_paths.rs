@@ -124,10 +124,9 @@ fn session_script() -> Vec<u8> {
     s
 }
 
-/// Sends `script` cut into pieces of the given sizes (cycled), pausing between pieces so that the server reads
-/// them separately, and returns every byte until the server closes.
-fn replay(e: &Engine, script: &[u8], pieces: &[usize]) -> Vec<u8> {
-    let mut s = e.mc();
+/// Sends `script` over `s` cut into pieces of the given sizes (cycled), pausing between pieces so that the
+/// server reads them separately, and returns every byte until the server closes.
+fn replay_on(mut s: TcpStream, script: &[u8], pieces: &[usize]) -> Vec<u8> {
     let mut reader = s.try_clone().expect("clone");
     let collector = std::thread::spawn(move || read_to_close(&mut reader));
     let mut pos = 0;
@@ -141,6 +140,11 @@ fn replay(e: &Engine, script: &[u8], pieces: &[usize]) -> Vec<u8> {
         std::thread::sleep(Duration::from_millis(2));
     }
     collector.join().expect("reader")
+}
+
+/// [`replay_on`] the memcached port.
+fn replay(e: &Engine, script: &[u8], pieces: &[usize]) -> Vec<u8> {
+    replay_on(e.mc(), script, pieces)
 }
 
 #[test]
@@ -222,23 +226,9 @@ fn redis_script() -> Vec<u8> {
     s
 }
 
-/// Sends `script` to the Redis port cut into pieces of the given sizes (cycled) and returns every byte until the
-/// server closes.
+/// [`replay_on`] the Redis port.
 fn replay_redis(e: &Engine, script: &[u8], pieces: &[usize]) -> Vec<u8> {
-    let mut s = e.raw();
-    let mut reader = s.try_clone().expect("clone");
-    let collector = std::thread::spawn(move || read_to_close(&mut reader));
-    let mut pos = 0;
-    for &size in pieces.iter().cycle() {
-        if pos >= script.len() {
-            break;
-        }
-        let end = (pos + size).min(script.len());
-        s.write_all(&script[pos..end]).expect("write");
-        pos = end;
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    collector.join().expect("reader")
+    replay_on(e.raw(), script, pieces)
 }
 
 #[test]

@@ -68,8 +68,7 @@ impl Conn {
 
     /// The free tail of the read buffer, where the next read lands.
     pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
-        let spare = self.rbuf.spare_capacity_mut();
-        (spare.as_mut_ptr().cast(), spare.len())
+        super::memcache::spare_of(&mut self.rbuf)
     }
 
     /// Takes `n` bytes that a read put into [`Conn::read_space`].
@@ -77,9 +76,8 @@ impl Conn {
     /// # Safety
     /// The first `n` bytes of the read space must have been written.
     pub(super) unsafe fn commit_read(&mut self, n: usize) {
-        debug_assert!(n <= self.rbuf.capacity() - self.rbuf.len());
-        // SAFETY: the caller guarantees that the kernel wrote these bytes.
-        unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+        // SAFETY: passed on from the caller.
+        unsafe { super::memcache::commit(&mut self.rbuf, n) }
     }
 
     /// Executes every complete request buffered; replies accumulate in [`Conn::reply`].
