@@ -251,30 +251,26 @@ impl NodeClient {
 
     /// The memcached health check: `version` answered with `VERSION …`.
     pub async fn memcached_version(&self) -> Result<String> {
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(self.address).await?;
-            stream.write_all(b"version\r\n").await?;
-            let mut buf = [0u8; 128];
-            let n = stream.read(&mut buf).await?;
-            Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).trim().to_string())
-        };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(reply)) if reply.starts_with("VERSION") => Ok(reply),
-            Ok(Ok(reply)) => Err(self.error(format!("unexpected reply to version: {reply}"))),
-            Ok(Err(e)) => Err(self.error(format!("version: {e}"))),
-            Err(_) => Err(self.error(format!("version: no answer within {:?}", self.timeout))),
+        let reply = self.memcached_request("version", b"\r\n").await?;
+        let reply = reply.trim().to_string();
+        if reply.starts_with("VERSION") {
+            Ok(reply)
+        } else {
+            Err(self.error(format!("unexpected reply to version: {reply}")))
         }
     }
 
-    /// The metering counters of a memcached node, from `stats`: `ecpu_total`, `ecpu_unbilled` (management
-    /// requests: health checks and these scrapes), `bytes` (the dataset) and `run_id`.
-    pub async fn memcached_usage(&self) -> Result<NodeSample> {
+    /// Sends one memcached request and reads its reply up to `end` (or the connection's end), within the
+    /// client's timeout.
+    async fn memcached_request(&self, request: &str, end: &[u8]) -> Result<String> {
         let exchange = async {
             let mut stream = tokio::net::TcpStream::connect(self.address).await?;
-            stream.write_all(b"stats\r\n").await?;
+            stream
+                .write_all(format!("{request}\r\n").as_bytes())
+                .await?;
             let mut reply = Vec::new();
             let mut buf = [0u8; 4096];
-            while !reply.ends_with(b"END\r\n") && reply.len() < 1 << 20 {
+            while !reply.ends_with(end) && reply.len() < 1 << 20 {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
                     break;
@@ -283,11 +279,17 @@ impl NodeClient {
             }
             Ok::<_, std::io::Error>(String::from_utf8_lossy(&reply).into_owned())
         };
-        let text = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(text)) => text,
-            Ok(Err(e)) => return Err(self.error(format!("stats: {e}"))),
-            Err(_) => return Err(self.error(format!("stats: no answer within {:?}", self.timeout))),
-        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(e)) => Err(self.error(format!("{request}: {e}"))),
+            Err(_) => Err(self.error(format!("{request}: no answer within {:?}", self.timeout))),
+        }
+    }
+
+    /// The metering counters of a memcached node, from `stats`: `ecpu_total`, `ecpu_unbilled` (management
+    /// requests: health checks and these scrapes), `bytes` (the dataset) and `run_id`.
+    pub async fn memcached_usage(&self) -> Result<NodeSample> {
+        let text = self.memcached_request("stats", b"END\r\n").await?;
         let stats: BTreeMap<&str, &str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("STAT "))

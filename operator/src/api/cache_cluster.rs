@@ -368,7 +368,7 @@ pub struct PodTemplateOverrides {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
     /// Seccomp profile of the node pods (default `RuntimeDefault`). The `RuntimeDefault` profile of
-    /// containerd 2.0+ blocks io_uring, so memcached nodes serve on epoll; a `Localhost` profile that also
+    /// containerd 2.0+ blocks io_uring, so nodes serve on epoll; a `Localhost` profile that also
     /// allows `io_uring_setup`, `io_uring_enter` and `io_uring_register` lets them use io_uring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(

@@ -1,7 +1,8 @@
 //! Metering on Kubernetes: every `metering.interval` the reconciler scrapes each node's usage counters
 //! (`INFO usage` on Redis nodes, `stats` on memcached nodes; see [`crate::metering`]) and publishes the totals
-//! in `status.usage` at most every 5 minutes, so status writes stay rare for GitOps tools. Totals continue from the published status after an operator restart
-//! (each node's first scrape is then only a baseline) and the operator exports them as Prometheus counters.
+//! in `status.usage` at most every 5 minutes, so status writes stay rare for GitOps tools. Totals continue from
+//! the published status after an operator restart (each node's first scrape is then only a baseline) and the
+//! operator exports them as Prometheus counters.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
