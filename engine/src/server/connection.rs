@@ -68,7 +68,7 @@ impl Conn {
 
     /// The free tail of the read buffer, where the next read lands.
     pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
-        super::memcache::spare_of(&mut self.rbuf)
+        super::spare_of(&mut self.rbuf)
     }
 
     /// Takes `n` bytes that a read put into [`Conn::read_space`].
@@ -77,7 +77,7 @@ impl Conn {
     /// The first `n` bytes of the read space must have been written.
     pub(super) unsafe fn commit_read(&mut self, n: usize) {
         // SAFETY: passed on from the caller.
-        unsafe { super::memcache::commit(&mut self.rbuf, n) }
+        unsafe { super::commit(&mut self.rbuf, n) }
     }
 
     /// Executes every complete request buffered; replies accumulate in [`Conn::reply`].
@@ -158,21 +158,13 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// The addresses of a TCP stream.
-    pub fn of(stream: &TcpStream) -> Option<Peer> {
+    /// The addresses of a TCP stream (tokio's or the standard library's).
+    pub fn of<S: std::os::fd::AsFd>(stream: &S) -> Option<Peer> {
+        let socket = socket2::SockRef::from(stream);
         Some(Peer {
-            addr: stream.peer_addr().ok()?,
-            local: stream.local_addr().ok()?,
-            fd: stream.as_raw_fd(),
-        })
-    }
-
-    /// The addresses of a standard-library TCP stream.
-    pub fn of_std(stream: &std::net::TcpStream) -> Option<Peer> {
-        Some(Peer {
-            addr: stream.peer_addr().ok()?,
-            local: stream.local_addr().ok()?,
-            fd: stream.as_raw_fd(),
+            addr: socket.peer_addr().ok()?.as_socket()?,
+            local: socket.local_addr().ok()?.as_socket()?,
+            fd: stream.as_fd().as_raw_fd(),
         })
     }
 }

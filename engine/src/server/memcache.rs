@@ -61,7 +61,7 @@ impl Conn {
 
     /// The free tail of the read buffer, where the next read lands.
     pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
-        spare_of(&mut self.rbuf)
+        super::spare_of(&mut self.rbuf)
     }
 
     /// Takes `n` bytes that a read put into [`Conn::read_space`].
@@ -70,7 +70,7 @@ impl Conn {
     /// The first `n` bytes of the read space must have been written.
     pub(super) unsafe fn commit_read(&mut self, n: usize) {
         // SAFETY: passed on from the caller.
-        unsafe { commit(&mut self.rbuf, n) }
+        unsafe { super::commit(&mut self.rbuf, n) }
     }
 
     /// Executes every complete request among the buffered bytes (`n` of them just read); replies accumulate
@@ -95,22 +95,6 @@ impl Conn {
             self.out.shrink_to(READ_CHUNK);
         }
     }
-}
-
-/// The free tail of a read buffer, as a pointer and a length for the kernel to write into.
-pub(super) fn spare_of(buf: &mut Vec<u8>) -> (*mut u8, usize) {
-    let spare = buf.spare_capacity_mut();
-    (spare.as_mut_ptr().cast(), spare.len())
-}
-
-/// Extends a read buffer over `n` bytes the kernel wrote into its free tail.
-///
-/// # Safety
-/// The first `n` bytes of the free tail must have been written.
-pub(super) unsafe fn commit(buf: &mut Vec<u8>, n: usize) {
-    debug_assert!(n <= buf.capacity() - buf.len());
-    // SAFETY: the caller guarantees that these bytes were written.
-    unsafe { buf.set_len(buf.len() + n) };
 }
 
 /// Serves a memcached client over plain TCP.

@@ -60,6 +60,22 @@ pub fn bind_port(config: &Config, mut port: u16) -> anyhow::Result<Vec<StdListen
     Ok(listeners)
 }
 
+/// The free tail of a read buffer, as a pointer and a length for the kernel to write into.
+fn spare_of(buf: &mut Vec<u8>) -> (*mut u8, usize) {
+    let spare = buf.spare_capacity_mut();
+    (spare.as_mut_ptr().cast(), spare.len())
+}
+
+/// Extends a read buffer over `n` bytes the kernel wrote into its free tail.
+///
+/// # Safety
+/// The first `n` bytes of the free tail must have been written.
+unsafe fn commit(buf: &mut Vec<u8>, n: usize) {
+    debug_assert!(n <= buf.capacity() - buf.len());
+    // SAFETY: the caller guarantees that these bytes were written.
+    unsafe { buf.set_len(buf.len() + n) };
+}
+
 /// Raises the open-files soft limit towards what `maxclients` needs, as far as the hard limit allows.
 fn raise_fd_limit(maxclients: usize) {
     let want = (maxclients + 64) as libc::rlim_t;

@@ -284,7 +284,7 @@ impl Worker {
         if stream.set_nonblocking(false).is_err() {
             return;
         }
-        let Some(peer) = Peer::of_std(&stream) else {
+        let Some(peer) = Peer::of(&stream) else {
             return;
         };
         let counters = self.counters.clone();
