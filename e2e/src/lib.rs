@@ -1,10 +1,13 @@
-//! Support for the end-to-end tests: a connection to the kind cluster `e2e/run.sh` creates, a namespace per test,
-//! CacheClusters built from `examples/`, waiting on their status, `kubectl port-forward` to their Services for the
-//! `redis` crate, and client pods for checks that must run inside the cluster (NetworkPolicy).
+//! Support for the end-to-end tests: a connection to the cluster `e2e/kit.sh` starts (the local Kubernetes kit in
+//! `../shared/kube`) or `e2e/run.sh` creates (kind), a namespace per test, CacheClusters built from `examples/`,
+//! waiting on their status, addresses of their Services for the `redis` crate, and client pods for checks that must
+//! run inside the cluster (NetworkPolicy).
 //!
-//! The tests run only when `FERROCACHE_E2E=1` (set by `e2e/run.sh`); otherwise each prints one line saying what
-//! is missing and returns, so `cargo test --workspace` passes on machines without kind and Docker.
+//! The tests run only when `FERROCACHE_E2E=1` (set by both scripts); otherwise each prints one line saying what
+//! is missing and returns, so `cargo test --workspace` passes on machines without a cluster.
+//! `FERROCACHE_E2E_PLATFORM` says how the host reaches a Service (see [`Platform`]).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,27 +15,58 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use ferrocache_operator::api::{CacheCluster, CacheParameterGroup, ClusterState};
 use ferrocache_operator::resources::{CLUSTER, ROLE, ROLE_PRIMARY};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 pub use anyhow::Result;
 
 /// Field manager of everything the tests apply.
 pub const MANAGER: &str = "ferrocache-e2e";
-/// Image of the client pods (loaded into kind by `e2e/run.sh`).
+/// Image of the client pods (loaded into kind by `e2e/run.sh`; on the kit their `sh` and `redis-cli` are the
+/// host's).
 pub const CLIENT_IMAGE: &str = "redis:7.2-alpine";
+/// How long [`Env::connect_service`] waits for a Service to have an endpoint that answers.
+pub const SERVICE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The kind of cluster the tests run on, from `FERROCACHE_E2E_PLATFORM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// A kind cluster (`e2e/run.sh`; the default): Services are reached with `kubectl port-forward`.
+    Kind,
+    /// The local kit of `../shared/kube` (`e2e/kit.sh`, `FERROCACHE_E2E_PLATFORM=kit`): no port-forward, no
+    /// ClusterIP routing and no cluster DNS on the host, but pod IPs are reachable, so a Service is reached
+    /// through the ready addresses of its EndpointSlices.
+    Kit,
+}
+
+impl Platform {
+    /// The platform named by `FERROCACHE_E2E_PLATFORM` (`kind` when unset).
+    pub fn from_env() -> Result<Platform> {
+        match std::env::var("FERROCACHE_E2E_PLATFORM").as_deref() {
+            Err(_) | Ok("") | Ok("kind") => Ok(Platform::Kind),
+            Ok("kit") => Ok(Platform::Kit),
+            Ok(other) => bail!("FERROCACHE_E2E_PLATFORM={other:?}: want kind or kit"),
+        }
+    }
+}
 
 /// Why the end-to-end tests cannot run here, if they cannot.
 pub fn missing_requirement() -> Option<String> {
     if std::env::var("FERROCACHE_E2E").as_deref() != Ok("1") {
         return Some(
-            "FERROCACHE_E2E is not set: end-to-end tests need a kind cluster; run e2e/run.sh"
+            "FERROCACHE_E2E is not set: end-to-end tests need a Kubernetes cluster; run e2e/kit.sh \
+             (the local kit in ../shared/kube) or e2e/run.sh (kind)"
                 .into(),
         );
+    }
+    if let Err(e) = Platform::from_env() {
+        return Some(e.to_string());
     }
     let found = |tool: &str| {
         std::process::Command::new(tool)
@@ -48,10 +82,12 @@ pub fn missing_requirement() -> Option<String> {
 
 /// One test's view of the cluster: a client and a namespace of its own.
 pub struct Env {
-    /// Kubernetes client (current kubeconfig context: the kind cluster).
+    /// Kubernetes client (current kubeconfig context: the kit or the kind cluster).
     pub client: Client,
     /// The test's namespace.
     pub namespace: String,
+    /// How Services are reached from the host.
+    pub platform: Platform,
 }
 
 impl Env {
@@ -61,6 +97,7 @@ impl Env {
             println!("skipped {test}: {reason}");
             return None;
         }
+        let platform = Platform::from_env().expect("checked by missing_requirement");
         let client = Client::try_default()
             .await
             .expect("FERROCACHE_E2E=1 but no Kubernetes client configuration");
@@ -81,7 +118,11 @@ impl Env {
             )
             .await
             .expect("namespace created");
-        Some(Env { client, namespace })
+        Some(Env {
+            client,
+            namespace,
+            platform,
+        })
     }
 
     /// Deletes the test's namespace (and so everything in it).
@@ -230,8 +271,21 @@ impl Env {
             .collect())
     }
 
-    /// Forwards a free local port to `svc/<service>:<port>`; stops when dropped.
-    pub async fn port_forward(&self, service: &str, port: u16) -> Result<PortForward> {
+    /// An address on the host that reaches `svc/<service>:<port>`: on kind a `kubectl port-forward` from a free
+    /// local port (stopped when the returned value is dropped), on the kit the first ready endpoint of the
+    /// Service that accepts a TCP connection (waiting up to [`SERVICE_TIMEOUT`] for one).
+    pub async fn connect_service(&self, service: &str, port: u16) -> Result<ServiceAddress> {
+        match self.platform {
+            Platform::Kind => self.port_forward(service, port).await,
+            Platform::Kit => Ok(ServiceAddress {
+                _forward: None,
+                addr: self.ready_endpoint(service, port).await?,
+            }),
+        }
+    }
+
+    /// Forwards a free local port to `svc/<service>:<port>` with `kubectl port-forward`.
+    async fn port_forward(&self, service: &str, port: u16) -> Result<ServiceAddress> {
         let mut child = Command::new("kubectl")
             .args(["-n", &self.namespace, "port-forward"])
             .arg(format!("svc/{service}"))
@@ -255,22 +309,60 @@ impl Env {
             .and_then(|p| p.parse::<u16>().ok())
             .ok_or_else(|| anyhow!("unexpected port-forward output {line:?}"))?;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(PortForward {
-            _child: child,
-            port: local,
+        Ok(ServiceAddress {
+            _forward: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], local)),
         })
     }
 
-    /// A Redis connection to `svc/<service>:6379` through a port-forward (kept open as long as the returned
-    /// forward lives).
+    /// The first ready endpoint of `svc/<service>:<port>` (by its EndpointSlices, as kube-proxy would route it)
+    /// that accepts a TCP connection; waits up to [`SERVICE_TIMEOUT`] for one.
+    async fn ready_endpoint(&self, service: &str, port: u16) -> Result<SocketAddr> {
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        let slices: Api<EndpointSlice> = Api::namespaced(self.client.clone(), &self.namespace);
+        let selector = format!("kubernetes.io/service-name={service}");
+        let started = Instant::now();
+        loop {
+            let mut tried = Vec::new();
+            if let Some(svc) = services.get_opt(service).await? {
+                let ports = svc.spec.and_then(|s| s.ports).unwrap_or_default();
+                let service_port = ports
+                    .iter()
+                    .find(|p| p.port == i32::from(port))
+                    .ok_or_else(|| anyhow!("service {service} has no port {port}"))?;
+                let list = slices
+                    .list(&ListParams::default().labels(&selector))
+                    .await?;
+                tried = endpoint_addresses(&list.items, service_port.name.as_deref());
+                for addr in &tried {
+                    let connect = TcpStream::connect(addr);
+                    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), connect).await {
+                        return Ok(*addr);
+                    }
+                }
+            }
+            if started.elapsed() > SERVICE_TIMEOUT {
+                bail!(
+                    "service {}/{service}: no ready endpoint on port {port} answered within {:?} \
+                     (ready endpoints at the last try: {tried:?})",
+                    self.namespace,
+                    SERVICE_TIMEOUT
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// A Redis connection to `svc/<service>:6379` (through a port-forward on kind, kept open as long as the
+    /// returned address lives).
     pub async fn redis_via(
         &self,
         service: &str,
         password: Option<&str>,
-    ) -> Result<(PortForward, redis::aio::MultiplexedConnection)> {
-        let forward = self.port_forward(service, 6379).await?;
-        let connection = forward.redis(password).await?;
-        Ok((forward, connection))
+    ) -> Result<(ServiceAddress, redis::aio::MultiplexedConnection)> {
+        let address = self.connect_service(service, 6379).await?;
+        let connection = address.redis(password).await?;
+        Ok((address, connection))
     }
 
     /// Runs a pod with `labels` that executes `script` in the client image, waits for it to finish and returns
@@ -310,23 +402,62 @@ impl Env {
     }
 }
 
-/// A running `kubectl port-forward`.
-pub struct PortForward {
-    _child: Child,
-    /// The local port.
-    pub port: u16,
+/// Where the host reaches a Service: a local port forwarded by `kubectl port-forward` (kind; the forward runs as
+/// long as this value lives) or a ready endpoint of the Service (the kit).
+pub struct ServiceAddress {
+    _forward: Option<Child>,
+    /// The address to connect to.
+    pub addr: SocketAddr,
 }
 
-impl PortForward {
-    /// A Redis connection through the forward, authenticated with `password` when given.
+impl ServiceAddress {
+    /// A Redis connection to the address, authenticated with `password` when given.
     pub async fn redis(&self, password: Option<&str>) -> Result<redis::aio::MultiplexedConnection> {
         let url = match password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.port),
-            None => format!("redis://127.0.0.1:{}/", self.port),
+            Some(p) => format!("redis://:{p}@{}/", self.addr),
+            None => format!("redis://{}/", self.addr),
         };
         let client = redis::Client::open(url)?;
         Ok(client.get_multiplexed_async_connection().await?)
     }
+
+    /// A TCP connection to the address.
+    pub async fn tcp(&self) -> Result<TcpStream> {
+        TcpStream::connect(self.addr)
+            .await
+            .with_context(|| format!("connecting to {}", self.addr))
+    }
+}
+
+/// The ready addresses of EndpointSlices for the Service port named `port_name` (`None`: an unnamed port), with
+/// the slices' target port, sorted. An endpoint without a `ready` condition counts as ready, as the API says.
+pub fn endpoint_addresses(slices: &[EndpointSlice], port_name: Option<&str>) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for slice in slices.iter().filter(|s| s.address_type == "IPv4") {
+        let Some(port) = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref().unwrap_or("") == port_name.unwrap_or(""))
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
+            continue;
+        };
+        for endpoint in &slice.endpoints {
+            if endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                continue;
+            }
+            for ip in &endpoint.addresses {
+                if let Ok(ip) = ip.parse() {
+                    out.push(SocketAddr::new(ip, port));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `WAIT replicas 5000`: how many replicas acknowledged the connection's writes.
@@ -364,8 +495,40 @@ mod tests {
     fn without_the_flag_the_tests_say_what_is_missing() {
         if std::env::var("FERROCACHE_E2E").is_err() {
             let reason = missing_requirement().expect("a reason");
+            assert!(reason.contains("e2e/kit.sh"), "{reason}");
             assert!(reason.contains("e2e/run.sh"), "{reason}");
         }
+    }
+
+    #[test]
+    fn a_service_is_reached_through_the_ready_endpoints_of_its_port() {
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": { "name": "orders-reader-x1", "labels": { "kubernetes.io/service-name": "orders-reader" } },
+            "addressType": "IPv4",
+            "ports": [{ "name": "metrics", "port": 9121 }, { "name": "redis", "port": 6380 }],
+            "endpoints": [
+                { "addresses": ["10.244.0.7"], "conditions": { "ready": true } },
+                { "addresses": ["10.244.0.5"] },
+                { "addresses": ["10.244.0.9"], "conditions": { "ready": false, "terminating": true } },
+            ],
+        }))
+        .expect("slice");
+        let ipv6: EndpointSlice = serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": { "name": "orders-reader-x2" },
+            "addressType": "IPv6",
+            "ports": [{ "name": "redis", "port": 6380 }],
+            "endpoints": [{ "addresses": ["fd00::1"] }],
+        }))
+        .expect("slice");
+        let addresses = endpoint_addresses(&[slice.clone(), ipv6], Some("redis"));
+        let expected: Vec<SocketAddr> = vec![
+            "10.244.0.5:6380".parse().expect("address"),
+            "10.244.0.7:6380".parse().expect("address"),
+        ];
+        assert_eq!(addresses, expected);
+        assert!(endpoint_addresses(&[slice], None).is_empty());
     }
 
     #[test]

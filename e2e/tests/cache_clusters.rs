@@ -1,6 +1,7 @@
-//! End-to-end behaviour of CacheClusters on a kind cluster with the operator installed by its Helm chart
-//! (`e2e/run.sh`). Each test works in a namespace of its own; without `FERROCACHE_E2E=1` each prints why it
-//! cannot run and returns.
+//! End-to-end behaviour of CacheClusters on a real Kubernetes control plane: the local kit of `../shared/kube`
+//! with the operator binary running as the chart's ServiceAccount (`e2e/kit.sh`), or a kind cluster with the
+//! operator installed by its Helm chart (`e2e/run.sh`). Each test works in a namespace of its own; without
+//! `FERROCACHE_E2E=1` each prints why it cannot run and returns.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
 const TOKEN: &str = "e2e-auth-token-0123456789abcdef";
 
 /// A highly available Redis without TLS (the `redis` crate here speaks plain TCP): one primary, `replicas`
-/// replicas, an auth token, spread over the three zones of the kind cluster.
+/// replicas, an auth token, spread over the three zones (one node each) of the cluster.
 async fn redis_ha(env: &Env, name: &str, replicas: i64) -> ferrocache_e2e::Result<()> {
     env.secret(&format!("{name}-auth"), "token", TOKEN).await?;
     env.apply_example("redis-ha.yaml", |o| {
@@ -248,13 +249,8 @@ async fn a_parameter_group_change_reaches_the_nodes() {
     env.wait_available("sessions", CREATE_TIMEOUT)
         .await
         .expect("available");
-    let policy = |forward_port| async move {
-        let client =
-            redis::Client::open(format!("redis://127.0.0.1:{forward_port}/")).expect("url");
-        let mut redis = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connects");
+    let policy = |address: ferrocache_e2e::ServiceAddress| async move {
+        let mut redis = address.redis(None).await.expect("connects");
         let reply: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("maxmemory-policy")
@@ -263,11 +259,11 @@ async fn a_parameter_group_change_reaches_the_nodes() {
             .expect("CONFIG GET");
         reply.get(1).cloned().unwrap_or_default()
     };
-    let forward = env
-        .port_forward("sessions-primary", 6379)
+    let address = env
+        .connect_service("sessions-primary", 6379)
         .await
-        .expect("forward");
-    assert_eq!(policy(forward.port).await, "allkeys-lru");
+        .expect("service address");
+    assert_eq!(policy(address).await, "allkeys-lru");
 
     env.apply_example("parameter-group.yaml", |o| {
         o["spec"]["parameters"]["maxmemory-policy"] = json!("volatile-ttl");
@@ -276,9 +272,9 @@ async fn a_parameter_group_change_reaches_the_nodes() {
     .expect("group changed");
     let started = Instant::now();
     loop {
-        // A rolling restart may replace the pod behind the Service: forward anew each time.
-        let seen = match env.port_forward("sessions-primary", 6379).await {
-            Ok(forward) => policy(forward.port).await,
+        // A rolling restart may replace the pod behind the Service: find its address anew each time.
+        let seen = match env.connect_service("sessions-primary", 6379).await {
+            Ok(address) => policy(address).await,
             Err(_) => String::new(),
         };
         if seen == "volatile-ttl" {
@@ -298,7 +294,8 @@ async fn a_rolling_engine_image_change_replaces_every_node() {
     let Some(env) = with_ha_cluster("rolling_image_change", 1).await else {
         return;
     };
-    // e2e/run.sh loads the same engine image under a second tag.
+    // e2e/run.sh loads the same engine image under a second tag; on the kit every tag of the engine image runs
+    // the same binary.
     let image = std::env::var("FERROCACHE_E2E_ENGINE_IMAGE_NEXT")
         .unwrap_or_else(|_| "ghcr.io/ferrocache/ferrocache-engine:e2e-next".into());
     env.patch_spec("orders", json!({ "image": image }))
@@ -391,13 +388,11 @@ async fn a_memcached_cluster_serves_through_its_configuration_endpoint_and_is_me
     env.wait_available("page-cache", CREATE_TIMEOUT)
         .await
         .expect("available");
-    let forward = env
-        .port_forward("page-cache-cfg", 11211)
+    let address = env
+        .connect_service("page-cache-cfg", 11211)
         .await
-        .expect("forward");
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", forward.port))
-        .await
-        .expect("connects");
+        .expect("service address");
+    let mut stream = address.tcp().await.expect("connects");
     // 1000 sets of 100 bytes, pipelined: one request unit each.
     let mut request = Vec::new();
     for i in 0..1000 {
@@ -446,7 +441,7 @@ async fn the_network_policy_admits_only_allowed_clients() {
         .await
         .expect("client ran");
     if other && logs.contains("PONG") {
-        // kind's default CNI enforces NetworkPolicy from kind 0.24 on; older ones do not.
+        // kind's default CNI enforces NetworkPolicy from kind 0.24 on; older ones and the kit do not.
         assert!(
             std::env::var("FERROCACHE_E2E_NETWORK_POLICY").as_deref() != Ok("1"),
             "a client outside allowedClients reached the cache"
