@@ -83,6 +83,12 @@ impl NodeClient {
         }
     }
 
+    /// The same client with another bound on every call.
+    pub fn with_timeout(mut self, timeout: Duration) -> NodeClient {
+        self.timeout = timeout;
+        self
+    }
+
     /// The same client, authenticating with `password` as the default user.
     pub fn with_password(mut self, password: Option<String>) -> NodeClient {
         self.password = password;

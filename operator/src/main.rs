@@ -120,6 +120,10 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "FERROCACHE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// Least time between two writes of a cluster's `status.usage` (scrapes happen every `metering.interval`
+    /// regardless), e.g. `5m` or `30s`.
+    #[arg(long, env = "FERROCACHE_USAGE_PUBLISH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    usage_publish_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -270,7 +274,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
 
-    let ctx = Arc::new(Context::new(client, metrics, Some(identity)));
+    let mut ctx = Context::new(client, metrics, Some(identity));
+    ctx.usage_publish_every = args.usage_publish_interval;
+    let ctx = Arc::new(ctx);
     ready.store(true, Ordering::Relaxed);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controllers = tokio::spawn(reconcile::run(ctx, async move {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::{tz::TimeZone, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::api::UsageStatus;
+use crate::api::{NodeCounters, UsageStatus};
 
 /// Commands whose units are not billed: what the operator and client libraries send to manage a node.
 pub const UNBILLED_COMMANDS: &[&str] = &[
@@ -39,6 +39,7 @@ pub const UNBILLED_COMMANDS: &[&str] = &[
     "client",
     "hello",
     "command",
+    "auth",
 ];
 
 /// Bytes in a GB for storage billing.
@@ -75,16 +76,32 @@ pub struct UsageAccumulator {
 }
 
 impl UsageAccumulator {
-    /// Continues from published totals (a restarted operator); the nodes' previous counters are unknown, so
-    /// each node's first scrape only sets its starting point.
+    /// Continues from published totals (a restarted operator), with the nodes' counters published beside
+    /// them: a node's next scrape counts its increase since then. A node without published counters only sets
+    /// its starting point at its first scrape.
     pub fn resume(usage: &UsageStatus) -> UsageAccumulator {
         let parse = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        let nodes = usage
+            .nodes
+            .iter()
+            .filter_map(|(name, c)| {
+                let at = c.at.parse::<Timestamp>().ok()?;
+                let sample = NodeSample {
+                    run_id: c.run_id.clone(),
+                    ecpu_total: unsigned(c.ecpu_total),
+                    unbilled_ecpu: unsigned(c.unbilled_ecpu),
+                    dataset_bytes: unsigned(c.dataset_bytes),
+                };
+                Some((name.clone(), LastScrape { sample, at }))
+            })
+            .collect();
         UsageAccumulator {
-            ecpu_total: u64::try_from(usage.ecpu_total).unwrap_or(0),
+            ecpu_total: unsigned(usage.ecpu_total),
             storage_gb_hours: usage.storage_gb_hours.max(0.0),
             period_start: parse(&usage.period_start),
             last_scrape: parse(&usage.last_scrape),
-            nodes: BTreeMap::new(),
+            nodes,
         }
     }
 
@@ -133,6 +150,21 @@ impl UsageAccumulator {
             storage_gb_hours: self.storage_gb_hours,
             period_start: self.period_start.map(|t| t.to_string()),
             last_scrape: self.last_scrape.map(|t| t.to_string()),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(name, last)| {
+                    let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                    let counters = NodeCounters {
+                        run_id: last.sample.run_id.clone(),
+                        ecpu_total: signed(last.sample.ecpu_total),
+                        unbilled_ecpu: signed(last.sample.unbilled_ecpu),
+                        dataset_bytes: signed(last.sample.dataset_bytes),
+                        at: last.at.to_string(),
+                    };
+                    (name.clone(), counters)
+                })
+                .collect(),
         }
     }
 
@@ -294,6 +326,7 @@ mod tests {
             storage_gb_hours: 1.5,
             period_start: Some("2026-11-01T00:00:00Z".into()),
             last_scrape: Some("2026-11-25T09:00:00Z".into()),
+            ..UsageStatus::default()
         });
         acc.observe(
             "a",
@@ -310,6 +343,35 @@ mod tests {
         );
         assert_eq!(acc.ecpu_total(), 1005);
         assert_eq!(acc.storage_gb_hours(), 1.5);
+    }
+
+    #[test]
+    fn published_node_counters_let_a_restarted_operator_count_exactly() {
+        let mut before = UsageAccumulator::default();
+        before.observe(
+            "a",
+            sample("r1", 30, 10, 0),
+            at("2026-11-25T10:00:00Z"),
+            true,
+        );
+        before.observe(
+            "a",
+            sample("r1", 50, 12, 0),
+            at("2026-11-25T10:00:15Z"),
+            true,
+        );
+        assert_eq!(before.ecpu_total(), 38);
+        // The operator restarts; units charged meanwhile (7 billable) are in the node's next scrape.
+        let published = serde_json::to_value(before.usage()).expect("serializes");
+        let usage: UsageStatus = serde_json::from_value(published).expect("reads back");
+        let mut after = UsageAccumulator::resume(&usage);
+        after.observe(
+            "a",
+            sample("r1", 58, 13, 0),
+            at("2026-11-25T10:05:00Z"),
+            false,
+        );
+        assert_eq!(after.ecpu_total(), 45);
     }
 
     #[test]

@@ -121,6 +121,30 @@ impl Metrics {
         exported.insert(labels, (ecpu_total, gb_hours));
     }
 
+    /// Drops the usage series of a cluster that no longer exists.
+    pub fn forget_cluster(&self, namespace: &str, cluster: &str) {
+        let labels = ClusterLabels {
+            namespace: namespace.into(),
+            cluster: cluster.into(),
+        };
+        self.ecpu.remove(&labels);
+        self.storage_gb_hours.remove(&labels);
+        self.exported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&labels);
+    }
+
+    /// Namespace and name of every cluster with usage series.
+    pub fn clusters_with_usage(&self) -> Vec<(String, String)> {
+        self.exported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .map(|l| (l.namespace.clone(), l.cluster.clone()))
+            .collect()
+    }
+
     /// Counts a reconcile of `kind`; the returned guard records its duration when dropped.
     pub fn reconcile_started(&self, kind: &str) -> ReconcileTimer {
         let labels = KindLabels { kind: kind.into() };
@@ -166,8 +190,18 @@ mod usage_tests {
         metrics.record_usage("shop", "orders", 25, 0.75);
         // A new billing period restarts the totals; the counters go on from where they were.
         metrics.record_usage("shop", "orders", 5, 0.25);
+        metrics.record_usage("shop", "gone", 5, 0.25);
+        metrics.forget_cluster("shop", "gone");
+        assert_eq!(
+            metrics.clusters_with_usage(),
+            vec![("shop".to_string(), "orders".to_string())]
+        );
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            !text.contains("gone"),
+            "a deleted cluster's series remain: {text}"
+        );
         assert!(
             text.contains(r#"ferrocache_ecpu_total{namespace="shop",cluster="orders"} 30"#),
             "{text}"

@@ -152,3 +152,21 @@ fn every_spec_field_has_a_description() {
         );
     }
 }
+
+#[test]
+fn crdgen_help_prints_usage_and_writes_nothing() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crdgen"))
+        .arg("--help")
+        .output()
+        .expect("crdgen runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Usage") && stdout.contains("--stdout"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("wrote"),
+        "--help rewrote the CRDs: {stdout}"
+    );
+}

@@ -489,6 +489,10 @@ pub struct PendingModifiedValues {
     /// Static parameters (restart needed) and their new values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// Other restart-needing spec fields that changed (`port`, `transitEncryptionEnabled/tls`, …); the nodes
+    /// keep the running values until the change is applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
 }
 
 impl PendingModifiedValues {
@@ -497,6 +501,7 @@ impl PendingModifiedValues {
         self.engine_version.is_none()
             && self.cache_node_type.is_none()
             && self.parameters.is_empty()
+            && self.settings.is_empty()
     }
 }
 
@@ -515,6 +520,26 @@ pub struct UsageStatus {
     /// Time of the last successful scrape (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scrape: Option<String>,
+    /// Each node's counters as of the last scrape counted in these totals: a restarted operator continues
+    /// from them, so units charged since are counted exactly once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, NodeCounters>,
+}
+
+/// A node's usage counters at one scrape.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCounters {
+    /// The node process' identity (it changes at every start).
+    pub run_id: String,
+    /// Request units the node charged since it started.
+    pub ecpu_total: i64,
+    /// Units of unbilled management commands among them.
+    pub unbilled_ecpu: i64,
+    /// Dataset bytes.
+    pub dataset_bytes: i64,
+    /// When they were read (RFC 3339).
+    pub at: String,
 }
 
 impl CacheClusterSpec {

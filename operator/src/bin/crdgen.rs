@@ -7,11 +7,21 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::Parser;
+
+/// Generates the CustomResourceDefinitions of Ferrocache (CacheCluster, CacheParameterGroup).
+#[derive(Debug, Parser)]
+#[command(name = "crdgen", version)]
+struct Args {
+    /// Print the CRDs as one YAML stream instead of writing `crds/` and the chart's `crds/`.
+    #[arg(long)]
+    stdout: bool,
+}
 
 fn main() -> anyhow::Result<()> {
-    let to_stdout = std::env::args().any(|a| a == "--stdout");
+    let args = Args::parse();
     let files = ferrocache_operator::api::crd_files().context("rendering the CRDs")?;
-    if to_stdout {
+    if args.stdout {
         for file in &files {
             print!("---\n{}", file.yaml);
         }

@@ -204,7 +204,11 @@ pub async fn rotate(
         }
         clients.push(new_client);
     }
-    // Every node accepts the new token: drop the old one everywhere, then record the new one.
+    // Every node accepts the new token: replicas give it to their primary from now on, the old one is dropped
+    // everywhere, then the new one is recorded.
+    for client in &clients {
+        client.config_set("masterauth", new).await?;
+    }
     for client in &clients {
         only_token(client, new).await?;
     }

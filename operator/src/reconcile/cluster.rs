@@ -26,7 +26,7 @@ use crate::api::{
 };
 use crate::maintenance_window::MaintenanceWindow;
 use crate::parameters;
-use crate::pending_changes::{self, AppliedSpec, APPLIED_ANNOTATION};
+use crate::pending_changes::{self, AppliedSpec};
 use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER};
 use crate::{Error, Result, FIELD_MANAGER};
 
@@ -35,7 +35,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// How often a cluster that is still converging is looked at.
 const CONVERGING: Duration = Duration::from_secs(15);
 /// How soon a cluster with a replication problem (a silent primary) is looked at again.
-const PROBLEM_RECHECK: Duration = Duration::from_secs(2);
+const PROBLEM_RECHECK: Duration = Duration::from_secs(1);
 
 /// Reconciles one CacheCluster.
 pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<Action> {
@@ -143,7 +143,7 @@ async fn apply(
     let now = (ctx.clock)();
     let stateful_sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
     let observed = stateful_sets.get_opt(&node_group_name(cluster, 0)).await?;
-    let applied = observed.as_ref().and_then(applied_spec);
+    let applied = observed.as_ref().and_then(super::rolling::template_record);
     let window_open = MaintenanceWindow::parse(&cluster.spec.preferred_maintenance_window)
         .map(|w| w.is_open(now))
         .unwrap_or(false);
@@ -152,6 +152,25 @@ async fn apply(
         applied,
         window_open || cluster.spec.apply_immediately,
     );
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{CLUSTER}={}", cluster.name_any());
+    let mut pod_list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    // A Redis group without replicas keeps its data through a rolling patch: while any node must restart, it
+    // gets one extra replica on the new configuration, hands the primary role to it, restarts the old node as
+    // its replica, then hands back and shrinks (see `rolling`).
+    let surge = temporary_replica(cluster, &pod_list, &plan.apply);
+    let surged;
+    let cluster = if surge {
+        let mut with_replica = cluster.clone();
+        with_replica.spec.replicas_per_node_group = 1;
+        surged = with_replica;
+        &surged
+    } else {
+        cluster
+    };
     // Shrinking a group: the primary must not be among the pods that go; until it has handed over, the group
     // keeps its size.
     let current = observed
@@ -171,19 +190,17 @@ async fn apply(
     } else {
         cluster
     };
+    // Everything below sees the cluster as its nodes run it: gated changes wait in `plan.pending`.
+    let effective_to_build = plan.apply.effective(cluster_to_build);
     let objects = resources::build(BuildInput {
-        cluster: cluster_to_build,
+        cluster: &effective_to_build,
         applied: &plan.apply,
         dynamic_parameters: &dynamic_parameters,
     })?;
+    let effective = plan.apply.effective(cluster);
+    let cluster = &effective;
     apply_objects(ctx, namespace, &cluster.name_any(), objects).await?;
 
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{CLUSTER}={}", cluster.name_any());
-    let mut pod_list = pods
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items;
     for (pod_name, role) in role_changes(cluster.spec.engine, &pod_list) {
         super::set_role(&pods, &mut pod_list, &pod_name, role).await?;
         info!(cluster = %cluster.name_any(), %namespace, node = %pod_name, role, "pod role assigned");
@@ -248,17 +265,11 @@ async fn apply(
     Ok(Action::requeue(next))
 }
 
-/// What the running pod template carries (see `pending_changes`).
-fn applied_spec(stateful_set: &StatefulSet) -> Option<AppliedSpec> {
-    let template = &stateful_set.spec.as_ref()?.template;
-    AppliedSpec::from_annotation(
-        template
-            .metadata
-            .as_ref()?
-            .annotations
-            .as_ref()?
-            .get(APPLIED_ANNOTATION),
-    )
+/// True when a Redis cluster without replicas has a node that must restart for `applied` (see [`apply`]).
+fn temporary_replica(cluster: &CacheCluster, pods: &[Pod], applied: &AppliedSpec) -> bool {
+    cluster.spec.engine == Engine::Redis
+        && cluster.spec.replicas_per_node_group == 0
+        && pods.iter().any(|p| super::rolling::outdated(p, applied))
 }
 
 async fn apply_objects(
@@ -423,4 +434,30 @@ pub(super) fn referenced_secrets(cluster: &CacheCluster) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::resources::ROLE_PRIMARY;
+
+    #[test]
+    fn a_lone_redis_node_gets_a_temporary_replica_only_while_it_must_restart() {
+        let cluster = fixtures::cluster(fixtures::REDIS_SINGLE_NODE);
+        let running = fixtures::applied(&cluster, &[]);
+        let mut pod = fixtures::pod("sessions-0001-0", Some(ROLE_PRIMARY), true);
+        pod.annotations_mut().insert(
+            crate::pending_changes::APPLIED_ANNOTATION.into(),
+            serde_json::to_string(&running).unwrap(),
+        );
+        assert!(!temporary_replica(&cluster, &[pod.clone()], &running));
+        let mut newer = cluster.clone();
+        newer.spec.engine_version = "0.2.0".into();
+        let target = fixtures::applied(&newer, &[]);
+        assert!(temporary_replica(&cluster, &[pod.clone()], &target));
+        let mut memcached = fixtures::cluster(fixtures::MEMCACHED);
+        memcached.spec.num_cache_nodes = 1;
+        assert!(!temporary_replica(&memcached, &[pod], &target));
+    }
 }

@@ -10,6 +10,7 @@
 pub mod acl_users;
 pub mod auth_rotation;
 mod cluster;
+pub mod health;
 pub mod live_parameters;
 mod parameter_group;
 pub mod replication;
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
@@ -66,6 +67,10 @@ pub struct Context {
     pub silences: replication::Silences,
     /// Usage metering state per cluster.
     pub meters: usage::Meters,
+    /// The primaries the health-check loop checks.
+    pub health: health::Targets,
+    /// Least time between two publications of `status.usage`.
+    pub usage_publish_every: Duration,
 }
 
 impl Context {
@@ -83,6 +88,8 @@ impl Context {
             node_address: replication::pod_address,
             silences: Default::default(),
             meters: Default::default(),
+            health: Default::default(),
+            usage_publish_every: usage::PUBLISH_EVERY,
         }
     }
 }
@@ -204,8 +211,26 @@ pub async fn run(
     let cluster_controller = Controller::new(clusters, watcher::Config::default().any_semantic());
     let store = cluster_controller.store();
     let by_group = store.clone();
-    let by_secret = store;
+    let by_secret = store.clone();
+    // Failed health checks reconcile their cluster at once.
+    let (unhealthy_tx, unhealthy_rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(health::run(ctx.clone(), store, unhealthy_tx));
+    let unhealthy = futures::stream::unfold(unhealthy_rx, |mut rx| async move {
+        rx.recv().await.map(|cluster| (cluster, rx))
+    });
     let cluster_controller = cluster_controller
+        .reconcile_on(unhealthy)
+        // A pod that dies, is deleted or changes readiness is looked at at once (pods belong to StatefulSets,
+        // so they are mapped to their cluster by label).
+        .watches(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default().labels(crate::resources::CLUSTER),
+            |pod| {
+                let namespace = pod.namespace()?;
+                let cluster = pod.labels().get(crate::resources::CLUSTER)?.clone();
+                Some(ObjectRef::new(&cluster).within(&namespace))
+            },
+        )
         .owns(Api::<StatefulSet>::all(client.clone()), watcher::Config::default())
         .owns(Api::<Service>::all(client.clone()), watcher::Config::default())
         .owns(Api::<ConfigMap>::all(client.clone()), watcher::Config::default())

@@ -41,6 +41,11 @@ pub fn pod_address(pod: &Pod, port: i32) -> Option<SocketAddr> {
 pub struct Silences(Mutex<HashMap<String, SilenceTracker>>);
 
 impl Silences {
+    /// A health check of the group `key`'s primary went unanswered.
+    pub fn missed(&self, key: &str) {
+        self.observe(key, false, false);
+    }
+
     fn observe(&self, key: &str, answered: bool, gone: bool) -> PrimaryHealth {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key.to_string())
@@ -170,6 +175,15 @@ fn pod_gone(pod: &Pod) -> bool {
             .is_some_and(|phase| phase == "Failed" || phase == "Succeeded")
 }
 
+/// Points `node` at its primary; with an auth token, the node first learns to authenticate to it (nodes
+/// started with the token file know it already; this also mends nodes started without it).
+async fn follow(node: &NodeClient, access: &NodeAccess<'_>, host: &str, port: u16) -> Result<()> {
+    if let Some(password) = &access.password {
+        node.config_set("masterauth", password).await?;
+    }
+    node.follow_host(host, port).await
+}
+
 /// Wires every node group of a Redis cluster; `pods` is updated with the labels set.
 pub async fn wire(
     cluster: &CacheCluster,
@@ -259,7 +273,7 @@ pub async fn wire(
                     None => continue,
                 },
                 Step::Follow { node, primary } => match clients.get(node) {
-                    Some(c) => c.follow_host(&primary.host, primary.port).await,
+                    Some(c) => follow(c, access, &primary.host, primary.port).await,
                     None => continue,
                 },
             };
@@ -276,6 +290,21 @@ pub async fn wire(
         }
         if let Some(problem) = plan.problem {
             outcome.problem.get_or_insert(problem);
+        }
+        // The health-check loop watches whichever pod carries the primary label now.
+        let primary = indexes
+            .iter()
+            .map(|&i| &pods[i])
+            .find(|p| p.labels().get(ROLE).map(String::as_str) == Some(ROLE_PRIMARY))
+            .filter(|p| !pod_gone(p))
+            .and_then(|p| access.client(p));
+        match primary {
+            Some((client, _)) => ctx.health.watch(
+                key,
+                kube::runtime::reflector::ObjectRef::from_obj(cluster),
+                client,
+            ),
+            None => ctx.health.forget(&key),
         }
     }
     Ok(outcome)

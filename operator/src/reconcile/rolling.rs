@@ -1,7 +1,9 @@
 //! Rolling patches on Kubernetes. StatefulSets use `updateStrategy: OnDelete`, so a changed pod template
-//! (engine version, node type, static parameters — applied to the template only inside the maintenance
-//! window or with `applyImmediately`, see `pending_changes`) restarts nothing by itself: this step deletes
-//! outdated pods one at a time in the order [`crate::rollout::next_step`] gives — replicas first, each only
+//! restarts nothing by itself. A pod is outdated only when the restart record it was created with differs
+//! from the template's ([`crate::pending_changes::needs_restart`]: engine version, node type, static
+//! parameters, node settings — applied to the template only inside the maintenance window or with
+//! `applyImmediately`); a new template revision for anything else (dynamic parameters in the configuration
+//! file, placement rules) restarts nothing. This step deletes outdated pods one at a time in the order [`crate::rollout::next_step`] gives — replicas first, each only
 //! once every node is healthy and caught up, then a coordinated switchover (`FAILOVER TO` the most advanced
 //! updated replica, so writes pause only for the hand-over and no acknowledged write is lost), then the old
 //! primary. One step per reconcile; an unhealthy node holds the rollout until it recovers.
@@ -16,14 +18,13 @@ use tracing::info;
 use super::replication::{NodeAccess, Reach};
 use super::{pod_ready, Context};
 use crate::api::{CacheCluster, Engine};
+use crate::pending_changes::{needs_restart, AppliedSpec, APPLIED_ANNOTATION};
 use crate::resources::{
     node_group_id, node_group_name, NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA,
 };
 use crate::rollout::{next_step, RolloutGroup, RolloutMember, RolloutStep};
 use crate::Result;
 
-/// Pod label the StatefulSet controller sets to the revision a pod was created from.
-const REVISION: &str = "controller-revision-hash";
 /// A replica this far behind its primary (bytes of stream) is still catching up.
 const CAUGHT_UP_BYTES: u64 = 1 << 20;
 /// How long a switchover may wait for the target to catch up.
@@ -62,6 +63,26 @@ pub(super) async fn hand_over(
     Ok(true)
 }
 
+/// The restart record of a StatefulSet's pod template (what its pods are created with).
+pub(super) fn template_record(sts: &StatefulSet) -> Option<AppliedSpec> {
+    let annotations = sts
+        .spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?;
+    AppliedSpec::from_annotation(annotations.get(APPLIED_ANNOTATION))
+}
+
+/// A pod must restart for the template: its own record (copied from the template it was created from)
+/// differs in a gated value. A pod without a readable record is outdated.
+pub fn outdated(pod: &Pod, template: &AppliedSpec) -> bool {
+    AppliedSpec::from_annotation(pod.annotations().get(APPLIED_ANNOTATION))
+        .is_none_or(|running| needs_restart(&running, template))
+}
+
 /// Takes the next step of any node group whose pods are not all on the StatefulSet's current revision;
 /// returns what the rollout is doing or waiting for, while one is under way.
 pub async fn roll(
@@ -81,7 +102,7 @@ pub async fn roll(
         let Some(sts) = stateful_sets.get_opt(&node_group_name(cluster, g)).await? else {
             continue;
         };
-        let Some(revision) = sts.status.and_then(|s| s.update_revision) else {
+        let Some(template) = template_record(&sts) else {
             continue;
         };
         let id = node_group_id(g);
@@ -89,7 +110,7 @@ pub async fn roll(
             .iter()
             .filter(|p| p.labels().get(NODE_GROUP) == Some(&id))
             .collect();
-        let updated = |p: &Pod| p.labels().get(REVISION) == Some(&revision);
+        let updated = |p: &Pod| !outdated(p, &template);
         if group.iter().all(|p| updated(p)) {
             continue;
         }
@@ -200,11 +221,97 @@ pub async fn roll(
                 return Ok(Some(format!("rolling patch: {to} took over from {from}")));
             }
             RolloutStep::RestartPrimary(name) => {
-                event(ctx, cluster, true, "NodeRestarted", format!("{name} is the only node of its group: it restarts empty (add a replica to keep data across patches)")).await?;
-                pod_api.delete(&name, &DeleteParams::default()).await?;
-                return Ok(Some(format!("rolling patch: restarting {name}")));
+                // A group without replicas gets a temporary one for the patch (see `reconcile::cluster`): the
+                // primary is never restarted with nobody holding its data.
+                return Ok(Some(format!(
+                    "rolling patch: waiting for a temporary replica to take over from {name}"
+                )));
             }
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::fixtures;
+    use crate::resources::{build, BuildInput};
+
+    /// The StatefulSet built for `cluster` with `dynamic` parameters, and a pod created from its template.
+    fn built(
+        cluster: &CacheCluster,
+        applied: &AppliedSpec,
+        dynamic: &[(&str, &str)],
+    ) -> (StatefulSet, Pod) {
+        let dynamic: BTreeMap<String, String> = dynamic
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let objects = build(BuildInput {
+            cluster,
+            applied,
+            dynamic_parameters: &dynamic,
+        })
+        .expect("buildable");
+        let sts = objects.stateful_sets[0].clone();
+        let mut pod = fixtures::pod("orders-cache-0001-0", Some(ROLE_PRIMARY), true);
+        let template = sts.spec.as_ref().expect("spec").template.metadata.clone();
+        pod.metadata.annotations = template.and_then(|m| m.annotations);
+        (sts, pod)
+    }
+
+    #[test]
+    fn a_dynamic_parameter_change_restarts_no_pod() {
+        let cluster = fixtures::cluster(fixtures::REDIS_HA);
+        let applied = fixtures::applied(&cluster, &[]);
+        let (before, pod) = built(&cluster, &applied, &[("maxmemory-policy", "allkeys-lru")]);
+        let (after, _) = built(&cluster, &applied, &[("maxmemory-policy", "volatile-ttl")]);
+        let hash = |sts: &StatefulSet| {
+            let meta = sts
+                .spec
+                .as_ref()
+                .unwrap()
+                .template
+                .metadata
+                .as_ref()
+                .unwrap();
+            meta.annotations.as_ref().unwrap()[crate::resources::CONFIG_HASH_ANNOTATION].clone()
+        };
+        assert_eq!(hash(&before), hash(&after), "the template does not change");
+        assert!(!outdated(&pod, &template_record(&after).expect("record")));
+    }
+
+    #[test]
+    fn placement_changes_wait_for_the_next_restart() {
+        let cluster = fixtures::cluster(fixtures::REDIS_HA);
+        let applied = fixtures::applied(&cluster, &[]);
+        let (_, pod) = built(&cluster, &applied, &[]);
+        let mut relaxed = cluster.clone();
+        relaxed.spec.multi_az_enabled = false;
+        relaxed.spec.automatic_failover_enabled = false;
+        let (after, _) = built(&relaxed, &fixtures::applied(&relaxed, &[]), &[]);
+        assert!(!outdated(&pod, &template_record(&after).expect("record")));
+    }
+
+    #[test]
+    fn gated_changes_restart_pods_and_a_pod_without_a_record_is_outdated() {
+        let cluster = fixtures::cluster(fixtures::REDIS_HA);
+        let applied = fixtures::applied(&cluster, &[]);
+        let (_, pod) = built(&cluster, &applied, &[]);
+        let mut newer = cluster.clone();
+        newer.spec.engine_version = "0.2.0".into();
+        let (after, _) = built(&newer, &fixtures::applied(&newer, &[]), &[]);
+        assert!(outdated(&pod, &template_record(&after).expect("record")));
+        let statics = fixtures::applied(&cluster, &[("databases", "32")]);
+        let (with_statics, _) = built(&cluster, &statics, &[]);
+        assert!(outdated(
+            &pod,
+            &template_record(&with_statics).expect("record")
+        ));
+        let bare = fixtures::pod("orders-cache-0001-1", None, true);
+        assert!(outdated(&bare, &applied));
+    }
 }

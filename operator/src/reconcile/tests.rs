@@ -135,8 +135,8 @@ fn running_cluster_calls(
             Reply::Json(running_stateful_set(cluster, running)),
         ),
     ];
-    calls.extend(applies(cluster, config_check, sts_check));
     calls.push(Call::get(pods_path(), Reply::Json(pod_list(pods))));
+    calls.extend(applies(cluster, config_check, sts_check));
     calls.push(status_call(cluster).check(status_check(ClusterState::Available, status_extra)));
     calls
 }
@@ -161,6 +161,7 @@ impl Scenario {
                     path::stateful_set(&format!("{}-0001", cluster.name_any())),
                     Reply::NotFound,
                 )];
+                calls.push(Call::get(pods_path(), Reply::Json(pod_list(&[]))));
                 calls.extend(applies(
                     &cluster,
                     |cm| {
@@ -171,7 +172,6 @@ impl Scenario {
                     },
                     |sts| assert_eq!(sts["spec"]["updateStrategy"]["type"], "OnDelete"),
                 ));
-                calls.push(Call::get(pods_path(), Reply::Json(pod_list(&[]))));
                 calls.push(Call::event("Creating"));
                 calls.push(status_call(&cluster).check(status_check(
                     ClusterState::Creating,
@@ -196,8 +196,8 @@ impl Scenario {
                     ),
                     Call::get(path::stateful_set("orders-cache-0001"), Reply::NotFound),
                 ];
-                calls.extend(applies(&cluster, |_| {}, |_| {}));
                 calls.push(Call::get(pods_path(), Reply::Json(pod_list(&pods))));
+                calls.extend(applies(&cluster, |_| {}, |_| {}));
                 for (pod, role) in pods.iter().zip([ROLE_PRIMARY, ROLE_REPLICA, ROLE_REPLICA]) {
                     let mut labelled = pod.clone();
                     labelled.labels_mut().insert(ROLE.into(), role.into());

@@ -1,8 +1,9 @@
 //! Metering on Kubernetes: every `metering.interval` the reconciler scrapes each node's usage counters
 //! (`INFO usage` on Redis nodes, `stats` on memcached nodes; see [`crate::metering`]) and publishes the totals
-//! in `status.usage` at most every 5 minutes, so status writes stay rare for GitOps tools. Totals continue from
-//! the published status after an operator restart (each node's first scrape is then only a baseline) and the
-//! operator exports them as Prometheus counters.
+//! in `status.usage` at most every 5 minutes (`--usage-publish-interval`), so status writes stay rare for
+//! GitOps tools. The totals are published with each node's counters as of the last counted scrape, so after an
+//! operator restart each node's next scrape counts exactly what it charged since; the operator also exports
+//! the totals as Prometheus counters.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +20,7 @@ use crate::engine_client::NodeClient;
 use crate::metering::{parse_interval, UsageAccumulator};
 use crate::Result;
 
-/// Least time between two publications of `status.usage`.
+/// Least time between two publications of `status.usage`, by default.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(300);
 
 struct State {
@@ -33,10 +34,17 @@ struct State {
 #[derive(Default)]
 pub struct Meters(Mutex<HashMap<String, State>>);
 
+impl Meters {
+    /// Drops the state of a deleted cluster (`<namespace>/<name>`).
+    pub fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
 /// The metering interval of a cluster, when metering is on.
 pub fn interval(cluster: &CacheCluster) -> Option<Duration> {
     let m = &cluster.spec.metering;
-    if !m.enabled || cluster.spec.engine != Engine::Redis {
+    if !m.enabled {
         return None;
     }
     Some(parse_interval(&m.interval).unwrap_or(Duration::from_secs(15)))
@@ -117,7 +125,7 @@ pub async fn meter(
     let publish = state
         .published
         .as_ref()
-        .is_none_or(|(at, _)| at.elapsed() >= PUBLISH_EVERY);
+        .is_none_or(|(at, _)| at.elapsed() >= ctx.usage_publish_every);
     if publish && state.scrapes > 0 {
         let usage = state.usage.usage();
         state.published = Some((Instant::now(), usage.clone()));

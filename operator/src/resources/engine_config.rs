@@ -11,8 +11,8 @@ use std::fmt::Write;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 
-use super::{common_labels, config_map_name, owned_meta, BuildInput};
-use crate::api::Engine;
+use super::{common_labels, config_map_name, node_group_name, owned_meta, BuildInput};
+use crate::api::{CacheCluster, Engine};
 use crate::node_types::{
     maxmemory_for, node_size, parse_cpu_quantity, parse_memory_quantity, threads_for,
 };
@@ -20,6 +20,8 @@ use crate::Result;
 
 /// Key of the configuration file in the ConfigMap.
 pub const CONFIG_FILE_KEY: &str = "engine.conf";
+/// Key of the memcached auto-discovery file (`config get cluster`) in the ConfigMap.
+pub const CLUSTER_FILE_KEY: &str = "cluster.conf";
 /// Where the ConfigMap is mounted in the engine container.
 pub const CONFIG_DIR: &str = "/etc/ferrocache/config";
 /// Where the TLS Secret is mounted.
@@ -36,6 +38,7 @@ const PORT: &str = "port";
 const MAXMEMORY: &str = "maxmemory";
 const THREADS: &str = "threads";
 const METERING: &str = "metering";
+const CLUSTER_CONFIG: &str = "cluster-config";
 // TLS and snapshot-encryption parameters, written only when the spec asks for the feature. The metrics listener is expected on its default port, 9121, and snapshots go to the working
 // directory (the container's is the writable data volume), so neither needs a parameter.
 const TLS_PORT: &str = "tls-port";
@@ -50,10 +53,15 @@ pub(super) fn config_map(input: BuildInput<'_>) -> Result<ConfigMap> {
     let cluster = input.cluster;
     Ok(ConfigMap {
         metadata: owned_meta(cluster, config_map_name(cluster), common_labels(cluster))?,
-        data: Some(BTreeMap::from([(
-            CONFIG_FILE_KEY.to_string(),
-            engine_config_file(input),
-        )])),
+        data: Some(
+            [(CONFIG_FILE_KEY.to_string(), engine_config_file(input))]
+                .into_iter()
+                .chain(
+                    (cluster.spec.engine == Engine::Memcached)
+                        .then(|| (CLUSTER_FILE_KEY.to_string(), cluster_config_file(cluster))),
+                )
+                .collect(),
+        ),
         ..ConfigMap::default()
     })
 }
@@ -92,6 +100,12 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
     }
     let metering = if spec.metering.enabled { "yes" } else { "no" };
     lines.push((METERING.into(), metering.into()));
+    if spec.engine == Engine::Memcached {
+        lines.push((
+            CLUSTER_CONFIG.into(),
+            format!("{CONFIG_DIR}/{CLUSTER_FILE_KEY}"),
+        ));
+    }
     let parameters = input
         .applied
         .static_parameters
@@ -115,6 +129,29 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
         );
     }
     text
+}
+
+/// The memcached auto-discovery file (ElastiCache's `config get cluster`): a version, then every node as
+/// `hostname|ip|port`. Nodes are named by their stable DNS name under the group's headless Service, with the
+/// IP left empty (clients resolve the name, as they do for ElastiCache entries), so the file changes only
+/// when membership does. The version is the CacheCluster's generation: it grows with every spec change,
+/// and clients that compare versions see each membership change.
+pub fn cluster_config_file(cluster: &CacheCluster) -> String {
+    let namespace = cluster.namespace().unwrap_or_default();
+    let port = cluster.spec.client_port();
+    let nodes: Vec<String> = (0..cluster.spec.node_groups())
+        .flat_map(|g| {
+            let group = node_group_name(cluster, g);
+            let namespace = namespace.clone();
+            (0..cluster.spec.nodes_per_group())
+                .map(move |i| format!("{group}-{i}.{group}.{namespace}.svc.cluster.local||{port}"))
+        })
+        .collect();
+    format!(
+        "{}\n{}\n",
+        cluster.metadata.generation.unwrap_or(1),
+        nodes.join(" ")
+    )
 }
 
 /// CPU millicores and memory bytes of the engine container: explicit limits (or requests) win over the preset.

@@ -63,7 +63,18 @@ pub struct ClusterObjects {
 /// Builds every object of the cluster.
 pub fn build(input: BuildInput<'_>) -> Result<ClusterObjects> {
     let config_map = engine_config::config_map(input)?;
-    let hash = config_hash(&config_map);
+    // Dynamic parameters are set live on running nodes: they stay out of the hash on the pod template, so
+    // changing one does not even make a new template revision.
+    // The auto-discovery file changes with membership, which needs no restart either.
+    let no_dynamic = BTreeMap::new();
+    let mut restart_relevant = engine_config::config_map(BuildInput {
+        dynamic_parameters: &no_dynamic,
+        ..input
+    })?;
+    if let Some(data) = restart_relevant.data.as_mut() {
+        data.remove(engine_config::CLUSTER_FILE_KEY);
+    }
+    let hash = config_hash(&restart_relevant);
     let groups = 0..input.cluster.spec.node_groups();
     let stateful_sets = groups
         .clone()

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, TCPSocketAction, TopologySpreadConstraint, Volume,
-    VolumeMount, WeightedPodAffinityTerm,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, TCPSocketAction,
+    TopologySpreadConstraint, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -28,8 +27,9 @@ use crate::{Error, Result};
 
 /// UID and GID the engine runs as (no root in the image).
 const ENGINE_UID: i64 = 65532;
-/// Environment variable carrying the auth token into the engine's arguments.
-const AUTH_TOKEN_ENV: &str = "FERROCACHE_AUTH_TOKEN";
+/// Where the auth token Secret is mounted, and the file name of its key there.
+const AUTH_TOKEN_DIR: &str = "/etc/ferrocache/auth";
+const AUTH_TOKEN_FILE: &str = "token";
 
 /// The StatefulSet of node group `group`.
 pub(super) fn stateful_set(
@@ -139,22 +139,13 @@ fn engine_container(input: BuildInput<'_>) -> Container {
         // it the primary or points it at one: a pod that restarted empty never claims the primary role.
         args.extend(["--role".into(), "standby".into()]);
     }
-    let mut env = Vec::new();
-    if let Some(token) = &spec.auth_token_secret_ref {
-        // Kubernetes expands $(VAR) in arguments; the token stays out of the ConfigMap.
-        args.extend(["--requirepass".into(), format!("$({AUTH_TOKEN_ENV})")]);
-        env.push(EnvVar {
-            name: AUTH_TOKEN_ENV.into(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: token.name.clone(),
-                    key: token.key.clone(),
-                    optional: Some(false),
-                }),
-                ..EnvVarSource::default()
-            }),
-            value: None,
-        });
+    if spec.auth_token_secret_ref.is_some() {
+        // The token is read from the mounted Secret (trimmed as the operator trims it): it is both the password
+        // clients give and the one a replica gives its primary. It stays out of the arguments and the ConfigMap.
+        args.extend([
+            "--auth-token-file".into(),
+            format!("{AUTH_TOKEN_DIR}/{AUTH_TOKEN_FILE}"),
+        ]);
     }
     let probe = |initial_delay, period, failures| Probe {
         tcp_socket: Some(TCPSocketAction {
@@ -174,7 +165,6 @@ fn engine_container(input: BuildInput<'_>) -> Container {
         // The root filesystem is read-only: snapshots land in the working directory, the data volume.
         working_dir: Some(DATA_DIR.into()),
         args: Some(args),
-        env: (!env.is_empty()).then_some(env),
         ports: Some(vec![
             ContainerPort {
                 name: Some(spec.engine.as_str().into()),
@@ -246,23 +236,31 @@ fn volumes(cluster: &CacheCluster) -> Vec<Volume> {
     if let Some(secret_name) = tls_secret_name(cluster) {
         volumes.push(secret_volume("tls", secret_name));
     }
+    if let Some(token) = &cluster.spec.auth_token_secret_ref {
+        volumes.push(secret_key_volume("auth-token", token, AUTH_TOKEN_FILE));
+    }
     if let Some(key) = cluster
         .spec
         .at_rest_encryption_key_secret_ref
         .as_ref()
         .filter(|_| cluster.spec.at_rest_encryption_enabled)
     {
-        let mut volume = secret_volume("snapshot-key", key.name.clone());
-        if let Some(secret) = volume.secret.as_mut() {
-            secret.items = Some(vec![k8s_openapi::api::core::v1::KeyToPath {
-                key: key.key.clone(),
-                path: "key".into(),
-                mode: None,
-            }]);
-        }
-        volumes.push(volume);
+        volumes.push(secret_key_volume("snapshot-key", key, "key"));
     }
     volumes
+}
+
+/// A volume with one key of a Secret, as the file `path`.
+fn secret_key_volume(name: &str, key: &crate::api::SecretKeyRef, path: &str) -> Volume {
+    let mut volume = secret_volume(name, key.name.clone());
+    if let Some(secret) = volume.secret.as_mut() {
+        secret.items = Some(vec![k8s_openapi::api::core::v1::KeyToPath {
+            key: key.key.clone(),
+            path: path.into(),
+            mode: None,
+        }]);
+    }
+    volume
 }
 
 fn secret_volume(name: &str, secret_name: String) -> Volume {
@@ -287,6 +285,9 @@ fn volume_mounts(cluster: &CacheCluster) -> Vec<VolumeMount> {
     let mut mounts = vec![mount("config", CONFIG_DIR), mount("data", DATA_DIR)];
     if tls_secret_name(cluster).is_some() {
         mounts.push(mount("tls", TLS_DIR));
+    }
+    if cluster.spec.auth_token_secret_ref.is_some() {
+        mounts.push(mount("auth-token", AUTH_TOKEN_DIR));
     }
     if cluster.spec.at_rest_encryption_enabled
         && cluster.spec.at_rest_encryption_key_secret_ref.is_some()

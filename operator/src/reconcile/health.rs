@@ -1,0 +1,114 @@
+//! The health-check loop: every second, each Redis node group's primary is sent a PING, as the local platform
+//! does. A primary that does not answer in time starts (or continues) its silence in the shared failure
+//! window ([`super::replication::Silences`]) and its cluster is reconciled at once, so a dead, hung or
+//! unreachable primary fails over one failure window after it stopped answering, not at the next requeue.
+//!
+//! Each reconcile registers the primaries it wired ([`Targets::watch`]); the loop drops the targets, metering
+//! state and metric series of clusters that no longer exist.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::Context;
+use crate::api::CacheCluster;
+use crate::engine_client::NodeClient;
+
+/// Time between two health checks of a primary.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a primary may take to answer a health check.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(900);
+
+#[derive(Clone)]
+struct Target {
+    cluster: ObjectRef<CacheCluster>,
+    client: NodeClient,
+}
+
+/// The primaries to check, by failure-window key (`<namespace>/<cluster>/<group>`).
+#[derive(Default)]
+pub struct Targets(Mutex<HashMap<String, Target>>);
+
+impl Targets {
+    /// Checks `client` (a group's primary) from now on under `key`, replacing the group's previous primary.
+    pub fn watch(&self, key: String, cluster: ObjectRef<CacheCluster>, client: NodeClient) {
+        let client = client.with_timeout(HEALTH_TIMEOUT);
+        self.lock().insert(key, Target { cluster, client });
+    }
+
+    /// Stops checking the group `key` (it has no primary to check).
+    pub fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Target>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn snapshot(&self) -> Vec<(String, Target)> {
+        self.lock()
+            .iter()
+            .map(|(k, t)| (k.clone(), t.clone()))
+            .collect()
+    }
+}
+
+/// Runs the loop until `trigger`'s receiver is gone: failed checks send their cluster to be reconciled.
+pub async fn run(
+    ctx: Arc<Context>,
+    clusters: Store<CacheCluster>,
+    trigger: mpsc::Sender<ObjectRef<CacheCluster>>,
+) {
+    // Until the first list of clusters arrives, every cluster would look deleted.
+    if clusters.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut tick = tokio::time::interval(HEALTH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if trigger.is_closed() {
+            return;
+        }
+        forget_deleted(&ctx, &clusters);
+        let targets = ctx.health.snapshot();
+        let checks = targets.iter().map(|(key, target)| async move {
+            let answered = target.client.ping().await.is_ok();
+            (key, target, answered)
+        });
+        for (key, target, answered) in join_all(checks).await {
+            if answered {
+                continue;
+            }
+            debug!(group = %key, "primary missed a health check");
+            ctx.silences.missed(key);
+            let _ = trigger.try_send(target.cluster.clone());
+        }
+    }
+}
+
+/// Drops what the operator keeps about clusters that are gone (once the store knows the clusters).
+fn forget_deleted(ctx: &Context, clusters: &Store<CacheCluster>) {
+    let exists = |namespace: &str, name: &str| {
+        clusters
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    };
+    ctx.health.lock().retain(|_, t| {
+        exists(
+            t.cluster.namespace.as_deref().unwrap_or_default(),
+            &t.cluster.name,
+        )
+    });
+    for (namespace, name) in ctx.metrics.clusters_with_usage() {
+        if !exists(&namespace, &name) {
+            ctx.metrics.forget_cluster(&namespace, &name);
+            ctx.meters.forget(&format!("{namespace}/{name}"));
+        }
+    }
+}
