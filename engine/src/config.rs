@@ -143,6 +143,11 @@ pub struct Args {
     /// auto discovery): a version number on the first line, then `host|ip|port` node entries.
     #[arg(long = "cluster-config")]
     pub cluster_config: Option<String>,
+    /// File holding the auth token (surrounding whitespace, such as a trailing newline, is ignored): sets both
+    /// `requirepass` (clients must AUTH with it) and `masterauth` (a replica authenticates to its primary with
+    /// it). The token stays out of the process arguments.
+    #[arg(long = "auth-token-file")]
+    pub auth_token_file: Option<PathBuf>,
     /// Any other parameter, as `name=value` (repeatable), e.g. `--set maxmemory-samples=10`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
@@ -984,6 +989,21 @@ impl Config {
                 config.apply(name, v)?;
             }
         }
+        if let Some(path) = &args.auth_token_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(ConfigError::Invalid {
+                    name: "auth-token-file".into(),
+                    message: format!("{} holds no token", path.display()),
+                });
+            }
+            config.apply("requirepass", token)?;
+            config.apply("masterauth", token)?;
+        }
         for pair in &args.set {
             let (name, value) = pair.split_once('=').ok_or_else(|| ConfigError::Invalid {
                 name: pair.clone(),
@@ -1079,6 +1099,31 @@ mod tests {
         assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
         assert_eq!(c.maxmemory_samples, 7);
         assert_eq!(c.bind, vec!["127.0.0.1".to_string(), "::1".to_string()]);
+    }
+
+    #[test]
+    fn an_auth_token_file_sets_both_passwords_without_its_newline() {
+        let dir = std::env::temp_dir().join(format!("ferro-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("token");
+        std::fs::write(&file, "s3cret-token-0123456789\n").expect("write");
+        let args = Args {
+            auth_token_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::from_args(&args).expect("valid");
+        assert_eq!(c.requirepass.as_deref(), Some("s3cret-token-0123456789"));
+        assert_eq!(c.masterauth.as_deref(), Some("s3cret-token-0123456789"));
+        std::fs::write(&file, "\n").expect("write");
+        assert!(
+            Config::from_args(&args).is_err(),
+            "an empty token is refused"
+        );
+        let missing = Args {
+            auth_token_file: Some(dir.join("absent")),
+            ..Default::default()
+        };
+        assert!(Config::from_args(&missing).is_err());
     }
 
     #[test]
