@@ -1,10 +1,13 @@
 //! Talking to engine nodes over the Redis protocol with the `redis` crate: health checks, replication state,
 //! usage counters, the role commands (`REPLICAOF NO ONE`, `REPLICAOF host port`, `FAILOVER TO`) and `CONFIG SET`.
 //!
-//! Every call opens its own connection and is bounded by a timeout, so a hung node costs one timeout and never
-//! blocks the caller; a fresh connection per call also means a restarted node is seen as it is now.
+//! Connections are kept in one process-wide pool, keyed by address, password and TLS name, so the operator's
+//! health checks and scrapes do not authenticate again every second (each new connection is an AUTH and a
+//! client handshake on the node). Every call is bounded by a timeout, so a hung node costs one timeout and
+//! never blocks the caller; a pooled connection that fails or times out is dropped, and one that the node
+//! closed (it restarted) is replaced by a fresh one at once, so a restarted node is seen as it is now.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -102,6 +105,14 @@ impl NodeClient {
         self
     }
 
+    fn pool_key(&self) -> PoolKey {
+        (
+            self.address,
+            self.password.clone(),
+            self.tls.as_ref().map(|(host, _)| host.clone()),
+        )
+    }
+
     async fn connection(&self) -> Result<MultiplexedConnection> {
         let auth = match &self.password {
             Some(p) => format!(":{}@", percent_encode(p)),
@@ -123,14 +134,50 @@ impl NodeClient {
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let key = self.pool_key();
+        let pooled = pool().get(&key).cloned();
+        if let Some(mut con) = pooled {
+            match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut con)).await {
+                Ok(Ok(value)) => return Ok(value),
+                // An error reply: the connection itself is fine.
+                Ok(Err(e)) if !connection_lost(&e) => {
+                    return Err(self.error(format!("command: {e}")))
+                }
+                // The node closed it (it restarted, or dropped idle clients): try a fresh one below.
+                Ok(Err(_)) => {
+                    pool().remove(&key);
+                }
+                Err(_) => {
+                    pool().remove(&key);
+                    return Err(self.error(format!("command: no answer within {:?}", self.timeout)));
+                }
+            }
+        }
         let mut con = self.connection().await?;
-        self.bounded("command", cmd.query_async::<T>(&mut con))
-            .await
+        let result = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut con)).await;
+        match result {
+            Ok(Ok(value)) => {
+                pool().insert(key, con);
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                if !connection_lost(&e) {
+                    pool().insert(key, con);
+                }
+                Err(self.error(format!("command: {e}")))
+            }
+            Err(_) => Err(self.error(format!("command: no answer within {:?}", self.timeout))),
+        }
     }
 
     /// Runs a command answered with `+OK`.
     pub async fn command(&self, cmd: &redis::Cmd) -> Result<()> {
         self.query::<String>(cmd).await.map(drop)
+    }
+
+    /// Runs a command answered with text (a bulk or status reply).
+    pub async fn query_text(&self, cmd: &redis::Cmd) -> Result<String> {
+        self.query::<String>(cmd).await
     }
 
     /// Runs a command answered with an integer.
@@ -143,22 +190,23 @@ impl NodeClient {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)
     }
 
+    /// PING on a new connection: whether the node accepts this client's password now. (Pooled connections
+    /// stay authenticated after a password change, as any client's connection does.)
+    pub async fn authenticates(&self) -> Result<()> {
+        let mut con = self.connection().await?;
+        self.bounded("PING", redis::cmd("PING").query_async::<String>(&mut con))
+            .await
+            .map(drop)
+    }
+
     /// Replication state and usage counters.
     pub async fn info(&self) -> Result<NodeInfo> {
-        let mut con = self.connection().await?;
-        let replication: String = self
-            .bounded(
-                "INFO replication",
-                redis::cmd("INFO").arg("replication").query_async(&mut con),
-            )
+        // One command, so both sections describe the same moment.
+        let text: String = self
+            .query(redis::cmd("INFO").arg("replication").arg("usage"))
             .await?;
-        let usage: String = self
-            .bounded(
-                "INFO usage",
-                redis::cmd("INFO").arg("usage").query_async(&mut con),
-            )
-            .await?;
-        Ok(node_info(&parse_info(&replication), &parse_info(&usage)))
+        let fields = parse_info(&text);
+        Ok(node_info(&fields, &fields))
     }
 
     /// `REPLICAOF NO ONE`: the node becomes a primary, keeping its data.
@@ -316,6 +364,26 @@ impl NodeClient {
 }
 
 /// Escapes a password for the userinfo part of a `redis://` URL.
+/// Address, password and TLS name of a pooled connection.
+type PoolKey = (SocketAddr, Option<String>, Option<String>);
+
+/// The process-wide connection pool.
+fn pool() -> std::sync::MutexGuard<'static, HashMap<PoolKey, MultiplexedConnection>> {
+    static POOL: std::sync::OnceLock<std::sync::Mutex<HashMap<PoolKey, MultiplexedConnection>>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// The error says the connection is gone (closed by the node, reset, refused), not that a command failed.
+fn connection_lost(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}
+
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {

@@ -113,6 +113,25 @@ fn follow_steps(members: &[Member], primary: &str, address: &Endpoint, steps: &m
     }
 }
 
+/// What keeps a group whose wiring needs no step from being healthy: a node that does not answer the operator,
+/// a node still a standby, or a replica whose link to its primary is down.
+pub fn unhealthy_members(members: &[Member]) -> Option<String> {
+    let problems: Vec<String> = members
+        .iter()
+        .filter(|m| m.address.is_some())
+        .filter_map(|m| match &m.info {
+            None => Some(format!("{} does not answer the operator", m.name)),
+            Some(i) if i.role == "standby" => Some(format!("{} has no role yet (standby)", m.name)),
+            Some(i) if i.link_up == Some(false) => Some(format!(
+                "the replication link of {} to its primary is down",
+                m.name
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
 /// Plans a group. `health` is what the health checks say of the labelled primary (ignored when it answers).
 pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -> Plan {
     let mut out = Plan::default();
@@ -120,6 +139,9 @@ pub fn plan(members: &[Member], policy: FailoverPolicy, health: PrimaryHealth) -
     if let Some(p) = primary {
         if let (true, Some(address)) = (answers_as_primary(p), &p.address) {
             follow_steps(members, &p.name, address, &mut out.steps);
+            if out.steps.is_empty() {
+                out.problem = unhealthy_members(members);
+            }
             return out;
         }
         let fresh_group = !members.iter().any(|m| m.name != p.name && holds_data(m));
@@ -237,7 +259,7 @@ mod tests {
         Some(NodeInfo {
             role: role.into(),
             offset,
-            link_up: (role == "replica").then_some(false),
+            link_up: (role == "replica").then_some(following.is_some()),
             following: following.map(|a| a.to_string()),
             ..NodeInfo::default()
         })
@@ -301,6 +323,39 @@ mod tests {
                 primary: addr(0)
             }]
         );
+    }
+
+    #[test]
+    fn a_wired_group_reports_silent_nodes_standbys_and_broken_links() {
+        let mut broken = info("replica", 90, Some(addr(0)));
+        if let Some(i) = broken.as_mut() {
+            i.link_up = Some(false);
+        }
+        let members = [
+            member(0, true, info("primary", 100, None)),
+            member(1, false, broken),
+        ];
+        let problem = plan(&members, POLICY, PrimaryHealth::Answering).problem;
+        assert!(
+            problem
+                .as_deref()
+                .is_some_and(|p| p.contains("c-0001-1") && p.contains("link")),
+            "{problem:?}"
+        );
+        let mut unknown = member(2, false, None);
+        unknown.address = None;
+        let scheduling = [member(0, true, info("primary", 100, None)), unknown];
+        assert_eq!(
+            plan(&scheduling, POLICY, PrimaryHealth::Answering).problem,
+            None,
+            "a pod without an address yet is not the wiring's problem"
+        );
+        let silent = [
+            member(0, true, info("primary", 100, None)),
+            member(3, false, None),
+        ];
+        let problem = plan(&silent, POLICY, PrimaryHealth::Answering).problem;
+        assert!(problem.is_some_and(|p| p.contains("does not answer")));
     }
 
     #[test]

@@ -186,6 +186,7 @@ fn with_status(mut cluster: CacheCluster, blocker: Option<Blocker>) -> Value {
         deleting: false,
         replication_problem: None,
         failing_over: false,
+        rollout: None,
         now: "2026-01-05T10:00:00Z".parse().expect("timestamp"),
     });
     cluster.status = Some(status);
@@ -214,6 +215,12 @@ fn statuses_the_operator_computes_map_to_argo_cd_health() {
         Some(Blocker::ClusterModeUnavailable(2)),
     ));
     assert_eq!(status, "Degraded");
+
+    // tls.issuerRef without cert-manager: the reason reaches Argo CD, not only the operator log.
+    let tls = cluster_from_example("redis-ha.yaml");
+    let (status, message) = health(&with_status(tls, Some(Blocker::CertManagerMissing)));
+    assert_eq!(status, "Degraded");
+    assert!(message.contains("cert-manager"), "{message}");
 }
 
 #[test]

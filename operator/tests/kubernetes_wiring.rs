@@ -470,8 +470,8 @@ async fn an_auth_token_rotates_live_accepting_both_tokens_until_every_node_has_t
     let mut steps = Vec::new();
     for n in &nodes {
         let step = node_step(
-            with(n, "new-token").ping().await.is_ok(),
-            with(n, "old-token").ping().await.is_ok(),
+            with(n, "new-token").authenticates().await.is_ok(),
+            with(n, "old-token").authenticates().await.is_ok(),
         );
         if step == NodeStep::AddNew {
             add_token(&with(n, "old-token"), "new-token").await.unwrap();
@@ -489,7 +489,7 @@ async fn an_auth_token_rotates_live_accepting_both_tokens_until_every_node_has_t
             .unwrap();
     }
     assert!(
-        with(&nodes[0], "old-token").ping().await.is_err(),
+        with(&nodes[0], "old-token").authenticates().await.is_err(),
         "the old token is gone"
     );
     with(&nodes[0], "new-token").ping().await.unwrap();
@@ -540,4 +540,55 @@ async fn acl_users_are_created_changed_and_deleted_live() {
     assert!(write.is_err(), "+@read only");
     delete_user(&admin, "app").await.unwrap();
     assert!(login("second").is_err(), "a removed user cannot log in");
+}
+
+/// The operator's health checks and scrapes reuse one authenticated connection per node, and nothing they
+/// send (AUTH included) is billed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_connections_are_pooled_and_unbilled() {
+    let port = free_port();
+    let mut child = Command::new(engine_binary())
+        .args(["--port", &port.to_string(), "--metrics-port", "0"])
+        .args([
+            "--requirepass",
+            "pool-token-0123456789",
+            "--loglevel",
+            "warning",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start engine");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the engine did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let client = NodeClient::new(
+        "pool-0001-0",
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    )
+    .with_password(Some("pool-token-0123456789".into()));
+    let connections = |text: &str| -> u64 {
+        ferrocache_operator::engine_client::parse_info(text)["total_connections_received"]
+            .parse()
+            .expect("a count")
+    };
+    let stats = || redis::cmd("INFO").arg("stats").clone();
+    let before: String = client.query_text(&stats()).await.expect("INFO stats");
+    for _ in 0..20 {
+        client.ping().await.expect("PING");
+        client.info().await.expect("INFO");
+    }
+    let sample = client.usage().await.expect("usage");
+    let after: String = client.query_text(&stats()).await.expect("INFO stats");
+    // The port probe above is one connection, the pool's another; 41 calls opened no more.
+    assert_eq!(connections(&after), connections(&before), "{after}");
+    assert_eq!(
+        sample.ecpu_total - sample.unbilled_ecpu,
+        0,
+        "the operator's own commands are billed: {sample:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -189,8 +189,8 @@ pub async fn rotate(
             )));
         };
         let step = node_step(
-            new_client.ping().await.is_ok(),
-            old_client.ping().await.is_ok(),
+            new_client.authenticates().await.is_ok(),
+            old_client.authenticates().await.is_ok(),
         );
         match step {
             NodeStep::Done => {}

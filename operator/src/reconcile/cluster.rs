@@ -67,6 +67,7 @@ async fn cleanup(cluster: &CacheCluster, ctx: &Context, namespace: &str) -> Resu
         deleting: true,
         replication_problem: None,
         failing_over: false,
+        rollout: None,
         now: (ctx.clock)(),
     });
     publish_transition(cluster, ctx, &status).await?;
@@ -126,6 +127,7 @@ async fn block(
         deleting: false,
         replication_problem: None,
         failing_over: false,
+        rollout: None,
         now: (ctx.clock)(),
     });
     publish_transition(cluster, ctx, &status).await?;
@@ -199,7 +201,12 @@ async fn apply(
     })?;
     let effective = plan.apply.effective(cluster);
     let cluster = &effective;
-    apply_objects(ctx, namespace, &cluster.name_any(), objects).await?;
+    match apply_objects(ctx, namespace, &cluster.name_any(), objects).await {
+        Err(Error::CertManagerMissing) => {
+            return block(cluster, ctx, namespace, Blocker::CertManagerMissing).await
+        }
+        other => other?,
+    }
 
     for (pod_name, role) in role_changes(cluster.spec.engine, &pod_list) {
         super::set_role(&pods, &mut pod_list, &pod_name, role).await?;
@@ -234,6 +241,17 @@ async fn apply(
         None => super::rolling::roll(cluster, ctx, namespace, &pod_list, &reach).await?,
         Some(_) => None,
     };
+    // A rolling patch that cannot move (replication unhealthy) says so.
+    let rollout = rolling.clone().or_else(|| {
+        let waiting = pod_list
+            .iter()
+            .any(|p| super::rolling::outdated(p, &plan.apply));
+        wiring
+            .problem
+            .as_ref()
+            .filter(|_| waiting)
+            .map(|problem| format!("rolling patch waits for a healthy node group: {problem}"))
+    });
     let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, &reach, now).await?;
     let troubled = wiring.problem.is_some() || rolling.is_some();
     let mut status = compute(Observation {
@@ -244,6 +262,7 @@ async fn apply(
         deleting: false,
         replication_problem: wiring.problem,
         failing_over: wiring.failed_over,
+        rollout,
         now,
     });
     status.usage = usage;

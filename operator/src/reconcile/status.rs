@@ -36,6 +36,8 @@ pub enum Blocker {
     },
     /// Redis with several node groups needs cluster mode, which does not exist yet.
     ClusterModeUnavailable(i32),
+    /// `tls.issuerRef` asks cert-manager for the certificate, but its Certificate API is not installed.
+    CertManagerMissing,
 }
 
 impl Blocker {
@@ -46,6 +48,7 @@ impl Blocker {
             Blocker::ParameterGroupFamilyMismatch { .. } => "ParameterGroupFamilyMismatch",
             Blocker::InvalidParameterGroup { .. } => "InvalidParameters",
             Blocker::ClusterModeUnavailable(_) => "ClusterModeUnavailable",
+            Blocker::CertManagerMissing => "CertManagerMissing",
         }
     }
 
@@ -64,13 +67,16 @@ impl Blocker {
             Blocker::ClusterModeUnavailable(n) => format!(
                 "numNodeGroups {n} needs Redis cluster mode, which this operator version does not support yet; use numNodeGroups 1"
             ),
+            Blocker::CertManagerMissing => "tls.issuerRef needs cert-manager, whose Certificate API (cert-manager.io/v1) is not installed in this cluster; install cert-manager or use tls.secretName".to_string(),
         }
     }
 
     /// The ElastiCache-style state it puts the cluster in.
     pub fn state(&self) -> ClusterState {
         match self {
-            Blocker::ClusterModeUnavailable(_) => ClusterState::IncompatibleConfiguration,
+            Blocker::ClusterModeUnavailable(_) | Blocker::CertManagerMissing => {
+                ClusterState::IncompatibleConfiguration
+            }
             _ => ClusterState::IncompatibleParameters,
         }
     }
@@ -92,6 +98,8 @@ pub struct Observation<'a> {
     pub replication_problem: Option<String>,
     /// A failover was started by this reconcile.
     pub failing_over: bool,
+    /// What a rolling patch under way is doing or waiting for.
+    pub rollout: Option<String>,
     /// Now.
     pub now: Timestamp,
 }
@@ -112,6 +120,7 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
                 .any(|n| n.node_group == id && n.role == ROLE_PRIMARY && n.ready)
         });
     let all_ready = o.blocker.is_none() && ready == desired && primaries_ready;
+    let unschedulable = unschedulable(o.pods);
     let was_available = matches!(
         previous.status,
         Some(ClusterState::Available | ClusterState::Modifying | ClusterState::FailingOver)
@@ -122,9 +131,9 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         b.state()
     } else if o.failing_over {
         ClusterState::FailingOver
-    } else if all_ready {
+    } else if all_ready && o.rollout.is_none() {
         ClusterState::Available
-    } else if was_available {
+    } else if was_available || (all_ready && o.rollout.is_some()) {
         ClusterState::Modifying
     } else {
         ClusterState::Creating
@@ -166,6 +175,16 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
                 "Stable",
                 "nothing to do".to_string(),
             ),
+            (None, ClusterState::Modifying) if o.rollout.is_some() => (
+                if all_ready {
+                    "AllNodesReady"
+                } else {
+                    "NodesNotReady"
+                },
+                true,
+                "RollingPatch",
+                o.rollout.clone().unwrap_or_default(),
+            ),
             (None, ClusterState::Modifying) => {
                 ("NodesNotReady", true, "Modifying", summary.clone())
             }
@@ -173,9 +192,13 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         };
     let degraded = o.blocker.is_some()
         || o.replication_problem.is_some()
+        || unschedulable.is_some()
         || (state == ClusterState::Modifying && ready < desired);
     let (degraded_reason, degraded_message) = match (&o.blocker, &o.replication_problem) {
         (Some(b), _) => (b.reason(), b.message()),
+        (None, _) if unschedulable.is_some() => {
+            ("Unschedulable", unschedulable.clone().unwrap_or_default())
+        }
         (None, Some(problem)) => ("ReplicationDegraded", problem.clone()),
         (None, None) if degraded => ("NodesUnavailable", summary.clone()),
         (None, None) => ("AsExpected", "no problem detected".to_string()),
@@ -250,6 +273,30 @@ fn node_statuses(engine: Engine, pods: &[Pod]) -> Vec<NodeStatus> {
     nodes
 }
 
+/// Pods the scheduler cannot place, with its reason (e.g. required anti-affinity with too few nodes).
+fn unschedulable(pods: &[Pod]) -> Option<String> {
+    let reasons: Vec<String> = pods
+        .iter()
+        .filter_map(|pod| {
+            let condition = pod
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+            (condition.reason.as_deref() == Some("Unschedulable")).then(|| {
+                format!(
+                    "{} cannot be scheduled: {}",
+                    pod.name_any(),
+                    condition.message.as_deref().unwrap_or("no node fits")
+                )
+            })
+        })
+        .collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
 /// The pod's Ready condition is True (and it is not being deleted).
 pub fn pod_ready(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
@@ -283,6 +330,7 @@ mod tests {
             deleting: false,
             replication_problem: None,
             failing_over: false,
+            rollout: None,
             now: now(),
         }
     }
@@ -332,6 +380,79 @@ mod tests {
             ("False".into(), "AsExpected".into())
         );
         assert_eq!(status.nodes[0].role, "primary");
+    }
+
+    #[test]
+    fn a_replication_problem_makes_an_available_cluster_degraded() {
+        let cluster = fixtures::cluster(fixtures::REDIS_HA);
+        let pods = [
+            pod("orders-cache-0001-0", Some(ROLE_PRIMARY), true),
+            pod("orders-cache-0001-1", Some(ROLE_REPLICA), true),
+            pod("orders-cache-0001-2", Some(ROLE_REPLICA), true),
+        ];
+        let mut o = observe(&cluster, &pods);
+        o.replication_problem = Some("orders-cache-0001-1 has no role yet (standby)".into());
+        let status = compute(o);
+        assert_eq!(
+            condition_status(&status, DEGRADED),
+            ("True".into(), "ReplicationDegraded".into())
+        );
+    }
+
+    #[test]
+    fn unschedulable_pods_are_degraded_with_the_schedulers_reason() {
+        use k8s_openapi::api::core::v1::PodCondition;
+        let cluster = fixtures::cluster(fixtures::REDIS_HA);
+        let mut stuck = pod("orders-cache-0001-2", Some(ROLE_REPLICA), false);
+        stuck.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "PodScheduled".into(),
+                status: "False".into(),
+                reason: Some("Unschedulable".into()),
+                message: Some(
+                    "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules"
+                        .into(),
+                ),
+                ..PodCondition::default()
+            }]),
+            ..Default::default()
+        });
+        let pods = [
+            pod("orders-cache-0001-0", Some(ROLE_PRIMARY), true),
+            pod("orders-cache-0001-1", Some(ROLE_REPLICA), true),
+            stuck,
+        ];
+        let status = compute(observe(&cluster, &pods));
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == DEGRADED)
+            .unwrap();
+        assert_eq!(degraded.status, "True");
+        assert_eq!(degraded.reason, "Unschedulable");
+        assert!(
+            degraded.message.contains("anti-affinity"),
+            "{}",
+            degraded.message
+        );
+    }
+
+    #[test]
+    fn a_rolling_patch_under_way_is_modifying_not_available() {
+        let cluster = fixtures::cluster(fixtures::REDIS_HA);
+        let pods = [
+            pod("orders-cache-0001-0", Some(ROLE_PRIMARY), true),
+            pod("orders-cache-0001-1", Some(ROLE_REPLICA), true),
+            pod("orders-cache-0001-2", Some(ROLE_REPLICA), true),
+        ];
+        let mut o = observe(&cluster, &pods);
+        o.rollout = Some("rolling patch: restarting replica orders-cache-0001-1".into());
+        let status = compute(o);
+        assert_eq!(status.status, Some(ClusterState::Modifying));
+        assert_eq!(
+            condition_status(&status, PROGRESSING),
+            ("True".into(), "RollingPatch".into())
+        );
     }
 
     #[test]
