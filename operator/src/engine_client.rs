@@ -98,8 +98,8 @@ impl NodeClient {
         self
     }
 
-    /// The same client over TLS: it connects to `host` (resolved by DNS, port of the address) and verifies
-    /// the node's certificate for that name against `ca_pem`.
+    /// The same client over TLS: it connects to the node's address and verifies its certificate for the name
+    /// `host` against `ca_pem`.
     pub fn with_tls(mut self, host: impl Into<String>, ca_pem: Vec<u8>) -> NodeClient {
         self.tls = Some((host.into(), ca_pem));
         self
@@ -114,23 +114,64 @@ impl NodeClient {
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection> {
-        let auth = match &self.password {
-            Some(p) => format!(":{}@", percent_encode(p)),
-            None => String::new(),
+        let Some((host, ca)) = &self.tls else {
+            let auth = match &self.password {
+                Some(p) => format!(":{}@", percent_encode(p)),
+                None => String::new(),
+            };
+            let client = redis::Client::open(format!("redis://{auth}{}/", self.address))
+                .map_err(|e| self.error(e))?;
+            return self
+                .bounded("connect", client.get_multiplexed_async_connection())
+                .await;
         };
-        let client = match &self.tls {
-            None => redis::Client::open(format!("redis://{auth}{}/", self.address)),
-            Some((host, ca)) => redis::Client::build_with_tls(
-                format!("rediss://{auth}{host}:{}/", self.address.port()),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.clone()),
-                },
-            ),
+        match tokio::time::timeout(self.timeout, self.tls_connection(host, ca)).await {
+            Ok(connection) => connection,
+            Err(_) => Err(self.error(format!("connect: no answer within {:?}", self.timeout))),
         }
-        .map_err(|e| self.error(e))?;
-        self.bounded("connect", client.get_multiplexed_async_connection())
+    }
+
+    /// TLS to the node's address, verifying its certificate for `host` against `ca_pem`: the operator needs
+    /// no DNS (it may run outside the cluster, where pod names do not resolve), only the pod IP.
+    async fn tls_connection(&self, host: &str, ca_pem: &[u8]) -> Result<MultiplexedConnection> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|e| self.error(format!("the TLS CA is not PEM: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| self.error(format!("the TLS CA is unusable: {e}")))?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| self.error(e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| self.error(format!("{host} is not a TLS server name: {e}")))?;
+        let tcp = tokio::net::TcpStream::connect(self.address)
             .await
+            .map_err(|e| self.error(format!("connect: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| self.error(format!("TLS handshake: {e}")))?;
+        let mut info = redis::RedisConnectionInfo::default();
+        if let Some(password) = &self.password {
+            info = info.set_password(password);
+        }
+        let (connection, driver) = redis::aio::MultiplexedConnection::new_with_config(
+            &info,
+            stream,
+            redis::AsyncConnectionConfig::new(),
+        )
+        .await
+        .map_err(|e| self.error(format!("connect: {e}")))?;
+        tokio::spawn(driver);
+        Ok(connection)
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {

@@ -23,6 +23,10 @@ fn free_port() -> u16 {
 }
 
 /// TLS material of a test: a CA and a certificate for `localhost` signed by it, as files.
+/// A pod's DNS name under its group's headless Service: what its certificate covers, and what does not resolve
+/// outside the cluster.
+const POD_DNS_NAME: &str = "orders-0001-0.orders-0001.shop.svc";
+
 struct Tls {
     dir: PathBuf,
     ca_pem: Vec<u8>,
@@ -39,7 +43,7 @@ impl Tls {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_string()])
+        let cert = CertificateParams::new(vec!["localhost".to_string(), POD_DNS_NAME.to_string()])
             .unwrap()
             .signed_by(&key, &ca, &ca_key)
             .unwrap();
@@ -591,4 +595,23 @@ async fn operator_connections_are_pooled_and_unbilled() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// An operator outside the cluster (`--kubeconfig`) cannot resolve pod names: it dials the pod IP and verifies
+/// the certificate for the pod's DNS name; a certificate for another name is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_nodes_are_dialled_by_address_and_verified_by_name() {
+    let tls = std::sync::Arc::new(Tls::new("by-address"));
+    let mut pod = Pod::new("orders-0001-0", true, Some(tls.clone()));
+    pod.start();
+    let client = |name: &str| {
+        NodeClient::new("orders-0001-0", pod.address(), Duration::from_secs(2))
+            .with_tls(name, tls.ca_pem.clone())
+    };
+    client(POD_DNS_NAME)
+        .ping()
+        .await
+        .expect("verified for the pod's DNS name without resolving it");
+    let wrong = client("orders-0001-9.orders-0001.shop.svc").ping().await;
+    assert!(wrong.is_err(), "a certificate for another name is refused");
 }

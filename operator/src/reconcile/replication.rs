@@ -119,8 +119,8 @@ impl<'a> NodeAccess<'a> {
     }
 
     /// A client of a pod's engine and the endpoint other nodes reach it at, once the pod has an address.
-    /// With TLS, nodes are reached by their DNS name under the group's headless Service, which the
-    /// certificate covers (`*.<group service>.<namespace>.svc`); otherwise by pod IP.
+    /// The operator dials the pod IP; with TLS it verifies the certificate for the pod's DNS name under the
+    /// group's headless Service (`*.<group service>.<namespace>.svc`), the name other nodes reach it by.
     pub fn client(&self, pod: &Pod) -> Option<(NodeClient, Endpoint)> {
         self.client_with(pod, self.password.clone())
     }
