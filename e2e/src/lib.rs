@@ -33,6 +33,8 @@ pub const MANAGER: &str = "ferrocache-e2e";
 pub const CLIENT_IMAGE: &str = "redis:7.2-alpine";
 /// How long [`Env::connect_service`] waits for a Service to have an endpoint that answers.
 pub const SERVICE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a Redis command of the tests may take to answer: longer than [`wait_for_replicas`]' `WAIT`.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The kind of cluster the tests run on, from `FERROCACHE_E2E_PLATFORM`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -411,14 +413,20 @@ pub struct ServiceAddress {
 }
 
 impl ServiceAddress {
-    /// A Redis connection to the address, authenticated with `password` when given.
+    /// A Redis connection to the address, authenticated with `password` when given. Replies may take up to
+    /// [`RESPONSE_TIMEOUT`] (the `redis` crate's default, 500 ms, is shorter than a `WAIT` that times out).
     pub async fn redis(&self, password: Option<&str>) -> Result<redis::aio::MultiplexedConnection> {
         let url = match password {
             Some(p) => format!("redis://:{p}@{}/", self.addr),
             None => format!("redis://{}/", self.addr),
         };
         let client = redis::Client::open(url)?;
-        Ok(client.get_multiplexed_async_connection().await?)
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(10)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        Ok(client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
     }
 
     /// A TCP connection to the address.
