@@ -11,15 +11,19 @@
 # (redis:7.2-alpine) to the host's redis-cli, so their `sh -c "redis-cli ..."` runs on the host's sh and
 # redis-cli. It applies crds/ and the chart's RBAC (rendered from charts/ferrocache-operator by the e2e crate's
 # chart-rbac), runs `ferrocache-operator run` on the host authenticated as the chart's ServiceAccount (a token
-# from the TokenRequest API, so every API call passes the chart's ClusterRole and leader election Role), and runs
-# the ferrocache-e2e tests with FERROCACHE_E2E_PLATFORM=kit (Services reached through their EndpointSlices).
-# On failure it writes objects, events, the operator's log and the kit's logs to $LOGS and prints the essentials.
+# from the TokenRequest API, so every API call passes the chart's ClusterRole and leader election Role; started
+# again whenever it exits), and runs the ferrocache-e2e tests with FERROCACHE_E2E_PLATFORM=kit (Services reached
+# through their EndpointSlices). The tests also get FERROCACHE_E2E_KIT_DIR and KUBE_KIT_STATE (for the kit's chaos
+# commands), FERROCACHE_E2E_OPERATOR_PID_FILE (the running operator's pid) and FERROCACHE_E2E_OPERATOR_METRICS
+# (its /metrics address). On failure it writes objects, events, the operator's log and the kit's logs to $LOGS
+# and prints the essentials.
 #
 # Needs root, cargo, kubectl, redis-cli and what the kit needs (etcd, python3 with PyYAML, openssl, iproute2,
 # util-linux, xz, curl); on Debian:
 #   apt-get install etcd-server python3-yaml openssl iproute2 util-linux xz-utils curl redis-tools
 # Environment: KUBE_KIT_STATE (default /tmp/ferrocache-e2e-kit; wiped at start and end), LOGS (default
-# target/e2e-kit-logs), E2E_TEST_THREADS (default 3), E2E_TIMEOUT (seconds for the test run, default 1500).
+# target/e2e-kit-logs), E2E_TEST_THREADS (default 3), E2E_TIMEOUT (seconds for the test run, default 1500),
+# E2E_USAGE_PUBLISH_INTERVAL (the operator's --usage-publish-interval, default 5s), OPERATOR_LOG_LEVEL (RUST_LOG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -82,7 +86,9 @@ install -m 0755 "$TARGET/debug/ferrocache-engine" "$TARGET/debug/ferrocache-oper
 ENGINE_BIN=$S/images/ferrocache-engine
 OPERATOR_BIN=$S/images/ferrocache-operator
 
-OPERATOR_PID=
+SUPERVISOR_PID=
+OPERATOR_PID_FILE=$S/operator.pid
+operator_pid() { cat "$OPERATOR_PID_FILE" 2>/dev/null || true; }
 cleanup() {
   status=$?
   trap - EXIT INT TERM
@@ -90,15 +96,20 @@ cleanup() {
     dump || true
   fi
   if [ "${KEEP_KIT:-0}" = 1 ]; then
-    echo "KEEP_KIT=1: the kit and the operator (pid ${OPERATOR_PID:-none}) keep running:"
+    echo "KEEP_KIT=1: the kit and the operator (supervisor pid ${SUPERVISOR_PID:-none}, operator pid in" \
+      "$OPERATOR_PID_FILE) keep running:"
     echo "  export KUBECONFIG=$S/admin.kubeconfig"
-    echo "  stop: ${OPERATOR_PID:+kill $OPERATOR_PID; }KUBE_KIT_STATE=$S $KIT/stop.sh --wipe"
+    echo "  stop: ${SUPERVISOR_PID:+kill $SUPERVISOR_PID \$(cat $OPERATOR_PID_FILE); }KUBE_KIT_STATE=$S $KIT/stop.sh --wipe"
     exit "$status"
   fi
-  if [ -n "$OPERATOR_PID" ] && kill -0 "$OPERATOR_PID" 2>/dev/null; then
-    kill "$OPERATOR_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$OPERATOR_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$OPERATOR_PID" 2>/dev/null || true
+  if [ -n "$SUPERVISOR_PID" ]; then
+    kill "$SUPERVISOR_PID" 2>/dev/null || true
+    pid=$(operator_pid)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
   fi
   say "stopping the kit"
   "$KIT/stop.sh" --wipe
@@ -173,14 +184,32 @@ EOF
 )
 kubectl --kubeconfig "$OPERATOR_KUBECONFIG" auth whoami 2>/dev/null | sed 's/^/  /' || true
 HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# Leader election on, as the chart deploys it, so the Role for the Lease is exercised too.
-KUBECONFIG=$OPERATOR_KUBECONFIG NO_COLOR=1 RUST_LOG=${OPERATOR_LOG_LEVEL:-info,kube=warn} "$OPERATOR_BIN" run \
-  --http-addr "127.0.0.1:$HTTP_PORT" --leader-election true --lease-namespace "$NAMESPACE" \
-  --identity "kit-operator" --log-format text >"$LOGS/operator.log" 2>&1 &
-OPERATOR_PID=$!
+# A supervisor starts the operator again whenever it exits (a test may restart it: SIGTERM to the pid in
+# $OPERATOR_PID_FILE); every exit is noted in its log. Leader election is on, as the chart deploys it, so the Role
+# for the Lease is exercised too; one identity for every start, so a new process takes over the Lease at once.
+# status.usage is written every few seconds instead of every 5 minutes, so metering tests see their units soon.
+USAGE_PUBLISH_INTERVAL=${E2E_USAGE_PUBLISH_INTERVAL:-5s}
+supervise_operator() {
+  local pid code
+  while :; do
+    KUBECONFIG=$OPERATOR_KUBECONFIG NO_COLOR=1 RUST_LOG=${OPERATOR_LOG_LEVEL:-info,kube=warn} "$OPERATOR_BIN" run \
+      --http-addr "127.0.0.1:$HTTP_PORT" --leader-election true --lease-namespace "$NAMESPACE" \
+      --identity kit-operator --log-format text --usage-publish-interval "$USAGE_PUBLISH_INTERVAL" \
+      >>"$LOGS/operator.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$OPERATOR_PID_FILE"
+    code=0
+    wait "$pid" || code=$?
+    echo "e2e/kit.sh: operator pid $pid exited with status $code; starting it again" >>"$LOGS/operator.log"
+    sleep 0.5
+  done
+}
+: >"$LOGS/operator.log"
+supervise_operator &
+SUPERVISOR_PID=$!
 ready=0
 for _ in $(seq 120); do
-  kill -0 "$OPERATOR_PID" 2>/dev/null || break
+  kill -0 "$SUPERVISOR_PID" 2>/dev/null || break
   if curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1; then
     ready=1
     break
@@ -191,17 +220,19 @@ if [ "$ready" != 1 ]; then
   tail -n 40 "$LOGS/operator.log" >&2
   fail "the operator did not become ready on 127.0.0.1:$HTTP_PORT/readyz within 60 s"
 fi
-echo "  ready on 127.0.0.1:$HTTP_PORT (pid $OPERATOR_PID, log $LOGS/operator.log)"
+echo "  ready on 127.0.0.1:$HTTP_PORT (pid $(operator_pid), log $LOGS/operator.log)"
 
 say "e2e tests (FERROCACHE_E2E_PLATFORM=kit, $THREADS at a time)"
 started=$SECONDS
 test_status=0
-FERROCACHE_E2E=1 FERROCACHE_E2E_PLATFORM=kit timeout --signal=TERM --kill-after=30 "$TEST_TIMEOUT" \
+# What the tests may use besides KUBECONFIG: the kit (chaos commands, its state), the operator's pid file and its
+# metrics address. Failures print their message, not the backtraces anyhow captures when RUST_BACKTRACE is set.
+export FERROCACHE_E2E=1 FERROCACHE_E2E_PLATFORM=kit FERROCACHE_E2E_KIT_DIR=$KIT
+export FERROCACHE_E2E_OPERATOR_PID_FILE=$OPERATOR_PID_FILE FERROCACHE_E2E_OPERATOR_METRICS=127.0.0.1:$HTTP_PORT
+RUST_BACKTRACE=${E2E_RUST_BACKTRACE:-0} timeout --signal=TERM --kill-after=30 "$TEST_TIMEOUT" \
   cargo test -p ferrocache-e2e --locked -- --test-threads="$THREADS" "$@" || test_status=$?
 say "e2e tests took $((SECONDS - started)) s (kit start ${kit_seconds} s)"
-if ! kill -0 "$OPERATOR_PID" 2>/dev/null; then
-  echo "e2e/kit.sh: the operator exited during the tests" >&2
-  [ "$test_status" != 0 ] || test_status=1
-fi
+exits=$(grep -c '^e2e/kit.sh: operator pid' "$LOGS/operator.log" || true)
+[ "${exits:-0}" = 0 ] || echo "e2e/kit.sh: the operator exited ${exits} time(s) during the tests (started again; see $LOGS/operator.log)"
 [ "$test_status" = 124 ] && echo "e2e/kit.sh: the tests did not finish within $TEST_TIMEOUT s" >&2
 exit "$test_status"
