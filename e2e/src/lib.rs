@@ -7,6 +7,8 @@
 //! is missing and returns, so `cargo test --workspace` passes on machines without a cluster.
 //! `FERROCACHE_E2E_PLATFORM` says how the host reaches a Service (see [`Platform`]).
 
+pub mod faults;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -83,6 +85,7 @@ pub fn missing_requirement() -> Option<String> {
 }
 
 /// One test's view of the cluster: a client and a namespace of its own.
+#[derive(Clone)]
 pub struct Env {
     /// Kubernetes client (current kubeconfig context: the kit or the kind cluster).
     pub client: Client,

@@ -1,0 +1,213 @@
+//! Faults that reach beyond one test's namespace, so they run in their own test binary (cargo runs test binaries
+//! one after another) and one at a time: a Kubernetes node going down under a primary, and an operator restart
+//! in the middle of metering. Both need the kit (`e2e/kit.sh`).
+
+use std::time::{Duration, Instant};
+
+use ferrocache_e2e::faults::{chaos, fail_over, faults_available};
+use ferrocache_e2e::Env;
+use ferrocache_operator::api::UsageStatus;
+use serde_json::json;
+
+const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
+const TOKEN: &str = "disruptive-auth-token-0123456789";
+/// The operator's failure window.
+const FAILOVER_WINDOW: Duration = Duration::from_secs(5);
+
+/// One disruptive scenario at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn a_node_going_down_under_the_primary_fails_over_without_losing_acknowledged_writes() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let Some(env) = Env::start("failover_node_down").await else {
+        return;
+    };
+    if !faults_available(&env, "failover_node_down") {
+        env.finish().await.expect("namespace deleted");
+        return;
+    }
+    env.secret("orders-auth", "token", TOKEN)
+        .await
+        .expect("secret");
+    env.apply_example("redis-ha.yaml", |o| {
+        o["metadata"]["name"] = json!("orders");
+        let spec = o["spec"].as_object_mut().expect("spec");
+        spec.remove("tls");
+        spec.remove("cacheParameterGroupName");
+        spec.remove("allowedClients");
+        spec.insert("transitEncryptionEnabled".into(), json!(false));
+        spec.insert("cacheNodeType".into(), json!("cache.small"));
+        spec.insert(
+            "authTokenSecretRef".into(),
+            json!({"name": "orders-auth", "key": "token"}),
+        );
+    })
+    .await
+    .expect("applied");
+    env.wait_available("orders", CREATE_TIMEOUT)
+        .await
+        .expect("available");
+    let mut downed = None;
+    let measured = fail_over(&env, "orders", Some(TOKEN), |primary| {
+        let node = primary
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        downed = Some(node.clone());
+        async move { chaos(&["node-down", &node]) }
+    })
+    .await;
+    if let Some(node) = &downed {
+        chaos(&["node-up", node]).expect("node back");
+    }
+    let measured = measured.expect("failover measured");
+    println!(
+        "node {} down under {}: writes back after {:.2} s; {} acknowledged writes, {} lost",
+        downed.unwrap_or_default(),
+        measured.old_primary,
+        measured.back.as_secs_f64(),
+        measured.acknowledged,
+        measured.lost.len()
+    );
+    assert!(
+        measured.lost.is_empty(),
+        "lost {:?}",
+        measured.lost.iter().take(10).collect::<Vec<_>>()
+    );
+    let bound = FAILOVER_WINDOW + Duration::from_secs(3);
+    assert!(
+        measured.back <= bound,
+        "writes back after {:?}",
+        measured.back
+    );
+    env.finish().await.expect("namespace deleted");
+}
+
+/// Restarts the operator `e2e/kit.sh` runs (it restarts the operator when the process exits) and waits for the
+/// new process.
+async fn restart_operator() {
+    let file = std::env::var("FERROCACHE_E2E_OPERATOR_PID_FILE")
+        .expect("FERROCACHE_E2E_OPERATOR_PID_FILE (set by e2e/kit.sh)");
+    let read = || {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let old = read();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &old])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "operator pid {old} not signalled");
+    let started = Instant::now();
+    while read() == old || read().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the operator did not restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn usage(env: &Env, cluster: &str) -> Option<UsageStatus> {
+    env.clusters().get(cluster).await.ok()?.status?.usage
+}
+
+/// Waits until the published ECPU total is exactly `units`; fails at once if it goes past.
+async fn wait_units(env: &Env, cluster: &str, units: i64) {
+    let started = Instant::now();
+    loop {
+        let seen = usage(env, cluster).await.map(|u| u.ecpu_total);
+        assert!(
+            seen.is_none_or(|s| s <= units),
+            "metered {seen:?}, more than the {units} units served"
+        );
+        if seen == Some(units) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "metered {seen:?}, not {units}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn sets(env: &Env, prefix: &str, n: usize) {
+    let (_address, mut redis) = env
+        .redis_via("sessions-primary", None)
+        .await
+        .expect("connects");
+    for i in 0..n {
+        let () = redis::cmd("SET")
+            .arg(format!("{prefix}{i}"))
+            .arg("v")
+            .query_async(&mut redis)
+            .await
+            .expect("SET");
+    }
+}
+
+#[tokio::test]
+async fn usage_is_exact_across_an_operator_restart_and_a_deleted_cluster_leaves_no_series() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let Some(env) = Env::start("metering_operator_restart").await else {
+        return;
+    };
+    if !faults_available(&env, "metering_operator_restart") {
+        env.finish().await.expect("namespace deleted");
+        return;
+    }
+    env.apply_example("redis-single-node.yaml", |o| {
+        o["spec"]["metering"] = json!({ "enabled": true, "interval": "1s" });
+    })
+    .await
+    .expect("applied");
+    env.wait_available("sessions", CREATE_TIMEOUT)
+        .await
+        .expect("available");
+    // Management traffic (health checks, scrapes, the client's handshake) is not billed: only SETs count.
+    wait_units(&env, "sessions", 0).await;
+    sets(&env, "before-", 100).await;
+    wait_units(&env, "sessions", 100).await;
+    // Served while the operator restarts, and right after.
+    restart_operator().await;
+    sets(&env, "after-", 50).await;
+    wait_units(&env, "sessions", 150).await;
+    // Later scrapes add nothing: no unit is counted twice.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(5) {
+        wait_units(&env, "sessions", 150).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!("ECPU total exact across the operator restart: 150 of 150");
+
+    let metrics = std::env::var("FERROCACHE_E2E_OPERATOR_METRICS")
+        .expect("FERROCACHE_E2E_OPERATOR_METRICS (set by e2e/kit.sh)");
+    let series = format!("namespace=\"{}\",cluster=\"sessions\"", env.namespace);
+    let scrape = || async {
+        let output = tokio::process::Command::new("curl")
+            .args(["-sf", &format!("http://{metrics}/metrics")])
+            .output()
+            .await
+            .expect("curl runs");
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    assert!(scrape().await.contains(&series), "usage series exported");
+    env.clusters()
+        .delete("sessions", &Default::default())
+        .await
+        .expect("deleted");
+    let started = Instant::now();
+    while scrape().await.contains(&series) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the deleted cluster's series remain"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    env.finish().await.expect("namespace deleted");
+}
