@@ -227,10 +227,11 @@ started=$SECONDS
 test_status=0
 # What the tests may use besides KUBECONFIG: the kit (chaos commands, its state), the operator's pid file and its
 # metrics address. Failures print their message, not the backtraces anyhow captures when RUST_BACKTRACE is set.
+# Every test binary runs even when an earlier one failed.
 export FERROCACHE_E2E=1 FERROCACHE_E2E_PLATFORM=kit FERROCACHE_E2E_KIT_DIR=$KIT
 export FERROCACHE_E2E_OPERATOR_PID_FILE=$OPERATOR_PID_FILE FERROCACHE_E2E_OPERATOR_METRICS=127.0.0.1:$HTTP_PORT
 RUST_BACKTRACE=${E2E_RUST_BACKTRACE:-0} timeout --signal=TERM --kill-after=30 "$TEST_TIMEOUT" \
-  cargo test -p ferrocache-e2e --locked -- --test-threads="$THREADS" "$@" || test_status=$?
+  cargo test -p ferrocache-e2e --locked --no-fail-fast -- --test-threads="$THREADS" "$@" || test_status=$?
 say "e2e tests took $((SECONDS - started)) s (kit start ${kit_seconds} s)"
 exits=$(grep -c '^e2e/kit.sh: operator pid' "$LOGS/operator.log" || true)
 [ "${exits:-0}" = 0 ] || echo "e2e/kit.sh: the operator exited ${exits} time(s) during the tests (started again; see $LOGS/operator.log)"
