@@ -306,16 +306,19 @@ impl NodeClient {
         let millis = u64::try_from(timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        self.query::<String>(
-            redis::cmd("FAILOVER")
-                .arg("TO")
-                .arg(to.ip().to_string())
-                .arg(to.port())
-                .arg("TIMEOUT")
-                .arg(millis),
-        )
-        .await
-        .map(drop)
+        // The node answers once the hand-over is done, up to `timeout` from now.
+        let bounded = self.clone().with_timeout(timeout + self.timeout);
+        bounded
+            .query::<String>(
+                redis::cmd("FAILOVER")
+                    .arg("TO")
+                    .arg(to.ip().to_string())
+                    .arg(to.port())
+                    .arg("TIMEOUT")
+                    .arg(millis),
+            )
+            .await
+            .map(drop)
     }
 
     /// `SAVE`: writes a snapshot the node loads when it starts again.

@@ -104,6 +104,9 @@ pub fn choose_replica(replicas: &[ReplicaView]) -> Option<&ReplicaView> {
         .min_by(|a, b| b.offset.cmp(&a.offset).then_with(|| a.name.cmp(&b.name)))
 }
 
+/// An answer at most this old starts the silence that follows it.
+const RECENT_ANSWER: Duration = Duration::from_secs(3);
+
 /// Remembers since when the primary has been failing its health checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SilenceTracker {
@@ -119,7 +122,13 @@ impl SilenceTracker {
             self.last_answer = Some(now);
             return PrimaryHealth::Answering;
         }
-        let since = *self.since.get_or_insert(now);
+        // "Silent for the window" means "has not answered for the window": counted from the last answer when
+        // it is recent (a check or two ago), else from this first miss.
+        let last = self.last_answer;
+        let since = *self.since.get_or_insert_with(|| match last {
+            Some(answered) if now.saturating_duration_since(answered) <= RECENT_ANSWER => answered,
+            _ => now,
+        });
         if process_gone {
             PrimaryHealth::Gone
         } else {
@@ -250,6 +259,27 @@ mod tests {
         assert_eq!(
             decide(policy, PrimaryHealth::Gone, &replicas),
             FailoverDecision::Disabled
+        );
+    }
+
+    #[test]
+    fn silence_counts_from_a_recent_last_answer() {
+        let start = Instant::now();
+        let mut tracker = SilenceTracker::default();
+        tracker.observe(true, false, start);
+        let missed = start + Duration::from_millis(1900);
+        assert_eq!(
+            tracker.observe(false, false, missed),
+            PrimaryHealth::Silent(Duration::from_millis(1900))
+        );
+        assert_eq!(tracker.since(), Some(start));
+        // An answer long ago says nothing about when the silence began.
+        let mut stale = SilenceTracker::default();
+        stale.observe(true, false, start);
+        let much_later = start + Duration::from_secs(60);
+        assert_eq!(
+            stale.observe(false, false, much_later),
+            PrimaryHealth::Silent(Duration::ZERO)
         );
     }
 

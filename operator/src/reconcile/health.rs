@@ -64,10 +64,7 @@ pub async fn run(
     clusters: Store<CacheCluster>,
     trigger: mpsc::Sender<ObjectRef<CacheCluster>>,
 ) {
-    // Until the first list of clusters arrives, every cluster would look deleted.
-    if clusters.wait_until_ready().await.is_err() {
-        return;
-    }
+    tracing::info!(every = ?HEALTH_INTERVAL, "health checks of primaries started");
     let mut tick = tokio::time::interval(HEALTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -77,12 +74,18 @@ pub async fn run(
         }
         forget_deleted(&ctx, &clusters);
         let targets = ctx.health.snapshot();
+        debug!(targets = targets.len(), "health check round");
         let checks = targets.iter().map(|(key, target)| async move {
-            let answered = target.client.ping().await.is_ok();
+            // One bound for the whole check (a lost pooled connection is replaced within it), so a round
+            // never outlasts the interval and the last answer stays recent.
+            let ping = tokio::time::timeout(HEALTH_TIMEOUT, target.client.ping());
+            let answered = matches!(ping.await, Ok(Ok(())));
             (key, target, answered)
         });
         for (key, target, answered) in join_all(checks).await {
+            debug!(group = %key, answered, "health check");
             if answered {
+                ctx.silences.answered(key);
                 continue;
             }
             debug!(group = %key, "primary missed a health check");
@@ -92,7 +95,8 @@ pub async fn run(
     }
 }
 
-/// Drops what the operator keeps about clusters that are gone (once the store knows the clusters).
+/// Drops what the operator keeps about clusters that are gone. (Targets and usage series exist only for clusters
+/// a reconcile saw, so they are in the store unless deleted since.)
 fn forget_deleted(ctx: &Context, clusters: &Store<CacheCluster>) {
     let exists = |namespace: &str, name: &str| {
         clusters

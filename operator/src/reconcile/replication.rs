@@ -18,8 +18,9 @@ use crate::resources::{NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
 use crate::wiring::{self, Endpoint, Member, Step};
 use crate::Result;
 
-/// How long one node may take to answer the operator.
-pub(super) const NODE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one node may take to answer the operator (INFO, CONFIG, ROLE commands; a switchover has its own
+/// bound).
+pub(super) const NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the wiring found and did.
 #[derive(Debug, Default)]
@@ -44,6 +45,11 @@ impl Silences {
     /// A health check of the group `key`'s primary went unanswered.
     pub fn missed(&self, key: &str) {
         self.observe(key, false, false);
+    }
+
+    /// A health check of the group `key`'s primary was answered.
+    pub fn answered(&self, key: &str) {
+        self.observe(key, true, false);
     }
 
     fn observe(&self, key: &str, answered: bool, gone: bool) -> PrimaryHealth {
@@ -219,19 +225,27 @@ pub async fn wire(
         for &i in &indexes {
             let pod = &pods[i];
             let name = pod.name_any();
-            let mut info = None;
             let mut address = None;
             if let Some((client, endpoint)) = access.client(pod).filter(|_| !pod_gone(pod)) {
                 address = Some(endpoint);
-                info = client.info().await.ok();
                 clients.insert(name.clone(), client);
             }
             members.push(Member {
                 labelled_primary: pod.labels().get(ROLE).map(String::as_str) == Some(ROLE_PRIMARY),
                 name,
                 address,
-                info,
+                info: None,
             });
+        }
+        // Every node is asked at once: a hung node costs one timeout, not one per node after it.
+        let answers = futures::future::join_all(
+            members
+                .iter()
+                .map(|m| async { clients.get(&m.name)?.info().await.ok() }),
+        )
+        .await;
+        for (member, info) in members.iter_mut().zip(answers) {
+            member.info = info;
         }
         if members.iter().all(|m| m.address.is_none()) {
             // No pod of the group has an address yet (still being scheduled): nothing to observe.
