@@ -486,3 +486,78 @@ async fn a_certificate_issuer_without_cert_manager_is_reported_in_status() {
     assert!(message.contains("cert-manager"), "{message}");
     env.finish().await.expect("namespace deleted");
 }
+
+/// A TLS Secret for cluster `orders` in `namespace`: a CA and a certificate for the nodes' and Services' names.
+fn tls_secret(namespace: &str) -> k8s_openapi::api::core::v1::Secret {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let names = vec![
+        format!("*.orders-0001.{namespace}.svc"),
+        format!("*.orders-0001.{namespace}.svc.cluster.local"),
+        format!("orders-primary.{namespace}.svc"),
+        format!("orders-reader.{namespace}.svc"),
+    ];
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(names)
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("certificate");
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": { "name": "orders-tls", "namespace": namespace },
+        "stringData": { "tls.crt": cert.pem(), "tls.key": key.serialize_pem(), "ca.crt": ca.pem() },
+    }))
+    .expect("secret")
+}
+
+/// With transit encryption, an operator that cannot resolve pod names (it runs outside the cluster, as here)
+/// still wires the group: it dials pod IPs and verifies each certificate for the pod's DNS name; the replicas
+/// sync over TLS, and status reports no problem.
+#[tokio::test]
+async fn a_tls_cluster_is_wired_by_an_operator_outside_the_cluster() {
+    use kube::api::{Patch, PatchParams};
+    let Some(env) = Env::start("tls_outside_operator").await else {
+        return;
+    };
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(env.client.clone(), &env.namespace);
+    secrets
+        .patch(
+            "orders-tls",
+            &PatchParams::apply(ferrocache_e2e::MANAGER).force(),
+            &Patch::Apply(&tls_secret(&env.namespace)),
+        )
+        .await
+        .expect("TLS secret");
+    redis_with_token(&env, 2, TOKEN, |spec| {
+        spec.insert("transitEncryptionEnabled".into(), json!(true));
+        spec.insert("tls".into(), json!({ "secretName": "orders-tls" }));
+    })
+    .await
+    .expect("applied");
+    let cluster = env
+        .wait_for("orders", CREATE_TIMEOUT, "wired over TLS", |c| {
+            c.status.as_ref().is_some_and(|s| {
+                s.status == Some(ClusterState::Available)
+                    && s.nodes.iter().filter(|n| n.role == "replica").count() == 2
+            }) && condition(c, DEGRADED).is_some_and(|(status, _, _)| status == "False")
+        })
+        .await
+        .expect("available, one primary and two linked replicas");
+    let roles: Vec<String> = cluster
+        .status
+        .expect("status")
+        .nodes
+        .into_iter()
+        .map(|n| n.role)
+        .collect();
+    assert_eq!(
+        roles.iter().filter(|r| *r == "primary").count(),
+        1,
+        "{roles:?}"
+    );
+    env.finish().await.expect("namespace deleted");
+}
