@@ -1,10 +1,11 @@
-# Developer shortcuts. CI runs .ci/run; the e2e tests need kind, docker, kubectl and helm (e2e/run.sh).
+# Developer shortcuts. CI runs .ci/run, which ends with the e2e tests on the local Kubernetes kit (e2e/kit.sh);
+# e2e-kind runs them on kind instead (needs kind, docker, kubectl and helm).
 TAG ?= 0.1.0
 REGISTRY ?= ghcr.io/ferrocache
 ENGINE_IMAGE ?= $(REGISTRY)/ferrocache-engine
 OPERATOR_IMAGE ?= $(REGISTRY)/ferrocache-operator
 
-.PHONY: images engine-image operator-image crds test e2e
+.PHONY: images engine-image operator-image crds test e2e e2e-kind
 
 ## images: build the engine and operator images (Docker with BuildKit)
 images: engine-image operator-image
@@ -19,10 +20,14 @@ operator-image:
 crds:
 	cargo run --bin crdgen
 
-## test: what CI runs (installs test dependencies, fmt, clippy, tests)
+## test: what CI runs (installs test dependencies, fmt, clippy, tests, e2e on the kit)
 test:
 	bash .ci/run
 
-## e2e: end-to-end tests on a throwaway kind cluster
+## e2e: end-to-end tests on the local Kubernetes kit of ../shared/kube (root; no Docker)
 e2e:
+	bash e2e/kit.sh
+
+## e2e-kind: end-to-end tests on a throwaway kind cluster
+e2e-kind:
 	bash e2e/run.sh
