@@ -158,6 +158,39 @@ impl Env {
         Ok(object)
     }
 
+    /// A highly available Redis `name` from `examples/redis-ha.yaml` that the host's `redis` crate can reach:
+    /// without TLS, parameter group or allowedClients, node type cache.small, `replicas` replicas spread over
+    /// zones, and an auth token from the Secret `<name>-auth` (key `token`) holding `secret_value`; then `edit`
+    /// changes the spec further.
+    pub async fn apply_redis_with_token(
+        &self,
+        name: &str,
+        secret_value: &str,
+        replicas: i64,
+        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> Result<()> {
+        let secret = format!("{name}-auth");
+        self.secret(&secret, "token", secret_value).await?;
+        self.apply_example("redis-ha.yaml", |o| {
+            o["metadata"]["name"] = json!(name);
+            if let Some(spec) = o["spec"].as_object_mut() {
+                spec.remove("tls");
+                spec.remove("cacheParameterGroupName");
+                spec.remove("allowedClients");
+                spec.insert("transitEncryptionEnabled".into(), json!(false));
+                spec.insert("replicasPerNodeGroup".into(), json!(replicas));
+                spec.insert("cacheNodeType".into(), json!("cache.small"));
+                spec.insert(
+                    "authTokenSecretRef".into(),
+                    json!({ "name": secret, "key": "token" }),
+                );
+                edit(spec);
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Server-side applies a CacheCluster or CacheParameterGroup.
     pub async fn apply(&self, object: &Value) -> Result<()> {
         let name = object["metadata"]["name"]

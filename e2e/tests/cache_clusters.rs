@@ -17,33 +17,14 @@ use serde_json::{json, Value};
 const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
 const TOKEN: &str = "e2e-auth-token-0123456789abcdef";
 
-/// A highly available Redis without TLS (the `redis` crate here speaks plain TCP): one primary, `replicas`
-/// replicas, an auth token, spread over the three zones (one node each) of the cluster.
-async fn redis_ha(env: &Env, name: &str, replicas: i64) -> ferrocache_e2e::Result<()> {
-    env.secret(&format!("{name}-auth"), "token", TOKEN).await?;
-    env.apply_example("redis-ha.yaml", |o| {
-        o["metadata"]["name"] = json!(name);
-        let spec = o["spec"].as_object_mut().expect("spec");
-        spec.remove("tls");
-        spec.remove("cacheParameterGroupName");
-        spec.remove("allowedClients");
-        spec.insert("transitEncryptionEnabled".into(), json!(false));
-        spec.insert("replicasPerNodeGroup".into(), json!(replicas));
-        spec.insert("cacheNodeType".into(), json!("cache.small"));
-        spec.insert(
-            "authTokenSecretRef".into(),
-            json!({"name": format!("{name}-auth"), "key": "token"}),
-        );
-        spec.insert("applyImmediately".into(), json!(true));
-    })
-    .await?;
-    Ok(())
-}
-
 /// The test's environment with an available HA cluster `orders`, or `None` when e2e tests cannot run here.
 async fn with_ha_cluster(test: &str, replicas: i64) -> Option<Env> {
     let env = Env::start(test).await?;
-    redis_ha(&env, "orders", replicas).await.expect("applied");
+    env.apply_redis_with_token("orders", TOKEN, replicas, |spec| {
+        spec.insert("applyImmediately".into(), json!(true));
+    })
+    .await
+    .expect("applied");
     env.wait_available("orders", CREATE_TIMEOUT)
         .await
         .expect("available");

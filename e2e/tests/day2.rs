@@ -19,32 +19,15 @@ const TOKEN: &str = "day2-auth-token-0123456789abcdef";
 /// The operator's failure window (a silent primary is replaced after it).
 const FAILOVER_WINDOW: Duration = Duration::from_secs(5);
 
-/// A Redis cluster `orders` of one primary and `replicas` replicas with an auth token (Secret value
-/// `secret_value`), spread over zones as in `examples/redis-ha.yaml`, after `edit`.
+/// The Redis cluster `orders` (see [`Env::apply_redis_with_token`]).
 async fn redis_with_token(
     env: &Env,
     replicas: i64,
     secret_value: &str,
     edit: impl FnOnce(&mut serde_json::Map<String, Value>),
 ) -> ferrocache_e2e::Result<()> {
-    env.secret("orders-auth", "token", secret_value).await?;
-    env.apply_example("redis-ha.yaml", |o| {
-        o["metadata"]["name"] = json!("orders");
-        let spec = o["spec"].as_object_mut().expect("spec");
-        spec.remove("tls");
-        spec.remove("cacheParameterGroupName");
-        spec.remove("allowedClients");
-        spec.insert("transitEncryptionEnabled".into(), json!(false));
-        spec.insert("replicasPerNodeGroup".into(), json!(replicas));
-        spec.insert("cacheNodeType".into(), json!("cache.small"));
-        spec.insert(
-            "authTokenSecretRef".into(),
-            json!({"name": "orders-auth", "key": "token"}),
-        );
-        edit(spec);
-    })
-    .await?;
-    Ok(())
+    env.apply_redis_with_token("orders", secret_value, replicas, edit)
+        .await
 }
 
 async fn available_ha(test: &str, replicas: i64) -> Option<Env> {

@@ -27,24 +27,9 @@ async fn a_node_going_down_under_the_primary_fails_over_without_losing_acknowled
         env.finish().await.expect("namespace deleted");
         return;
     }
-    env.secret("orders-auth", "token", TOKEN)
+    env.apply_redis_with_token("orders", TOKEN, 2, |_| {})
         .await
-        .expect("secret");
-    env.apply_example("redis-ha.yaml", |o| {
-        o["metadata"]["name"] = json!("orders");
-        let spec = o["spec"].as_object_mut().expect("spec");
-        spec.remove("tls");
-        spec.remove("cacheParameterGroupName");
-        spec.remove("allowedClients");
-        spec.insert("transitEncryptionEnabled".into(), json!(false));
-        spec.insert("cacheNodeType".into(), json!("cache.small"));
-        spec.insert(
-            "authTokenSecretRef".into(),
-            json!({"name": "orders-auth", "key": "token"}),
-        );
-    })
-    .await
-    .expect("applied");
+        .expect("applied");
     env.wait_available("orders", CREATE_TIMEOUT)
         .await
         .expect("available");
