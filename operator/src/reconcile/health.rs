@@ -1,7 +1,9 @@
 //! The health-check loop: every second, each Redis node group's primary is sent a PING, as the local platform
 //! does. A primary that does not answer in time starts (or continues) its silence in the shared failure
-//! window ([`super::replication::Silences`]) and its cluster is reconciled at once, so a dead, hung or
-//! unreachable primary fails over one failure window after it stopped answering, not at the next requeue.
+//! window ([`super::replication::Silences`]) and its cluster is reconciled at once, so a hung or unreachable
+//! primary fails over one failure window after it last answered, not at the next requeue. A primary whose
+//! port refuses connections has no engine process (killed, crashed, its node down): it is replaced at once,
+//! as a deleted pod is (it would come back empty anyway).
 //!
 //! Each reconcile registers the primaries it wired ([`Targets::watch`]); the loop drops the targets, metering
 //! state and metric series of clusters that no longer exist.
@@ -13,7 +15,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::Context;
 use crate::api::CacheCluster;
@@ -88,11 +90,22 @@ pub async fn run(
                 ctx.silences.answered(key);
                 continue;
             }
-            debug!(group = %key, "primary missed a health check");
-            ctx.silences.missed(key);
+            let refused = refused(target.client.address()).await;
+            info!(group = %key, refused, "primary missed a health check");
+            ctx.silences.missed(key, refused);
             let _ = trigger.try_send(target.cluster.clone());
         }
     }
+}
+
+/// True when nothing listens at `address` (the connection is refused at once), as opposed to a node that
+/// accepts but does not answer, or cannot be reached.
+async fn refused(address: std::net::SocketAddr) -> bool {
+    let connect = tokio::net::TcpStream::connect(address);
+    matches!(
+        tokio::time::timeout(HEALTH_TIMEOUT, connect).await,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// Drops what the operator keeps about clusters that are gone. (Targets and usage series exist only for clusters

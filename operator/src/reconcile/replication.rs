@@ -37,14 +37,25 @@ pub fn pod_address(pod: &Pod, port: i32) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, u16::try_from(port).ok()?))
 }
 
-/// Since when each group's primary has been silent (the failure window spans reconciles).
+/// Since when each group's primary has been silent (the failure window spans reconciles), and whether its
+/// last health check was refused outright.
 #[derive(Default)]
-pub struct Silences(Mutex<HashMap<String, SilenceTracker>>);
+pub struct Silences(Mutex<HashMap<String, Silence>>);
+
+#[derive(Default)]
+struct Silence {
+    tracker: SilenceTracker,
+    /// Nothing listens on the primary's port: its engine process is gone (killed, crashed, its node down).
+    refused: bool,
+}
 
 impl Silences {
-    /// A health check of the group `key`'s primary went unanswered.
-    pub fn missed(&self, key: &str) {
-        self.observe(key, false, false);
+    /// A health check of the group `key`'s primary went unanswered; `refused` when the connection was refused.
+    pub fn missed(&self, key: &str, refused: bool) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let silence = map.entry(key.to_string()).or_default();
+        silence.refused = refused;
+        silence.tracker.observe(false, refused, Instant::now());
     }
 
     /// A health check of the group `key`'s primary was answered.
@@ -52,11 +63,19 @@ impl Silences {
         self.observe(key, true, false);
     }
 
+    /// Whether the primary's port refused the last health check.
+    fn refused(&self, key: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).is_some_and(|s| s.refused)
+    }
+
     fn observe(&self, key: &str, answered: bool, gone: bool) -> PrimaryHealth {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.to_string())
-            .or_default()
-            .observe(answered, gone, Instant::now())
+        let silence = map.entry(key.to_string()).or_default();
+        if answered {
+            silence.refused = false;
+        }
+        silence.tracker.observe(answered, gone, Instant::now())
     }
 }
 
@@ -254,9 +273,11 @@ pub async fn wire(
         let key = format!("{namespace}/{}/{group}", cluster.name_any());
         let health = match members.iter().find(|m| m.labelled_primary) {
             Some(p) => {
-                let gone = indexes
-                    .iter()
-                    .any(|&i| pods[i].name_any() == p.name && pod_gone(&pods[i]));
+                // A refused health check means the process is gone, as a deleted pod does: no window to wait.
+                let gone = ctx.silences.refused(&key)
+                    || indexes
+                        .iter()
+                        .any(|&i| pods[i].name_any() == p.name && pod_gone(&pods[i]));
                 ctx.silences.observe(&key, p.info.is_some(), gone)
             }
             None => PrimaryHealth::Gone,
