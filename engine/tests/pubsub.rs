@@ -202,6 +202,8 @@ fn a_subscriber_that_stops_reading_is_disconnected_and_the_others_carry_on() {
     wait_numsub(&mut admin, "feed", 2);
     let payload = "x".repeat(10_000);
     let frame_len = format!("*3\r\n$7\r\nmessage\r\n$4\r\nfeed\r\n$10000\r\n{payload}\r\n").len();
+    let consumed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = consumed.clone();
     let reader = std::thread::spawn(move || {
         let mut total = 0usize;
         let mut buf = vec![0u8; 1 << 16];
@@ -211,10 +213,23 @@ fn a_subscriber_that_stops_reading_is_disconnected_and_the_others_carry_on() {
                 .expect("the healthy subscriber keeps its connection");
             assert!(n > 0, "the healthy subscriber was disconnected");
             total += n;
+            progress.store(total, std::sync::atomic::Ordering::Relaxed);
         }
         (total / frame_len, fast)
     });
-    for _ in 0..2000 {
+    // A healthy subscriber keeps up: the publisher never lets it fall more than 1 MB behind, however the
+    // machine schedules its reader thread, while the slow one falls behind without bound.
+    for i in 0..2000 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while (i * frame_len).saturating_sub(consumed.load(std::sync::atomic::Ordering::Relaxed))
+            > 1 << 20
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the healthy subscriber stopped reading"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         publish(&mut admin, "feed", &payload);
     }
     let (received, _fast) = reader.join().unwrap();
