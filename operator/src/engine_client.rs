@@ -176,38 +176,33 @@ impl NodeClient {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         let key = self.pool_key();
-        let pooled = pool().get(&key).cloned();
-        if let Some(mut con) = pooled {
-            match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut con)).await {
+        // The pooled connection first; a fresh one when there is none, or when the node closed the pooled one
+        // (it restarted, or dropped idle clients).
+        let mut pooled = pool().get(&key).cloned();
+        loop {
+            let reused = pooled.is_some();
+            let mut con = match pooled.take() {
+                Some(con) => con,
+                None => self.connection().await?,
+            };
+            let outcome = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut con)).await;
+            // A value or an error reply leaves the connection usable; a lost or silent one is dropped.
+            let usable = matches!(&outcome, Ok(Ok(_)))
+                || matches!(&outcome, Ok(Err(e)) if !connection_lost(e));
+            match (usable, reused) {
+                (true, false) => drop(pool().insert(key.clone(), con)),
+                (false, true) => drop(pool().remove(&key)),
+                _ => {}
+            }
+            match outcome {
                 Ok(Ok(value)) => return Ok(value),
-                // An error reply: the connection itself is fine.
-                Ok(Err(e)) if !connection_lost(&e) => {
-                    return Err(self.error(format!("command: {e}")))
-                }
-                // The node closed it (it restarted, or dropped idle clients): try a fresh one below.
-                Ok(Err(_)) => {
-                    pool().remove(&key);
-                }
+                // Once more, on a fresh connection.
+                Ok(Err(e)) if reused && connection_lost(&e) => {}
+                Ok(Err(e)) => return Err(self.error(format!("command: {e}"))),
                 Err(_) => {
-                    pool().remove(&key);
-                    return Err(self.error(format!("command: no answer within {:?}", self.timeout)));
+                    return Err(self.error(format!("command: no answer within {:?}", self.timeout)))
                 }
             }
-        }
-        let mut con = self.connection().await?;
-        let result = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut con)).await;
-        match result {
-            Ok(Ok(value)) => {
-                pool().insert(key, con);
-                Ok(value)
-            }
-            Ok(Err(e)) => {
-                if !connection_lost(&e) {
-                    pool().insert(key, con);
-                }
-                Err(self.error(format!("command: {e}")))
-            }
-            Err(_) => Err(self.error(format!("command: no answer within {:?}", self.timeout))),
         }
     }
 
@@ -407,7 +402,6 @@ impl NodeClient {
     }
 }
 
-/// Escapes a password for the userinfo part of a `redis://` URL.
 /// Address, password and TLS name of a pooled connection.
 type PoolKey = (SocketAddr, Option<String>, Option<String>);
 
@@ -428,6 +422,7 @@ fn connection_lost(e: &redis::RedisError) -> bool {
         || e.is_unrecoverable_error()
 }
 
+/// Escapes a password for the userinfo part of a `redis://` URL.
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {

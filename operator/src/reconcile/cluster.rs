@@ -163,7 +163,10 @@ async fn apply(
     // A Redis group without replicas keeps its data through a rolling patch: while any node must restart, it
     // gets one extra replica on the new configuration, hands the primary role to it, restarts the old node as
     // its replica, then hands back and shrinks (see `rolling`).
-    let surge = temporary_replica(cluster, &pod_list, &plan.apply);
+    let restart_pending = pod_list
+        .iter()
+        .any(|p| super::rolling::outdated(p, &plan.apply));
+    let surge = temporary_replica(cluster, restart_pending);
     let surged;
     let cluster = if surge {
         let mut with_replica = cluster.clone();
@@ -182,9 +185,9 @@ async fn apply(
         .unwrap_or(0);
     let keep = cluster.spec.nodes_per_group();
     let held;
-    let cluster_to_build = if keep < current
-        && !super::scale_in::prepare(cluster, ctx, namespace, current, keep).await?
-    {
+    let holding =
+        keep < current && !super::scale_in::prepare(cluster, ctx, namespace, current, keep).await?;
+    let cluster_to_build = if holding {
         let mut hold = cluster.clone();
         hold.spec.replicas_per_node_group = current - 1;
         held = hold;
@@ -243,13 +246,10 @@ async fn apply(
     };
     // A rolling patch that cannot move (replication unhealthy) says so.
     let rollout = rolling.clone().or_else(|| {
-        let waiting = pod_list
-            .iter()
-            .any(|p| super::rolling::outdated(p, &plan.apply));
         wiring
             .problem
             .as_ref()
-            .filter(|_| waiting)
+            .filter(|_| restart_pending)
             .map(|problem| format!("rolling patch waits for a healthy node group: {problem}"))
     });
     let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, &reach, now).await?;
@@ -284,11 +284,11 @@ async fn apply(
     Ok(Action::requeue(next))
 }
 
-/// True when a Redis cluster without replicas has a node that must restart for `applied` (see [`apply`]).
-fn temporary_replica(cluster: &CacheCluster, pods: &[Pod], applied: &AppliedSpec) -> bool {
+/// True when a Redis cluster without replicas has a node that must restart (`restart_pending`, see [`apply`]).
+fn temporary_replica(cluster: &CacheCluster, restart_pending: bool) -> bool {
     cluster.spec.engine == Engine::Redis
         && cluster.spec.replicas_per_node_group == 0
-        && pods.iter().any(|p| super::rolling::outdated(p, applied))
+        && restart_pending
 }
 
 async fn apply_objects(
@@ -470,13 +470,17 @@ mod tests {
             crate::pending_changes::APPLIED_ANNOTATION.into(),
             serde_json::to_string(&running).unwrap(),
         );
-        assert!(!temporary_replica(&cluster, &[pod.clone()], &running));
+        let pending = |applied: &AppliedSpec| super::super::rolling::outdated(&pod, applied);
+        assert!(!temporary_replica(&cluster, pending(&running)));
         let mut newer = cluster.clone();
         newer.spec.engine_version = "0.2.0".into();
         let target = fixtures::applied(&newer, &[]);
-        assert!(temporary_replica(&cluster, &[pod.clone()], &target));
+        assert!(temporary_replica(&cluster, pending(&target)));
         let mut memcached = fixtures::cluster(fixtures::MEMCACHED);
         memcached.spec.num_cache_nodes = 1;
-        assert!(!temporary_replica(&memcached, &[pod], &target));
+        assert!(!temporary_replica(&memcached, pending(&target)));
+        let mut with_replica = cluster.clone();
+        with_replica.spec.replicas_per_node_group = 1;
+        assert!(!temporary_replica(&with_replica, pending(&target)));
     }
 }

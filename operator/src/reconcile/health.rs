@@ -66,7 +66,7 @@ pub async fn run(
     clusters: Store<CacheCluster>,
     trigger: mpsc::Sender<ObjectRef<CacheCluster>>,
 ) {
-    tracing::info!(every = ?HEALTH_INTERVAL, "health checks of primaries started");
+    info!(every = ?HEALTH_INTERVAL, "health checks of primaries started");
     let mut tick = tokio::time::interval(HEALTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

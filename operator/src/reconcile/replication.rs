@@ -52,10 +52,8 @@ struct Silence {
 impl Silences {
     /// A health check of the group `key`'s primary went unanswered; `refused` when the connection was refused.
     pub fn missed(&self, key: &str, refused: bool) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let silence = map.entry(key.to_string()).or_default();
-        silence.refused = refused;
-        silence.tracker.observe(false, refused, Instant::now());
+        self.with(key, |s| s.refused = refused);
+        self.observe(key, false, refused);
     }
 
     /// A health check of the group `key`'s primary was answered.
@@ -65,17 +63,19 @@ impl Silences {
 
     /// Whether the primary's port refused the last health check.
     fn refused(&self, key: &str) -> bool {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key).is_some_and(|s| s.refused)
+        self.with(key, |s| s.refused)
     }
 
     fn observe(&self, key: &str, answered: bool, gone: bool) -> PrimaryHealth {
+        self.with(key, |s| {
+            s.refused &= !answered;
+            s.tracker.observe(answered, gone, Instant::now())
+        })
+    }
+
+    fn with<R>(&self, key: &str, f: impl FnOnce(&mut Silence) -> R) -> R {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let silence = map.entry(key.to_string()).or_default();
-        if answered {
-            silence.refused = false;
-        }
-        silence.tracker.observe(answered, gone, Instant::now())
+        f(map.entry(key.to_string()).or_default())
     }
 }
 

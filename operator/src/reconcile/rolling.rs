@@ -3,8 +3,8 @@
 //! from the template's ([`crate::pending_changes::needs_restart`]: engine version, node type, static
 //! parameters, node settings — applied to the template only inside the maintenance window or with
 //! `applyImmediately`); a new template revision for anything else (dynamic parameters in the configuration
-//! file, placement rules) restarts nothing. This step deletes outdated pods one at a time in the order [`crate::rollout::next_step`] gives — replicas first, each only
-//! once every node is healthy and caught up, then a coordinated switchover (`FAILOVER TO` the most advanced
+//! file, placement rules) restarts nothing. This step deletes outdated pods one at a time in the order
+//! [`crate::rollout::next_step`] gives — replicas first, each only once every node is healthy and caught up, then a coordinated switchover (`FAILOVER TO` the most advanced
 //! updated replica, so writes pause only for the hand-over and no acknowledged write is lost), then the old
 //! primary. One step per reconcile; an unhealthy node holds the rollout until it recovers.
 
@@ -83,7 +83,7 @@ pub fn outdated(pod: &Pod, template: &AppliedSpec) -> bool {
         .is_none_or(|running| needs_restart(&running, template))
 }
 
-/// Takes the next step of any node group whose pods are not all on the StatefulSet's current revision;
+/// Takes the next step of any node group with an outdated pod (see [`outdated`]);
 /// returns what the rollout is doing or waiting for, while one is under way.
 pub async fn roll(
     cluster: &CacheCluster,

@@ -133,9 +133,9 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
 
 /// The memcached auto-discovery file (ElastiCache's `config get cluster`): a version, then every node as
 /// `hostname|ip|port`. Nodes are named by their stable DNS name under the group's headless Service, with the
-/// IP left empty (clients resolve the name, as they do for ElastiCache entries), so the file changes only
-/// when membership does. The version is the CacheCluster's generation: it grows with every spec change,
-/// and clients that compare versions see each membership change.
+/// IP left empty (clients resolve the name, as they do for ElastiCache entries), so the node list changes
+/// only when membership does. The version is the CacheCluster's generation: it grows with every spec change
+/// (a client re-reads an unchanged list then), so clients that compare versions see each membership change.
 pub fn cluster_config_file(cluster: &CacheCluster) -> String {
     let namespace = cluster.namespace().unwrap_or_default();
     let port = cluster.spec.client_port();
