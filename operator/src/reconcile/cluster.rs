@@ -244,14 +244,22 @@ async fn apply(
         None => super::rolling::roll(cluster, ctx, namespace, &pod_list, &reach).await?,
         Some(_) => None,
     };
-    // A rolling patch that cannot move (replication unhealthy) says so.
-    let rollout = rolling.clone().or_else(|| {
-        wiring
-            .problem
-            .as_ref()
-            .filter(|_| restart_pending)
-            .map(|problem| format!("rolling patch waits for a healthy node group: {problem}"))
-    });
+    // A rolling patch that cannot move (replication unhealthy) says so, and so does a group kept at its size
+    // until its primary has moved (the end of a one-node patch, or a scale-in): the cluster is still changing.
+    let rollout = rolling
+        .clone()
+        .or_else(|| {
+            wiring
+                .problem
+                .as_ref()
+                .filter(|_| restart_pending)
+                .map(|problem| format!("rolling patch waits for a healthy node group: {problem}"))
+        })
+        .or_else(|| {
+            holding.then(|| {
+                format!("the node group keeps {current} nodes until its primary has moved to one of the {keep} that stay")
+            })
+        });
     let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, &reach, now).await?;
     let troubled = wiring.problem.is_some() || rolling.is_some();
     let mut status = compute(Observation {

@@ -98,7 +98,7 @@ pub struct Observation<'a> {
     pub replication_problem: Option<String>,
     /// A failover was started by this reconcile.
     pub failing_over: bool,
-    /// What a rolling patch under way is doing or waiting for.
+    /// What a rolling patch (or a node group kept at its size until its primary moves) is doing or waiting for.
     pub rollout: Option<String>,
     /// Now.
     pub now: Timestamp,
