@@ -82,15 +82,15 @@ pub async fn run(
             // never outlasts the interval and the last answer stays recent.
             let ping = tokio::time::timeout(HEALTH_TIMEOUT, target.client.ping());
             let answered = matches!(ping.await, Ok(Ok(())));
-            (key, target, answered)
+            let refused = !answered && refused(target.client.address()).await;
+            (key, target, answered, refused)
         });
-        for (key, target, answered) in join_all(checks).await {
+        for (key, target, answered, refused) in join_all(checks).await {
             debug!(group = %key, answered, "health check");
             if answered {
                 ctx.silences.answered(key);
                 continue;
             }
-            let refused = refused(target.client.address()).await;
             info!(group = %key, refused, "primary missed a health check");
             ctx.silences.missed(key, refused);
             let _ = trigger.try_send(target.cluster.clone());
