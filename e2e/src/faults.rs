@@ -244,7 +244,7 @@ pub async fn lost_writes(
 pub struct Failover {
     /// The primary the fault hit.
     pub old_primary: String,
-    /// From the fault until writes succeeded again on another primary.
+    /// From the fault (once injected) until writes succeeded again on another primary.
     pub back: Duration,
     /// Writes a replica acknowledged, before and after the fault.
     pub acknowledged: usize,
@@ -275,8 +275,10 @@ where
         .await?
         .ok_or_else(|| anyhow!("no primary pod"))?;
     let old_primary = primary.name_any();
-    let at = Instant::now();
+    // The fault is in place when `inject` returns (the chaos command starts a Python process and looks the
+    // pod up before it signals the container): time is counted from then.
     inject(primary).await?;
+    let at = Instant::now();
     let deadline = Duration::from_secs(60);
     let back = loop {
         let before = writer.successes();

@@ -1,12 +1,15 @@
-//! Faults that reach beyond one test's namespace, so they run in their own test binary (cargo runs test binaries
-//! one after another) and one at a time: a Kubernetes node going down under a primary, and an operator restart
-//! in the middle of metering. Both need the kit (`e2e/kit.sh`).
+//! Faults, one at a time in their own test binary (cargo runs test binaries one after another): failover of a
+//! killed container, a deleted pod, a hung process and a Kubernetes node going down under the primary (the
+//! node fault reaches other namespaces, and the failover times are measured without other tests competing
+//! for the machine), and an operator restart in the middle of metering. Faults need the kit (`e2e/kit.sh`).
 
 use std::time::{Duration, Instant};
 
 use ferrocache_e2e::faults::{chaos, fail_over, faults_available};
 use ferrocache_e2e::Env;
-use ferrocache_operator::api::UsageStatus;
+use ferrocache_operator::api::{ClusterState, UsageStatus};
+use kube::api::DeleteParams;
+use kube::ResourceExt;
 use serde_json::json;
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -16,6 +19,104 @@ const FAILOVER_WINDOW: Duration = Duration::from_secs(5);
 
 /// One disruptive scenario at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How the primary is made to fail.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    KillContainer,
+    DeletePod,
+    Hang,
+}
+
+/// Injects `fault` into the primary while writing, and checks that writes come back within the failure window
+/// plus 3 s with no acknowledged write lost.
+async fn fail_over_on(test: &str, fault: Fault) {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let Some(env) = Env::start(test).await else {
+        return;
+    };
+    env.apply_redis_with_token("orders", TOKEN, 2, |_| {})
+        .await
+        .expect("applied");
+    env.wait_available("orders", CREATE_TIMEOUT)
+        .await
+        .expect("available");
+    if !faults_available(&env, test) {
+        env.finish().await.expect("namespace deleted");
+        return;
+    }
+    let ns = env.namespace.clone();
+    let pods = env.pods();
+    let measured = fail_over(&env, "orders", Some(TOKEN), |primary| async move {
+        let name = primary.name_any();
+        match fault {
+            Fault::KillContainer => chaos(&["kill", &name, "-n", &ns]),
+            Fault::Hang => chaos(&["stop", &name, "-n", &ns]),
+            Fault::DeletePod => {
+                pods.delete(&name, &DeleteParams::default()).await?;
+                Ok(())
+            }
+        }
+    })
+    .await
+    .expect("failover measured");
+    let name = measured.old_primary.clone();
+    if matches!(fault, Fault::Hang) {
+        // The old primary runs again: it must come back as a replica, never as a second primary.
+        chaos(&["cont", &name, "-n", &env.namespace]).expect("continued");
+    }
+    println!(
+        "{fault:?} of {name}: writes back after {:.2} s; {} acknowledged writes, {} lost",
+        measured.back.as_secs_f64(),
+        measured.acknowledged,
+        measured.lost.len()
+    );
+    assert!(
+        measured.lost.is_empty(),
+        "{} of {} acknowledged writes lost: {:?}",
+        measured.lost.len(),
+        measured.acknowledged,
+        measured.lost.iter().take(10).collect::<Vec<_>>()
+    );
+    let bound = FAILOVER_WINDOW + Duration::from_secs(3);
+    assert!(
+        measured.back <= bound,
+        "{fault:?}: writes back after {:?}, more than {bound:?}",
+        measured.back
+    );
+    if matches!(fault, Fault::Hang) {
+        let cluster = env
+            .wait_for("orders", Duration::from_secs(60), "healed", |c| {
+                c.status.as_ref().is_some_and(|s| {
+                    s.status == Some(ClusterState::Available)
+                        && s.nodes
+                            .iter()
+                            .any(|n| n.name == name && n.role == "replica")
+                })
+            })
+            .await;
+        assert!(
+            cluster.is_ok(),
+            "the old primary returns as a replica: {cluster:?}"
+        );
+    }
+    env.finish().await.expect("namespace deleted");
+}
+
+#[tokio::test]
+async fn a_killed_primary_container_fails_over_without_losing_acknowledged_writes() {
+    fail_over_on("failover_killed_container", Fault::KillContainer).await;
+}
+
+#[tokio::test]
+async fn a_deleted_primary_pod_fails_over_without_losing_acknowledged_writes() {
+    fail_over_on("failover_deleted_pod", Fault::DeletePod).await;
+}
+
+#[tokio::test]
+async fn a_hung_primary_fails_over_without_losing_acknowledged_writes() {
+    fail_over_on("failover_hung_primary", Fault::Hang).await;
+}
 
 #[tokio::test]
 async fn a_node_going_down_under_the_primary_fails_over_without_losing_acknowledged_writes() {
