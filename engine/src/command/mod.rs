@@ -94,9 +94,17 @@ pub struct Call<'a, 'k> {
     pub held: &'a mut Held<'k>,
     /// The arguments, the command name first.
     pub args: &'a [&'a [u8]],
+    /// How many arguments name the command: 1, or 2 for a subcommand.
+    pub first: usize,
 }
 
-impl Call<'_, '_> {
+impl<'a> Call<'a, '_> {
+    /// A cursor over the arguments after the command (and subcommand) name.
+    #[inline]
+    pub fn args(&self) -> args::Args<'a> {
+        args::Args::new(self.args, self.first)
+    }
+
     /// A shared handle on the node, for work that outlives the command (replication links).
     pub fn node_arc(&self) -> Arc<Node> {
         self.node.clone()
@@ -394,6 +402,7 @@ pub fn run(
             out: &mut *out,
             held,
             args,
+            first: 1,
         };
         (spec.run)(&mut call)
     };
