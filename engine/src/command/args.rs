@@ -2,6 +2,7 @@
 //! parsers it uses (integers, floats, keywords), with Redis' error replies.
 
 use super::CmdError;
+pub use crate::keyspace::object::canonical_i64;
 use crate::protocol::resp::parse_i64;
 
 /// A cursor over a command's arguments, as handlers read them: one argument at a time, typed, with Redis'
@@ -180,16 +181,6 @@ impl<'a> Args<'a> {
 /// Parses a 64-bit signed integer argument (`ERR value is not an integer or out of range`).
 pub fn int(arg: &[u8]) -> Result<i64, CmdError> {
     canonical_i64(arg).ok_or(CmdError::NotInteger)
-}
-
-/// Parses an integer written in canonical form only, as Redis' `string2ll`: no sign on zero, no leading zeros,
-/// no `+`, no spaces. Stored strings must be canonical for INCR to treat them as numbers.
-pub fn canonical_i64(b: &[u8]) -> Option<i64> {
-    let digits = b.strip_prefix(b"-").unwrap_or(b);
-    if digits.first() == Some(&b'0') && (digits.len() > 1 || b.len() > 1) {
-        return None;
-    }
-    parse_i64(b)
 }
 
 /// Parses a non-negative integer argument that must fit `usize`.

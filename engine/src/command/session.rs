@@ -78,7 +78,7 @@ pub struct Session {
     /// Channels and patterns subscribed to.
     pub subs: crate::pubsub::Subscriptions,
     /// CLIENT TRACKING options, while tracking is on.
-    pub tracking: Option<crate::tracking::Options>,
+    pub tracking: Option<crate::pubsub::tracking::Options>,
     /// CLIENT CACHING yes|no, for the next command only.
     pub caching: Option<bool>,
 }

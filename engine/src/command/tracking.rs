@@ -4,7 +4,7 @@
 use super::args::{self, is};
 use super::pubsub::own_mailbox;
 use super::{Call, CmdError, CmdResult};
-use crate::tracking::Options;
+use crate::pubsub::tracking::Options;
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
 pub fn tracking(c: &mut Call) -> CmdResult {

@@ -7,90 +7,11 @@
 //! candidates in a small pool across rounds (as Redis' eviction pool does), and deletes the best one until
 //! memory is under the limit.
 
-use std::str::FromStr;
-
 use super::{Clock, Keyspace};
+pub use crate::config::EvictionPolicy;
 
 const CLOCK_MASK: u32 = (1 << 24) - 1;
 const LFU_INIT: u32 = 5;
-
-/// A `maxmemory-policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EvictionPolicy {
-    /// Refuse writes with `-OOM` once over the limit.
-    NoEviction,
-    /// Evict the least recently used key.
-    AllKeysLru,
-    /// Evict the least frequently used key.
-    AllKeysLfu,
-    /// Evict a random key.
-    AllKeysRandom,
-    /// Evict the least recently used key among keys with a TTL.
-    VolatileLru,
-    /// Evict the least frequently used key among keys with a TTL.
-    VolatileLfu,
-    /// Evict a random key among keys with a TTL.
-    VolatileRandom,
-    /// Evict the key with a TTL that expires soonest.
-    VolatileTtl,
-}
-
-impl EvictionPolicy {
-    /// Every policy, in the order Redis documents them.
-    pub const ALL: [EvictionPolicy; 8] = [
-        EvictionPolicy::NoEviction,
-        EvictionPolicy::AllKeysLru,
-        EvictionPolicy::AllKeysLfu,
-        EvictionPolicy::AllKeysRandom,
-        EvictionPolicy::VolatileLru,
-        EvictionPolicy::VolatileLfu,
-        EvictionPolicy::VolatileRandom,
-        EvictionPolicy::VolatileTtl,
-    ];
-
-    /// The name used in configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            EvictionPolicy::NoEviction => "noeviction",
-            EvictionPolicy::AllKeysLru => "allkeys-lru",
-            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
-            EvictionPolicy::AllKeysRandom => "allkeys-random",
-            EvictionPolicy::VolatileLru => "volatile-lru",
-            EvictionPolicy::VolatileLfu => "volatile-lfu",
-            EvictionPolicy::VolatileRandom => "volatile-random",
-            EvictionPolicy::VolatileTtl => "volatile-ttl",
-        }
-    }
-
-    /// True for the LFU policies (the entry clock then counts frequency).
-    pub fn is_lfu(self) -> bool {
-        matches!(
-            self,
-            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
-        )
-    }
-
-    fn volatile_only(self) -> bool {
-        matches!(
-            self,
-            EvictionPolicy::VolatileLru
-                | EvictionPolicy::VolatileLfu
-                | EvictionPolicy::VolatileRandom
-                | EvictionPolicy::VolatileTtl
-        )
-    }
-}
-
-impl FromStr for EvictionPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EvictionPolicy::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("invalid maxmemory-policy '{s}'"))
-    }
-}
 
 /// The LRU clock at `now_ms`: seconds, modulo 2^24.
 pub fn lru_clock(now_ms: u64) -> u32 {

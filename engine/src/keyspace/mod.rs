@@ -56,8 +56,13 @@ pub enum Removal {
 /// whoever locks it first (the snapshot driver, or a command about to change it).
 pub struct SnapshotJob {
     now_ms: u64,
+    serialize: Serializer,
     tx: mpsc::Sender<ShardImage>,
 }
+
+/// Writes a shard's live entries as snapshot records (at `now_ms`, skipping expired keys); returns how many
+/// keys it wrote. The snapshot format is the snapshot module's: the keyspace only decides when a shard is written.
+pub type Serializer = fn(db: usize, shard: &Shard, now_ms: u64, out: &mut Vec<u8>) -> u64;
 
 /// The serialized contents of one shard.
 pub struct ShardImage {
@@ -70,7 +75,7 @@ pub struct ShardImage {
 impl SnapshotJob {
     fn save(&self, db: usize, shard: &Shard) {
         let mut records = Vec::new();
-        let keys = crate::snapshot::serialize_entries(db, shard.iter(), self.now_ms, &mut records);
+        let keys = (self.serialize)(db, shard, self.now_ms, &mut records);
         let _ = self.tx.send(ShardImage { records, keys });
     }
 }
@@ -187,17 +192,22 @@ impl Keyspace {
         }
     }
 
-    /// Starts a consistent snapshot of every database. `offset` is called while every shard is locked, so the
+    /// Starts a consistent snapshot of every database, written by `serialize`. `offset` is called while every shard is locked, so the
     /// value it returns (the replication offset) matches the snapshot exactly. Returns that value, the number
     /// of shard images to expect, and the channel they arrive on; [`Keyspace::drive_snapshot`] makes sure they
     /// all do.
     pub fn begin_snapshot(
         &self,
         now_ms: u64,
+        serialize: Serializer,
         offset: impl FnOnce() -> u64,
     ) -> (u64, usize, mpsc::Receiver<ShardImage>) {
         let (tx, rx) = mpsc::channel();
-        let job = Arc::new(SnapshotJob { now_ms, tx });
+        let job = Arc::new(SnapshotJob {
+            now_ms,
+            serialize,
+            tx,
+        });
         let mut set = LockSet::new();
         (0..self.databases()).for_each(|d| self.all_shards(d, &mut set));
         set.sort_unstable();

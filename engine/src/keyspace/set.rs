@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::dict::Dict;
 use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
-use crate::command::args::canonical_i64;
+use super::object::canonical_i64;
 
 /// `set-max-intset-entries`.
 pub const MAX_INTS: usize = 512;

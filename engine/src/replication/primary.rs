@@ -85,7 +85,7 @@ async fn full_sync<S: AsyncWrite + Unpin>(
     let repl = &node.repl;
     let pin_id = repl.next_id();
     let fresh = repl.ids.lock().fresh && node.ks.total_keys() == 0;
-    let (offset, shards, images) = node.ks.begin_snapshot(now_ms(), || {
+    let (offset, shards, images) = node.ks.begin_snapshot(now_ms(), snapshot::serialize_shard, || {
         let mut s = repl.stream.lock();
         let end = s.end();
         // Keep every byte from here on until this replica is streaming.

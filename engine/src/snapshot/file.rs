@@ -78,7 +78,7 @@ pub fn read_key(path: &Path) -> Result<[u8; 32], FileError> {
 /// Takes a consistent snapshot of the keyspace into memory (without stopping other clients: shards are
 /// captured copy-on-write). Returns the bytes and the number of keys.
 pub fn capture(ks: &Keyspace, now_ms: u64) -> (Vec<u8>, u64) {
-    let (_, shards, images) = ks.begin_snapshot(now_ms, || 0);
+    let (_, shards, images) = ks.begin_snapshot(now_ms, super::serialize_shard, || 0);
     let driver = std::thread::scope(|scope| {
         scope.spawn(|| ks.drive_snapshot());
         let mut w = Writer::new();

@@ -29,7 +29,7 @@ use crate::keyspace::object::Object;
 use crate::keyspace::set::Set;
 use crate::keyspace::stream::{self, Stream};
 use crate::keyspace::zset::ZSet;
-use crate::keyspace::Entry;
+use crate::keyspace::{Entry, Shard};
 
 const MAGIC: &[u8; 8] = b"FERROSNP";
 /// Current format version.
@@ -116,6 +116,11 @@ impl Writer {
 fn blob(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// Writes a shard's live entries as records (the keyspace's [`crate::keyspace::Serializer`]).
+pub fn serialize_shard(db: usize, shard: &Shard, now_ms: u64, out: &mut Vec<u8>) -> u64 {
+    serialize_entries(db, shard.iter(), now_ms, out)
 }
 
 /// Serializes the entries of one shard of database `db` as body records; returns the number of live keys.

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::keyspace::EvictionPolicy;
+pub mod keyspace_events;
+mod policies;
+
+pub use policies::{BufferLimit, EvictionPolicy};
 
 /// Errors in configuration, with the offending parameter.
 #[derive(Debug, thiserror::Error)]
@@ -237,9 +240,9 @@ pub struct Config {
     pub notify_keyspace_events: u32,
     /// Output-buffer limits of the normal, replica and pubsub client classes
     /// (`client-output-buffer-limit`); the pubsub class is enforced on subscribers.
-    pub output_buffer_limits: [crate::pubsub::BufferLimit; 3],
+    pub output_buffer_limits: [BufferLimit; 3],
     /// The pubsub class of `output_buffer_limits`.
-    pub pubsub_buffer_limit: crate::pubsub::BufferLimit,
+    pub pubsub_buffer_limit: BufferLimit,
     /// Most simultaneous clients.
     pub maxclients: usize,
     /// Refuse clients from non-loopback addresses while the default user needs no password.
@@ -331,15 +334,15 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             notify_keyspace_events: 0,
             output_buffer_limits: [
-                crate::pubsub::BufferLimit::UNLIMITED,
-                crate::pubsub::BufferLimit {
+                BufferLimit::UNLIMITED,
+                BufferLimit {
                     hard: 256 << 20,
                     soft: 64 << 20,
                     soft_seconds: 60,
                 },
-                crate::pubsub::BufferLimit::default(),
+                BufferLimit::default(),
             ],
-            pubsub_buffer_limit: crate::pubsub::BufferLimit::default(),
+            pubsub_buffer_limit: BufferLimit::default(),
             maxclients: 10_000,
             protected_mode: true,
             disable_thp: true,
@@ -614,8 +617,8 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "notify-keyspace-events",
         mutable: true,
-        get: |c| crate::notify::format(c.notify_keyspace_events),
-        set: |c, v| crate::notify::parse(v).map(|f| c.notify_keyspace_events = f),
+        get: |c| keyspace_events::format(c.notify_keyspace_events),
+        set: |c, v| keyspace_events::parse(v).map(|f| c.notify_keyspace_events = f),
     },
     Param {
         name: "client-output-buffer-limit",
@@ -655,7 +658,7 @@ pub const PARAMS: &[Param] = &[
                 let soft_seconds = w[3].parse::<u64>().map_err(|_| {
                     "Error in hard, soft or soft_seconds setting in buffer limit configuration."
                 })?;
-                c.output_buffer_limits[slot] = crate::pubsub::BufferLimit {
+                c.output_buffer_limits[slot] = BufferLimit {
                     hard,
                     soft,
                     soft_seconds,
@@ -1042,7 +1045,7 @@ impl Config {
                 line: n + 1,
                 message,
             };
-            crate::protocol::resp::split_args(line.trim().as_bytes(), &mut words)
+            crate::quoting::split_args(line.trim().as_bytes(), &mut words)
                 .map_err(|e| line_err(e.to_string()))?;
             let Some((name, values)) = words.split_first() else {
                 continue;

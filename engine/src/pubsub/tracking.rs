@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::pubsub::{frame, BufferLimit, Subscriber};
+use super::subscriber::{frame, Subscriber};
+use crate::config::BufferLimit;
 
 /// The channel RESP2 invalidations are published on.
 pub const CHANNEL: &[u8] = b"__redis__:invalidate";
