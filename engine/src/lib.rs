@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod blocking;
+pub mod catalogue;
 pub mod clients;
 pub mod command;
 pub mod config;

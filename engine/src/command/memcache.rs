@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::table::Cost;
+use crate::catalogue::Cost;
 use super::{ensure_memory, Session};
 use crate::config::Config;
 use crate::keyspace::entry::{Item, ITEM_FETCHED};

@@ -40,7 +40,7 @@ use crate::node::Node;
 use crate::protocol::reply::Reply;
 
 pub use session::Session;
-use table::{Keys, Spec, COMMANDS};
+use crate::catalogue::{self, Scope, Spec, COMMANDS};
 
 /// An error reply. The message text is exactly what Redis sends.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,26 +160,34 @@ impl<'a> Call<'a, '_> {
     }
 }
 
-/// Adds the shards a command needs to `set`.
-pub fn lock_set(spec: &Spec, args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    match spec.keys {
-        Keys::None => {}
-        Keys::Range { first, last, step } => {
-            let last = if last < 0 {
-                args.len() as isize + last
-            } else {
-                last
-            };
-            let mut i = first;
-            while (i as isize) <= last && i < args.len() {
-                set.push(ks.shard_id(db, args[i]));
-                i += step;
-            }
-        }
-        Keys::AllShards => ks.all_shards(db, set),
-        Keys::AllDbs => (0..ks.databases()).for_each(|d| ks.all_shards(d, set)),
-        Keys::Custom(f) => f(args, db, ks, set),
+/// Adds the shards the command at `idx` locks to `set`: its keys' shards, from the catalogue's key specs.
+pub fn lock_set(idx: usize, args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    let spec = &COMMANDS[idx];
+    match spec.scope {
+        Scope::Keys => spec.each_key_position(args, |i| set.push(ks.shard_id(db, args[i]))),
+        Scope::Db => ks.all_shards(db, set),
+        Scope::AllDbs => (0..ks.databases()).for_each(|d| ks.all_shards(d, set)),
     }
+    if let Some(extra) = table::registered(idx).extra_lock {
+        extra(args, db, ks, set);
+    }
+}
+
+/// The row a container's call runs (`XGROUP CREATE …` runs `xgroup|create`), or why there is none.
+fn route(idx: usize, args: &[&[u8]]) -> Result<usize, CmdError> {
+    let Some(&sub) = args.get(1) else {
+        return Err(CmdError::err(format_args!(
+            "wrong number of arguments for '{}' command",
+            COMMANDS[idx].name
+        )));
+    };
+    catalogue::lookup_subcommand(idx, sub).ok_or_else(|| {
+        CmdError::err(format_args!(
+            "unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+            COMMANDS[idx].name.to_ascii_uppercase()
+        ))
+    })
 }
 
 /// Why a command was refused before running.
@@ -190,7 +198,7 @@ fn precheck(spec: &Spec, args: &[&[u8]], session: &Session) -> Result<(), CmdErr
             spec.name
         )));
     }
-    if !session.authenticated && !spec.has(table::NO_AUTH) {
+    if !session.authenticated && !spec.has(catalogue::NO_AUTH) {
         return Err(CmdError::Msg("NOAUTH Authentication required.".into()));
     }
     if session.subs.any()
@@ -235,7 +243,9 @@ fn authorize(
         "toplevel"
     };
     let client = session.info.addr.to_string();
-    if !session.user.may_run(idx, args.get(1).copied()) {
+    // First-argument rules (`+select|0`) apply to plain commands; a subcommand is a row of its own.
+    let first_arg = args.get(1).copied().filter(|_| spec.name_args() == 1);
+    if !session.user.may_run(idx, first_arg) {
         node.acl.log(
             "command",
             context,
@@ -249,7 +259,7 @@ fn authorize(
             session.user.name, spec.name
         )));
     }
-    let write = spec.has(table::WRITE);
+    let write = spec.has(catalogue::WRITE);
     for key in spec.key_args(args) {
         if !session.user.may_access_key(key, write) {
             let object = String::from_utf8_lossy(key);
@@ -313,7 +323,7 @@ pub fn execute(
     out: &mut Reply,
     args: &[&[u8]],
 ) {
-    let Some(idx) = table::lookup(args[0]) else {
+    let Some(mut idx) = catalogue::lookup(args[0]) else {
         session.counters.errors.add(1);
         if session.multi.is_some() {
             session.multi_error = true;
@@ -321,6 +331,12 @@ pub fn execute(
         out.error(&unknown_command(args).to_string());
         return;
     };
+    if !catalogue::subcommands(idx).is_empty() {
+        match route(idx, args) {
+            Ok(sub) => idx = sub,
+            Err(e) => return reject(node, session, out, idx, &e),
+        }
+    }
     let spec = &COMMANDS[idx];
     if let Err(e) =
         precheck(spec, args, session).and_then(|_| authorize(node, spec, idx, args, session))
@@ -328,13 +344,13 @@ pub fn execute(
         reject(node, session, out, idx, &e);
         return;
     }
-    if spec.has(table::WRITE) && !session.master_link && node.repl.refuses_writes() {
+    if spec.has(catalogue::WRITE) && !session.master_link && node.repl.refuses_writes() {
         let e = CmdError::Msg("READONLY You can't write against a read only replica.".into());
         reject(node, session, out, idx, &e);
         return;
     }
-    if session.multi.is_some() && !spec.has(table::TX_CONTROL) {
-        if spec.has(table::DENY_OOM) {
+    if session.multi.is_some() && !spec.has(catalogue::TX_CONTROL) {
+        if spec.has(catalogue::DENY_OOM) {
             if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
                 reject(node, session, out, idx, &e);
                 return;
@@ -344,13 +360,13 @@ pub fn execute(
         out.simple("QUEUED");
         return;
     }
-    if spec.has(table::DENY_OOM) && !session.master_link {
+    if spec.has(catalogue::DENY_OOM) && !session.master_link {
         if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
             reject(node, session, out, idx, &e);
             return;
         }
     }
-    if node.monitors.active() && !session.master_link && !spec.has(table::ADMIN) {
+    if node.monitors.active() && !session.master_link && !spec.has(catalogue::ADMIN) {
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
@@ -358,7 +374,7 @@ pub fn execute(
             .feed(now_us, session.db, &session.info.addr.to_string(), args);
     }
     let mut set = LockSet::new();
-    lock_set(spec, args, session.db, &node.ks, &mut set);
+    lock_set(idx, args, session.db, &node.ks, &mut set);
     let mut held = node.ks.lock(&mut set);
     run(node, cfg, clock, session, out, &mut held, idx, args);
 }
@@ -387,11 +403,15 @@ pub fn run(
     args: &[&[u8]],
 ) {
     let spec = &COMMANDS[idx];
+    let Some(handler) = table::registered(idx).run else {
+        // Containers are routed in `execute`; a queued or replicated call reaches here already routed.
+        return;
+    };
     let out_start = out.buf.len();
     session.elements = 0;
     session.rewrite = None;
     // O(1) commands are timed per batch by the connection; the others one by one, for SLOWLOG and latency.
-    let started = (!spec.has(table::FAST)).then(std::time::Instant::now);
+    let started = (!spec.has(catalogue::FAST)).then(std::time::Instant::now);
     session.blocking.requested = false;
     let result = {
         let mut call = Call {
@@ -402,51 +422,26 @@ pub fn run(
             out: &mut *out,
             held,
             args,
-            first: 1,
+            first: spec.name_args(),
         };
-        (spec.run)(&mut call)
+        handler(&mut call)
     };
     if session.blocking.requested {
         // Blocked: nothing was answered; the command runs again when woken.
         return;
     }
     session.blocking.finish(&node.blocking, session.info.id);
-    if spec.has(table::WRITE) && node.blocking.any() && result.is_ok() {
-        for key in spec.key_args(args) {
-            node.blocking.signal(session.db, key);
-        }
-    }
     if result.is_ok() {
-        if spec.has(table::WRITE) && node.ks.logs_changes() {
-            let changes = held.take_changes();
-            if !changes.is_empty() {
-                let keys = spec.key_args(args);
-                let id = session.info.id;
-                node.pubsub
-                    .command_changed(spec.group, &keys, args, changes, id, clock.now_ms);
-            }
-        }
-        if let Some(t) = &session.tracking {
-            if spec.has(table::READONLY) && tracking::tracks_reads(t, session.caching) {
-                node.pubsub
-                    .tracking
-                    .remember(session.info.id, spec.key_args(args));
-            }
-        }
-        if node.pubsub.tracking.clients() > 0
-            && matches!(spec.name, "flushall" | "flushdb" | "swapdb")
-        {
-            node.pubsub.tracking.invalidate_all(clock.now_ms);
-        }
+        announce(node, session, held, spec, args, clock.now_ms);
     }
     // CLIENT CACHING applies to the next command only (CLIENT itself does not consume it).
-    if session.caching.is_some() && spec.name != "client" {
+    if session.caching.is_some() && !spec.has(catalogue::CONNECTION_CONTROL) {
         session.caching = None;
     }
     if node.repl.is_recording() && !session.master_link {
         // Deletions the shards made on their own (lazy expiry) come first, then the command's effect.
         held.drain_deleted();
-        if result.is_ok() && spec.has(table::WRITE) {
+        if result.is_ok() && spec.has(catalogue::WRITE) {
             propagate(node, session, args);
         }
     }
@@ -465,18 +460,58 @@ pub fn run(
     }
     // A replica applying its primary's stream is not charged: the client's request was, on the primary.
     if cfg.metering && !session.master_link {
-        let request: usize = args.iter().map(|a| a.len()).sum();
-        let response = out.buf.len() - out_start;
-        let units =
-            metering::request_units(spec.cost, request as u64, response as u64, session.elements);
-        counters.units.add(units);
-        session.counters.units.add(units);
-        let ecpu = &session.info.ecpu;
-        ecpu.store(
-            ecpu.load(std::sync::atomic::Ordering::Relaxed) + units,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        charge(session, spec, idx, args, out.buf.len() - out_start);
     }
+}
+
+/// Tells whoever waits on a successful command's keys: blocked clients, keyspace notifications, client-side
+/// caching.
+fn announce(
+    node: &Node,
+    session: &mut Session,
+    held: &mut Held<'_>,
+    spec: &Spec,
+    args: &[&[u8]],
+    now_ms: u64,
+) {
+    let write = spec.has(catalogue::WRITE);
+    if write && node.blocking.any() {
+        for key in spec.key_args(args) {
+            node.blocking.signal(session.db, key);
+        }
+    }
+    if write && node.ks.logs_changes() {
+        let changes = held.take_changes();
+        if !changes.is_empty() {
+            let keys = spec.key_args(args);
+            let id = session.info.id;
+            node.pubsub
+                .command_changed(spec.group, &keys, args, changes, id, now_ms);
+        }
+    }
+    if let Some(t) = &session.tracking {
+        if spec.has(catalogue::READONLY) && tracking::tracks_reads(t, session.caching) {
+            node.pubsub
+                .tracking
+                .remember(session.info.id, spec.key_args(args));
+        }
+    }
+    if spec.has(catalogue::WHOLE_DB) && node.pubsub.tracking.clients() > 0 {
+        node.pubsub.tracking.invalidate_all(now_ms);
+    }
+}
+
+/// Charges a command's request units to its counters and its client.
+fn charge(session: &Session, spec: &Spec, idx: usize, args: &[&[u8]], response: usize) {
+    let request: usize = args.iter().map(|a| a.len()).sum();
+    let units = metering::request_units(spec.cost, request as u64, response as u64, session.elements);
+    session.counters.commands[idx].units.add(units);
+    session.counters.units.add(units);
+    let ecpu = &session.info.ecpu;
+    ecpu.store(
+        ecpu.load(std::sync::atomic::Ordering::Relaxed) + units,
+        std::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 /// Appends a write to the replication stream, as rewritten by the command if it asked.
@@ -523,7 +558,7 @@ pub fn record_latency(
     }
     let ms = micros / 1000;
     if cfg.latency_monitor_threshold > 0 && ms >= cfg.latency_monitor_threshold {
-        let event = if COMMANDS[idx].has(table::FAST) {
+        let event = if COMMANDS[idx].has(catalogue::FAST) {
             "fast-command"
         } else {
             "command"

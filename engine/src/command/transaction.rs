@@ -122,7 +122,7 @@ pub fn exec(c: &mut Call) -> CmdResult {
         .collect();
     for (q, args) in queue.iter().zip(&argv) {
         let spec = &COMMANDS[q.idx];
-        lock_set(spec, args, db, ks, &mut set);
+        lock_set(q.idx, args, db, ks, &mut set);
         if spec.name == "select" {
             if let Ok(n) = super::keys::db_index(args[1], ks) {
                 db = n;

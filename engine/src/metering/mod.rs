@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::command::table::{Cost, COMMANDS};
+use crate::catalogue::{Cost, COMMANDS};
 
 /// Payload bytes per request unit.
 pub const BYTES_PER_UNIT: u64 = 1024;

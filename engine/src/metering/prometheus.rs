@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::command::table::COMMANDS;
+use crate::catalogue::COMMANDS;
 use crate::node::{now_ms, Node};
 use crate::replication::Role;
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::command::table::{self, COMMANDS};
+use crate::catalogue::{self, COMMANDS};
 use crate::pattern::glob_match;
 
 /// A key pattern and what it allows.
@@ -249,8 +249,16 @@ impl User {
             if cat == "all" {
                 self.command_rules.clear();
             }
+        } else if let Some(i) = what
+            .contains('|')
+            .then(|| catalogue::lookup(what.as_bytes()))
+            .flatten()
+        {
+            // A subcommand row of its own (`+config|get`, `-client|kill`).
+            self.allowed[i] = allow;
         } else if let Some((cmd, sub)) = what.split_once('|') {
-            let i = table::lookup(cmd.as_bytes())
+            // The first argument of a plain command (`+select|0`).
+            let i = catalogue::lookup(cmd.as_bytes())
                 .ok_or_else(|| rule_error(rule, "Unknown command or category name in ACL"))?;
             if !allow {
                 return Err(rule_error(
@@ -261,10 +269,13 @@ impl User {
             self.allowed_subcommands
                 .insert((i, sub.as_bytes().to_vec()));
         } else {
-            let i = table::lookup(what.as_bytes())
+            let i = catalogue::lookup(what.as_bytes())
                 .ok_or_else(|| rule_error(rule, "Unknown command or category name in ACL"))?;
-            self.allowed[i] = allow;
-            self.allowed_subcommands.retain(|(c, _)| *c != i);
+            // A container's rule covers all its subcommands.
+            for &j in std::iter::once(&i).chain(catalogue::subcommands(i)) {
+                self.allowed[j] = allow;
+                self.allowed_subcommands.retain(|(c, _)| *c != j);
+            }
         }
         self.command_rules
             .push(format!("{}{what}", if allow { '+' } else { '-' }));
@@ -406,7 +417,7 @@ mod tests {
     use super::*;
 
     fn idx(name: &str) -> usize {
-        table::lookup(name.as_bytes()).expect("command exists")
+        catalogue::lookup(name.as_bytes()).expect("command exists")
     }
 
     #[test]

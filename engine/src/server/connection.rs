@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::clients::ClientInfo;
 use crate::command::session::Deferred;
-use crate::command::table::{self, COMMANDS};
+use crate::catalogue::{self, COMMANDS};
 use crate::command::{self, transaction, Session};
 use crate::metering::Counters;
 use crate::node::{now_ms, Node};
@@ -521,14 +521,14 @@ fn account_batch(node: &Node, session: &mut Session, batch: &[u16], started: Ins
     let cfg = node.config.load();
     let fast = batch
         .iter()
-        .filter(|&&i| COMMANDS.get(i as usize).is_some_and(|s| s.has(table::FAST)))
+        .filter(|&&i| COMMANDS.get(i as usize).is_some_and(|s| s.has(catalogue::FAST)))
         .count();
     if fast > 0 {
         let per = (started.elapsed().as_nanos() as u64).saturating_sub(timed) / fast as u64;
         for &idx in batch {
             if COMMANDS
                 .get(idx as usize)
-                .is_some_and(|s| s.has(table::FAST))
+                .is_some_and(|s| s.has(catalogue::FAST))
             {
                 command::record_latency(node, &cfg, session, idx as usize, per, None);
             }
