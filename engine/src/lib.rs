@@ -8,6 +8,7 @@
 pub mod blocking;
 pub mod catalogue;
 pub mod clients;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod keyspace;

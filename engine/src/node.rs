@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
@@ -60,12 +60,8 @@ pub struct Node {
     shutdown: watch::Sender<bool>,
 }
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+// Until every handler file reads the clock directly.
+pub use crate::clock::now_ms;
 
 /// Receives the keyspace's own deletions: DELs for the replication stream, `expired`/`evicted` events and
 /// client-side caching invalidations.

@@ -11,7 +11,6 @@ use std::borrow::Cow;
 
 pub use crate::config::keyspace_events::*;
 
-
 /// The event class of a command group.
 pub fn class_of(group: &str) -> u32 {
     match group {

@@ -41,11 +41,7 @@ fn after_closing_quote(line: &[u8], i: usize) -> Result<usize, Unbalanced> {
     }
 }
 
-fn read_double_quoted(
-    line: &[u8],
-    mut i: usize,
-    arg: &mut Vec<u8>,
-) -> Result<usize, Unbalanced> {
+fn read_double_quoted(line: &[u8], mut i: usize, arg: &mut Vec<u8>) -> Result<usize, Unbalanced> {
     loop {
         match line.get(i) {
             None => return Err(Unbalanced),
@@ -81,11 +77,7 @@ fn read_double_quoted(
     }
 }
 
-fn read_single_quoted(
-    line: &[u8],
-    mut i: usize,
-    arg: &mut Vec<u8>,
-) -> Result<usize, Unbalanced> {
+fn read_single_quoted(line: &[u8], mut i: usize, arg: &mut Vec<u8>) -> Result<usize, Unbalanced> {
     loop {
         match line.get(i) {
             None => return Err(Unbalanced),
@@ -105,4 +97,3 @@ fn read_single_quoted(
 fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
-

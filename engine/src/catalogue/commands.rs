@@ -2,8 +2,8 @@
 //! here, one handler registered in `command/table.rs`, and a test.
 
 use super::{
-    Cost, KeySpec, Scope, Spec, ADMIN, BLOCKING, CONNECTION_CONTROL, DANGEROUS, DENY_OOM, FAST, NO_AUTH,
-    READONLY, TX_CONTROL, WHOLE_DB, WRITE,
+    Cost, KeySpec, Scope, Spec, ADMIN, BLOCKING, CONNECTION_CONTROL, DANGEROUS, DENY_OOM, FAST,
+    NO_AUTH, READONLY, TX_CONTROL, WHOLE_DB, WRITE,
 };
 
 /// A row's keys and what it locks beyond them.

@@ -459,7 +459,13 @@ mod tests {
 
     #[test]
     fn key_count_commands_find_exactly_their_keys() {
-        assert_eq!(keys("zunionstore", &["zunionstore", "d", "2", "a", "b", "WEIGHTS", "1", "2"]), ["d", "a", "b"]);
+        assert_eq!(
+            keys(
+                "zunionstore",
+                &["zunionstore", "d", "2", "a", "b", "WEIGHTS", "1", "2"]
+            ),
+            ["d", "a", "b"]
+        );
         assert_eq!(keys("lmpop", &["lmpop", "2", "a", "b", "LEFT"]), ["a", "b"]);
         assert_eq!(keys("blmpop", &["blmpop", "0", "1", "a", "LEFT"]), ["a"]);
         assert_eq!(keys("zunion", &["zunion", "5", "a"]), ["a"]);

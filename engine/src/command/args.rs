@@ -248,7 +248,9 @@ mod tests {
         assert_eq!(a.finish(), Ok(()));
         assert_eq!(
             a.bytes(),
-            Err(CmdError::err("wrong number of arguments for 'zadd' command"))
+            Err(CmdError::err(
+                "wrong number of arguments for 'zadd' command"
+            ))
         );
         let argv: [&[u8]; 3] = [b"xgroup", b"CREATE", b"k"];
         let mut a = Args::new(&argv, 2);

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::catalogue::Cost;
 use super::{ensure_memory, Session};
+use crate::catalogue::Cost;
 use crate::config::Config;
 use crate::keyspace::entry::{Item, ITEM_FETCHED};
 use crate::keyspace::{Clock, Entry, Shard};

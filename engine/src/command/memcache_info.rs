@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::memcache::{Ctx, DB, MEMCACHED_COMPAT_VERSION};
+use crate::clock::now_ms;
 use crate::metering::memcache::{Stat, STATS, STAT_NAMES};
-use crate::node::now_ms;
 use crate::protocol::memcache::Tokens;
 
 /// stats [settings|items|slabs|reset]

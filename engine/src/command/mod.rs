@@ -39,8 +39,8 @@ use crate::metering;
 use crate::node::Node;
 use crate::protocol::reply::Reply;
 
-pub use session::Session;
 use crate::catalogue::{self, Scope, Spec, COMMANDS};
+pub use session::Session;
 
 /// An error reply. The message text is exactly what Redis sends.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -252,7 +252,7 @@ fn authorize(
             spec.name,
             &session.user.name,
             &client,
-            crate::node::now_ms(),
+            crate::clock::now_ms(),
         );
         return Err(CmdError::Msg(format!(
             "NOPERM User {} has no permissions to run the '{}' command",
@@ -269,7 +269,7 @@ fn authorize(
                 &object,
                 &session.user.name,
                 &client,
-                crate::node::now_ms(),
+                crate::clock::now_ms(),
             );
             return Err(CmdError::Msg(
                 "NOPERM No permissions to access a key".into(),
@@ -367,9 +367,7 @@ pub fn execute(
         }
     }
     if node.monitors.active() && !session.master_link && !spec.has(catalogue::ADMIN) {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let now_us = crate::clock::now_us();
         node.monitors
             .feed(now_us, session.db, &session.info.addr.to_string(), args);
     }
@@ -504,7 +502,8 @@ fn announce(
 /// Charges a command's request units to its counters and its client.
 fn charge(session: &Session, spec: &Spec, idx: usize, args: &[&[u8]], response: usize) {
     let request: usize = args.iter().map(|a| a.len()).sum();
-    let units = metering::request_units(spec.cost, request as u64, response as u64, session.elements);
+    let units =
+        metering::request_units(spec.cost, request as u64, response as u64, session.elements);
     session.counters.commands[idx].units.add(units);
     session.counters.units.add(units);
     let ecpu = &session.info.ecpu;
@@ -547,7 +546,7 @@ pub fn record_latency(
         if cfg.slowlog_log_slower_than >= 0 && micros >= cfg.slowlog_log_slower_than as u64 {
             let name = session.info.names.lock().name.clone();
             node.slowlog.lock().push(
-                crate::node::now_ms() / 1000,
+                crate::clock::now_ms() / 1000,
                 micros,
                 args,
                 session.info.addr.to_string(),
@@ -565,6 +564,6 @@ pub fn record_latency(
         };
         node.latency
             .lock()
-            .add(event, crate::node::now_ms() / 1000, ms);
+            .add(event, crate::clock::now_ms() / 1000, ms);
     }
 }

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use super::dict::Dict;
-use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
 use super::object::canonical_i64;
+use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
 
 /// `set-max-intset-entries`.
 pub const MAX_INTS: usize = 512;

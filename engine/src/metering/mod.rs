@@ -12,7 +12,7 @@
 
 pub mod latency;
 pub mod memcache;
-pub mod prometheus;
+pub mod process;
 pub mod slowlog;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::config::BufferLimit;
 use crate::keyspace::Removal;
 use crate::notify;
 use crate::pattern::glob_match;
-use crate::config::BufferLimit;
 pub use subscriber::{frame, Mailbox, Subscriber};
 use tracking::Tracking;
 
@@ -114,7 +114,6 @@ impl Default for PubSub {
         }
     }
 }
-
 
 /// A message encoded lazily, once per protocol version.
 struct Encoded<'a> {

@@ -234,7 +234,7 @@ impl Replication {
             port,
             ack: AtomicU64::new(offset),
             online: AtomicBool::new(false),
-            last_ack_ms: AtomicU64::new(crate::node::now_ms()),
+            last_ack_ms: AtomicU64::new(crate::clock::now_ms()),
         });
         self.replicas.lock().push(link.clone());
         link

@@ -8,7 +8,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Replication, Role};
-use crate::node::{now_ms, Node};
+use crate::clock::now_ms;
+use crate::node::Node;
 use crate::snapshot;
 
 /// Stream bytes sent to a replica per write.
@@ -85,13 +86,15 @@ async fn full_sync<S: AsyncWrite + Unpin>(
     let repl = &node.repl;
     let pin_id = repl.next_id();
     let fresh = repl.ids.lock().fresh && node.ks.total_keys() == 0;
-    let (offset, shards, images) = node.ks.begin_snapshot(now_ms(), snapshot::serialize_shard, || {
-        let mut s = repl.stream.lock();
-        let end = s.end();
-        // Keep every byte from here on until this replica is streaming.
-        s.pin(pin_id, end);
-        end
-    });
+    let (offset, shards, images) =
+        node.ks
+            .begin_snapshot(now_ms(), snapshot::serialize_shard, || {
+                let mut s = repl.stream.lock();
+                let end = s.end();
+                // Keep every byte from here on until this replica is streaming.
+                s.pin(pin_id, end);
+                end
+            });
     let replid = repl.ids.lock().replid.clone();
     socket
         .write_all(format!("+FULLRESYNC {replid} {offset} {}\r\n", fresh as u8).as_bytes())

@@ -10,9 +10,10 @@ use tokio::net::TcpStream;
 
 use super::{encode_command, LinkState, Role};
 use crate::clients::ClientInfo;
+use crate::clock::now_ms;
 use crate::command::{self, Session};
 use crate::keyspace::Clock;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
 use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
 use crate::snapshot;

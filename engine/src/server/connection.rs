@@ -15,12 +15,13 @@ use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::clients::ClientInfo;
-use crate::command::session::Deferred;
 use crate::catalogue::{self, COMMANDS};
+use crate::clients::ClientInfo;
+use crate::clock::now_ms;
+use crate::command::session::Deferred;
 use crate::command::{self, transaction, Session};
 use crate::metering::Counters;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
 use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
 use crate::replication::primary::{self, PsyncRequest};
@@ -521,7 +522,11 @@ fn account_batch(node: &Node, session: &mut Session, batch: &[u16], started: Ins
     let cfg = node.config.load();
     let fast = batch
         .iter()
-        .filter(|&&i| COMMANDS.get(i as usize).is_some_and(|s| s.has(catalogue::FAST)))
+        .filter(|&&i| {
+            COMMANDS
+                .get(i as usize)
+                .is_some_and(|s| s.has(catalogue::FAST))
+        })
         .count();
     if fast > 0 {
         let per = (started.elapsed().as_nanos() as u64).saturating_sub(timed) / fast as u64;

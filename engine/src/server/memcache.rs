@@ -18,10 +18,11 @@ use tokio::net::TcpStream;
 use super::connection::{ClientStream, Peer};
 
 use crate::clients::ClientInfo;
+use crate::clock::now_ms;
 use crate::command::memcache::{self as mc, Ctx};
 use crate::command::Session;
 use crate::metering::Counters;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
 use crate::protocol::memcache::{self, Parsed, Request};
 
 const READ_CHUNK: usize = 16 * 1024;

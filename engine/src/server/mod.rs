@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod memcache;
+pub mod metrics;
 pub(crate) mod uring;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -19,8 +20,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
 
 /// Binds the Redis port on every configured address (`port 0` picks one free port shared by all addresses).
 pub fn bind(config: &Config) -> anyhow::Result<Vec<StdListener>> {
@@ -373,10 +375,7 @@ async fn accept_until_shutdown(
                     port = startup.metrics_port,
                     "serving Prometheus metrics on /metrics"
                 );
-                tasks.push(tokio::spawn(crate::metering::prometheus::serve(
-                    node.clone(),
-                    l,
-                )));
+                tasks.push(tokio::spawn(metrics::serve(node.clone(), l)));
             }
             Err(e) => {
                 tracing::error!(port = startup.metrics_port, error = %e, "cannot serve metrics")

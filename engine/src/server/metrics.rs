@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::catalogue::COMMANDS;
-use crate::node::{now_ms, Node};
+use crate::clock::now_ms;
+use crate::node::Node;
 use crate::replication::Role;
 
 /// Reads a node's counters on every scrape.
@@ -39,200 +40,199 @@ fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> Result<()
 impl Collector for NodeCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), FmtError> {
         let node = &self.0;
-        let cfg = node.config.load();
         let t = node.metering.lifetime();
-        let (expired, evicted) = node.ks.expired_evicted();
-        counter(
+        for (name, help, v) in counters(node, &t) {
+            counter(&mut e, name, help, v)?;
+        }
+        let per_command = |v: &[u64]| COMMANDS.iter().map(|s| s.name).zip(v.to_vec());
+        let calls: Vec<u64> = t.commands.iter().map(|c| c.0).collect();
+        labelled_counters(
             &mut e,
+            "ferrocache_command_calls",
+            "Calls per command since start.",
+            per_command(&calls),
+        )?;
+        labelled_counters(
+            &mut e,
+            "ferrocache_command_ecpu",
+            "Request units charged per command since start.",
+            per_command(&t.command_units),
+        )?;
+        for (name, help, v) in gauges(node) {
+            gauge(&mut e, name, help, v)?;
+        }
+        keys_per_db(&mut e, node)?;
+        node_info(&mut e, node)
+    }
+}
+
+/// The node's lifetime counters: (name, help, value).
+fn counters(node: &Node, t: &crate::metering::Totals) -> Vec<(&'static str, &'static str, u64)> {
+    let (expired, evicted) = node.ks.expired_evicted();
+    let clients = &node.clients;
+    vec![
+        (
             "ferrocache_ecpu",
             "Request units (ECPU) charged since start.",
             t.units,
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_commands_processed",
             "Commands executed since start.",
             t.total_commands(),
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_keyspace_hits",
             "Reads that found their key.",
             t.hits,
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_keyspace_misses",
             "Reads that did not find their key.",
             t.misses,
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_net_input_bytes",
             "Bytes read from clients.",
             t.net_in,
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_net_output_bytes",
             "Bytes written to clients.",
             t.net_out,
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_expired_keys",
             "Keys deleted because their TTL passed.",
             expired,
-        )?;
-        counter(
-            &mut e,
+        ),
+        (
             "ferrocache_evicted_keys",
             "Keys evicted to stay under maxmemory.",
             evicted,
-        )?;
-        counter(
-            &mut e,
-            "ferrocache_error_replies",
-            "Error replies sent.",
-            t.errors,
-        )?;
-        counter(
-            &mut e,
+        ),
+        ("ferrocache_error_replies", "Error replies sent.", t.errors),
+        (
             "ferrocache_connections_received",
             "Connections accepted.",
-            node.clients.received.load(Ordering::Relaxed),
-        )?;
-        counter(
-            &mut e,
+            clients.received.load(Ordering::Relaxed),
+        ),
+        (
             "ferrocache_rejected_connections",
             "Connections refused (maxclients).",
-            node.clients.rejected.load(Ordering::Relaxed),
-        )?;
-        {
-            let calls = ConstCounter::new(0u64);
-            let mut family = e.encode_descriptor(
-                "ferrocache_command_calls",
-                "Calls per command since start.",
-                None,
-                calls.metric_type(),
-            )?;
-            for (spec, c) in COMMANDS.iter().zip(&t.commands) {
-                if c.0 > 0 {
-                    let labels = [("cmd", spec.name)];
-                    ConstCounter::new(c.0).encode(family.encode_family(&labels)?)?;
-                }
-            }
-        }
-        {
-            let units = ConstCounter::new(0u64);
-            let mut family = e.encode_descriptor(
-                "ferrocache_command_ecpu",
-                "Request units charged per command since start.",
-                None,
-                units.metric_type(),
-            )?;
-            for (spec, u) in COMMANDS.iter().zip(&t.command_units) {
-                if *u > 0 {
-                    let labels = [("cmd", spec.name)];
-                    ConstCounter::new(*u).encode(family.encode_family(&labels)?)?;
-                }
-            }
-        }
-        let dataset: usize = (0..node.ks.databases())
-            .map(|db| {
-                let mut b = 0;
-                node.ks.for_each_shard(db, |s| b += s.bytes());
-                b
-            })
-            .sum();
-        gauge(
-            &mut e,
+            clients.rejected.load(Ordering::Relaxed),
+        ),
+    ]
+}
+
+/// The node's gauges: (name, help, value).
+fn gauges(node: &Node) -> Vec<(&'static str, &'static str, i64)> {
+    let dataset: usize = (0..node.ks.databases())
+        .map(|db| {
+            let mut b = 0;
+            node.ks.for_each_shard(db, |s| b += s.bytes());
+            b
+        })
+        .sum();
+    let uptime = node.started.elapsed().as_secs();
+    vec![
+        (
             "ferrocache_dataset_bytes",
             "Bytes held by keys and values.",
             dataset as i64,
-        )?;
-        gauge(
-            &mut e,
+        ),
+        (
             "ferrocache_maxmemory_bytes",
             "The maxmemory limit (0 = none).",
-            cfg.maxmemory as i64,
-        )?;
-        gauge(
-            &mut e,
+            node.config.load().maxmemory as i64,
+        ),
+        (
             "ferrocache_resident_memory_bytes",
             "Resident set size of the process.",
-            crate::command::server::rss_bytes() as i64,
-        )?;
-        {
-            let g = ConstGauge::new(0i64);
-            let mut family = e.encode_descriptor(
-                "ferrocache_keys",
-                "Keys per database.",
-                None,
-                g.metric_type(),
-            )?;
-            for db in 0..node.ks.databases() {
-                let n = node.ks.dbsize(db);
-                if n > 0 {
-                    let label = db.to_string();
-                    ConstGauge::new(n as i64)
-                        .encode(family.encode_family(&[("db", label.as_str())])?)?;
-                }
-            }
-        }
-        gauge(
-            &mut e,
+            crate::metering::process::rss_bytes() as i64,
+        ),
+        (
             "ferrocache_connected_clients",
             "Connected clients.",
             node.clients.count() as i64,
-        )?;
-        gauge(
-            &mut e,
+        ),
+        (
             "ferrocache_replication_offset",
             "Replication stream offset.",
             node.repl.offset() as i64,
-        )?;
-        gauge(
-            &mut e,
+        ),
+        (
             "ferrocache_connected_replicas",
             "Replicas connected to this primary.",
             node.repl.replicas.lock().len() as i64,
-        )?;
-        {
-            let g = ConstGauge::new(1i64);
-            let role = match node.repl.role() {
-                Role::Primary => "primary",
-                Role::Replica => "replica",
-                Role::Standby => "standby",
-            };
-            let mut family = e.encode_descriptor(
-                "ferrocache_node_info",
-                "Identity of this node process; run_id changes at every start.",
-                None,
-                g.metric_type(),
-            )?;
-            let labels = [
-                ("run_id", node.run_id.as_str()),
-                ("role", role),
-                ("version", env!("CARGO_PKG_VERSION")),
-            ];
-            g.encode(family.encode_family(&labels)?)?;
-        }
-        let uptime = node.started.elapsed().as_secs();
-        gauge(
-            &mut e,
+        ),
+        (
             "ferrocache_start_time_seconds",
             "Unix time the process started.",
             (now_ms() / 1000 - uptime) as i64,
-        )?;
-        gauge(
-            &mut e,
+        ),
+        (
             "ferrocache_uptime_seconds",
             "Seconds since start.",
             uptime as i64,
-        )?;
-        Ok(())
+        ),
+    ]
+}
+
+/// A counter family labelled by command; commands never called are left out.
+fn labelled_counters<'a>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl Iterator<Item = (&'a str, u64)>,
+) -> Result<(), FmtError> {
+    let mut family =
+        e.encode_descriptor(name, help, None, ConstCounter::new(0u64).metric_type())?;
+    for (cmd, v) in values.filter(|&(_, v)| v > 0) {
+        ConstCounter::new(v).encode(family.encode_family(&[("cmd", cmd)])?)?;
     }
+    Ok(())
+}
+
+/// `ferrocache_keys{db}`, for the databases that hold keys.
+fn keys_per_db(e: &mut DescriptorEncoder, node: &Node) -> Result<(), FmtError> {
+    let g = ConstGauge::new(0i64);
+    let mut family = e.encode_descriptor(
+        "ferrocache_keys",
+        "Keys per database.",
+        None,
+        g.metric_type(),
+    )?;
+    for db in 0..node.ks.databases() {
+        let n = node.ks.dbsize(db);
+        if n > 0 {
+            let label = db.to_string();
+            ConstGauge::new(n as i64).encode(family.encode_family(&[("db", label.as_str())])?)?;
+        }
+    }
+    Ok(())
+}
+
+/// `ferrocache_node_info{run_id, role, version} 1`.
+fn node_info(e: &mut DescriptorEncoder, node: &Node) -> Result<(), FmtError> {
+    let g = ConstGauge::new(1i64);
+    let role = match node.repl.role() {
+        Role::Primary => "primary",
+        Role::Replica => "replica",
+        Role::Standby => "standby",
+    };
+    let mut family = e.encode_descriptor(
+        "ferrocache_node_info",
+        "Identity of this node process; run_id changes at every start.",
+        None,
+        g.metric_type(),
+    )?;
+    let labels = [
+        ("run_id", node.run_id.as_str()),
+        ("role", role),
+        ("version", env!("CARGO_PKG_VERSION")),
+    ];
+    g.encode(family.encode_family(&labels)?)
 }
 
 /// Renders the metrics text of a node.
