@@ -2,7 +2,7 @@
 //! parsers it uses (integers, floats, keywords), with Redis' error replies.
 
 use super::CmdError;
-pub use crate::keyspace::object::canonical_i64;
+pub use crate::keyspace::integer::canonical_i64;
 use crate::protocol::resp::parse_i64;
 
 /// A cursor over a command's arguments, as handlers read them: one argument at a time, typed, with Redis'

@@ -23,16 +23,14 @@
 //! started KiB of request line, data and reply; a multi-get is charged by elements (at least one unit per
 //! started 100 keys).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use parking_lot::Mutex;
+use std::sync::atomic::Ordering;
 
 use super::{ensure_memory, Session};
 use crate::catalogue::Cost;
 use crate::config::Config;
 use crate::keyspace::entry::{Item, ITEM_FETCHED};
 use crate::keyspace::{Clock, Entry, Shard};
-use crate::metering::memcache::{Stat, STATS};
+use crate::metering::memcache::Stat;
 use crate::metering::{self};
 use crate::node::Node;
 use crate::protocol::memcache::{GetOp, Request, StoreOp, Tokens};
@@ -43,20 +41,6 @@ pub const MEMCACHED_COMPAT_VERSION: &str = "1.6.18";
 pub const DB: usize = 0;
 /// Longest relative exptime, in seconds (30 days); larger values are absolute unix times.
 const RELATIVE_EXPTIME_MAX: i64 = 60 * 60 * 24 * 30;
-
-/// Memcached state shared by the node's connections.
-#[derive(Debug, Default)]
-pub struct State {
-    /// The memcached port actually bound.
-    pub port: AtomicU64,
-    /// Request units charged since start for management requests (`version`, `stats`, `config`,
-    /// `verbosity`, `mn`, `quit`): health checks and scrapes, which metering does not bill.
-    pub unbilled_units: AtomicU64,
-    /// Unix ms at which a delayed `flush_all` empties the cache (0: none pending).
-    flush_at: AtomicU64,
-    /// Counter totals at the last `stats reset`.
-    pub(super) reset_base: Mutex<[u64; STATS]>,
-}
 
 /// Everything a memcached request may use.
 pub struct Ctx<'a> {
@@ -226,15 +210,7 @@ pub fn arith_at(
 /// Runs every memcached request of a batch through this before executing it: applies a delayed `flush_all`
 /// whose time has come.
 pub fn before_batch(node: &Node, now_ms: u64) {
-    let at = node.memcache.flush_at.load(Ordering::Relaxed);
-    if at != 0
-        && now_ms >= at
-        && node
-            .memcache
-            .flush_at
-            .compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
+    if node.memcache.take_due_flush(now_ms) {
         node.ks.flush_db(DB, true);
     }
 }
@@ -564,11 +540,9 @@ fn flush_all(ctx: &mut Ctx, delay: i64) {
     ctx.count(Stat::CmdFlush, 1);
     let state = &ctx.node.memcache;
     match expiry(delay, ctx.clock.now_ms) {
-        Some(at) if delay > 0 && at > ctx.clock.now_ms => {
-            state.flush_at.store(at, Ordering::Relaxed);
-        }
+        Some(at) if delay > 0 && at > ctx.clock.now_ms => state.schedule_flush(at),
         _ => {
-            state.flush_at.store(0, Ordering::Relaxed);
+            state.schedule_flush(0);
             ctx.node.ks.flush_db(DB, true);
         }
     }

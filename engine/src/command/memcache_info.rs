@@ -35,7 +35,9 @@ pub fn stats(ctx: &mut Ctx, mut args: Tokens<'_>) {
         Some(b"items") => items(ctx, &mut text),
         Some(b"slabs") => slabs(ctx, &mut text),
         Some(b"reset") => {
-            *ctx.node.memcache.reset_base.lock() = ctx.node.metering.memcache_totals();
+            ctx.node
+                .memcache
+                .reset_stats(ctx.node.metering.memcache_totals());
             ctx.put(b"RESET\r\n");
             return;
         }
@@ -51,7 +53,7 @@ pub fn stats(ctx: &mut Ctx, mut args: Tokens<'_>) {
 /// Memcached counters since the last `stats reset`.
 fn counters(ctx: &Ctx) -> [u64; STATS] {
     let mut now = ctx.node.metering.memcache_totals();
-    let base = ctx.node.memcache.reset_base.lock();
+    let base = ctx.node.memcache.stats_base();
     for (n, b) in now.iter_mut().zip(base.iter()) {
         *n = n.saturating_sub(*b);
     }

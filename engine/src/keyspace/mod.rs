@@ -11,6 +11,7 @@ pub mod entry;
 pub mod evict;
 pub mod expire;
 pub mod hash;
+pub mod integer;
 pub mod list;
 pub mod object;
 pub mod ordered;

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::dict::Dict;
-use super::object::canonical_i64;
+use super::integer::canonical_i64;
 use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
 
 /// `set-max-intset-entries`.

@@ -9,6 +9,8 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::blocking::Registry;
+
+pub mod memcache;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::keyspace::{Clock, Keyspace};
@@ -54,7 +56,7 @@ pub struct Node {
     /// LATENCY monitor events.
     pub latency: parking_lot::Mutex<crate::metering::latency::Monitor>,
     /// Memcached protocol state (bound port, pending delayed flush, `stats reset` base).
-    pub memcache: crate::command::memcache::State,
+    pub memcache: memcache::State,
     /// Plain-TCP connections (both protocols) are served on io_uring, else epoll.
     pub io_uring: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
