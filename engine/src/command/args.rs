@@ -1,7 +1,7 @@
 //! Argument parsing shared by every command: a typed cursor over a call's arguments ([`Args`]) and the
 //! parsers it uses (integers, floats, keywords), with Redis' error replies.
 
-use super::CmdError;
+use super::error::CmdError;
 pub use crate::keyspace::integer::canonical_i64;
 use crate::protocol::resp::parse_i64;
 
