@@ -187,7 +187,10 @@ pub fn execute(
         out.error(&unknown_command(args).to_string());
         return;
     };
-    if !catalogue::subcommands(idx).is_empty() {
+    // A container routes to its subcommand's row; COMMAND alone runs the container's own handler.
+    if !catalogue::subcommands(idx).is_empty()
+        && (args.len() > 1 || table::registered(idx).run.is_none())
+    {
         match route(idx, args) {
             Ok(sub) => idx = sub,
             Err(e) => return reject(node, session, out, idx, &e),
