@@ -328,7 +328,9 @@ pub fn xadd(c: &mut Call) -> CmdResult {
     };
     let (id, rewrite) = added?;
     let mut argv: Vec<Vec<u8>> = rewrite.unwrap_or_else(|| a.iter().map(|x| x.to_vec()).collect());
-    argv[opts.id_at] = id.to_string().into_bytes();
+    // The rewrite drops LIMIT from the options before the id: the id is as far from the end as given.
+    let id_at = argv.len() - (a.len() - opts.id_at);
+    argv[id_at] = id.to_string().into_bytes();
     let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     c.replicate_as(&[&refs]);
     reply_id(c.out, id);
