@@ -6,8 +6,9 @@
 //! and an exact trim (`MAXLEN = n` / `MINID = id`) to replicas, as Redis does. XREAD blocks like BLPOP (see
 //! `crate::blocking`), with `$` resolved once, when it first blocks.
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::collection::{read, write};
+use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Stream, StreamId, Trim, NODE_MAX_ENTRIES};
 use crate::keyspace::{Keyspace, LockSet};
@@ -124,125 +125,156 @@ pub fn edit<R>(
     write(c.held, c.session.db, key, &c.clock, create, f)
 }
 
+/// Runs the handler of the subcommand the first argument names (ignoring case), with the subcommand's own
+/// arguments; `unknown` is the error for any other name. Until the command table has a row per subcommand.
+pub fn run_subcommand(
+    c: &mut Call,
+    subcommands: &[(&str, Handler)],
+    unknown: fn(&[u8]) -> CmdError,
+) -> CmdResult {
+    let name = c.args().bytes()?;
+    let Some(&(_, handler)) = subcommands.iter().find(|(sub, _)| is(name, sub)) else {
+        return Err(unknown(name));
+    };
+    c.first = 2;
+    handler(c)
+}
+
 /// Trimming options of XADD and XTRIM.
 #[derive(Debug, Clone, Copy)]
 struct TrimArgs {
     trim: Trim,
     approx: bool,
     limit: usize,
-    /// Argument indexes of the `~`/`=` marker (if given) and the threshold, for the replicated rewrite.
+    /// Indexes among the options of the `~`/`=` marker (if given) and the threshold, for the replicated rewrite.
     marker: Option<usize>,
     threshold: usize,
 }
 
 /// Options parsed from XADD / XTRIM.
 #[derive(Default)]
-struct AddArgs {
+struct AddArgs<'a> {
     nomkstream: bool,
     trim: Option<TrimArgs>,
-    /// Index of XADD's id argument.
-    id_at: usize,
+    /// The options as given (the arguments between the key and XADD's id).
+    options: &'a [&'a [u8]],
 }
 
-/// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]]` from index 2; XADD stops at the first
+/// What the trimming options ask for, as they are read.
+#[derive(Default)]
+struct TrimOptions {
+    maxlen: Option<u64>,
+    minid: Option<StreamId>,
+    limit: Option<usize>,
+    approx: bool,
+    marker: Option<usize>,
+    threshold: usize,
+}
+
+/// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]]` after the key; XADD stops at the first
 /// other argument (its id), XTRIM refuses it.
-fn add_args(a: &[&[u8]], xadd: bool) -> Result<AddArgs, CmdError> {
+fn add_args<'a>(a: &mut Args<'a>, xadd: bool) -> Result<AddArgs<'a>, CmdError> {
+    let mut options = *a;
+    let given = options.len();
+    // Where the next argument is among the options.
+    let at = |a: &Args| given - a.len();
     let mut out = AddArgs::default();
-    let (mut maxlen, mut minid, mut limit) = (None, None, None);
-    let mut approx = false;
-    let mut marker = None;
-    let mut threshold = 0;
-    let mut i = 2;
-    while i < a.len() {
-        let more = a.len() - 1 - i;
-        if xadd && is(a[i], "nomkstream") {
+    let mut t = TrimOptions::default();
+    while let Some(opt) = a.optional() {
+        if xadd && is(opt, "nomkstream") {
             out.nomkstream = true;
-        } else if (is(a[i], "maxlen") || is(a[i], "minid")) && more >= 1 {
-            let max = is(a[i], "maxlen");
-            if more >= 2 && (a[i + 1] == b"~" || a[i + 1] == b"=") {
-                approx = a[i + 1] == b"~";
-                marker = Some(i + 1);
-                i += 1;
+        } else if (is(opt, "maxlen") || is(opt, "minid")) && !a.is_empty() {
+            if a.len() >= 2 && matches!(a.peek(), Some(b"~" | b"=")) {
+                t.approx = a.peek() == Some(&b"~"[..]);
+                t.marker = Some(at(a));
+                a.bytes()?;
             }
-            i += 1;
-            threshold = i;
-            if max {
-                let n = args::int(a[i])?;
-                if n < 0 {
-                    return Err(CmdError::err("The MAXLEN argument must be >= 0."));
-                }
-                maxlen = Some(n as u64);
-            } else {
-                minid = Some(parse_id(a[i], 0, true)?);
-            }
-        } else if is(a[i], "limit") && more >= 1 {
-            i += 1;
-            let n = args::int(a[i])?;
+            t.threshold = at(a);
+            trim_threshold(a, is(opt, "maxlen"), &mut t)?;
+        } else if is(opt, "limit") && !a.is_empty() {
+            let n = a.int()?;
             if n < 0 {
                 return Err(CmdError::err("The LIMIT argument must be >= 0."));
             }
-            limit = Some(n as usize);
+            t.limit = Some(n as usize);
         } else if xadd {
+            a.back();
             break;
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
-    out.id_at = i;
-    if maxlen.is_some() && minid.is_some() {
-        return Err(CmdError::err(
-            "syntax error, MAXLEN and MINID options at the same time are not compatible",
-        ));
-    }
-    if limit.is_some() && !approx {
-        return Err(CmdError::err(
-            "syntax error, LIMIT cannot be used without the special ~ option",
-        ));
-    }
-    let trim = match (maxlen, minid) {
-        (Some(n), _) => Some(Trim::MaxLen(n)),
-        (_, Some(id)) => Some(Trim::MinId(id)),
-        _ => None,
-    };
-    out.trim = trim.map(|trim| TrimArgs {
-        trim,
-        approx,
-        limit: if approx {
-            limit.unwrap_or(100 * NODE_MAX_ENTRIES)
-        } else {
-            0
-        },
-        marker,
-        threshold,
-    });
+    out.options = options.take(at(a))?;
+    out.trim = trim_args(t)?;
     if !xadd && out.trim.is_none() {
         return Err(CmdError::Syntax);
     }
     Ok(out)
 }
 
-/// The arguments to replicate for an approximate trim: `~` becomes `=`, the threshold what the trim left, and
-/// LIMIT goes (it is only valid with `~`). Options end at `opts_end` (XADD's id).
-fn exact_trim_rewrite(a: &[&[u8]], t: &TrimArgs, opts_end: usize, s: &Stream) -> Vec<Vec<u8>> {
+/// Reads the threshold of MAXLEN (`max`) or MINID.
+fn trim_threshold(a: &mut Args, max: bool, t: &mut TrimOptions) -> CmdResult {
+    if max {
+        let n = a.int()?;
+        if n < 0 {
+            return Err(CmdError::err("The MAXLEN argument must be >= 0."));
+        }
+        t.maxlen = Some(n as u64);
+    } else {
+        t.minid = Some(parse_id(a.bytes()?, 0, true)?);
+    }
+    Ok(())
+}
+
+/// Checks the trimming options read together: the trim they ask for, if any.
+fn trim_args(t: TrimOptions) -> Result<Option<TrimArgs>, CmdError> {
+    if t.maxlen.is_some() && t.minid.is_some() {
+        return Err(CmdError::err(
+            "syntax error, MAXLEN and MINID options at the same time are not compatible",
+        ));
+    }
+    if t.limit.is_some() && !t.approx {
+        return Err(CmdError::err(
+            "syntax error, LIMIT cannot be used without the special ~ option",
+        ));
+    }
+    let trim = match (t.maxlen, t.minid) {
+        (Some(n), _) => Trim::MaxLen(n),
+        (_, Some(id)) => Trim::MinId(id),
+        _ => return Ok(None),
+    };
+    Ok(Some(TrimArgs {
+        trim,
+        approx: t.approx,
+        limit: if t.approx {
+            t.limit.unwrap_or(100 * NODE_MAX_ENTRIES)
+        } else {
+            0
+        },
+        marker: t.marker,
+        threshold: t.threshold,
+    }))
+}
+
+/// The options to replicate for an approximate trim: `~` becomes `=`, the threshold what the trim left, and
+/// LIMIT goes (it is only valid with `~`).
+fn exact_trim_rewrite(options: &[&[u8]], t: &TrimArgs, s: &Stream) -> Vec<Vec<u8>> {
     let threshold = match t.trim {
         Trim::MaxLen(_) => s.len().to_string(),
         Trim::MinId(min) => s.edge_id(false).unwrap_or(min).to_string(),
     };
-    let mut out = Vec::with_capacity(a.len());
-    let mut i = 0;
-    while i < a.len() {
+    let mut out = Vec::with_capacity(options.len());
+    let mut words = options.iter().enumerate();
+    while let Some((i, word)) = words.next() {
         if Some(i) == t.marker {
             out.push(b"=".to_vec());
         } else if i == t.threshold {
             out.push(threshold.clone().into_bytes());
-        } else if (2..opts_end).contains(&i) && is(a[i], "limit") {
-            i += 2;
-            continue;
+        } else if is(word, "limit") {
+            words.next();
         } else {
-            out.push(a[i].to_vec());
+            out.push(word.to_vec());
         }
-        i += 1;
     }
     out
 }
@@ -292,32 +324,28 @@ fn next_id(arg: &[u8], last: StreamId, now_ms: u64) -> Result<StreamId, CmdError
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value …]
 pub fn xadd(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let opts = add_args(a, true)?;
-    let fields = a.len().saturating_sub(opts.id_at + 1);
-    if opts.id_at >= a.len() || fields == 0 || fields % 2 != 0 {
-        return Err(CmdError::err(
-            "wrong number of arguments for 'xadd' command",
-        ));
+    let mut a = c.args();
+    let key = a.key()?;
+    let opts = add_args(&mut a, true)?;
+    let id_arg = a.bytes()?;
+    let pairs = a.rest();
+    if pairs.is_empty() || pairs.len() % 2 != 0 {
+        return Err(a.arity_error());
     }
     // The id is validated before the key is looked at, as Redis does.
-    if a[opts.id_at] != b"*"
-        && !a[opts.id_at].ends_with(b"-*")
-        && parse_id(a[opts.id_at], 0, true)?.is_zero()
-    {
+    if id_arg != b"*" && !id_arg.ends_with(b"-*") && parse_id(id_arg, 0, true)?.is_zero() {
         return Err(CmdError::err(
             "The ID specified in XADD must be greater than 0-0",
         ));
     }
     let now = c.clock.now_ms;
-    let pairs = &a[opts.id_at + 1..];
     let trim = opts.trim;
-    let added = edit(c, a[1], !opts.nomkstream, |s: &mut Stream| {
-        let id = next_id(a[opts.id_at], s.last_id, now)?;
+    let added = edit(c, key, !opts.nomkstream, |s: &mut Stream| {
+        let id = next_id(id_arg, s.last_id, now)?;
         s.append(id, pairs);
         let rewrite = trim.map(|t| {
             s.trim(t.trim, t.approx, t.limit);
-            t.approx.then(|| exact_trim_rewrite(a, &t, opts.id_at, s))
+            t.approx.then(|| exact_trim_rewrite(opts.options, &t, s))
         });
         Ok::<_, CmdError>((id, rewrite.flatten()))
     })?;
@@ -327,23 +355,28 @@ pub fn xadd(c: &mut Call) -> CmdResult {
         return Ok(());
     };
     let (id, rewrite) = added?;
-    let mut argv: Vec<Vec<u8>> = rewrite.unwrap_or_else(|| a.iter().map(|x| x.to_vec()).collect());
-    argv[opts.id_at] = id.to_string().into_bytes();
-    let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-    c.replicate_as(&[&refs]);
+    // Replicas get the id this node chose (and the exact trim).
+    let options = rewrite.unwrap_or_else(|| opts.options.iter().map(|o| o.to_vec()).collect());
+    let id_text = id.to_string();
+    let mut argv: Vec<&[u8]> = vec![a.name(), key];
+    argv.extend(options.iter().map(Vec::as_slice));
+    argv.push(id_text.as_bytes());
+    argv.extend_from_slice(pairs);
+    c.replicate_as(&[&argv]);
     reply_id(c.out, id);
     Ok(())
 }
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
 pub fn xtrim(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let opts = add_args(a, false)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let opts = add_args(&mut a, false)?;
     let Some(t) = opts.trim else {
         return Err(CmdError::Syntax);
     };
     // A trim with nothing to remove changes nothing (no write, no keyspace event), as in Redis.
-    let needed = stream_at(c, a[1])?.is_some_and(|s| match t.trim {
+    let needed = stream_at(c, key)?.is_some_and(|s| match t.trim {
         Trim::MaxLen(max) => s.len() as u64 > max,
         Trim::MinId(min) => s.edge_id(false).is_some_and(|first| first < min),
     });
@@ -351,14 +384,15 @@ pub fn xtrim(c: &mut Call) -> CmdResult {
         c.out.int(0);
         return Ok(());
     }
-    let done = edit(c, a[1], false, |s: &mut Stream| {
+    let done = edit(c, key, false, |s: &mut Stream| {
         let n = s.trim(t.trim, t.approx, t.limit);
-        (n, t.approx.then(|| exact_trim_rewrite(a, &t, a.len(), s)))
+        (n, t.approx.then(|| exact_trim_rewrite(opts.options, &t, s)))
     })?;
     let (n, rewrite) = done.unwrap_or((0, None));
-    if let Some(argv) = rewrite {
-        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-        c.replicate_as(&[&refs]);
+    if let Some(options) = rewrite {
+        let mut argv: Vec<&[u8]> = vec![a.name(), key];
+        argv.extend(options.iter().map(Vec::as_slice));
+        c.replicate_as(&[&argv]);
     }
     c.touched(n as usize);
     c.out.int(n as i64);
@@ -367,25 +401,26 @@ pub fn xtrim(c: &mut Call) -> CmdResult {
 
 /// XLEN key
 pub fn xlen(c: &mut Call) -> CmdResult {
-    let n = stream_at(c, c.args[1])?.map_or(0, Stream::len);
+    let key = c.args().key()?;
+    let n = stream_at(c, key)?.map_or(0, Stream::len);
     c.out.int(n as i64);
     Ok(())
 }
 
 /// XRANGE key start end [COUNT count] / XREVRANGE key end start [COUNT count]
 pub fn xrange(c: &mut Call) -> CmdResult {
-    let rev = is(c.args[0], "xrevrange");
+    let mut a = c.args();
+    let rev = a.called("xrevrange");
+    let (key, first, second) = (a.key()?, a.bytes()?, a.bytes()?);
     let (start_arg, end_arg) = if rev {
-        (c.args[3], c.args[2])
+        (second, first)
     } else {
-        (c.args[2], c.args[3])
+        (first, second)
     };
     let mut count = None;
-    let mut i = 4;
-    while i < c.args.len() {
-        if is(c.args[i], "count") && i + 1 < c.args.len() {
-            count = Some(args::int(c.args[i + 1])?.max(0) as usize);
-            i += 2;
+    while let Some(opt) = a.optional() {
+        if is(opt, "count") && !a.is_empty() {
+            count = Some(a.int()?.max(0) as usize);
         } else {
             return Err(CmdError::Syntax);
         }
@@ -393,7 +428,7 @@ pub fn xrange(c: &mut Call) -> CmdResult {
     let start = bound(start_arg, false)?;
     let end = bound(end_arg, true)?;
     let out_resp3 = c.out.resp3;
-    let Some(s) = stream_at(c, c.args[1])? else {
+    let Some(s) = stream_at(c, key)? else {
         c.out.array(0);
         return Ok(());
     };
@@ -413,14 +448,17 @@ pub fn xrange(c: &mut Call) -> CmdResult {
 
 /// XDEL key id [id …]
 pub fn xdel(c: &mut Call) -> CmdResult {
-    let ids = c.args[2..]
+    let mut a = c.args();
+    let key = a.key()?;
+    let ids = a
+        .rest()
         .iter()
-        .map(|a| strict_id(a))
+        .map(|id| strict_id(id))
         .collect::<Result<Vec<_>, _>>()?;
     // Deleting nothing changes nothing (no write, no keyspace event), as in Redis.
-    let any = stream_at(c, c.args[1])?.is_some_and(|s| ids.iter().any(|id| s.contains(*id)));
+    let any = stream_at(c, key)?.is_some_and(|s| ids.iter().any(|id| s.contains(*id)));
     let n = if any {
-        edit(c, c.args[1], false, |s: &mut Stream| {
+        edit(c, key, false, |s: &mut Stream| {
             ids.iter().filter(|id| s.delete(**id)).count()
         })?
         .unwrap_or(0)
@@ -434,19 +472,19 @@ pub fn xdel(c: &mut Call) -> CmdResult {
 
 /// XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]
 pub fn xsetid(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let id = strict_id(a[2])?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let id = strict_id(a.bytes()?)?;
     let (mut added, mut max_deleted) = (None, None);
-    let mut i = 3;
-    while i < a.len() {
-        if is(a[i], "entriesadded") && i + 1 < a.len() {
-            let n = args::int(a[i + 1])?;
+    while let Some(opt) = a.optional() {
+        if is(opt, "entriesadded") && !a.is_empty() {
+            let n = a.int()?;
             if n < 0 {
                 return Err(CmdError::err("entries_added must be positive"));
             }
             added = Some(n as u64);
-        } else if is(a[i], "maxdeletedid") && i + 1 < a.len() {
-            let m = strict_id(a[i + 1])?;
+        } else if is(opt, "maxdeletedid") && !a.is_empty() {
+            let m = strict_id(a.bytes()?)?;
             if id < m {
                 return Err(CmdError::err(
                     "The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
@@ -456,9 +494,8 @@ pub fn xsetid(c: &mut Call) -> CmdResult {
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 2;
     }
-    let done = edit(c, a[1], false, |s: &mut Stream| {
+    let done = edit(c, key, false, |s: &mut Stream| {
         if added.is_some_and(|n| (s.len() as u64) > n) {
             return Err(CmdError::err(
                 "The entries_added specified in XSETID is smaller than the target stream length",
@@ -536,8 +573,7 @@ pub fn read_lock_set(a: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
 }
 
 /// Parses XREAD / XREADGROUP options with Redis' errors.
-pub fn read_args<'a>(a: &'a [&'a [u8]], group: bool) -> Result<ReadArgs<'a>, CmdError> {
-    let name = if group { "xreadgroup" } else { "xread" };
+pub fn read_args<'a>(a: &mut Args<'a>, group: bool) -> Result<ReadArgs<'a>, CmdError> {
     let mut out = ReadArgs {
         count: 0,
         block: None,
@@ -546,67 +582,71 @@ pub fn read_args<'a>(a: &'a [&'a [u8]], group: bool) -> Result<ReadArgs<'a>, Cmd
         keys: &[],
         ids: &[],
     };
-    let mut streams = None;
-    let mut i = 1;
-    while i < a.len() {
-        let more = a.len() - i - 1;
-        if is(a[i], "block") && more > 0 {
-            i += 1;
-            let ms = args::int(a[i])
+    let mut streams = false;
+    while let Some(opt) = a.optional() {
+        let more = a.len();
+        if is(opt, "block") && more > 0 {
+            let ms = args::int(a.bytes()?)
                 .map_err(|_| CmdError::err("timeout is not an integer or out of range"))?;
             if ms < 0 {
                 return Err(CmdError::err("timeout is negative"));
             }
             out.block = Some((ms > 0).then_some(ms as u64));
-        } else if is(a[i], "count") && more > 0 {
-            i += 1;
-            out.count = args::int(a[i])?.max(0) as usize;
-        } else if is(a[i], "streams") && more > 0 {
-            let n = a.len() - i - 1;
-            if n % 2 != 0 {
-                return Err(CmdError::err(format_args!(
-                    "Unbalanced '{name}' list of streams: for each stream key an ID or '{}' must be \
-                     specified.",
-                    if group { '>' } else { '$' }
-                )));
-            }
-            streams = Some(i + 1);
+        } else if is(opt, "count") && more > 0 {
+            out.count = a.int()?.max(0) as usize;
+        } else if is(opt, "streams") && more > 0 {
+            (out.keys, out.ids) = read_streams(a, group)?;
+            streams = true;
             break;
-        } else if is(a[i], "group") && more >= 2 {
-            if !group {
-                return Err(CmdError::err(
-                    "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
-            }
-            out.group = Some((a[i + 1], a[i + 2]));
-            i += 2;
-        } else if is(a[i], "noack") {
-            if !group {
-                return Err(CmdError::err(
-                    "The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
-            }
+        } else if is(opt, "group") && more >= 2 {
+            only_xreadgroup(group, "GROUP")?;
+            out.group = Some((a.bytes()?, a.bytes()?));
+        } else if is(opt, "noack") {
+            only_xreadgroup(group, "NOACK")?;
             out.noack = true;
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
-    let Some(s) = streams else {
+    if !streams {
         return Err(CmdError::Syntax);
-    };
+    }
     if group && out.group.is_none() {
         return Err(CmdError::err("Missing GROUP option for XREADGROUP"));
     }
-    let n = (a.len() - s) / 2;
-    out.keys = &a[s..s + n];
-    out.ids = &a[s + n..];
     Ok(out)
+}
+
+/// The stream keys after STREAMS, and their ids.
+type StreamsAndIds<'a> = (&'a [&'a [u8]], &'a [&'a [u8]]);
+
+/// Reads the keys and ids after STREAMS, as many of each.
+fn read_streams<'a>(a: &mut Args<'a>, group: bool) -> Result<StreamsAndIds<'a>, CmdError> {
+    let rest = a.rest();
+    if rest.len() % 2 != 0 {
+        return Err(CmdError::err(format_args!(
+            "Unbalanced '{}' list of streams: for each stream key an ID or '{}' must be \
+             specified.",
+            if group { "xreadgroup" } else { "xread" },
+            if group { '>' } else { '$' }
+        )));
+    }
+    Ok(rest.split_at(rest.len() / 2))
+}
+
+/// The error for an XREADGROUP option given to XREAD.
+fn only_xreadgroup(group: bool, option: &str) -> CmdResult {
+    match group {
+        true => Ok(()),
+        false => Err(CmdError::err(format_args!(
+            "The {option} option is only supported by XREADGROUP. You called XREAD instead."
+        ))),
+    }
 }
 
 /// XREAD [COUNT count] [BLOCK ms] STREAMS key [key …] id [id …]
 pub fn xread(c: &mut Call) -> CmdResult {
-    let r = read_args(c.args, false)?;
+    let r = read_args(&mut c.args(), false)?;
     // Resolve every id first (type errors and bad ids are reported before anything is served).
     let saved = c.session.blocking.stream_after.take();
     let mut after = Vec::with_capacity(r.keys.len());

@@ -6,10 +6,12 @@
 //! FORCE JUSTID LASTID id` per entry (which recreates exactly that PEL state on a replica), `XGROUP SETID … ENTRIESREAD
 //! n` when the group moved on, and `XGROUP CREATECONSUMER` when a consumer appeared.
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::stream::{
-    bound, edit, invalid_id, read_args, reply_entry, reply_id, stream_at, strict_id,
+    bound, edit, invalid_id, parse_id, read_args, reply_entry, reply_id, run_subcommand, stream_at,
+    strict_id,
 };
+use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Pending, Stream, StreamId};
 use crate::protocol::reply::Reply;
@@ -99,159 +101,213 @@ fn xgroup_syntax(sub: &[u8]) -> CmdError {
     ))
 }
 
+/// The XGROUP subcommands and their handlers.
+const XGROUP: [(&str, Handler); 6] = [
+    ("help", xgroup_help),
+    ("create", xgroup_create),
+    ("setid", xgroup_setid),
+    ("destroy", xgroup_destroy),
+    ("createconsumer", xgroup_createconsumer),
+    ("delconsumer", xgroup_delconsumer),
+];
+
 /// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP …
 pub fn xgroup(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let sub = a[1].to_ascii_lowercase();
-    if sub == b"help" && a.len() == 2 {
-        c.replicate_as(&[]);
-        c.out.help(&[
-            "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "CREATE <key> <groupname> <id|$> [option]",
-            "    Create a new consumer group. Options are:",
-            "    * MKSTREAM",
-            "      Create the empty stream if it does not exist.",
-            "    * ENTRIESREAD entries_read",
-            "      Set the group's entries_read counter (internal use).",
-            "CREATECONSUMER <key> <groupname> <consumer>",
-            "    Create a new consumer in the specified group.",
-            "DELCONSUMER <key> <groupname> <consumer>",
-            "    Remove the specified consumer.",
-            "DESTROY <key> <groupname>",
-            "    Remove the specified group.",
-            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
-            "    Set the current group ID and entries_read counter.",
-            "HELP",
-            "    Print this help.",
-        ]);
-        return Ok(());
+    run_subcommand(c, &XGROUP, xgroup_syntax)
+}
+
+/// The subcommand's arguments when there are as many as `count_ok` accepts.
+fn xgroup_args<'a>(
+    c: &Call<'a, '_>,
+    count_ok: impl Fn(usize) -> bool,
+) -> Result<Args<'a>, CmdError> {
+    let a = c.args();
+    match count_ok(a.given()) {
+        true => Ok(a),
+        false => Err(xgroup_syntax(a.subcommand())),
     }
-    let arity_ok = match sub.as_slice() {
-        b"create" => (5..=8).contains(&a.len()),
-        b"setid" => a.len() == 5 || a.len() == 7,
-        b"destroy" => a.len() == 4,
-        b"createconsumer" | b"delconsumer" => a.len() == 5,
-        _ => false,
-    };
-    if !arity_ok {
-        return Err(xgroup_syntax(a[1]));
-    }
-    let (key, group) = (a[2], a[3]);
-    let (mut mkstream, mut entries_read) = (false, None);
-    if sub == b"create" || sub == b"setid" {
-        let mut i = 5;
-        while i < a.len() {
-            if sub == b"create" && is(a[i], "mkstream") {
-                mkstream = true;
-                i += 1;
-            } else if is(a[i], "entriesread") && i + 1 < a.len() {
-                entries_read = entries_read_arg(a[i + 1])?;
-                i += 2;
-            } else {
-                return Err(xgroup_syntax(a[1]));
-            }
+}
+
+/// XGROUP HELP
+pub fn xgroup_help(c: &mut Call) -> CmdResult {
+    xgroup_args(c, |n| n == 0)?;
+    c.replicate_as(&[]);
+    c.out.help(&[
+        "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CREATE <key> <groupname> <id|$> [option]",
+        "    Create a new consumer group. Options are:",
+        "    * MKSTREAM",
+        "      Create the empty stream if it does not exist.",
+        "    * ENTRIESREAD entries_read",
+        "      Set the group's entries_read counter (internal use).",
+        "CREATECONSUMER <key> <groupname> <consumer>",
+        "    Create a new consumer in the specified group.",
+        "DELCONSUMER <key> <groupname> <consumer>",
+        "    Remove the specified consumer.",
+        "DESTROY <key> <groupname>",
+        "    Remove the specified group.",
+        "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+        "    Set the current group ID and entries_read counter.",
+        "HELP",
+        "    Print this help.",
+    ]);
+    Ok(())
+}
+
+/// Reads CREATE's `[MKSTREAM]` (with `mkstream`) and `[ENTRIESREAD n]` options: MKSTREAM, entries read.
+fn group_options(a: &mut Args, mkstream: bool) -> Result<(bool, Option<u64>), CmdError> {
+    let (mut mkstream_given, mut entries_read) = (false, None);
+    while let Some(opt) = a.optional() {
+        if mkstream && is(opt, "mkstream") {
+            mkstream_given = true;
+        } else if is(opt, "entriesread") && !a.is_empty() {
+            entries_read = entries_read_arg(a.bytes()?)?;
+        } else {
+            return Err(xgroup_syntax(a.subcommand()));
         }
     }
-    let consumer_exists = a.get(4).is_some_and(|name| {
-        stream_at(c, key)
-            .ok()
-            .flatten()
-            .and_then(|s| s.groups.get(group))
-            .is_some_and(|g| g.consumers.contains_key(*name))
-    });
-    let exists = stream_at(c, key)?.map(|s| s.groups.contains_key(group));
-    // Subcommands with nothing to do change nothing (no write, no keyspace event), as in Redis.
-    let noop = match sub.as_slice() {
-        b"destroy" => exists == Some(false),
-        b"createconsumer" => consumer_exists,
-        b"delconsumer" => !consumer_exists,
-        _ => false,
+    Ok((mkstream_given, entries_read))
+}
+
+/// True when the stream at `key` has `group`; the key must exist (unless `mkstream`).
+fn has_group(c: &mut Call, key: &[u8], group: &[u8], mkstream: bool) -> Result<bool, CmdError> {
+    match stream_at(c, key)? {
+        Some(s) => Ok(s.groups.contains_key(group)),
+        None if mkstream => Ok(false),
+        None => Err(CmdError::err(
+            "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the \
+             MKSTREAM option to create an empty stream automatically.",
+        )),
+    }
+}
+
+/// Ok when the stream at `key` exists and has `group`.
+fn need_group(c: &mut Call, key: &[u8], group: &[u8]) -> CmdResult {
+    match has_group(c, key, group, false)? {
+        true => Ok(()),
+        false => Err(CmdError::Msg(format!(
+            "NOGROUP No such consumer group '{}' for key name '{}'",
+            args::text(group),
+            args::text(key)
+        ))),
+    }
+}
+
+/// XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD entries-read]
+pub fn xgroup_create(c: &mut Call) -> CmdResult {
+    let mut a = xgroup_args(c, |n| (3..=6).contains(&n))?;
+    let (key, group, id_arg) = (a.key()?, a.bytes()?, a.bytes()?);
+    let (mkstream, entries_read) = group_options(&mut a, true)?;
+    has_group(c, key, group, mkstream)?;
+    let id = match id_arg {
+        b"$" => None,
+        id => Some(strict_id(id)?),
     };
-    if noop && exists.is_some() && (exists == Some(true) || sub == b"destroy") {
+    let created = edit(c, key, true, |s: &mut Stream| {
+        if s.groups.contains_key(group) {
+            return false;
+        }
+        let g = Group::new(id.unwrap_or(s.last_id), entries_read);
+        s.groups.insert(group.into(), g);
+        true
+    })?;
+    if created != Some(true) {
+        return Err(CmdError::Msg(
+            "BUSYGROUP Consumer Group name already exists".into(),
+        ));
+    }
+    c.out.ok();
+    Ok(())
+}
+
+/// XGROUP SETID key group id|$ [ENTRIESREAD entries-read]
+pub fn xgroup_setid(c: &mut Call) -> CmdResult {
+    let mut a = xgroup_args(c, |n| n == 3 || n == 5)?;
+    let (key, group, id_arg) = (a.key()?, a.bytes()?, a.bytes()?);
+    let (_, entries_read) = group_options(&mut a, false)?;
+    need_group(c, key, group)?;
+    let id = match id_arg {
+        b"$" => None,
+        id => Some(parse_id(id, 0, false)?),
+    };
+    edit(c, key, false, |s: &mut Stream| {
+        let last = id.unwrap_or(s.last_id);
+        if let Some(g) = s.groups.get_mut(group) {
+            g.last_id = last;
+            g.entries_read = entries_read;
+        }
+    })?;
+    c.out.ok();
+    Ok(())
+}
+
+/// XGROUP DESTROY key group
+pub fn xgroup_destroy(c: &mut Call) -> CmdResult {
+    let mut a = xgroup_args(c, |n| n == 2)?;
+    let (key, group) = (a.key()?, a.bytes()?);
+    // Destroying no group changes nothing (no write, no keyspace event), as in Redis.
+    if !has_group(c, key, group, false)? {
         c.replicate_as(&[]);
         c.out.int(0);
         return Ok(());
     }
-    match exists {
-        None if !mkstream => {
-            return Err(CmdError::err(
-                "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the \
-                 MKSTREAM option to create an empty stream automatically.",
-            ))
-        }
-        Some(false) if sub != b"create" && sub != b"destroy" => {
-            return Err(CmdError::Msg(format!(
-                "NOGROUP No such consumer group '{}' for key name '{}'",
-                args::text(group),
-                args::text(key)
-            )))
-        }
-        _ => {}
+    let gone = edit(c, key, false, |s: &mut Stream| {
+        s.groups.remove(group).is_some()
+    })?;
+    c.out.int(gone.unwrap_or(false) as i64);
+    Ok(())
+}
+
+/// The key, group and consumer of CREATECONSUMER and DELCONSUMER; the group must exist.
+fn consumer_args<'a>(c: &mut Call<'a, '_>) -> Result<[&'a [u8]; 3], CmdError> {
+    let mut a = xgroup_args(c, |n| n == 3)?;
+    let (key, group, consumer) = (a.key()?, a.bytes()?, a.bytes()?);
+    need_group(c, key, group)?;
+    Ok([key, group, consumer])
+}
+
+/// True when `group` of the stream at `key` has `consumer`.
+fn has_consumer(c: &mut Call, key: &[u8], group: &[u8], consumer: &[u8]) -> Result<bool, CmdError> {
+    Ok(stream_at(c, key)?
+        .and_then(|s| s.groups.get(group))
+        .is_some_and(|g| g.consumers.contains_key(consumer)))
+}
+
+/// XGROUP CREATECONSUMER key group consumer
+pub fn xgroup_createconsumer(c: &mut Call) -> CmdResult {
+    let [key, group, consumer] = consumer_args(c)?;
+    // Creating a consumer that exists changes nothing (no write, no keyspace event), as in Redis.
+    if has_consumer(c, key, group, consumer)? {
+        c.replicate_as(&[]);
+        c.out.int(0);
+        return Ok(());
     }
     let now = c.clock.now_ms;
-    match sub.as_slice() {
-        b"create" => {
-            let id = if a[4] == b"$" {
-                None
-            } else {
-                Some(strict_id(a[4])?)
-            };
-            let created = edit(c, key, true, |s: &mut Stream| {
-                if s.groups.contains_key(group) {
-                    return false;
-                }
-                let g = Group::new(id.unwrap_or(s.last_id), entries_read);
-                s.groups.insert(group.into(), g);
-                true
-            })?;
-            if created != Some(true) {
-                return Err(CmdError::Msg(
-                    "BUSYGROUP Consumer Group name already exists".into(),
-                ));
-            }
-            c.out.ok();
-        }
-        b"setid" => {
-            let id = if a[4] == b"$" {
-                None
-            } else {
-                Some(super::stream::parse_id(a[4], 0, false)?)
-            };
-            edit(c, key, false, |s: &mut Stream| {
-                let last = id.unwrap_or(s.last_id);
-                if let Some(g) = s.groups.get_mut(group) {
-                    g.last_id = last;
-                    g.entries_read = entries_read;
-                }
-            })?;
-            c.out.ok();
-        }
-        b"destroy" => {
-            let gone = edit(c, key, false, |s: &mut Stream| {
-                s.groups.remove(group).is_some()
-            })?;
-            c.out.int(gone.unwrap_or(false) as i64);
-        }
-        b"createconsumer" => {
-            let consumer = a[4];
-            let created = edit(c, key, false, |s: &mut Stream| {
-                s.groups
-                    .get_mut(group)
-                    .is_some_and(|g| g.consumer(consumer, now).1)
-            })?;
-            c.out.int(created.unwrap_or(false) as i64);
-        }
-        _ => {
-            let consumer = a[4];
-            let pending = edit(c, key, false, |s: &mut Stream| {
-                s.groups
-                    .get_mut(group)
-                    .and_then(|g| g.delete_consumer(consumer))
-                    .unwrap_or(0)
-            })?;
-            c.out.int(pending.unwrap_or(0) as i64);
-        }
+    let created = edit(c, key, false, |s: &mut Stream| {
+        s.groups
+            .get_mut(group)
+            .is_some_and(|g| g.consumer(consumer, now).1)
+    })?;
+    c.out.int(created.unwrap_or(false) as i64);
+    Ok(())
+}
+
+/// XGROUP DELCONSUMER key group consumer
+pub fn xgroup_delconsumer(c: &mut Call) -> CmdResult {
+    let [key, group, consumer] = consumer_args(c)?;
+    // Deleting no consumer changes nothing (no write, no keyspace event), as in Redis.
+    if !has_consumer(c, key, group, consumer)? {
+        c.replicate_as(&[]);
+        c.out.int(0);
+        return Ok(());
     }
+    let pending = edit(c, key, false, |s: &mut Stream| {
+        s.groups
+            .get_mut(group)
+            .and_then(|g| g.delete_consumer(consumer))
+            .unwrap_or(0)
+    })?;
+    c.out.int(pending.unwrap_or(0) as i64);
     Ok(())
 }
 
@@ -265,7 +321,7 @@ enum ReadFrom {
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key [key …] id [id …]
 pub fn xreadgroup(c: &mut Call) -> CmdResult {
-    let r = read_args(c.args, true)?;
+    let r = read_args(&mut c.args(), true)?;
     let Some((group, consumer)) = r.group else {
         return Err(CmdError::err("Missing GROUP option for XREADGROUP"));
     };
@@ -453,12 +509,14 @@ fn serve_history(
 
 /// XACK key group id [id …]
 pub fn xack(c: &mut Call) -> CmdResult {
-    let ids = c.args[3..]
+    let mut a = c.args();
+    let (key, group) = (a.key()?, a.bytes()?);
+    let ids = a
+        .rest()
         .iter()
-        .map(|a| strict_id(a))
+        .map(|id| strict_id(id))
         .collect::<Result<Vec<_>, _>>()?;
-    let group = c.args[2];
-    let n = edit(c, c.args[1], false, |s: &mut Stream| {
+    let n = edit(c, key, false, |s: &mut Stream| {
         s.groups
             .get_mut(group)
             .map_or(0, |g| ids.iter().filter(|id| g.ack(**id)).count())
@@ -470,32 +528,49 @@ pub fn xack(c: &mut Call) -> CmdResult {
 }
 
 /// XPENDING key group [[IDLE min-idle-time] start end count [consumer]]
-pub fn xpending(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    if a.len() != 3 && !(6..=9).contains(&a.len()) {
-        return Err(CmdError::Syntax);
-    }
-    let mut extended = None;
-    if a.len() > 3 {
-        let mut at = 3;
-        let mut min_idle = 0;
-        if is(a[3], "idle") {
-            min_idle = args::int(a[4])?;
-            if a.len() < 8 {
-                return Err(CmdError::Syntax);
-            }
-            at += 2;
-        }
-        let count = args::int(a[at + 2])?.max(0) as usize;
-        let start = bound(a[at], false)?;
-        let end = bound(a[at + 1], true)?;
-        let consumer = a.get(at + 3).copied();
-        if at + 4 < a.len() {
+/// XPENDING's extended form: `[IDLE min-idle-time] start end count [consumer]`.
+struct PendingRange<'a> {
+    min_idle: i64,
+    start: StreamId,
+    end: StreamId,
+    count: usize,
+    consumer: Option<&'a [u8]>,
+}
+
+/// Parses XPENDING's extended form (the arguments after the group, 3 to 6 of them).
+fn pending_range<'a>(a: &mut Args<'a>) -> Result<PendingRange<'a>, CmdError> {
+    let mut min_idle = 0;
+    if a.keyword("idle") {
+        min_idle = a.int()?;
+        if a.len() < 3 {
             return Err(CmdError::Syntax);
         }
-        extended = Some((min_idle, start, end, count, consumer));
     }
-    let (key, group) = (a[1], a[2]);
+    let (start, end) = (a.bytes()?, a.bytes()?);
+    let count = a.int()?.max(0) as usize;
+    let (start, end) = (bound(start, false)?, bound(end, true)?);
+    let consumer = a.optional();
+    a.finish_or(CmdError::Syntax)?;
+    Ok(PendingRange {
+        min_idle,
+        start,
+        end,
+        count,
+        consumer,
+    })
+}
+
+/// XPENDING key group [[IDLE min-idle-time] start end count [consumer]]
+pub fn xpending(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let (key, group) = (a.key()?, a.bytes()?);
+    if !a.is_empty() && !(3..=6).contains(&a.len()) {
+        return Err(CmdError::Syntax);
+    }
+    let extended = match a.is_empty() {
+        true => None,
+        false => Some(pending_range(&mut a)?),
+    };
     let now = c.clock.now_ms;
     let mut out = Reply {
         buf: Vec::new(),
@@ -505,77 +580,81 @@ pub fn xpending(c: &mut Call) -> CmdResult {
     let Some(g) = s.and_then(|s| s.groups.get(group)) else {
         return Err(nogroup(key, group));
     };
-    let mut touched = 0;
-    match extended {
-        None => {
-            out.array(4);
-            out.int(g.pel.len() as i64);
-            match (g.pel.first_key_value(), g.pel.last_key_value()) {
-                (Some((first, _)), Some((last, _))) => {
-                    reply_id(&mut out, *first);
-                    reply_id(&mut out, *last);
-                    let busy: Vec<_> = g
-                        .consumers
-                        .values()
-                        .filter(|c| !c.pending.is_empty())
-                        .collect();
-                    out.array(busy.len());
-                    for cons in busy {
-                        out.array(2);
-                        out.bulk(&cons.name);
-                        out.bulk_int(cons.pending.len() as i64);
-                    }
-                    touched = g.consumers.len();
-                }
-                _ => {
-                    out.null();
-                    out.null();
-                    out.null_array();
-                }
-            }
-        }
-        Some((min_idle, start, end, count, consumer)) => {
-            let ids: Box<dyn Iterator<Item = StreamId>> = match consumer {
-                Some(name) => match g.consumers.get(name) {
-                    Some(cons) if start <= end => {
-                        Box::new(cons.pending.range(start..=end).copied())
-                    }
-                    _ => Box::new(std::iter::empty()),
-                },
-                None if start <= end => Box::new(g.pel.range(start..=end).map(|(id, _)| *id)),
-                None => Box::new(std::iter::empty()),
-            };
-            let mut rows = Reply {
-                buf: Vec::new(),
-                resp3: out.resp3,
-            };
-            let mut n = 0;
-            for id in ids {
-                if n >= count {
-                    break;
-                }
-                touched += 1;
-                let Some(p) = g.pel.get(&id) else {
-                    continue;
-                };
-                let idle = now.saturating_sub(p.delivered_ms);
-                if min_idle > 0 && (idle as i64) < min_idle {
-                    continue;
-                }
-                rows.array(4);
-                reply_id(&mut rows, id);
-                rows.bulk(&p.consumer);
-                rows.int(idle as i64);
-                rows.int(p.deliveries as i64);
-                n += 1;
-            }
-            out.array(n);
-            out.buf.extend_from_slice(&rows.buf);
-        }
-    }
+    let touched = match extended {
+        None => pending_summary(&mut out, g),
+        Some(r) => pending_entries(&mut out, g, &r, now),
+    };
     c.out.buf.extend_from_slice(&out.buf);
     c.touched(touched);
     Ok(())
+}
+
+/// Writes XPENDING's summary: count, smallest and largest id, pending entries per consumer; returns how many
+/// consumers it looked at.
+fn pending_summary(out: &mut Reply, g: &Group) -> usize {
+    out.array(4);
+    out.int(g.pel.len() as i64);
+    let (Some((first, _)), Some((last, _))) = (g.pel.first_key_value(), g.pel.last_key_value())
+    else {
+        out.null();
+        out.null();
+        out.null_array();
+        return 0;
+    };
+    reply_id(out, *first);
+    reply_id(out, *last);
+    let busy: Vec<_> = g
+        .consumers
+        .values()
+        .filter(|c| !c.pending.is_empty())
+        .collect();
+    out.array(busy.len());
+    for cons in busy {
+        out.array(2);
+        out.bulk(&cons.name);
+        out.bulk_int(cons.pending.len() as i64);
+    }
+    g.consumers.len()
+}
+
+/// Writes the pending entries XPENDING's extended form selects; returns how many it looked at.
+fn pending_entries(out: &mut Reply, g: &Group, r: &PendingRange, now: u64) -> usize {
+    let (start, end) = (r.start, r.end);
+    let ids: Box<dyn Iterator<Item = StreamId>> = match r.consumer {
+        Some(name) => match g.consumers.get(name) {
+            Some(cons) if start <= end => Box::new(cons.pending.range(start..=end).copied()),
+            _ => Box::new(std::iter::empty()),
+        },
+        None if start <= end => Box::new(g.pel.range(start..=end).map(|(id, _)| *id)),
+        None => Box::new(std::iter::empty()),
+    };
+    let mut rows = Reply {
+        buf: Vec::new(),
+        resp3: out.resp3,
+    };
+    let (mut n, mut touched) = (0, 0);
+    for id in ids {
+        if n >= r.count {
+            break;
+        }
+        touched += 1;
+        let Some(p) = g.pel.get(&id) else {
+            continue;
+        };
+        let idle = now.saturating_sub(p.delivered_ms);
+        if r.min_idle > 0 && (idle as i64) < r.min_idle {
+            continue;
+        }
+        rows.array(4);
+        reply_id(&mut rows, id);
+        rows.bulk(&p.consumer);
+        rows.int(idle as i64);
+        rows.int(p.deliveries as i64);
+        n += 1;
+    }
+    out.array(n);
+    out.buf.extend_from_slice(&rows.buf);
+    touched
 }
 
 /// Options of XCLAIM.
@@ -590,18 +669,20 @@ struct ClaimArgs {
     lastid: Option<StreamId>,
 }
 
-fn claim_args(a: &[&[u8]], now: u64) -> Result<ClaimArgs, CmdError> {
-    let min_idle = args::int(a[4])
+/// Parses `min-idle-time id [id …]` and the options after them.
+fn claim_args(a: &mut Args, now: u64) -> Result<ClaimArgs, CmdError> {
+    let min_idle = args::int(a.bytes()?)
         .map_err(|_| CmdError::err("Invalid min-idle-time argument for XCLAIM"))?
         .max(0) as u64;
     let mut ids = Vec::new();
-    let mut j = 5;
-    while j < a.len() {
-        match strict_id(a[j]) {
+    while let Some(arg) = a.optional() {
+        match strict_id(arg) {
             Ok(id) => ids.push(id),
-            Err(_) => break,
+            Err(_) => {
+                a.back();
+                break;
+            }
         }
-        j += 1;
     }
     if ids.is_empty() {
         return Err(invalid_id());
@@ -615,41 +696,35 @@ fn claim_args(a: &[&[u8]], now: u64) -> Result<ClaimArgs, CmdError> {
         justid: false,
         lastid: None,
     };
-    while j < a.len() {
-        let more = j + 1 < a.len();
-        let opt = a[j];
+    while let Some(opt) = a.optional() {
+        let more = !a.is_empty();
         if is(opt, "force") {
             out.force = true;
         } else if is(opt, "justid") {
             out.justid = true;
         } else if is(opt, "idle") && more {
-            j += 1;
-            let idle = args::int(a[j])
-                .map_err(|_| CmdError::err("Invalid IDLE option argument for XCLAIM"))?;
+            let idle = claim_int(a, "IDLE")?;
             out.time = Some(now as i64 - idle);
         } else if is(opt, "time") && more {
-            j += 1;
-            out.time = Some(
-                args::int(a[j])
-                    .map_err(|_| CmdError::err("Invalid TIME option argument for XCLAIM"))?,
-            );
+            out.time = Some(claim_int(a, "TIME")?);
         } else if is(opt, "retrycount") && more {
-            j += 1;
-            let n = args::int(a[j])
-                .map_err(|_| CmdError::err("Invalid RETRYCOUNT option argument for XCLAIM"))?;
-            out.retrycount = Some(n.max(0) as u64);
+            out.retrycount = Some(claim_int(a, "RETRYCOUNT")?.max(0) as u64);
         } else if is(opt, "lastid") && more {
-            j += 1;
-            out.lastid = Some(strict_id(a[j])?);
+            out.lastid = Some(strict_id(a.bytes()?)?);
         } else {
             return Err(CmdError::err(format_args!(
                 "Unrecognized XCLAIM option '{}'",
                 args::text(opt)
             )));
         }
-        j += 1;
     }
     Ok(out)
+}
+
+/// The integer value of XCLAIM's `option`.
+fn claim_int(a: &mut Args, option: &str) -> Result<i64, CmdError> {
+    args::int(a.bytes()?)
+        .map_err(|_| CmdError::err(format_args!("Invalid {option} option argument for XCLAIM")))
 }
 
 /// Writes a claimed entry: its id with JUSTID, else the entry (nothing when it vanished).
@@ -671,10 +746,10 @@ fn reply_claimed(s: &Stream, id: StreamId, justid: bool, out: &mut Reply) -> boo
 /// XCLAIM key group consumer min-idle-time id [id …] [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE] [JUSTID]
 /// [LASTID id]
 pub fn xclaim(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let (key, group, consumer) = (a[1], a[2], a[3]);
+    let mut a = c.args();
+    let (key, group, consumer) = (a.key()?, a.bytes()?, a.bytes()?);
     let now = c.clock.now_ms;
-    let opts = claim_args(a, now)?;
+    let opts = claim_args(&mut a, now)?;
     let delivered = match opts.time {
         Some(t) if t >= 0 && (t as u64) <= now => t as u64,
         _ => now,
@@ -750,27 +825,24 @@ pub fn xclaim(c: &mut Call) -> CmdResult {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub fn xautoclaim(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let (key, group, consumer) = (a[1], a[2], a[3]);
-    let min_idle = args::int(a[4])
+    let mut a = c.args();
+    let (key, group, consumer) = (a.key()?, a.bytes()?, a.bytes()?);
+    let min_idle = args::int(a.bytes()?)
         .map_err(|_| CmdError::err("Invalid min-idle-time argument for XAUTOCLAIM"))?
         .max(0) as u64;
-    let start = bound(a[5], false)?;
+    let start = bound(a.bytes()?, false)?;
     let (mut count, mut justid) = (100usize, false);
-    let mut j = 6;
-    while j < a.len() {
-        if is(a[j], "count") && j + 1 < a.len() {
-            count = match args::int(a[j + 1]) {
+    while let Some(opt) = a.optional() {
+        if is(opt, "count") && !a.is_empty() {
+            count = match a.int() {
                 Ok(n) if (1..=i64::MAX / 16).contains(&n) => n as usize,
                 _ => return Err(CmdError::err("COUNT must be > 0")),
             };
-            j += 1;
-        } else if is(a[j], "justid") {
+        } else if is(opt, "justid") {
             justid = true;
         } else {
             return Err(CmdError::Syntax);
         }
-        j += 1;
     }
     let now = c.clock.now_ms;
     let resp3 = c.out.resp3;

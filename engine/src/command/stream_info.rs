@@ -1,8 +1,9 @@
 //! XINFO STREAM [FULL [COUNT n]], XINFO GROUPS, XINFO CONSUMERS and XINFO HELP, with Redis 7.2's fields.
 //! Replies are maps (RESP3) or flat key/value arrays (RESP2), like Redis.
 
-use super::args::{self, is};
-use super::stream::{reply_entry, reply_id, stream_at};
+use super::args::{self, Args};
+use super::stream::{reply_entry, reply_id, run_subcommand, stream_at};
+use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Stream, StreamId};
 use crate::protocol::reply::Reply;
@@ -14,48 +15,71 @@ fn syntax(sub: &[u8]) -> CmdError {
     ))
 }
 
+/// The XINFO subcommands and their handlers.
+const XINFO: [(&str, Handler); 4] = [
+    ("help", xinfo_help),
+    ("consumers", xinfo_consumers),
+    ("groups", xinfo_groups),
+    ("stream", xinfo_stream),
+];
+
 /// XINFO STREAM|GROUPS|CONSUMERS|HELP …
 pub fn xinfo(c: &mut Call) -> CmdResult {
-    let a = c.args;
-    let sub = a[1].to_ascii_lowercase();
-    if sub == b"help" && a.len() == 2 {
-        c.out.help(&[
-            "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "CONSUMERS <key> <groupname>",
-            "    Show consumers of <groupname>.",
-            "GROUPS <key>",
-            "    Show the stream consumer groups.",
-            "STREAM <key> [FULL [COUNT <count>]",
-            "    Show information about the stream.",
-            "HELP",
-            "    Print this help.",
-        ]);
-        return Ok(());
+    run_subcommand(c, &XINFO, syntax)
+}
+
+/// The subcommand's arguments when there are as many as `count_ok` accepts.
+fn xinfo_args<'a>(
+    c: &Call<'a, '_>,
+    count_ok: impl Fn(usize) -> bool,
+) -> Result<Args<'a>, CmdError> {
+    let a = c.args();
+    match count_ok(a.given()) {
+        true => Ok(a),
+        false => Err(syntax(a.subcommand())),
     }
-    let arity_ok = match sub.as_slice() {
-        b"consumers" => a.len() == 4,
-        b"groups" => a.len() == 3,
-        b"stream" => a.len() >= 3,
-        _ => false,
-    };
-    if !arity_ok {
-        return Err(syntax(a[1]));
+}
+
+/// XINFO HELP
+pub fn xinfo_help(c: &mut Call) -> CmdResult {
+    xinfo_args(c, |n| n == 0)?;
+    c.out.help(&[
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
+        "HELP",
+        "    Print this help.",
+    ]);
+    Ok(())
+}
+
+/// Reads `[FULL [COUNT n]]`: None without FULL, else how many of each list to show (0: all).
+fn full_count(a: &mut Args) -> Result<Option<usize>, CmdError> {
+    if a.is_empty() {
+        return Ok(None);
     }
-    let mut full = None;
-    if sub == b"stream" && a.len() > 3 {
-        if !is(a[3], "full") {
-            return Err(CmdError::Syntax);
-        }
-        full = Some(10usize);
-        match a.len() {
-            4 => {}
-            6 if is(a[4], "count") => full = Some(args::int(a[5])?.max(0) as usize),
-            _ => return Err(CmdError::Syntax),
-        }
+    if !a.keyword("full") {
+        return Err(CmdError::Syntax);
     }
-    let now = c.clock.now_ms;
+    if a.is_empty() {
+        return Ok(Some(10));
+    }
+    if a.len() != 2 || !a.keyword("count") {
+        return Err(CmdError::Syntax);
+    }
+    Ok(Some(a.int()?.max(0) as usize))
+}
+
+/// XINFO STREAM key [FULL [COUNT count]]
+pub fn xinfo_stream(c: &mut Call) -> CmdResult {
+    let mut a = xinfo_args(c, |n| n >= 1)?;
+    let key = a.key()?;
+    let full = full_count(&mut a)?;
     let resp3 = c.out.resp3;
-    let key = a[2];
     let Some(s) = stream_at(c, key)? else {
         return Err(CmdError::NoSuchKey);
     };
@@ -63,44 +87,72 @@ pub fn xinfo(c: &mut Call) -> CmdResult {
         buf: Vec::new(),
         resp3,
     };
-    let touched = match sub.as_slice() {
-        b"stream" => match full {
-            None => {
-                stream_summary(&mut out, s);
-                1
-            }
-            Some(count) => stream_full(&mut out, s, count),
-        },
-        b"groups" => {
-            out.array(s.groups.len());
-            for (name, g) in &s.groups {
-                group_summary(&mut out, s, name, g);
-            }
-            s.groups.len()
+    let touched = match full {
+        None => {
+            stream_summary(&mut out, s);
+            1
         }
-        _ => {
-            let Some(g) = s.groups.get(a[3]) else {
-                return Err(CmdError::Msg(format!(
-                    "NOGROUP No such consumer group '{}' for key name '{}'",
-                    args::text(a[3]),
-                    args::text(key)
-                )));
-            };
-            out.array(g.consumers.len());
-            for cons in g.consumers.values() {
-                out.map(4);
-                out.bulk(b"name");
-                out.bulk(&cons.name);
-                out.bulk(b"pending");
-                out.int(cons.pending.len() as i64);
-                out.bulk(b"idle");
-                out.int(now.saturating_sub(cons.seen_ms) as i64);
-                out.bulk(b"inactive");
-                out.int(cons.active_ms.map_or(-1, |t| now.saturating_sub(t) as i64));
-            }
-            g.consumers.len()
-        }
+        Some(count) => stream_full(&mut out, s, count),
     };
+    c.out.buf.extend_from_slice(&out.buf);
+    c.touched(touched);
+    Ok(())
+}
+
+/// XINFO GROUPS key
+pub fn xinfo_groups(c: &mut Call) -> CmdResult {
+    let key = xinfo_args(c, |n| n == 1)?.key()?;
+    let resp3 = c.out.resp3;
+    let Some(s) = stream_at(c, key)? else {
+        return Err(CmdError::NoSuchKey);
+    };
+    let mut out = Reply {
+        buf: Vec::new(),
+        resp3,
+    };
+    out.array(s.groups.len());
+    for (name, g) in &s.groups {
+        group_summary(&mut out, s, name, g);
+    }
+    let touched = s.groups.len();
+    c.out.buf.extend_from_slice(&out.buf);
+    c.touched(touched);
+    Ok(())
+}
+
+/// XINFO CONSUMERS key group
+pub fn xinfo_consumers(c: &mut Call) -> CmdResult {
+    let mut a = xinfo_args(c, |n| n == 2)?;
+    let (key, group) = (a.key()?, a.bytes()?);
+    let now = c.clock.now_ms;
+    let resp3 = c.out.resp3;
+    let Some(s) = stream_at(c, key)? else {
+        return Err(CmdError::NoSuchKey);
+    };
+    let Some(g) = s.groups.get(group) else {
+        return Err(CmdError::Msg(format!(
+            "NOGROUP No such consumer group '{}' for key name '{}'",
+            args::text(group),
+            args::text(key)
+        )));
+    };
+    let mut out = Reply {
+        buf: Vec::new(),
+        resp3,
+    };
+    out.array(g.consumers.len());
+    for cons in g.consumers.values() {
+        out.map(4);
+        out.bulk(b"name");
+        out.bulk(&cons.name);
+        out.bulk(b"pending");
+        out.int(cons.pending.len() as i64);
+        out.bulk(b"idle");
+        out.int(now.saturating_sub(cons.seen_ms) as i64);
+        out.bulk(b"inactive");
+        out.int(cons.active_ms.map_or(-1, |t| now.saturating_sub(t) as i64));
+    }
+    let touched = g.consumers.len();
     c.out.buf.extend_from_slice(&out.buf);
     c.touched(touched);
     Ok(())

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::args::{self, is};
-use super::collection::{numkeys, read, scan_args, store, timeout_ms, write};
+use super::args::{self, is, Args};
+use super::collection::{numkeys, read, store, timeout_ms, write, ScanArgs};
 use super::list::pop_count;
 use super::string::range;
 use super::{Call, CmdError, CmdResult};
@@ -135,13 +135,12 @@ impl RangeQuery<'_> {
     }
 }
 
-/// Parses `min max [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]` from `at` (the ZRANGE form).
-fn parse_zrange<'a>(a: &'a [&'a [u8]], at: usize, store: bool) -> Result<RangeQuery<'a>, CmdError> {
+/// Parses `min max [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]` (the ZRANGE form).
+fn parse_zrange<'a>(a: &mut Args<'a>, store: bool) -> Result<RangeQuery<'a>, CmdError> {
+    let (min, max) = (a.bytes()?, a.bytes()?);
     let (mut byscore, mut bylex, mut rev, mut limit, mut withscores) =
         (false, false, false, None, false);
-    let mut i = at + 2;
-    while i < a.len() {
-        let opt = a[i];
+    while let Some(opt) = a.optional() {
         if is(opt, "byscore") {
             byscore = true;
         } else if is(opt, "bylex") {
@@ -150,36 +149,44 @@ fn parse_zrange<'a>(a: &'a [&'a [u8]], at: usize, store: bool) -> Result<RangeQu
             rev = true;
         } else if is(opt, "withscores") && !store {
             withscores = true;
-        } else if is(opt, "limit") && i + 2 < a.len() {
-            limit = Some((args::int(a[i + 1])?, args::int(a[i + 2])?));
-            i += 2;
+        } else if is(opt, "limit") && a.len() >= 2 {
+            limit = Some((a.int()?, a.int()?));
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     if byscore && bylex {
         return Err(CmdError::Syntax);
     }
     check_range_options(byscore, bylex, limit.is_some(), withscores)?;
+    Ok(RangeQuery {
+        by: range_by(min, max, byscore, bylex, rev)?,
+        rev,
+        limit,
+        withscores,
+    })
+}
+
+/// The range between the `min` and `max` arguments, by rank, score or lex.
+fn range_by<'a>(
+    min: &'a [u8],
+    max: &'a [u8],
+    byscore: bool,
+    bylex: bool,
+    rev: bool,
+) -> Result<By<'a>, CmdError> {
     // With REV, score and lex ranges are given as `max min`.
     let (lo, hi) = if rev && (byscore || bylex) {
-        (a[at + 1], a[at])
+        (max, min)
     } else {
-        (a[at], a[at + 1])
+        (min, max)
     };
-    let by = if byscore {
+    Ok(if byscore {
         By::Score(score_bound(lo)?, score_bound(hi)?)
     } else if bylex {
         By::Lex(lex_bound(lo)?, lex_bound(hi)?)
     } else {
-        By::Rank(args::int(a[at])?, args::int(a[at + 1])?)
-    };
-    Ok(RangeQuery {
-        by,
-        rev,
-        limit,
-        withscores,
+        By::Rank(args::int(min)?, args::int(max)?)
     })
 }
 
@@ -203,39 +210,25 @@ fn check_range_options(
 }
 
 /// Parses the older forms: ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZREVRANGE.
-fn parse_legacy<'a>(a: &'a [&'a [u8]]) -> Result<RangeQuery<'a>, CmdError> {
-    let name = a[0].to_ascii_lowercase();
+fn parse_legacy<'a>(a: &mut Args<'a>) -> Result<RangeQuery<'a>, CmdError> {
+    let name = a.name().to_ascii_lowercase();
     let rev = name.starts_with(b"zrev");
     let bylex = name.ends_with(b"bylex");
     let byscore = name.ends_with(b"byscore");
+    let (min, max) = (a.bytes()?, a.bytes()?);
     let (mut limit, mut withscores) = (None, false);
-    let mut i = 4;
-    while i < a.len() {
-        if is(a[i], "withscores") {
+    while let Some(opt) = a.optional() {
+        if is(opt, "withscores") {
             withscores = true;
-        } else if is(a[i], "limit") && i + 2 < a.len() {
-            limit = Some((args::int(a[i + 1])?, args::int(a[i + 2])?));
-            i += 2;
+        } else if is(opt, "limit") && a.len() >= 2 {
+            limit = Some((a.int()?, a.int()?));
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     check_range_options(byscore, bylex, limit.is_some(), withscores)?;
-    let (lo, hi) = if rev && (byscore || bylex) {
-        (a[3], a[2])
-    } else {
-        (a[2], a[3])
-    };
-    let by = if byscore {
-        By::Score(score_bound(lo)?, score_bound(hi)?)
-    } else if bylex {
-        By::Lex(lex_bound(lo)?, lex_bound(hi)?)
-    } else {
-        By::Rank(args::int(a[2])?, args::int(a[3])?)
-    };
     Ok(RangeQuery {
-        by,
+        by: range_by(min, max, byscore, bylex, rev)?,
         rev,
         limit,
         withscores,
@@ -280,8 +273,10 @@ fn run_range(c: &mut Call, key: &[u8], q: &RangeQuery) -> Result<Vec<(Vec<u8>, f
 
 /// ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
 pub fn zrange(c: &mut Call) -> CmdResult {
-    let q = parse_zrange(c.args, 2, false)?;
-    let items = run_range(c, c.args[1], &q)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let q = parse_zrange(&mut a, false)?;
+    let items = run_range(c, key, &q)?;
     c.touched(items.len());
     reply_scored(c, &items, q.withscores, false);
     Ok(())
@@ -289,8 +284,10 @@ pub fn zrange(c: &mut Call) -> CmdResult {
 
 /// ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZREVRANGE
 pub fn zrange_legacy(c: &mut Call) -> CmdResult {
-    let q = parse_legacy(c.args)?;
-    let items = run_range(c, c.args[1], &q)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let q = parse_legacy(&mut a)?;
+    let items = run_range(c, key, &q)?;
     c.touched(items.len());
     reply_scored(c, &items, q.withscores, false);
     Ok(())
@@ -298,14 +295,16 @@ pub fn zrange_legacy(c: &mut Call) -> CmdResult {
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
 pub fn zrangestore(c: &mut Call) -> CmdResult {
-    let q = parse_zrange(c.args, 3, true)?;
-    let items = run_range(c, c.args[2], &q)?;
+    let mut a = c.args();
+    let (dst, src) = (a.key()?, a.key()?);
+    let q = parse_zrange(&mut a, true)?;
+    let items = run_range(c, src, &q)?;
     c.touched(items.len());
     let n = items.len();
     store(
         c.held,
         c.session.db,
-        c.args[1],
+        dst,
         Object::ZSet(build(items)),
         &c.clock,
     );
@@ -375,22 +374,20 @@ fn add_one(z: &mut ZSet, f: &AddFlags, member: &[u8], score: f64) -> Result<Adde
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member …]
 pub fn zadd(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let key = a.key()?;
     let mut f = AddFlags::default();
-    let mut i = 2;
-    while i < c.args.len() {
-        let a = c.args[i];
-        match a.to_ascii_lowercase().as_slice() {
-            b"nx" => f.nx = true,
-            b"xx" => f.xx = true,
-            b"gt" => f.gt = true,
-            b"lt" => f.lt = true,
-            b"ch" => f.ch = true,
-            b"incr" => f.incr = true,
-            _ => break,
+    while let Some(flag) = a.one_of(&["nx", "xx", "gt", "lt", "ch", "incr"]) {
+        match flag {
+            0 => f.nx = true,
+            1 => f.xx = true,
+            2 => f.gt = true,
+            3 => f.lt = true,
+            4 => f.ch = true,
+            _ => f.incr = true,
         }
-        i += 1;
     }
-    let pairs = &c.args[i..];
+    let pairs = a.rest();
     if pairs.is_empty() || pairs.len() % 2 != 0 {
         return Err(CmdError::Syntax);
     }
@@ -416,7 +413,7 @@ pub fn zadd(c: &mut Call) -> CmdResult {
     let outcome = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         !f.xx,
         |z: &mut ZSet| {
@@ -453,8 +450,8 @@ pub fn zadd(c: &mut Call) -> CmdResult {
 
 /// ZINCRBY key increment member
 pub fn zincrby(c: &mut Call) -> CmdResult {
-    let delta = args::float(c.args[2])?;
-    let member = c.args[3];
+    let mut a = c.args();
+    let (key, delta, member) = (a.key()?, a.float()?, a.bytes()?);
     let f = AddFlags {
         incr: true,
         ..Default::default()
@@ -462,7 +459,7 @@ pub fn zincrby(c: &mut Call) -> CmdResult {
     let r = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         true,
         |z: &mut ZSet| match add_one(z, &f, member, delta)? {
@@ -476,11 +473,12 @@ pub fn zincrby(c: &mut Call) -> CmdResult {
 
 /// ZREM key member [member …]
 pub fn zrem(c: &mut Call) -> CmdResult {
-    let members = &c.args[2..];
+    let mut a = c.args();
+    let (key, members) = (a.key()?, a.rest());
     let n = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |z: &mut ZSet| members.iter().filter(|m| z.remove(m).is_some()).count(),
@@ -492,8 +490,10 @@ pub fn zrem(c: &mut Call) -> CmdResult {
 
 /// ZSCORE key member
 pub fn zscore(c: &mut Call) -> CmdResult {
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
-    match z.and_then(|z| z.score(c.args[2])) {
+    let mut a = c.args();
+    let (key, member) = (a.key()?, a.bytes()?);
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
+    match z.and_then(|z| z.score(member)) {
         Some(s) => c.out.double(s),
         None => c.out.null(),
     }
@@ -502,8 +502,9 @@ pub fn zscore(c: &mut Call) -> CmdResult {
 
 /// ZMSCORE key member [member …]
 pub fn zmscore(c: &mut Call) -> CmdResult {
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
-    let members = &c.args[2..];
+    let mut a = c.args();
+    let (key, members) = (a.key()?, a.rest());
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     c.out.array(members.len());
     for m in members {
         match z.and_then(|z| z.score(m)) {
@@ -517,15 +518,18 @@ pub fn zmscore(c: &mut Call) -> CmdResult {
 
 /// ZCARD key
 pub fn zcard(c: &mut Call) -> CmdResult {
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let key = c.args().key()?;
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     c.out.int(z.map_or(0, ZSet::len) as i64);
     Ok(())
 }
 
 /// ZCOUNT key min max
 pub fn zcount(c: &mut Call) -> CmdResult {
-    let (min, max) = (score_bound(c.args[2])?, score_bound(c.args[3])?);
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let (min, max) = (score_bound(a.bytes()?)?, score_bound(a.bytes()?)?);
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     let n = z.map_or(0, |z| {
         let (lo, hi) = score_ranks(z, min, max);
         hi - lo
@@ -536,8 +540,10 @@ pub fn zcount(c: &mut Call) -> CmdResult {
 
 /// ZLEXCOUNT key min max
 pub fn zlexcount(c: &mut Call) -> CmdResult {
-    let (min, max) = (lex_bound(c.args[2])?, lex_bound(c.args[3])?);
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let (min, max) = (lex_bound(a.bytes()?)?, lex_bound(a.bytes()?)?);
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     let n = z.map_or(0, |z| {
         let (lo, hi) = lex_ranks(z, &min, &max);
         hi - lo
@@ -548,14 +554,12 @@ pub fn zlexcount(c: &mut Call) -> CmdResult {
 
 /// ZRANK / ZREVRANK key member [WITHSCORE]
 pub fn zrank(c: &mut Call) -> CmdResult {
-    let withscore = match c.args.get(3) {
-        Some(a) if is(a, "withscore") && c.args.len() == 4 => true,
-        Some(_) => return Err(CmdError::Syntax),
-        None => false,
-    };
-    let rev = is(c.args[0], "zrevrank");
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
-    let member = c.args[2];
+    let mut a = c.args();
+    let (key, member) = (a.key()?, a.bytes()?);
+    let withscore = a.keyword("withscore");
+    a.finish_or(CmdError::Syntax)?;
+    let rev = a.called("zrevrank");
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     let found = z.and_then(|z| {
         let rank = z.rank(member)?;
         let score = z.score(member)?;
@@ -585,15 +589,15 @@ fn pop_from(z: &mut ZSet, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
 
 /// ZPOPMIN / ZPOPMAX key [count]
 pub fn zpop(c: &mut Call) -> CmdResult {
-    if c.args.len() > 3 {
-        return Err(CmdError::Syntax);
-    }
-    let max = is(c.args[0], "zpopmax");
-    let count = c.args.get(2).map(|a| pop_count(a)).transpose()?;
+    let mut a = c.args();
+    let (key, count) = (a.key()?, a.optional());
+    a.finish_or(CmdError::Syntax)?;
+    let max = a.called("zpopmax");
+    let count = count.map(pop_count).transpose()?;
     let items = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |z: &mut ZSet| pop_from(z, count.unwrap_or(1), max),
@@ -633,9 +637,10 @@ fn pop_first(
 
 /// BZPOPMIN / BZPOPMAX key [key …] timeout
 pub fn bzpop(c: &mut Call) -> CmdResult {
-    let max = is(c.args[0], "bzpopmax");
-    let timeout = timeout_ms(c.args[c.args.len() - 1])?;
-    let keys = &c.args[1..c.args.len() - 1];
+    let mut a = c.args();
+    let max = a.called("bzpopmax");
+    let keys = a.take(a.len().saturating_sub(1))?;
+    let timeout = timeout_ms(a.bytes()?)?;
     match pop_first(c, keys, 1, max)? {
         Some((k, items)) => {
             c.out.array(3);
@@ -649,18 +654,24 @@ pub fn bzpop(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-fn mpop_args<'a>(a: &'a [&'a [u8]], at: usize) -> Result<(&'a [&'a [u8]], bool, usize), CmdError> {
-    let n = numkeys(a, at, "zmpop")?;
-    let keys = &a[at + 1..at + 1 + n];
-    let rest = &a[at + 1 + n..];
-    let max = match rest.first() {
-        Some(w) if is(w, "min") => false,
-        Some(w) if is(w, "max") => true,
-        _ => return Err(CmdError::Syntax),
+/// Reads `numkeys key [key …]` with the checks and errors of `collection::numkeys`: the keys.
+fn counted_keys<'a>(a: &mut Args<'a>, command: &str) -> Result<&'a [&'a [u8]], CmdError> {
+    let mut from_numkeys = *a;
+    a.bytes()?;
+    let n = numkeys(from_numkeys.rest(), 0, command)?;
+    a.take(n)
+}
+
+/// Parses `numkeys key [key …] MIN|MAX [COUNT count]`: the keys, MAX, the count.
+fn mpop_args<'a>(a: &mut Args<'a>) -> Result<(&'a [&'a [u8]], bool, usize), CmdError> {
+    let keys = counted_keys(a, "zmpop")?;
+    let max = match a.one_of(&["min", "max"]) {
+        Some(which) => which == 1,
+        None => return Err(CmdError::Syntax),
     };
-    let count = match rest.len() {
-        1 => 1,
-        3 if is(rest[1], "count") => match args::int(rest[2]) {
+    let count = match a.rest() {
+        [] => 1,
+        [opt, count] if is(opt, "count") => match args::int(count) {
             Ok(n) if n > 0 => n as usize,
             _ => return Err(CmdError::err("count should be greater than 0")),
         },
@@ -683,7 +694,7 @@ fn reply_mpop(c: &mut Call, key: &[u8], items: &[(Vec<u8>, f64)]) {
 
 /// ZMPOP numkeys key [key …] MIN|MAX [COUNT count]
 pub fn zmpop(c: &mut Call) -> CmdResult {
-    let (keys, max, count) = mpop_args(c.args, 1)?;
+    let (keys, max, count) = mpop_args(&mut c.args())?;
     match pop_first(c, keys, count, max)? {
         Some((k, items)) => reply_mpop(c, keys[k], &items),
         None => c.out.null_array(),
@@ -693,8 +704,9 @@ pub fn zmpop(c: &mut Call) -> CmdResult {
 
 /// BZMPOP timeout numkeys key [key …] MIN|MAX [COUNT count]
 pub fn bzmpop(c: &mut Call) -> CmdResult {
-    let timeout = timeout_ms(c.args[1])?;
-    let (keys, max, count) = mpop_args(c.args, 2)?;
+    let mut a = c.args();
+    let timeout = timeout_ms(a.bytes()?)?;
+    let (keys, max, count) = mpop_args(&mut a)?;
     match pop_first(c, keys, count, max)? {
         Some((k, items)) => reply_mpop(c, keys[k], &items),
         None if c.may_block() => c.block(keys, timeout),
@@ -705,14 +717,11 @@ pub fn bzmpop(c: &mut Call) -> CmdResult {
 
 /// ZREMRANGEBYRANK / ZREMRANGEBYSCORE / ZREMRANGEBYLEX key min max
 pub fn zremrange(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let by = if name.ends_with(b"byrank") {
-        By::Rank(args::int(c.args[2])?, args::int(c.args[3])?)
-    } else if name.ends_with(b"byscore") {
-        By::Score(score_bound(c.args[2])?, score_bound(c.args[3])?)
-    } else {
-        By::Lex(lex_bound(c.args[2])?, lex_bound(c.args[3])?)
-    };
+    let mut a = c.args();
+    let (key, min, max) = (a.key()?, a.bytes()?, a.bytes()?);
+    let byscore = a.called("zremrangebyscore");
+    let bylex = a.called("zremrangebylex");
+    let by = range_by(min, max, byscore, bylex, false)?;
     let q = RangeQuery {
         by,
         rev: false,
@@ -722,7 +731,7 @@ pub fn zremrange(c: &mut Call) -> CmdResult {
     let n = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |z: &mut ZSet| {
@@ -797,9 +806,9 @@ struct Combine<'a> {
     withscores: bool,
 }
 
-fn parse_combine<'a>(a: &'a [&'a [u8]], at: usize, store: bool) -> Result<Combine<'a>, CmdError> {
-    let name = a[0].to_ascii_lowercase();
-    let command = args::text(&name);
+/// Parses `numkeys key [key …] [WEIGHTS …] [AGGREGATE …] [WITHSCORES]` (no WITHSCORES for a `store`).
+fn parse_combine<'a>(a: &mut Args<'a>, store: bool) -> Result<Combine<'a>, CmdError> {
+    let name = a.name().to_ascii_lowercase();
     let op = if name.starts_with(b"zunion") {
         Op::Union
     } else if name.starts_with(b"zinter") {
@@ -807,38 +816,31 @@ fn parse_combine<'a>(a: &'a [&'a [u8]], at: usize, store: bool) -> Result<Combin
     } else {
         Op::Diff
     };
-    let n = numkeys(a, at, &command)?;
-    let keys = &a[at + 1..at + 1 + n];
+    let keys = counted_keys(a, &args::text(&name))?;
     let mut out = Combine {
         op,
         keys,
-        weights: vec![1.0; n],
+        weights: vec![1.0; keys.len()],
         how: Aggregate::Sum,
         withscores: false,
     };
-    let mut i = at + 1 + n;
-    while i < a.len() {
-        let opt = a[i];
-        if op != Op::Diff && is(opt, "weights") && i + n < a.len() {
-            for w in 0..n {
-                out.weights[w] = args::float(a[i + 1 + w])
-                    .map_err(|_| CmdError::err("weight value is not a float"))?;
+    while let Some(opt) = a.optional() {
+        if op != Op::Diff && is(opt, "weights") && a.len() >= keys.len() {
+            for (w, arg) in out.weights.iter_mut().zip(a.take(keys.len())?) {
+                *w = args::float(arg).map_err(|_| CmdError::err("weight value is not a float"))?;
             }
-            i += n;
-        } else if op != Op::Diff && is(opt, "aggregate") && i + 1 < a.len() {
-            out.how = match a[i + 1].to_ascii_lowercase().as_slice() {
-                b"sum" => Aggregate::Sum,
-                b"min" => Aggregate::Min,
-                b"max" => Aggregate::Max,
-                _ => return Err(CmdError::Syntax),
+        } else if op != Op::Diff && is(opt, "aggregate") && !a.is_empty() {
+            out.how = match a.one_of(&["sum", "min", "max"]) {
+                Some(0) => Aggregate::Sum,
+                Some(1) => Aggregate::Min,
+                Some(_) => Aggregate::Max,
+                None => return Err(CmdError::Syntax),
             };
-            i += 1;
         } else if !store && is(opt, "withscores") {
             out.withscores = true;
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     Ok(out)
 }
@@ -898,7 +900,7 @@ fn combine(c: &mut Call, q: &Combine) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
 
 /// ZUNION / ZINTER / ZDIFF numkeys key [key …] [WEIGHTS …] [AGGREGATE …] [WITHSCORES]
 pub fn zunion(c: &mut Call) -> CmdResult {
-    let q = parse_combine(c.args, 1, false)?;
+    let q = parse_combine(&mut c.args(), false)?;
     let items = combine(c, &q)?;
     reply_scored(c, &items, q.withscores, false);
     Ok(())
@@ -906,13 +908,15 @@ pub fn zunion(c: &mut Call) -> CmdResult {
 
 /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE destination numkeys key [key …] [WEIGHTS …] [AGGREGATE …]
 pub fn zunionstore(c: &mut Call) -> CmdResult {
-    let q = parse_combine(c.args, 2, true)?;
+    let mut a = c.args();
+    let dst = a.key()?;
+    let q = parse_combine(&mut a, true)?;
     let items = combine(c, &q)?;
     let n = items.len();
     store(
         c.held,
         c.session.db,
-        c.args[1],
+        dst,
         Object::ZSet(build(items)),
         &c.clock,
     );
@@ -922,9 +926,9 @@ pub fn zunionstore(c: &mut Call) -> CmdResult {
 
 /// ZINTERCARD numkeys key [key …] [LIMIT limit]
 pub fn zintercard(c: &mut Call) -> CmdResult {
-    let n = numkeys(c.args, 1, "zintercard")?;
-    let keys = &c.args[2..2 + n];
-    let limit = match &c.args[2 + n..] {
+    let mut a = c.args();
+    let keys = counted_keys(&mut a, "zintercard")?;
+    let limit = match a.rest() {
         [] => 0,
         [opt, value] if is(opt, "limit") => match args::int(value)? {
             l if l < 0 => return Err(CmdError::err("LIMIT can't be negative")),
@@ -935,7 +939,7 @@ pub fn zintercard(c: &mut Call) -> CmdResult {
     let q = Combine {
         op: Op::Inter,
         keys,
-        weights: vec![1.0; n],
+        weights: vec![1.0; keys.len()],
         how: Aggregate::Sum,
         withscores: false,
     };
@@ -947,16 +951,15 @@ pub fn zintercard(c: &mut Call) -> CmdResult {
 
 /// ZRANDMEMBER key [count [WITHSCORES]]
 pub fn zrandmember(c: &mut Call) -> CmdResult {
-    let count = c.args.get(2).map(|a| args::int(a)).transpose()?;
-    let withscores = match c.args.get(3) {
-        Some(a) if is(a, "withscores") && c.args.len() == 4 => true,
-        Some(_) => return Err(CmdError::Syntax),
-        None => false,
-    };
+    let mut a = c.args();
+    let key = a.key()?;
+    let count = a.optional().map(args::int).transpose()?;
+    let withscores = a.keyword("withscores");
+    a.finish_or(CmdError::Syntax)?;
     if count.is_some_and(|n| n < -(i64::MAX / 2)) {
         return Err(CmdError::err("value is out of range"));
     }
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     let Some(count) = count else {
         match z.and_then(ZSet::random) {
             Some((m, _)) => c.out.bulk(m),
@@ -983,10 +986,39 @@ pub fn zrandmember(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// Parses `cursor [MATCH pattern] [COUNT count]` with the checks and errors of `collection::scan_args`.
+fn scan_options<'a>(a: &mut Args<'a>) -> Result<ScanArgs<'a>, CmdError> {
+    let cursor = std::str::from_utf8(a.bytes()?)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let mut out = ScanArgs {
+        cursor: cursor.min(usize::MAX as u64) as usize,
+        pattern: None,
+        count: 10,
+    };
+    while let Some(opt) = a.optional() {
+        let value = a.optional().ok_or(CmdError::Syntax)?;
+        if is(opt, "match") {
+            out.pattern = Some(value).filter(|p| *p != b"*");
+        } else if is(opt, "count") {
+            out.count = args::uint(value)?;
+            if out.count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(out)
+}
+
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn zscan(c: &mut Call) -> CmdResult {
-    let scan = scan_args(c.args)?;
-    let z = read::<ZSet>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let scan = scan_options(&mut a)?;
+    let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     let mut found: Vec<(&[u8], f64)> = Vec::new();
     let mut visited = 0;
     let next = z.map_or(0, |z| {
