@@ -167,16 +167,8 @@ pub(super) fn admit(
         node.clients.rejected.fetch_add(1, Ordering::Relaxed);
         return Err(PROTECTED_MODE_DENIED);
     }
-    let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer.addr,
-        peer.local,
-        peer.fd,
-        now_ms(),
-    ));
-    node.clients.register(info.clone());
-    tracing::debug!(client = id, addr = %peer.addr, "client connected");
+    let info = register(node, peer);
+    tracing::debug!(client = info.id, addr = %peer.addr, "client connected");
     let user = node
         .acl
         .get("default")
@@ -184,6 +176,19 @@ pub(super) fn admit(
     let mut session = Session::new(info, counters, user);
     session.acl_version = node.acl.version.load(Ordering::Relaxed);
     Ok(session)
+}
+
+/// Registers an admitted client under a new id.
+pub(super) fn register(node: &Node, peer: &Peer) -> Arc<ClientInfo> {
+    let info = Arc::new(ClientInfo::new(
+        node.clients.next_id(),
+        peer.addr,
+        peer.local,
+        peer.fd,
+        now_ms(),
+    ));
+    node.clients.register(info.clone());
+    info
 }
 
 /// Releases the command state a connection held: its transaction, blocking and pub/sub state.

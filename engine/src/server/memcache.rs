@@ -15,14 +15,13 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::connection::{ClientStream, Peer};
+use super::connection::{self, ClientStream, Peer};
 use super::read_buffer::{ReadBuffer, READ_CHUNK};
 
-use crate::clients::ClientInfo;
 use crate::command::memcache::{self as mc, Ctx};
 use crate::command::Session;
 use crate::metering::Counters;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
 use crate::protocol::memcache::{self, Parsed, Request};
 
 /// Buffers of one connection.
@@ -86,16 +85,8 @@ pub(super) fn admit(
         node.clients.rejected.fetch_add(1, Ordering::Relaxed);
         return Err(b"SERVER_ERROR Too many open connections\r\n");
     }
-    let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer.addr,
-        peer.local,
-        peer.fd,
-        now_ms(),
-    ));
-    node.clients.register(info.clone());
-    tracing::debug!(client = id, addr = %peer.addr, "memcached client connected");
+    let info = connection::register(node, &peer);
+    tracing::debug!(client = info.id, addr = %peer.addr, "memcached client connected");
     // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user.
     Ok(Session::new(
         info,
