@@ -9,9 +9,7 @@ use common::{err, run, Engine};
 use redis::Value;
 
 fn acl_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferro-acl-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("users.acl");
+    let path = common::temp_dir(&format!("acl-{name}")).join("users.acl");
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -276,11 +278,77 @@ pub fn bulks(items: &[&str]) -> redis::Value {
     redis::Value::Array(items.iter().map(|s| bulk(s)).collect())
 }
 
+/// A numeric field of `INFO <section>`.
+pub fn info_u64(c: &mut redis::Connection, section: &str, name: &str) -> u64 {
+    let info: String = cmd("INFO", &[section]).query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no numeric {name} in INFO {section}"))
+}
+
 /// Reads the `used_memory` field of INFO memory.
 pub fn used_memory(c: &mut redis::Connection) -> u64 {
-    let info: String = cmd("INFO", &["memory"]).query(c).expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory field")
+    info_u64(c, "memory", "used_memory")
+}
+
+/// How many clients wait in a blocking command.
+pub fn blocked_clients(c: &mut redis::Connection) -> u64 {
+    info_u64(c, "clients", "blocked_clients")
+}
+
+/// Waits (5 s at most) until exactly `n` clients wait in a blocking command.
+pub fn wait_blocked(c: &mut redis::Connection, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while blocked_clients(c) != n {
+        assert!(
+            Instant::now() < deadline,
+            "never reached {n} blocked clients"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits (15 s at most) until `f` holds; `what` names it if it never does.
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends an inline request without reading its reply.
+pub fn send(s: &mut TcpStream, request: &str) {
+    s.write_all(format!("{request}\r\n").as_bytes())
+        .expect("write");
+}
+
+/// A new empty directory `name` of this test process, under the system's temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferro-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}
+
+/// The statistics `stats <group>` reports on a Memcached connection (`group` empty: the general ones).
+pub fn memcached_stats(s: &mut TcpStream, group: &str) -> HashMap<String, String> {
+    let line = if group.is_empty() {
+        "stats\r\n".to_string()
+    } else {
+        format!("stats {group}\r\n")
+    };
+    s.write_all(line.as_bytes()).expect("write");
+    let text = String::from_utf8(read_until(s, b"END\r\n")).expect("utf-8");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A numeric statistic of `stats` on a Memcached connection.
+pub fn memcached_stat(s: &mut TcpStream, name: &str) -> u64 {
+    memcached_stats(s, "")[name].parse().expect("number")
 }
