@@ -29,88 +29,58 @@ pub fn free_port() -> u16 {
 impl Engine {
     /// Starts an engine with extra flags and waits until it answers PING.
     pub fn start(flags: &[&str]) -> Engine {
-        for _ in 0..5 {
-            let port = free_port();
-            // Many engines run at once: metrics stay off unless a test asks for them.
-            let metrics: &[&str] = if flags.contains(&"--metrics-port") {
-                &[]
-            } else {
-                &["--metrics-port", "0"]
-            };
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
-                .args(["--port", &port.to_string(), "--loglevel", "warning"])
-                .args(metrics)
-                .args(flags)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start ferrocache-engine");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // port taken between probe and bind: retry with another
-                }
-                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                    // Any reply (PONG, or NOAUTH when a password is required) means it serves requests.
-                    let _ = s.write_all(b"PING\r\n");
-                    let mut buf = [0u8; 1];
-                    if s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-') {
-                        return Engine {
-                            child,
-                            port,
-                            memcached_port: 0,
-                        };
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("ferrocache-engine did not start");
+        (0..5)
+            .find_map(|_| Engine::launch(flags, None))
+            .unwrap_or_else(|| panic!("ferrocache-engine did not start"))
     }
 
     /// Starts an engine serving both protocols (`--protocol both`, or `memcached` when `only` is true), with
     /// extra flags, and waits until the Memcached port answers `version`.
     pub fn start_memcached(flags: &[&str], only: bool) -> Engine {
-        for _ in 0..5 {
-            let (port, memcached_port) = (free_port(), free_port());
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
-                .args(["--port", &port.to_string(), "--loglevel", "warning"])
+        (0..5)
+            .find_map(|_| Engine::launch(flags, Some(only)))
+            .unwrap_or_else(|| {
+                panic!("ferrocache-engine did not start with the memcached protocol")
+            })
+    }
+
+    /// Starts an engine on free ports, serving Memcached too unless `memcached` is `None` (only Memcached when
+    /// it is `Some(true)`), and waits until it answers; `None` if it exits first (a port was taken between
+    /// probe and bind) or does not answer within 10 s.
+    fn launch(flags: &[&str], memcached: Option<bool>) -> Option<Engine> {
+        let port = free_port();
+        let memcached_port = memcached.map_or(0, |_| free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"));
+        command.args(["--port", &port.to_string(), "--loglevel", "warning"]);
+        if let Some(only) = memcached {
+            command
                 .args(["--memcached-port", &memcached_port.to_string()])
-                .args(["--protocol", if only { "memcached" } else { "both" }])
-                .args(if flags.contains(&"--metrics-port") {
-                    &[][..]
-                } else {
-                    &["--metrics-port", "0"][..]
-                })
-                .args(flags)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start ferrocache-engine");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // a port was taken between probe and bind: retry with others
-                }
-                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", memcached_port)) {
-                    let _ = s.write_all(b"version\r\n");
-                    let mut buf = [0u8; 8];
-                    if s.read_exact(&mut buf).is_ok() && &buf == b"VERSION " {
-                        return Engine {
-                            child,
-                            port,
-                            memcached_port,
-                        };
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+                .args(["--protocol", if only { "memcached" } else { "both" }]);
         }
-        panic!("ferrocache-engine did not start with the memcached protocol");
+        // Many engines run at once: metrics stay off unless a test asks for them.
+        if !flags.contains(&"--metrics-port") {
+            command.args(["--metrics-port", "0"]);
+        }
+        let mut child = command
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferrocache-engine");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+            if answers(port, memcached_port) {
+                return Some(Engine {
+                    child,
+                    port,
+                    memcached_port,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// A raw TCP connection to the Memcached port.
@@ -164,6 +134,25 @@ impl Drop for Engine {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// True when a starting engine serves requests: the Memcached port answers `version` (when there is one), or
+/// the Redis port answers PING (PONG, or NOAUTH when a password is required).
+fn answers(port: u16, memcached_port: u16) -> bool {
+    if memcached_port != 0 {
+        reply_to(memcached_port, b"version\r\n", 8).is_some_and(|r| r == b"VERSION ")
+    } else {
+        reply_to(port, b"PING\r\n", 1).is_some_and(|r| r[0] == b'+' || r[0] == b'-')
+    }
+}
+
+/// The first `n` bytes of the reply to `request` on a new connection to `port`, if they come.
+fn reply_to(port: u16, request: &[u8], n: usize) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = s.write_all(request);
+    let mut reply = vec![0u8; n];
+    s.read_exact(&mut reply).ok()?;
+    Some(reply)
 }
 
 /// The value of `field` in `INFO <section>`.
