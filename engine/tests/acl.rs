@@ -9,9 +9,7 @@ use common::{err, run, Engine};
 use redis::Value;
 
 fn acl_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferro-acl-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("users.acl");
+    let path = common::temp_dir(&format!("acl-{name}")).join("users.acl");
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -208,37 +206,30 @@ fn acl_save_and_load_round_trip_through_the_file() {
     assert!(err(&mut ops, "SET", &["k", "v"]).starts_with("NOPERM"));
 }
 
+/// Runs `redis-cli` as the user `writer` with password `pass`.
+fn cli_as_writer(e: &Engine, pass: &str, args: &[&str]) -> std::process::Output {
+    Command::new("redis-cli")
+        .args([
+            "-p",
+            &e.port.to_string(),
+            "--user",
+            "writer",
+            "--pass",
+            pass,
+        ])
+        .arg("--no-auth-warning")
+        .args(args)
+        .output()
+        .expect("redis-cli")
+}
+
 #[test]
 fn redis_cli_authenticates_with_user_and_pass() {
     let path = acl_file("cli", USERS);
     let e = Engine::start(&["--aclfile", path.to_str().unwrap()]);
-    let out = Command::new("redis-cli")
-        .args([
-            "-p",
-            &e.port.to_string(),
-            "--user",
-            "writer",
-            "--pass",
-            "write-pass",
-            "--no-auth-warning",
-        ])
-        .args(["SET", "app:cli", "ok"])
-        .output()
-        .expect("redis-cli");
+    let out = cli_as_writer(&e, "write-pass", &["SET", "app:cli", "ok"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
-    let out = Command::new("redis-cli")
-        .args([
-            "-p",
-            &e.port.to_string(),
-            "--user",
-            "writer",
-            "--pass",
-            "wrong",
-            "--no-auth-warning",
-            "PING",
-        ])
-        .output()
-        .expect("redis-cli");
+    let out = cli_as_writer(&e, "wrong", &["PING"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("WRONGPASS")
             || String::from_utf8_lossy(&out.stderr).contains("WRONGPASS")

@@ -6,35 +6,12 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{bulk, expect, read_n, roundtrip, run, Engine};
+use common::{blocked_clients, bulk, expect, read_n, roundtrip, run, send, wait_blocked, Engine};
 use redis::Value;
-
-fn blocked_clients(c: &mut redis::Connection) -> u64 {
-    let info: String = common::cmd("INFO", &["clients"]).query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("blocked_clients field")
-}
-
-fn wait_blocked(c: &mut redis::Connection, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while blocked_clients(c) != n {
-        assert!(
-            Instant::now() < deadline,
-            "never reached {n} blocked clients"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// Reads exactly the expected reply (nothing more is waited for) and compares it.
 fn reply_is(s: &mut TcpStream, want: &str) {
     assert_eq!(String::from_utf8_lossy(&read_n(s, want.len())), want);
-}
-
-fn send(s: &mut TcpStream, request: &str) {
-    s.write_all(format!("{request}\r\n").as_bytes()).unwrap();
 }
 
 #[test]

@@ -4,16 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{run, Engine};
+use common::{info_u64, run, Engine};
 use redis::Value;
-
-fn info_field(c: &mut redis::Connection, section: &str, name: &str) -> u64 {
-    let text: String = common::cmd("INFO", &[section]).query(c).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no numeric {name}"))
-}
 
 fn fill(
     c: &mut redis::Connection,
@@ -78,7 +70,7 @@ fn expired_keys_are_invisible_to_reads() {
     assert_eq!(run(&mut c, "GET", &["short"]).unwrap(), Value::Nil);
     assert_eq!(run(&mut c, "TTL", &["short"]).unwrap(), Value::Int(-2));
     assert_eq!(run(&mut c, "EXISTS", &["short"]).unwrap(), Value::Int(0));
-    assert_eq!(info_field(&mut c, "stats", "expired_keys"), 1);
+    assert_eq!(info_u64(&mut c, "stats", "expired_keys"), 1);
 }
 
 #[test]
@@ -99,7 +91,7 @@ fn active_expiry_reclaims_keys_nobody_reads() {
         assert!(Instant::now() < deadline, "active expiry left {n} keys");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(info_field(&mut c, "stats", "expired_keys"), 20_000);
+    assert_eq!(info_u64(&mut c, "stats", "expired_keys"), 20_000);
     assert_eq!(count_existing(&mut c, "kept", 1_000), 1_000);
 }
 
@@ -135,7 +127,7 @@ fn noeviction_refuses_writes_over_the_limit_but_serves_reads_and_deletes() {
         run(&mut c, "DEL", &["k:0", "k:1", "k:2"]).unwrap(),
         Value::Int(3)
     );
-    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+    assert_eq!(info_u64(&mut c, "stats", "evicted_keys"), 0);
 }
 
 #[test]
@@ -144,9 +136,9 @@ fn allkeys_policies_keep_memory_under_the_limit() {
         let e = Engine::start(&["--maxmemory", "4mb", "--maxmemory-policy", policy]);
         let mut c = e.conn();
         fill(&mut c, "k", 20_000, 1000, None);
-        let used = info_field(&mut c, "memory", "used_memory");
+        let used = info_u64(&mut c, "memory", "used_memory");
         assert_within_limit(used, 4 << 20, policy);
-        let evicted = info_field(&mut c, "stats", "evicted_keys");
+        let evicted = info_u64(&mut c, "stats", "evicted_keys");
         let Value::Int(left) = run(&mut c, "DBSIZE", &[]).unwrap() else {
             panic!()
         };
@@ -198,11 +190,8 @@ fn volatile_policies_only_evict_keys_with_a_ttl() {
         fill(&mut c, "pinned", 1000, 1000, None);
         fill(&mut c, "temp", 6000, 1000, Some(3600));
         assert_eq!(count_existing(&mut c, "pinned", 1000), 1000, "{policy}");
-        assert!(
-            info_field(&mut c, "stats", "evicted_keys") > 2000,
-            "{policy}"
-        );
-        let used = info_field(&mut c, "memory", "used_memory");
+        assert!(info_u64(&mut c, "stats", "evicted_keys") > 2000, "{policy}");
+        let used = info_u64(&mut c, "memory", "used_memory");
         assert_within_limit(used, 4 << 20, policy);
         // With nothing volatile left to evict, writes are refused.
         run(&mut c, "FLUSHALL", &[]).unwrap();
@@ -259,6 +248,6 @@ fn config_set_maxmemory_applies_at_once() {
     )
     .unwrap();
     run(&mut c, "SET", &["trigger", "1"]).unwrap();
-    let used = info_field(&mut c, "memory", "used_memory");
+    let used = info_u64(&mut c, "memory", "used_memory");
     assert_within_limit(used, 2 << 20, "CONFIG SET");
 }

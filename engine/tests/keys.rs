@@ -4,12 +4,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{err, run, Engine};
+use common::{bulk, err, run, Engine};
 use redis::Value;
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 fn scan_all(c: &mut redis::Connection, extra: &[&str]) -> Vec<String> {
     let mut cursor = "0".to_string();

@@ -10,7 +10,10 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{info_field, read_n, read_to_close, read_until, roundtrip, run, Engine};
+use common::{
+    info_field, memcached_stat, memcached_stats, read_n, read_to_close, read_until, roundtrip, run,
+    temp_dir, Engine,
+};
 
 /// Sends `request` and asserts the reply is exactly `expected`. End requests with `mn` (reply `MN`) to prove
 /// nothing else was sent.
@@ -22,25 +25,6 @@ fn ask(s: &mut TcpStream, request: &[u8], expected: &[u8]) {
         "reply to {:?}",
         String::from_utf8_lossy(&request[..request.len().min(200)])
     );
-}
-
-fn stats(s: &mut TcpStream, group: &str) -> HashMap<String, String> {
-    let line = if group.is_empty() {
-        "stats\r\n".to_string()
-    } else {
-        format!("stats {group}\r\n")
-    };
-    s.write_all(line.as_bytes()).expect("write");
-    let text = String::from_utf8(read_until(s, b"END\r\n")).expect("utf-8");
-    text.lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn stat(s: &mut TcpStream, name: &str) -> u64 {
-    stats(s, "")[name].parse().expect("number")
 }
 
 /// The CAS unique `gets` returns for a key.
@@ -320,7 +304,7 @@ fn cas_detects_every_intervening_write() {
         format!("cas k 0 0 1 {now}\r\nx\r\n").as_bytes(),
         b"STORED\r\n",
     );
-    let c = stats(&mut s, "");
+    let c = memcached_stats(&mut s, "");
     assert_eq!(
         (
             c["cas_misses"].as_str(),
@@ -371,7 +355,7 @@ fn incr_and_decr_wrap_at_two_to_the_64_and_stop_at_zero() {
         b"STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n\
           STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
     );
-    let c = stats(&mut s, "");
+    let c = memcached_stats(&mut s, "");
     assert_eq!(
         (c["incr_misses"].as_str(), c["decr_misses"].as_str()),
         ("1", "1")
@@ -495,7 +479,7 @@ fn items_around_the_size_limit_are_stored_or_refused_without_losing_sync() {
         &request,
         b"STORED\r\nSERVER_ERROR object too large for cache\r\n",
     );
-    assert_eq!(stat(&mut s, "store_too_large"), 4);
+    assert_eq!(memcached_stat(&mut s, "store_too_large"), 4);
 }
 
 #[test]
@@ -545,7 +529,7 @@ fn pipelined_requests_and_a_hundred_key_multiget_are_answered_in_order() {
         );
     }
     ask(&mut s, &gets, &replies);
-    let c = stats(&mut s, "");
+    let c = memcached_stats(&mut s, "");
     assert_eq!(
         (c["get_hits"].as_str(), c["cmd_get"].as_str()),
         ("200", "200")
@@ -690,8 +674,7 @@ fn meta_set_delete_and_arithmetic_follow_their_modes_and_flags() {
 
 #[test]
 fn config_get_cluster_serves_the_operator_file_for_auto_discovery() {
-    let dir = std::env::temp_dir().join(format!("ferro-mc-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = temp_dir("mc-cluster");
     let file = dir.join("cluster");
     std::fs::write(
         &file,
@@ -733,7 +716,7 @@ fn stats_report_memcached_fields_and_reset() {
         b"set a 0 0 1\r\nx\r\nget a nothere\r\ndelete nothere\r\n",
         b"STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nNOT_FOUND\r\n",
     );
-    let c = stats(&mut s, "");
+    let c = memcached_stats(&mut s, "");
     for field in [
         "pid",
         "uptime",
@@ -777,7 +760,7 @@ fn stats_report_memcached_fields_and_reset() {
     assert!(c["bytes"].parse::<u64>().expect("bytes") > 0);
     assert!(c["curr_connections"].parse::<u64>().expect("n") >= 1);
     ask(&mut s, b"stats reset\r\n", b"RESET\r\n");
-    let c = stats(&mut s, "");
+    let c = memcached_stats(&mut s, "");
     assert_eq!(
         (
             c["get_hits"].as_str(),
@@ -786,12 +769,12 @@ fn stats_report_memcached_fields_and_reset() {
         ),
         ("0", "0", "1")
     );
-    let settings = stats(&mut s, "settings");
+    let settings = memcached_stats(&mut s, "settings");
     assert_eq!(settings["item_size_max"], "1048576");
     assert_eq!(settings["tcpport"], e.memcached_port.to_string());
     assert_eq!(settings["cas_enabled"], "yes");
-    assert_eq!(stats(&mut s, "items")["items:1:number"], "1");
-    assert_eq!(stats(&mut s, "slabs")["active_slabs"], "1");
+    assert_eq!(memcached_stats(&mut s, "items")["items:1:number"], "1");
+    assert_eq!(memcached_stats(&mut s, "slabs")["active_slabs"], "1");
 }
 
 fn e_pid_of(e: &Engine) -> String {
@@ -811,13 +794,13 @@ fn requests_are_charged_request_units_like_redis_commands() {
         format!("get {}\r\n", keys.join(" ")).as_bytes(),
         b"END\r\n",
     );
-    assert_eq!(stat(&mut s, "ecpu_memcached"), 1 + 3);
+    assert_eq!(memcached_stat(&mut s, "ecpu_memcached"), 1 + 3);
     // A 5000-byte set: 5,024 bytes of request and reply -> 5 units; the stats request before it cost 1.
     let mut request = b"set big 0 0 5000\r\n".to_vec();
     request.extend_from_slice(&[b'x'; 5000]);
     request.extend_from_slice(b"\r\n");
     ask(&mut s, &request, b"STORED\r\n");
-    assert_eq!(stat(&mut s, "ecpu_memcached"), 1 + 3 + 1 + 5);
+    assert_eq!(memcached_stat(&mut s, "ecpu_memcached"), 1 + 3 + 1 + 5);
     let mut redis = e.conn();
     let info: String = redis::cmd("INFO")
         .arg("usage")
@@ -833,7 +816,7 @@ fn requests_are_charged_request_units_like_redis_commands() {
 fn management_requests_are_counted_apart_so_that_metering_bills_only_cache_use() {
     let e = Engine::start_memcached(&[], false);
     let mut s = e.mc();
-    let before = stats(&mut s, "");
+    let before = memcached_stats(&mut s, "");
     s.write_all(b"version\r\nmn\r\nverbosity 1\r\n")
         .expect("write");
     let reply = read_until(&mut s, b"MN\r\nOK\r\n");
@@ -843,7 +826,7 @@ fn management_requests_are_counted_apart_so_that_metering_bills_only_cache_use()
         b"set a 0 0 1\r\nx\r\nget a\r\n",
         b"STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n",
     );
-    let after = stats(&mut s, "");
+    let after = memcached_stats(&mut s, "");
     let n = |m: &HashMap<String, String>, k: &str| -> u64 { m[k].parse().expect(k) };
     let total = n(&after, "ecpu_total") - n(&before, "ecpu_total");
     let unbilled = n(&after, "ecpu_unbilled") - n(&before, "ecpu_unbilled");
@@ -903,7 +886,10 @@ fn a_memcached_only_node_evicts_instead_of_refusing_writes() {
         "the Redis port must stay closed"
     );
     let mut s = e.mc();
-    assert_eq!(stats(&mut s, "settings")["maxmemory_policy"], "allkeys-lru");
+    assert_eq!(
+        memcached_stats(&mut s, "settings")["maxmemory_policy"],
+        "allkeys-lru"
+    );
     let value = vec![b'v'; 1000];
     let mut batch = Vec::new();
     let mut expected = Vec::new();
@@ -918,7 +904,7 @@ fn a_memcached_only_node_evicts_instead_of_refusing_writes() {
             expected.clear();
         }
     }
-    let c = stats(&mut s, "");
+    let c = memcached_stats(&mut s, "");
     let items: u64 = c["curr_items"].parse().expect("n");
     let evictions: u64 = c["evictions"].parse().expect("n");
     assert!(items < 10_000 && items > 500, "{items} items");

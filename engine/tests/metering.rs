@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run, Engine};
+use common::{memcached_stat, run, Engine};
 use redis::Value;
 
 fn usage(c: &mut redis::Connection) -> (u64, u64) {
@@ -178,14 +178,6 @@ fn metrics_endpoint_matches_info_and_parses_as_openmetrics() {
     assert!(samples
         .iter()
         .any(|l| l.starts_with("ferrocache_node_info{role=primary,run_id=")));
-}
-
-fn memcached_stat(s: &mut std::net::TcpStream, name: &str) -> u64 {
-    let text = String::from_utf8(common::roundtrip_until(s, b"stats\r\n", b"END\r\n")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 #[test]

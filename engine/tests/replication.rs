@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{err, run, Engine};
+use common::{err, run, wait_until, Engine};
 use redis::Value;
 
 fn info(c: &mut redis::Connection, section: &str) -> HashMap<String, String> {
@@ -21,14 +21,6 @@ fn field(c: &mut redis::Connection, section: &str, name: &str) -> String {
     info(c, section)
         .remove(name)
         .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn replica_of(primary: &Engine, extra: &[&str]) -> Engine {

@@ -2,12 +2,8 @@
 
 mod common;
 
-use common::{err, read_to_close, roundtrip, run, Engine};
+use common::{bulk, err, read_to_close, roundtrip, run, Engine};
 use redis::Value;
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 fn info(c: &mut redis::Connection, section: &str) -> String {
     common::cmd("INFO", &[section]).query(c).unwrap()
@@ -286,8 +282,7 @@ fn sigterm_and_shutdown_stop_the_server_cleanly() {
 
 #[test]
 fn config_file_and_flags_configure_the_node() {
-    let dir = std::env::temp_dir().join(format!("ferro-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("config");
     let file = dir.join("engine.conf");
     std::fs::write(&file, "databases 4\nmaxmemory-policy volatile-ttl\n").unwrap();
     let e = Engine::start(&[

@@ -2,19 +2,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{run, Engine};
+use common::{run, temp_dir, Engine};
 use redis::Value;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferro-snapshots-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn fill(c: &mut redis::Connection, n: usize) {
     let mut p = redis::pipe();

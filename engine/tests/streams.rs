@@ -4,12 +4,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{bulk, bulks, err, read_n, run, Engine};
+use common::{
+    blocked_clients, bulk, bulks, err, read_n, run, send, temp_dir, wait_blocked, wait_until,
+    Engine,
+};
 use redis::Value;
 
 fn xadd(c: &mut redis::Connection, key: &str, id: &str, pairs: &[&str]) -> String {
@@ -65,29 +65,6 @@ fn field(v: &[(String, Value)], name: &str) -> Value {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| panic!("no field {name} in {v:?}"))
-}
-
-fn blocked_clients(c: &mut redis::Connection) -> u64 {
-    let info: String = common::cmd("INFO", &["clients"]).query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("blocked_clients field")
-}
-
-fn wait_blocked(c: &mut redis::Connection, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while blocked_clients(c) != n {
-        assert!(
-            Instant::now() < deadline,
-            "never reached {n} blocked clients"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn send(s: &mut TcpStream, request: &str) {
-    s.write_all(format!("{request}\r\n").as_bytes()).unwrap();
 }
 
 #[test]
@@ -837,14 +814,6 @@ fn xgroup_and_xsetid_manage_ids_with_redis_errors() {
     );
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ferrocache-streams-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// What a stream looks like from outside, idle times left out.
 fn stream_state(c: &mut redis::Connection, key: &str, group: &str) -> Vec<Value> {
     let pending: Vec<Value> = items(run(c, "XPENDING", &[key, group, "-", "+", "1000"]).unwrap())
@@ -925,14 +894,6 @@ fn streams_with_groups_survive_save_and_restart() {
         1
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

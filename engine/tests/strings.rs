@@ -2,12 +2,8 @@
 
 mod common;
 
-use common::{err, run, Engine};
+use common::{bulk, err, run, Engine};
 use redis::Value;
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 #[test]
 fn set_and_get_round_trip_binary_values() {

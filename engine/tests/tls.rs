@@ -23,9 +23,7 @@ struct Pki {
 
 impl Pki {
     fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("ferro-tls-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = common::temp_dir(&format!("tls-{name}"));
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params

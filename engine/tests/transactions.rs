@@ -2,12 +2,8 @@
 
 mod common;
 
-use common::{err, run, Engine};
+use common::{bulk, err, run, Engine};
 use redis::Value;
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 #[test]
 fn exec_runs_queued_commands_in_order() {

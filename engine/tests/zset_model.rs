@@ -121,9 +121,7 @@ fn random_sorted_set_commands_match_a_model() {
                     assert_eq!(got, s.to_string(), "{ctx}: ZINCRBY");
                 }
                 5 => {
-                    let got: i64 = redis::cmd("ZREM")
-                        .arg(&key)
-                        .arg(&member)
+                    let got: i64 = common::cmd("ZREM", &[&key, &member])
                         .query(&mut con)
                         .unwrap();
                     assert_eq!(
@@ -133,9 +131,7 @@ fn random_sorted_set_commands_match_a_model() {
                     );
                 }
                 6 => {
-                    let got: Option<String> = redis::cmd("ZSCORE")
-                        .arg(&key)
-                        .arg(&member)
+                    let got: Option<String> = common::cmd("ZSCORE", &[&key, &member])
                         .query(&mut con)
                         .unwrap();
                     assert_eq!(
@@ -145,15 +141,11 @@ fn random_sorted_set_commands_match_a_model() {
                     );
                 }
                 7 => {
-                    let got: Option<usize> = redis::cmd("ZRANK")
-                        .arg(&key)
-                        .arg(&member)
+                    let got: Option<usize> = common::cmd("ZRANK", &[&key, &member])
                         .query(&mut con)
                         .unwrap();
                     assert_eq!(got, model.rank(&member), "{ctx}: ZRANK {member}");
-                    let got: Option<usize> = redis::cmd("ZREVRANK")
-                        .arg(&key)
-                        .arg(&member)
+                    let got: Option<usize> = common::cmd("ZREVRANK", &[&key, &member])
                         .query(&mut con)
                         .unwrap();
                     let want = model.rank(&member).map(|r| model.scores.len() - 1 - r);

@@ -98,21 +98,79 @@ pub fn execute(ctx: &mut Ctx, m: &Meta) {
     }
 }
 
-/// Appends the `k`, `O` and `b` return flags, which every reply that has flags may carry.
-fn common_flag(ctx: &mut Ctx, m: &Meta, letter: u8, token: &[u8]) {
-    match letter {
-        b'k' => {
-            ctx.put(b" k");
-            ctx.put(m.key);
-            if m.flags.has(b'b') {
-                ctx.put(b" b");
+/// What a reply's return flags can tell about its item; `None` where the reply does not carry that flag.
+#[derive(Default)]
+struct ReturnFlags {
+    cas: Option<u64>,
+    client_flags: Option<u32>,
+    fetched: Option<bool>,
+    idle: Option<u64>,
+    size: Option<usize>,
+    ttl: Option<i64>,
+}
+
+/// Appends the return flags the client asked for, in its order: `k` (with `b`) and `O` on every reply, the
+/// others where `item` has them.
+fn put_flags(ctx: &mut Ctx, m: &Meta, item: &ReturnFlags) {
+    for (letter, token) in m.flags.iter() {
+        match letter {
+            b'c' => put_number_flag(ctx, b" c", item.cas),
+            b'f' => put_number_flag(ctx, b" f", item.client_flags),
+            b'h' => {
+                if let Some(fetched) = item.fetched {
+                    ctx.put(if fetched { b" h1" } else { b" h0" });
+                }
             }
+            b'l' => put_number_flag(ctx, b" l", item.idle),
+            b's' => put_number_flag(ctx, b" s", item.size),
+            b't' => put_number_flag(ctx, b" t", item.ttl),
+            b'k' => {
+                ctx.put(b" k");
+                ctx.put(m.key);
+                if m.flags.has(b'b') {
+                    ctx.put(b" b");
+                }
+            }
+            b'O' => {
+                ctx.put(b" O");
+                ctx.put(token);
+            }
+            _ => {}
         }
-        b'O' => {
-            ctx.put(b" O");
-            ctx.put(token);
-        }
-        _ => {}
+    }
+}
+
+/// Appends a numeric return flag the reply carries.
+fn put_number_flag(ctx: &mut Ctx, flag: &[u8], value: Option<impl itoa::Integer>) {
+    if let Some(value) = value {
+        ctx.put(flag);
+        ctx.put_num(value);
+    }
+}
+
+/// Appends a reply without a value: `code`, then the return flags.
+fn put_status(ctx: &mut Ctx, m: &Meta, code: &[u8], item: &ReturnFlags) {
+    ctx.put(code);
+    put_flags(ctx, m, item);
+    ctx.put(b"\r\n");
+}
+
+/// Appends the reply of an item found: `VA <size>` with the value when the client asked for it (`v`), `HD`
+/// otherwise, then the return flags and `marks` (the stale-while-revalidate flags).
+fn put_found(ctx: &mut Ctx, m: &Meta, value: &[u8], item: &ReturnFlags, marks: &[u8]) {
+    let with_value = m.flags.has(b'v');
+    if with_value {
+        ctx.put(b"VA ");
+        ctx.put_num(value.len());
+    } else {
+        ctx.put(b"HD");
+    }
+    put_flags(ctx, m, item);
+    ctx.put(marks);
+    ctx.put(b"\r\n");
+    if with_value {
+        ctx.put(value);
+        ctx.put(b"\r\n");
     }
 }
 
@@ -181,46 +239,16 @@ fn get(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
         e.set_clock(clock.on_access(e.clock()));
     }
     e.set_item_bits(item.bits | ITEM_FETCHED);
-    let e = shard.at(i);
-    let value = e.value();
-    if m.flags.has(b'v') {
-        ctx.put(b"VA ");
-        ctx.put_num(value.len());
-    } else {
-        ctx.put(b"HD");
-    }
-    for (letter, token) in m.flags.iter() {
-        match letter {
-            b'c' => {
-                ctx.put(b" c");
-                ctx.put_num(item.cas);
-            }
-            b'f' => {
-                ctx.put(b" f");
-                ctx.put_num(item.flags);
-            }
-            b'h' => ctx.put(if fetched_before { b" h1" } else { b" h0" }),
-            b'l' => {
-                ctx.put(b" l");
-                ctx.put_num(idle);
-            }
-            b's' => {
-                ctx.put(b" s");
-                ctx.put_num(value.len());
-            }
-            b't' => {
-                ctx.put(b" t");
-                ctx.put_num(ttl_before);
-            }
-            _ => common_flag(ctx, m, letter, token),
-        }
-    }
-    ctx.put(win_flags);
-    ctx.put(b"\r\n");
-    if m.flags.has(b'v') {
-        ctx.out.extend_from_slice(value);
-        ctx.put(b"\r\n");
-    }
+    let value = shard.at(i).value();
+    let returned = ReturnFlags {
+        cas: Some(item.cas),
+        client_flags: Some(item.flags),
+        fetched: Some(fetched_before),
+        idle: Some(idle),
+        size: Some(value.len()),
+        ttl: Some(ttl_before),
+    };
+    put_found(ctx, m, value, &returned, win_flags);
     Ok(())
 }
 
@@ -322,23 +350,14 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
         if m.flags.has(b'q') {
             return Ok(());
         }
-        ctx.put(b"HD");
-        for (letter, token) in m.flags.iter() {
-            if letter == b'c' {
-                ctx.put(b" c");
-                ctx.put_num(cas);
-            } else {
-                common_flag(ctx, m, letter, token);
-            }
-        }
-        ctx.put(b"\r\n");
+        let returned = ReturnFlags {
+            cas: Some(cas),
+            ..ReturnFlags::default()
+        };
+        put_status(ctx, m, b"HD", &returned);
         return Ok(());
     };
-    ctx.put(code);
-    for (letter, token) in m.flags.iter() {
-        common_flag(ctx, m, letter, token);
-    }
-    ctx.put(b"\r\n");
+    put_status(ctx, m, code, &ReturnFlags::default());
     Ok(())
 }
 
@@ -383,11 +402,7 @@ fn delete(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused
             b"HD"
         }
     };
-    ctx.put(code);
-    for (letter, token) in m.flags.iter() {
-        common_flag(ctx, m, letter, token);
-    }
-    ctx.put(b"\r\n");
+    put_status(ctx, m, code, &ReturnFlags::default());
     Ok(())
 }
 
@@ -429,11 +444,7 @@ fn arith(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused>
             }
             None => {
                 ctx.count(misses, 1);
-                ctx.put(b"NF");
-                for (letter, token) in m.flags.iter() {
-                    common_flag(ctx, m, letter, token);
-                }
-                ctx.put(b"\r\n");
+                put_status(ctx, m, b"NF", &ReturnFlags::default());
                 return Ok(());
             }
         },
@@ -442,11 +453,7 @@ fn arith(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused>
                 .is_some_and(|c| shard.at(i).item().map_or(0, |it| it.cas) != c)
             {
                 ctx.count(Stat::CasBadval, 1);
-                ctx.put(b"EX");
-                for (letter, token) in m.flags.iter() {
-                    common_flag(ctx, m, letter, token);
-                }
-                ctx.put(b"\r\n");
+                put_status(ctx, m, b"EX", &ReturnFlags::default());
                 return Ok(());
             }
             ctx.count(hits, 1);
@@ -469,34 +476,13 @@ fn arith(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused>
     if m.flags.has(b'q') {
         return Ok(());
     }
-    let item = shard.upgrade_to_item(i);
-    let ttl_left = ttl_seconds(shard.at(i).expire(), now);
+    let returned = ReturnFlags {
+        cas: Some(shard.upgrade_to_item(i).cas),
+        ttl: Some(ttl_seconds(shard.at(i).expire(), now)),
+        ..ReturnFlags::default()
+    };
     let mut num = itoa::Buffer::new();
-    let text = num.format(value).as_bytes();
-    if m.flags.has(b'v') {
-        ctx.put(b"VA ");
-        ctx.put_num(text.len());
-    } else {
-        ctx.put(b"HD");
-    }
-    for (letter, token) in m.flags.iter() {
-        match letter {
-            b'c' => {
-                ctx.put(b" c");
-                ctx.put_num(item.cas);
-            }
-            b't' => {
-                ctx.put(b" t");
-                ctx.put_num(ttl_left);
-            }
-            _ => common_flag(ctx, m, letter, token),
-        }
-    }
-    ctx.put(b"\r\n");
-    if m.flags.has(b'v') {
-        ctx.put(text);
-        ctx.put(b"\r\n");
-    }
+    put_found(ctx, m, num.format(value).as_bytes(), &returned, b"");
     Ok(())
 }
 

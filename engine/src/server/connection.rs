@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::read_buffer::ReadBuffer;
 use crate::catalogue::{self, COMMANDS};
 use crate::clients::ClientInfo;
 use crate::clock::now_ms;
@@ -26,8 +27,6 @@ use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
 use crate::replication::primary::{self, PsyncRequest};
 
-const READ_CHUNK: usize = 16 * 1024;
-
 /// The reply to a client from another host while protected mode is on and the default user has no password.
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Running in protected mode: protected mode is enabled and no \
 password is set for the default user, so connections are only accepted from the loopback interface. To accept \
@@ -37,56 +36,35 @@ other clients, do one of: 1) set a password for the default user (requirepass, o
 
 /// Buffers and scratch space of one connection.
 pub(super) struct Conn {
-    rbuf: Vec<u8>,
+    input: ReadBuffer,
     out: Reply,
     ranges: Vec<Range<usize>>,
     inline: Vec<Vec<u8>>,
     batch: Vec<u16>,
-    /// Bytes a partial request announced it still needs.
-    want: usize,
 }
 
 impl Conn {
     pub(super) fn new() -> Conn {
         Conn {
-            rbuf: Vec::with_capacity(READ_CHUNK),
+            input: ReadBuffer::new(),
             out: Reply::default(),
             ranges: Vec::new(),
             inline: Vec::new(),
             batch: Vec::new(),
-            want: 0,
         }
     }
 
-    /// Makes room in the read buffer for the next read.
-    pub(super) fn reserve_read(&mut self) {
-        let spare = self.rbuf.capacity() - self.rbuf.len();
-        if spare < READ_CHUNK / 4 || self.want > self.rbuf.len() {
-            self.rbuf
-                .reserve(READ_CHUNK.max(self.want.saturating_sub(self.rbuf.len())));
-        }
-    }
-
-    /// The free tail of the read buffer, where the next read lands.
-    pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
-        super::spare_of(&mut self.rbuf)
-    }
-
-    /// Takes `n` bytes that a read put into [`Conn::read_space`].
-    ///
-    /// # Safety
-    /// The first `n` bytes of the read space must have been written.
-    pub(super) unsafe fn commit_read(&mut self, n: usize) {
-        // SAFETY: passed on from the caller.
-        unsafe { super::commit(&mut self.rbuf, n) }
+    /// The read buffer.
+    #[inline]
+    pub(super) fn input(&mut self) -> &mut ReadBuffer {
+        &mut self.input
     }
 
     /// Executes every complete request buffered; replies accumulate in [`Conn::reply`].
     pub(super) fn absorb(&mut self, node: &Arc<Node>, session: &mut Session) {
         let (consumed, hint) = process(node, session, self);
-        self.rbuf.drain(..consumed);
-        self.want = hint;
-        let bytes = self.rbuf.capacity() + self.out.buf.capacity();
+        self.input.consume(consumed, hint);
+        let bytes = self.input.capacity() + self.out.buf.capacity();
         session
             .info
             .buffer_bytes
@@ -96,7 +74,7 @@ impl Conn {
     /// True when the unexecuted input passed `client-query-buffer-limit` (the client is then disconnected).
     pub(super) fn over_query_limit(&self, node: &Node, session: &Session) -> bool {
         let limit = node.config.load().client_query_buffer_limit as usize;
-        let over = self.rbuf.len() > limit;
+        let over = self.input.len() > limit;
         if over {
             tracing::warn!(
                 client = session.info.id,
@@ -113,11 +91,7 @@ impl Conn {
 
     /// Forgets the replies once written.
     pub(super) fn written(&mut self, session: &Session) {
-        session.counters.net_out.add(self.out.buf.len() as u64);
-        self.out.buf.clear();
-        if self.out.buf.capacity() > 1 << 20 {
-            self.out.buf.shrink_to(READ_CHUNK);
-        }
+        super::forget_written(&mut self.out.buf, session);
     }
 }
 
@@ -194,16 +168,8 @@ pub(super) fn admit(
         node.clients.rejected.fetch_add(1, Ordering::Relaxed);
         return Err(PROTECTED_MODE_DENIED);
     }
-    let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer.addr,
-        peer.local,
-        peer.fd,
-        now_ms(),
-    ));
-    node.clients.register(info.clone());
-    tracing::debug!(client = id, addr = %peer.addr, "client connected");
+    let info = register(node, peer);
+    tracing::debug!(client = info.id, addr = %peer.addr, "client connected");
     let user = node
         .acl
         .get("default")
@@ -211,6 +177,19 @@ pub(super) fn admit(
     let mut session = Session::new(info, counters, user);
     session.acl_version = node.acl.version.load(Ordering::Relaxed);
     Ok(session)
+}
+
+/// Registers an admitted client under a new id.
+pub(super) fn register(node: &Node, peer: &Peer) -> Arc<ClientInfo> {
+    let info = Arc::new(ClientInfo::new(
+        node.clients.next_id(),
+        peer.addr,
+        peer.local,
+        peer.fd,
+        now_ms(),
+    ));
+    node.clients.register(info.clone());
+    info
 }
 
 /// Releases the command state a connection held: its transaction, blocking and pub/sub state.
@@ -303,7 +282,7 @@ async fn run<S: ClientStream>(
     mut executed: bool,
 ) -> std::io::Result<Outcome> {
     loop {
-        if !executed && !conn.rbuf.is_empty() {
+        if !executed && !conn.input.is_empty() {
             conn.absorb(node, session);
         }
         executed = false;
@@ -357,7 +336,9 @@ async fn run<S: ClientStream>(
         }
         if session.blocking.requested {
             // Blocked: wait for a push to one of the keys (or the timeout), then run the command again.
-            if !session.blocking.wait(stream, &mut conn.rbuf).await? || session.info.is_killed() {
+            if !session.blocking.wait(stream, conn.input.vec_mut()).await?
+                || session.info.is_killed()
+            {
                 return Ok(Outcome::Closed);
             }
             continue;
@@ -365,14 +346,14 @@ async fn run<S: ClientStream>(
         if conn.over_query_limit(node, session) {
             return Ok(Outcome::Closed);
         }
-        conn.reserve_read();
+        conn.input.reserve();
         let n = match session.mailbox.as_mut() {
-            None => stream.read_buf(&mut conn.rbuf).await?,
+            None => stream.read_buf(conn.input.vec_mut()).await?,
             // Subscribed or tracking: published messages may arrive while the client is silent.
             Some(mailbox) => {
                 let sub = mailbox.sub.clone();
                 tokio::select! {
-                    n = stream.read_buf(&mut conn.rbuf) => n?,
+                    n = stream.read_buf(conn.input.vec_mut()) => n?,
                     alive = mailbox.recv_into(&mut conn.out.buf) => {
                         if !alive {
                             return Ok(Outcome::Closed);
@@ -461,7 +442,7 @@ fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, 
     let mut pos = 0;
     let mut hint = 0;
     conn.batch.clear();
-    let buf = &conn.rbuf[..];
+    let buf = conn.input.bytes();
     while pos < buf.len() && !session.close && session.deferred.is_none() {
         conn.ranges.clear();
         conn.inline.clear();

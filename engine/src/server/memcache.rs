@@ -15,63 +15,36 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::connection::{ClientStream, Peer};
+use super::connection::{self, ClientStream, Peer};
+use super::read_buffer::{ReadBuffer, READ_CHUNK};
 
-use crate::clients::ClientInfo;
-use crate::clock::now_ms;
 use crate::command::memcache::{self as mc, Ctx};
 use crate::command::Session;
 use crate::metering::Counters;
 use crate::node::Node;
 use crate::protocol::memcache::{self, Parsed, Request};
 
-const READ_CHUNK: usize = 16 * 1024;
-
 /// Buffers of one connection.
 pub(super) struct Conn {
-    rbuf: Vec<u8>,
+    input: ReadBuffer,
     out: Vec<u8>,
     /// Bytes of a refused data block still to discard.
     swallow: usize,
-    /// The buffer length a partial request announced it needs.
-    want: usize,
 }
 
 impl Conn {
     pub(super) fn new() -> Conn {
         Conn {
-            rbuf: Vec::with_capacity(READ_CHUNK),
+            input: ReadBuffer::compacting(),
             out: Vec::with_capacity(READ_CHUNK),
             swallow: 0,
-            want: 0,
         }
     }
 
-    /// Makes room in the read buffer for the next read.
-    pub(super) fn reserve_read(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 1 << 20 {
-            // Gives back the memory a large request took.
-            self.rbuf.shrink_to(READ_CHUNK);
-        }
-        let spare = self.rbuf.capacity() - self.rbuf.len();
-        if spare < READ_CHUNK / 4 || self.want > self.rbuf.capacity() {
-            self.rbuf
-                .reserve(READ_CHUNK.max(self.want.saturating_sub(self.rbuf.len())));
-        }
-    }
-
-    /// The free tail of the read buffer, where the next read lands.
-    pub(super) fn read_space(&mut self) -> (*mut u8, usize) {
-        super::spare_of(&mut self.rbuf)
-    }
-
-    /// Takes `n` bytes that a read put into [`Conn::read_space`].
-    ///
-    /// # Safety
-    /// The first `n` bytes of the read space must have been written.
-    pub(super) unsafe fn commit_read(&mut self, n: usize) {
-        // SAFETY: passed on from the caller.
-        unsafe { super::commit(&mut self.rbuf, n) }
+    /// The read buffer.
+    #[inline]
+    pub(super) fn input(&mut self) -> &mut ReadBuffer {
+        &mut self.input
     }
 
     /// Executes every complete request among the buffered bytes (`n` of them just read); replies accumulate
@@ -79,8 +52,7 @@ impl Conn {
     pub(super) fn absorb(&mut self, node: &Node, session: &mut Session, n: usize) {
         session.counters.net_in.add(n as u64);
         let (consumed, need) = process(node, session, self);
-        self.rbuf.drain(..consumed);
-        self.want = need;
+        self.input.consume(consumed, need);
     }
 
     /// The replies waiting to be written.
@@ -90,11 +62,7 @@ impl Conn {
 
     /// Forgets the replies once written, and gives back the memory a large reply took.
     pub(super) fn written(&mut self, session: &Session) {
-        session.counters.net_out.add(self.out.len() as u64);
-        self.out.clear();
-        if self.out.capacity() > 1 << 20 {
-            self.out.shrink_to(READ_CHUNK);
-        }
+        super::forget_written(&mut self.out, session);
     }
 }
 
@@ -117,16 +85,8 @@ pub(super) fn admit(
         node.clients.rejected.fetch_add(1, Ordering::Relaxed);
         return Err(b"SERVER_ERROR Too many open connections\r\n");
     }
-    let id = node.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer.addr,
-        peer.local,
-        peer.fd,
-        now_ms(),
-    ));
-    node.clients.register(info.clone());
-    tracing::debug!(client = id, addr = %peer.addr, "memcached client connected");
+    let info = connection::register(node, &peer);
+    tracing::debug!(client = info.id, addr = %peer.addr, "memcached client connected");
     // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user.
     Ok(Session::new(
         info,
@@ -169,8 +129,8 @@ async fn run<S: ClientStream>(
     conn: &mut Conn,
 ) -> std::io::Result<()> {
     loop {
-        conn.reserve_read();
-        let n = stream.read_buf(&mut conn.rbuf).await?;
+        conn.input.reserve();
+        let n = stream.read_buf(conn.input.vec_mut()).await?;
         if n == 0 || session.info.is_killed() {
             return Ok(());
         }
@@ -191,7 +151,7 @@ fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize
     let cfg = node.config.load();
     let clock = node.clock(&cfg);
     mc::before_batch(node, clock.now_ms);
-    let buf = &conn.rbuf[..];
+    let buf = conn.input.bytes();
     let mut pos = 0;
     let mut need = 0;
     let mut ctx = Ctx {

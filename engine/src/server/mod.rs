@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod memcache;
 pub mod metrics;
+mod read_buffer;
 pub(crate) mod uring;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -62,20 +63,13 @@ pub fn bind_port(config: &Config, mut port: u16) -> anyhow::Result<Vec<StdListen
     Ok(listeners)
 }
 
-/// The free tail of a read buffer, as a pointer and a length for the kernel to write into.
-fn spare_of(buf: &mut Vec<u8>) -> (*mut u8, usize) {
-    let spare = buf.spare_capacity_mut();
-    (spare.as_mut_ptr().cast(), spare.len())
-}
-
-/// Extends a read buffer over `n` bytes the kernel wrote into its free tail.
-///
-/// # Safety
-/// The first `n` bytes of the free tail must have been written.
-unsafe fn commit(buf: &mut Vec<u8>, n: usize) {
-    debug_assert!(n <= buf.capacity() - buf.len());
-    // SAFETY: the caller guarantees that these bytes were written.
-    unsafe { buf.set_len(buf.len() + n) };
+/// Counts a connection's replies once written and forgets them, giving back the memory a large reply took.
+fn forget_written(out: &mut Vec<u8>, session: &crate::command::Session) {
+    session.counters.net_out.add(out.len() as u64);
+    out.clear();
+    if out.capacity() > read_buffer::SHRINK_ABOVE {
+        out.shrink_to(read_buffer::READ_CHUNK);
+    }
 }
 
 /// Raises the open-files soft limit towards what `maxclients` needs, as far as the hard limit allows.

@@ -29,6 +29,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use super::connection::{self, Peer, Resumed};
 use super::memcache;
+use super::read_buffer::ReadBuffer;
 use super::{Assign, WorkerTx};
 use crate::command::Session;
 use crate::metering::Counters;
@@ -140,29 +141,11 @@ enum Wire {
 }
 
 impl Wire {
-    fn reserve_read(&mut self) {
+    /// The connection's read buffer.
+    fn input(&mut self) -> &mut ReadBuffer {
         match self {
-            Wire::Redis(c) => c.reserve_read(),
-            Wire::Memcached(c) => c.reserve_read(),
-        }
-    }
-
-    fn read_space(&mut self) -> (*mut u8, usize) {
-        match self {
-            Wire::Redis(c) => c.read_space(),
-            Wire::Memcached(c) => c.read_space(),
-        }
-    }
-
-    /// # Safety
-    /// The first `n` bytes of the read space must have been written.
-    unsafe fn commit_read(&mut self, n: usize) {
-        // SAFETY: passed on from the caller.
-        unsafe {
-            match self {
-                Wire::Redis(c) => c.commit_read(n),
-                Wire::Memcached(c) => c.commit_read(n),
-            }
+            Wire::Redis(c) => c.input(),
+            Wire::Memcached(c) => c.input(),
         }
     }
 
@@ -333,8 +316,9 @@ impl Worker {
     /// Queues a receive into the connection's read buffer.
     fn receive(&mut self, slot: usize) {
         let link = self.link(slot);
-        link.conn.reserve_read();
-        let (buf, len) = link.conn.read_space();
+        let input = link.conn.input();
+        input.reserve();
+        let (buf, len) = input.read_space();
         let fd = link.stream.as_raw_fd();
         link.receiving = true;
         let len = len.min(u32::MAX as usize) as u32;
@@ -366,7 +350,7 @@ impl Worker {
         }
         let n = result as usize;
         // SAFETY: the kernel wrote `n` bytes into the read space the receive was given.
-        unsafe { link.conn.commit_read(n) };
+        unsafe { link.conn.input().commit_read(n) };
         if link.sending {
             link.unread += n;
         } else {

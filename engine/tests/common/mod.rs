@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,88 +29,58 @@ pub fn free_port() -> u16 {
 impl Engine {
     /// Starts an engine with extra flags and waits until it answers PING.
     pub fn start(flags: &[&str]) -> Engine {
-        for _ in 0..5 {
-            let port = free_port();
-            // Many engines run at once: metrics stay off unless a test asks for them.
-            let metrics: &[&str] = if flags.contains(&"--metrics-port") {
-                &[]
-            } else {
-                &["--metrics-port", "0"]
-            };
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
-                .args(["--port", &port.to_string(), "--loglevel", "warning"])
-                .args(metrics)
-                .args(flags)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start ferrocache-engine");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // port taken between probe and bind: retry with another
-                }
-                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                    // Any reply (PONG, or NOAUTH when a password is required) means it serves requests.
-                    let _ = s.write_all(b"PING\r\n");
-                    let mut buf = [0u8; 1];
-                    if s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-') {
-                        return Engine {
-                            child,
-                            port,
-                            memcached_port: 0,
-                        };
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("ferrocache-engine did not start");
+        (0..5)
+            .find_map(|_| Engine::launch(flags, None))
+            .unwrap_or_else(|| panic!("ferrocache-engine did not start"))
     }
 
     /// Starts an engine serving both protocols (`--protocol both`, or `memcached` when `only` is true), with
     /// extra flags, and waits until the Memcached port answers `version`.
     pub fn start_memcached(flags: &[&str], only: bool) -> Engine {
-        for _ in 0..5 {
-            let (port, memcached_port) = (free_port(), free_port());
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"))
-                .args(["--port", &port.to_string(), "--loglevel", "warning"])
+        (0..5)
+            .find_map(|_| Engine::launch(flags, Some(only)))
+            .unwrap_or_else(|| {
+                panic!("ferrocache-engine did not start with the memcached protocol")
+            })
+    }
+
+    /// Starts an engine on free ports, serving Memcached too unless `memcached` is `None` (only Memcached when
+    /// it is `Some(true)`), and waits until it answers; `None` if it exits first (a port was taken between
+    /// probe and bind) or does not answer within 10 s.
+    fn launch(flags: &[&str], memcached: Option<bool>) -> Option<Engine> {
+        let port = free_port();
+        let memcached_port = memcached.map_or(0, |_| free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrocache-engine"));
+        command.args(["--port", &port.to_string(), "--loglevel", "warning"]);
+        if let Some(only) = memcached {
+            command
                 .args(["--memcached-port", &memcached_port.to_string()])
-                .args(["--protocol", if only { "memcached" } else { "both" }])
-                .args(if flags.contains(&"--metrics-port") {
-                    &[][..]
-                } else {
-                    &["--metrics-port", "0"][..]
-                })
-                .args(flags)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start ferrocache-engine");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // a port was taken between probe and bind: retry with others
-                }
-                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", memcached_port)) {
-                    let _ = s.write_all(b"version\r\n");
-                    let mut buf = [0u8; 8];
-                    if s.read_exact(&mut buf).is_ok() && &buf == b"VERSION " {
-                        return Engine {
-                            child,
-                            port,
-                            memcached_port,
-                        };
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+                .args(["--protocol", if only { "memcached" } else { "both" }]);
         }
-        panic!("ferrocache-engine did not start with the memcached protocol");
+        // Many engines run at once: metrics stay off unless a test asks for them.
+        if !flags.contains(&"--metrics-port") {
+            command.args(["--metrics-port", "0"]);
+        }
+        let mut child = command
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferrocache-engine");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+            if answers(port, memcached_port) {
+                return Some(Engine {
+                    child,
+                    port,
+                    memcached_port,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// A raw TCP connection to the Memcached port.
@@ -162,6 +134,25 @@ impl Drop for Engine {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// True when a starting engine serves requests: the Memcached port answers `version` (when there is one), or
+/// the Redis port answers PING (PONG, or NOAUTH when a password is required).
+fn answers(port: u16, memcached_port: u16) -> bool {
+    if memcached_port != 0 {
+        reply_to(memcached_port, b"version\r\n", 8).is_some_and(|r| r == b"VERSION ")
+    } else {
+        reply_to(port, b"PING\r\n", 1).is_some_and(|r| r[0] == b'+' || r[0] == b'-')
+    }
+}
+
+/// The first `n` bytes of the reply to `request` on a new connection to `port`, if they come.
+fn reply_to(port: u16, request: &[u8], n: usize) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = s.write_all(request);
+    let mut reply = vec![0u8; n];
+    s.read_exact(&mut reply).ok()?;
+    Some(reply)
 }
 
 /// The value of `field` in `INFO <section>`.
@@ -276,11 +267,77 @@ pub fn bulks(items: &[&str]) -> redis::Value {
     redis::Value::Array(items.iter().map(|s| bulk(s)).collect())
 }
 
+/// A numeric field of `INFO <section>`.
+pub fn info_u64(c: &mut redis::Connection, section: &str, name: &str) -> u64 {
+    let info: String = cmd("INFO", &[section]).query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no numeric {name} in INFO {section}"))
+}
+
 /// Reads the `used_memory` field of INFO memory.
 pub fn used_memory(c: &mut redis::Connection) -> u64 {
-    let info: String = cmd("INFO", &["memory"]).query(c).expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory field")
+    info_u64(c, "memory", "used_memory")
+}
+
+/// How many clients wait in a blocking command.
+pub fn blocked_clients(c: &mut redis::Connection) -> u64 {
+    info_u64(c, "clients", "blocked_clients")
+}
+
+/// Waits (5 s at most) until exactly `n` clients wait in a blocking command.
+pub fn wait_blocked(c: &mut redis::Connection, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while blocked_clients(c) != n {
+        assert!(
+            Instant::now() < deadline,
+            "never reached {n} blocked clients"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits (15 s at most) until `f` holds; `what` names it if it never does.
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends an inline request without reading its reply.
+pub fn send(s: &mut TcpStream, request: &str) {
+    s.write_all(format!("{request}\r\n").as_bytes())
+        .expect("write");
+}
+
+/// A new empty directory `name` of this test process, under the system's temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferro-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}
+
+/// The statistics `stats <group>` reports on a Memcached connection (`group` empty: the general ones).
+pub fn memcached_stats(s: &mut TcpStream, group: &str) -> HashMap<String, String> {
+    let line = if group.is_empty() {
+        "stats\r\n".to_string()
+    } else {
+        format!("stats {group}\r\n")
+    };
+    s.write_all(line.as_bytes()).expect("write");
+    let text = String::from_utf8(read_until(s, b"END\r\n")).expect("utf-8");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A numeric statistic of `stats` on a Memcached connection.
+pub fn memcached_stat(s: &mut TcpStream, name: &str) -> u64 {
+    memcached_stats(s, "")[name].parse().expect("number")
 }
