@@ -3,8 +3,7 @@
 use super::args::{self, is};
 use super::session::Deferred;
 use super::{Call, CmdError, CmdResult};
-use crate::replication::primary::PsyncRequest;
-use crate::replication::{replica, Role};
+use crate::replication::{PsyncRequest, Role};
 
 /// REPLICAOF host port | REPLICAOF NO ONE (also SLAVEOF)
 pub fn replicaof(c: &mut Call) -> CmdResult {
@@ -35,9 +34,8 @@ pub fn replicaof(c: &mut Call) -> CmdResult {
     if repl.role() == Role::Primary && !repl.replicas.lock().is_empty() {
         tracing::info!("primary becomes a replica: its replicas will follow the new history");
     }
-    let generation = repl.follow(host.clone(), port);
+    repl.follow(host.clone(), port);
     c.node.ks.set_passive_expiry(true);
-    replica::start(c.node_arc(), host.clone(), port, generation);
     tracing::info!(primary = %host, port, "replicating");
     c.out.ok();
     Ok(())

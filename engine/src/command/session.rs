@@ -98,7 +98,7 @@ pub enum Deferred {
     /// MONITOR: the connection streams every command the node runs.
     Monitor,
     /// PSYNC: the connection becomes a replica link.
-    Psync(crate::replication::primary::PsyncRequest),
+    Psync(crate::replication::PsyncRequest),
     /// FAILOVER: a coordinated switchover.
     Failover {
         /// Replica to promote (default: the most up-to-date).

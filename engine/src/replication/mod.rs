@@ -7,8 +7,6 @@
 //! the live stream. A promoted replica keeps its former primary's id as `replid2`, so the other replicas
 //! re-pointed at it continue with a partial resync.
 
-pub mod primary;
-pub mod replica;
 pub mod stream;
 
 use std::fmt::Write as _;
@@ -98,6 +96,27 @@ pub struct SyncStats {
     pub partial_err: AtomicU64,
 }
 
+/// What a replica asked for with PSYNC.
+#[derive(Debug, Clone)]
+pub struct PsyncRequest {
+    /// Replication id it last followed (`?` for none).
+    pub replid: String,
+    /// The next offset it needs.
+    pub offset: Option<u64>,
+    /// The port it listens on.
+    pub listening_port: u16,
+}
+
+/// Decides between a partial resync (Some(offset)) and a full one.
+pub fn partial_offset(repl: &Replication, req: &PsyncRequest) -> Option<u64> {
+    let offset = req.offset?;
+    let ids = repl.ids.lock();
+    let stream = repl.stream.lock();
+    let same_history = req.replid == ids.replid
+        || (req.replid == ids.replid2 && ids.second_offset.is_some_and(|s| offset <= s));
+    (same_history && stream.is_active() && stream.holds(offset)).then_some(offset)
+}
+
 /// The replication state of a node.
 pub struct Replication {
     role: AtomicU8,
@@ -116,6 +135,8 @@ pub struct Replication {
     pub replicas: Mutex<Vec<Arc<ReplicaLink>>>,
     /// Incremented to stop the current link to a primary.
     pub link_generation: AtomicU64,
+    /// The generation of the link to a primary that should run; the server starts it.
+    links: watch::Sender<u64>,
     /// Writes are refused while a FAILOVER hands over.
     pub writes_paused: AtomicBool,
     /// Primary-side counters.
@@ -154,6 +175,7 @@ impl Replication {
             acks: watch::channel(0).0,
             replicas: Mutex::new(Vec::new()),
             link_generation: AtomicU64::new(0),
+            links: watch::channel(0).0,
             writes_paused: AtomicBool::new(false),
             stats: SyncStats::default(),
             next_replica_id: AtomicU64::new(1),
@@ -273,7 +295,8 @@ impl Replication {
         self.activate();
     }
 
-    /// Starts following a primary: returns the generation the new link must carry.
+    /// Starts following a primary: returns the generation the new link must carry. The server's link supervisor
+    /// sees the request and connects.
     pub fn follow(&self, host: String, port: u16) -> u64 {
         let mut ids = self.ids.lock();
         ids.master = Some((host, port));
@@ -283,7 +306,14 @@ impl Replication {
         // A replica records what it receives, so that it can serve partial resyncs once promoted.
         self.stream.lock().activate();
         self.active.store(true, Ordering::Relaxed);
-        self.link_generation.fetch_add(1, Ordering::Relaxed) + 1
+        let generation = self.link_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        self.links.send_replace(generation);
+        generation
+    }
+
+    /// Changes whenever a new link to a primary is wanted (REPLICAOF, or `replicaof` at start).
+    pub fn link_requests(&self) -> watch::Receiver<u64> {
+        self.links.subscribe()
     }
 
     /// Next replica id.

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::read_buffer::ReadBuffer;
+use super::replica_feed as primary;
 use crate::catalogue::{self, COMMANDS};
 use crate::clients::ClientInfo;
 use crate::clock::now_ms;
@@ -25,7 +26,7 @@ use crate::metering::Counters;
 use crate::node::Node;
 use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
-use crate::replication::primary::{self, PsyncRequest};
+use crate::replication::PsyncRequest;
 
 /// The reply to a client from another host while protected mode is on and the default user has no password.
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Running in protected mode: protected mode is enabled and no \

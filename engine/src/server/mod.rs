@@ -9,7 +9,9 @@
 pub mod connection;
 pub mod memcache;
 pub mod metrics;
+pub mod primary_link;
 mod read_buffer;
+pub mod replica_feed;
 pub(crate) mod uring;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -376,9 +378,9 @@ async fn accept_until_shutdown(
             }
         }
     }
+    tasks.push(tokio::spawn(primary_link::supervise(node.clone())));
     if let Some((host, port)) = startup.replicaof.clone() {
-        let generation = node.repl.follow(host.clone(), port);
-        crate::replication::replica::start(node.clone(), host, port, generation);
+        node.repl.follow(host, port);
     }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut shutdown = node.shutdown_signal();

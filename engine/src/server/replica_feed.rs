@@ -1,4 +1,5 @@
-//! The primary's side: serving a replica that sent PSYNC, answering WAIT, and handing over with FAILOVER.
+//! The primary's side of replication links: serving a replica that sent PSYNC, answering WAIT, and handing
+//! over with FAILOVER.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,34 +8,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Replication, Role};
 use crate::clock::now_ms;
 use crate::node::Node;
+use crate::replication::{
+    encode_command, partial_offset, PsyncRequest, ReplicaLink, Replication, Role,
+};
 use crate::snapshot;
 
 /// Stream bytes sent to a replica per write.
 const CHUNK: usize = 256 * 1024;
-
-/// What a replica asked for with PSYNC.
-#[derive(Debug, Clone)]
-pub struct PsyncRequest {
-    /// Replication id it last followed (`?` for none).
-    pub replid: String,
-    /// The next offset it needs.
-    pub offset: Option<u64>,
-    /// The port it listens on.
-    pub listening_port: u16,
-}
-
-/// Decides between a partial resync (Some(offset)) and a full one.
-fn partial_offset(repl: &Replication, req: &PsyncRequest) -> Option<u64> {
-    let offset = req.offset?;
-    let ids = repl.ids.lock();
-    let stream = repl.stream.lock();
-    let same_history = req.replid == ids.replid
-        || (req.replid == ids.replid2 && ids.second_offset.is_some_and(|s| offset <= s));
-    (same_history && stream.is_active() && stream.holds(offset)).then_some(offset)
-}
 
 /// Serves a replica on `socket` until it disconnects: partial or full resync, then the live stream.
 pub async fn serve_replica<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
@@ -145,7 +127,7 @@ async fn full_sync<S: AsyncWrite + Unpin>(
 async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     node: &Arc<Node>,
     socket: S,
-    link: &super::ReplicaLink,
+    link: &ReplicaLink,
     pos: &mut u64,
 ) -> std::io::Result<()> {
     let repl = &node.repl;
@@ -193,7 +175,7 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Parses `REPLCONF ACK <offset>` commands a replica sends back.
-fn read_acks(buf: &mut Vec<u8>, link: &super::ReplicaLink, repl: &Replication) {
+fn read_acks(buf: &mut Vec<u8>, link: &ReplicaLink, repl: &Replication) {
     let mut ranges = Vec::new();
     let mut inline = Vec::new();
     let mut pos = 0;
@@ -295,7 +277,7 @@ pub async fn failover(
 
 async fn hand_over(
     node: &Arc<Node>,
-    to: &super::ReplicaLink,
+    to: &ReplicaLink,
     timeout: Duration,
     force: bool,
 ) -> FailoverResult {
@@ -325,9 +307,8 @@ async fn hand_over(
     promote_remote(&to.ip, to.port, auth.as_deref())
         .await
         .map_err(|e| format!("ERR FAILOVER could not promote the target: {e}"))?;
-    let generation = repl.follow(to.ip.clone(), to.port);
+    repl.follow(to.ip.clone(), to.port);
     node.ks.set_passive_expiry(true);
-    super::replica::start(node.clone(), to.ip.clone(), to.port, generation);
     tracing::info!(new_primary = %to.ip, port = to.port, offset = target, "failover complete, now a replica");
     Ok(())
 }
@@ -338,9 +319,9 @@ async fn promote_remote(host: &str, port: u16, auth: Option<&str>) -> std::io::R
         tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port))).await??;
     let mut req = Vec::new();
     if let Some(pass) = auth {
-        req.extend(super::encode_command(&[b"AUTH", pass.as_bytes()]));
+        req.extend(encode_command(&[b"AUTH", pass.as_bytes()]));
     }
-    req.extend(super::encode_command(&[b"REPLICAOF", b"NO", b"ONE"]));
+    req.extend(encode_command(&[b"REPLICAOF", b"NO", b"ONE"]));
     s.write_all(&req).await?;
     let mut got = Vec::new();
     let mut buf = [0u8; 256];

@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{encode_command, LinkState, Role};
 use crate::clients::ClientInfo;
 use crate::clock::now_ms;
 use crate::command::{self, Session};
@@ -16,6 +15,7 @@ use crate::keyspace::Clock;
 use crate::node::Node;
 use crate::protocol::reply::Reply;
 use crate::protocol::resp::{self, Parsed};
+use crate::replication::{encode_command, LinkState, Role};
 use crate::snapshot;
 
 /// Errors of one link attempt.
@@ -31,8 +31,22 @@ enum LinkError {
     Stopped,
 }
 
+/// Starts the link each time the node is told to follow a primary, until the node stops.
+pub async fn supervise(node: Arc<Node>) {
+    let mut requests = node.repl.link_requests();
+    // A request made before this task subscribed counts too.
+    requests.mark_changed();
+    while requests.changed().await.is_ok() {
+        let generation = *requests.borrow_and_update();
+        let master = node.repl.ids.lock().master.clone();
+        if let Some((host, port)) = master.filter(|_| current(&node, generation)) {
+            start(node.clone(), host, port, generation);
+        }
+    }
+}
+
 /// Starts following `host:port` on the current tokio runtime.
-pub fn start(node: Arc<Node>, host: String, port: u16, generation: u64) {
+fn start(node: Arc<Node>, host: String, port: u16, generation: u64) {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         while current(&node, generation) {
