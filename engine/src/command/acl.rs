@@ -1,98 +1,157 @@
 //! ACL commands: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, LOAD, SAVE, DRYRUN, LOG, GENPASS.
 
-use super::args::{self, is};
-use super::table::{self, COMMANDS};
+use super::args::{self, Args};
+use super::server::{subcommand_arity, unknown_subcommand};
+use super::table::{self, Handler, COMMANDS};
 use super::{Call, CmdError, CmdResult};
 use crate::security::acl::{self, CATEGORIES};
 
-/// ACL <subcommand> …
+/// ACL WHOAMI|USERS|LIST|SETUSER|GETUSER|DELUSER|CAT|DRYRUN|LOG|LOAD|SAVE|GENPASS: runs the subcommand (until the
+/// command table dispatches subcommands).
 pub fn acl(c: &mut Call) -> CmdResult {
-    let sub = c.args[1].to_ascii_lowercase();
-    let n = c.args.len();
-    match (sub.as_slice(), n) {
-        (b"whoami", 2) => c.out.bulk(c.session.user.name.as_bytes()),
-        (b"users", 2) => {
-            let users = c.node.acl.all();
-            c.out.bulks(users.iter().map(|u| u.name.as_bytes()));
-        }
-        (b"list", 2) => {
-            let lines: Vec<String> = c.node.acl.all().iter().map(|u| u.describe()).collect();
-            c.out.bulks(lines.iter().map(|l| l.as_bytes()));
-        }
-        (b"setuser", 3..) => {
-            let name = args::text(c.args[2]);
-            let rules: Vec<String> = c.args[3..].iter().map(|a| args::text(a)).collect();
-            c.node.acl.set_user(&name, &rules).map_err(CmdError::err)?;
-            c.out.ok();
-        }
-        (b"getuser", 3) => getuser(c)?,
-        (b"deluser", 3..) => {
-            let names: Vec<String> = c.args[2..].iter().map(|a| args::text(a)).collect();
-            let n = c.node.acl.del_users(&names).map_err(CmdError::err)?;
-            c.out.int(n as i64);
-        }
-        (b"cat", 2) => c.out.bulks(CATEGORIES.iter().map(|s| s.as_bytes())),
-        (b"cat", 3) => {
-            let cat = args::text(c.args[2]).to_ascii_lowercase();
-            if !CATEGORIES.contains(&cat.as_str()) {
-                return Err(CmdError::err(format_args!("Unknown category '{cat}'")));
-            }
-            let members = acl::category_members(&cat);
-            c.out
-                .bulks(members.iter().map(|&i| COMMANDS[i].name.as_bytes()));
-        }
-        (b"dryrun", 4..) => dryrun(c)?,
-        (b"log", 2 | 3) => log(c)?,
-        (b"load", 2) => {
-            let Some(path) = c.cfg.aclfile.clone() else {
-                return Err(CmdError::err("This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."));
-            };
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| CmdError::err(format_args!("{}: {e}", path.display())))?;
-            let users = acl::parse_file(&text)
-                .map_err(|e| CmdError::err(format_args!("/{}: {e}", path.display())))?;
-            c.node.acl.replace(users, c.cfg.requirepass.as_deref());
-            c.out.ok();
-        }
-        (b"save", 2) => {
-            let Some(path) = c.cfg.aclfile.clone() else {
-                return Err(CmdError::err("This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."));
-            };
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, c.node.acl.file_text())
-                .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| {
-                    CmdError::err(format_args!(
-                        "There was an error trying to save the ACLs: {e}"
-                    ))
-                })?;
-            c.out.ok();
-        }
-        (b"genpass", 2 | 3) => {
-            let bits = match c.args.get(2) {
-                Some(a) => match args::int(a)? {
-                    b @ 1..=4096 => b as usize,
-                    _ => return Err(CmdError::err("ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")),
-                },
-                None => 256,
-            };
-            let hex: String = (0..bits.div_ceil(4))
-                .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
-                .collect();
-            c.out.bulk(hex.as_bytes());
-        }
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-                args::text(c.args[1])
-            )))
-        }
-    }
+    c.first = 2;
+    let a = c.args();
+    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
+        b"whoami" => acl_whoami,
+        b"users" => acl_users,
+        b"list" => acl_list,
+        b"setuser" => acl_setuser,
+        b"getuser" => acl_getuser,
+        b"deluser" => acl_deluser,
+        b"cat" => acl_cat,
+        b"dryrun" => acl_dryrun,
+        b"log" => acl_log,
+        b"load" => acl_load,
+        b"save" => acl_save,
+        b"genpass" => acl_genpass,
+        _ => return Err(unknown_subcommand(&a)),
+    };
+    run(c)
+}
+
+/// ACL WHOAMI
+pub fn acl_whoami(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    c.out.bulk(c.session.user.name.as_bytes());
     Ok(())
 }
 
-fn getuser(c: &mut Call) -> CmdResult {
-    let Some(u) = c.node.acl.get(&args::text(c.args[2])) else {
+/// ACL USERS
+pub fn acl_users(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let users = c.node.acl.all();
+    c.out.bulks(users.iter().map(|u| u.name.as_bytes()));
+    Ok(())
+}
+
+/// ACL LIST
+pub fn acl_list(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let lines: Vec<String> = c.node.acl.all().iter().map(|u| u.describe()).collect();
+    c.out.bulks(lines.iter().map(|l| l.as_bytes()));
+    Ok(())
+}
+
+/// ACL SETUSER username [rule …]
+pub fn acl_setuser(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..)?;
+    let name = args::text(a.bytes()?);
+    let rules: Vec<String> = a.rest().iter().map(|r| args::text(r)).collect();
+    c.node.acl.set_user(&name, &rules).map_err(CmdError::err)?;
+    c.out.ok();
+    Ok(())
+}
+
+/// ACL DELUSER username [username …]
+pub fn acl_deluser(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..)?;
+    let names: Vec<String> = a.rest().iter().map(|n| args::text(n)).collect();
+    let n = c.node.acl.del_users(&names).map_err(CmdError::err)?;
+    c.out.int(n as i64);
+    Ok(())
+}
+
+/// ACL CAT [category]: the categories, or the commands of one.
+pub fn acl_cat(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 0..=1)?;
+    let Some(cat) = a.optional() else {
+        c.out.bulks(CATEGORIES.iter().map(|s| s.as_bytes()));
+        return Ok(());
+    };
+    let cat = args::text(cat).to_ascii_lowercase();
+    if !CATEGORIES.contains(&cat.as_str()) {
+        return Err(CmdError::err(format_args!("Unknown category '{cat}'")));
+    }
+    let members = acl::category_members(&cat);
+    c.out
+        .bulks(members.iter().map(|&i| COMMANDS[i].name.as_bytes()));
+    Ok(())
+}
+
+/// The error of ACL LOAD and ACL SAVE without an ACL file.
+fn no_aclfile() -> CmdError {
+    CmdError::err("This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.")
+}
+
+/// ACL LOAD: replaces every user with the ACL file's.
+pub fn acl_load(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let Some(path) = c.cfg.aclfile.clone() else {
+        return Err(no_aclfile());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CmdError::err(format_args!("{}: {e}", path.display())))?;
+    let users = acl::parse_file(&text)
+        .map_err(|e| CmdError::err(format_args!("/{}: {e}", path.display())))?;
+    c.node.acl.replace(users, c.cfg.requirepass.as_deref());
+    c.out.ok();
+    Ok(())
+}
+
+/// ACL SAVE: writes every user to the ACL file.
+pub fn acl_save(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let Some(path) = c.cfg.aclfile.clone() else {
+        return Err(no_aclfile());
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, c.node.acl.file_text())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| {
+            CmdError::err(format_args!(
+                "There was an error trying to save the ACLs: {e}"
+            ))
+        })?;
+    c.out.ok();
+    Ok(())
+}
+
+/// ACL GENPASS [bits]: a random password, 256 bits by default, in hex.
+pub fn acl_genpass(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 0..=1)?;
+    let bits = match a.optional() {
+        Some(bits) => match args::int(bits)? {
+            b @ 1..=4096 => b as usize,
+            _ => return Err(CmdError::err("ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")),
+        },
+        None => 256,
+    };
+    let hex: String = (0..bits.div_ceil(4))
+        .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
+        .collect();
+    c.out.bulk(hex.as_bytes());
+    Ok(())
+}
+
+/// ACL GETUSER username
+pub fn acl_getuser(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..=1)?;
+    let Some(u) = c.node.acl.get(&args::text(a.bytes()?)) else {
         c.out.null();
         return Ok(());
     };
@@ -119,26 +178,31 @@ fn getuser(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-fn dryrun(c: &mut Call) -> CmdResult {
-    let name = args::text(c.args[2]);
+/// ACL DRYRUN username command [arg …]: whether the user may run the command.
+pub fn acl_dryrun(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 2..)?;
+    let name = args::text(a.bytes()?);
     let Some(u) = c.node.acl.get(&name) else {
         return Err(CmdError::err(format_args!("User '{name}' not found")));
     };
-    let cmd_args = &c.args[3..];
-    let Some(idx) = table::lookup(cmd_args[0]) else {
+    let command = a.peek().unwrap_or_default();
+    // The command to try, its name first, as the dispatcher would see it.
+    let argv = a.rest();
+    let Some(idx) = table::lookup(command) else {
         return Err(CmdError::err(format_args!(
             "Command '{}' not found",
-            args::text(cmd_args[0])
+            args::text(command)
         )));
     };
     let spec = &COMMANDS[idx];
-    if !spec.arity_ok(cmd_args.len()) {
+    if !spec.arity_ok(argv.len()) {
         return Err(CmdError::err(format_args!(
             "wrong number of arguments for '{}' command",
             spec.name
         )));
     }
-    if !u.may_run(idx, cmd_args.get(1).copied()) {
+    if !u.may_run(idx, Args::new(argv, 1).peek()) {
         c.out.bulk(
             format!(
                 "User {name} has no permissions to run the '{}' command",
@@ -148,7 +212,7 @@ fn dryrun(c: &mut Call) -> CmdResult {
         );
         return Ok(());
     }
-    for key in spec.key_args(cmd_args) {
+    for key in spec.key_args(argv) {
         if !u.may_access_key(key, spec.has(table::WRITE)) {
             c.out.bulk(
                 format!(
@@ -164,17 +228,18 @@ fn dryrun(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-fn log(c: &mut Call) -> CmdResult {
-    if let Some(a) = c.args.get(2) {
-        if is(a, "reset") {
-            c.node.acl.reset_log();
-            c.out.ok();
-            return Ok(());
-        }
+/// ACL LOG [count | RESET]
+pub fn acl_log(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 0..=1)?;
+    if a.keyword("reset") {
+        c.node.acl.reset_log();
+        c.out.ok();
+        return Ok(());
     }
-    let count = match c.args.get(2) {
-        Some(a) => {
-            args::uint(a).map_err(|_| CmdError::err("value is out of range, must be positive"))?
+    let count = match a.optional() {
+        Some(n) => {
+            args::uint(n).map_err(|_| CmdError::err("value is out of range, must be positive"))?
         }
         None => 10,
     };

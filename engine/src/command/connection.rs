@@ -2,10 +2,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::keys::db_index;
-use super::table::COMMANDS;
-use super::{transaction, Call, CmdError, CmdResult};
+use super::server::{subcommand_arity, unknown_subcommand};
+use super::table::{Handler, COMMANDS};
+use super::{tracking, transaction, Call, CmdError, CmdResult};
 use crate::node::now_ms;
 
 /// The Redis version this engine is compatible with, reported to clients that adapt to the server version.
@@ -13,14 +14,16 @@ pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// PING [message]
 pub fn ping(c: &mut Call) -> CmdResult {
+    // Arguments after the message are ignored.
+    let msg = c.args().optional();
     if c.session.subs.any() && !c.out.resp3 {
         // Subscriber mode (RESP2): the answer takes the shape of a message.
         c.out.array(2);
         c.out.bulk(b"pong");
-        c.out.bulk(c.args.get(1).copied().unwrap_or(b""));
+        c.out.bulk(msg.unwrap_or(b""));
         return Ok(());
     }
-    match c.args.get(1) {
+    match msg {
         Some(msg) => c.out.bulk(msg),
         None => c.out.simple("PONG"),
     }
@@ -29,7 +32,8 @@ pub fn ping(c: &mut Call) -> CmdResult {
 
 /// ECHO message
 pub fn echo(c: &mut Call) -> CmdResult {
-    c.out.bulk(c.args[1]);
+    let msg = c.args().bytes()?;
+    c.out.bulk(msg);
     Ok(())
 }
 
@@ -66,13 +70,15 @@ fn login(c: &mut Call, user: &[u8], pass: &[u8]) -> CmdResult {
 
 /// AUTH [username] password
 pub fn auth(c: &mut Call) -> CmdResult {
-    let (user, pass): (&[u8], &[u8]) = match c.args.len() {
-        2 => (b"default", c.args[1]),
-        3 => (c.args[1], c.args[2]),
+    let mut a = c.args();
+    let password_only = a.given() == 1;
+    let (user, pass): (&[u8], &[u8]) = match a.given() {
+        1 => (b"default", a.bytes()?),
+        2 => (a.bytes()?, a.bytes()?),
         _ => return Err(CmdError::Syntax),
     };
     let default_nopass = c.node.acl.get("default").is_some_and(|u| u.nopass);
-    if c.args.len() == 2 && default_nopass {
+    if password_only && default_nopass {
         return Err(CmdError::err(
             "AUTH <password> called without any password configured for the default user. Are you sure \
              your configuration is correct?",
@@ -85,33 +91,19 @@ pub fn auth(c: &mut Call) -> CmdResult {
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
 pub fn hello(c: &mut Call) -> CmdResult {
-    let mut proto = None;
-    let mut i = 1;
-    if let Some(v) = c.args.get(1) {
-        match args::int(v) {
-            Ok(n @ 2..=3) => proto = Some(n),
-            Ok(_) => return Err(CmdError::Msg("NOPROTO unsupported protocol version".into())),
-            Err(_) => {
-                return Err(CmdError::err(
-                    "Protocol version is not an integer or out of range",
-                ))
-            }
-        }
-        i = 2;
-    }
+    let mut a = c.args();
+    let proto = a.optional().map(hello_proto).transpose()?;
     let mut name = None;
-    while i < c.args.len() {
-        if is(c.args[i], "auth") && i + 2 < c.args.len() {
-            let (user, pass) = (c.args[i + 1], c.args[i + 2]);
+    while let Some(opt) = a.optional() {
+        if is(opt, "auth") && a.len() >= 2 {
+            let (user, pass) = (a.bytes()?, a.bytes()?);
             login(c, user, pass)?;
-            i += 3;
-        } else if is(c.args[i], "setname") && i + 1 < c.args.len() {
-            name = Some(valid_name(c.args[i + 1])?);
-            i += 2;
+        } else if is(opt, "setname") && !a.is_empty() {
+            name = Some(valid_name(a.bytes()?)?);
         } else {
             return Err(CmdError::err(format_args!(
                 "Syntax error in HELLO option '{}'",
-                args::text(c.args[i])
+                args::text(opt)
             )));
         }
     }
@@ -133,6 +125,23 @@ pub fn hello(c: &mut Call) -> CmdResult {
             mailbox.set_resp3(p == 3);
         }
     }
+    hello_reply(c);
+    Ok(())
+}
+
+/// HELLO's protocol version: 2 or 3.
+fn hello_proto(v: &[u8]) -> Result<i64, CmdError> {
+    match args::int(v) {
+        Ok(n @ 2..=3) => Ok(n),
+        Ok(_) => Err(CmdError::Msg("NOPROTO unsupported protocol version".into())),
+        Err(_) => Err(CmdError::err(
+            "Protocol version is not an integer or out of range",
+        )),
+    }
+}
+
+/// HELLO's map describing the server and the connection.
+fn hello_reply(c: &mut Call) {
     let proto = if c.out.resp3 { 3 } else { 2 };
     c.out.map(7);
     c.out.bulk(b"server");
@@ -149,12 +158,11 @@ pub fn hello(c: &mut Call) -> CmdResult {
     c.out.bulk(b"master");
     c.out.bulk(b"modules");
     c.out.array(0);
-    Ok(())
 }
 
 /// SELECT index
 pub fn select(c: &mut Call) -> CmdResult {
-    let db = db_index(c.args[1], &c.node.ks)?;
+    let db = db_index(c.args().bytes()?, &c.node.ks)?;
     c.session.db = db;
     c.session.info.db.store(db, Ordering::Relaxed);
     c.out.ok();
@@ -213,121 +221,129 @@ fn last_command_name(idx: usize) -> &'static str {
     COMMANDS.get(idx).map_or("NULL", |s| s.name)
 }
 
-/// CLIENT ID|SETNAME|GETNAME|SETINFO|LIST|KILL|INFO|NO-EVICT|HELP
+/// CLIENT ID|SETNAME|GETNAME|SETINFO|LIST|KILL|INFO|NO-EVICT|TRACKING|CACHING|GETREDIR|TRACKINGINFO|HELP: runs the
+/// subcommand (until the command table dispatches subcommands).
 pub fn client(c: &mut Call) -> CmdResult {
-    let sub = c.args[1].to_ascii_lowercase();
-    let nargs = c.args.len();
-    match (sub.as_slice(), nargs) {
-        (b"id", 2) => c.out.int(c.session.info.id as i64),
-        (b"setname", 3) => {
-            c.session.info.names.lock().name = valid_name(c.args[2])?;
-            c.out.ok();
-        }
-        (b"getname", 2) => {
-            let name = c.session.info.names.lock().name.clone();
-            if name.is_empty() {
-                c.out.null();
-            } else {
-                c.out.bulk(name.as_bytes());
-            }
-        }
-        (b"setinfo", 4) => {
-            let value = valid_name(c.args[3]).map_err(|_| {
-                CmdError::err(format_args!(
-                    "{} cannot contain spaces, newlines or special characters.",
-                    args::text(c.args[2])
-                ))
-            })?;
-            let mut names = c.session.info.names.lock();
-            if is(c.args[2], "lib-name") {
-                names.lib_name = value;
-            } else if is(c.args[2], "lib-ver") {
-                names.lib_ver = value;
-            } else {
-                return Err(CmdError::err(format_args!(
-                    "Unrecognized option '{}'",
-                    args::text(c.args[2])
-                )));
-            }
-            drop(names);
-            c.out.ok();
-        }
-        (b"info", 2) => {
-            let line = c.session.info.describe(now_ms(), "client|info");
-            c.out.verbatim(&format!("{line}\n"));
-        }
-        (b"list", _) => client_list(c)?,
-        (b"tracking", 3..) => super::tracking::tracking(c)?,
-        (b"caching", 3) => super::tracking::caching(c)?,
-        (b"getredir", 2) => super::tracking::getredir(c)?,
-        (b"trackinginfo", 2) => super::tracking::trackinginfo(c)?,
-        (b"kill", 3..) => client_kill(c)?,
-        (b"no-evict", 3) => {
-            let on = args::on_off(c.args[2])?;
-            c.session.info.no_evict.store(on, Ordering::Relaxed);
-            c.out.ok();
-        }
-        (b"help", 2) => {
-            let lines = [
-                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID",
-                "GETNAME",
-                "SETNAME <name>",
-                "SETINFO <LIB-NAME|LIB-VER> <value>",
-                "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
-                "INFO",
-                "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
-                "NO-EVICT (ON|OFF)",
-                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
-                "CACHING (YES|NO)",
-                "GETREDIR",
-                "TRACKINGINFO",
-                "HELP",
-            ];
-            c.out.help(&lines);
-        }
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-                args::text(c.args[1])
-            )))
-        }
+    c.first = 2;
+    let a = c.args();
+    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
+        b"id" => client_id,
+        b"setname" => client_setname,
+        b"getname" => client_getname,
+        b"setinfo" => client_setinfo,
+        b"info" => client_info,
+        b"list" => client_list,
+        b"tracking" => tracking::client_tracking,
+        b"caching" => tracking::client_caching,
+        b"getredir" => tracking::client_getredir,
+        b"trackinginfo" => tracking::client_trackinginfo,
+        b"kill" => client_kill,
+        b"no-evict" => client_no_evict,
+        b"help" => client_help,
+        _ => return Err(unknown_subcommand(&a)),
+    };
+    run(c)
+}
+
+/// CLIENT ID
+pub fn client_id(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    c.out.int(c.session.info.id as i64);
+    Ok(())
+}
+
+/// CLIENT SETNAME name
+pub fn client_setname(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..=1)?;
+    c.session.info.names.lock().name = valid_name(a.bytes()?)?;
+    c.out.ok();
+    Ok(())
+}
+
+/// CLIENT GETNAME
+pub fn client_getname(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let name = c.session.info.names.lock().name.clone();
+    if name.is_empty() {
+        c.out.null();
+    } else {
+        c.out.bulk(name.as_bytes());
     }
     Ok(())
 }
 
-fn client_list(c: &mut Call) -> CmdResult {
-    let mut ids: Option<Vec<u64>> = None;
-    let mut i = 2;
-    while i < c.args.len() {
-        if is(c.args[i], "type") && i + 1 < c.args.len() {
-            let t = c.args[i + 1].to_ascii_lowercase();
-            if !matches!(
-                t.as_slice(),
-                b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
-            ) {
-                return Err(CmdError::err(format_args!(
-                    "Unknown client type '{}'",
-                    args::text(&t)
-                )));
-            }
-            if t != b"normal" {
-                ids = Some(Vec::new());
-            }
-            i += 2;
-        } else if is(c.args[i], "id") && i + 1 < c.args.len() {
-            let list = ids.get_or_insert_with(Vec::new);
-            for a in &c.args[i + 1..] {
-                match args::int(a) {
-                    Ok(n) if n > 0 => list.push(n as u64),
-                    _ => return Err(CmdError::err("Invalid client ID")),
-                }
-            }
-            i = c.args.len();
-        } else {
-            return Err(CmdError::Syntax);
-        }
+/// CLIENT SETINFO LIB-NAME|LIB-VER value
+pub fn client_setinfo(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 2..=2)?;
+    let (attr, value) = (a.bytes()?, a.bytes()?);
+    let value = valid_name(value).map_err(|_| {
+        CmdError::err(format_args!(
+            "{} cannot contain spaces, newlines or special characters.",
+            args::text(attr)
+        ))
+    })?;
+    let mut names = c.session.info.names.lock();
+    if is(attr, "lib-name") {
+        names.lib_name = value;
+    } else if is(attr, "lib-ver") {
+        names.lib_ver = value;
+    } else {
+        return Err(CmdError::err(format_args!(
+            "Unrecognized option '{}'",
+            args::text(attr)
+        )));
     }
+    drop(names);
+    c.out.ok();
+    Ok(())
+}
+
+/// CLIENT INFO
+pub fn client_info(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let line = c.session.info.describe(now_ms(), "client|info");
+    c.out.verbatim(&format!("{line}\n"));
+    Ok(())
+}
+
+/// CLIENT NO-EVICT ON|OFF
+pub fn client_no_evict(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..=1)?;
+    let on = args::on_off(a.bytes()?)?;
+    c.session.info.no_evict.store(on, Ordering::Relaxed);
+    c.out.ok();
+    Ok(())
+}
+
+/// CLIENT HELP
+pub fn client_help(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let lines = [
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ID",
+        "GETNAME",
+        "SETNAME <name>",
+        "SETINFO <LIB-NAME|LIB-VER> <value>",
+        "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
+        "INFO",
+        "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
+        "NO-EVICT (ON|OFF)",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+        "CACHING (YES|NO)",
+        "GETREDIR",
+        "TRACKINGINFO",
+        "HELP",
+    ];
+    c.out.help(&lines);
+    Ok(())
+}
+
+/// CLIENT LIST [TYPE type] [ID id …]
+pub fn client_list(c: &mut Call) -> CmdResult {
+    let ids = client_list_filter(&mut c.args())?;
     let now = now_ms();
     let mut text = String::new();
     for client in c.node.clients.all() {
@@ -346,9 +362,45 @@ fn client_list(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-fn client_kill(c: &mut Call) -> CmdResult {
-    if c.args.len() == 3 {
-        let addr = args::text(c.args[2]);
+/// The clients CLIENT LIST shows: None for all, else these ids (none for a type that has no clients here).
+fn client_list_filter(a: &mut Args) -> Result<Option<Vec<u64>>, CmdError> {
+    let mut ids: Option<Vec<u64>> = None;
+    while let Some(opt) = a.optional() {
+        if is(opt, "type") && !a.is_empty() {
+            let t = a.bytes()?.to_ascii_lowercase();
+            if !matches!(
+                t.as_slice(),
+                b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
+            ) {
+                return Err(CmdError::err(format_args!(
+                    "Unknown client type '{}'",
+                    args::text(&t)
+                )));
+            }
+            if t != b"normal" {
+                ids = Some(Vec::new());
+            }
+        } else if is(opt, "id") && !a.is_empty() {
+            let list = ids.get_or_insert_with(Vec::new);
+            for id in a.rest() {
+                match args::int(id) {
+                    Ok(n) if n > 0 => list.push(n as u64),
+                    _ => return Err(CmdError::err("Invalid client ID")),
+                }
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(ids)
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL option value [option value …]
+pub fn client_kill(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..)?;
+    if a.given() == 1 {
+        let addr = args::text(a.bytes()?);
         let n = c.node.clients.kill_where(|cl| cl.addr.to_string() == addr);
         if n == 0 {
             return Err(CmdError::err("No such client"));
@@ -357,8 +409,8 @@ fn client_kill(c: &mut Call) -> CmdResult {
         return Ok(());
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
-    for pair in c.args[2..].chunks(2) {
-        let [opt, value] = pair else {
+    while let Some(opt) = a.optional() {
+        let Some(value) = a.optional() else {
             return Err(CmdError::Syntax);
         };
         let opt = opt.to_ascii_lowercase();

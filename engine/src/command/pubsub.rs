@@ -4,7 +4,8 @@
 //! through the connection's mailbox (see `crate::pubsub`). A RESP2 connection with subscriptions is in
 //! subscriber mode: only the commands in [`SUBSCRIBER_MODE`] run there.
 
-use super::args;
+use super::server::{subcommand_arity, unknown_subcommand};
+use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::node::now_ms;
 use std::sync::Arc;
@@ -114,16 +115,17 @@ fn confirm(c: &mut Call, word: &[u8], name: Option<&[u8]>, kind: Kind) {
 
 /// SUBSCRIBE channel [channel ...], PSUBSCRIBE pattern [pattern ...], SSUBSCRIBE shardchannel [...]
 pub fn subscribe(c: &mut Call) -> CmdResult {
-    let kind = kind_of(c.args[0]);
-    let names: Vec<&[u8]> = c.args[1..].to_vec();
-    check_channels(c, &names, kind == Kind::Pattern)?;
+    let mut a = c.args();
+    let kind = kind_of(a.name());
+    let names = a.rest();
+    check_channels(c, names, kind == Kind::Pattern)?;
     let sub = own_mailbox(c);
     let word: &[u8] = match kind {
         Kind::Channel => b"subscribe",
         Kind::Pattern => b"psubscribe",
         Kind::Shard => b"ssubscribe",
     };
-    for name in names {
+    for &name in names {
         let set = subscriptions(c, kind);
         if set.insert(name.to_vec()) {
             c.node.pubsub.subscribe(kind, name, &sub);
@@ -161,14 +163,15 @@ fn subscriptions<'c>(c: &'c mut Call, kind: Kind) -> &'c mut std::collections::H
 
 /// UNSUBSCRIBE [channel ...], PUNSUBSCRIBE [pattern ...], SUNSUBSCRIBE [shardchannel ...]: none named means all.
 pub fn unsubscribe(c: &mut Call) -> CmdResult {
-    let kind = kind_of(c.args[0]);
+    let mut a = c.args();
+    let kind = kind_of(a.name());
     let word: &[u8] = match kind {
         Kind::Channel => b"unsubscribe",
         Kind::Pattern => b"punsubscribe",
         Kind::Shard => b"sunsubscribe",
     };
-    let names: Vec<Vec<u8>> = if c.args.len() > 1 {
-        c.args[1..].iter().map(|a| a.to_vec()).collect()
+    let names: Vec<Vec<u8>> = if !a.is_empty() {
+        a.rest().iter().map(|n| n.to_vec()).collect()
     } else {
         let mut all: Vec<Vec<u8>> = subscriptions(c, kind).iter().cloned().collect();
         all.sort();
@@ -190,65 +193,101 @@ pub fn unsubscribe(c: &mut Call) -> CmdResult {
 
 /// PUBLISH channel message, SPUBLISH shardchannel message
 pub fn publish(c: &mut Call) -> CmdResult {
-    let kind = kind_of(c.args[0]);
-    check_channels(c, &[c.args[1]], false)?;
-    let n = c.node.pubsub.publish(kind, c.args[1], c.args[2], now_ms());
+    let mut a = c.args();
+    let kind = kind_of(a.name());
+    let (channel, message) = (a.bytes()?, a.bytes()?);
+    check_channels(c, &[channel], false)?;
+    let n = c.node.pubsub.publish(kind, channel, message, now_ms());
     // Replicas deliver the primary's messages to their own subscribers.
     if c.node.repl.is_recording() && !c.session.master_link {
-        c.node.repl.propagate(c.session.db, c.args);
+        c.node.repl.propagate(c.session.db, a.all());
     }
     c.out.int(n as i64);
     Ok(())
 }
 
-/// PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP
+/// PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP: runs the subcommand (until the command table
+/// dispatches subcommands).
 pub fn pubsub(c: &mut Call) -> CmdResult {
-    let sub = c.args[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"channels" | b"shardchannels" if c.args.len() <= 3 => {
-            let kind = if sub[0] == b's' {
-                Kind::Shard
-            } else {
-                Kind::Channel
-            };
-            let names = c.node.pubsub.channels(kind, c.args.get(2).copied());
-            c.out.bulks(names.iter().map(Vec::as_slice));
-        }
-        b"numsub" | b"shardnumsub" => {
-            let kind = if sub[0] == b's' {
-                Kind::Shard
-            } else {
-                Kind::Channel
-            };
-            c.out.array((c.args.len() - 2) * 2);
-            for &channel in &c.args[2..] {
-                c.out.bulk(channel);
-                c.out.int(c.node.pubsub.numsub(kind, channel) as i64);
-            }
-        }
-        b"numpat" if c.args.len() == 2 => c.out.int(c.node.pubsub.numpat() as i64),
-        b"help" if c.args.len() == 2 => c.out.help(&[
-            "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "CHANNELS [<pattern>]",
-            "    Return the currently active channels matching a <pattern> (default: '*').",
-            "NUMPAT",
-            "    Return number of subscriptions to patterns.",
-            "NUMSUB [<channel> ...]",
-            "    Return the number of subscribers for the specified channels, excluding",
-            "    pattern subscriptions(default: no channels).",
-            "SHARDCHANNELS [<pattern>]",
-            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
-            "SHARDNUMSUB [<shardchannel> ...]",
-            "    Return the number of subscribers for the specified shard level channel(s)",
-            "HELP",
-            "    Print this help.",
-        ]),
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-                args::text(c.args[1])
-            )))
-        }
+    c.first = 2;
+    let a = c.args();
+    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
+        b"channels" => pubsub_channels,
+        b"shardchannels" => pubsub_shardchannels,
+        b"numsub" => pubsub_numsub,
+        b"shardnumsub" => pubsub_shardnumsub,
+        b"numpat" => pubsub_numpat,
+        b"help" => pubsub_help,
+        _ => return Err(unknown_subcommand(&a)),
+    };
+    run(c)
+}
+
+/// PUBSUB CHANNELS [pattern]
+pub fn pubsub_channels(c: &mut Call) -> CmdResult {
+    active_channels(c, Kind::Channel)
+}
+
+/// PUBSUB SHARDCHANNELS [pattern]
+pub fn pubsub_shardchannels(c: &mut Call) -> CmdResult {
+    active_channels(c, Kind::Shard)
+}
+
+/// The channels of `kind` with subscribers, matching the optional pattern.
+fn active_channels(c: &mut Call, kind: Kind) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 0..=1)?;
+    let names = c.node.pubsub.channels(kind, a.optional());
+    c.out.bulks(names.iter().map(Vec::as_slice));
+    Ok(())
+}
+
+/// PUBSUB NUMSUB [channel …]
+pub fn pubsub_numsub(c: &mut Call) -> CmdResult {
+    subscriber_counts(c, Kind::Channel)
+}
+
+/// PUBSUB SHARDNUMSUB [shardchannel …]
+pub fn pubsub_shardnumsub(c: &mut Call) -> CmdResult {
+    subscriber_counts(c, Kind::Shard)
+}
+
+/// Each named channel of `kind` and its number of subscribers.
+fn subscriber_counts(c: &mut Call, kind: Kind) -> CmdResult {
+    let channels = c.args().rest();
+    c.out.array(channels.len() * 2);
+    for &channel in channels {
+        c.out.bulk(channel);
+        c.out.int(c.node.pubsub.numsub(kind, channel) as i64);
     }
+    Ok(())
+}
+
+/// PUBSUB NUMPAT
+pub fn pubsub_numpat(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    c.out.int(c.node.pubsub.numpat() as i64);
+    Ok(())
+}
+
+/// PUBSUB HELP
+pub fn pubsub_help(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    c.out.help(&[
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
+        "HELP",
+        "    Print this help.",
+    ]);
     Ok(())
 }

@@ -12,8 +12,10 @@ pub fn replicaof(c: &mut Call) -> CmdResult {
             "Command is not valid when client is a replica.",
         ));
     }
+    let mut a = c.args();
+    let (host, port) = (a.bytes()?, a.bytes()?);
     let repl = &c.node.repl;
-    if is(c.args[1], "no") && is(c.args[2], "one") {
+    if is(host, "no") && is(port, "one") {
         if repl.role() != Role::Primary {
             repl.promote();
             c.node.ks.set_passive_expiry(false);
@@ -22,8 +24,8 @@ pub fn replicaof(c: &mut Call) -> CmdResult {
         c.out.ok();
         return Ok(());
     }
-    let host = args::text(c.args[1]);
-    let port = match args::int(c.args[2]) {
+    let host = args::text(host);
+    let port = match args::int(port) {
         Ok(p @ 1..=65535) => p as u16,
         _ => return Err(CmdError::err("Invalid master port")),
     };
@@ -90,11 +92,12 @@ pub fn role(c: &mut Call) -> CmdResult {
 
 /// REPLCONF option value …: what a replica tells its primary during the handshake.
 pub fn replconf(c: &mut Call) -> CmdResult {
-    let mut i = 1;
-    while i + 1 < c.args.len() {
-        let opt = c.args[i];
+    let mut a = c.args();
+    // Options come in pairs; an odd last argument is ignored.
+    while a.len() >= 2 {
+        let (opt, value) = (a.bytes()?, a.bytes()?);
         if is(opt, "listening-port") {
-            let port = args::int(c.args[i + 1])?;
+            let port = args::int(value)?;
             c.session.replica_port =
                 u16::try_from(port).map_err(|_| CmdError::err("Invalid listening-port"))?;
         } else if !(is(opt, "capa") || is(opt, "ip-address") || is(opt, "ack") || is(opt, "getack"))
@@ -104,7 +107,6 @@ pub fn replconf(c: &mut Call) -> CmdResult {
                 args::text(opt)
             )));
         }
-        i += 2;
     }
     c.out.ok();
     Ok(())
@@ -117,16 +119,14 @@ pub fn psync(c: &mut Call) -> CmdResult {
             "Can't SYNC while not connected with my master",
         ));
     }
-    let (replid, offset) = if c.args.len() >= 3 {
-        (
-            args::text(c.args[1]),
-            args::int(c.args[2])
-                .ok()
-                .filter(|o| *o >= 0)
-                .map(|o| o as u64),
-        )
-    } else {
-        ("?".to_string(), None)
+    let mut a = c.args();
+    // SYNC has no arguments: a full sync.
+    let (replid, offset) = match (a.optional(), a.optional()) {
+        (Some(replid), Some(offset)) => (
+            args::text(replid),
+            args::int(offset).ok().filter(|o| *o >= 0).map(|o| o as u64),
+        ),
+        _ => ("?".to_string(), None),
     };
     c.session.deferred = Some(Deferred::Psync(PsyncRequest {
         replid,
@@ -138,8 +138,9 @@ pub fn psync(c: &mut Call) -> CmdResult {
 
 /// WAIT numreplicas timeout
 pub fn wait(c: &mut Call) -> CmdResult {
-    let wanted = args::uint(c.args[1])?;
-    let timeout = args::int(c.args[2])?;
+    let mut a = c.args();
+    let wanted = a.uint()?;
+    let timeout = a.int()?;
     if timeout < 0 {
         return Err(CmdError::err("timeout is negative"));
     }
@@ -165,25 +166,23 @@ pub fn wait(c: &mut Call) -> CmdResult {
 /// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] [ABORT]
 pub fn failover(c: &mut Call) -> CmdResult {
     let (mut target, mut timeout_ms, mut force) = (None, 0u64, false);
-    let mut i = 1;
-    while i < c.args.len() {
-        if is(c.args[i], "to") && i + 2 < c.args.len() {
-            let port = match args::int(c.args[i + 2]) {
+    let mut a = c.args();
+    while let Some(opt) = a.optional() {
+        if is(opt, "to") && a.len() >= 2 {
+            let host = a.bytes()?;
+            let port = match a.int() {
                 Ok(p @ 1..=65535) => p as u16,
                 _ => return Err(CmdError::err("Invalid port")),
             };
-            target = Some((args::text(c.args[i + 1]), port));
-            i += 3;
-        } else if is(c.args[i], "timeout") && i + 1 < c.args.len() {
-            timeout_ms = match args::int(c.args[i + 1]) {
+            target = Some((args::text(host), port));
+        } else if is(opt, "timeout") && !a.is_empty() {
+            timeout_ms = match a.int() {
                 Ok(t) if t > 0 => t as u64,
                 _ => return Err(CmdError::err("FAILOVER timeout must be greater than 0")),
             };
-            i += 2;
-        } else if is(c.args[i], "force") {
+        } else if is(opt, "force") {
             force = true;
-            i += 1;
-        } else if is(c.args[i], "abort") {
+        } else if is(opt, "abort") {
             return Err(CmdError::err("No failover in progress."));
         } else {
             return Err(CmdError::Syntax);

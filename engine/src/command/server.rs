@@ -1,13 +1,14 @@
 //! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN.
 
 use std::fmt::Write as _;
+use std::ops::RangeBounds;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::keys::db_index;
-use super::table::{self, COMMANDS};
+use super::table::{self, Handler, COMMANDS};
 use super::{Call, CmdError, CmdResult};
 use crate::config::{self, Config};
 use crate::node::now_ms;
@@ -21,12 +22,13 @@ pub fn dbsize(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL; true means free lazily.
-fn flush_mode(c: &Call) -> Result<bool, CmdError> {
-    match c.args.get(1) {
+/// Reads the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL; true means free lazily. Later arguments are
+/// ignored.
+fn flush_mode(a: &mut Args) -> Result<bool, CmdError> {
+    match a.optional() {
         None => Ok(false),
-        Some(a) if is(a, "async") => Ok(true),
-        Some(a) if is(a, "sync") => Ok(false),
+        Some(m) if is(m, "async") => Ok(true),
+        Some(m) if is(m, "sync") => Ok(false),
         Some(_) => Err(CmdError::Syntax),
     }
 }
@@ -39,7 +41,7 @@ fn free_later(garbage: Vec<Vec<Option<crate::keyspace::Entry>>>, lazy: bool) {
 
 /// FLUSHDB [ASYNC|SYNC]
 pub fn flushdb(c: &mut Call) -> CmdResult {
-    let lazy = flush_mode(c)?;
+    let lazy = flush_mode(&mut c.args())?;
     let garbage: Vec<_> = c.held.shards_of(c.session.db).map(|s| s.clear()).collect();
     free_later(garbage, lazy);
     c.out.ok();
@@ -48,7 +50,7 @@ pub fn flushdb(c: &mut Call) -> CmdResult {
 
 /// FLUSHALL [ASYNC|SYNC]
 pub fn flushall(c: &mut Call) -> CmdResult {
-    let lazy = flush_mode(c)?;
+    let lazy = flush_mode(&mut c.args())?;
     let mut garbage = Vec::new();
     for db in 0..c.node.ks.databases() {
         garbage.extend(c.held.shards_of(db).map(|s| s.clear()));
@@ -60,11 +62,12 @@ pub fn flushall(c: &mut Call) -> CmdResult {
 
 /// SWAPDB index1 index2
 pub fn swapdb(c: &mut Call) -> CmdResult {
-    let a = args::int(c.args[1]).map_err(|_| CmdError::err("invalid first DB index"))?;
-    let b = args::int(c.args[2]).map_err(|_| CmdError::err("invalid second DB index"))?;
-    let a = db_index(itoa::Buffer::new().format(a).as_bytes(), &c.node.ks)?;
-    let b = db_index(itoa::Buffer::new().format(b).as_bytes(), &c.node.ks)?;
-    c.held.swap_dbs(a, b);
+    let mut a = c.args();
+    let first = args::int(a.bytes()?).map_err(|_| CmdError::err("invalid first DB index"))?;
+    let second = args::int(a.bytes()?).map_err(|_| CmdError::err("invalid second DB index"))?;
+    let first = db_index(itoa::Buffer::new().format(first).as_bytes(), &c.node.ks)?;
+    let second = db_index(itoa::Buffer::new().format(second).as_bytes(), &c.node.ks)?;
+    c.held.swap_dbs(first, second);
     c.out.ok();
     Ok(())
 }
@@ -124,7 +127,7 @@ pub fn bgsave(c: &mut Call) -> CmdResult {
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: stops the node; the client gets no reply, like Redis.
 pub fn shutdown(c: &mut Call) -> CmdResult {
-    for a in &c.args[1..] {
+    for a in c.args().rest() {
         if !["nosave", "save", "now", "force", "abort"]
             .iter()
             .any(|w| is(a, w))
@@ -137,81 +140,127 @@ pub fn shutdown(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// CONFIG GET|SET|RESETSTAT|HELP
+/// The reply of a command with subcommands (CLIENT, CONFIG, …) to an unknown subcommand, or to a known one with
+/// the wrong number of arguments: `… for 'get'. Try CONFIG HELP.`
+pub(super) fn unknown_subcommand(a: &Args) -> CmdError {
+    CmdError::err(format_args!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        args::text(a.subcommand()),
+        args::text(a.name()).to_ascii_uppercase()
+    ))
+}
+
+/// Ok when a subcommand was given a number of arguments in `counts`; otherwise [`unknown_subcommand`], the
+/// reply clients got for a wrong count before the command table checked subcommand arity.
+pub(super) fn subcommand_arity(a: &Args, counts: impl RangeBounds<usize>) -> CmdResult {
+    match counts.contains(&a.given()) {
+        true => Ok(()),
+        false => Err(unknown_subcommand(a)),
+    }
+}
+
+/// CONFIG GET|SET|RESETSTAT|HELP: runs the subcommand (until the command table dispatches subcommands).
 pub fn config(c: &mut Call) -> CmdResult {
-    let sub = c.args[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"get" if c.args.len() >= 3 => {
-            let mut pairs: Vec<(&str, String)> = Vec::new();
-            for p in config::PARAMS {
-                if c.args[2..]
-                    .iter()
-                    .any(|pat| glob_match(pat, p.name.as_bytes(), true))
-                {
-                    pairs.push((p.name, p.get(c.cfg)));
-                }
-            }
-            c.out.map(pairs.len());
-            for (name, value) in pairs {
-                c.out.bulk(name.as_bytes());
-                c.out.bulk(value.as_bytes());
-            }
-        }
-        b"set" if c.args.len() >= 4 && c.args.len() % 2 == 0 => {
-            let mut next: Config = (**c.node.config.load()).clone();
-            for pair in c.args[2..].chunks(2) {
-                let name = args::text(pair[0]);
-                let Some(p) = config::param(&name).filter(|p| p.mutable) else {
-                    return Err(match config::param(&name) {
-                        Some(p) => CmdError::err(format_args!(
-                            "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
-                            p.name
-                        )),
-                        None => CmdError::err(format_args!(
-                            "Unknown option or number of arguments for CONFIG SET - '{name}'"
-                        )),
-                    });
-                };
-                p.set(&mut next, &args::text(pair[1])).map_err(|msg| {
-                    CmdError::err(format_args!(
-                        "CONFIG SET failed (possibly related to argument '{}') - {msg}",
-                        p.name
-                    ))
-                })?;
-            }
-            crate::logging::apply_level(&next.loglevel);
-            if next.requirepass != c.cfg.requirepass {
-                c.node.acl.set_requirepass(next.requirepass.as_deref());
-            }
-            c.node.apply_config(&next);
-            c.node.config.store(Arc::new(next));
-            c.out.ok();
-        }
-        b"resetstat" if c.args.len() == 2 => {
-            c.node.metering.reset();
-            c.out.ok();
-        }
-        b"help" if c.args.len() == 2 => {
-            let lines = [
-                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>",
-                "    Return parameters matching the glob-like <pattern> and their values.",
-                "SET <directive> <value>",
-                "    Set the configuration <directive> to <value>.",
-                "RESETSTAT",
-                "    Reset statistics reported by the INFO command.",
-                "HELP",
-                "    Print this help.",
-            ];
-            c.out.help(&lines);
-        }
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-                args::text(c.args[1])
-            )))
+    c.first = 2;
+    let a = c.args();
+    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
+        b"get" => config_get,
+        b"set" => config_set,
+        b"resetstat" => config_resetstat,
+        b"help" => config_help,
+        _ => return Err(unknown_subcommand(&a)),
+    };
+    run(c)
+}
+
+/// CONFIG GET pattern [pattern …]
+pub fn config_get(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..)?;
+    let patterns = a.rest();
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for p in config::PARAMS {
+        if patterns
+            .iter()
+            .any(|pat| glob_match(pat, p.name.as_bytes(), true))
+        {
+            pairs.push((p.name, p.get(c.cfg)));
         }
     }
+    c.out.map(pairs.len());
+    for (name, value) in pairs {
+        c.out.bulk(name.as_bytes());
+        c.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+/// CONFIG SET parameter value [parameter value …]: all or nothing.
+pub fn config_set(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 2..)?;
+    if a.given() % 2 != 0 {
+        return Err(unknown_subcommand(&a));
+    }
+    let mut next: Config = (**c.node.config.load()).clone();
+    while let Some(name) = a.optional() {
+        let value = a.bytes()?;
+        set_param(&mut next, &args::text(name), &args::text(value))?;
+    }
+    crate::logging::apply_level(&next.loglevel);
+    if next.requirepass != c.cfg.requirepass {
+        c.node.acl.set_requirepass(next.requirepass.as_deref());
+    }
+    c.node.apply_config(&next);
+    c.node.config.store(Arc::new(next));
+    c.out.ok();
+    Ok(())
+}
+
+/// Sets one parameter of `next`, with CONFIG SET's errors.
+fn set_param(next: &mut Config, name: &str, value: &str) -> CmdResult {
+    let Some(p) = config::param(name).filter(|p| p.mutable) else {
+        return Err(match config::param(name) {
+            Some(p) => CmdError::err(format_args!(
+                "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
+                p.name
+            )),
+            None => CmdError::err(format_args!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )),
+        });
+    };
+    p.set(next, value).map_err(|msg| {
+        CmdError::err(format_args!(
+            "CONFIG SET failed (possibly related to argument '{}') - {msg}",
+            p.name
+        ))
+    })
+}
+
+/// CONFIG RESETSTAT
+pub fn config_resetstat(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    c.node.metering.reset();
+    c.out.ok();
+    Ok(())
+}
+
+/// CONFIG HELP
+pub fn config_help(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
+    let lines = [
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.out.help(&lines);
     Ok(())
 }
 
@@ -235,71 +284,93 @@ fn write_command_info(c: &mut Call, idx: usize) {
     c.out.array(0);
 }
 
-/// COMMAND [COUNT|INFO|DOCS|LIST]
+/// COMMAND: describes every command. COMMAND COUNT|LIST|INFO|DOCS|GETKEYS runs the subcommand (until the command
+/// table dispatches subcommands).
 pub fn command(c: &mut Call) -> CmdResult {
-    let Some(sub) = c.args.get(1).map(|s| s.to_ascii_lowercase()) else {
+    if c.args().is_empty() {
         c.out.array(COMMANDS.len());
         (0..COMMANDS.len()).for_each(|i| write_command_info(c, i));
         return Ok(());
+    }
+    c.first = 2;
+    let a = c.args();
+    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
+        b"count" => command_count,
+        b"list" => command_list,
+        b"info" => command_info,
+        b"docs" => command_docs,
+        b"getkeys" => command_getkeys,
+        _ => return Err(unknown_subcommand(&a)),
     };
-    match sub.as_slice() {
-        b"count" => c.out.int(COMMANDS.len() as i64),
-        b"list" => {
-            c.out.array(COMMANDS.len());
-            COMMANDS.iter().for_each(|s| c.out.bulk(s.name.as_bytes()));
-        }
-        b"info" => {
-            let names: Vec<Option<usize>> = if c.args.len() == 2 {
-                (0..COMMANDS.len()).map(Some).collect()
-            } else {
-                c.args[2..].iter().map(|n| table::lookup(n)).collect()
-            };
-            c.out.array(names.len());
-            for n in names {
-                match n {
-                    Some(i) => write_command_info(c, i),
-                    None => c.out.null_array(),
-                }
-            }
-        }
-        b"docs" => {
-            let names: Vec<usize> = if c.args.len() == 2 {
-                (0..COMMANDS.len()).collect()
-            } else {
-                c.args[2..]
-                    .iter()
-                    .filter_map(|n| table::lookup(n))
-                    .collect()
-            };
-            c.out.map(names.len());
-            for i in names {
-                let spec = &COMMANDS[i];
-                c.out.bulk(spec.name.as_bytes());
-                c.out.map(2);
-                c.out.bulk(b"summary");
-                c.out.bulk(spec.summary.as_bytes());
-                c.out.bulk(b"group");
-                c.out.bulk(spec.group.as_bytes());
-            }
-        }
-        b"getkeys" if c.args.len() >= 3 => {
-            let Some(i) = table::lookup(c.args[2]) else {
-                return Err(CmdError::err("Invalid command specified"));
-            };
-            let inner = &c.args[2..];
-            let keys = COMMANDS[i].key_args(inner);
-            if keys.is_empty() {
-                return Err(CmdError::err("The command has no key arguments"));
-            }
-            c.out.bulks(keys.into_iter());
-        }
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-                args::text(c.args[1])
-            )))
+    run(c)
+}
+
+/// COMMAND COUNT (later arguments are ignored)
+pub fn command_count(c: &mut Call) -> CmdResult {
+    c.out.int(COMMANDS.len() as i64);
+    Ok(())
+}
+
+/// COMMAND LIST: every command name (filters are ignored).
+pub fn command_list(c: &mut Call) -> CmdResult {
+    c.out.array(COMMANDS.len());
+    COMMANDS.iter().for_each(|s| c.out.bulk(s.name.as_bytes()));
+    Ok(())
+}
+
+/// COMMAND INFO [command …]: every command when none is named; unknown names get a null.
+pub fn command_info(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let names: Vec<Option<usize>> = if a.is_empty() {
+        (0..COMMANDS.len()).map(Some).collect()
+    } else {
+        a.rest().iter().map(|n| table::lookup(n)).collect()
+    };
+    c.out.array(names.len());
+    for n in names {
+        match n {
+            Some(i) => write_command_info(c, i),
+            None => c.out.null_array(),
         }
     }
+    Ok(())
+}
+
+/// COMMAND DOCS [command …]: summary and group of every command, or of the named ones that exist.
+pub fn command_docs(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let names: Vec<usize> = if a.is_empty() {
+        (0..COMMANDS.len()).collect()
+    } else {
+        a.rest().iter().filter_map(|n| table::lookup(n)).collect()
+    };
+    c.out.map(names.len());
+    for i in names {
+        let spec = &COMMANDS[i];
+        c.out.bulk(spec.name.as_bytes());
+        c.out.map(2);
+        c.out.bulk(b"summary");
+        c.out.bulk(spec.summary.as_bytes());
+        c.out.bulk(b"group");
+        c.out.bulk(spec.group.as_bytes());
+    }
+    Ok(())
+}
+
+/// COMMAND GETKEYS command [arg …]
+pub fn command_getkeys(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..)?;
+    let Some(i) = a.peek().and_then(table::lookup) else {
+        return Err(CmdError::err("Invalid command specified"));
+    };
+    // The inspected command's whole argv, its name first.
+    let inner = a.rest();
+    let keys = COMMANDS[i].key_args(inner);
+    if keys.is_empty() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    c.out.bulks(keys.into_iter());
     Ok(())
 }
 
@@ -351,7 +422,9 @@ type InfoSection = fn(&mut Call, &mut String);
 
 /// INFO [section …]
 pub fn info(c: &mut Call) -> CmdResult {
-    let requested: Vec<String> = c.args[1..]
+    let requested: Vec<String> = c
+        .args()
+        .rest()
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();

@@ -1,41 +1,18 @@
 //! CLIENT TRACKING, CLIENT CACHING, CLIENT GETREDIR, CLIENT TRACKINGINFO: client-side caching (see
 //! `crate::tracking`).
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::pubsub::own_mailbox;
+use super::server::subcommand_arity;
 use super::{Call, CmdError, CmdResult};
 use crate::pubsub::tracking::Options;
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
-pub fn tracking(c: &mut Call) -> CmdResult {
-    let on = args::on_off(c.args[2])?;
-    let mut o = Options::default();
-    let mut i = 3;
-    while i < c.args.len() {
-        let a = c.args[i];
-        if is(a, "redirect") && i + 1 < c.args.len() {
-            let id = args::int(c.args[i + 1])?;
-            o.redirect = Some(id.max(0) as u64);
-            i += 2;
-        } else if is(a, "prefix") && i + 1 < c.args.len() {
-            o.prefixes.push(c.args[i + 1].to_vec());
-            i += 2;
-        } else if is(a, "bcast") {
-            o.bcast = true;
-            i += 1;
-        } else if is(a, "optin") {
-            o.optin = true;
-            i += 1;
-        } else if is(a, "optout") {
-            o.optout = true;
-            i += 1;
-        } else if is(a, "noloop") {
-            o.noloop = true;
-            i += 1;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+pub fn client_tracking(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..)?;
+    let on = args::on_off(a.bytes()?)?;
+    let o = tracking_options(&mut a)?;
     let id = c.session.info.id;
     if !on {
         c.node.pubsub.tracking.disable(id);
@@ -77,16 +54,42 @@ pub fn tracking(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT TRACKING's options after ON|OFF.
+fn tracking_options(a: &mut Args) -> Result<Options, CmdError> {
+    let mut o = Options::default();
+    while let Some(opt) = a.optional() {
+        if is(opt, "redirect") && !a.is_empty() {
+            o.redirect = Some(a.int()?.max(0) as u64);
+        } else if is(opt, "prefix") && !a.is_empty() {
+            o.prefixes.push(a.bytes()?.to_vec());
+        } else if is(opt, "bcast") {
+            o.bcast = true;
+        } else if is(opt, "optin") {
+            o.optin = true;
+        } else if is(opt, "optout") {
+            o.optout = true;
+        } else if is(opt, "noloop") {
+            o.noloop = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(o)
+}
+
 /// CLIENT CACHING YES|NO
-pub fn caching(c: &mut Call) -> CmdResult {
+pub fn client_caching(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    subcommand_arity(&a, 1..=1)?;
     let Some(o) = &c.session.tracking else {
         return Err(CmdError::err(
             "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
         ));
     };
-    let yes = if is(c.args[2], "yes") {
+    let answer = a.bytes()?;
+    let yes = if is(answer, "yes") {
         true
-    } else if is(c.args[2], "no") {
+    } else if is(answer, "no") {
         false
     } else {
         return Err(CmdError::Syntax);
@@ -107,7 +110,8 @@ pub fn caching(c: &mut Call) -> CmdResult {
 }
 
 /// CLIENT GETREDIR: -1 when not tracking, 0 without redirection, else the target id.
-pub fn getredir(c: &mut Call) -> CmdResult {
+pub fn client_getredir(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
     let n = match &c.session.tracking {
         None => -1,
         Some(o) => o.redirect.map_or(0, |r| r as i64),
@@ -117,7 +121,8 @@ pub fn getredir(c: &mut Call) -> CmdResult {
 }
 
 /// CLIENT TRACKINGINFO
-pub fn trackinginfo(c: &mut Call) -> CmdResult {
+pub fn client_trackinginfo(c: &mut Call) -> CmdResult {
+    subcommand_arity(&c.args(), 0..=0)?;
     let o = c.session.tracking.clone();
     let mut flags: Vec<&[u8]> = Vec::new();
     match &o {

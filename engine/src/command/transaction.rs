@@ -7,6 +7,8 @@
 
 use std::sync::atomic::Ordering;
 
+use super::args::Args;
+use super::keys::db_index;
 use super::session::{Queued, Watched};
 use super::table::{self, COMMANDS};
 use super::{ensure_memory, lock_set, run, Call, CmdError, CmdResult, Session};
@@ -70,7 +72,7 @@ pub fn watch(c: &mut Call) -> CmdResult {
     }
     let db = c.session.db;
     let now = c.clock.now_ms;
-    for &key in &c.args[1..] {
+    for &key in c.args().rest() {
         if c.session.watched.iter().any(|w| w.db == db && w.key == key) {
             continue;
         }
@@ -124,7 +126,8 @@ pub fn exec(c: &mut Call) -> CmdResult {
         let spec = &COMMANDS[q.idx];
         lock_set(q.idx, args, db, ks, &mut set);
         if spec.name == "select" {
-            if let Ok(n) = super::keys::db_index(args[1], ks) {
+            // Later queued commands lock their keys in the database SELECT will have chosen.
+            if let Ok(n) = Args::new(args, 1).bytes().and_then(|n| db_index(n, ks)) {
                 db = n;
             }
         }
