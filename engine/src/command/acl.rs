@@ -1,44 +1,20 @@
 //! ACL commands: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, LOAD, SAVE, DRYRUN, LOG, GENPASS.
 
 use super::args::{self, Args};
-use super::server::{subcommand_arity, unknown_subcommand};
-use super::table::{self, Handler, COMMANDS};
+use super::table::{self, COMMANDS};
 use super::{Call, CmdError, CmdResult};
 use crate::security::acl::{self, CATEGORIES};
 
-/// ACL WHOAMI|USERS|LIST|SETUSER|GETUSER|DELUSER|CAT|DRYRUN|LOG|LOAD|SAVE|GENPASS: runs the subcommand (until the
-/// command table dispatches subcommands).
-pub fn acl(c: &mut Call) -> CmdResult {
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"whoami" => acl_whoami,
-        b"users" => acl_users,
-        b"list" => acl_list,
-        b"setuser" => acl_setuser,
-        b"getuser" => acl_getuser,
-        b"deluser" => acl_deluser,
-        b"cat" => acl_cat,
-        b"dryrun" => acl_dryrun,
-        b"log" => acl_log,
-        b"load" => acl_load,
-        b"save" => acl_save,
-        b"genpass" => acl_genpass,
-        _ => return Err(unknown_subcommand(&a)),
-    };
-    run(c)
-}
-
 /// ACL WHOAMI
 pub fn acl_whoami(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.out.bulk(c.session.user.name.as_bytes());
     Ok(())
 }
 
 /// ACL USERS
 pub fn acl_users(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let users = c.node.acl.all();
     c.out.bulks(users.iter().map(|u| u.name.as_bytes()));
     Ok(())
@@ -46,7 +22,7 @@ pub fn acl_users(c: &mut Call) -> CmdResult {
 
 /// ACL LIST
 pub fn acl_list(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let lines: Vec<String> = c.node.acl.all().iter().map(|u| u.describe()).collect();
     c.out.bulks(lines.iter().map(|l| l.as_bytes()));
     Ok(())
@@ -55,7 +31,7 @@ pub fn acl_list(c: &mut Call) -> CmdResult {
 /// ACL SETUSER username [rule …]
 pub fn acl_setuser(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..)?;
+    a.checked(|n| (1..).contains(&n))?;
     let name = args::text(a.bytes()?);
     let rules: Vec<String> = a.rest().iter().map(|r| args::text(r)).collect();
     c.node.acl.set_user(&name, &rules).map_err(CmdError::err)?;
@@ -66,7 +42,7 @@ pub fn acl_setuser(c: &mut Call) -> CmdResult {
 /// ACL DELUSER username [username …]
 pub fn acl_deluser(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..)?;
+    a.checked(|n| (1..).contains(&n))?;
     let names: Vec<String> = a.rest().iter().map(|n| args::text(n)).collect();
     let n = c.node.acl.del_users(&names).map_err(CmdError::err)?;
     c.out.int(n as i64);
@@ -76,7 +52,7 @@ pub fn acl_deluser(c: &mut Call) -> CmdResult {
 /// ACL CAT [category]: the categories, or the commands of one.
 pub fn acl_cat(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 0..=1)?;
+    a.checked(|n| (0..=1).contains(&n))?;
     let Some(cat) = a.optional() else {
         c.out.bulks(CATEGORIES.iter().map(|s| s.as_bytes()));
         return Ok(());
@@ -98,7 +74,7 @@ fn no_aclfile() -> CmdError {
 
 /// ACL LOAD: replaces every user with the ACL file's.
 pub fn acl_load(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let Some(path) = c.cfg.aclfile.clone() else {
         return Err(no_aclfile());
     };
@@ -113,7 +89,7 @@ pub fn acl_load(c: &mut Call) -> CmdResult {
 
 /// ACL SAVE: writes every user to the ACL file.
 pub fn acl_save(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let Some(path) = c.cfg.aclfile.clone() else {
         return Err(no_aclfile());
     };
@@ -132,7 +108,7 @@ pub fn acl_save(c: &mut Call) -> CmdResult {
 /// ACL GENPASS [bits]: a random password, 256 bits by default, in hex.
 pub fn acl_genpass(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 0..=1)?;
+    a.checked(|n| (0..=1).contains(&n))?;
     let bits = match a.optional() {
         Some(bits) => match args::int(bits)? {
             b @ 1..=4096 => b as usize,
@@ -150,7 +126,7 @@ pub fn acl_genpass(c: &mut Call) -> CmdResult {
 /// ACL GETUSER username
 pub fn acl_getuser(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..=1)?;
+    a.checked(|n| (1..=1).contains(&n))?;
     let Some(u) = c.node.acl.get(&args::text(a.bytes()?)) else {
         c.out.null();
         return Ok(());
@@ -181,7 +157,7 @@ pub fn acl_getuser(c: &mut Call) -> CmdResult {
 /// ACL DRYRUN username command [arg …]: whether the user may run the command.
 pub fn acl_dryrun(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 2..)?;
+    a.checked(|n| (2..).contains(&n))?;
     let name = args::text(a.bytes()?);
     let Some(u) = c.node.acl.get(&name) else {
         return Err(CmdError::err(format_args!("User '{name}' not found")));
@@ -231,7 +207,7 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
 /// ACL LOG [count | RESET]
 pub fn acl_log(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 0..=1)?;
+    a.checked(|n| (0..=1).contains(&n))?;
     if a.keyword("reset") {
         c.node.acl.reset_log();
         c.out.ok();

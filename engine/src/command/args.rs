@@ -165,6 +165,25 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// Redis' reply when a subcommand's arguments do not fit it (a count its row allows but the subcommand does
+    /// not): `ERR unknown subcommand or wrong number of arguments for 'get'. Try CONFIG HELP.`
+    pub fn subcommand_error(&self) -> CmdError {
+        CmdError::err(format_args!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            text(self.subcommand()),
+            text(self.name()).to_ascii_uppercase()
+        ))
+    }
+
+    /// The cursor, when `count_ok` accepts the number of arguments given after the names; else
+    /// [`Args::subcommand_error`].
+    pub fn checked(self, count_ok: impl Fn(usize) -> bool) -> Result<Args<'a>, CmdError> {
+        match count_ok(self.given()) {
+            true => Ok(self),
+            false => Err(self.subcommand_error()),
+        }
+    }
+
     /// `ERR wrong number of arguments for 'name' command`, with `name|sub` for a subcommand, as Redis 7.
     pub fn arity_error(&self) -> CmdError {
         let mut name = text(self.name()).to_ascii_lowercase();

@@ -4,9 +4,8 @@ use std::sync::atomic::Ordering;
 
 use super::args::{self, is, Args};
 use super::keys::db_index;
-use super::server::{subcommand_arity, unknown_subcommand};
-use super::table::{Handler, COMMANDS};
-use super::{tracking, transaction, Call, CmdError, CmdResult};
+use super::table::COMMANDS;
+use super::{transaction, Call, CmdError, CmdResult};
 use crate::node::now_ms;
 
 /// The Redis version this engine is compatible with, reported to clients that adapt to the server version.
@@ -221,33 +220,9 @@ fn last_command_name(idx: usize) -> &'static str {
     COMMANDS.get(idx).map_or("NULL", |s| s.name)
 }
 
-/// CLIENT ID|SETNAME|GETNAME|SETINFO|LIST|KILL|INFO|NO-EVICT|TRACKING|CACHING|GETREDIR|TRACKINGINFO|HELP: runs the
-/// subcommand (until the command table dispatches subcommands).
-pub fn client(c: &mut Call) -> CmdResult {
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"id" => client_id,
-        b"setname" => client_setname,
-        b"getname" => client_getname,
-        b"setinfo" => client_setinfo,
-        b"info" => client_info,
-        b"list" => client_list,
-        b"tracking" => tracking::client_tracking,
-        b"caching" => tracking::client_caching,
-        b"getredir" => tracking::client_getredir,
-        b"trackinginfo" => tracking::client_trackinginfo,
-        b"kill" => client_kill,
-        b"no-evict" => client_no_evict,
-        b"help" => client_help,
-        _ => return Err(unknown_subcommand(&a)),
-    };
-    run(c)
-}
-
 /// CLIENT ID
 pub fn client_id(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.out.int(c.session.info.id as i64);
     Ok(())
 }
@@ -255,7 +230,7 @@ pub fn client_id(c: &mut Call) -> CmdResult {
 /// CLIENT SETNAME name
 pub fn client_setname(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..=1)?;
+    a.checked(|n| (1..=1).contains(&n))?;
     c.session.info.names.lock().name = valid_name(a.bytes()?)?;
     c.out.ok();
     Ok(())
@@ -263,7 +238,7 @@ pub fn client_setname(c: &mut Call) -> CmdResult {
 
 /// CLIENT GETNAME
 pub fn client_getname(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let name = c.session.info.names.lock().name.clone();
     if name.is_empty() {
         c.out.null();
@@ -276,7 +251,7 @@ pub fn client_getname(c: &mut Call) -> CmdResult {
 /// CLIENT SETINFO LIB-NAME|LIB-VER value
 pub fn client_setinfo(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 2..=2)?;
+    a.checked(|n| (2..=2).contains(&n))?;
     let (attr, value) = (a.bytes()?, a.bytes()?);
     let value = valid_name(value).map_err(|_| {
         CmdError::err(format_args!(
@@ -302,7 +277,7 @@ pub fn client_setinfo(c: &mut Call) -> CmdResult {
 
 /// CLIENT INFO
 pub fn client_info(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let line = c.session.info.describe(now_ms(), "client|info");
     c.out.verbatim(&format!("{line}\n"));
     Ok(())
@@ -311,7 +286,7 @@ pub fn client_info(c: &mut Call) -> CmdResult {
 /// CLIENT NO-EVICT ON|OFF
 pub fn client_no_evict(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..=1)?;
+    a.checked(|n| (1..=1).contains(&n))?;
     let on = args::on_off(a.bytes()?)?;
     c.session.info.no_evict.store(on, Ordering::Relaxed);
     c.out.ok();
@@ -320,7 +295,7 @@ pub fn client_no_evict(c: &mut Call) -> CmdResult {
 
 /// CLIENT HELP
 pub fn client_help(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let lines = [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "ID",
@@ -398,7 +373,7 @@ fn client_list_filter(a: &mut Args) -> Result<Option<Vec<u64>>, CmdError> {
 /// CLIENT KILL ip:port | CLIENT KILL option value [option value …]
 pub fn client_kill(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..)?;
+    a.checked(|n| (1..).contains(&n))?;
     if a.given() == 1 {
         let addr = args::text(a.bytes()?);
         let n = c.node.clients.kill_where(|cl| cl.addr.to_string() == addr);

@@ -1,28 +1,12 @@
 //! Diagnostics commands: SLOWLOG and LATENCY.
 
 use super::args;
-use super::server::{subcommand_arity, unknown_subcommand};
-use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
-
-/// SLOWLOG GET|LEN|RESET|HELP: runs the subcommand (until the command table dispatches subcommands).
-pub fn slowlog(c: &mut Call) -> CmdResult {
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"get" => slowlog_get,
-        b"len" => slowlog_len,
-        b"reset" => slowlog_reset,
-        b"help" => slowlog_help,
-        _ => return Err(unknown_subcommand(&a)),
-    };
-    run(c)
-}
 
 /// SLOWLOG GET [count]: the newest entries, 10 by default, all for -1.
 pub fn slowlog_get(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 0..=1)?;
+    a.checked(|n| (0..=1).contains(&n))?;
     let n = match a.optional() {
         None => 10,
         Some(count) => match args::int(count)? {
@@ -47,14 +31,14 @@ pub fn slowlog_get(c: &mut Call) -> CmdResult {
 
 /// SLOWLOG LEN
 pub fn slowlog_len(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.out.int(c.node.slowlog.lock().len() as i64);
     Ok(())
 }
 
 /// SLOWLOG RESET
 pub fn slowlog_reset(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.node.slowlog.lock().reset();
     c.out.ok();
     Ok(())
@@ -62,7 +46,7 @@ pub fn slowlog_reset(c: &mut Call) -> CmdResult {
 
 /// SLOWLOG HELP
 pub fn slowlog_help(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let lines = [
         "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET [<count>]",
@@ -78,26 +62,9 @@ pub fn slowlog_help(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// LATENCY LATEST|HISTORY|RESET|HELP (DOCTOR and GRAPH are refused): runs the subcommand (until the command
-/// table dispatches subcommands).
-pub fn latency(c: &mut Call) -> CmdResult {
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"latest" => latency_latest,
-        b"history" => latency_history,
-        b"reset" => latency_reset,
-        b"help" => latency_help,
-        b"doctor" => latency_doctor,
-        b"graph" => latency_graph,
-        _ => return Err(unknown_subcommand(&a)),
-    };
-    run(c)
-}
-
 /// LATENCY LATEST: the latest spike of every event.
 pub fn latency_latest(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let latest = c.node.latency.lock().latest();
     c.out.array(latest.len());
     for (event, time, ms, max) in latest {
@@ -113,7 +80,7 @@ pub fn latency_latest(c: &mut Call) -> CmdResult {
 /// LATENCY HISTORY event
 pub fn latency_history(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..=1)?;
+    a.checked(|n| (1..=1).contains(&n))?;
     let history = c.node.latency.lock().history(&args::text(a.bytes()?));
     c.out.array(history.len());
     for s in history {
@@ -134,7 +101,7 @@ pub fn latency_reset(c: &mut Call) -> CmdResult {
 
 /// LATENCY HELP
 pub fn latency_help(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let lines = [
         "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "LATEST",

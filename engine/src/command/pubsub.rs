@@ -4,8 +4,6 @@
 //! through the connection's mailbox (see `crate::pubsub`). A RESP2 connection with subscriptions is in
 //! subscriber mode: only the commands in [`SUBSCRIBER_MODE`] run there.
 
-use super::server::{subcommand_arity, unknown_subcommand};
-use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::node::now_ms;
 use std::sync::Arc;
@@ -206,23 +204,6 @@ pub fn publish(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP: runs the subcommand (until the command table
-/// dispatches subcommands).
-pub fn pubsub(c: &mut Call) -> CmdResult {
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"channels" => pubsub_channels,
-        b"shardchannels" => pubsub_shardchannels,
-        b"numsub" => pubsub_numsub,
-        b"shardnumsub" => pubsub_shardnumsub,
-        b"numpat" => pubsub_numpat,
-        b"help" => pubsub_help,
-        _ => return Err(unknown_subcommand(&a)),
-    };
-    run(c)
-}
-
 /// PUBSUB CHANNELS [pattern]
 pub fn pubsub_channels(c: &mut Call) -> CmdResult {
     active_channels(c, Kind::Channel)
@@ -236,7 +217,7 @@ pub fn pubsub_shardchannels(c: &mut Call) -> CmdResult {
 /// The channels of `kind` with subscribers, matching the optional pattern.
 fn active_channels(c: &mut Call, kind: Kind) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 0..=1)?;
+    a.checked(|n| (0..=1).contains(&n))?;
     let names = c.node.pubsub.channels(kind, a.optional());
     c.out.bulks(names.iter().map(Vec::as_slice));
     Ok(())
@@ -265,14 +246,14 @@ fn subscriber_counts(c: &mut Call, kind: Kind) -> CmdResult {
 
 /// PUBSUB NUMPAT
 pub fn pubsub_numpat(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.out.int(c.node.pubsub.numpat() as i64);
     Ok(())
 }
 
 /// PUBSUB HELP
 pub fn pubsub_help(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.out.help(&[
         "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CHANNELS [<pattern>]",

@@ -1,14 +1,13 @@
 //! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, CONFIG, COMMAND, TIME, LASTSAVE, SHUTDOWN.
 
 use std::fmt::Write as _;
-use std::ops::RangeBounds;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::args::{self, is, Args};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::keys::db_index;
-use super::table::{self, Handler, COMMANDS};
+use crate::catalogue::{self, Begin, Find, KeySpec, COMMANDS};
 use super::{Call, CmdError, CmdResult};
 use crate::config::{self, Config};
 use crate::node::now_ms;
@@ -140,43 +139,10 @@ pub fn shutdown(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// The reply of a command with subcommands (CLIENT, CONFIG, …) to an unknown subcommand, or to a known one with
-/// the wrong number of arguments: `… for 'get'. Try CONFIG HELP.`
-pub(super) fn unknown_subcommand(a: &Args) -> CmdError {
-    CmdError::err(format_args!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        args::text(a.subcommand()),
-        args::text(a.name()).to_ascii_uppercase()
-    ))
-}
-
-/// Ok when a subcommand was given a number of arguments in `counts`; otherwise [`unknown_subcommand`], the
-/// reply clients got for a wrong count before the command table checked subcommand arity.
-pub(super) fn subcommand_arity(a: &Args, counts: impl RangeBounds<usize>) -> CmdResult {
-    match counts.contains(&a.given()) {
-        true => Ok(()),
-        false => Err(unknown_subcommand(a)),
-    }
-}
-
-/// CONFIG GET|SET|RESETSTAT|HELP: runs the subcommand (until the command table dispatches subcommands).
-pub fn config(c: &mut Call) -> CmdResult {
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"get" => config_get,
-        b"set" => config_set,
-        b"resetstat" => config_resetstat,
-        b"help" => config_help,
-        _ => return Err(unknown_subcommand(&a)),
-    };
-    run(c)
-}
-
 /// CONFIG GET pattern [pattern …]
 pub fn config_get(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..)?;
+    a.checked(|n| (1..).contains(&n))?;
     let patterns = a.rest();
     let mut pairs: Vec<(&str, String)> = Vec::new();
     for p in config::PARAMS {
@@ -198,9 +164,9 @@ pub fn config_get(c: &mut Call) -> CmdResult {
 /// CONFIG SET parameter value [parameter value …]: all or nothing.
 pub fn config_set(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 2..)?;
+    a.checked(|n| (2..).contains(&n))?;
     if a.given() % 2 != 0 {
-        return Err(unknown_subcommand(&a));
+        return Err(a.subcommand_error());
     }
     let mut next: Config = (**c.node.config.load()).clone();
     while let Some(name) = a.optional() {
@@ -240,7 +206,7 @@ fn set_param(next: &mut Config, name: &str, value: &str) -> CmdResult {
 
 /// CONFIG RESETSTAT
 pub fn config_resetstat(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     c.node.metering.reset();
     c.out.ok();
     Ok(())
@@ -248,7 +214,7 @@ pub fn config_resetstat(c: &mut Call) -> CmdResult {
 
 /// CONFIG HELP
 pub fn config_help(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let lines = [
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>",
@@ -280,41 +246,80 @@ fn write_command_info(c: &mut Call, idx: usize) {
     c.out.set(cats.len());
     cats.iter().for_each(|cat| c.out.simple(cat));
     c.out.set(0);
-    c.out.array(0);
-    c.out.array(0);
+    c.out.array(spec.keys.len());
+    spec.keys.iter().for_each(|k| write_key_spec(c, k));
+    let subs = catalogue::subcommands(idx);
+    c.out.array(subs.len());
+    subs.iter().for_each(|&s| write_command_info(c, s));
 }
 
-/// COMMAND: describes every command. COMMAND COUNT|LIST|INFO|DOCS|GETKEYS runs the subcommand (until the command
-/// table dispatches subcommands).
-pub fn command(c: &mut Call) -> CmdResult {
-    if c.args().is_empty() {
-        c.out.array(COMMANDS.len());
-        (0..COMMANDS.len()).for_each(|i| write_command_info(c, i));
-        return Ok(());
+/// One key specification as `COMMAND INFO` shows it (Redis 7's `begin_search` / `find_keys` maps).
+fn write_key_spec(c: &mut Call, k: &KeySpec) {
+    c.out.map(3);
+    c.out.bulk(b"flags");
+    c.out.set(0);
+    c.out.bulk(b"begin_search");
+    c.out.map(2);
+    c.out.bulk(b"type");
+    match k.begin {
+        Begin::Index(i) => {
+            c.out.bulk(b"index");
+            c.out.bulk(b"spec");
+            c.out.map(1);
+            c.out.bulk(b"index");
+            c.out.int(i as i64);
+        }
+        Begin::Keyword { word, from } => {
+            c.out.bulk(b"keyword");
+            c.out.bulk(b"spec");
+            c.out.map(2);
+            c.out.bulk(b"keyword");
+            c.out.bulk(word.as_bytes());
+            c.out.bulk(b"startfrom");
+            c.out.int(from as i64);
+        }
     }
-    c.first = 2;
-    let a = c.args();
-    let run: Handler = match a.subcommand().to_ascii_lowercase().as_slice() {
-        b"count" => command_count,
-        b"list" => command_list,
-        b"info" => command_info,
-        b"docs" => command_docs,
-        b"getkeys" => command_getkeys,
-        _ => return Err(unknown_subcommand(&a)),
+    c.out.bulk(b"find_keys");
+    c.out.map(2);
+    c.out.bulk(b"type");
+    let fields: [(&[u8], i64); 3] = match k.find {
+        Find::Range { last, step, limit } => {
+            c.out.bulk(b"range");
+            [(b"lastkey", last as i64), (b"keystep", step as i64), (b"limit", limit as i64)]
+        }
+        Find::Keynum { count, first, step } => {
+            c.out.bulk(b"keynum");
+            [(b"keynumidx", count as i64), (b"firstkey", first as i64), (b"keystep", step as i64)]
+        }
     };
-    run(c)
+    c.out.bulk(b"spec");
+    c.out.map(3);
+    for (name, v) in fields {
+        c.out.bulk(name);
+        c.out.int(v);
+    }
+}
+
+/// COMMAND: describes every command (its subcommands are rows of their own).
+pub fn command(c: &mut Call) -> CmdResult {
+    c.args().finish()?;
+    let all: Vec<usize> = catalogue::top_level().collect();
+    c.out.array(all.len());
+    all.into_iter().for_each(|i| write_command_info(c, i));
+    Ok(())
 }
 
 /// COMMAND COUNT (later arguments are ignored)
 pub fn command_count(c: &mut Call) -> CmdResult {
-    c.out.int(COMMANDS.len() as i64);
+    c.out.int(catalogue::top_level().count() as i64);
     Ok(())
 }
 
 /// COMMAND LIST: every command name (filters are ignored).
 pub fn command_list(c: &mut Call) -> CmdResult {
-    c.out.array(COMMANDS.len());
-    COMMANDS.iter().for_each(|s| c.out.bulk(s.name.as_bytes()));
+    let all: Vec<usize> = catalogue::top_level().collect();
+    c.out.array(all.len());
+    all.into_iter().for_each(|i| c.out.bulk(COMMANDS[i].name.as_bytes()));
     Ok(())
 }
 
@@ -322,9 +327,9 @@ pub fn command_list(c: &mut Call) -> CmdResult {
 pub fn command_info(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let names: Vec<Option<usize>> = if a.is_empty() {
-        (0..COMMANDS.len()).map(Some).collect()
+        catalogue::top_level().map(Some).collect()
     } else {
-        a.rest().iter().map(|n| table::lookup(n)).collect()
+        a.rest().iter().map(|n| catalogue::lookup(n)).collect()
     };
     c.out.array(names.len());
     for n in names {
@@ -340,9 +345,9 @@ pub fn command_info(c: &mut Call) -> CmdResult {
 pub fn command_docs(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let names: Vec<usize> = if a.is_empty() {
-        (0..COMMANDS.len()).collect()
+        catalogue::top_level().collect()
     } else {
-        a.rest().iter().filter_map(|n| table::lookup(n)).collect()
+        a.rest().iter().filter_map(|n| catalogue::lookup(n)).collect()
     };
     c.out.map(names.len());
     for i in names {
@@ -360,8 +365,8 @@ pub fn command_docs(c: &mut Call) -> CmdResult {
 /// COMMAND GETKEYS command [arg …]
 pub fn command_getkeys(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..)?;
-    let Some(i) = a.peek().and_then(table::lookup) else {
+    a.checked(|n| (1..).contains(&n))?;
+    let Some(i) = a.peek().and_then(catalogue::lookup) else {
         return Err(CmdError::err("Invalid command specified"));
     };
     // The inspected command's whole argv, its name first.

@@ -8,7 +8,6 @@
 
 use super::args::{self, is, Args};
 use super::collection::{read, write};
-use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Stream, StreamId, Trim, NODE_MAX_ENTRIES};
 use crate::keyspace::{Keyspace, LockSet};
@@ -123,21 +122,6 @@ pub fn edit<R>(
     f: impl FnOnce(&mut Stream) -> R,
 ) -> Result<Option<R>, CmdError> {
     write(c.held, c.session.db, key, &c.clock, create, f)
-}
-
-/// Runs the handler of the subcommand the first argument names (ignoring case), with the subcommand's own
-/// arguments; `unknown` is the error for any other name. Until the command table has a row per subcommand.
-pub fn run_subcommand(
-    c: &mut Call,
-    subcommands: &[(&str, Handler)],
-    unknown: fn(&[u8]) -> CmdError,
-) -> CmdResult {
-    let name = c.args().bytes()?;
-    let Some(&(_, handler)) = subcommands.iter().find(|(sub, _)| is(name, sub)) else {
-        return Err(unknown(name));
-    };
-    c.first = 2;
-    handler(c)
 }
 
 /// Trimming options of XADD and XTRIM.

@@ -8,10 +8,9 @@
 
 use super::args::{self, is, Args};
 use super::stream::{
-    bound, edit, invalid_id, parse_id, read_args, reply_entry, reply_id, run_subcommand, stream_at,
+    bound, edit, invalid_id, parse_id, read_args, reply_entry, reply_id, stream_at,
     strict_id,
 };
-use super::table::Handler;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Pending, Stream, StreamId};
 use crate::protocol::reply::Reply;
@@ -94,43 +93,9 @@ fn entries_read_arg(arg: &[u8]) -> Result<Option<u64>, CmdError> {
     }
 }
 
-fn xgroup_syntax(sub: &[u8]) -> CmdError {
-    CmdError::err(format_args!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        args::text(sub)
-    ))
-}
-
-/// The XGROUP subcommands and their handlers.
-const XGROUP: [(&str, Handler); 6] = [
-    ("help", xgroup_help),
-    ("create", xgroup_create),
-    ("setid", xgroup_setid),
-    ("destroy", xgroup_destroy),
-    ("createconsumer", xgroup_createconsumer),
-    ("delconsumer", xgroup_delconsumer),
-];
-
-/// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP …
-pub fn xgroup(c: &mut Call) -> CmdResult {
-    run_subcommand(c, &XGROUP, xgroup_syntax)
-}
-
-/// The subcommand's arguments when there are as many as `count_ok` accepts.
-fn xgroup_args<'a>(
-    c: &Call<'a, '_>,
-    count_ok: impl Fn(usize) -> bool,
-) -> Result<Args<'a>, CmdError> {
-    let a = c.args();
-    match count_ok(a.given()) {
-        true => Ok(a),
-        false => Err(xgroup_syntax(a.subcommand())),
-    }
-}
-
 /// XGROUP HELP
 pub fn xgroup_help(c: &mut Call) -> CmdResult {
-    xgroup_args(c, |n| n == 0)?;
+    c.args().checked(|n| n == 0)?;
     c.replicate_as(&[]);
     c.out.help(&[
         "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -163,7 +128,7 @@ fn group_options(a: &mut Args, mkstream: bool) -> Result<(bool, Option<u64>), Cm
         } else if is(opt, "entriesread") && !a.is_empty() {
             entries_read = entries_read_arg(a.bytes()?)?;
         } else {
-            return Err(xgroup_syntax(a.subcommand()));
+            return Err(a.subcommand_error());
         }
     }
     Ok((mkstream_given, entries_read))
@@ -195,7 +160,7 @@ fn need_group(c: &mut Call, key: &[u8], group: &[u8]) -> CmdResult {
 
 /// XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD entries-read]
 pub fn xgroup_create(c: &mut Call) -> CmdResult {
-    let mut a = xgroup_args(c, |n| (3..=6).contains(&n))?;
+    let mut a = c.args().checked(|n| (3..=6).contains(&n))?;
     let (key, group, id_arg) = (a.key()?, a.bytes()?, a.bytes()?);
     let (mkstream, entries_read) = group_options(&mut a, true)?;
     has_group(c, key, group, mkstream)?;
@@ -222,7 +187,7 @@ pub fn xgroup_create(c: &mut Call) -> CmdResult {
 
 /// XGROUP SETID key group id|$ [ENTRIESREAD entries-read]
 pub fn xgroup_setid(c: &mut Call) -> CmdResult {
-    let mut a = xgroup_args(c, |n| n == 3 || n == 5)?;
+    let mut a = c.args().checked(|n| n == 3 || n == 5)?;
     let (key, group, id_arg) = (a.key()?, a.bytes()?, a.bytes()?);
     let (_, entries_read) = group_options(&mut a, false)?;
     need_group(c, key, group)?;
@@ -243,7 +208,7 @@ pub fn xgroup_setid(c: &mut Call) -> CmdResult {
 
 /// XGROUP DESTROY key group
 pub fn xgroup_destroy(c: &mut Call) -> CmdResult {
-    let mut a = xgroup_args(c, |n| n == 2)?;
+    let mut a = c.args().checked(|n| n == 2)?;
     let (key, group) = (a.key()?, a.bytes()?);
     // Destroying no group changes nothing (no write, no keyspace event), as in Redis.
     if !has_group(c, key, group, false)? {
@@ -260,7 +225,7 @@ pub fn xgroup_destroy(c: &mut Call) -> CmdResult {
 
 /// The key, group and consumer of CREATECONSUMER and DELCONSUMER; the group must exist.
 fn consumer_args<'a>(c: &mut Call<'a, '_>) -> Result<[&'a [u8]; 3], CmdError> {
-    let mut a = xgroup_args(c, |n| n == 3)?;
+    let mut a = c.args().checked(|n| n == 3)?;
     let (key, group, consumer) = (a.key()?, a.bytes()?, a.bytes()?);
     need_group(c, key, group)?;
     Ok([key, group, consumer])

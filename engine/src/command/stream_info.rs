@@ -2,47 +2,14 @@
 //! Replies are maps (RESP3) or flat key/value arrays (RESP2), like Redis.
 
 use super::args::{self, Args};
-use super::stream::{reply_entry, reply_id, run_subcommand, stream_at};
-use super::table::Handler;
+use super::stream::{reply_entry, reply_id, stream_at};
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Stream, StreamId};
 use crate::protocol::reply::Reply;
 
-fn syntax(sub: &[u8]) -> CmdError {
-    CmdError::err(format_args!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-        args::text(sub)
-    ))
-}
-
-/// The XINFO subcommands and their handlers.
-const XINFO: [(&str, Handler); 4] = [
-    ("help", xinfo_help),
-    ("consumers", xinfo_consumers),
-    ("groups", xinfo_groups),
-    ("stream", xinfo_stream),
-];
-
-/// XINFO STREAM|GROUPS|CONSUMERS|HELP …
-pub fn xinfo(c: &mut Call) -> CmdResult {
-    run_subcommand(c, &XINFO, syntax)
-}
-
-/// The subcommand's arguments when there are as many as `count_ok` accepts.
-fn xinfo_args<'a>(
-    c: &Call<'a, '_>,
-    count_ok: impl Fn(usize) -> bool,
-) -> Result<Args<'a>, CmdError> {
-    let a = c.args();
-    match count_ok(a.given()) {
-        true => Ok(a),
-        false => Err(syntax(a.subcommand())),
-    }
-}
-
 /// XINFO HELP
 pub fn xinfo_help(c: &mut Call) -> CmdResult {
-    xinfo_args(c, |n| n == 0)?;
+    c.args().checked(|n| n == 0)?;
     c.out.help(&[
         "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CONSUMERS <key> <groupname>",
@@ -76,7 +43,7 @@ fn full_count(a: &mut Args) -> Result<Option<usize>, CmdError> {
 
 /// XINFO STREAM key [FULL [COUNT count]]
 pub fn xinfo_stream(c: &mut Call) -> CmdResult {
-    let mut a = xinfo_args(c, |n| n >= 1)?;
+    let mut a = c.args().checked(|n| n >= 1)?;
     let key = a.key()?;
     let full = full_count(&mut a)?;
     let resp3 = c.out.resp3;
@@ -101,7 +68,7 @@ pub fn xinfo_stream(c: &mut Call) -> CmdResult {
 
 /// XINFO GROUPS key
 pub fn xinfo_groups(c: &mut Call) -> CmdResult {
-    let key = xinfo_args(c, |n| n == 1)?.key()?;
+    let key = c.args().checked(|n| n == 1)?.key()?;
     let resp3 = c.out.resp3;
     let Some(s) = stream_at(c, key)? else {
         return Err(CmdError::NoSuchKey);
@@ -122,7 +89,7 @@ pub fn xinfo_groups(c: &mut Call) -> CmdResult {
 
 /// XINFO CONSUMERS key group
 pub fn xinfo_consumers(c: &mut Call) -> CmdResult {
-    let mut a = xinfo_args(c, |n| n == 2)?;
+    let mut a = c.args().checked(|n| n == 2)?;
     let (key, group) = (a.key()?, a.bytes()?);
     let now = c.clock.now_ms;
     let resp3 = c.out.resp3;

@@ -3,14 +3,13 @@
 
 use super::args::{self, is, Args};
 use super::pubsub::own_mailbox;
-use super::server::subcommand_arity;
 use super::{Call, CmdError, CmdResult};
 use crate::pubsub::tracking::Options;
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
 pub fn client_tracking(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..)?;
+    a.checked(|n| (1..).contains(&n))?;
     let on = args::on_off(a.bytes()?)?;
     let o = tracking_options(&mut a)?;
     let id = c.session.info.id;
@@ -80,7 +79,7 @@ fn tracking_options(a: &mut Args) -> Result<Options, CmdError> {
 /// CLIENT CACHING YES|NO
 pub fn client_caching(c: &mut Call) -> CmdResult {
     let mut a = c.args();
-    subcommand_arity(&a, 1..=1)?;
+    a.checked(|n| (1..=1).contains(&n))?;
     let Some(o) = &c.session.tracking else {
         return Err(CmdError::err(
             "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
@@ -111,7 +110,7 @@ pub fn client_caching(c: &mut Call) -> CmdResult {
 
 /// CLIENT GETREDIR: -1 when not tracking, 0 without redirection, else the target id.
 pub fn client_getredir(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let n = match &c.session.tracking {
         None => -1,
         Some(o) => o.redirect.map_or(0, |r| r as i64),
@@ -122,7 +121,7 @@ pub fn client_getredir(c: &mut Call) -> CmdResult {
 
 /// CLIENT TRACKINGINFO
 pub fn client_trackinginfo(c: &mut Call) -> CmdResult {
-    subcommand_arity(&c.args(), 0..=0)?;
+    c.args().checked(|n| (0..=0).contains(&n))?;
     let o = c.session.tracking.clone();
     let mut flags: Vec<&[u8]> = Vec::new();
     match &o {
