@@ -1,6 +1,6 @@
 //! Generic key commands: existence, deletion, TTLs, renaming, iteration, introspection.
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::evict::{lfu_decayed, lru_idle_seconds};
 use crate::keyspace::table::SCAN_END;
@@ -9,10 +9,11 @@ use crate::pattern::glob_match;
 
 /// DEL key [key …] / UNLINK key [key …]
 pub fn del(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
+    let keys = c.args().rest();
+    c.touched(keys.len());
     let now = c.clock.now_ms;
     let mut n = 0;
-    for &key in &c.args[1..] {
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         n += shard.delete(h, key, now).is_some() as i64;
     }
@@ -22,10 +23,11 @@ pub fn del(c: &mut Call) -> CmdResult {
 
 /// EXISTS key [key …] (a key named twice counts twice)
 pub fn exists(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
+    let keys = c.args().rest();
+    c.touched(keys.len());
     let now = c.clock.now_ms;
     let mut n = 0;
-    for &key in &c.args[1..] {
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         n += shard.find(h, key, now).is_some() as i64;
     }
@@ -35,9 +37,10 @@ pub fn exists(c: &mut Call) -> CmdResult {
 
 /// TOUCH key [key …]: records an access, returns how many exist.
 pub fn touch(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
+    let keys = c.args().rest();
+    c.touched(keys.len());
     let mut n = 0;
-    for &key in &c.args[1..] {
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         n += shard.get(h, key, &c.clock).is_some() as i64;
     }
@@ -45,17 +48,24 @@ pub fn touch(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
-pub fn expire(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let n = args::int(c.args[2])?;
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
-    for opt in &c.args[3..] {
+/// The conditions of EXPIRE and friends, from their options.
+#[derive(Default)]
+struct ExpireIf {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// Reads `[NX|XX|GT|LT]…`, the rest of the arguments, refusing incompatible combinations.
+fn expire_conditions(a: &mut Args) -> Result<ExpireIf, CmdError> {
+    let mut cond = ExpireIf::default();
+    for opt in a.rest() {
         match opt.to_ascii_lowercase().as_slice() {
-            b"nx" => nx = true,
-            b"xx" => xx = true,
-            b"gt" => gt = true,
-            b"lt" => lt = true,
+            b"nx" => cond.nx = true,
+            b"xx" => cond.xx = true,
+            b"gt" => cond.gt = true,
+            b"lt" => cond.lt = true,
             _ => {
                 return Err(CmdError::err(format_args!(
                     "Unsupported option {}",
@@ -64,16 +74,25 @@ pub fn expire(c: &mut Call) -> CmdResult {
             }
         }
     }
-    if nx && (xx || gt || lt) {
+    if cond.nx && (cond.xx || cond.gt || cond.lt) {
         return Err(CmdError::err(
             "NX and XX, GT or LT options at the same time are not compatible",
         ));
     }
-    if gt && lt {
+    if cond.gt && cond.lt {
         return Err(CmdError::err(
             "GT and LT options at the same time are not compatible",
         ));
     }
+    Ok(cond)
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
+pub fn expire(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let name = a.name().to_ascii_lowercase();
+    let (key, n) = (a.key()?, a.int()?);
+    let ExpireIf { nx, xx, gt, lt } = expire_conditions(&mut a)?;
     let now = c.clock.now_ms as i64;
     let invalid = || {
         CmdError::err(format_args!(
@@ -88,7 +107,6 @@ pub fn expire(c: &mut Call) -> CmdResult {
         _ => Some(n),
     }
     .ok_or_else(invalid)?;
-    let key = c.args[1];
     let (shard, h) = c.held.shard(c.session.db, key);
     let Some(i) = shard.find(h, key, now as u64) else {
         c.out.int(0);
@@ -119,8 +137,9 @@ pub fn expire(c: &mut Call) -> CmdResult {
 
 /// TTL / PTTL / EXPIRETIME / PEXPIRETIME key
 pub fn ttl(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let key = c.args[1];
+    let mut a = c.args();
+    let name = a.name().to_ascii_lowercase();
+    let key = a.key()?;
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     let Some(i) = shard.find(h, key, now) else {
@@ -143,7 +162,7 @@ pub fn ttl(c: &mut Call) -> CmdResult {
 
 /// PERSIST key
 pub fn persist(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     match shard.find(h, key, now) {
@@ -158,7 +177,7 @@ pub fn persist(c: &mut Call) -> CmdResult {
 
 /// TYPE key
 pub fn type_(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     match shard.find(h, key, now) {
@@ -202,8 +221,9 @@ fn copy_entry(
 
 /// RENAME / RENAMENX key newkey
 pub fn rename(c: &mut Call) -> CmdResult {
-    let nx = is(c.args[0], "renamenx");
-    let (src, dst) = (c.args[1], c.args[2]);
+    let mut a = c.args();
+    let nx = a.called("renamenx");
+    let (src, dst) = (a.key()?, a.key()?);
     let now = c.clock.now_ms;
     let db = c.session.db;
     let (shard, h) = c.held.shard(db, src);
@@ -249,12 +269,13 @@ pub fn move_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
 
 /// MOVE key db
 pub fn move_(c: &mut Call) -> CmdResult {
-    let target = db_index(c.args[2], &c.node.ks)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let target = db_index(a.bytes()?, &c.node.ks)?;
     let db = c.session.db;
     if target == db {
         return Err(CmdError::err("source and destination objects are the same"));
     }
-    let key = c.args[1];
     let moved = copy_entry(c, (db, key), (target, key), false, true);
     c.out.int(moved as i64);
     Ok(())
@@ -276,21 +297,19 @@ pub fn copy_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
 
 /// COPY source destination [DB destination-db] [REPLACE]
 pub fn copy(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let (src, dst) = (a.key()?, a.key()?);
     let db = c.session.db;
     let (mut dst_db, mut replace) = (db, false);
-    let mut i = 3;
-    while i < c.args.len() {
-        if is(c.args[i], "replace") {
+    while let Some(opt) = a.optional() {
+        if is(opt, "replace") {
             replace = true;
-        } else if is(c.args[i], "db") && i + 1 < c.args.len() {
-            dst_db = db_index(c.args[i + 1], &c.node.ks)?;
-            i += 1;
+        } else if is(opt, "db") && !a.is_empty() {
+            dst_db = db_index(a.bytes()?, &c.node.ks)?;
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
-    let (src, dst) = (c.args[1], c.args[2]);
     if src == dst && db == dst_db {
         return Err(CmdError::err("source and destination objects are the same"));
     }
@@ -301,7 +320,7 @@ pub fn copy(c: &mut Call) -> CmdResult {
 
 /// KEYS pattern
 pub fn keys(c: &mut Call) -> CmdResult {
-    let pattern = c.args[1];
+    let pattern = c.args().bytes()?;
     let now = c.clock.now_ms;
     let all = pattern == b"*";
     let mut found: Vec<Vec<u8>> = Vec::new();
@@ -320,36 +339,57 @@ pub fn keys(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// The arguments of SCAN.
+struct KeyScan<'a> {
+    cursor: u64,
+    pattern: Option<&'a [u8]>,
+    count: usize,
+    type_filter: Option<&'a [u8]>,
+}
+
+/// Reads `cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+fn key_scan<'a>(a: &mut Args<'a>) -> Result<KeyScan<'a>, CmdError> {
+    let cursor = std::str::from_utf8(a.bytes()?)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let mut scan = KeyScan {
+        cursor,
+        pattern: None,
+        count: 10,
+        type_filter: None,
+    };
+    while let Some(option) = a.optional() {
+        let Some(value) = a.optional() else {
+            return Err(CmdError::Syntax);
+        };
+        if is(option, "match") {
+            scan.pattern = Some(value).filter(|p| *p != b"*");
+        } else if is(option, "count") {
+            scan.count = args::uint(value)?;
+            if scan.count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if is(option, "type") {
+            scan.type_filter = Some(value);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(scan)
+}
+
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 ///
 /// The cursor holds a shard number (high 32 bits) and a position in that shard's hash space (low 32 bits), so
 /// every key present for the whole iteration is returned at least once, whatever resizes happen in between.
 pub fn scan(c: &mut Call) -> CmdResult {
-    let cursor: u64 = std::str::from_utf8(c.args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) =
-        (None, 10, None);
-    let mut i = 2;
-    while i < c.args.len() {
-        let Some(&value) = c.args.get(i + 1) else {
-            return Err(CmdError::Syntax);
-        };
-        if is(c.args[i], "match") {
-            pattern = Some(value).filter(|p| *p != b"*");
-        } else if is(c.args[i], "count") {
-            count = args::uint(value)?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is(c.args[i], "type") {
-            type_filter = Some(value);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let KeyScan {
+        cursor,
+        pattern,
+        count,
+        type_filter,
+    } = key_scan(&mut c.args())?;
     let now = c.clock.now_ms;
     let mut shard_no = (cursor >> 32) as usize;
     let mut pos = cursor & (SCAN_END - 1);
