@@ -2,9 +2,10 @@
 
 use super::args::{self, is, Args};
 use super::{Call, CmdError, CmdResult};
+use crate::config::Config;
 use crate::keyspace::evict::{lfu_decayed, lru_idle_seconds};
 use crate::keyspace::table::SCAN_END;
-use crate::keyspace::{Entry, Keyspace, LockSet};
+use crate::keyspace::{Clock, Entry, Keyspace, LockSet};
 use crate::pattern::glob_match;
 
 /// DEL key [key …] / UNLINK key [key …]
@@ -462,68 +463,132 @@ fn encoding(e: &Entry) -> &'static str {
     }
 }
 
-/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key / OBJECT HELP
+/// OBJECT <subcommand> …: runs the subcommand's handler, with `c.first` at 2 so that its arguments start after
+/// the subcommand name.
 pub fn object(c: &mut Call) -> CmdResult {
-    let sub = c.args[1].to_ascii_lowercase();
-    if sub == b"help" {
-        let lines = [
-            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "ENCODING <key>",
-            "    Return the kind of internal representation used in order to store the value",
-            "    associated with a <key>.",
-            "FREQ <key>",
-            "    Return the access frequency index of the <key>. The returned integer is",
-            "    proportional to the logarithm of the recent access frequency of the key.",
-            "IDLETIME <key>",
-            "    Return the idle time of the <key>, that is the approximated number of",
-            "    seconds elapsed since the last access to the key.",
-            "REFCOUNT <key>",
-            "    Return the number of references of the value associated with the specified",
-            "    <key>.",
-            "HELP",
-            "    Print this help.",
-        ];
-        c.out.help(&lines);
-        return Ok(());
+    let sub = c
+        .args()
+        .one_of(&["help", "encoding", "freq", "idletime", "refcount"]);
+    c.first = 2;
+    match sub {
+        Some(0) => object_help(c),
+        Some(1) => object_encoding(c),
+        Some(2) => object_freq(c),
+        Some(3) => object_idletime(c),
+        Some(4) => object_refcount(c),
+        _ => object_unknown(c),
     }
-    if c.args.len() != 3 {
-        return Err(CmdError::err(format_args!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-            args::text(c.args[1])
-        )));
+}
+
+/// OBJECT HELP (extra arguments are ignored)
+pub fn object_help(c: &mut Call) -> CmdResult {
+    let lines = [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.out.help(&lines);
+    Ok(())
+}
+
+/// OBJECT ENCODING key
+pub fn object_encoding(c: &mut Call) -> CmdResult {
+    match inspect(c, |e, _, _| Ok(encoding(e)))? {
+        Some(name) => c.out.bulk(name.as_bytes()),
+        None => c.out.null(),
     }
-    let key = c.args[2];
-    let clock = c.clock;
-    let lfu = c.cfg.maxmemory_policy.is_lfu();
+    Ok(())
+}
+
+/// OBJECT FREQ without an LFU policy.
+const FREQ_NOT_TRACKED: &str = "An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+     note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// OBJECT IDLETIME under an LFU policy.
+const IDLE_NOT_TRACKED: &str =
+    "An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+     when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// OBJECT FREQ key (only under an LFU policy)
+pub fn object_freq(c: &mut Call) -> CmdResult {
+    let freq = inspect(c, |e, clock, cfg| {
+        if !cfg.maxmemory_policy.is_lfu() {
+            return Err(CmdError::err(FREQ_NOT_TRACKED));
+        }
+        Ok(lfu_decayed(e.clock(), clock.now_ms, clock.lfu_decay_time) as i64)
+    })?;
+    int_or_null(c, freq)
+}
+
+/// OBJECT IDLETIME key (only under an LRU policy)
+pub fn object_idletime(c: &mut Call) -> CmdResult {
+    let idle = inspect(c, |e, clock, cfg| {
+        if cfg.maxmemory_policy.is_lfu() {
+            return Err(CmdError::err(IDLE_NOT_TRACKED));
+        }
+        Ok(lru_idle_seconds(e.clock(), clock.now_ms) as i64)
+    })?;
+    int_or_null(c, idle)
+}
+
+/// OBJECT REFCOUNT key (values are never shared: always 1)
+pub fn object_refcount(c: &mut Call) -> CmdResult {
+    let refs = inspect(c, |_, _, _| Ok(1))?;
+    int_or_null(c, refs)
+}
+
+/// An unknown OBJECT subcommand. Like the others it needs exactly one argument and answers nil for a missing
+/// key; an existing key gets the error.
+fn object_unknown(c: &mut Call) -> CmdResult {
+    let a = c.args();
+    inspect(c, |_, _, _| Err::<(), _>(object_syntax_error(&a)))?;
+    c.out.null();
+    Ok(())
+}
+
+/// Runs `f` on the entry of the one key argument of an OBJECT subcommand; None when the key is missing.
+fn inspect<T>(
+    c: &mut Call,
+    f: impl FnOnce(&Entry, &Clock, &Config) -> Result<T, CmdError>,
+) -> Result<Option<T>, CmdError> {
+    let mut a = c.args();
+    if a.len() != 1 {
+        return Err(object_syntax_error(&a));
+    }
+    let key = a.key()?;
+    let (clock, cfg) = (c.clock, c.cfg);
     let (shard, h) = c.held.shard(c.session.db, key);
-    let Some(i) = shard.find(h, key, clock.now_ms) else {
-        c.out.null();
-        return Ok(());
-    };
-    let e = shard.at(i);
-    match sub.as_slice() {
-        b"encoding" => c.out.bulk(encoding(e).as_bytes()),
-        b"refcount" => c.out.int(1),
-        b"freq" if lfu => c.out.int(lfu_decayed(e.clock(), clock.now_ms, clock.lfu_decay_time) as i64),
-        b"freq" => {
-            return Err(CmdError::err(
-                "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
-                 switching between policies at runtime LRU and LFU data will take some time to adjust.",
-            ))
-        }
-        b"idletime" if !lfu => c.out.int(lru_idle_seconds(e.clock(), clock.now_ms) as i64),
-        b"idletime" => {
-            return Err(CmdError::err(
-                "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching \
-                 between policies at runtime LRU and LFU data will take some time to adjust.",
-            ))
-        }
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-                args::text(c.args[1])
-            )))
-        }
+    match shard.find(h, key, clock.now_ms) {
+        Some(i) => f(shard.at(i), &clock, cfg).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The error for an unknown OBJECT subcommand or a wrong number of arguments.
+fn object_syntax_error(a: &Args) -> CmdError {
+    CmdError::err(format_args!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+        args::text(a.subcommand())
+    ))
+}
+
+/// Answers `n`, or nil for a missing key.
+fn int_or_null(c: &mut Call, n: Option<i64>) -> CmdResult {
+    match n {
+        Some(n) => c.out.int(n),
+        None => c.out.null(),
     }
     Ok(())
 }
