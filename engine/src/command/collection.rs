@@ -1,7 +1,7 @@
 //! What every collection command shares: typed lookups that answer WRONGTYPE, edits that account memory and
 //! delete emptied keys, and the argument forms of the SCAN family, blocking timeouts and `numkeys` lists.
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::CmdError;
 use crate::keyspace::hash::Hash;
 use crate::keyspace::list::List;
@@ -188,9 +188,9 @@ impl ScanArgs<'_> {
     }
 }
 
-/// Parses `cursor [MATCH pattern] [COUNT count]` (arguments from index 2).
-pub fn scan_args<'a>(a: &[&'a [u8]]) -> Result<ScanArgs<'a>, CmdError> {
-    let cursor = std::str::from_utf8(a[2])
+/// Reads `cursor [MATCH pattern] [COUNT count]`, the rest of the arguments.
+pub fn read_scan<'a>(a: &mut Args<'a>) -> Result<ScanArgs<'a>, CmdError> {
+    let cursor = std::str::from_utf8(a.bytes()?)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| CmdError::err("invalid cursor"))?;
@@ -199,14 +199,13 @@ pub fn scan_args<'a>(a: &[&'a [u8]]) -> Result<ScanArgs<'a>, CmdError> {
         pattern: None,
         count: 10,
     };
-    let mut i = 3;
-    while i < a.len() {
-        let Some(&value) = a.get(i + 1) else {
+    while let Some(option) = a.optional() {
+        let Some(value) = a.optional() else {
             return Err(CmdError::Syntax);
         };
-        if is(a[i], "match") {
+        if is(option, "match") {
             out.pattern = Some(value).filter(|p| *p != b"*");
-        } else if is(a[i], "count") {
+        } else if is(option, "count") {
             out.count = args::uint(value)?;
             if out.count < 1 {
                 return Err(CmdError::Syntax);
@@ -214,9 +213,16 @@ pub fn scan_args<'a>(a: &[&'a [u8]]) -> Result<ScanArgs<'a>, CmdError> {
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 2;
     }
     Ok(out)
+}
+
+/// Parses `cursor [MATCH pattern] [COUNT count]` after the key of a whole `HSCAN key …`-shaped argv; the same
+/// as [`read_scan`] for callers that hold the argv rather than a cursor.
+pub fn scan_args<'a>(argv: &'a [&'a [u8]]) -> Result<ScanArgs<'a>, CmdError> {
+    let mut a = Args::new(argv, 1);
+    a.key()?;
+    read_scan(&mut a)
 }
 
 /// Parses a blocking timeout in seconds (a float, 0 = forever) into milliseconds.
@@ -236,9 +242,10 @@ pub fn timeout_ms(arg: &[u8]) -> Result<Option<u64>, CmdError> {
     Ok((ms > 0.0).then_some(ms as u64))
 }
 
-/// Parses `numkeys key [key …]` at `at`: the number of keys, which must be positive and present.
-pub fn numkeys(a: &[&[u8]], at: usize, command: &str) -> Result<usize, CmdError> {
-    let n = args::int(a[at])?;
+/// Reads the `numkeys` of `numkeys key [key …]`, which must be positive and no more than the arguments left;
+/// the keys are left to read.
+pub fn read_numkeys(a: &mut Args, command: &str) -> Result<usize, CmdError> {
+    let n = a.int()?;
     if n <= 0 {
         return Err(match command {
             "zunionstore" | "zinterstore" | "zdiffstore" | "zunion" | "zinter" | "zdiff"
@@ -249,7 +256,7 @@ pub fn numkeys(a: &[&[u8]], at: usize, command: &str) -> Result<usize, CmdError>
         });
     }
     let n = n as usize;
-    if n > a.len() - at - 1 {
+    if n > a.len() {
         return Err(if command == "sintercard" {
             CmdError::err("Number of keys can't be greater than number of args")
         } else {
@@ -257,4 +264,18 @@ pub fn numkeys(a: &[&[u8]], at: usize, command: &str) -> Result<usize, CmdError>
         });
     }
     Ok(n)
+}
+
+/// Parses `numkeys key [key …]` at index `at` of `argv`; the same as [`read_numkeys`] for callers that hold
+/// the argv rather than a cursor.
+pub fn numkeys(argv: &[&[u8]], at: usize, command: &str) -> Result<usize, CmdError> {
+    read_numkeys(&mut Args::new(argv, at), command)
+}
+
+/// Reads `key [key …] timeout`, the rest of the arguments of BLPOP, BZPOPMIN …: the keys and the timeout.
+pub fn keys_then_timeout<'a>(a: &mut Args<'a>) -> Result<(&'a [&'a [u8]], Option<u64>), CmdError> {
+    match a.rest().split_last() {
+        Some((&timeout, keys)) => Ok((keys, timeout_ms(timeout)?)),
+        None => Err(a.arity_error()),
+    }
 }

@@ -1,31 +1,25 @@
 //! Hash commands: field/value maps under one key (Redis `t_hash.c`).
 
 use super::args::{self, is};
-use super::collection::{read, scan_args, write};
+use super::collection::{read, read_scan, write};
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::hash::Hash;
 use crate::protocol::reply::format_double;
 
 /// HSET key field value [field value …] / HMSET
 pub fn hset(c: &mut Call) -> CmdResult {
-    if c.args.len() % 2 != 0 {
-        return Err(CmdError::err(format_args!(
-            "wrong number of arguments for '{}' command",
-            args::text(&c.args[0].to_ascii_lowercase())
-        )));
+    let mut a = c.args();
+    let key = a.key()?;
+    let pairs = a.rest();
+    if pairs.len() % 2 != 0 {
+        return Err(a.arity_error());
     }
-    let pairs = &c.args[2..];
-    let added = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        true,
-        |h: &mut Hash| pairs.chunks(2).filter(|p| h.set(p[0], p[1])).count(),
-    )?
+    let added = write(c.held, c.session.db, key, &c.clock, true, |h: &mut Hash| {
+        pairs.chunks(2).filter(|p| h.set(p[0], p[1])).count()
+    })?
     .unwrap_or(0);
     c.touched(pairs.len() / 2);
-    if is(c.args[0], "hmset") {
+    if a.called("hmset") {
         c.out.ok();
     } else {
         c.out.int(added as i64);
@@ -35,22 +29,20 @@ pub fn hset(c: &mut Call) -> CmdResult {
 
 /// HSETNX key field value
 pub fn hsetnx(c: &mut Call) -> CmdResult {
-    let (field, value) = (c.args[2], c.args[3]);
-    let set = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        true,
-        |h: &mut Hash| h.get(field).is_none() && h.set(field, value),
-    )?;
+    let mut a = c.args();
+    let (key, field, value) = (a.key()?, a.bytes()?, a.bytes()?);
+    let set = write(c.held, c.session.db, key, &c.clock, true, |h: &mut Hash| {
+        h.get(field).is_none() && h.set(field, value)
+    })?;
     c.out.int(set.unwrap_or(false) as i64);
     Ok(())
 }
 
 /// HGET key field
 pub fn hget(c: &mut Call) -> CmdResult {
-    match read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?.and_then(|h| h.get(c.args[2])) {
+    let mut a = c.args();
+    let (key, field) = (a.key()?, a.bytes()?);
+    match read::<Hash>(c.held, c.session.db, key, &c.clock)?.and_then(|h| h.get(field)) {
         Some(v) => c.out.bulk(v),
         None => c.out.null(),
     }
@@ -59,8 +51,10 @@ pub fn hget(c: &mut Call) -> CmdResult {
 
 /// HMGET key field [field …]
 pub fn hmget(c: &mut Call) -> CmdResult {
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
-    let fields = &c.args[2..];
+    let mut a = c.args();
+    let key = a.key()?;
+    let fields = a.rest();
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
     c.out.array(fields.len());
     for f in fields {
         match h.and_then(|h| h.get(f)) {
@@ -74,11 +68,13 @@ pub fn hmget(c: &mut Call) -> CmdResult {
 
 /// HDEL key field [field …]
 pub fn hdel(c: &mut Call) -> CmdResult {
-    let fields = &c.args[2..];
+    let mut a = c.args();
+    let key = a.key()?;
+    let fields = a.rest();
     let n = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |h: &mut Hash| fields.iter().filter(|f| h.remove(f)).count(),
@@ -90,45 +86,50 @@ pub fn hdel(c: &mut Call) -> CmdResult {
 
 /// HEXISTS key field
 pub fn hexists(c: &mut Call) -> CmdResult {
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
-    c.out
-        .int(h.is_some_and(|h| h.get(c.args[2]).is_some()) as i64);
+    let mut a = c.args();
+    let (key, field) = (a.key()?, a.bytes()?);
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
+    c.out.int(h.is_some_and(|h| h.get(field).is_some()) as i64);
     Ok(())
 }
 
 /// HLEN key
 pub fn hlen(c: &mut Call) -> CmdResult {
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let key = c.args().key()?;
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
     c.out.int(h.map_or(0, Hash::len) as i64);
     Ok(())
 }
 
 /// HSTRLEN key field
 pub fn hstrlen(c: &mut Call) -> CmdResult {
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let (key, field) = (a.key()?, a.bytes()?);
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
     c.out
-        .int(h.and_then(|h| h.get(c.args[2])).map_or(0, <[u8]>::len) as i64);
+        .int(h.and_then(|h| h.get(field)).map_or(0, <[u8]>::len) as i64);
     Ok(())
 }
 
 /// HGETALL key / HKEYS key / HVALS key
 pub fn hgetall(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let (fields, values) = (!a.called("hvals"), !a.called("hkeys"));
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
     let n = h.map_or(0, Hash::len);
-    match name.as_slice() {
-        b"hgetall" => c.out.map(n),
-        _ => c.out.array(n),
+    if fields && values {
+        c.out.map(n);
+    } else {
+        c.out.array(n);
     }
     if let Some(h) = h {
         for (f, v) in h.iter() {
-            match name.as_slice() {
-                b"hgetall" => {
-                    c.out.bulk(f);
-                    c.out.bulk(v);
-                }
-                b"hkeys" => c.out.bulk(f),
-                _ => c.out.bulk(v),
+            if fields {
+                c.out.bulk(f);
+            }
+            if values {
+                c.out.bulk(v);
             }
         }
     }
@@ -138,58 +139,42 @@ pub fn hgetall(c: &mut Call) -> CmdResult {
 
 /// HINCRBY key field increment
 pub fn hincrby(c: &mut Call) -> CmdResult {
-    let delta = args::int(c.args[3])?;
-    let field = c.args[2];
-    let r = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        true,
-        |h: &mut Hash| {
-            let current = match h.get(field) {
-                Some(v) => args::canonical_i64(v)
-                    .ok_or_else(|| CmdError::err("hash value is not an integer"))?,
-                None => 0,
-            };
-            let next = current.checked_add(delta).ok_or(CmdError::Overflow)?;
-            h.set(field, itoa::Buffer::new().format(next).as_bytes());
-            Ok(next)
-        },
-    )?;
+    let mut a = c.args();
+    let (key, field, delta) = (a.key()?, a.bytes()?, a.int()?);
+    let r = write(c.held, c.session.db, key, &c.clock, true, |h: &mut Hash| {
+        let current = match h.get(field) {
+            Some(v) => args::canonical_i64(v)
+                .ok_or_else(|| CmdError::err("hash value is not an integer"))?,
+            None => 0,
+        };
+        let next = current.checked_add(delta).ok_or(CmdError::Overflow)?;
+        h.set(field, itoa::Buffer::new().format(next).as_bytes());
+        Ok(next)
+    })?;
     c.out.int(r.unwrap_or(Ok(0))?);
     Ok(())
 }
 
 /// HINCRBYFLOAT key field increment
 pub fn hincrbyfloat(c: &mut Call) -> CmdResult {
-    let delta = args::float(c.args[3])?;
+    let mut a = c.args();
+    let (key, field, delta) = (a.key()?, a.bytes()?, a.float()?);
     if delta.is_infinite() {
         return Err(CmdError::err("value is NaN or Infinity"));
     }
-    let field = c.args[2];
-    let r = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        true,
-        |h: &mut Hash| {
-            let current = match h.get(field) {
-                Some(v) => {
-                    args::float(v).map_err(|_| CmdError::err("hash value is not a float"))?
-                }
-                None => 0.0,
-            };
-            let next = current + delta;
-            if !next.is_finite() {
-                return Err(CmdError::err("increment would produce NaN or Infinity"));
-            }
-            let text = format_double(next);
-            h.set(field, text.as_bytes());
-            Ok(text)
-        },
-    )?;
+    let r = write(c.held, c.session.db, key, &c.clock, true, |h: &mut Hash| {
+        let current = match h.get(field) {
+            Some(v) => args::float(v).map_err(|_| CmdError::err("hash value is not a float"))?,
+            None => 0.0,
+        };
+        let next = current + delta;
+        if !next.is_finite() {
+            return Err(CmdError::err("increment would produce NaN or Infinity"));
+        }
+        let text = format_double(next);
+        h.set(field, text.as_bytes());
+        Ok(text)
+    })?;
     c.out
         .bulk(r.unwrap_or_else(|| Ok(String::new()))?.as_bytes());
     Ok(())
@@ -197,19 +182,18 @@ pub fn hincrbyfloat(c: &mut Call) -> CmdResult {
 
 /// HRANDFIELD key [count [WITHVALUES]]
 pub fn hrandfield(c: &mut Call) -> CmdResult {
-    let count = match c.args.get(2) {
-        Some(a) => Some(args::int(a)?),
-        None => None,
-    };
-    let with_values = match c.args.get(3) {
-        Some(a) if is(a, "withvalues") && c.args.len() == 4 => true,
+    let mut a = c.args();
+    let key = a.key()?;
+    let count = a.optional().map(args::int).transpose()?;
+    let with_values = match a.optional() {
+        Some(w) if is(w, "withvalues") && a.is_empty() => true,
         Some(_) => return Err(CmdError::Syntax),
         None => false,
     };
     if count.is_some_and(|n| n < -(i64::MAX / 2)) {
         return Err(CmdError::err("value is out of range"));
     }
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
     let Some(count) = count else {
         match h.and_then(Hash::random) {
             Some((f, _)) => c.out.bulk(f),
@@ -249,8 +233,10 @@ pub fn hrandfield(c: &mut Call) -> CmdResult {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn hscan(c: &mut Call) -> CmdResult {
-    let scan = scan_args(c.args)?;
-    let h = read::<Hash>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let scan = read_scan(&mut a)?;
+    let h = read::<Hash>(c.held, c.session.db, key, &c.clock)?;
     let mut found: Vec<(&[u8], &[u8])> = Vec::new();
     let mut visited = 0;
     let next = h.map_or(0, |h| {

@@ -1,18 +1,20 @@
 //! Generic key commands: existence, deletion, TTLs, renaming, iteration, introspection.
 
-use super::args::{self, is};
+use super::args::{self, is, Args};
 use super::{Call, CmdError, CmdResult};
+use crate::config::Config;
 use crate::keyspace::evict::{lfu_decayed, lru_idle_seconds};
 use crate::keyspace::table::SCAN_END;
-use crate::keyspace::{Entry, Keyspace, LockSet};
+use crate::keyspace::{Clock, Entry, Keyspace, LockSet};
 use crate::pattern::glob_match;
 
 /// DEL key [key …] / UNLINK key [key …]
 pub fn del(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
+    let keys = c.args().rest();
+    c.touched(keys.len());
     let now = c.clock.now_ms;
     let mut n = 0;
-    for &key in &c.args[1..] {
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         n += shard.delete(h, key, now).is_some() as i64;
     }
@@ -22,10 +24,11 @@ pub fn del(c: &mut Call) -> CmdResult {
 
 /// EXISTS key [key …] (a key named twice counts twice)
 pub fn exists(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
+    let keys = c.args().rest();
+    c.touched(keys.len());
     let now = c.clock.now_ms;
     let mut n = 0;
-    for &key in &c.args[1..] {
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         n += shard.find(h, key, now).is_some() as i64;
     }
@@ -35,9 +38,10 @@ pub fn exists(c: &mut Call) -> CmdResult {
 
 /// TOUCH key [key …]: records an access, returns how many exist.
 pub fn touch(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
+    let keys = c.args().rest();
+    c.touched(keys.len());
     let mut n = 0;
-    for &key in &c.args[1..] {
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         n += shard.get(h, key, &c.clock).is_some() as i64;
     }
@@ -45,17 +49,24 @@ pub fn touch(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
-pub fn expire(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let n = args::int(c.args[2])?;
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
-    for opt in &c.args[3..] {
+/// The conditions of EXPIRE and friends, from their options.
+#[derive(Default)]
+struct ExpireIf {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// Reads `[NX|XX|GT|LT]…`, the rest of the arguments, refusing incompatible combinations.
+fn expire_conditions(a: &mut Args) -> Result<ExpireIf, CmdError> {
+    let mut cond = ExpireIf::default();
+    for opt in a.rest() {
         match opt.to_ascii_lowercase().as_slice() {
-            b"nx" => nx = true,
-            b"xx" => xx = true,
-            b"gt" => gt = true,
-            b"lt" => lt = true,
+            b"nx" => cond.nx = true,
+            b"xx" => cond.xx = true,
+            b"gt" => cond.gt = true,
+            b"lt" => cond.lt = true,
             _ => {
                 return Err(CmdError::err(format_args!(
                     "Unsupported option {}",
@@ -64,16 +75,25 @@ pub fn expire(c: &mut Call) -> CmdResult {
             }
         }
     }
-    if nx && (xx || gt || lt) {
+    if cond.nx && (cond.xx || cond.gt || cond.lt) {
         return Err(CmdError::err(
             "NX and XX, GT or LT options at the same time are not compatible",
         ));
     }
-    if gt && lt {
+    if cond.gt && cond.lt {
         return Err(CmdError::err(
             "GT and LT options at the same time are not compatible",
         ));
     }
+    Ok(cond)
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
+pub fn expire(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let name = a.name().to_ascii_lowercase();
+    let (key, n) = (a.key()?, a.int()?);
+    let ExpireIf { nx, xx, gt, lt } = expire_conditions(&mut a)?;
     let now = c.clock.now_ms as i64;
     let invalid = || {
         CmdError::err(format_args!(
@@ -88,7 +108,6 @@ pub fn expire(c: &mut Call) -> CmdResult {
         _ => Some(n),
     }
     .ok_or_else(invalid)?;
-    let key = c.args[1];
     let (shard, h) = c.held.shard(c.session.db, key);
     let Some(i) = shard.find(h, key, now as u64) else {
         c.out.int(0);
@@ -119,8 +138,9 @@ pub fn expire(c: &mut Call) -> CmdResult {
 
 /// TTL / PTTL / EXPIRETIME / PEXPIRETIME key
 pub fn ttl(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let key = c.args[1];
+    let mut a = c.args();
+    let name = a.name().to_ascii_lowercase();
+    let key = a.key()?;
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     let Some(i) = shard.find(h, key, now) else {
@@ -143,7 +163,7 @@ pub fn ttl(c: &mut Call) -> CmdResult {
 
 /// PERSIST key
 pub fn persist(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     match shard.find(h, key, now) {
@@ -158,7 +178,7 @@ pub fn persist(c: &mut Call) -> CmdResult {
 
 /// TYPE key
 pub fn type_(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let now = c.clock.now_ms;
     let (shard, h) = c.held.shard(c.session.db, key);
     match shard.find(h, key, now) {
@@ -202,8 +222,9 @@ fn copy_entry(
 
 /// RENAME / RENAMENX key newkey
 pub fn rename(c: &mut Call) -> CmdResult {
-    let nx = is(c.args[0], "renamenx");
-    let (src, dst) = (c.args[1], c.args[2]);
+    let mut a = c.args();
+    let nx = a.called("renamenx");
+    let (src, dst) = (a.key()?, a.key()?);
     let now = c.clock.now_ms;
     let db = c.session.db;
     let (shard, h) = c.held.shard(db, src);
@@ -249,12 +270,13 @@ pub fn move_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
 
 /// MOVE key db
 pub fn move_(c: &mut Call) -> CmdResult {
-    let target = db_index(c.args[2], &c.node.ks)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let target = db_index(a.bytes()?, &c.node.ks)?;
     let db = c.session.db;
     if target == db {
         return Err(CmdError::err("source and destination objects are the same"));
     }
-    let key = c.args[1];
     let moved = copy_entry(c, (db, key), (target, key), false, true);
     c.out.int(moved as i64);
     Ok(())
@@ -276,21 +298,19 @@ pub fn copy_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
 
 /// COPY source destination [DB destination-db] [REPLACE]
 pub fn copy(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let (src, dst) = (a.key()?, a.key()?);
     let db = c.session.db;
     let (mut dst_db, mut replace) = (db, false);
-    let mut i = 3;
-    while i < c.args.len() {
-        if is(c.args[i], "replace") {
+    while let Some(opt) = a.optional() {
+        if is(opt, "replace") {
             replace = true;
-        } else if is(c.args[i], "db") && i + 1 < c.args.len() {
-            dst_db = db_index(c.args[i + 1], &c.node.ks)?;
-            i += 1;
+        } else if is(opt, "db") && !a.is_empty() {
+            dst_db = db_index(a.bytes()?, &c.node.ks)?;
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
-    let (src, dst) = (c.args[1], c.args[2]);
     if src == dst && db == dst_db {
         return Err(CmdError::err("source and destination objects are the same"));
     }
@@ -301,7 +321,7 @@ pub fn copy(c: &mut Call) -> CmdResult {
 
 /// KEYS pattern
 pub fn keys(c: &mut Call) -> CmdResult {
-    let pattern = c.args[1];
+    let pattern = c.args().bytes()?;
     let now = c.clock.now_ms;
     let all = pattern == b"*";
     let mut found: Vec<Vec<u8>> = Vec::new();
@@ -320,36 +340,57 @@ pub fn keys(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// The arguments of SCAN.
+struct KeyScan<'a> {
+    cursor: u64,
+    pattern: Option<&'a [u8]>,
+    count: usize,
+    type_filter: Option<&'a [u8]>,
+}
+
+/// Reads `cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+fn key_scan<'a>(a: &mut Args<'a>) -> Result<KeyScan<'a>, CmdError> {
+    let cursor = std::str::from_utf8(a.bytes()?)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let mut scan = KeyScan {
+        cursor,
+        pattern: None,
+        count: 10,
+        type_filter: None,
+    };
+    while let Some(option) = a.optional() {
+        let Some(value) = a.optional() else {
+            return Err(CmdError::Syntax);
+        };
+        if is(option, "match") {
+            scan.pattern = Some(value).filter(|p| *p != b"*");
+        } else if is(option, "count") {
+            scan.count = args::uint(value)?;
+            if scan.count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if is(option, "type") {
+            scan.type_filter = Some(value);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(scan)
+}
+
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 ///
 /// The cursor holds a shard number (high 32 bits) and a position in that shard's hash space (low 32 bits), so
 /// every key present for the whole iteration is returned at least once, whatever resizes happen in between.
 pub fn scan(c: &mut Call) -> CmdResult {
-    let cursor: u64 = std::str::from_utf8(c.args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let (mut pattern, mut count, mut type_filter): (Option<&[u8]>, usize, Option<&[u8]>) =
-        (None, 10, None);
-    let mut i = 2;
-    while i < c.args.len() {
-        let Some(&value) = c.args.get(i + 1) else {
-            return Err(CmdError::Syntax);
-        };
-        if is(c.args[i], "match") {
-            pattern = Some(value).filter(|p| *p != b"*");
-        } else if is(c.args[i], "count") {
-            count = args::uint(value)?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is(c.args[i], "type") {
-            type_filter = Some(value);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let KeyScan {
+        cursor,
+        pattern,
+        count,
+        type_filter,
+    } = key_scan(&mut c.args())?;
     let now = c.clock.now_ms;
     let mut shard_no = (cursor >> 32) as usize;
     let mut pos = cursor & (SCAN_END - 1);
@@ -422,68 +463,132 @@ fn encoding(e: &Entry) -> &'static str {
     }
 }
 
-/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key / OBJECT HELP
+/// OBJECT <subcommand> …: runs the subcommand's handler, with `c.first` at 2 so that its arguments start after
+/// the subcommand name.
 pub fn object(c: &mut Call) -> CmdResult {
-    let sub = c.args[1].to_ascii_lowercase();
-    if sub == b"help" {
-        let lines = [
-            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "ENCODING <key>",
-            "    Return the kind of internal representation used in order to store the value",
-            "    associated with a <key>.",
-            "FREQ <key>",
-            "    Return the access frequency index of the <key>. The returned integer is",
-            "    proportional to the logarithm of the recent access frequency of the key.",
-            "IDLETIME <key>",
-            "    Return the idle time of the <key>, that is the approximated number of",
-            "    seconds elapsed since the last access to the key.",
-            "REFCOUNT <key>",
-            "    Return the number of references of the value associated with the specified",
-            "    <key>.",
-            "HELP",
-            "    Print this help.",
-        ];
-        c.out.help(&lines);
-        return Ok(());
+    let sub = c
+        .args()
+        .one_of(&["help", "encoding", "freq", "idletime", "refcount"]);
+    c.first = 2;
+    match sub {
+        Some(0) => object_help(c),
+        Some(1) => object_encoding(c),
+        Some(2) => object_freq(c),
+        Some(3) => object_idletime(c),
+        Some(4) => object_refcount(c),
+        _ => object_unknown(c),
     }
-    if c.args.len() != 3 {
-        return Err(CmdError::err(format_args!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-            args::text(c.args[1])
-        )));
+}
+
+/// OBJECT HELP (extra arguments are ignored)
+pub fn object_help(c: &mut Call) -> CmdResult {
+    let lines = [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help.",
+    ];
+    c.out.help(&lines);
+    Ok(())
+}
+
+/// OBJECT ENCODING key
+pub fn object_encoding(c: &mut Call) -> CmdResult {
+    match inspect(c, |e, _, _| Ok(encoding(e)))? {
+        Some(name) => c.out.bulk(name.as_bytes()),
+        None => c.out.null(),
     }
-    let key = c.args[2];
-    let clock = c.clock;
-    let lfu = c.cfg.maxmemory_policy.is_lfu();
+    Ok(())
+}
+
+/// OBJECT FREQ without an LFU policy.
+const FREQ_NOT_TRACKED: &str = "An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+     note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// OBJECT IDLETIME under an LFU policy.
+const IDLE_NOT_TRACKED: &str =
+    "An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+     when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// OBJECT FREQ key (only under an LFU policy)
+pub fn object_freq(c: &mut Call) -> CmdResult {
+    let freq = inspect(c, |e, clock, cfg| {
+        if !cfg.maxmemory_policy.is_lfu() {
+            return Err(CmdError::err(FREQ_NOT_TRACKED));
+        }
+        Ok(lfu_decayed(e.clock(), clock.now_ms, clock.lfu_decay_time) as i64)
+    })?;
+    int_or_null(c, freq)
+}
+
+/// OBJECT IDLETIME key (only under an LRU policy)
+pub fn object_idletime(c: &mut Call) -> CmdResult {
+    let idle = inspect(c, |e, clock, cfg| {
+        if cfg.maxmemory_policy.is_lfu() {
+            return Err(CmdError::err(IDLE_NOT_TRACKED));
+        }
+        Ok(lru_idle_seconds(e.clock(), clock.now_ms) as i64)
+    })?;
+    int_or_null(c, idle)
+}
+
+/// OBJECT REFCOUNT key (values are never shared: always 1)
+pub fn object_refcount(c: &mut Call) -> CmdResult {
+    let refs = inspect(c, |_, _, _| Ok(1))?;
+    int_or_null(c, refs)
+}
+
+/// An unknown OBJECT subcommand. Like the others it needs exactly one argument and answers nil for a missing
+/// key; an existing key gets the error.
+fn object_unknown(c: &mut Call) -> CmdResult {
+    let a = c.args();
+    inspect(c, |_, _, _| Err::<(), _>(object_syntax_error(&a)))?;
+    c.out.null();
+    Ok(())
+}
+
+/// Runs `f` on the entry of the one key argument of an OBJECT subcommand; None when the key is missing.
+fn inspect<T>(
+    c: &mut Call,
+    f: impl FnOnce(&Entry, &Clock, &Config) -> Result<T, CmdError>,
+) -> Result<Option<T>, CmdError> {
+    let mut a = c.args();
+    if a.len() != 1 {
+        return Err(object_syntax_error(&a));
+    }
+    let key = a.key()?;
+    let (clock, cfg) = (c.clock, c.cfg);
     let (shard, h) = c.held.shard(c.session.db, key);
-    let Some(i) = shard.find(h, key, clock.now_ms) else {
-        c.out.null();
-        return Ok(());
-    };
-    let e = shard.at(i);
-    match sub.as_slice() {
-        b"encoding" => c.out.bulk(encoding(e).as_bytes()),
-        b"refcount" => c.out.int(1),
-        b"freq" if lfu => c.out.int(lfu_decayed(e.clock(), clock.now_ms, clock.lfu_decay_time) as i64),
-        b"freq" => {
-            return Err(CmdError::err(
-                "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
-                 switching between policies at runtime LRU and LFU data will take some time to adjust.",
-            ))
-        }
-        b"idletime" if !lfu => c.out.int(lru_idle_seconds(e.clock(), clock.now_ms) as i64),
-        b"idletime" => {
-            return Err(CmdError::err(
-                "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching \
-                 between policies at runtime LRU and LFU data will take some time to adjust.",
-            ))
-        }
-        _ => {
-            return Err(CmdError::err(format_args!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-                args::text(c.args[1])
-            )))
-        }
+    match shard.find(h, key, clock.now_ms) {
+        Some(i) => f(shard.at(i), &clock, cfg).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The error for an unknown OBJECT subcommand or a wrong number of arguments.
+fn object_syntax_error(a: &Args) -> CmdError {
+    CmdError::err(format_args!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+        args::text(a.subcommand())
+    ))
+}
+
+/// Answers `n`, or nil for a missing key.
+fn int_or_null(c: &mut Call, n: Option<i64>) -> CmdResult {
+    match n {
+        Some(n) => c.out.int(n),
+        None => c.out.null(),
     }
     Ok(())
 }

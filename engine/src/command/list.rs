@@ -4,8 +4,8 @@
 //! one of its keys is written or its timeout passes (see `crate::blocking`). Inside MULTI it answers at once as
 //! if timed out.
 
-use super::args::{self, is};
-use super::collection::{check, numkeys, read, timeout_ms, write};
+use super::args::{self, is, Args};
+use super::collection::{check, keys_then_timeout, read, read_numkeys, timeout_ms, write};
 use super::string::range;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::list::List;
@@ -31,14 +31,15 @@ pub fn pop_count(arg: &[u8]) -> Result<usize, CmdError> {
 
 /// LPUSH / RPUSH / LPUSHX / RPUSHX key element [element …]
 pub fn push(c: &mut Call) -> CmdResult {
-    let name = c.args[0].to_ascii_lowercase();
-    let left = name[0] == b'l';
-    let only_existing = name.ends_with(b"x");
-    let items = &c.args[2..];
+    let mut a = c.args();
+    let left = a.called("lpush") || a.called("lpushx");
+    let only_existing = a.called("lpushx") || a.called("rpushx");
+    let key = a.key()?;
+    let items = a.rest();
     let len = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         !only_existing,
         |l: &mut List| {
@@ -53,18 +54,16 @@ pub fn push(c: &mut Call) -> CmdResult {
 
 /// LPOP / RPOP key [count]
 pub fn pop(c: &mut Call) -> CmdResult {
-    if c.args.len() > 3 {
-        return Err(CmdError::err(format_args!(
-            "wrong number of arguments for '{}' command",
-            args::text(&c.args[0].to_ascii_lowercase())
-        )));
-    }
-    let left = is(c.args[0], "lpop");
-    let count = c.args.get(2).map(|a| pop_count(a)).transpose()?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let count = a.optional();
+    a.finish()?;
+    let left = a.called("lpop");
+    let count = count.map(pop_count).transpose()?;
     let popped = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |l: &mut List| {
@@ -87,15 +86,17 @@ pub fn pop(c: &mut Call) -> CmdResult {
 
 /// LLEN key
 pub fn llen(c: &mut Call) -> CmdResult {
-    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let key = c.args().key()?;
+    let l = read::<List>(c.held, c.session.db, key, &c.clock)?;
     c.out.int(l.map_or(0, List::len) as i64);
     Ok(())
 }
 
 /// LRANGE key start stop
 pub fn lrange(c: &mut Call) -> CmdResult {
-    let (start, stop) = (args::int(c.args[2])?, args::int(c.args[3])?);
-    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let (key, start, stop) = (a.key()?, a.int()?, a.int()?);
+    let l = read::<List>(c.held, c.session.db, key, &c.clock)?;
     let n = match l.and_then(|l| range(start, stop, l.len()).map(|r| (l, r))) {
         Some((l, (s, e))) => {
             c.out.bulks(l.iter().skip(s).take(e - s + 1));
@@ -118,8 +119,9 @@ fn index(i: i64, len: usize) -> Option<usize> {
 
 /// LINDEX key index
 pub fn lindex(c: &mut Call) -> CmdResult {
-    let i = args::int(c.args[2])?;
-    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let (key, i) = (a.key()?, a.int()?);
+    let l = read::<List>(c.held, c.session.db, key, &c.clock)?;
     match l.and_then(|l| index(i, l.len()).and_then(|i| l.get(i))) {
         Some(v) => c.out.bulk(v),
         None => c.out.null(),
@@ -129,12 +131,12 @@ pub fn lindex(c: &mut Call) -> CmdResult {
 
 /// LSET key index element
 pub fn lset(c: &mut Call) -> CmdResult {
-    let i = args::int(c.args[2])?;
-    let item = c.args[3];
+    let mut a = c.args();
+    let (key, i, item) = (a.key()?, a.int()?, a.bytes()?);
     let r = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |l: &mut List| match index(i, l.len()) {
@@ -152,18 +154,17 @@ pub fn lset(c: &mut Call) -> CmdResult {
 
 /// LINSERT key BEFORE|AFTER pivot element
 pub fn linsert(c: &mut Call) -> CmdResult {
-    let after = if is(c.args[2], "after") {
-        true
-    } else if is(c.args[2], "before") {
-        false
-    } else {
-        return Err(CmdError::Syntax);
+    let mut a = c.args();
+    let key = a.key()?;
+    let after = match a.one_of(&["before", "after"]) {
+        Some(i) => i == 1,
+        None => return Err(CmdError::Syntax),
     };
-    let (pivot, item) = (c.args[3], c.args[4]);
+    let (pivot, item) = (a.bytes()?, a.bytes()?);
     let r = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |l: &mut List| {
@@ -183,12 +184,12 @@ pub fn linsert(c: &mut Call) -> CmdResult {
 
 /// LREM key count element
 pub fn lrem(c: &mut Call) -> CmdResult {
-    let count = args::int(c.args[2])?;
-    let item = c.args[3];
+    let mut a = c.args();
+    let (key, count, item) = (a.key()?, a.int()?, a.bytes()?);
     let n = write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |l: &mut List| {
@@ -207,11 +208,12 @@ pub fn lrem(c: &mut Call) -> CmdResult {
 
 /// LTRIM key start stop
 pub fn ltrim(c: &mut Call) -> CmdResult {
-    let (start, stop) = (args::int(c.args[2])?, args::int(c.args[3])?);
+    let mut a = c.args();
+    let (key, start, stop) = (a.key()?, a.int()?, a.int()?);
     write(
         c.held,
         c.session.db,
-        c.args[1],
+        key,
         &c.clock,
         false,
         |l: &mut List| {
@@ -223,16 +225,15 @@ pub fn ltrim(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
-pub fn lpos(c: &mut Call) -> CmdResult {
+/// The options of LPOS: RANK (1 when absent), COUNT (None when absent), MAXLEN (0: no limit).
+fn lpos_options(a: &mut Args) -> Result<(i64, Option<usize>, usize), CmdError> {
     let (mut rank, mut count, mut maxlen) = (1i64, None, 0usize);
-    let mut i = 3;
-    while i < c.args.len() {
-        let Some(&value) = c.args.get(i + 1) else {
+    while let Some(option) = a.optional() {
+        let Some(value) = a.optional() else {
             return Err(CmdError::Syntax);
         };
         let n = args::int(value)?;
-        if is(c.args[i], "rank") {
+        if is(option, "rank") {
             if n == 0 {
                 return Err(CmdError::err(
                     "RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
@@ -243,12 +244,12 @@ pub fn lpos(c: &mut Call) -> CmdResult {
                 return Err(CmdError::err("value is out of range"));
             }
             rank = n;
-        } else if is(c.args[i], "count") {
+        } else if is(option, "count") {
             if n < 0 {
                 return Err(CmdError::err("COUNT can't be negative"));
             }
             count = Some(n as usize);
-        } else if is(c.args[i], "maxlen") {
+        } else if is(option, "maxlen") {
             if n < 0 {
                 return Err(CmdError::err("MAXLEN can't be negative"));
             }
@@ -256,10 +257,16 @@ pub fn lpos(c: &mut Call) -> CmdResult {
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 2;
     }
-    let item = c.args[2];
-    let l = read::<List>(c.held, c.session.db, c.args[1], &c.clock)?;
+    Ok((rank, count, maxlen))
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
+pub fn lpos(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let (key, item) = (a.key()?, a.bytes()?);
+    let (rank, count, maxlen) = lpos_options(&mut a)?;
+    let l = read::<List>(c.held, c.session.db, key, &c.clock)?;
     let mut found = Vec::new();
     let mut scanned = 0;
     if let Some(l) = l {
@@ -332,12 +339,14 @@ fn move_element(
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH source destination
 pub fn lmove(c: &mut Call) -> CmdResult {
-    let (from, to) = if is(c.args[0], "rpoplpush") {
+    let mut a = c.args();
+    let (src, dst) = (a.key()?, a.key()?);
+    let (from, to) = if a.called("rpoplpush") {
         (false, true)
     } else {
-        (side(c.args[3])?, side(c.args[4])?)
+        (side(a.bytes()?)?, side(a.bytes()?)?)
     };
-    match move_element(c, c.args[1], c.args[2], from, to)? {
+    match move_element(c, src, dst, from, to)? {
         Some(item) => c.out.bulk(&item),
         None => c.out.null(),
     }
@@ -346,14 +355,17 @@ pub fn lmove(c: &mut Call) -> CmdResult {
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout / BRPOPLPUSH source destination timeout
 pub fn blmove(c: &mut Call) -> CmdResult {
-    let (from, to, timeout) = if is(c.args[0], "brpoplpush") {
-        (false, true, timeout_ms(c.args[3])?)
+    let mut a = c.args();
+    let (src, dst) = (a.key()?, a.key()?);
+    let (from, to) = if a.called("brpoplpush") {
+        (false, true)
     } else {
-        (side(c.args[3])?, side(c.args[4])?, timeout_ms(c.args[5])?)
+        (side(a.bytes()?)?, side(a.bytes()?)?)
     };
-    match move_element(c, c.args[1], c.args[2], from, to)? {
+    let timeout = timeout_ms(a.bytes()?)?;
+    match move_element(c, src, dst, from, to)? {
         Some(item) => c.out.bulk(&item),
-        None if c.may_block() => c.block(&[c.args[1]], timeout),
+        None if c.may_block() => c.block(&[src], timeout),
         // Redis answers a timeout with a null array, but a non-blocking call (inside MULTI) with a null bulk.
         None if c.session.blocking.timed_out => c.out.null_array(),
         None => c.out.null(),
@@ -385,9 +397,9 @@ fn pop_first(
 
 /// BLPOP / BRPOP key [key …] timeout
 pub fn bpop(c: &mut Call) -> CmdResult {
-    let left = is(c.args[0], "blpop");
-    let timeout = timeout_ms(c.args[c.args.len() - 1])?;
-    let keys = &c.args[1..c.args.len() - 1];
+    let mut a = c.args();
+    let left = a.called("blpop");
+    let (keys, timeout) = keys_then_timeout(&mut a)?;
     match pop_first(c, keys, left, 1)? {
         Some((k, items)) => {
             c.out.array(2);
@@ -400,18 +412,17 @@ pub fn bpop(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Parses `numkeys key [key …] LEFT|RIGHT [COUNT count]` from `at`: (keys, left, count).
-fn mpop_args<'a>(a: &'a [&'a [u8]], at: usize) -> Result<(&'a [&'a [u8]], bool, usize), CmdError> {
-    let n = numkeys(a, at, "lmpop")?;
-    let keys = &a[at + 1..at + 1 + n];
-    let rest = &a[at + 1 + n..];
-    let Some(&dir) = rest.first() else {
+/// Reads `numkeys key [key …] LEFT|RIGHT [COUNT count]`, the rest of the arguments: (keys, left, count).
+fn mpop_args<'a>(a: &mut Args<'a>) -> Result<(&'a [&'a [u8]], bool, usize), CmdError> {
+    let n = read_numkeys(a, "lmpop")?;
+    let keys = a.take(n)?;
+    let Some(dir) = a.optional() else {
         return Err(CmdError::Syntax);
     };
     let left = side(dir)?;
-    let count = match rest.len() {
-        1 => 1,
-        3 if is(rest[1], "count") => match args::int(rest[2]) {
+    let count = match a.rest() {
+        [] => 1,
+        [option, n] if is(option, "count") => match args::int(n) {
             Ok(n) if n > 0 => n as usize,
             _ => return Err(CmdError::err("count should be greater than 0")),
         },
@@ -429,7 +440,7 @@ fn reply_mpop(c: &mut Call, key: &[u8], items: &[Box<[u8]>]) {
 
 /// LMPOP numkeys key [key …] LEFT|RIGHT [COUNT count]
 pub fn lmpop(c: &mut Call) -> CmdResult {
-    let (keys, left, count) = mpop_args(c.args, 1)?;
+    let (keys, left, count) = mpop_args(&mut c.args())?;
     match pop_first(c, keys, left, count)? {
         Some((k, items)) => reply_mpop(c, keys[k], &items),
         None => c.out.null_array(),
@@ -439,8 +450,9 @@ pub fn lmpop(c: &mut Call) -> CmdResult {
 
 /// BLMPOP timeout numkeys key [key …] LEFT|RIGHT [COUNT count]
 pub fn blmpop(c: &mut Call) -> CmdResult {
-    let timeout = timeout_ms(c.args[1])?;
-    let (keys, left, count) = mpop_args(c.args, 2)?;
+    let mut a = c.args();
+    let timeout = timeout_ms(a.bytes()?)?;
+    let (keys, left, count) = mpop_args(&mut a)?;
     match pop_first(c, keys, left, count)? {
         Some((k, items)) => reply_mpop(c, keys[k], &items),
         None if c.may_block() => c.block(keys, timeout),

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::args::{self, is};
-use super::collection::{check, numkeys, read, scan_args, store, write};
+use super::collection::{check, read, read_numkeys, read_scan, store, write};
 use super::list::pop_count;
 use super::{Call, CmdError, CmdResult};
 use crate::keyspace::set::Set;
@@ -11,15 +11,12 @@ use crate::keyspace::Object;
 
 /// SADD key member [member …]
 pub fn sadd(c: &mut Call) -> CmdResult {
-    let members = &c.args[2..];
-    let added = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        true,
-        |s: &mut Set| members.iter().filter(|m| s.add(m)).count(),
-    )?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let members = a.rest();
+    let added = write(c.held, c.session.db, key, &c.clock, true, |s: &mut Set| {
+        members.iter().filter(|m| s.add(m)).count()
+    })?;
     c.touched(members.len());
     c.out.int(added.unwrap_or(0) as i64);
     Ok(())
@@ -27,15 +24,12 @@ pub fn sadd(c: &mut Call) -> CmdResult {
 
 /// SREM key member [member …]
 pub fn srem(c: &mut Call) -> CmdResult {
-    let members = &c.args[2..];
-    let removed = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        false,
-        |s: &mut Set| members.iter().filter(|m| s.remove(m)).count(),
-    )?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let members = a.rest();
+    let removed = write(c.held, c.session.db, key, &c.clock, false, |s: &mut Set| {
+        members.iter().filter(|m| s.remove(m)).count()
+    })?;
     c.touched(members.len());
     c.out.int(removed.unwrap_or(0) as i64);
     Ok(())
@@ -43,7 +37,8 @@ pub fn srem(c: &mut Call) -> CmdResult {
 
 /// SMEMBERS key
 pub fn smembers(c: &mut Call) -> CmdResult {
-    let s = read::<Set>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let key = c.args().key()?;
+    let s = read::<Set>(c.held, c.session.db, key, &c.clock)?;
     let n = s.map_or(0, Set::len);
     c.out.set(n);
     if let Some(s) = s {
@@ -55,15 +50,19 @@ pub fn smembers(c: &mut Call) -> CmdResult {
 
 /// SISMEMBER key member
 pub fn sismember(c: &mut Call) -> CmdResult {
-    let s = read::<Set>(c.held, c.session.db, c.args[1], &c.clock)?;
-    c.out.int(s.is_some_and(|s| s.contains(c.args[2])) as i64);
+    let mut a = c.args();
+    let (key, member) = (a.key()?, a.bytes()?);
+    let s = read::<Set>(c.held, c.session.db, key, &c.clock)?;
+    c.out.int(s.is_some_and(|s| s.contains(member)) as i64);
     Ok(())
 }
 
 /// SMISMEMBER key member [member …]
 pub fn smismember(c: &mut Call) -> CmdResult {
-    let s = read::<Set>(c.held, c.session.db, c.args[1], &c.clock)?;
-    let members = &c.args[2..];
+    let mut a = c.args();
+    let key = a.key()?;
+    let members = a.rest();
+    let s = read::<Set>(c.held, c.session.db, key, &c.clock)?;
     c.out.array(members.len());
     for m in members {
         c.out.int(s.is_some_and(|s| s.contains(m)) as i64);
@@ -74,37 +73,31 @@ pub fn smismember(c: &mut Call) -> CmdResult {
 
 /// SCARD key
 pub fn scard(c: &mut Call) -> CmdResult {
-    let s = read::<Set>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let key = c.args().key()?;
+    let s = read::<Set>(c.held, c.session.db, key, &c.clock)?;
     c.out.int(s.map_or(0, Set::len) as i64);
     Ok(())
 }
 
 /// SPOP key [count]
 pub fn spop(c: &mut Call) -> CmdResult {
-    if c.args.len() > 3 {
-        return Err(CmdError::Syntax);
-    }
-    let count = c.args.get(2).map(|a| pop_count(a)).transpose()?;
-    let popped = write(
-        c.held,
-        c.session.db,
-        c.args[1],
-        &c.clock,
-        false,
-        |s: &mut Set| {
-            let mut out = Vec::new();
-            for _ in 0..count.unwrap_or(1).min(s.len()) {
-                let Some(m) = s.random().map(|m| m.into_owned()) else {
-                    break;
-                };
-                s.remove(&m);
-                out.push(m);
-            }
-            out
-        },
-    )?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let count = a.optional();
+    a.finish_or(CmdError::Syntax)?;
+    let count = count.map(pop_count).transpose()?;
+    let popped = write(c.held, c.session.db, key, &c.clock, false, |s: &mut Set| {
+        let mut out = Vec::new();
+        for _ in 0..count.unwrap_or(1).min(s.len()) {
+            let Some(m) = s.random().map(|m| m.into_owned()) else {
+                break;
+            };
+            s.remove(&m);
+            out.push(m);
+        }
+        out
+    })?;
     // Replicas remove exactly the members chosen here, not members of their own random choice.
-    let key = c.args[1];
     match &popped {
         Some(members) => {
             let mut srem: Vec<&[u8]> = vec![b"SREM", key];
@@ -128,14 +121,15 @@ pub fn spop(c: &mut Call) -> CmdResult {
 
 /// SRANDMEMBER key [count]
 pub fn srandmember(c: &mut Call) -> CmdResult {
-    if c.args.len() > 3 {
-        return Err(CmdError::Syntax);
-    }
-    let count = c.args.get(2).map(|a| args::int(a)).transpose()?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let count = a.optional();
+    a.finish_or(CmdError::Syntax)?;
+    let count = count.map(args::int).transpose()?;
     if count.is_some_and(|n| n < -(i64::MAX / 2)) {
         return Err(CmdError::err("value is out of range"));
     }
-    let s = read::<Set>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let s = read::<Set>(c.held, c.session.db, key, &c.clock)?;
     let Some(count) = count else {
         match s.and_then(Set::random) {
             Some(m) => c.out.bulk(&m),
@@ -223,8 +217,9 @@ fn union_or_diff(c: &mut Call, keys: &[&[u8]], diff: bool) -> Result<Vec<Vec<u8>
     Ok(result)
 }
 
+/// The intersection, union or difference of the sets at `keys`, as the command's name says.
 fn algebra(c: &mut Call, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>, CmdError> {
-    let name = c.args[0].to_ascii_lowercase();
+    let name = c.args().name().to_ascii_lowercase();
     if name.starts_with(b"sinter") {
         inter(c, keys, 0)
     } else {
@@ -234,7 +229,8 @@ fn algebra(c: &mut Call, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>, CmdError> {
 
 /// SINTER / SUNION / SDIFF key [key …]
 pub fn sinter(c: &mut Call) -> CmdResult {
-    let result = algebra(c, &c.args[1..])?;
+    let keys = c.args().rest();
+    let result = algebra(c, keys)?;
     c.out.set(result.len());
     result.iter().for_each(|m| c.out.bulk(m));
     Ok(())
@@ -242,22 +238,25 @@ pub fn sinter(c: &mut Call) -> CmdResult {
 
 /// SINTERSTORE / SUNIONSTORE / SDIFFSTORE destination key [key …]
 pub fn sinterstore(c: &mut Call) -> CmdResult {
-    let result = algebra(c, &c.args[2..])?;
+    let mut a = c.args();
+    let dst = a.key()?;
+    let result = algebra(c, a.rest())?;
     let mut set = Set::default();
     result.iter().for_each(|m| {
         set.add(m);
     });
     let n = set.len();
-    store(c.held, c.session.db, c.args[1], Object::Set(set), &c.clock);
+    store(c.held, c.session.db, dst, Object::Set(set), &c.clock);
     c.out.int(n as i64);
     Ok(())
 }
 
 /// SINTERCARD numkeys key [key …] [LIMIT limit]
 pub fn sintercard(c: &mut Call) -> CmdResult {
-    let n = numkeys(c.args, 1, "sintercard")?;
-    let keys = &c.args[2..2 + n];
-    let limit = match &c.args[2 + n..] {
+    let mut a = c.args();
+    let n = read_numkeys(&mut a, "sintercard")?;
+    let keys = a.take(n)?;
+    let limit = match a.rest() {
         [] => 0,
         [opt, value] if is(opt, "limit") => match args::int(value)? {
             l if l < 0 => return Err(CmdError::err("LIMIT can't be negative")),
@@ -272,7 +271,8 @@ pub fn sintercard(c: &mut Call) -> CmdResult {
 
 /// SMOVE source destination member
 pub fn smove(c: &mut Call) -> CmdResult {
-    let (src, dst, member) = (c.args[1], c.args[2], c.args[3]);
+    let mut a = c.args();
+    let (src, dst, member) = (a.key()?, a.key()?, a.bytes()?);
     let (db, now) = (c.session.db, c.clock.now_ms);
     if !check::<Set>(c.held, db, src, now)? {
         check::<Set>(c.held, db, dst, now)?;
@@ -297,8 +297,10 @@ pub fn smove(c: &mut Call) -> CmdResult {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn sscan(c: &mut Call) -> CmdResult {
-    let scan = scan_args(c.args)?;
-    let s = read::<Set>(c.held, c.session.db, c.args[1], &c.clock)?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let scan = read_scan(&mut a)?;
+    let s = read::<Set>(c.held, c.session.db, key, &c.clock)?;
     let mut found = Vec::new();
     let mut visited = 0;
     let next = s.map_or(0, |s| {

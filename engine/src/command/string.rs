@@ -56,6 +56,21 @@ fn string_of<'e>(
     }
 }
 
+/// True for the options that take an expiry time: EX, PX, EXAT, PXAT.
+fn is_expire_option(opt: &[u8]) -> bool {
+    ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o))
+}
+
+/// The `key value [key value …]` arguments of MSET and MSETNX; the arity error when a value is missing.
+fn key_value_pairs<'a>(c: &Call<'a, '_>) -> Result<&'a [&'a [u8]], CmdError> {
+    let mut a = c.args();
+    let pairs = a.rest();
+    match pairs.len() % 2 {
+        0 => Ok(pairs),
+        _ => Err(a.arity_error()),
+    }
+}
+
 /// Writes a string, applying `ttl` relative to the previous entry.
 pub fn store(shard: &mut Shard, hash: u64, key: &[u8], value: &[u8], ttl: Ttl, clock: &Clock) {
     let expire = match ttl {
@@ -71,7 +86,7 @@ pub fn store(shard: &mut Shard, hash: u64, key: &[u8], value: &[u8], ttl: Ttl, c
 
 /// GET key
 pub fn get(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let (shard, h) = c.held.shard(c.session.db, key);
     let hit = match string_of(shard, h, key, &c.clock)? {
         Some(e) => {
@@ -89,13 +104,12 @@ pub fn get(c: &mut Call) -> CmdResult {
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]
 pub fn set(c: &mut Call) -> CmdResult {
-    let (key, value) = (c.args[1], c.args[2]);
+    let mut a = c.args();
+    let (key, value) = (a.key()?, a.bytes()?);
     let (mut nx, mut xx, mut want_old) = (false, false, false);
     let mut ttl = Ttl::Clear;
     let mut has_ttl_option = false;
-    let mut i = 3;
-    while i < c.args.len() {
-        let opt = c.args[i];
+    while let Some(opt) = a.optional() {
         if is(opt, "nx") && !xx {
             nx = true;
         } else if is(opt, "xx") && !nx {
@@ -105,17 +119,12 @@ pub fn set(c: &mut Call) -> CmdResult {
         } else if is(opt, "keepttl") && !has_ttl_option {
             has_ttl_option = true;
             ttl = Ttl::Keep;
-        } else if ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o))
-            && !has_ttl_option
-            && i + 1 < c.args.len()
-        {
+        } else if is_expire_option(opt) && !has_ttl_option && !a.is_empty() {
             has_ttl_option = true;
-            ttl = Ttl::At(expire_at(opt, c.args[i + 1], c.clock.now_ms, "set")?);
-            i += 1;
+            ttl = Ttl::At(expire_at(opt, a.bytes()?, c.clock.now_ms, "set")?);
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
@@ -147,7 +156,8 @@ pub fn set(c: &mut Call) -> CmdResult {
 
 /// SETNX key value
 pub fn setnx(c: &mut Call) -> CmdResult {
-    let (key, value) = (c.args[1], c.args[2]);
+    let mut a = c.args();
+    let (key, value) = (a.key()?, a.bytes()?);
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
     if shard.find(h, key, clock.now_ms).is_some() {
@@ -161,14 +171,14 @@ pub fn setnx(c: &mut Call) -> CmdResult {
 
 /// SETEX key seconds value / PSETEX key milliseconds value
 pub fn setex(c: &mut Call) -> CmdResult {
-    let unit: &[u8] = if is(c.args[0], "psetex") {
-        b"px"
-    } else {
-        b"ex"
+    let mut a = c.args();
+    let (unit, name): (&[u8], _) = match a.called("psetex") {
+        true => (b"px", "psetex"),
+        false => (b"ex", "setex"),
     };
-    let name = if unit == b"px" { "psetex" } else { "setex" };
-    let at = expire_at(unit, c.args[2], c.clock.now_ms, name)?;
-    let (key, value) = (c.args[1], c.args[3]);
+    let key = a.key()?;
+    let at = expire_at(unit, a.bytes()?, c.clock.now_ms, name)?;
+    let value = a.bytes()?;
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
     store(shard, h, key, value, Ttl::At(at), &clock);
@@ -180,7 +190,8 @@ pub fn setex(c: &mut Call) -> CmdResult {
 
 /// GETSET key value
 pub fn getset(c: &mut Call) -> CmdResult {
-    let (key, value) = (c.args[1], c.args[2]);
+    let mut a = c.args();
+    let (key, value) = (a.key()?, a.bytes()?);
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
     match string_of(shard, h, key, &clock)? {
@@ -193,7 +204,7 @@ pub fn getset(c: &mut Call) -> CmdResult {
 
 /// GETDEL key
 pub fn getdel(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
     match string_of(shard, h, key, &clock)? {
@@ -208,28 +219,17 @@ pub fn getdel(c: &mut Call) -> CmdResult {
 
 /// GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]
 pub fn getex(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let mut a = c.args();
+    let key = a.key()?;
     let mut change: Option<Option<u64>> = None;
-    let mut i = 2;
-    while i < c.args.len() {
-        let opt = c.args[i];
+    while let Some(opt) = a.optional() {
         if is(opt, "persist") && change.is_none() {
             change = Some(None);
-        } else if ["ex", "px", "exat", "pxat"].iter().any(|o| is(opt, o))
-            && change.is_none()
-            && i + 1 < c.args.len()
-        {
-            change = Some(Some(expire_at(
-                opt,
-                c.args[i + 1],
-                c.clock.now_ms,
-                "getex",
-            )?));
-            i += 1;
+        } else if is_expire_option(opt) && change.is_none() && !a.is_empty() {
+            change = Some(Some(expire_at(opt, a.bytes()?, c.clock.now_ms, "getex")?));
         } else {
             return Err(CmdError::Syntax);
         }
-        i += 1;
     }
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
@@ -261,9 +261,10 @@ pub fn getex(c: &mut Call) -> CmdResult {
 
 /// MGET key [key …]
 pub fn mget(c: &mut Call) -> CmdResult {
-    c.touched(c.args.len() - 1);
-    c.out.array(c.args.len() - 1);
-    for &key in &c.args[1..] {
+    let keys = c.args().rest();
+    c.touched(keys.len());
+    c.out.array(keys.len());
+    for &key in keys {
         let (shard, h) = c.held.shard(c.session.db, key);
         match shard.get(h, key, &c.clock) {
             Some(e) if e.kind() == Kind::Str => {
@@ -281,13 +282,9 @@ pub fn mget(c: &mut Call) -> CmdResult {
 
 /// MSET key value [key value …]
 pub fn mset(c: &mut Call) -> CmdResult {
-    if c.args.len() % 2 == 0 {
-        return Err(CmdError::err(
-            "wrong number of arguments for 'mset' command",
-        ));
-    }
+    let pairs = key_value_pairs(c)?;
     let clock = c.clock;
-    for pair in c.args[1..].chunks(2) {
+    for pair in pairs.chunks(2) {
         let (shard, h) = c.held.shard(c.session.db, pair[0]);
         store(shard, h, pair[0], pair[1], Ttl::Clear, &clock);
     }
@@ -297,20 +294,16 @@ pub fn mset(c: &mut Call) -> CmdResult {
 
 /// MSETNX key value [key value …]: all or nothing.
 pub fn msetnx(c: &mut Call) -> CmdResult {
-    if c.args.len() % 2 == 0 {
-        return Err(CmdError::err(
-            "wrong number of arguments for 'msetnx' command",
-        ));
-    }
+    let pairs = key_value_pairs(c)?;
     let clock = c.clock;
-    for pair in c.args[1..].chunks(2) {
+    for pair in pairs.chunks(2) {
         let (shard, h) = c.held.shard(c.session.db, pair[0]);
         if shard.find(h, pair[0], clock.now_ms).is_some() {
             c.out.int(0);
             return Ok(());
         }
     }
-    for pair in c.args[1..].chunks(2) {
+    for pair in pairs.chunks(2) {
         let (shard, h) = c.held.shard(c.session.db, pair[0]);
         store(shard, h, pair[0], pair[1], Ttl::Clear, &clock);
     }
@@ -320,20 +313,20 @@ pub fn msetnx(c: &mut Call) -> CmdResult {
 
 /// INCR, DECR, INCRBY, DECRBY
 pub fn incr(c: &mut Call) -> CmdResult {
-    let name = c.args[0];
-    let delta = if is(name, "incr") {
+    let mut a = c.args();
+    let key = a.key()?;
+    let delta = if a.called("incr") {
         1
-    } else if is(name, "decr") {
+    } else if a.called("decr") {
         -1
-    } else if is(name, "incrby") {
-        args::int(c.args[2])?
+    } else if a.called("incrby") {
+        a.int()?
     } else {
-        match args::int(c.args[2])?.checked_neg() {
+        match a.int()?.checked_neg() {
             Some(d) => d,
             None => return Err(CmdError::err("decrement would overflow")),
         }
     };
-    let key = c.args[1];
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
     let slot = shard.find(h, key, clock.now_ms);
@@ -357,8 +350,8 @@ pub fn incr(c: &mut Call) -> CmdResult {
 
 /// INCRBYFLOAT key increment
 pub fn incrbyfloat(c: &mut Call) -> CmdResult {
-    let delta = args::float(c.args[2])?;
-    let key = c.args[1];
+    let mut a = c.args();
+    let (key, delta) = (a.key()?, a.float()?);
     let clock = c.clock;
     let (shard, h) = c.held.shard(c.session.db, key);
     let current = match string_of(shard, h, key, &clock)? {
@@ -378,7 +371,8 @@ pub fn incrbyfloat(c: &mut Call) -> CmdResult {
 
 /// APPEND key value
 pub fn append(c: &mut Call) -> CmdResult {
-    let (key, value) = (c.args[1], c.args[2]);
+    let mut a = c.args();
+    let (key, value) = (a.key()?, a.bytes()?);
     let clock = c.clock;
     let max = c.cfg.proto_max_bulk_len as usize;
     let (shard, h) = c.held.shard(c.session.db, key);
@@ -412,7 +406,7 @@ pub fn append(c: &mut Call) -> CmdResult {
 
 /// STRLEN key
 pub fn strlen(c: &mut Call) -> CmdResult {
-    let key = c.args[1];
+    let key = c.args().key()?;
     let (shard, h) = c.held.shard(c.session.db, key);
     let n = string_of(shard, h, key, &c.clock)?.map_or(0, |e| e.value().len());
     c.out.int(n as i64);
@@ -437,8 +431,9 @@ pub fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 
 /// GETRANGE key start end
 pub fn getrange(c: &mut Call) -> CmdResult {
-    let (start, end) = (args::int(c.args[2])?, args::int(c.args[3])?);
-    let key = c.args[1];
+    let mut a = c.args();
+    let key = a.key()?;
+    let (start, end) = (a.int()?, a.int()?);
     let (shard, h) = c.held.shard(c.session.db, key);
     let value = string_of(shard, h, key, &c.clock)?.map_or(&[][..], |e| e.value());
     if start < 0 && end < 0 && start > end {
@@ -454,11 +449,13 @@ pub fn getrange(c: &mut Call) -> CmdResult {
 
 /// SETRANGE key offset value
 pub fn setrange(c: &mut Call) -> CmdResult {
-    let offset = args::int(c.args[2])?;
+    let mut a = c.args();
+    let key = a.key()?;
+    let offset = a.int()?;
     if offset < 0 {
         return Err(CmdError::err("offset is out of range"));
     }
-    let (key, value) = (c.args[1], c.args[3]);
+    let value = a.bytes()?;
     let offset = offset as usize;
     let clock = c.clock;
     let max = c.cfg.proto_max_bulk_len as usize;
