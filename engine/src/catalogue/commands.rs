@@ -24,21 +24,23 @@ const NUMKEYS_1: Keys = (&[KeySpec::numkeys(1)], Scope::Keys);
 const NUMKEYS_2: Keys = (&[KeySpec::numkeys(2)], Scope::Keys);
 /// `destination numkeys key [key …]` (ZUNIONSTORE …).
 const STORE_NUMKEYS: Keys = (&[KeySpec::at(1), KeySpec::numkeys(2)], Scope::Keys);
-/// The first half of what follows `STREAMS` (XREAD, XREADGROUP).
-const STREAM_KEYS: Keys = (
-    &[KeySpec {
+/// The first half of what follows `STREAMS`, searched from argument `from` (XREAD: 1; XREADGROUP: 4, after
+/// `GROUP group consumer`, whose names may be "streams").
+const fn streams_from(from: usize) -> [KeySpec; 1] {
+    [KeySpec {
         begin: super::Begin::Keyword {
             word: "STREAMS",
-            from: 1,
+            from,
         },
         find: super::Find::Range {
             last: -1,
             step: 1,
             limit: 2,
         },
-    }],
-    Scope::Keys,
-);
+    }]
+}
+const XREAD_KEYS: Keys = (&streams_from(1), Scope::Keys);
+const XREADGROUP_KEYS: Keys = (&streams_from(4), Scope::Keys);
 /// Every shard of the selected database.
 const DB: Keys = (&[], Scope::Db);
 /// Every shard of every database.
@@ -190,14 +192,14 @@ pub static COMMANDS: &[Spec] = &[
     row!("xdel", -3, WRITE | FAST, KEY1, "stream", "Deletes entries.", E),
     row!("xtrim", -4, WRITE, KEY1, "stream", "Trims a stream to a length or a minimum id.", E),
     row!("xsetid", -3, WRITE | DENY_OOM | FAST, KEY1, "stream", "Sets a stream's last id and counters."),
-    row!("xread", -4, READONLY | BLOCKING, STREAM_KEYS, "stream", "Returns entries after ids, blocking until some exist.", E),
-    row!("xgroup", -2, WRITE, KEY2, "stream", "Manages consumer groups and their consumers."),
-    row!("xreadgroup", -7, WRITE | BLOCKING, STREAM_KEYS, "stream", "Reads entries as a consumer of a group.", E),
+    row!("xread", -4, READONLY | BLOCKING, XREAD_KEYS, "stream", "Returns entries after ids, blocking until some exist.", E),
+    row!("xgroup", -2, WRITE, NO_KEYS, "stream", "Manages consumer groups and their consumers."),
+    row!("xreadgroup", -7, WRITE | BLOCKING, XREADGROUP_KEYS, "stream", "Reads entries as a consumer of a group.", E),
     row!("xack", -4, WRITE | FAST, KEY1, "stream", "Acknowledges pending entries.", E),
     row!("xpending", -3, READONLY, KEY1, "stream", "Inspects a group's pending entries.", E),
     row!("xclaim", -6, WRITE | FAST, KEY1, "stream", "Transfers pending entries to another consumer.", E),
     row!("xautoclaim", -6, WRITE | FAST, KEY1, "stream", "Transfers idle pending entries to another consumer.", E),
-    row!("xinfo", -2, READONLY, KEY2, "stream", "Describes a stream, its groups or consumers.", E),
+    row!("xinfo", -2, READONLY, NO_KEYS, "stream", "Describes a stream, its groups or consumers.", E),
     // keys
     row!("del", -2, WRITE, ALL_KEYS, "generic", "Deletes keys.", Cost::Elements),
     row!("unlink", -2, WRITE | FAST, ALL_KEYS, "generic", "Deletes keys, freeing memory lazily.", Cost::Elements),
@@ -220,7 +222,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("randomkey", 1, READONLY, DB, "generic", "Returns a random key."),
     row!("copy", -3, WRITE | DENY_OOM, TWO_KEYS, "generic", "Copies a key."),
     row!("move", 3, WRITE | FAST, KEY1, "generic", "Moves a key to another database."),
-    row!("object", -2, READONLY, KEY2, "generic", "Inspects how a key is stored."),
+    row!("object", -2, READONLY, NO_KEYS, "generic", "Inspects how a key is stored."),
     // connection
     row!("ping", -1, FAST, NO_KEYS, "connection", "Returns PONG."),
     // pub/sub
@@ -333,4 +335,9 @@ pub static COMMANDS: &[Spec] = &[
     row!("xinfo|groups", 3, READONLY, KEY2, "stream", "Describes a stream's groups.", E),
     row!("xinfo|consumers", 4, READONLY, KEY2, "stream", "Describes a group's consumers.", E),
     row!("xinfo|help", 2, 0, NO_KEYS, "stream", "Explains XINFO's subcommands."),
+    row!("object|encoding", 3, READONLY, KEY2, "generic", "Returns how a key's value is stored."),
+    row!("object|freq", 3, READONLY, KEY2, "generic", "Returns a key's logarithmic access frequency (LFU policies)."),
+    row!("object|idletime", 3, READONLY, KEY2, "generic", "Returns the seconds since a key was last accessed (LRU policies)."),
+    row!("object|refcount", 3, READONLY, KEY2, "generic", "Returns the reference count of a key's value."),
+    row!("object|help", 2, 0, NO_KEYS, "generic", "Explains OBJECT's subcommands."),
 ];

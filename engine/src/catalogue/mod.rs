@@ -365,12 +365,12 @@ static INDEX: LazyLock<HashMap<&'static [u8], usize>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The subcommand rows of each container, by the container's index.
-static SUBCOMMANDS: LazyLock<HashMap<usize, Vec<usize>>> = LazyLock::new(|| {
-    let mut subs: HashMap<usize, Vec<usize>> = HashMap::new();
+/// The subcommand rows of each row, indexed like [`COMMANDS`] (dispatch asks for every command).
+static SUBCOMMANDS: LazyLock<Vec<Vec<usize>>> = LazyLock::new(|| {
+    let mut subs = vec![Vec::new(); COMMANDS.len()];
     for (i, s) in COMMANDS.iter().enumerate() {
         if let Some(parent) = s.container().and_then(|c| lookup(c.as_bytes())) {
-            subs.entry(parent).or_default().push(i);
+            subs[parent].push(i);
         }
     }
     subs
@@ -390,8 +390,9 @@ pub fn lookup(name: &[u8]) -> Option<usize> {
 }
 
 /// The subcommand rows of the command at `idx` (empty for a plain command).
+#[inline]
 pub fn subcommands(idx: usize) -> &'static [usize] {
-    SUBCOMMANDS.get(&idx).map_or(&[], Vec::as_slice)
+    &SUBCOMMANDS[idx]
 }
 
 /// Finds the subcommand `sub` (any case) of the container at `idx`.
@@ -478,6 +479,20 @@ mod tests {
         assert_eq!(keys("xread", &argv), ["s1", "s2"]);
         let argv = ["xreadgroup", "GROUP", "g", "c", "STREAMS", "s", ">"];
         assert_eq!(keys("xreadgroup", &argv), ["s"]);
+        let argv = [
+            "xreadgroup",
+            "GROUP",
+            "streams",
+            "c",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "k1",
+            "k2",
+            ">",
+            ">",
+        ];
+        assert_eq!(keys("xreadgroup", &argv), ["k1", "k2"]);
     }
 
     #[test]

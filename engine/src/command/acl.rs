@@ -1,20 +1,21 @@
 //! ACL commands: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, LOAD, SAVE, DRYRUN, LOG, GENPASS.
 
 use super::args::{self, Args};
-use super::table::{self, COMMANDS};
-use super::{Call, CmdError, CmdResult};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
+use crate::catalogue::{self, COMMANDS};
 use crate::security::acl::{self, CATEGORIES};
 
 /// ACL WHOAMI
 pub fn acl_whoami(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.out.bulk(c.session.user.name.as_bytes());
     Ok(())
 }
 
 /// ACL USERS
 pub fn acl_users(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let users = c.node.acl.all();
     c.out.bulks(users.iter().map(|u| u.name.as_bytes()));
     Ok(())
@@ -22,7 +23,7 @@ pub fn acl_users(c: &mut Call) -> CmdResult {
 
 /// ACL LIST
 pub fn acl_list(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let lines: Vec<String> = c.node.acl.all().iter().map(|u| u.describe()).collect();
     c.out.bulks(lines.iter().map(|l| l.as_bytes()));
     Ok(())
@@ -74,7 +75,7 @@ fn no_aclfile() -> CmdError {
 
 /// ACL LOAD: replaces every user with the ACL file's.
 pub fn acl_load(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let Some(path) = c.cfg.aclfile.clone() else {
         return Err(no_aclfile());
     };
@@ -89,7 +90,7 @@ pub fn acl_load(c: &mut Call) -> CmdResult {
 
 /// ACL SAVE: writes every user to the ACL file.
 pub fn acl_save(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let Some(path) = c.cfg.aclfile.clone() else {
         return Err(no_aclfile());
     };
@@ -165,7 +166,7 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
     let command = a.peek().unwrap_or_default();
     // The command to try, its name first, as the dispatcher would see it.
     let argv = a.rest();
-    let Some(idx) = table::lookup(command) else {
+    let Some(idx) = catalogue::lookup(command) else {
         return Err(CmdError::err(format_args!(
             "Command '{}' not found",
             args::text(command)
@@ -189,7 +190,7 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
         return Ok(());
     }
     for key in spec.key_args(argv) {
-        if !u.may_access_key(key, spec.has(table::WRITE)) {
+        if !u.may_access_key(key, spec.has(catalogue::WRITE)) {
             c.out.bulk(
                 format!(
                     "User {name} has no permissions to access the '{}' key",
@@ -219,7 +220,7 @@ pub fn acl_log(c: &mut Call) -> CmdResult {
         }
         None => 10,
     };
-    let now = crate::node::now_ms();
+    let now = crate::clock::now_ms();
     let entries = c.node.acl.log_entries(count);
     c.out.array(entries.len());
     for e in entries {

@@ -2,7 +2,7 @@
 //! delete emptied keys, and the argument forms of the SCAN family, blocking timeouts and `numkeys` lists.
 
 use super::args::{self, is, Args};
-use super::CmdError;
+use super::error::CmdError;
 use crate::keyspace::hash::Hash;
 use crate::keyspace::list::List;
 use crate::keyspace::set::Set;
@@ -217,14 +217,6 @@ pub fn read_scan<'a>(a: &mut Args<'a>) -> Result<ScanArgs<'a>, CmdError> {
     Ok(out)
 }
 
-/// Parses `cursor [MATCH pattern] [COUNT count]` after the key of a whole `HSCAN key …`-shaped argv; the same
-/// as [`read_scan`] for callers that hold the argv rather than a cursor.
-pub fn scan_args<'a>(argv: &'a [&'a [u8]]) -> Result<ScanArgs<'a>, CmdError> {
-    let mut a = Args::new(argv, 1);
-    a.key()?;
-    read_scan(&mut a)
-}
-
 /// Parses a blocking timeout in seconds (a float, 0 = forever) into milliseconds.
 pub fn timeout_ms(arg: &[u8]) -> Result<Option<u64>, CmdError> {
     let invalid = || CmdError::err("timeout is not a float or out of range");
@@ -264,12 +256,6 @@ pub fn read_numkeys(a: &mut Args, command: &str) -> Result<usize, CmdError> {
         });
     }
     Ok(n)
-}
-
-/// Parses `numkeys key [key …]` at index `at` of `argv`; the same as [`read_numkeys`] for callers that hold
-/// the argv rather than a cursor.
-pub fn numkeys(argv: &[&[u8]], at: usize, command: &str) -> Result<usize, CmdError> {
-    read_numkeys(&mut Args::new(argv, at), command)
 }
 
 /// Reads `key [key …] timeout`, the rest of the arguments of BLPOP, BZPOPMIN …: the keys and the timeout.

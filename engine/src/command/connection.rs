@@ -3,10 +3,12 @@
 use std::sync::atomic::Ordering;
 
 use super::args::{self, is, Args};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
-use super::table::COMMANDS;
-use super::{transaction, Call, CmdError, CmdResult};
-use crate::node::now_ms;
+use super::transaction;
+use crate::catalogue::COMMANDS;
+use crate::clock::now_ms;
 
 /// The Redis version this engine is compatible with, reported to clients that adapt to the server version.
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
@@ -222,7 +224,7 @@ fn last_command_name(idx: usize) -> &'static str {
 
 /// CLIENT ID
 pub fn client_id(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.out.int(c.session.info.id as i64);
     Ok(())
 }
@@ -238,7 +240,7 @@ pub fn client_setname(c: &mut Call) -> CmdResult {
 
 /// CLIENT GETNAME
 pub fn client_getname(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let name = c.session.info.names.lock().name.clone();
     if name.is_empty() {
         c.out.null();
@@ -277,7 +279,7 @@ pub fn client_setinfo(c: &mut Call) -> CmdResult {
 
 /// CLIENT INFO
 pub fn client_info(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let line = c.session.info.describe(now_ms(), "client|info");
     c.out.verbatim(&format!("{line}\n"));
     Ok(())
@@ -295,7 +297,7 @@ pub fn client_no_evict(c: &mut Call) -> CmdResult {
 
 /// CLIENT HELP
 pub fn client_help(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let lines = [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "ID",

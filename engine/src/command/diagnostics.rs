@@ -1,7 +1,8 @@
 //! Diagnostics commands: SLOWLOG and LATENCY.
 
 use super::args;
-use super::{Call, CmdError, CmdResult};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 
 /// SLOWLOG GET [count]: the newest entries, 10 by default, all for -1.
 pub fn slowlog_get(c: &mut Call) -> CmdResult {
@@ -31,14 +32,14 @@ pub fn slowlog_get(c: &mut Call) -> CmdResult {
 
 /// SLOWLOG LEN
 pub fn slowlog_len(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.out.int(c.node.slowlog.lock().len() as i64);
     Ok(())
 }
 
 /// SLOWLOG RESET
 pub fn slowlog_reset(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.node.slowlog.lock().reset();
     c.out.ok();
     Ok(())
@@ -46,7 +47,7 @@ pub fn slowlog_reset(c: &mut Call) -> CmdResult {
 
 /// SLOWLOG HELP
 pub fn slowlog_help(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let lines = [
         "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET [<count>]",
@@ -64,7 +65,7 @@ pub fn slowlog_help(c: &mut Call) -> CmdResult {
 
 /// LATENCY LATEST: the latest spike of every event.
 pub fn latency_latest(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let latest = c.node.latency.lock().latest();
     c.out.array(latest.len());
     for (event, time, ms, max) in latest {
@@ -101,7 +102,7 @@ pub fn latency_reset(c: &mut Call) -> CmdResult {
 
 /// LATENCY HELP
 pub fn latency_help(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let lines = [
         "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "LATEST",

@@ -1,8 +1,9 @@
 //! Hash commands: field/value maps under one key (Redis `t_hash.c`).
 
 use super::args::{self, is};
+use super::call::Call;
 use super::collection::{read, read_scan, write};
-use super::{Call, CmdError, CmdResult};
+use super::error::{CmdError, CmdResult};
 use crate::keyspace::hash::Hash;
 use crate::protocol::reply::format_double;
 

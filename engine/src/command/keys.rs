@@ -1,7 +1,8 @@
 //! Generic key commands: existence, deletion, TTLs, renaming, iteration, introspection.
 
 use super::args::{self, is, Args};
-use super::{Call, CmdError, CmdResult};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use crate::config::Config;
 use crate::keyspace::evict::{lfu_decayed, lru_idle_seconds};
 use crate::keyspace::table::SCAN_END;
@@ -260,11 +261,11 @@ pub fn db_index(arg: &[u8], ks: &Keyspace) -> Result<usize, CmdError> {
     Ok(n as usize)
 }
 
-/// Lock set of MOVE key db: the key's shard in both databases.
-pub fn move_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    set.push(ks.shard_id(db, args[1]));
-    if let Some(Ok(other)) = args.get(2).map(|a| db_index(a, ks)) {
-        set.push(ks.shard_id(other, args[1]));
+/// What MOVE key db locks beyond its key: the key's shard in the other database.
+pub fn move_keys(argv: &[&[u8]], _db: usize, ks: &Keyspace, set: &mut LockSet) {
+    let mut a = Args::new(argv, 1);
+    if let (Ok(key), Some(Ok(other))) = (a.key(), a.optional().map(|d| db_index(d, ks))) {
+        set.push(ks.shard_id(other, key));
     }
 }
 
@@ -282,18 +283,23 @@ pub fn move_(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Lock set of COPY source destination [DB n] [REPLACE].
-pub fn copy_keys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    set.push(ks.shard_id(db, args[1]));
+/// What COPY source destination [DB n] [REPLACE] locks beyond its keys: the destination's shard in the other
+/// database.
+pub fn copy_keys(argv: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
+    let mut a = Args::new(argv, 1);
+    let (Ok(_), Ok(destination)) = (a.key(), a.key()) else {
+        return;
+    };
     let mut dst_db = db;
-    for w in args[3..].windows(2) {
-        if is(w[0], "db") {
-            if let Ok(n) = db_index(w[1], ks) {
-                dst_db = n;
-            }
+    while let Some(option) = a.optional() {
+        if let Some(Ok(n)) = is(option, "db")
+            .then(|| a.peek().map(|d| db_index(d, ks)))
+            .flatten()
+        {
+            dst_db = n;
         }
     }
-    set.push(ks.shard_id(dst_db, args[2]));
+    set.push(ks.shard_id(dst_db, destination));
 }
 
 /// COPY source destination [DB destination-db] [REPLACE]
@@ -463,23 +469,6 @@ fn encoding(e: &Entry) -> &'static str {
     }
 }
 
-/// OBJECT <subcommand> …: runs the subcommand's handler, with `c.first` at 2 so that its arguments start after
-/// the subcommand name.
-pub fn object(c: &mut Call) -> CmdResult {
-    let sub = c
-        .args()
-        .one_of(&["help", "encoding", "freq", "idletime", "refcount"]);
-    c.first = 2;
-    match sub {
-        Some(0) => object_help(c),
-        Some(1) => object_encoding(c),
-        Some(2) => object_freq(c),
-        Some(3) => object_idletime(c),
-        Some(4) => object_refcount(c),
-        _ => object_unknown(c),
-    }
-}
-
 /// OBJECT HELP (extra arguments are ignored)
 pub fn object_help(c: &mut Call) -> CmdResult {
     let lines = [
@@ -549,15 +538,6 @@ pub fn object_refcount(c: &mut Call) -> CmdResult {
     int_or_null(c, refs)
 }
 
-/// An unknown OBJECT subcommand. Like the others it needs exactly one argument and answers nil for a missing
-/// key; an existing key gets the error.
-fn object_unknown(c: &mut Call) -> CmdResult {
-    let a = c.args();
-    inspect(c, |_, _, _| Err::<(), _>(object_syntax_error(&a)))?;
-    c.out.null();
-    Ok(())
-}
-
 /// Runs `f` on the entry of the one key argument of an OBJECT subcommand; None when the key is missing.
 fn inspect<T>(
     c: &mut Call,
@@ -565,7 +545,7 @@ fn inspect<T>(
 ) -> Result<Option<T>, CmdError> {
     let mut a = c.args();
     if a.len() != 1 {
-        return Err(object_syntax_error(&a));
+        return Err(a.subcommand_error());
     }
     let key = a.key()?;
     let (clock, cfg) = (c.clock, c.cfg);
@@ -574,14 +554,6 @@ fn inspect<T>(
         Some(i) => f(shard.at(i), &clock, cfg).map(Some),
         None => Ok(None),
     }
-}
-
-/// The error for an unknown OBJECT subcommand or a wrong number of arguments.
-fn object_syntax_error(a: &Args) -> CmdError {
-    CmdError::err(format_args!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-        args::text(a.subcommand())
-    ))
 }
 
 /// Answers `n`, or nil for a missing key.

@@ -5,11 +5,11 @@
 //! if timed out.
 
 use super::args::{self, is, Args};
+use super::call::Call;
 use super::collection::{check, keys_then_timeout, read, read_numkeys, timeout_ms, write};
+use super::error::{CmdError, CmdResult};
 use super::string::range;
-use super::{Call, CmdError, CmdResult};
 use crate::keyspace::list::List;
-use crate::keyspace::{Keyspace, LockSet};
 
 fn side(arg: &[u8]) -> Result<bool, CmdError> {
     if is(arg, "left") {
@@ -459,33 +459,4 @@ pub fn blmpop(c: &mut Call) -> CmdResult {
         None => c.out.null_array(),
     }
     Ok(())
-}
-
-/// The keys of `numkeys key [key …]` starting at argument `at`.
-fn keys_after(args: &[&[u8]], at: usize, db: usize, ks: &Keyspace, set: &mut LockSet) {
-    let n = args
-        .get(at)
-        .and_then(|a| args::int(a).ok())
-        .map_or(0, |n| n.max(0) as usize);
-    for key in args.iter().skip(at + 1).take(n) {
-        set.push(ks.shard_id(db, key));
-    }
-}
-
-/// Lock set of commands whose `numkeys` is the first argument (LMPOP, ZMPOP, SINTERCARD, ZUNION …).
-pub fn numkeys_at_1(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    keys_after(args, 1, db, ks, set);
-}
-
-/// Lock set of commands whose `numkeys` is the second argument (BLMPOP, BZMPOP).
-pub fn numkeys_at_2(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    keys_after(args, 2, db, ks, set);
-}
-
-/// Lock set of `destination numkeys key [key …]` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
-pub fn store_numkeys(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    if let Some(dst) = args.get(1) {
-        set.push(ks.shard_id(db, dst));
-    }
-    keys_after(args, 2, db, ks, set);
 }

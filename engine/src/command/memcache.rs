@@ -25,7 +25,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{ensure_memory, Session};
+use super::dispatch::ensure_memory;
+use super::session::Session;
 use crate::catalogue::Cost;
 use crate::config::Config;
 use crate::keyspace::entry::{Item, ITEM_FETCHED};

@@ -4,8 +4,9 @@
 //! through the connection's mailbox (see `crate::pubsub`). A RESP2 connection with subscriptions is in
 //! subscriber mode: only the commands in [`SUBSCRIBER_MODE`] run there.
 
-use super::{Call, CmdError, CmdResult};
-use crate::node::now_ms;
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
+use crate::clock::now_ms;
 use std::sync::Arc;
 
 use crate::pubsub::{Kind, Mailbox, Subscriber};
@@ -246,14 +247,14 @@ fn subscriber_counts(c: &mut Call, kind: Kind) -> CmdResult {
 
 /// PUBSUB NUMPAT
 pub fn pubsub_numpat(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.out.int(c.node.pubsub.numpat() as i64);
     Ok(())
 }
 
 /// PUBSUB HELP
 pub fn pubsub_help(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.out.help(&[
         "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CHANNELS [<pattern>]",

@@ -1,8 +1,9 @@
 //! Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC, WAIT, FAILOVER.
 
 use super::args::{self, is};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use super::session::Deferred;
-use super::{Call, CmdError, CmdResult};
 use crate::replication::{PsyncRequest, Role};
 
 /// REPLICAOF host port | REPLICAOF NO ONE (also SLAVEOF)

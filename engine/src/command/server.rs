@@ -5,12 +5,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::args::{self, is, Args};
+use super::call::Call;
 use super::connection::REDIS_COMPAT_VERSION;
+use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
 use crate::catalogue::{self, Begin, Find, KeySpec, COMMANDS};
-use super::{Call, CmdError, CmdResult};
+use crate::clock::now_ms;
 use crate::config::{self, Config};
-use crate::node::now_ms;
 use crate::pattern::glob_match;
 use crate::snapshot;
 
@@ -206,7 +207,7 @@ fn set_param(next: &mut Config, name: &str, value: &str) -> CmdResult {
 
 /// CONFIG RESETSTAT
 pub fn config_resetstat(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     c.node.metering.reset();
     c.out.ok();
     Ok(())
@@ -214,7 +215,7 @@ pub fn config_resetstat(c: &mut Call) -> CmdResult {
 
 /// CONFIG HELP
 pub fn config_help(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let lines = [
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>",
@@ -285,11 +286,19 @@ fn write_key_spec(c: &mut Call, k: &KeySpec) {
     let fields: [(&[u8], i64); 3] = match k.find {
         Find::Range { last, step, limit } => {
             c.out.bulk(b"range");
-            [(b"lastkey", last as i64), (b"keystep", step as i64), (b"limit", limit as i64)]
+            [
+                (b"lastkey", last as i64),
+                (b"keystep", step as i64),
+                (b"limit", limit as i64),
+            ]
         }
         Find::Keynum { count, first, step } => {
             c.out.bulk(b"keynum");
-            [(b"keynumidx", count as i64), (b"firstkey", first as i64), (b"keystep", step as i64)]
+            [
+                (b"keynumidx", count as i64),
+                (b"firstkey", first as i64),
+                (b"keystep", step as i64),
+            ]
         }
     };
     c.out.bulk(b"spec");
@@ -319,7 +328,8 @@ pub fn command_count(c: &mut Call) -> CmdResult {
 pub fn command_list(c: &mut Call) -> CmdResult {
     let all: Vec<usize> = catalogue::top_level().collect();
     c.out.array(all.len());
-    all.into_iter().for_each(|i| c.out.bulk(COMMANDS[i].name.as_bytes()));
+    all.into_iter()
+        .for_each(|i| c.out.bulk(COMMANDS[i].name.as_bytes()));
     Ok(())
 }
 
@@ -347,7 +357,10 @@ pub fn command_docs(c: &mut Call) -> CmdResult {
     let names: Vec<usize> = if a.is_empty() {
         catalogue::top_level().collect()
     } else {
-        a.rest().iter().filter_map(|n| catalogue::lookup(n)).collect()
+        a.rest()
+            .iter()
+            .filter_map(|n| catalogue::lookup(n))
+            .collect()
     };
     c.out.map(names.len());
     for i in names {

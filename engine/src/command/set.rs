@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 
 use super::args::{self, is};
+use super::call::Call;
 use super::collection::{check, read, read_numkeys, read_scan, store, write};
+use super::error::{CmdError, CmdResult};
 use super::list::pop_count;
-use super::{Call, CmdError, CmdResult};
 use crate::keyspace::set::Set;
 use crate::keyspace::Object;
 

@@ -7,10 +7,10 @@
 //! `crate::blocking`), with `$` resolved once, when it first blocks.
 
 use super::args::{self, is, Args};
+use super::call::Call;
 use super::collection::{read, write};
-use super::{Call, CmdError, CmdResult};
+use super::error::{CmdError, CmdResult};
 use crate::keyspace::stream::{Stream, StreamId, Trim, NODE_MAX_ENTRIES};
-use crate::keyspace::{Keyspace, LockSet};
 use crate::protocol::reply::Reply;
 
 /// `ERR Invalid stream ID specified as stream command argument`.
@@ -520,42 +520,6 @@ pub struct ReadArgs<'a> {
     pub ids: &'a [&'a [u8]],
 }
 
-/// Index of the STREAMS argument of XREAD / XREADGROUP, skipping option values.
-fn streams_at(a: &[&[u8]]) -> Option<usize> {
-    let mut i = 1;
-    while i < a.len() {
-        if is(a[i], "streams") {
-            return Some(i);
-        }
-        i += if is(a[i], "group") {
-            3
-        } else if is(a[i], "block") || is(a[i], "count") {
-            2
-        } else {
-            1
-        };
-    }
-    None
-}
-
-/// The stream keys of an XREAD / XREADGROUP call.
-pub fn read_keys<'a>(a: &[&'a [u8]]) -> Vec<&'a [u8]> {
-    match streams_at(a) {
-        Some(s) => {
-            let n = (a.len() - s - 1) / 2;
-            a[s + 1..s + 1 + n].to_vec()
-        }
-        None => Vec::new(),
-    }
-}
-
-/// Lock set of XREAD / XREADGROUP: the keys after STREAMS.
-pub fn read_lock_set(a: &[&[u8]], db: usize, ks: &Keyspace, set: &mut LockSet) {
-    for key in read_keys(a) {
-        set.push(ks.shard_id(db, key));
-    }
-}
-
 /// Parses XREAD / XREADGROUP options with Redis' errors.
 pub fn read_args<'a>(a: &mut Args<'a>, group: bool) -> Result<ReadArgs<'a>, CmdError> {
     let mut out = ReadArgs {
@@ -725,23 +689,5 @@ mod tests {
         assert!(next_id(b"100-5", last, 0).is_err());
         assert!(next_id(b"0-0", StreamId::MIN, 0).is_err());
         assert!(next_id(b"*", StreamId::MAX, 0).is_err());
-    }
-
-    #[test]
-    fn stream_keys_are_found_after_streams_skipping_option_values() {
-        let a: Vec<&[u8]> = vec![
-            b"XREADGROUP",
-            b"GROUP",
-            b"streams",
-            b"c",
-            b"COUNT",
-            b"2",
-            b"STREAMS",
-            b"k1",
-            b"k2",
-            b">",
-            b">",
-        ];
-        assert_eq!(read_keys(&a), vec![&b"k1"[..], b"k2"]);
     }
 }

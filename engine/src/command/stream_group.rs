@@ -7,11 +7,11 @@
 //! n` when the group moved on, and `XGROUP CREATECONSUMER` when a consumer appeared.
 
 use super::args::{self, is, Args};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use super::stream::{
-    bound, edit, invalid_id, parse_id, read_args, reply_entry, reply_id, stream_at,
-    strict_id,
+    bound, edit, invalid_id, parse_id, read_args, reply_entry, reply_id, stream_at, strict_id,
 };
-use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Pending, Stream, StreamId};
 use crate::protocol::reply::Reply;
 

@@ -2,8 +2,9 @@
 //! Replies are maps (RESP3) or flat key/value arrays (RESP2), like Redis.
 
 use super::args::{self, Args};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use super::stream::{reply_entry, reply_id, stream_at};
-use super::{Call, CmdError, CmdResult};
 use crate::keyspace::stream::{Group, Stream, StreamId};
 use crate::protocol::reply::Reply;
 

@@ -4,7 +4,8 @@
 //! rewrites the block in place when the new number has the same width).
 
 use super::args::{self, is};
-use super::{Call, CmdError, CmdResult};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use crate::keyspace::entry::Kind;
 use crate::keyspace::{Clock, Entry, Shard};
 use crate::protocol::reply::format_double;

@@ -3,15 +3,14 @@
 
 use std::sync::LazyLock;
 
+use super::call::Call;
+use super::error::CmdResult;
 use super::{
     acl, connection, diagnostics, hash, keys, list, pubsub, replication, server, set, stream,
-    stream_group, stream_info, string, tracking, transaction, zset, Call, CmdResult,
+    stream_group, stream_info, string, tracking, transaction, zset,
 };
-use crate::catalogue;
+use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::{Keyspace, LockSet};
-
-// Until every handler file reads the catalogue directly.
-pub use crate::catalogue::{lookup, Cost, Spec, ADMIN, COMMANDS, DENY_OOM, FAST, READONLY, WRITE};
 
 /// A command's handler.
 pub type Handler = fn(&mut Call) -> CmdResult;
@@ -228,7 +227,11 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("randomkey", keys::randomkey),
     ("copy", keys::copy),
     ("move", keys::move_),
-    ("object", keys::object),
+    ("object|encoding", keys::object_encoding),
+    ("object|freq", keys::object_freq),
+    ("object|idletime", keys::object_idletime),
+    ("object|refcount", keys::object_refcount),
+    ("object|help", keys::object_help),
     ("ping", connection::ping),
     ("subscribe", pubsub::subscribe),
     ("psubscribe", pubsub::subscribe),

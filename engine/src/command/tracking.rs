@@ -2,8 +2,9 @@
 //! `crate::tracking`).
 
 use super::args::{self, is, Args};
+use super::call::Call;
+use super::error::{CmdError, CmdResult};
 use super::pubsub::own_mailbox;
-use super::{Call, CmdError, CmdResult};
 use crate::pubsub::tracking::Options;
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
@@ -110,7 +111,7 @@ pub fn client_caching(c: &mut Call) -> CmdResult {
 
 /// CLIENT GETREDIR: -1 when not tracking, 0 without redirection, else the target id.
 pub fn client_getredir(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let n = match &c.session.tracking {
         None => -1,
         Some(o) => o.redirect.map_or(0, |r| r as i64),
@@ -121,7 +122,7 @@ pub fn client_getredir(c: &mut Call) -> CmdResult {
 
 /// CLIENT TRACKINGINFO
 pub fn client_trackinginfo(c: &mut Call) -> CmdResult {
-    c.args().checked(|n| (0..=0).contains(&n))?;
+    c.args().checked(|n| n == 0)?;
     let o = c.session.tracking.clone();
     let mut flags: Vec<&[u8]> = Vec::new();
     match &o {

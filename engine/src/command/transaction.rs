@@ -8,10 +8,13 @@
 use std::sync::atomic::Ordering;
 
 use super::args::Args;
+use super::call::Call;
+use super::dispatch::{ensure_memory, lock_set, run};
+use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
+use super::session::Session;
 use super::session::{Queued, Watched};
-use super::table::{self, COMMANDS};
-use super::{ensure_memory, lock_set, run, Call, CmdError, CmdResult, Session};
+use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::LockSet;
 use crate::node::Node;
 
@@ -109,7 +112,10 @@ pub fn exec(c: &mut Call) -> CmdResult {
             "EXECABORT Transaction discarded because of previous errors.".into(),
         ));
     }
-    if queue.iter().any(|q| COMMANDS[q.idx].has(table::DENY_OOM)) {
+    if queue
+        .iter()
+        .any(|q| COMMANDS[q.idx].has(catalogue::DENY_OOM))
+    {
         if let Err(e) = ensure_memory(c.node, c.cfg, &c.clock, &mut c.session.evictor) {
             unwatch_all(c.node, c.session);
             return Err(e);
@@ -152,7 +158,7 @@ pub fn exec(c: &mut Call) -> CmdResult {
     // The queued writes reach replicas as one transaction too.
     let wrap = c.node.repl.is_recording()
         && !c.session.master_link
-        && queue.iter().any(|q| COMMANDS[q.idx].has(table::WRITE));
+        && queue.iter().any(|q| COMMANDS[q.idx].has(catalogue::WRITE));
     if wrap {
         held.drain_deleted();
         c.node.repl.propagate(c.session.db, &[b"MULTI"]);

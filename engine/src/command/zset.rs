@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 
 use super::args::{self, is, Args};
-use super::collection::{numkeys, read, store, timeout_ms, write, ScanArgs};
+use super::call::Call;
+use super::collection::{read, read_numkeys, read_scan, store, timeout_ms, write};
+use super::error::{CmdError, CmdResult};
 use super::list::pop_count;
 use super::string::range;
-use super::{Call, CmdError, CmdResult};
 use crate::keyspace::ordered::compare;
 use crate::keyspace::zset::ZSet;
 use crate::keyspace::Object;
@@ -654,11 +655,9 @@ pub fn bzpop(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Reads `numkeys key [key …]` with the checks and errors of `collection::numkeys`: the keys.
+/// Reads `numkeys key [key …]`: the keys.
 fn counted_keys<'a>(a: &mut Args<'a>, command: &str) -> Result<&'a [&'a [u8]], CmdError> {
-    let mut from_numkeys = *a;
-    a.bytes()?;
-    let n = numkeys(from_numkeys.rest(), 0, command)?;
+    let n = read_numkeys(a, command)?;
     a.take(n)
 }
 
@@ -986,38 +985,11 @@ pub fn zrandmember(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Parses `cursor [MATCH pattern] [COUNT count]` with the checks and errors of `collection::scan_args`.
-fn scan_options<'a>(a: &mut Args<'a>) -> Result<ScanArgs<'a>, CmdError> {
-    let cursor = std::str::from_utf8(a.bytes()?)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let mut out = ScanArgs {
-        cursor: cursor.min(usize::MAX as u64) as usize,
-        pattern: None,
-        count: 10,
-    };
-    while let Some(opt) = a.optional() {
-        let value = a.optional().ok_or(CmdError::Syntax)?;
-        if is(opt, "match") {
-            out.pattern = Some(value).filter(|p| *p != b"*");
-        } else if is(opt, "count") {
-            out.count = args::uint(value)?;
-            if out.count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    Ok(out)
-}
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn zscan(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let key = a.key()?;
-    let scan = scan_options(&mut a)?;
+    let scan = read_scan(&mut a)?;
     let z = read::<ZSet>(c.held, c.session.db, key, &c.clock)?;
     let mut found: Vec<(&[u8], f64)> = Vec::new();
     let mut visited = 0;

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::blocking::Registry;
+use crate::clock::now_ms;
 
 pub mod memcache;
 use crate::clients::Clients;
@@ -61,9 +62,6 @@ pub struct Node {
     pub io_uring: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
 }
-
-// Until every handler file reads the clock directly.
-pub use crate::clock::now_ms;
 
 /// Receives the keyspace's own deletions: DELs for the replication stream, `expired`/`evicted` events and
 /// client-side caching invalidations.
