@@ -459,8 +459,14 @@ mod tests {
     fn subcommands_can_be_allowed_alone() {
         let mut u = User::new("ops");
         u.apply_all(["on", "nopass", "+config|get"]).expect("valid");
-        assert!(u.may_run(idx("config"), Some(b"GET")));
-        assert!(!u.may_run(idx("config"), Some(b"set")));
+        assert!(u.may_run(idx("config|get"), None));
+        assert!(!u.may_run(idx("config|set"), None));
+        u.apply_all(["+client", "-client|kill"]).expect("valid");
+        assert!(u.may_run(idx("client|id"), None));
+        assert!(!u.may_run(idx("client|kill"), None));
+        u.apply("+select|0").expect("valid");
+        assert!(u.may_run(idx("select"), Some(b"0")));
+        assert!(!u.may_run(idx("select"), Some(b"1")));
     }
 
     #[test]
