@@ -16,7 +16,7 @@ pub fn acl_whoami(c: &mut Call) -> CmdResult {
 /// ACL USERS
 pub fn acl_users(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    let users = c.node.acl.all();
+    let users = c.node.acl().all();
     c.out.bulks(users.iter().map(|u| u.name.as_bytes()));
     Ok(())
 }
@@ -24,7 +24,7 @@ pub fn acl_users(c: &mut Call) -> CmdResult {
 /// ACL LIST
 pub fn acl_list(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    let lines: Vec<String> = c.node.acl.all().iter().map(|u| u.describe()).collect();
+    let lines: Vec<String> = c.node.acl().all().iter().map(|u| u.describe()).collect();
     c.out.bulks(lines.iter().map(|l| l.as_bytes()));
     Ok(())
 }
@@ -35,7 +35,10 @@ pub fn acl_setuser(c: &mut Call) -> CmdResult {
     a.checked(|n| (1..).contains(&n))?;
     let name = args::text(a.bytes()?);
     let rules: Vec<String> = a.rest().iter().map(|r| args::text(r)).collect();
-    c.node.acl.set_user(&name, &rules).map_err(CmdError::err)?;
+    c.node
+        .acl()
+        .set_user(&name, &rules)
+        .map_err(CmdError::err)?;
     c.out.ok();
     Ok(())
 }
@@ -45,7 +48,7 @@ pub fn acl_deluser(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (1..).contains(&n))?;
     let names: Vec<String> = a.rest().iter().map(|n| args::text(n)).collect();
-    let n = c.node.acl.del_users(&names).map_err(CmdError::err)?;
+    let n = c.node.acl().del_users(&names).map_err(CmdError::err)?;
     c.out.int(n as i64);
     Ok(())
 }
@@ -83,7 +86,7 @@ pub fn acl_load(c: &mut Call) -> CmdResult {
         .map_err(|e| CmdError::err(format_args!("{}: {e}", path.display())))?;
     let users = acl::parse_file(&text)
         .map_err(|e| CmdError::err(format_args!("/{}: {e}", path.display())))?;
-    c.node.acl.replace(users, c.cfg.requirepass.as_deref());
+    c.node.acl().replace(users, c.cfg.requirepass.as_deref());
     c.out.ok();
     Ok(())
 }
@@ -95,7 +98,7 @@ pub fn acl_save(c: &mut Call) -> CmdResult {
         return Err(no_aclfile());
     };
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, c.node.acl.file_text())
+    std::fs::write(&tmp, c.node.acl().file_text())
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| {
             CmdError::err(format_args!(
@@ -128,7 +131,7 @@ pub fn acl_genpass(c: &mut Call) -> CmdResult {
 pub fn acl_getuser(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (1..=1).contains(&n))?;
-    let Some(u) = c.node.acl.get(&args::text(a.bytes()?)) else {
+    let Some(u) = c.node.acl().get(&args::text(a.bytes()?)) else {
         c.out.null();
         return Ok(());
     };
@@ -160,7 +163,7 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (2..).contains(&n))?;
     let name = args::text(a.bytes()?);
-    let Some(u) = c.node.acl.get(&name) else {
+    let Some(u) = c.node.acl().get(&name) else {
         return Err(CmdError::err(format_args!("User '{name}' not found")));
     };
     let command = a.peek().unwrap_or_default();
@@ -210,7 +213,7 @@ pub fn acl_log(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (0..=1).contains(&n))?;
     if a.keyword("reset") {
-        c.node.acl.reset_log();
+        c.node.acl().reset_log();
         c.out.ok();
         return Ok(());
     }
@@ -221,7 +224,7 @@ pub fn acl_log(c: &mut Call) -> CmdResult {
         None => 10,
     };
     let now = crate::clock::now_ms();
-    let entries = c.node.acl.log_entries(count);
+    let entries = c.node.acl().log_entries(count);
     c.out.array(entries.len());
     for e in entries {
         c.out.map(10);

@@ -76,7 +76,7 @@ impl<'a> Call<'a, '_> {
         let db = self.session.db;
         self.session
             .blocking
-            .block(&self.node.blocking, id, db, keys, timeout_ms);
+            .block(self.node.blocking(), id, db, keys, timeout_ms);
     }
 
     /// Counts a keyspace read hit or miss.

@@ -46,19 +46,19 @@ fn wrongpass() -> CmdError {
 /// closed.
 fn login(c: &mut Call, user: &[u8], pass: &[u8]) -> CmdResult {
     let name = String::from_utf8_lossy(user).into_owned();
-    match c.node.acl.authenticate(&name, pass) {
+    match c.node.acl().authenticate(&name, pass) {
         Some(u) => {
             c.session.user = u;
-            c.session.acl_version = c.node.acl.version.load(Ordering::Relaxed);
+            c.session.acl_version = c.node.acl().version.load(Ordering::Relaxed);
             c.session.authenticated = true;
             Ok(())
         }
         None => {
             c.session.auth_failures += 1;
-            c.node.acl.auth_failures.fetch_add(1, Ordering::Relaxed);
+            c.node.acl().auth_failures.fetch_add(1, Ordering::Relaxed);
             let client = c.session.info.addr.to_string();
             c.node
-                .acl
+                .acl()
                 .log("auth", "toplevel", "AUTH", &name, &client, now_ms());
             if c.session.auth_failures >= crate::security::MAX_AUTH_FAILURES {
                 tracing::warn!(client = %client, "closing connection after repeated failed AUTH");
@@ -78,7 +78,7 @@ pub fn auth(c: &mut Call) -> CmdResult {
         2 => (a.bytes()?, a.bytes()?),
         _ => return Err(CmdError::Syntax),
     };
-    let default_nopass = c.node.acl.get("default").is_some_and(|u| u.nopass);
+    let default_nopass = c.node.acl().get("default").is_some_and(|u| u.nopass);
     if password_only && default_nopass {
         return Err(CmdError::err(
             "AUTH <password> called without any password configured for the default user. Are you sure \
@@ -163,7 +163,7 @@ fn hello_reply(c: &mut Call) {
 
 /// SELECT index
 pub fn select(c: &mut Call) -> CmdResult {
-    let db = db_index(c.args().bytes()?, &c.node.ks)?;
+    let db = db_index(c.args().bytes()?, c.node.ks())?;
     c.session.db = db;
     c.session.info.db.store(db, Ordering::Relaxed);
     c.out.ok();
@@ -181,10 +181,10 @@ pub fn quit(c: &mut Call) -> CmdResult {
 pub fn reset(c: &mut Call) -> CmdResult {
     transaction::discard_state(c.node, c.session);
     c.node
-        .pubsub
+        .pubsub()
         .remove_all(&mut c.session.subs, c.session.info.id);
     if c.session.tracking.take().is_some() {
-        c.node.pubsub.tracking.disable(c.session.info.id);
+        c.node.pubsub().tracking.disable(c.session.info.id);
         c.node.refresh_change_log();
     }
     c.session.caching = None;
@@ -200,7 +200,7 @@ pub fn reset(c: &mut Call) -> CmdResult {
     if let Some(mailbox) = &c.session.mailbox {
         mailbox.set_resp3(false);
     }
-    if let Some(default) = c.node.acl.get("default") {
+    if let Some(default) = c.node.acl().get("default") {
         c.session.authenticated = default.check_password(b"");
         c.session.user = default;
     }
@@ -323,7 +323,7 @@ pub fn client_list(c: &mut Call) -> CmdResult {
     let ids = client_list_filter(&mut c.args())?;
     let now = now_ms();
     let mut text = String::new();
-    for client in c.node.clients.all() {
+    for client in c.node.clients().all() {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
             continue;
         }
@@ -378,7 +378,10 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
     a.checked(|n| (1..).contains(&n))?;
     if a.given() == 1 {
         let addr = args::text(a.bytes()?);
-        let n = c.node.clients.kill_where(|cl| cl.addr.to_string() == addr);
+        let n = c
+            .node
+            .clients()
+            .kill_where(|cl| cl.addr.to_string() == addr);
         if n == 0 {
             return Err(CmdError::err("No such client"));
         }
@@ -412,7 +415,7 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
         }
     }
     let me = c.session.info.id;
-    let n = c.node.clients.kill_where(|cl| {
+    let n = c.node.clients().kill_where(|cl| {
         id.is_none_or(|id| cl.id == id)
             && addr.as_ref().is_none_or(|a| cl.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| cl.laddr.to_string() == *a)

@@ -16,7 +16,7 @@ pub fn slowlog_get(c: &mut Call) -> CmdResult {
             _ => return Err(CmdError::err("count should be greater than or equal to -1")),
         },
     };
-    let entries = c.node.slowlog.lock().recent(n);
+    let entries = c.node.slowlog().lock().recent(n);
     c.out.array(entries.len());
     for e in entries {
         c.out.array(6);
@@ -33,14 +33,14 @@ pub fn slowlog_get(c: &mut Call) -> CmdResult {
 /// SLOWLOG LEN
 pub fn slowlog_len(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    c.out.int(c.node.slowlog.lock().len() as i64);
+    c.out.int(c.node.slowlog().lock().len() as i64);
     Ok(())
 }
 
 /// SLOWLOG RESET
 pub fn slowlog_reset(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    c.node.slowlog.lock().reset();
+    c.node.slowlog().lock().reset();
     c.out.ok();
     Ok(())
 }
@@ -66,7 +66,7 @@ pub fn slowlog_help(c: &mut Call) -> CmdResult {
 /// LATENCY LATEST: the latest spike of every event.
 pub fn latency_latest(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    let latest = c.node.latency.lock().latest();
+    let latest = c.node.latency().lock().latest();
     c.out.array(latest.len());
     for (event, time, ms, max) in latest {
         c.out.array(4);
@@ -82,7 +82,7 @@ pub fn latency_latest(c: &mut Call) -> CmdResult {
 pub fn latency_history(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (1..=1).contains(&n))?;
-    let history = c.node.latency.lock().history(&args::text(a.bytes()?));
+    let history = c.node.latency().lock().history(&args::text(a.bytes()?));
     c.out.array(history.len());
     for s in history {
         c.out.array(2);
@@ -95,7 +95,7 @@ pub fn latency_history(c: &mut Call) -> CmdResult {
 /// LATENCY RESET [event …]: every event when none is named.
 pub fn latency_reset(c: &mut Call) -> CmdResult {
     let events: Vec<String> = c.args().rest().iter().map(|e| args::text(e)).collect();
-    let n = c.node.latency.lock().reset(&events);
+    let n = c.node.latency().lock().reset(&events);
     c.out.int(n as i64);
     Ok(())
 }

@@ -74,10 +74,13 @@ fn authorize(
     args: &[&[u8]],
     session: &mut Session,
 ) -> CmdResult {
-    let version = node.acl.version.load(std::sync::atomic::Ordering::Relaxed);
+    let version = node
+        .acl()
+        .version
+        .load(std::sync::atomic::Ordering::Relaxed);
     if version != session.acl_version {
         session.acl_version = version;
-        match node.acl.get(&session.user.name) {
+        match node.acl().get(&session.user.name) {
             Some(u) => session.user = u,
             None => {
                 // The user was deleted: the connection goes with it.
@@ -102,7 +105,7 @@ fn authorize(
     // First-argument rules (`+select|0`) apply to plain commands; a subcommand is a row of its own.
     let first_arg = args.get(1).copied().filter(|_| spec.name_args() == 1);
     if !session.user.may_run(idx, first_arg) {
-        node.acl.log(
+        node.acl().log(
             "command",
             context,
             spec.name,
@@ -119,7 +122,7 @@ fn authorize(
     for key in spec.key_args(args) {
         if !session.user.may_access_key(key, write) {
             let object = String::from_utf8_lossy(key);
-            node.acl.log(
+            node.acl().log(
                 "key",
                 context,
                 &object,
@@ -153,11 +156,11 @@ pub fn unknown_command(args: &[&[u8]]) -> CmdError {
 
 /// Makes room under `maxmemory` before a command that may grow the dataset.
 pub fn ensure_memory(node: &Node, cfg: &Config, clock: &Clock, evictor: &mut Evictor) -> CmdResult {
-    if cfg.maxmemory == 0 || node.ks.used_memory() <= cfg.maxmemory as usize {
+    if cfg.maxmemory == 0 || node.ks().used_memory() <= cfg.maxmemory as usize {
         return Ok(());
     }
     match evictor.make_room(
-        &node.ks,
+        node.ks(),
         cfg.maxmemory as usize,
         cfg.maxmemory_policy,
         cfg.maxmemory_samples,
@@ -203,7 +206,7 @@ pub fn execute(
         reject(node, session, out, idx, &e);
         return;
     }
-    if spec.has(catalogue::WRITE) && !session.master_link && node.repl.refuses_writes() {
+    if spec.has(catalogue::WRITE) && !session.master_link && node.repl().refuses_writes() {
         let e = CmdError::Msg("READONLY You can't write against a read only replica.".into());
         reject(node, session, out, idx, &e);
         return;
@@ -225,20 +228,20 @@ pub fn execute(
             return;
         }
     }
-    if node.monitors.active() && !session.master_link && !spec.has(catalogue::ADMIN) {
+    if node.monitors().active() && !session.master_link && !spec.has(catalogue::ADMIN) {
         let now_us = crate::clock::now_us();
-        node.monitors
+        node.monitors()
             .feed(now_us, session.db, &session.info.addr.to_string(), args);
     }
     let mut set = LockSet::new();
-    lock_set(idx, args, session.db, &node.ks, &mut set);
-    let mut held = node.ks.lock(&mut set);
+    lock_set(idx, args, session.db, node.ks(), &mut set);
+    let mut held = node.ks().lock(&mut set);
     run(node, cfg, clock, session, out, &mut held, idx, args);
 }
 
 fn reject(node: &Node, session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
     // A blocked client whose retried command is now refused (OOM) stops waiting.
-    session.blocking.finish(&node.blocking, session.info.id);
+    session.blocking.finish(node.blocking(), session.info.id);
     session.counters.commands[idx].rejected.add(1);
     session.counters.errors.add(1);
     if session.multi.is_some() {
@@ -287,7 +290,7 @@ pub fn run(
         // Blocked: nothing was answered; the command runs again when woken.
         return;
     }
-    session.blocking.finish(&node.blocking, session.info.id);
+    session.blocking.finish(node.blocking(), session.info.id);
     if result.is_ok() {
         announce(node, session, held, spec, args, clock.now_ms);
     }
@@ -295,7 +298,7 @@ pub fn run(
     if session.caching.is_some() && !spec.has(catalogue::CONNECTION_CONTROL) {
         session.caching = None;
     }
-    if node.repl.is_recording() && !session.master_link {
+    if node.repl().is_recording() && !session.master_link {
         // Deletions the shards made on their own (lazy expiry) come first, then the command's effect.
         held.drain_deleted();
         if result.is_ok() && spec.has(catalogue::WRITE) {
@@ -332,29 +335,29 @@ fn announce(
     now_ms: u64,
 ) {
     let write = spec.has(catalogue::WRITE);
-    if write && node.blocking.any() {
+    if write && node.blocking().any() {
         for key in spec.key_args(args) {
-            node.blocking.signal(session.db, key);
+            node.blocking().signal(session.db, key);
         }
     }
-    if write && node.ks.logs_changes() {
+    if write && node.ks().logs_changes() {
         let changes = held.take_changes();
         if !changes.is_empty() {
             let keys = spec.key_args(args);
             let id = session.info.id;
-            node.pubsub
+            node.pubsub()
                 .command_changed(spec.group, &keys, args, changes, id, now_ms);
         }
     }
     if let Some(t) = &session.tracking {
         if spec.has(catalogue::READONLY) && tracking::tracks_reads(t, session.caching) {
-            node.pubsub
+            node.pubsub()
                 .tracking
                 .remember(session.info.id, spec.key_args(args));
         }
     }
-    if spec.has(catalogue::WHOLE_DB) && node.pubsub.tracking.clients() > 0 {
-        node.pubsub.tracking.invalidate_all(now_ms);
+    if spec.has(catalogue::WHOLE_DB) && node.pubsub().tracking.clients() > 0 {
+        node.pubsub().tracking.invalidate_all(now_ms);
     }
 }
 
@@ -375,11 +378,11 @@ fn charge(session: &Session, spec: &Spec, idx: usize, args: &[&[u8]], response: 
 /// Appends a write to the replication stream, as rewritten by the command if it asked.
 fn propagate(node: &Node, session: &mut Session, args: &[&[u8]]) {
     match session.rewrite.take() {
-        None => node.repl.propagate(session.db, args),
+        None => node.repl().propagate(session.db, args),
         Some(commands) => {
             for c in &commands {
                 let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
-                node.repl.propagate(session.db, &argv);
+                node.repl().propagate(session.db, &argv);
             }
         }
     }
@@ -404,7 +407,7 @@ pub fn record_latency(
     if let Some(args) = args {
         if cfg.slowlog_log_slower_than >= 0 && micros >= cfg.slowlog_log_slower_than as u64 {
             let name = session.info.names.lock().name.clone();
-            node.slowlog.lock().push(
+            node.slowlog().lock().push(
                 crate::clock::now_ms() / 1000,
                 micros,
                 args,
@@ -421,7 +424,7 @@ pub fn record_latency(
         } else {
             "command"
         };
-        node.latency
+        node.latency()
             .lock()
             .add(event, crate::clock::now_ms() / 1000, ms);
     }

@@ -273,7 +273,7 @@ pub fn move_keys(argv: &[&[u8]], _db: usize, ks: &Keyspace, set: &mut LockSet) {
 pub fn move_(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let key = a.key()?;
-    let target = db_index(a.bytes()?, &c.node.ks)?;
+    let target = db_index(a.bytes()?, c.node.ks())?;
     let db = c.session.db;
     if target == db {
         return Err(CmdError::err("source and destination objects are the same"));
@@ -312,7 +312,7 @@ pub fn copy(c: &mut Call) -> CmdResult {
         if is(opt, "replace") {
             replace = true;
         } else if is(opt, "db") && !a.is_empty() {
-            dst_db = db_index(a.bytes()?, &c.node.ks)?;
+            dst_db = db_index(a.bytes()?, c.node.ks())?;
         } else {
             return Err(CmdError::Syntax);
         }

@@ -211,8 +211,8 @@ pub fn arith_at(
 /// Runs every memcached request of a batch through this before executing it: applies a delayed `flush_all`
 /// whose time has come.
 pub fn before_batch(node: &Node, now_ms: u64) {
-    if node.memcache.take_due_flush(now_ms) {
-        node.ks.flush_db(DB, true);
+    if node.memcache().take_due_flush(now_ms) {
+        node.ks().flush_db(DB, true);
     }
 }
 
@@ -288,7 +288,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
                 ctx.count(Stat::StoreTooLarge, 1);
             }
             if let Some(key) = unlink {
-                let mut held = ctx.node.ks.lock_key(DB, key);
+                let mut held = ctx.node.ks().lock_key(DB, key);
                 let (shard, h) = held.shard(DB, key);
                 shard.delete(h, key, ctx.clock.now_ms);
             }
@@ -298,7 +298,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
     let units = charge(ctx, cost, request_len, ctx.out.len() - out_start, elements);
     if units > 0 && is_management(req) {
         ctx.node
-            .memcache
+            .memcache()
             .unbilled_units
             .fetch_add(units, Ordering::Relaxed);
     }
@@ -337,7 +337,7 @@ fn get(ctx: &mut Ctx, op: GetOp, exptime: i64, keys: Tokens<'_>) -> u64 {
     let mut n = 0;
     for key in keys {
         n += 1;
-        let mut held = ctx.node.ks.lock_key(DB, key);
+        let mut held = ctx.node.ks().lock_key(DB, key);
         let (shard, h) = held.shard(DB, key);
         let Some(i) = shard.find(h, key, clock.now_ms) else {
             ctx.count_lookup(false);
@@ -414,7 +414,7 @@ fn store(
     let clock = ctx.clock;
     let expire = expiry(exptime, clock.now_ms);
     let max_item = ctx.cfg.max_item_size as usize;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let existing = shard.find(h, key, clock.now_ms);
     let reply: &'static [u8] = match (op, existing) {
@@ -470,7 +470,7 @@ fn store(
 
 fn delete(ctx: &mut Ctx, key: &[u8]) -> &'static [u8] {
     let now = ctx.clock.now_ms;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     if shard.delete(h, key, now).is_some() {
         ctx.count(Stat::DeleteHits, 1);
@@ -483,7 +483,7 @@ fn delete(ctx: &mut Ctx, key: &[u8]) -> &'static [u8] {
 
 fn arith(ctx: &mut Ctx, incr: bool, key: &[u8], delta: u64, noreply: bool) {
     let clock = ctx.clock;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let result = match shard.find(h, key, clock.now_ms) {
         Some(i) => arith_at(shard, h, i, incr, delta, &clock, None),
@@ -522,7 +522,7 @@ fn touch(ctx: &mut Ctx, key: &[u8], exptime: i64) -> &'static [u8] {
     ctx.count(Stat::CmdTouch, 1);
     let now = ctx.clock.now_ms;
     let expire = expiry(exptime, now);
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     match shard.find(h, key, now) {
         Some(i) => {
@@ -539,12 +539,12 @@ fn touch(ctx: &mut Ctx, key: &[u8], exptime: i64) -> &'static [u8] {
 
 fn flush_all(ctx: &mut Ctx, delay: i64) {
     ctx.count(Stat::CmdFlush, 1);
-    let state = &ctx.node.memcache;
+    let state = &ctx.node.memcache();
     match expiry(delay, ctx.clock.now_ms) {
         Some(at) if delay > 0 && at > ctx.clock.now_ms => state.schedule_flush(at),
         _ => {
             state.schedule_flush(0);
-            ctx.node.ks.flush_db(DB, true);
+            ctx.node.ks().flush_db(DB, true);
         }
     }
 }

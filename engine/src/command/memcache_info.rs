@@ -36,8 +36,8 @@ pub fn stats(ctx: &mut Ctx, mut args: Tokens<'_>) {
         Some(b"slabs") => slabs(ctx, &mut text),
         Some(b"reset") => {
             ctx.node
-                .memcache
-                .reset_stats(ctx.node.metering.memcache_totals());
+                .memcache()
+                .reset_stats(ctx.node.metering().memcache_totals());
             ctx.put(b"RESET\r\n");
             return;
         }
@@ -52,8 +52,8 @@ pub fn stats(ctx: &mut Ctx, mut args: Tokens<'_>) {
 
 /// Memcached counters since the last `stats reset`.
 fn counters(ctx: &Ctx) -> [u64; STATS] {
-    let mut now = ctx.node.metering.memcache_totals();
-    let base = ctx.node.memcache.stats_base();
+    let mut now = ctx.node.metering().memcache_totals();
+    let base = ctx.node.memcache().stats_base();
     for (n, b) in now.iter_mut().zip(base.iter()) {
         *n = n.saturating_sub(*b);
     }
@@ -78,11 +78,11 @@ fn rusage() -> (f64, f64) {
 fn general(ctx: &mut Ctx, t: &mut String) {
     let node = ctx.node;
     let c = counters(ctx);
-    let totals = node.metering.lifetime();
+    let totals = node.metering().lifetime();
     let (user, system) = rusage();
-    let (expired, evicted) = node.ks.expired_evicted();
+    let (expired, evicted) = node.ks().expired_evicted();
     stat(t, "pid", std::process::id());
-    stat(t, "uptime", node.started.elapsed().as_secs());
+    stat(t, "uptime", node.uptime().as_secs());
     stat(t, "time", now_ms() / 1000);
     stat(t, "version", MEMCACHED_COMPAT_VERSION);
     stat(t, "ferrocache_version", env!("CARGO_PKG_VERSION"));
@@ -90,16 +90,16 @@ fn general(ctx: &mut Ctx, t: &mut String) {
     stat(t, "rusage_user", format_args!("{user:.6}"));
     stat(t, "rusage_system", format_args!("{system:.6}"));
     stat(t, "max_connections", ctx.cfg.maxclients);
-    stat(t, "curr_connections", node.clients.count());
+    stat(t, "curr_connections", node.clients().count());
     stat(
         t,
         "total_connections",
-        node.clients.received.load(Ordering::Relaxed),
+        node.clients().received.load(Ordering::Relaxed),
     );
     stat(
         t,
         "rejected_connections",
-        node.clients.rejected.load(Ordering::Relaxed),
+        node.clients().rejected.load(Ordering::Relaxed),
     );
     for (name, value) in STAT_NAMES.iter().zip(c.iter()) {
         if *name != STAT_NAMES[Stat::TotalItems as usize] {
@@ -111,8 +111,8 @@ fn general(ctx: &mut Ctx, t: &mut String) {
     stat(t, "limit_maxbytes", ctx.cfg.maxmemory);
     stat(t, "accepting_conns", 1);
     stat(t, "threads", ctx.cfg.threads);
-    stat(t, "bytes", node.ks.used_memory());
-    stat(t, "curr_items", node.ks.dbsize(DB));
+    stat(t, "bytes", node.ks().used_memory());
+    stat(t, "curr_items", node.ks().dbsize(DB));
     stat(t, "total_items", c[Stat::TotalItems as usize]);
     stat(t, "reclaimed", expired);
     stat(t, "evictions", evicted);
@@ -120,16 +120,20 @@ fn general(ctx: &mut Ctx, t: &mut String) {
     stat(
         t,
         "ecpu_unbilled",
-        node.memcache.unbilled_units.load(Ordering::Relaxed),
+        node.memcache().unbilled_units.load(Ordering::Relaxed),
     );
-    stat(t, "run_id", &node.run_id);
+    stat(t, "run_id", node.run_id());
 }
 
 fn settings(ctx: &mut Ctx, t: &mut String) {
     let cfg = ctx.cfg;
     stat(t, "maxbytes", cfg.maxmemory);
     stat(t, "maxconns", cfg.maxclients);
-    stat(t, "tcpport", ctx.node.memcache.port.load(Ordering::Relaxed));
+    stat(
+        t,
+        "tcpport",
+        ctx.node.memcache().port.load(Ordering::Relaxed),
+    );
     stat(t, "udpport", 0);
     stat(t, "inter", cfg.bind.join(","));
     stat(
@@ -152,16 +156,16 @@ fn settings(ctx: &mut Ctx, t: &mut String) {
 }
 
 fn items(ctx: &mut Ctx, t: &mut String) {
-    let (expired, evicted) = ctx.node.ks.expired_evicted();
-    stat(t, "items:1:number", ctx.node.ks.dbsize(DB));
+    let (expired, evicted) = ctx.node.ks().expired_evicted();
+    stat(t, "items:1:number", ctx.node.ks().dbsize(DB));
     stat(t, "items:1:evicted", evicted);
     stat(t, "items:1:reclaimed", expired);
-    stat(t, "items:1:mem_requested", ctx.node.ks.used_memory());
+    stat(t, "items:1:mem_requested", ctx.node.ks().used_memory());
 }
 
 fn slabs(ctx: &mut Ctx, t: &mut String) {
-    let bytes = ctx.node.ks.used_memory();
-    stat(t, "1:used_chunks", ctx.node.ks.dbsize(DB));
+    let bytes = ctx.node.ks().used_memory();
+    stat(t, "1:used_chunks", ctx.node.ks().dbsize(DB));
     stat(t, "1:mem_requested", bytes);
     stat(t, "active_slabs", 1);
     stat(t, "total_malloced", bytes);

@@ -178,7 +178,7 @@ fn get(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
     ctx.count(Stat::CmdGet, 1);
     let clock = ctx.clock;
     let now = clock.now_ms;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let (i, vivified) = match shard.find(h, key, now) {
         Some(i) => (i, false),
@@ -282,7 +282,7 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
     let clock = ctx.clock;
     let now = clock.now_ms;
     let max_item = ctx.cfg.max_item_size as usize;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let existing = shard.find(h, key, now);
     let mut stale = false;
@@ -363,7 +363,7 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
 
 fn delete(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
     let now = ctx.clock.now_ms;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let code: &[u8] = match shard.find(h, key, now) {
         None => {
@@ -416,7 +416,7 @@ fn arith(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused>
     let clock = ctx.clock;
     let now = clock.now_ms;
     let delta = t.delta.unwrap_or(1);
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let (hits, misses) = if incr {
         (Stat::IncrHits, Stat::IncrMisses)
@@ -488,7 +488,7 @@ fn arith(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused>
 
 fn debug(ctx: &mut Ctx, m: &Meta, key: &[u8]) -> Result<(), Refused> {
     let clock = ctx.clock;
-    let mut held = ctx.node.ks.lock_key(DB, key);
+    let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let Some(i) = shard.find(h, key, clock.now_ms) else {
         ctx.put(b"EN\r\n");

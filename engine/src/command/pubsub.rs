@@ -37,7 +37,7 @@ fn no_channel_permission(c: &mut Call, object: &[u8]) -> CmdError {
     } else {
         "toplevel"
     };
-    c.node.acl.log(
+    c.node.acl().log(
         "channel",
         context,
         &String::from_utf8_lossy(object),
@@ -75,7 +75,7 @@ pub fn own_mailbox(c: &mut Call) -> Arc<Subscriber> {
     let (id, resp3) = (c.session.info.id, c.out.resp3);
     if c.session.mailbox.is_none() {
         let mailbox = Mailbox::new(id, resp3);
-        c.node.pubsub.register_mailbox(&mailbox.sub);
+        c.node.pubsub().register_mailbox(&mailbox.sub);
         c.session.mailbox = Some(mailbox);
     }
     c.session
@@ -127,7 +127,7 @@ pub fn subscribe(c: &mut Call) -> CmdResult {
     for &name in names {
         let set = subscriptions(c, kind);
         if set.insert(name.to_vec()) {
-            c.node.pubsub.subscribe(kind, name, &sub);
+            c.node.pubsub().subscribe(kind, name, &sub);
         }
         confirm(c, word, Some(name), kind);
     }
@@ -182,7 +182,7 @@ pub fn unsubscribe(c: &mut Call) -> CmdResult {
     let id = c.session.info.id;
     for name in names {
         if subscriptions(c, kind).remove(&name) {
-            c.node.pubsub.unsubscribe(kind, &name, id);
+            c.node.pubsub().unsubscribe(kind, &name, id);
         }
         confirm(c, word, Some(&name), kind);
     }
@@ -196,10 +196,10 @@ pub fn publish(c: &mut Call) -> CmdResult {
     let kind = kind_of(a.name());
     let (channel, message) = (a.bytes()?, a.bytes()?);
     check_channels(c, &[channel], false)?;
-    let n = c.node.pubsub.publish(kind, channel, message, now_ms());
+    let n = c.node.pubsub().publish(kind, channel, message, now_ms());
     // Replicas deliver the primary's messages to their own subscribers.
-    if c.node.repl.is_recording() && !c.session.master_link {
-        c.node.repl.propagate(c.session.db, a.all());
+    if c.node.repl().is_recording() && !c.session.master_link {
+        c.node.repl().propagate(c.session.db, a.all());
     }
     c.out.int(n as i64);
     Ok(())
@@ -219,7 +219,7 @@ pub fn pubsub_shardchannels(c: &mut Call) -> CmdResult {
 fn active_channels(c: &mut Call, kind: Kind) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (0..=1).contains(&n))?;
-    let names = c.node.pubsub.channels(kind, a.optional());
+    let names = c.node.pubsub().channels(kind, a.optional());
     c.out.bulks(names.iter().map(Vec::as_slice));
     Ok(())
 }
@@ -240,7 +240,7 @@ fn subscriber_counts(c: &mut Call, kind: Kind) -> CmdResult {
     c.out.array(channels.len() * 2);
     for &channel in channels {
         c.out.bulk(channel);
-        c.out.int(c.node.pubsub.numsub(kind, channel) as i64);
+        c.out.int(c.node.pubsub().numsub(kind, channel) as i64);
     }
     Ok(())
 }
@@ -248,7 +248,7 @@ fn subscriber_counts(c: &mut Call, kind: Kind) -> CmdResult {
 /// PUBSUB NUMPAT
 pub fn pubsub_numpat(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    c.out.int(c.node.pubsub.numpat() as i64);
+    c.out.int(c.node.pubsub().numpat() as i64);
     Ok(())
 }
 

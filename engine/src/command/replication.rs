@@ -15,11 +15,11 @@ pub fn replicaof(c: &mut Call) -> CmdResult {
     }
     let mut a = c.args();
     let (host, port) = (a.bytes()?, a.bytes()?);
-    let repl = &c.node.repl;
+    let repl = &c.node.repl();
     if is(host, "no") && is(port, "one") {
         if repl.role() != Role::Primary {
             repl.promote();
-            c.node.ks.set_passive_expiry(false);
+            c.node.ks().set_passive_expiry(false);
             tracing::info!("promoted to primary (REPLICAOF NO ONE)");
         }
         c.out.ok();
@@ -38,7 +38,7 @@ pub fn replicaof(c: &mut Call) -> CmdResult {
         tracing::info!("primary becomes a replica: its replicas will follow the new history");
     }
     repl.follow(host.clone(), port);
-    c.node.ks.set_passive_expiry(true);
+    c.node.ks().set_passive_expiry(true);
     tracing::info!(primary = %host, port, "replicating");
     c.out.ok();
     Ok(())
@@ -46,7 +46,7 @@ pub fn replicaof(c: &mut Call) -> CmdResult {
 
 /// ROLE
 pub fn role(c: &mut Call) -> CmdResult {
-    let repl = &c.node.repl;
+    let repl = &c.node.repl();
     let offset = repl.offset() as i64;
     match repl.role() {
         Role::Primary => {
@@ -115,7 +115,7 @@ pub fn replconf(c: &mut Call) -> CmdResult {
 
 /// PSYNC replid offset (SYNC = full sync): the connection becomes a replica link.
 pub fn psync(c: &mut Call) -> CmdResult {
-    if c.node.repl.role() != Role::Primary {
+    if c.node.repl().role() != Role::Primary {
         return Err(CmdError::err(
             "Can't SYNC while not connected with my master",
         ));
@@ -145,7 +145,7 @@ pub fn wait(c: &mut Call) -> CmdResult {
     if timeout < 0 {
         return Err(CmdError::err("timeout is negative"));
     }
-    let repl = &c.node.repl;
+    let repl = &c.node.repl();
     if repl.role() != Role::Primary {
         return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
     }

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::args::{self, is, Args};
 use super::call::Call;
@@ -52,7 +51,7 @@ pub fn flushdb(c: &mut Call) -> CmdResult {
 pub fn flushall(c: &mut Call) -> CmdResult {
     let lazy = flush_mode(&mut c.args())?;
     let mut garbage = Vec::new();
-    for db in 0..c.node.ks.databases() {
+    for db in 0..c.node.ks().databases() {
         garbage.extend(c.held.shards_of(db).map(|s| s.clear()));
     }
     free_later(garbage, lazy);
@@ -65,8 +64,8 @@ pub fn swapdb(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let first = args::int(a.bytes()?).map_err(|_| CmdError::err("invalid first DB index"))?;
     let second = args::int(a.bytes()?).map_err(|_| CmdError::err("invalid second DB index"))?;
-    let first = db_index(itoa::Buffer::new().format(first).as_bytes(), &c.node.ks)?;
-    let second = db_index(itoa::Buffer::new().format(second).as_bytes(), &c.node.ks)?;
+    let first = db_index(itoa::Buffer::new().format(first).as_bytes(), c.node.ks())?;
+    let second = db_index(itoa::Buffer::new().format(second).as_bytes(), c.node.ks())?;
     c.held.swap_dbs(first, second);
     c.out.ok();
     Ok(())
@@ -85,15 +84,15 @@ pub fn time(c: &mut Call) -> CmdResult {
 
 /// LASTSAVE: unix time of the last successful save (the start time before any).
 pub fn lastsave(c: &mut Call) -> CmdResult {
-    c.out.int(c.node.last_save.load(Ordering::Relaxed) as i64);
+    c.out.int(c.node.saves().last_save() as i64);
     Ok(())
 }
 
 /// SAVE: writes the snapshot file now. Other clients keep running (shards are captured copy-on-write).
 pub fn save(c: &mut Call) -> CmdResult {
-    match snapshot::file::save(&c.node.ks, c.cfg, now_ms()) {
+    match snapshot::file::save(c.node.ks(), c.cfg, now_ms()) {
         Ok(keys) => {
-            c.node.last_save.store(now_ms() / 1000, Ordering::Relaxed);
+            c.node.saves().saved(now_ms() / 1000);
             tracing::info!(keys, "DB saved on disk");
             c.out.ok();
             Ok(())
@@ -104,22 +103,21 @@ pub fn save(c: &mut Call) -> CmdResult {
 
 /// BGSAVE: writes the snapshot file in the background.
 pub fn bgsave(c: &mut Call) -> CmdResult {
-    if c.node.bgsave_running.swap(true, Ordering::SeqCst) {
+    if !c.node.saves().begin_background() {
         return Err(CmdError::err("Background save already in progress"));
     }
     let node = c.node_arc();
-    let cfg = c.node.config.load_full();
+    let cfg = c.node.config_arc();
     std::thread::spawn(move || {
-        let result = snapshot::file::save(&node.ks, &cfg, now_ms());
+        let result = snapshot::file::save(node.ks(), &cfg, now_ms());
         match &result {
             Ok(keys) => {
-                node.last_save.store(now_ms() / 1000, Ordering::Relaxed);
+                node.saves().saved(now_ms() / 1000);
                 tracing::info!(keys, "Background saving terminated with success");
             }
             Err(e) => tracing::warn!(error = %e, "Background saving error"),
         }
-        node.last_bgsave_ok.store(result.is_ok(), Ordering::Relaxed);
-        node.bgsave_running.store(false, Ordering::SeqCst);
+        node.saves().end_background(result.is_ok());
     });
     c.out.simple("Background saving started");
     Ok(())
@@ -169,17 +167,17 @@ pub fn config_set(c: &mut Call) -> CmdResult {
     if a.given() % 2 != 0 {
         return Err(a.subcommand_error());
     }
-    let mut next: Config = (**c.node.config.load()).clone();
+    let mut next: Config = (**c.node.config()).clone();
     while let Some(name) = a.optional() {
         let value = a.bytes()?;
         set_param(&mut next, &args::text(name), &args::text(value))?;
     }
     crate::logging::apply_level(&next.loglevel);
     if next.requirepass != c.cfg.requirepass {
-        c.node.acl.set_requirepass(next.requirepass.as_deref());
+        c.node.acl().set_requirepass(next.requirepass.as_deref());
     }
     c.node.apply_config(&next);
-    c.node.config.store(Arc::new(next));
+    c.node.set_config(next);
     c.out.ok();
     Ok(())
 }
@@ -208,7 +206,7 @@ fn set_param(next: &mut Config, name: &str, value: &str) -> CmdResult {
 /// CONFIG RESETSTAT
 pub fn config_resetstat(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    c.node.metering.reset();
+    c.node.metering().reset();
     c.out.ok();
     Ok(())
 }
@@ -481,9 +479,9 @@ pub fn info(c: &mut Call) -> CmdResult {
 }
 
 fn info_server(c: &mut Call, t: &mut String) {
-    let uptime = c.node.started.elapsed().as_secs();
+    let uptime = c.node.uptime().as_secs();
     // TLS connections are always served on epoll.
-    let api = if c.node.io_uring.load(Ordering::Relaxed) {
+    let api = if c.node.io_uring() {
         "io_uring"
     } else {
         "epoll"
@@ -498,16 +496,16 @@ fn info_server(c: &mut Call, t: &mut String) {
         std::env::consts::OS,
         std::env::consts::ARCH,
         std::process::id(),
-        c.node.run_id,
+        c.node.run_id(),
         c.node.port(),
         now_ms() * 1000,
         uptime / 86400,
         c.cfg.hz,
         c.cfg.threads,
-        c.node.ks.shards(),
+        c.node.ks().shards(),
         std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
     );
-    if c.node.memcache.port.load(Ordering::Relaxed) != 0 {
+    if c.node.memcache().port.load(Ordering::Relaxed) != 0 {
         let _ = write!(t, "memcached_multiplexing_api:{api}\r\n");
     }
 }
@@ -516,15 +514,15 @@ fn info_clients(c: &mut Call, t: &mut String) {
     let _ = write!(
         t,
         "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
-        c.node.clients.count(),
+        c.node.clients().count(),
         c.cfg.maxclients,
-        c.node.blocking.blocked_clients()
+        c.node.blocking().blocked_clients()
     );
 }
 
 /// Bytes of every key and value, summed over the locked shards of every database.
 fn dataset_bytes(c: &mut Call) -> u64 {
-    (0..c.node.ks.databases())
+    (0..c.node.ks().databases())
         .map(|db| c.held.shards_of(db).map(|s| s.bytes() as u64).sum::<u64>())
         .sum()
 }
@@ -551,9 +549,9 @@ fn info_persistence(c: &mut Call, t: &mut String) {
         t,
         "# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
          rdb_last_bgsave_status:{}\r\naof_enabled:0\r\n",
-        c.node.bgsave_running.load(Ordering::Relaxed) as u8,
-        c.node.last_save.load(Ordering::Relaxed),
-        if c.node.last_bgsave_ok.load(Ordering::Relaxed) {
+        c.node.saves().background_running() as u8,
+        c.node.saves().last_save(),
+        if c.node.saves().last_background_ok() {
             "ok"
         } else {
             "err"
@@ -562,9 +560,9 @@ fn info_persistence(c: &mut Call, t: &mut String) {
 }
 
 fn info_stats(c: &mut Call, t: &mut String) {
-    let totals = c.node.metering.since_reset();
+    let totals = c.node.metering().since_reset();
     let (mut expired, mut evicted) = (0, 0);
-    for db in 0..c.node.ks.databases() {
+    for db in 0..c.node.ks().databases() {
         for s in c.held.shards_of(db) {
             expired += s.expired;
             evicted += s.evicted;
@@ -576,22 +574,22 @@ fn info_stats(c: &mut Call, t: &mut String) {
          total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
          expired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
          total_error_replies:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
-        c.node.clients.received.load(Ordering::Relaxed),
+        c.node.clients().received.load(Ordering::Relaxed),
         totals.total_commands(),
         totals.net_in,
         totals.net_out,
-        c.node.clients.rejected.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.clients().rejected.load(std::sync::atomic::Ordering::Relaxed),
         totals.hits,
         totals.misses,
         totals.errors,
-        c.node.repl.stats.full.load(std::sync::atomic::Ordering::Relaxed),
-        c.node.repl.stats.partial_ok.load(std::sync::atomic::Ordering::Relaxed),
-        c.node.repl.stats.partial_err.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.repl().stats.full.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.repl().stats.partial_ok.load(std::sync::atomic::Ordering::Relaxed),
+        c.node.repl().stats.partial_err.load(std::sync::atomic::Ordering::Relaxed),
     );
 }
 
 fn info_replication(c: &mut Call, t: &mut String) {
-    t.push_str(&c.node.repl.info(now_ms()));
+    t.push_str(&c.node.repl().info(now_ms()));
 }
 
 fn info_cpu(_c: &mut Call, t: &mut String) {
@@ -603,16 +601,16 @@ fn info_cpu(_c: &mut Call, t: &mut String) {
 }
 
 fn info_usage(c: &mut Call, t: &mut String) {
-    let lifetime = c.node.metering.lifetime();
+    let lifetime = c.node.metering().lifetime();
     let dataset = dataset_bytes(c);
-    let uptime = c.node.started.elapsed().as_secs();
+    let uptime = c.node.uptime().as_secs();
     let _ = write!(
         t,
         "# Usage\r\necpu_total:{}\r\ndataset_bytes:{dataset}\r\ncommands_total:{}\r\nrun_id:{}\r\n\
          start_time_seconds:{}\r\nuptime_in_seconds:{uptime}\r\nmetering_enabled:{}\r\n",
         lifetime.units,
         lifetime.total_commands(),
-        c.node.run_id,
+        c.node.run_id(),
         now_ms() / 1000 - uptime,
         c.cfg.metering as u8,
     );
@@ -620,7 +618,7 @@ fn info_usage(c: &mut Call, t: &mut String) {
 
 fn info_commandstats(c: &mut Call, t: &mut String) {
     t.push_str("# Commandstats\r\n");
-    let totals = c.node.metering.since_reset();
+    let totals = c.node.metering().since_reset();
     let stats = COMMANDS
         .iter()
         .zip(totals.commands)
@@ -645,7 +643,7 @@ fn info_commandstats(c: &mut Call, t: &mut String) {
 
 fn info_latencystats(c: &mut Call, t: &mut String) {
     t.push_str("# Latencystats\r\n");
-    let totals = c.node.metering.since_reset();
+    let totals = c.node.metering().since_reset();
     for (spec, counts) in COMMANDS.iter().zip(&totals.latency) {
         let (Some(p50), Some(p99), Some(p999)) = (
             crate::metering::latency::percentile_usec(counts, 50.0),
@@ -664,7 +662,7 @@ fn info_latencystats(c: &mut Call, t: &mut String) {
 
 fn info_keyspace(c: &mut Call, t: &mut String) {
     t.push_str("# Keyspace\r\n");
-    for db in 0..c.node.ks.databases() {
+    for db in 0..c.node.ks().databases() {
         let (mut keys, mut expires) = (0, 0);
         for s in c.held.shards_of(db) {
             keys += s.len();

@@ -15,7 +15,7 @@ pub fn client_tracking(c: &mut Call) -> CmdResult {
     let o = tracking_options(&mut a)?;
     let id = c.session.info.id;
     if !on {
-        c.node.pubsub.tracking.disable(id);
+        c.node.pubsub().tracking.disable(id);
         c.session.tracking = None;
         c.session.caching = None;
         c.node.refresh_change_log();
@@ -38,7 +38,7 @@ pub fn client_tracking(c: &mut Call) -> CmdResult {
     let own = own_mailbox(c);
     let target = match o.redirect {
         Some(target) if target != id => {
-            Some(c.node.pubsub.mailbox_of(target).ok_or_else(|| {
+            Some(c.node.pubsub().mailbox_of(target).ok_or_else(|| {
                 CmdError::err("The client ID you want redirect to does not exist")
             })?)
         }
@@ -47,7 +47,7 @@ pub fn client_tracking(c: &mut Call) -> CmdResult {
         _ if c.out.resp3 => Some(own.clone()),
         _ => None,
     };
-    c.node.pubsub.tracking.enable(id, own, target, o.clone());
+    c.node.pubsub().tracking.enable(id, own, target, o.clone());
     c.session.tracking = Some(o);
     c.node.refresh_change_log();
     c.out.ok();

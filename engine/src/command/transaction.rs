@@ -45,7 +45,7 @@ pub fn multi(c: &mut Call) -> CmdResult {
 /// Forgets watched keys, taking each key's shard lock in turn (the caller holds no lock).
 pub fn unwatch_all(node: &Node, session: &mut Session) {
     for w in session.watched.drain(..) {
-        let mut held = node.ks.lock_key(w.db, &w.key);
+        let mut held = node.ks().lock_key(w.db, &w.key);
         held.shard(w.db, &w.key).0.unwatch(&w.key);
     }
 }
@@ -121,7 +121,7 @@ pub fn exec(c: &mut Call) -> CmdResult {
             return Err(e);
         }
     }
-    let ks = &c.node.ks;
+    let ks = &c.node.ks();
     let mut set = LockSet::new();
     let mut db = c.session.db;
     let argv: Vec<Vec<&[u8]>> = queue
@@ -156,12 +156,12 @@ pub fn exec(c: &mut Call) -> CmdResult {
         return Ok(());
     }
     // The queued writes reach replicas as one transaction too.
-    let wrap = c.node.repl.is_recording()
+    let wrap = c.node.repl().is_recording()
         && !c.session.master_link
         && queue.iter().any(|q| COMMANDS[q.idx].has(catalogue::WRITE));
     if wrap {
         held.drain_deleted();
-        c.node.repl.propagate(c.session.db, &[b"MULTI"]);
+        c.node.repl().propagate(c.session.db, &[b"MULTI"]);
     }
     c.out.array(queue.len());
     let outer_in_exec = std::mem::replace(&mut c.session.blocking.in_exec, true);
@@ -172,7 +172,7 @@ pub fn exec(c: &mut Call) -> CmdResult {
     }
     c.session.blocking.in_exec = outer_in_exec;
     if wrap {
-        c.node.repl.propagate(c.session.db, &[b"EXEC"]);
+        c.node.repl().propagate(c.session.db, &[b"EXEC"]);
     }
     Ok(())
 }

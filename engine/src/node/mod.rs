@@ -1,73 +1,67 @@
 //! The state of one running engine node that every connection shares: keyspace, configuration, clients,
 //! counters and identity.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+pub mod memcache;
 
-use arc_swap::ArcSwap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::blocking::Registry;
-use crate::clock::now_ms;
-
-pub mod memcache;
 use crate::clients::Clients;
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::keyspace::{Clock, Keyspace};
+use crate::metering::latency::Monitor as LatencyMonitor;
+use crate::metering::slowlog::SlowLog;
 use crate::metering::Metering;
+use crate::monitor::Monitors;
+use crate::pubsub::PubSub;
 use crate::replication::{Replication, Role};
+use crate::security::tls::Tls;
+use crate::security::Acl;
+use crate::snapshot::Saves;
 
-/// A running node.
+/// A running node: the services every connection shares, each reached through a method.
 pub struct Node {
-    /// The data.
-    pub ks: Keyspace,
-    /// The configuration; `CONFIG SET` swaps in a new snapshot.
-    pub config: ArcSwap<Config>,
-    /// Connected clients.
-    pub clients: Clients,
-    /// Usage counters.
-    pub metering: Metering,
-    /// Clients blocked on keys (BLPOP …).
-    pub blocking: Registry,
-    /// ACL users.
-    pub acl: crate::security::Acl,
-    /// TLS acceptor and connector, when TLS is configured.
-    pub tls: Option<Arc<crate::security::tls::Tls>>,
-    /// Clients in MONITOR mode.
-    pub monitors: crate::monitor::Monitors,
-    /// Pub/sub channels, patterns and their subscribers.
-    pub pubsub: Arc<crate::pubsub::PubSub>,
-    /// Replication role, stream and links.
-    pub repl: std::sync::Arc<Replication>,
-    /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
-    pub run_id: String,
-    /// When the node started.
-    pub started: Instant,
-    /// The Redis port actually bound (differs from the configuration when it asked for port 0).
-    pub port: AtomicU64,
-    /// Unix seconds of the last successful save (or of the start).
-    pub last_save: AtomicU64,
-    /// A BGSAVE is running.
-    pub bgsave_running: std::sync::atomic::AtomicBool,
-    /// The last BGSAVE succeeded.
-    pub last_bgsave_ok: std::sync::atomic::AtomicBool,
-    /// SLOWLOG entries.
-    pub slowlog: parking_lot::Mutex<crate::metering::slowlog::SlowLog>,
-    /// LATENCY monitor events.
-    pub latency: parking_lot::Mutex<crate::metering::latency::Monitor>,
-    /// Memcached protocol state (bound port, pending delayed flush, `stats reset` base).
-    pub memcache: memcache::State,
-    /// Plain-TCP connections (both protocols) are served on io_uring, else epoll.
-    pub io_uring: std::sync::atomic::AtomicBool,
+    ks: Keyspace,
+    config: ArcSwap<Config>,
+    clients: Clients,
+    metering: Metering,
+    slowlog: Mutex<SlowLog>,
+    latency: Mutex<LatencyMonitor>,
+    monitors: Monitors,
+    blocking: Registry,
+    acl: Acl,
+    tls: Option<Arc<Tls>>,
+    pubsub: Arc<PubSub>,
+    repl: Arc<Replication>,
+    saves: Saves,
+    memcache: memcache::State,
+    identity: Identity,
     shutdown: watch::Sender<bool>,
+}
+
+/// Who this process is: fixed at start, except the ports and I/O path it ends up with.
+struct Identity {
+    /// 40 hex characters, new at every start, so that scrapers can tell a restart (counter reset) apart.
+    run_id: String,
+    started: Instant,
+    /// The Redis port actually bound (differs from the configuration when it asked for port 0).
+    port: AtomicU64,
+    /// Plain-TCP connections (both protocols) are served on io_uring, else epoll.
+    io_uring: AtomicBool,
 }
 
 /// Receives the keyspace's own deletions: DELs for the replication stream, `expired`/`evicted` events and
 /// client-side caching invalidations.
 struct Sink {
     repl: Arc<Replication>,
-    pubsub: Arc<crate::pubsub::PubSub>,
+    pubsub: Arc<PubSub>,
 }
 
 impl crate::keyspace::WriteSink for Sink {
@@ -103,8 +97,8 @@ impl Node {
                 )
             }
         };
-        let acl = crate::security::Acl::new(file_users, config.requirepass.as_deref());
-        let tls = crate::security::tls::Tls::from_config(&config)
+        let acl = Acl::new(file_users, config.requirepass.as_deref());
+        let tls = Tls::from_config(&config)
             .map_err(|e| e.to_string())?
             .map(Arc::new);
         if let Some(t) = &tls {
@@ -118,9 +112,9 @@ impl Node {
         } else {
             Role::Primary
         };
-        let repl = std::sync::Arc::new(Replication::new(role, config.repl_backlog_size as usize));
+        let repl = Arc::new(Replication::new(role, config.repl_backlog_size as usize));
         let ks = Keyspace::new(config.databases, config.shards);
-        let pubsub = Arc::new(crate::pubsub::PubSub::default());
+        let pubsub = Arc::new(PubSub::default());
         ks.set_sink(Arc::new(Sink {
             repl: repl.clone(),
             pubsub: pubsub.clone(),
@@ -135,20 +129,20 @@ impl Node {
             pubsub,
             ks,
             repl,
-            port: AtomicU64::new(config.port as u64),
-            last_save: AtomicU64::new(now_ms() / 1000),
-            bgsave_running: std::sync::atomic::AtomicBool::new(false),
-            last_bgsave_ok: std::sync::atomic::AtomicBool::new(true),
+            saves: Saves::new(now_ms() / 1000),
             slowlog: Default::default(),
             latency: Default::default(),
             memcache: Default::default(),
-            io_uring: Default::default(),
+            identity: Identity {
+                run_id,
+                started: Instant::now(),
+                port: AtomicU64::new(config.port as u64),
+                io_uring: AtomicBool::new(false),
+            },
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
             metering: Metering::default(),
             blocking: Registry::default(),
-            run_id,
-            started: Instant::now(),
             shutdown: watch::channel(false).0,
         };
         node.apply_config(&node.config.load());
@@ -175,8 +169,122 @@ impl Node {
         self.shutdown.subscribe()
     }
 
-    /// The port clients should use.
+    /// The Redis port clients should use.
     pub fn port(&self) -> u16 {
-        self.port.load(Ordering::Relaxed) as u16
+        self.identity.port.load(Ordering::Relaxed) as u16
+    }
+
+    /// Records the Redis port actually bound.
+    pub fn set_port(&self, port: u16) {
+        self.identity.port.store(port as u64, Ordering::Relaxed);
+    }
+
+    /// True when plain-TCP connections are served on io_uring.
+    pub fn io_uring(&self) -> bool {
+        self.identity.io_uring.load(Ordering::Relaxed)
+    }
+
+    /// Records that plain-TCP connections are served on io_uring.
+    pub fn set_io_uring(&self, on: bool) {
+        self.identity.io_uring.store(on, Ordering::Relaxed);
+    }
+
+    /// 40 hex characters, new at every start.
+    pub fn run_id(&self) -> &str {
+        &self.identity.run_id
+    }
+
+    /// Time since the node started.
+    pub fn uptime(&self) -> Duration {
+        self.identity.started.elapsed()
+    }
+
+    /// The configuration snapshot in force.
+    #[inline]
+    pub fn config(&self) -> Guard<Arc<Config>> {
+        self.config.load()
+    }
+
+    /// The configuration snapshot in force, as an owned handle (for work that outlives a borrow).
+    pub fn config_arc(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Puts a changed configuration in force (CONFIG SET); the caller then calls [`Node::apply_config`].
+    pub fn set_config(&self, config: Config) {
+        self.config.store(Arc::new(config));
+    }
+
+    /// The data.
+    #[inline]
+    pub fn ks(&self) -> &Keyspace {
+        &self.ks
+    }
+
+    /// Connected clients.
+    #[inline]
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Usage counters.
+    #[inline]
+    pub fn metering(&self) -> &Metering {
+        &self.metering
+    }
+
+    /// SLOWLOG entries.
+    pub fn slowlog(&self) -> &Mutex<SlowLog> {
+        &self.slowlog
+    }
+
+    /// LATENCY monitor events.
+    pub fn latency(&self) -> &Mutex<LatencyMonitor> {
+        &self.latency
+    }
+
+    /// Clients in MONITOR mode.
+    #[inline]
+    pub fn monitors(&self) -> &Monitors {
+        &self.monitors
+    }
+
+    /// Clients blocked on keys (BLPOP …).
+    #[inline]
+    pub fn blocking(&self) -> &Registry {
+        &self.blocking
+    }
+
+    /// ACL users.
+    #[inline]
+    pub fn acl(&self) -> &Acl {
+        &self.acl
+    }
+
+    /// TLS acceptor and connector, when TLS is configured.
+    pub fn tls(&self) -> &Option<Arc<Tls>> {
+        &self.tls
+    }
+
+    /// Pub/sub channels, patterns, subscribers and client-side caching.
+    #[inline]
+    pub fn pubsub(&self) -> &Arc<PubSub> {
+        &self.pubsub
+    }
+
+    /// Replication role, stream and links.
+    #[inline]
+    pub fn repl(&self) -> &Arc<Replication> {
+        &self.repl
+    }
+
+    /// Snapshot saves: when the last one happened, whether one runs.
+    pub fn saves(&self) -> &Saves {
+        &self.saves
+    }
+
+    /// Memcached protocol state (bound port, pending delayed flush, `stats reset` base).
+    pub fn memcache(&self) -> &memcache::State {
+        &self.memcache
     }
 }

@@ -74,7 +74,7 @@ impl Conn {
 
     /// True when the unexecuted input passed `client-query-buffer-limit` (the client is then disconnected).
     pub(super) fn over_query_limit(&self, node: &Node, session: &Session) -> bool {
-        let limit = node.config.load().client_query_buffer_limit as usize;
+        let limit = node.config().client_query_buffer_limit as usize;
         let over = self.input.len() > limit;
         if over {
             tracing::warn!(
@@ -159,37 +159,38 @@ pub(super) fn admit(
     peer: &Peer,
     counters: Arc<Counters>,
 ) -> Result<Session, &'static [u8]> {
-    let cfg = node.config.load();
-    node.clients.received.fetch_add(1, Ordering::Relaxed);
-    if node.clients.count() >= cfg.maxclients {
-        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+    let cfg = node.config();
+    node.clients().received.fetch_add(1, Ordering::Relaxed);
+    if node.clients().count() >= cfg.maxclients {
+        node.clients().rejected.fetch_add(1, Ordering::Relaxed);
         return Err(b"-ERR max number of clients reached\r\n");
     }
-    if cfg.protected_mode && !peer.addr.ip().is_loopback() && node.acl.default_needs_no_password() {
-        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+    if cfg.protected_mode && !peer.addr.ip().is_loopback() && node.acl().default_needs_no_password()
+    {
+        node.clients().rejected.fetch_add(1, Ordering::Relaxed);
         return Err(PROTECTED_MODE_DENIED);
     }
     let info = register(node, peer);
     tracing::debug!(client = info.id, addr = %peer.addr, "client connected");
     let user = node
-        .acl
+        .acl()
         .get("default")
         .unwrap_or_else(|| Arc::new(crate::security::User::default_user()));
     let mut session = Session::new(info, counters, user);
-    session.acl_version = node.acl.version.load(Ordering::Relaxed);
+    session.acl_version = node.acl().version.load(Ordering::Relaxed);
     Ok(session)
 }
 
 /// Registers an admitted client under a new id.
 pub(super) fn register(node: &Node, peer: &Peer) -> Arc<ClientInfo> {
     let info = Arc::new(ClientInfo::new(
-        node.clients.next_id(),
+        node.clients().next_id(),
         peer.addr,
         peer.local,
         peer.fd,
         now_ms(),
     ));
-    node.clients.register(info.clone());
+    node.clients().register(info.clone());
     info
 }
 
@@ -197,15 +198,15 @@ pub(super) fn register(node: &Node, peer: &Peer) -> Arc<ClientInfo> {
 fn release(node: &Node, session: &mut Session) {
     let id = session.info.id;
     transaction::discard_state(node, session);
-    session.blocking.finish(&node.blocking, id);
+    session.blocking.finish(node.blocking(), id);
     if session.mailbox.is_some() {
-        node.pubsub.disconnect(&mut session.subs, id, now_ms());
+        node.pubsub().disconnect(&mut session.subs, id, now_ms());
         node.refresh_change_log();
     }
 }
 
 fn unregister(node: &Node, id: u64) {
-    node.clients.unregister(id);
+    node.clients().unregister(id);
     tracing::debug!(client = id, "client disconnected");
 }
 
@@ -290,7 +291,7 @@ async fn run<S: ClientStream>(
         if let Some(deferred) = session.deferred.take() {
             // A monitor is registered before its OK goes out, so it sees every command sent after the OK.
             let lines = matches!(deferred, Deferred::Monitor)
-                .then(|| node.monitors.subscribe(session.info.id));
+                .then(|| node.monitors().subscribe(session.info.id));
             flush(stream, session, conn).await?;
             match deferred {
                 Deferred::Psync(req) => return Ok(Outcome::Replica(req)),
@@ -305,7 +306,7 @@ async fn run<S: ClientStream>(
                     timeout_ms,
                 } => {
                     let n = primary::wait_for_acks(
-                        &node.repl,
+                        node.repl(),
                         offset,
                         wanted,
                         Duration::from_millis(timeout_ms),
@@ -406,7 +407,7 @@ async fn monitor<S: ClientStream>(
             break Ok(Outcome::Closed);
         }
     };
-    node.monitors.unsubscribe(id);
+    node.monitors().unsubscribe(id);
     result
 }
 
@@ -437,7 +438,7 @@ async fn flush<S: ClientStream>(
 /// Executes every complete request in the read buffer; returns the bytes consumed and, when a partial request
 /// announced its size, the buffer length it needs.
 fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, usize) {
-    let cfg = node.config.load();
+    let cfg = node.config();
     let clock = node.clock(&cfg);
     let started = Instant::now();
     let mut pos = 0;
@@ -489,7 +490,7 @@ fn process(node: &Arc<Node>, session: &mut Session, conn: &mut Conn) -> (usize, 
             }
         }
     }
-    node.repl.wake_feeders();
+    node.repl().wake_feeders();
     account_batch(node, session, &conn.batch, started, clock.now_ms);
     (pos, hint.saturating_sub(pos))
 }
@@ -501,7 +502,7 @@ fn account_batch(node: &Node, session: &mut Session, batch: &[u16], started: Ins
     if batch.is_empty() {
         return;
     }
-    let cfg = node.config.load();
+    let cfg = node.config();
     let fast = batch
         .iter()
         .filter(|&&i| {

@@ -79,10 +79,10 @@ pub(super) fn admit(
     peer: Peer,
     counters: Arc<Counters>,
 ) -> Result<Session, &'static [u8]> {
-    let maxclients = node.config.load().maxclients;
-    node.clients.received.fetch_add(1, Ordering::Relaxed);
-    if node.clients.count() >= maxclients {
-        node.clients.rejected.fetch_add(1, Ordering::Relaxed);
+    let maxclients = node.config().maxclients;
+    node.clients().received.fetch_add(1, Ordering::Relaxed);
+    if node.clients().count() >= maxclients {
+        node.clients().rejected.fetch_add(1, Ordering::Relaxed);
         return Err(b"SERVER_ERROR Too many open connections\r\n");
     }
     let info = connection::register(node, &peer);
@@ -97,7 +97,7 @@ pub(super) fn admit(
 
 /// Unregisters a client whose connection ended.
 pub(super) fn leave(node: &Node, session: &Session) {
-    node.clients.unregister(session.info.id);
+    node.clients().unregister(session.info.id);
     tracing::debug!(client = session.info.id, "memcached client disconnected");
 }
 
@@ -148,7 +148,7 @@ async fn run<S: ClientStream>(
 /// Executes every complete request in the read buffer; returns the bytes consumed and, when a partial request
 /// announced its size, the buffer length it needs.
 fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize) {
-    let cfg = node.config.load();
+    let cfg = node.config();
     let clock = node.clock(&cfg);
     mc::before_batch(node, clock.now_ms);
     let buf = conn.input.bytes();

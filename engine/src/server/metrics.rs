@@ -40,7 +40,7 @@ fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> Result<()
 impl Collector for NodeCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), FmtError> {
         let node = &self.0;
-        let t = node.metering.lifetime();
+        let t = node.metering().lifetime();
         for (name, help, v) in counters(node, &t) {
             counter(&mut e, name, help, v)?;
         }
@@ -68,8 +68,8 @@ impl Collector for NodeCollector {
 
 /// The node's lifetime counters: (name, help, value).
 fn counters(node: &Node, t: &crate::metering::Totals) -> Vec<(&'static str, &'static str, u64)> {
-    let (expired, evicted) = node.ks.expired_evicted();
-    let clients = &node.clients;
+    let (expired, evicted) = node.ks().expired_evicted();
+    let clients = &node.clients();
     vec![
         (
             "ferrocache_ecpu",
@@ -127,14 +127,14 @@ fn counters(node: &Node, t: &crate::metering::Totals) -> Vec<(&'static str, &'st
 
 /// The node's gauges: (name, help, value).
 fn gauges(node: &Node) -> Vec<(&'static str, &'static str, i64)> {
-    let dataset: usize = (0..node.ks.databases())
+    let dataset: usize = (0..node.ks().databases())
         .map(|db| {
             let mut b = 0;
-            node.ks.for_each_shard(db, |s| b += s.bytes());
+            node.ks().for_each_shard(db, |s| b += s.bytes());
             b
         })
         .sum();
-    let uptime = node.started.elapsed().as_secs();
+    let uptime = node.uptime().as_secs();
     vec![
         (
             "ferrocache_dataset_bytes",
@@ -144,7 +144,7 @@ fn gauges(node: &Node) -> Vec<(&'static str, &'static str, i64)> {
         (
             "ferrocache_maxmemory_bytes",
             "The maxmemory limit (0 = none).",
-            node.config.load().maxmemory as i64,
+            node.config().maxmemory as i64,
         ),
         (
             "ferrocache_resident_memory_bytes",
@@ -154,17 +154,17 @@ fn gauges(node: &Node) -> Vec<(&'static str, &'static str, i64)> {
         (
             "ferrocache_connected_clients",
             "Connected clients.",
-            node.clients.count() as i64,
+            node.clients().count() as i64,
         ),
         (
             "ferrocache_replication_offset",
             "Replication stream offset.",
-            node.repl.offset() as i64,
+            node.repl().offset() as i64,
         ),
         (
             "ferrocache_connected_replicas",
             "Replicas connected to this primary.",
-            node.repl.replicas.lock().len() as i64,
+            node.repl().replicas.lock().len() as i64,
         ),
         (
             "ferrocache_start_time_seconds",
@@ -203,8 +203,8 @@ fn keys_per_db(e: &mut DescriptorEncoder, node: &Node) -> Result<(), FmtError> {
         None,
         g.metric_type(),
     )?;
-    for db in 0..node.ks.databases() {
-        let n = node.ks.dbsize(db);
+    for db in 0..node.ks().databases() {
+        let n = node.ks().dbsize(db);
         if n > 0 {
             let label = db.to_string();
             ConstGauge::new(n as i64).encode(family.encode_family(&[("db", label.as_str())])?)?;
@@ -216,7 +216,7 @@ fn keys_per_db(e: &mut DescriptorEncoder, node: &Node) -> Result<(), FmtError> {
 /// `ferrocache_node_info{run_id, role, version} 1`.
 fn node_info(e: &mut DescriptorEncoder, node: &Node) -> Result<(), FmtError> {
     let g = ConstGauge::new(1i64);
-    let role = match node.repl.role() {
+    let role = match node.repl().role() {
         Role::Primary => "primary",
         Role::Replica => "replica",
         Role::Standby => "standby",
@@ -228,7 +228,7 @@ fn node_info(e: &mut DescriptorEncoder, node: &Node) -> Result<(), FmtError> {
         g.metric_type(),
     )?;
     let labels = [
-        ("run_id", node.run_id.as_str()),
+        ("run_id", node.run_id()),
         ("role", role),
         ("version", env!("CARGO_PKG_VERSION")),
     ];

@@ -151,21 +151,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let threads = config.threads;
     let node = Arc::new(Node::new(config).map_err(anyhow::Error::msg)?);
     load_snapshot(&node)?;
-    node.port.store(port as u64, Ordering::Relaxed);
+    node.set_port(port);
     if let Some(p) = memcached_port {
-        node.memcache.port.store(p as u64, Ordering::Relaxed);
+        node.memcache().port.store(p as u64, Ordering::Relaxed);
         tracing::info!(port = p, "memcached protocol enabled");
     }
     let workers: Vec<_> = (0..threads)
         .map(|i| spawn_worker(node.clone(), i))
         .collect::<anyhow::Result<_>>()?;
-    let uring = if node.config.load().io_uring {
+    let uring = if node.config().io_uring {
         spawn_uring_workers(&node, &workers)?
     } else {
         Vec::new()
     };
     spawn_cron(node.clone())?;
-    tracing::info!(port, threads, shards = node.ks.shards(), run_id = %node.run_id, "Ready to accept connections tcp");
+    tracing::info!(port, threads, shards = node.ks().shards(), run_id = %node.run_id(), "Ready to accept connections tcp");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -175,7 +175,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         workers,
         uring,
     ))?;
-    node.clients.kill_where(|_| true);
+    node.clients().kill_where(|_| true);
     std::thread::sleep(Duration::from_millis(50));
     tracing::info!("Ferrocache is now ready to exit, bye bye...");
     Ok(())
@@ -231,7 +231,7 @@ fn spawn_worker(node: Arc<Node>, index: usize) -> anyhow::Result<WorkerTx> {
     std::thread::Builder::new()
         .name(format!("worker-{index}"))
         .spawn(move || {
-            let counters = node.metering.register_worker();
+            let counters = node.metering().register_worker();
             rt.block_on(async move {
                 while let Some(assign) = rx.recv().await {
                     let (std_stream, wire) = match assign {
@@ -280,7 +280,7 @@ fn spawn_uring_workers(
         }
     }
     if !handoffs.is_empty() {
-        node.io_uring.store(true, Ordering::Relaxed);
+        node.set_io_uring(true);
         tracing::info!(
             workers = handoffs.len(),
             "plain-TCP connections are served on io_uring"
@@ -296,7 +296,7 @@ async fn serve_tls(
     counters: Arc<crate::metering::Counters>,
     memcached: bool,
 ) {
-    let (Some(tls), Some(peer)) = (node.tls.clone(), connection::Peer::of(&stream)) else {
+    let (Some(tls), Some(peer)) = (node.tls().clone(), connection::Peer::of(&stream)) else {
         return;
     };
     match tokio::time::timeout(Duration::from_secs(10), tls.acceptor.accept(stream)).await {
@@ -355,7 +355,7 @@ async fn accept_until_shutdown(
             }
         }));
     }
-    let startup = node.config.load_full();
+    let startup = node.config_arc();
     if startup.metrics_port != 0 {
         let host = startup
             .bind
@@ -380,7 +380,7 @@ async fn accept_until_shutdown(
     }
     tasks.push(tokio::spawn(primary_link::supervise(node.clone())));
     if let Some((host, port)) = startup.replicaof.clone() {
-        node.repl.follow(host, port);
+        node.repl().follow(host, port);
     }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut shutdown = node.shutdown_signal();
@@ -401,11 +401,11 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
         .spawn(move || {
             let mut last_second = Instant::now();
             loop {
-                let cfg = node.config.load_full();
+                let cfg = node.config_arc();
                 let tick = Duration::from_millis(1000 / cfg.hz.max(1) as u64);
                 std::thread::sleep(tick);
-                node.ks.active_expire_cycle(now_ms(), tick / 4);
-                node.repl.wake_feeders();
+                node.ks().active_expire_cycle(now_ms(), tick / 4);
+                node.repl().wake_feeders();
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     close_idle_clients(&node, &cfg);
@@ -423,7 +423,7 @@ fn close_idle_clients(node: &Node, cfg: &Config) {
     let now = now_ms();
     let limit = cfg.timeout * 1000;
     let n = node
-        .clients
+        .clients()
         .kill_where(|c| now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) > limit);
     if n > 0 {
         tracing::debug!(closed = n, "closed idle clients");
@@ -433,8 +433,8 @@ fn close_idle_clients(node: &Node, cfg: &Config) {
 /// Once a second: keep replicas' links alive and their acknowledgements fresh, follow the backlog size, and
 /// remember that this node has held data.
 fn replication_heartbeat(node: &Node, cfg: &Config) {
-    let repl = &node.repl;
-    if repl.ids.lock().fresh && node.ks.total_keys() > 0 {
+    let repl = &node.repl();
+    if repl.ids.lock().fresh && node.ks().total_keys() > 0 {
         repl.ids.lock().fresh = false;
     }
     repl.stream.lock().set_size(cfg.repl_backlog_size as usize);
@@ -452,7 +452,7 @@ fn replication_heartbeat(node: &Node, cfg: &Config) {
 
 /// Loads the snapshot file if there is one; a damaged file stops the start (never a partial load).
 fn load_snapshot(node: &Node) -> anyhow::Result<()> {
-    let cfg = node.config.load_full();
+    let cfg = node.config_arc();
     let path = crate::snapshot::file::path_of(&cfg);
     if !path.exists() {
         return Ok(());
@@ -461,9 +461,9 @@ fn load_snapshot(node: &Node) -> anyhow::Result<()> {
     let started = Instant::now();
     let records = crate::snapshot::file::read(&path, key.as_ref())
         .with_context(|| format!("refusing to start from snapshot {}", path.display()))?;
-    let keys = crate::snapshot::file::load(&node.ks, records, &node.clock(&cfg));
+    let keys = crate::snapshot::file::load(node.ks(), records, &node.clock(&cfg));
     if keys > 0 {
-        node.repl.ids.lock().fresh = false;
+        node.repl().ids.lock().fresh = false;
     }
     tracing::info!(keys, file = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "DB loaded from disk");
     Ok(())

@@ -33,12 +33,12 @@ enum LinkError {
 
 /// Starts the link each time the node is told to follow a primary, until the node stops.
 pub async fn supervise(node: Arc<Node>) {
-    let mut requests = node.repl.link_requests();
+    let mut requests = node.repl().link_requests();
     // A request made before this task subscribed counts too.
     requests.mark_changed();
     while requests.changed().await.is_ok() {
         let generation = *requests.borrow_and_update();
-        let master = node.repl.ids.lock().master.clone();
+        let master = node.repl().ids.lock().master.clone();
         if let Some((host, port)) = master.filter(|_| current(&node, generation)) {
             start(node.clone(), host, port, generation);
         }
@@ -54,13 +54,13 @@ fn start(node: Arc<Node>, host: String, port: u16, generation: u64) {
                 Ok(()) | Err(LinkError::Stopped) => {}
                 Err(e) => {
                     tracing::warn!(primary = %host, port, error = %e, "replication link down");
-                    node.repl.ids.lock().link_error = Some(e.to_string());
+                    node.repl().ids.lock().link_error = Some(e.to_string());
                 }
             }
             if !current(&node, generation) {
                 break;
             }
-            node.repl.ids.lock().link = LinkState::Connecting;
+            node.repl().ids.lock().link = LinkState::Connecting;
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
@@ -68,8 +68,8 @@ fn start(node: Arc<Node>, host: String, port: u16, generation: u64) {
 }
 
 fn current(node: &Node, generation: u64) -> bool {
-    node.repl.link_generation.load(Ordering::Relaxed) == generation
-        && node.repl.role() == Role::Replica
+    node.repl().link_generation.load(Ordering::Relaxed) == generation
+        && node.repl().role() == Role::Replica
 }
 
 /// Reads one `+…`/`-…` line reply.
@@ -122,10 +122,9 @@ async fn run_link(
     tcp.set_nodelay(true)?;
     let addrs = (tcp.peer_addr()?, tcp.local_addr()?);
     let tls = node
-        .config
-        .load()
+        .config()
         .tls_replication
-        .then(|| node.tls.clone())
+        .then(|| node.tls().clone())
         .flatten();
     match tls {
         Some(tls) => {
@@ -158,7 +157,7 @@ async fn follow_over<S: LinkStream>(
     generation: u64,
 ) -> Result<(), LinkError> {
     let mut buf = Vec::new();
-    if let Some(pass) = node.config.load().masterauth.clone() {
+    if let Some(pass) = node.config().masterauth.clone() {
         command(&mut s, &mut buf, &[b"AUTH", pass.as_bytes()]).await?;
     }
     command(&mut s, &mut buf, &[b"PING"]).await?;
@@ -173,10 +172,10 @@ async fn follow_over<S: LinkStream>(
     // Always offer our history: a node with none has a random id the primary won't know, which means a full
     // sync, exactly like `PSYNC ? -1`.
     let (replid, offset) = {
-        let ids = node.repl.ids.lock();
+        let ids = node.repl().ids.lock();
         (
             ids.replid.clone(),
-            node.repl.stream.lock().end().to_string(),
+            node.repl().stream.lock().end().to_string(),
         )
     };
     let answer = command(
@@ -197,11 +196,11 @@ async fn follow_over<S: LinkStream>(
             load_full_sync(node, &mut s, &mut buf, id, off, *fresh == "1").await?;
         }
         ["CONTINUE", id] => {
-            let mut ids = node.repl.ids.lock();
+            let mut ids = node.repl().ids.lock();
             if ids.replid != *id {
                 // The primary was promoted: its history continues ours under a new id.
                 ids.replid2 = std::mem::replace(&mut ids.replid, id.to_string());
-                ids.second_offset = Some(node.repl.stream.lock().end());
+                ids.second_offset = Some(node.repl().stream.lock().end());
             }
             ids.partial_syncs_done += 1;
             tracing::info!(primary = %host, port, "partial resync accepted");
@@ -209,7 +208,7 @@ async fn follow_over<S: LinkStream>(
         _ => return Err(LinkError::Refused(answer)),
     }
     {
-        let mut ids = node.repl.ids.lock();
+        let mut ids = node.repl().ids.lock();
         ids.link = LinkState::Connected;
         ids.link_error = None;
         ids.last_io_ms = now_ms();
@@ -225,7 +224,7 @@ async fn load_full_sync<S: LinkStream>(
     offset: u64,
     primary_fresh: bool,
 ) -> Result<(), LinkError> {
-    let holds_data = node.ks.total_keys() > 0;
+    let holds_data = node.ks().total_keys() > 0;
     if primary_fresh && holds_data {
         // Never let an empty, newly started primary wipe a replica that holds data.
         return Err(LinkError::Refused(
@@ -234,7 +233,7 @@ async fn load_full_sync<S: LinkStream>(
                 .into(),
         ));
     }
-    node.repl.ids.lock().link = LinkState::Sync;
+    node.repl().ids.lock().link = LinkState::Sync;
     let mut reader = snapshot::Reader::new();
     let mut records = Vec::new();
     let mut flushed = false;
@@ -250,16 +249,16 @@ async fn load_full_sync<S: LinkStream>(
         records.clear();
         reader.feed(&chunk, &mut records)?;
         if !flushed {
-            for db in 0..node.ks.databases() {
-                node.ks.flush_db(db, true);
+            for db in 0..node.ks().databases() {
+                node.ks().flush_db(db, true);
             }
             flushed = true;
         }
         for r in records.drain(..) {
-            if r.db >= node.ks.databases() {
+            if r.db >= node.ks().databases() {
                 continue;
             }
-            let mut held = node.ks.lock_key(r.db, &r.key);
+            let mut held = node.ks().lock_key(r.db, &r.key);
             let (shard, h) = held.shard(r.db, &r.key);
             let entry = r.into_entry((h >> 32) as u32, clock.initial());
             shard.set(h, entry, 0);
@@ -267,14 +266,14 @@ async fn load_full_sync<S: LinkStream>(
     }
     reader.finish()?;
     {
-        let mut ids = node.repl.ids.lock();
+        let mut ids = node.repl().ids.lock();
         ids.replid = replid.to_string();
         ids.replid2 = "0".repeat(40);
         ids.second_offset = None;
         ids.full_syncs_done += 1;
         ids.fresh = false;
     }
-    node.repl.stream.lock().reset(offset);
+    node.repl().stream.lock().reset(offset);
     tracing::info!(
         keys = reader.keys(),
         offset,
@@ -313,14 +312,14 @@ async fn apply_stream<S: LinkStream>(
     generation: u64,
 ) -> Result<(), LinkError> {
     let info = Arc::new(ClientInfo::new(
-        node.clients.next_id(),
+        node.clients().next_id(),
         peer,
         local,
         -1,
         now_ms(),
     ));
     let user = Arc::new(crate::security::User::default_user());
-    let mut session = Session::new(info, node.metering.register_worker(), user);
+    let mut session = Session::new(info, node.metering().register_worker(), user);
     session.master_link = true;
     // Blocking commands in the stream (BLPOP …) found their data on the primary: here they never wait.
     session.blocking.in_exec = true;
@@ -350,7 +349,7 @@ async fn apply_stream<S: LinkStream>(
                     {
                         acks_due = true;
                     } else {
-                        let cfg = node.config.load();
+                        let cfg = node.config();
                         let clock = Clock {
                             now_ms: 0,
                             ..node.clock(&cfg)
@@ -365,7 +364,7 @@ async fn apply_stream<S: LinkStream>(
                 Err(e) => return Err(LinkError::Refused(format!("bad stream from primary: {e}"))),
             };
             let db = session.db;
-            node.repl
+            node.repl()
                 .stream
                 .lock()
                 .append_raw(&buf[pos..pos + len], Some(db));
@@ -382,7 +381,7 @@ async fn apply_stream<S: LinkStream>(
                     return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "primary closed the link").into());
                 }
                 buf.extend_from_slice(&tmp[..n]);
-                node.repl.ids.lock().last_io_ms = now_ms();
+                node.repl().ids.lock().last_io_ms = now_ms();
             }
             _ = ack_timer.tick() => {
                 if !current(node, generation) {
@@ -395,7 +394,7 @@ async fn apply_stream<S: LinkStream>(
 }
 
 async fn send_ack<S: LinkStream>(node: &Node, s: &mut S) -> Result<(), LinkError> {
-    let offset = node.repl.stream.lock().end().to_string();
+    let offset = node.repl().stream.lock().end().to_string();
     s.write_all(&encode_command(&[b"REPLCONF", b"ACK", offset.as_bytes()]))
         .await?;
     Ok(())

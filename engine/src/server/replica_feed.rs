@@ -25,7 +25,7 @@ pub async fn serve_replica<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     ip: String,
     req: PsyncRequest,
 ) -> std::io::Result<()> {
-    let repl = &node.repl;
+    let repl = &node.repl();
     if repl.role() != Role::Primary {
         socket
             .write_all(b"-ERR this node is not a primary: replicate from the primary directly\r\n")
@@ -65,11 +65,11 @@ async fn full_sync<S: AsyncWrite + Unpin>(
     node: &Arc<Node>,
     socket: &mut S,
 ) -> std::io::Result<u64> {
-    let repl = &node.repl;
+    let repl = &node.repl();
     let pin_id = repl.next_id();
-    let fresh = repl.ids.lock().fresh && node.ks.total_keys() == 0;
+    let fresh = repl.ids.lock().fresh && node.ks().total_keys() == 0;
     let (offset, shards, images) =
-        node.ks
+        node.ks()
             .begin_snapshot(now_ms(), snapshot::serialize_shard, || {
                 let mut s = repl.stream.lock();
                 let end = s.end();
@@ -88,7 +88,7 @@ async fn full_sync<S: AsyncWrite + Unpin>(
         let _ = tx.blocking_send(writer.take_chunk());
         let driver = {
             let n = ks_node.clone();
-            std::thread::spawn(move || n.ks.drive_snapshot())
+            std::thread::spawn(move || n.ks().drive_snapshot())
         };
         for _ in 0..shards {
             let Ok(image) = images.recv() else { break };
@@ -130,7 +130,7 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     link: &ReplicaLink,
     pos: &mut u64,
 ) -> std::io::Result<()> {
-    let repl = &node.repl;
+    let repl = &node.repl();
     let (mut reader, mut writer) = tokio::io::split(socket);
     let mut inbuf = Vec::with_capacity(1024);
     let mut readbuf = [0u8; 1024];
@@ -245,7 +245,7 @@ pub async fn failover(
     timeout: Duration,
     force: bool,
 ) -> FailoverResult {
-    let repl = &node.repl;
+    let repl = &node.repl();
     if repl.role() != Role::Primary {
         return Err("ERR FAILOVER is not valid when server is a replica.".into());
     }
@@ -281,7 +281,7 @@ async fn hand_over(
     timeout: Duration,
     force: bool,
 ) -> FailoverResult {
-    let repl = &node.repl;
+    let repl = &node.repl();
     // Writes are paused: after this GETACK the stream stops growing, so the target can match it exactly and
     // this node can later continue from the same offset as its replica.
     repl.propagate_global(&[b"REPLCONF", b"GETACK", b"*"]);
@@ -303,12 +303,12 @@ async fn hand_over(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let auth = node.config.load().masterauth.clone();
+    let auth = node.config().masterauth.clone();
     promote_remote(&to.ip, to.port, auth.as_deref())
         .await
         .map_err(|e| format!("ERR FAILOVER could not promote the target: {e}"))?;
     repl.follow(to.ip.clone(), to.port);
-    node.ks.set_passive_expiry(true);
+    node.ks().set_passive_expiry(true);
     tracing::info!(new_primary = %to.ip, port = to.port, offset = target, "failover complete, now a replica");
     Ok(())
 }

@@ -106,7 +106,7 @@ pub(crate) fn spawn(
                     return;
                 }
             };
-            let counters = node.metering.register_worker();
+            let counters = node.metering().register_worker();
             // Tasks that commands start (a replication link after REPLICAOF) run on the paired tokio worker.
             let runtime = tokio.runtime().clone();
             let _entered = runtime.enter();

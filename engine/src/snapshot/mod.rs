@@ -22,6 +22,8 @@
 
 pub mod file;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use crate::keyspace::entry::Kind;
 use crate::keyspace::hash::Hash;
 use crate::keyspace::list::List;
@@ -524,6 +526,56 @@ impl Reader {
         let len = self.take(4)?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         self.take(len).map(<[u8]>::to_vec)
+    }
+}
+
+/// The node's record of snapshot saves: SAVE, BGSAVE and `LASTSAVE`/`INFO persistence` read and write it.
+#[derive(Debug)]
+pub struct Saves {
+    last_save: AtomicU64,
+    running: AtomicBool,
+    last_ok: AtomicBool,
+}
+
+impl Saves {
+    /// A record that counts `now_secs` (the start) as the last save.
+    pub fn new(now_secs: u64) -> Saves {
+        Saves {
+            last_save: AtomicU64::new(now_secs),
+            running: AtomicBool::new(false),
+            last_ok: AtomicBool::new(true),
+        }
+    }
+
+    /// Unix seconds of the last successful save (or of the start).
+    pub fn last_save(&self) -> u64 {
+        self.last_save.load(Ordering::Relaxed)
+    }
+
+    /// Records a successful save at `secs`.
+    pub fn saved(&self, secs: u64) {
+        self.last_save.store(secs, Ordering::Relaxed);
+    }
+
+    /// Claims the one background save slot; false when a BGSAVE already runs.
+    pub fn begin_background(&self) -> bool {
+        !self.running.swap(true, Ordering::SeqCst)
+    }
+
+    /// Ends the background save, recording whether it succeeded.
+    pub fn end_background(&self, ok: bool) {
+        self.last_ok.store(ok, Ordering::Relaxed);
+        self.running.store(false, Ordering::SeqCst);
+    }
+
+    /// True while a BGSAVE runs.
+    pub fn background_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// True when the last BGSAVE succeeded.
+    pub fn last_background_ok(&self) -> bool {
+        self.last_ok.load(Ordering::Relaxed)
     }
 }
 
