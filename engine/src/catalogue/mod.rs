@@ -19,6 +19,9 @@ use std::sync::LazyLock;
 
 pub use commands::COMMANDS;
 
+/// The Redis version whose commands this catalogue describes, as clients are told (HELLO, INFO).
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
+
 /// Modifies the dataset.
 pub const WRITE: u32 = 1;
 /// Only reads the dataset.

@@ -6,12 +6,8 @@ use super::args::{self, is, Args};
 use super::call::Call;
 use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
-use super::transaction;
-use crate::catalogue::COMMANDS;
+use crate::catalogue::{self, COMMANDS};
 use crate::clock::now_ms;
-
-/// The Redis version this engine is compatible with, reported to clients that adapt to the server version.
-pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// PING [message]
 pub fn ping(c: &mut Call) -> CmdResult {
@@ -148,7 +144,7 @@ fn hello_reply(c: &mut Call) {
     c.out.bulk(b"server");
     c.out.bulk(b"redis");
     c.out.bulk(b"version");
-    c.out.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    c.out.bulk(catalogue::REDIS_COMPAT_VERSION.as_bytes());
     c.out.bulk(b"proto");
     c.out.int(proto);
     c.out.bulk(b"id");
@@ -179,7 +175,7 @@ pub fn quit(c: &mut Call) -> CmdResult {
 
 /// RESET: back to a fresh connection's state.
 pub fn reset(c: &mut Call) -> CmdResult {
-    transaction::discard_state(c.node, c.session);
+    c.session.discard_transaction(c.node.ks());
     c.node
         .pubsub()
         .remove_all(&mut c.session.subs, c.session.info.id);

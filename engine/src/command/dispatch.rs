@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::call::Call;
 use super::error::{CmdError, CmdResult};
 use super::session::Session;
-use super::{pubsub, table, tracking, transaction};
+use super::{pubsub, table, tracking};
 use crate::catalogue::{self, Scope, Spec, COMMANDS};
 use crate::config::Config;
 use crate::keyspace::evict::{EvictError, Evictor};
@@ -218,7 +218,7 @@ pub fn execute(
                 return;
             }
         }
-        transaction::queue(session, idx, args);
+        session.queue(idx, args);
         out.simple("QUEUED");
         return;
     }

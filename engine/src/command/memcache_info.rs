@@ -21,7 +21,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::memcache::{Ctx, DB, MEMCACHED_COMPAT_VERSION};
+use super::memcache_item::{Ctx, DB, MEMCACHED_COMPAT_VERSION};
 use crate::clock::now_ms;
 use crate::metering::memcache::{Stat, STATS, STAT_NAMES};
 use crate::protocol::memcache::Tokens;

@@ -11,7 +11,7 @@
 //! `W` once when less than 30 s of TTL remain, and `mg k N30` creates an empty item on a miss and hands out `W`.
 //! The `E` flag sets the CAS unique explicitly; `b` means the key is base64.
 
-use super::memcache::{
+use super::memcache_item::{
     arith_at, expiry, put_item, room_for_write, ttl_seconds, ArithError, Ctx, DB,
 };
 use crate::keyspace::entry::{ITEM_FETCHED, ITEM_STALE, ITEM_WON};

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod list;
 pub mod memcache;
 pub mod memcache_info;
+pub mod memcache_item;
 pub mod memcache_meta;
 pub mod pubsub;
 pub mod replication;

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 
 use super::args::{self, is, Args};
 use super::call::Call;
-use super::connection::REDIS_COMPAT_VERSION;
 use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
 use crate::catalogue::{self, Begin, Find, KeySpec, COMMANDS};
@@ -488,10 +487,11 @@ fn info_server(c: &mut Call, t: &mut String) {
     };
     let _ = write!(
         t,
-        "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\n\
+        "# Server\r\nredis_version:{}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\n\
          os:{} {}\r\narch_bits:64\r\nmultiplexing_api:{api}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
          server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\n\
          io_threads_active:0\r\nthreads:{}\r\nshards_per_db:{}\r\nexecutable:{}\r\n",
+        catalogue::REDIS_COMPAT_VERSION,
         env!("CARGO_PKG_VERSION"),
         std::env::consts::OS,
         std::env::consts::ARCH,

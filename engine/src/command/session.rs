@@ -1,11 +1,13 @@
 //! The state of one client connection that commands read and change: selected database, authentication,
 //! protocol version (kept in the reply writer), an open transaction and watched keys.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::blocking::BlockState;
 use crate::clients::ClientInfo;
 use crate::keyspace::evict::Evictor;
+use crate::keyspace::Keyspace;
 use crate::metering::Counters;
 
 /// A command queued inside MULTI.
@@ -111,6 +113,33 @@ pub enum Deferred {
 }
 
 impl Session {
+    /// Adds a command to the open transaction (MULTI … EXEC).
+    pub fn queue(&mut self, idx: usize, args: &[&[u8]]) {
+        if let Some(q) = &mut self.multi {
+            q.push(Queued {
+                idx,
+                args: args.iter().map(|a| a.to_vec()).collect(),
+            });
+            self.info.multi_len.store(q.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets watched keys, taking each key's shard lock in turn (the caller holds no lock).
+    pub fn unwatch_all(&mut self, ks: &Keyspace) {
+        for w in self.watched.drain(..) {
+            let mut held = ks.lock_key(w.db, &w.key);
+            held.shard(w.db, &w.key).0.unwatch(&w.key);
+        }
+    }
+
+    /// Leaves any open transaction and forgets watched keys (DISCARD, RESET, a closing connection).
+    pub fn discard_transaction(&mut self, ks: &Keyspace) {
+        self.multi = None;
+        self.multi_error = false;
+        self.info.in_multi.store(false, Ordering::Relaxed);
+        self.unwatch_all(ks);
+    }
+
     /// A new session for a registered client.
     pub fn new(
         info: Arc<ClientInfo>,

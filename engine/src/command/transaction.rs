@@ -12,22 +12,9 @@ use super::call::Call;
 use super::dispatch::{ensure_memory, lock_set, run};
 use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
-use super::session::Session;
-use super::session::{Queued, Watched};
+use super::session::Watched;
 use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::LockSet;
-use crate::node::Node;
-
-/// Adds a command to the open transaction.
-pub fn queue(session: &mut Session, idx: usize, args: &[&[u8]]) {
-    if let Some(q) = &mut session.multi {
-        q.push(Queued {
-            idx,
-            args: args.iter().map(|a| a.to_vec()).collect(),
-        });
-        session.info.multi_len.store(q.len(), Ordering::Relaxed);
-    }
-}
 
 /// MULTI
 pub fn multi(c: &mut Call) -> CmdResult {
@@ -42,28 +29,12 @@ pub fn multi(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Forgets watched keys, taking each key's shard lock in turn (the caller holds no lock).
-pub fn unwatch_all(node: &Node, session: &mut Session) {
-    for w in session.watched.drain(..) {
-        let mut held = node.ks().lock_key(w.db, &w.key);
-        held.shard(w.db, &w.key).0.unwatch(&w.key);
-    }
-}
-
-/// Leaves any open transaction and forgets watched keys.
-pub fn discard_state(node: &Node, session: &mut Session) {
-    session.multi = None;
-    session.multi_error = false;
-    session.info.in_multi.store(false, Ordering::Relaxed);
-    unwatch_all(node, session);
-}
-
 /// DISCARD
 pub fn discard(c: &mut Call) -> CmdResult {
     if c.session.multi.is_none() {
         return Err(CmdError::err("DISCARD without MULTI"));
     }
-    discard_state(c.node, c.session);
+    c.session.discard_transaction(c.node.ks());
     c.out.ok();
     Ok(())
 }
@@ -95,7 +66,7 @@ pub fn watch(c: &mut Call) -> CmdResult {
 
 /// UNWATCH
 pub fn unwatch(c: &mut Call) -> CmdResult {
-    unwatch_all(c.node, c.session);
+    c.session.unwatch_all(c.node.ks());
     c.out.ok();
     Ok(())
 }
@@ -107,7 +78,7 @@ pub fn exec(c: &mut Call) -> CmdResult {
     };
     c.session.info.in_multi.store(false, Ordering::Relaxed);
     if std::mem::take(&mut c.session.multi_error) {
-        unwatch_all(c.node, c.session);
+        c.session.unwatch_all(c.node.ks());
         return Err(CmdError::Msg(
             "EXECABORT Transaction discarded because of previous errors.".into(),
         ));
@@ -117,11 +88,11 @@ pub fn exec(c: &mut Call) -> CmdResult {
         .any(|q| COMMANDS[q.idx].has(catalogue::DENY_OOM))
     {
         if let Err(e) = ensure_memory(c.node, c.cfg, &c.clock, &mut c.session.evictor) {
-            unwatch_all(c.node, c.session);
+            c.session.unwatch_all(c.node.ks());
             return Err(e);
         }
     }
-    let ks = &c.node.ks();
+    let ks = c.node.ks();
     let mut set = LockSet::new();
     let mut db = c.session.db;
     let argv: Vec<Vec<&[u8]>> = queue

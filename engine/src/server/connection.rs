@@ -21,7 +21,7 @@ use crate::catalogue::{self, COMMANDS};
 use crate::clients::ClientInfo;
 use crate::clock::now_ms;
 use crate::command::session::Deferred;
-use crate::command::{self, transaction, Session};
+use crate::command::{self, Session};
 use crate::metering::Counters;
 use crate::node::Node;
 use crate::protocol::reply::Reply;
@@ -197,7 +197,7 @@ pub(super) fn register(node: &Node, peer: &Peer) -> Arc<ClientInfo> {
 /// Releases the command state a connection held: its transaction, blocking and pub/sub state.
 fn release(node: &Node, session: &mut Session) {
     let id = session.info.id;
-    transaction::discard_state(node, session);
+    session.discard_transaction(node.ks());
     session.blocking.finish(node.blocking(), id);
     if session.mailbox.is_some() {
         node.pubsub().disconnect(&mut session.subs, id, now_ms());

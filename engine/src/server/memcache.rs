@@ -18,7 +18,8 @@ use tokio::net::TcpStream;
 use super::connection::{self, ClientStream, Peer};
 use super::read_buffer::{ReadBuffer, READ_CHUNK};
 
-use crate::command::memcache::{self as mc, Ctx};
+use crate::command::memcache as mc;
+use crate::command::memcache_item::Ctx;
 use crate::command::Session;
 use crate::metering::Counters;
 use crate::node::Node;
