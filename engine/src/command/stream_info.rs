@@ -47,6 +47,22 @@ pub fn xinfo_stream(c: &mut Call) -> CmdResult {
     let mut a = c.args().checked(|n| n >= 1)?;
     let key = a.key()?;
     let full = full_count(&mut a)?;
+    describe(c, key, |out, s| match full {
+        None => {
+            stream_summary(out, s);
+            Ok(1)
+        }
+        Some(count) => Ok(stream_full(out, s, count)),
+    })
+}
+
+/// Writes what `f` says about the stream at `key` (`ERR no such key` when there is none) and counts the
+/// elements it touched.
+fn describe(
+    c: &mut Call,
+    key: &[u8],
+    f: impl FnOnce(&mut Reply, &Stream) -> Result<usize, CmdError>,
+) -> CmdResult {
     let resp3 = c.out.resp3;
     let Some(s) = stream_at(c, key)? else {
         return Err(CmdError::NoSuchKey);
@@ -55,13 +71,7 @@ pub fn xinfo_stream(c: &mut Call) -> CmdResult {
         buf: Vec::new(),
         resp3,
     };
-    let touched = match full {
-        None => {
-            stream_summary(&mut out, s);
-            1
-        }
-        Some(count) => stream_full(&mut out, s, count),
-    };
+    let touched = f(&mut out, s)?;
     c.out.buf.extend_from_slice(&out.buf);
     c.touched(touched);
     Ok(())
@@ -70,22 +80,13 @@ pub fn xinfo_stream(c: &mut Call) -> CmdResult {
 /// XINFO GROUPS key
 pub fn xinfo_groups(c: &mut Call) -> CmdResult {
     let key = c.args().checked(|n| n == 1)?.key()?;
-    let resp3 = c.out.resp3;
-    let Some(s) = stream_at(c, key)? else {
-        return Err(CmdError::NoSuchKey);
-    };
-    let mut out = Reply {
-        buf: Vec::new(),
-        resp3,
-    };
-    out.array(s.groups.len());
-    for (name, g) in &s.groups {
-        group_summary(&mut out, s, name, g);
-    }
-    let touched = s.groups.len();
-    c.out.buf.extend_from_slice(&out.buf);
-    c.touched(touched);
-    Ok(())
+    describe(c, key, |out, s| {
+        out.array(s.groups.len());
+        for (name, g) in &s.groups {
+            group_summary(out, s, name, g);
+        }
+        Ok(s.groups.len())
+    })
 }
 
 /// XINFO CONSUMERS key group
@@ -93,37 +94,28 @@ pub fn xinfo_consumers(c: &mut Call) -> CmdResult {
     let mut a = c.args().checked(|n| n == 2)?;
     let (key, group) = (a.key()?, a.bytes()?);
     let now = c.clock.now_ms;
-    let resp3 = c.out.resp3;
-    let Some(s) = stream_at(c, key)? else {
-        return Err(CmdError::NoSuchKey);
-    };
-    let Some(g) = s.groups.get(group) else {
-        return Err(CmdError::Msg(format!(
-            "NOGROUP No such consumer group '{}' for key name '{}'",
-            args::text(group),
-            args::text(key)
-        )));
-    };
-    let mut out = Reply {
-        buf: Vec::new(),
-        resp3,
-    };
-    out.array(g.consumers.len());
-    for cons in g.consumers.values() {
-        out.map(4);
-        out.bulk(b"name");
-        out.bulk(&cons.name);
-        out.bulk(b"pending");
-        out.int(cons.pending.len() as i64);
-        out.bulk(b"idle");
-        out.int(now.saturating_sub(cons.seen_ms) as i64);
-        out.bulk(b"inactive");
-        out.int(cons.active_ms.map_or(-1, |t| now.saturating_sub(t) as i64));
-    }
-    let touched = g.consumers.len();
-    c.out.buf.extend_from_slice(&out.buf);
-    c.touched(touched);
-    Ok(())
+    describe(c, key, |out, s| {
+        let Some(g) = s.groups.get(group) else {
+            return Err(CmdError::Msg(format!(
+                "NOGROUP No such consumer group '{}' for key name '{}'",
+                args::text(group),
+                args::text(key)
+            )));
+        };
+        out.array(g.consumers.len());
+        for cons in g.consumers.values() {
+            out.map(4);
+            out.bulk(b"name");
+            out.bulk(&cons.name);
+            out.bulk(b"pending");
+            out.int(cons.pending.len() as i64);
+            out.bulk(b"idle");
+            out.int(now.saturating_sub(cons.seen_ms) as i64);
+            out.bulk(b"inactive");
+            out.int(cons.active_ms.map_or(-1, |t| now.saturating_sub(t) as i64));
+        }
+        Ok(g.consumers.len())
+    })
 }
 
 /// The counters every XINFO STREAM form starts with.
