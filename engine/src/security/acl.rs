@@ -37,6 +37,8 @@ pub struct User {
     /// SHA-256 digests of accepted passwords.
     pub passwords: BTreeSet<[u8; 32]>,
     allowed: Vec<bool>,
+    /// Every command is allowed: kept with `allowed`, because every command of an unrestricted user asks.
+    all_allowed: bool,
     /// Allowed first arguments of otherwise denied commands (`+config|get`).
     allowed_subcommands: BTreeSet<(usize, Vec<u8>)>,
     /// The command rules as given, normalised, for ACL GETUSER/LIST.
@@ -129,6 +131,7 @@ impl User {
             nopass: false,
             passwords: BTreeSet::new(),
             allowed: vec![false; COMMANDS.len()],
+            all_allowed: false,
             allowed_subcommands: BTreeSet::new(),
             command_rules: vec!["-@all".into()],
             keys: Vec::new(),
@@ -158,6 +161,12 @@ impl User {
 
     /// Applies one rule.
     pub fn apply(&mut self, rule: &str) -> Result<(), RuleError> {
+        let applied = self.apply_rule(rule);
+        self.all_allowed = self.allowed.iter().all(|a| *a);
+        applied
+    }
+
+    fn apply_rule(&mut self, rule: &str) -> Result<(), RuleError> {
         let lower = rule.to_ascii_lowercase();
         match lower.as_str() {
             "on" => self.enabled = true,
@@ -289,7 +298,7 @@ impl User {
 
     /// True when every command and key is allowed (the fast path skips checks).
     pub fn unrestricted(&self) -> bool {
-        self.allowed.iter().all(|a| *a)
+        self.all_allowed
             && self
                 .keys
                 .iter()
