@@ -26,7 +26,7 @@ pub struct Call<'a, 'k> {
     /// The arguments, the command name first.
     pub args: &'a [&'a [u8]],
     /// How many arguments name the command: 1, or 2 for a subcommand.
-    pub first: usize,
+    pub(super) first: usize,
 }
 
 impl<'a> Call<'a, '_> {

@@ -96,7 +96,6 @@ fn entries_read_arg(arg: &[u8]) -> Result<Option<u64>, CmdError> {
 /// XGROUP HELP
 pub fn xgroup_help(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    c.replicate_as(&[]);
     c.out.help(&[
         "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CREATE <key> <groupname> <id|$> [option]",
