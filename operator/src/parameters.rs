@@ -1,7 +1,7 @@
 //! The engine's parameter table, as parameter groups see it: names, value types, ranges, and whether a change
 //! applies live (`CONFIG SET`) or needs a restart.
 //!
-//! This is a copy of the table in `engine/src/config.rs` (the operator shares no code with the engine, only the
+//! This is a copy of the table in `engine/src/config/mod.rs` (the operator shares no code with the engine, only the
 //! wire protocol and these names); a change there must be mirrored here. Parameters the operator derives from
 //! the spec (`port`, `bind`, `requirepass`, `maxmemory`, `metering`) are refused in groups with the field to use.
 

@@ -5,9 +5,9 @@
 use ferrocache_operator::api::ChangeType;
 use ferrocache_operator::parameters::{MANAGED, PARAMETERS};
 
-/// (name, mutable) for every `Param { name: "...", mutable: ... }` in engine/src/config.rs.
+/// (name, mutable) for every `Param { name: "...", mutable: ... }` in engine/src/config/mod.rs.
 fn engine_params() -> Vec<(String, bool)> {
-    let source = include_str!("../../engine/src/config.rs");
+    let source = include_str!("../../engine/src/config/mod.rs");
     let mut out = Vec::new();
     let mut rest = source;
     while let Some(i) = rest.find("name: \"") {
