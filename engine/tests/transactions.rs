@@ -192,3 +192,33 @@ fn transactions_are_atomic_across_threads() {
     movers.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(run(&mut c, "GET", &["y"]).unwrap(), bulk("2000"));
 }
+
+#[test]
+fn commands_that_cannot_run_under_exec_locks_are_refused_inside_multi() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let mut other = e.conn();
+    for refused in [
+        vec!["SAVE"],
+        vec!["SHUTDOWN"],
+        vec!["REPLICAOF", "127.0.0.1", "1"],
+    ] {
+        run(&mut c, "MULTI", &[]).unwrap();
+        run(&mut c, "SET", &["a", "1"]).unwrap();
+        assert_eq!(
+            err(&mut c, refused[0], &refused[1..]),
+            "ERR Command not allowed inside a transaction",
+            "{refused:?}"
+        );
+        assert_eq!(
+            err(&mut c, "EXEC", &[]),
+            "EXECABORT Transaction discarded because of previous errors."
+        );
+        // Nothing ran, and the node still serves everyone.
+        assert_eq!(run(&mut other, "EXISTS", &["a"]).unwrap(), Value::Int(0));
+        assert_eq!(
+            run(&mut other, "PING", &[]).unwrap(),
+            Value::SimpleString("PONG".into())
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::{
     Cost, KeySpec, Scope, Spec, ADMIN, BLOCKING, CONNECTION_CONTROL, DANGEROUS, DENY_OOM, FAST,
-    NO_AUTH, READONLY, TX_CONTROL, WHOLE_DB, WRITE,
+    NO_AUTH, NO_MULTI, READONLY, TX_CONTROL, WHOLE_DB, WRITE,
 };
 
 /// A row's keys and what it locks beyond them.
@@ -256,16 +256,16 @@ pub static COMMANDS: &[Spec] = &[
     row!("monitor", 1, ADMIN, NO_KEYS, "server", "Streams every command the node runs."),
     row!("slowlog", -2, ADMIN, NO_KEYS, "server", "Reads or resets the slow log."),
     row!("latency", -2, ADMIN, NO_KEYS, "server", "Reads or resets latency spikes."),
-    row!("save", 1, ADMIN, NO_KEYS, "server", "Writes the snapshot file."),
+    row!("save", 1, ADMIN | NO_MULTI, NO_KEYS, "server", "Writes the snapshot file."),
     row!("bgsave", -1, ADMIN, NO_KEYS, "server", "Writes the snapshot file in the background."),
-    row!("shutdown", -1, ADMIN, NO_KEYS, "server", "Stops the server."),
+    row!("shutdown", -1, ADMIN | NO_MULTI, NO_KEYS, "server", "Stops the server."),
     // replication
-    row!("replicaof", 3, ADMIN, NO_KEYS, "server", "Follows a primary, or becomes one."),
-    row!("slaveof", 3, ADMIN, NO_KEYS, "server", "Follows a primary, or becomes one."),
+    row!("replicaof", 3, ADMIN | NO_MULTI, NO_KEYS, "server", "Follows a primary, or becomes one."),
+    row!("slaveof", 3, ADMIN | NO_MULTI, NO_KEYS, "server", "Follows a primary, or becomes one."),
     row!("role", 1, FAST | DANGEROUS, NO_KEYS, "server", "Returns the replication role."),
     row!("replconf", -1, ADMIN, NO_KEYS, "server", "Replica handshake options."),
-    row!("psync", -3, ADMIN, NO_KEYS, "server", "Starts replication from an offset."),
-    row!("sync", 1, ADMIN, NO_KEYS, "server", "Starts replication with a full sync."),
+    row!("psync", -3, ADMIN | NO_MULTI, NO_KEYS, "server", "Starts replication from an offset."),
+    row!("sync", 1, ADMIN | NO_MULTI, NO_KEYS, "server", "Starts replication with a full sync."),
     row!("wait", 3, 0, NO_KEYS, "generic", "Waits for replicas to acknowledge writes."),
     row!("failover", -1, ADMIN, NO_KEYS, "server", "Hands the primary role to a replica."),
     // transactions

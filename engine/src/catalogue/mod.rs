@@ -44,6 +44,9 @@ pub const BLOCKING: u32 = 1 << 8;
 pub const WHOLE_DB: u32 = 1 << 9;
 /// Manages the connection itself (CLIENT …): a pending one-shot `CLIENT CACHING` survives it.
 pub const CONNECTION_CONTROL: u32 = 1 << 10;
+/// Refused inside MULTI: it needs every shard (SAVE), ends the node (SHUTDOWN) or turns the connection into
+/// something else (SYNC), none of which can run under the locks EXEC holds.
+pub const NO_MULTI: u32 = 1 << 11;
 
 /// Where the search for keys begins (Redis 7's `begin_search`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,6 +269,7 @@ impl Spec {
             (NO_AUTH, "no_auth"),
             (FAST, "fast"),
             (BLOCKING, "blocking"),
+            (NO_MULTI, "no_multi"),
         ]
         .iter()
         .filter(|(f, _)| self.has(*f))

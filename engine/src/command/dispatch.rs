@@ -212,6 +212,10 @@ pub fn execute(
         return;
     }
     if session.multi.is_some() && !spec.has(catalogue::TX_CONTROL) {
+        if spec.has(catalogue::NO_MULTI) {
+            let e = CmdError::err("Command not allowed inside a transaction");
+            return reject(node, session, out, idx, &e);
+        }
         if spec.has(catalogue::DENY_OOM) {
             if let Err(e) = ensure_memory(node, cfg, &clock, &mut session.evictor) {
                 reject(node, session, out, idx, &e);
