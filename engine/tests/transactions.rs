@@ -222,3 +222,35 @@ fn commands_that_cannot_run_under_exec_locks_are_refused_inside_multi() {
         );
     }
 }
+
+#[test]
+fn flushing_touches_only_watched_keys_that_existed() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let mut other = e.conn();
+    for flush in [vec!["FLUSHALL"], vec!["FLUSHDB"], vec!["SWAPDB", "0", "1"]] {
+        run(&mut c, "WATCH", &["missing"]).unwrap();
+        run(&mut other, "SET", &["unwatched", "1"]).unwrap();
+        run(&mut other, flush[0], &flush[1..]).unwrap();
+        run(&mut c, "MULTI", &[]).unwrap();
+        run(&mut c, "SET", &["x", "1"]).unwrap();
+        assert_eq!(
+            run(&mut c, "EXEC", &[]).unwrap(),
+            Value::Array(vec![Value::Okay]),
+            "{flush:?} touched nothing watched"
+        );
+        run(&mut other, "FLUSHALL", &[]).unwrap();
+
+        run(&mut other, "SET", &["present", "1"]).unwrap();
+        run(&mut c, "WATCH", &["present"]).unwrap();
+        run(&mut other, flush[0], &flush[1..]).unwrap();
+        run(&mut c, "MULTI", &[]).unwrap();
+        run(&mut c, "SET", &["x", "1"]).unwrap();
+        assert_eq!(
+            run(&mut c, "EXEC", &[]).unwrap(),
+            Value::Nil,
+            "{flush:?} removed a watched key"
+        );
+        run(&mut other, "FLUSHALL", &[]).unwrap();
+    }
+}

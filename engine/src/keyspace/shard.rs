@@ -231,17 +231,46 @@ impl Shard {
         self.table.shrink_to_fit_load();
     }
 
-    /// Removes every key, returning the entries so the caller may free them elsewhere.
+    /// Removes every key, returning the entries so the caller may free them elsewhere. Watchers of the keys that
+    /// existed see a change; a watched key that did not exist is left alone (as Redis' FLUSHALL does).
     pub fn clear(&mut self) -> Vec<Option<Entry>> {
-        self.watched.values_mut().for_each(|w| w.version += 1);
+        let entries = self.table.take_all();
+        if !self.watched.is_empty() {
+            for e in entries.iter().flatten() {
+                if let Some(w) = self.watched.get_mut(e.key()) {
+                    w.version += 1;
+                }
+            }
+        }
         self.entry_bytes = 0;
-        self.table.take_all()
+        entries
     }
 
-    /// Exchanges the contents of two shards (SWAPDB); watchers of both are invalidated.
+    /// Exchanges the contents of two shards (SWAPDB). A watched key that exists on either side sees a change.
     pub fn swap_contents(&mut self, other: &mut Shard) {
-        for s in [&mut *self, &mut *other] {
-            s.watched.values_mut().for_each(|w| w.version += 1);
+        if !self.watched.is_empty() || !other.watched.is_empty() {
+            let present: std::collections::HashSet<&[u8]> = self
+                .table
+                .iter()
+                .chain(other.table.iter())
+                .map(Entry::key)
+                .collect();
+            let touched = |s: &Shard| -> Vec<Box<[u8]>> {
+                s.watched
+                    .keys()
+                    .filter(|k| present.contains(&k[..]))
+                    .cloned()
+                    .collect()
+            };
+            let (mine, theirs) = (touched(self), touched(other));
+            drop(present);
+            for (s, keys) in [(&mut *self, mine), (&mut *other, theirs)] {
+                for k in keys {
+                    if let Some(w) = s.watched.get_mut(&k) {
+                        w.version += 1;
+                    }
+                }
+            }
         }
         std::mem::swap(&mut self.table, &mut other.table);
         std::mem::swap(&mut self.entry_bytes, &mut other.entry_bytes);
