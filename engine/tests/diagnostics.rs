@@ -160,3 +160,36 @@ fn transparent_huge_pages_are_off_unless_asked_for() {
     let kept = Engine::start(&["--set", "disable-thp=no"]);
     assert_eq!(thp_enabled(kept.pid()).as_deref(), Some("1"));
 }
+
+#[test]
+fn monitor_shows_a_transaction_in_the_order_it_ran() {
+    let e = Engine::start(&[]);
+    let mut m = e.raw();
+    assert_eq!(common::roundtrip(&mut m, b"MONITOR\r\n", 5), b"+OK\r\n");
+    let mut c = e.conn();
+    run(&mut c, "MULTI", &[]).unwrap();
+    run(&mut c, "SET", &["foo", "bar"]).unwrap();
+    run(&mut c, "INCR", &["n"]).unwrap();
+    run(&mut c, "EXEC", &[]).unwrap();
+    run(&mut c, "PING", &[]).unwrap();
+    let text = String::from_utf8(common::read_until(&mut m, b"\"PING\"\r\n")).unwrap();
+    let order: Vec<&str> = [
+        "\"MULTI\"",
+        "\"SET\" \"foo\" \"bar\"",
+        "\"INCR\" \"n\"",
+        "\"EXEC\"",
+        "\"PING\"",
+    ]
+    .into_iter()
+    .map(|needle| {
+        text.lines()
+            .find(|l| l.ends_with(needle))
+            .unwrap_or_else(|| panic!("{needle} missing from {text}"))
+    })
+    .collect();
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|l| text.find(l).unwrap_or(usize::MAX))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+}

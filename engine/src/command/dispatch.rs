@@ -8,7 +8,7 @@ use super::call::Call;
 use super::error::{CmdError, CmdResult};
 use super::session::Session;
 use super::{pubsub, table, tracking};
-use crate::catalogue::{self, Scope, Spec, COMMANDS};
+use crate::catalogue::{self, Cost, Scope, Spec, COMMANDS};
 use crate::config::Config;
 use crate::keyspace::evict::{EvictError, Evictor};
 use crate::keyspace::{Clock, Held, Keyspace, LockSet};
@@ -232,15 +232,27 @@ pub fn execute(
             return;
         }
     }
-    if node.monitors().active() && !session.master_link && !spec.has(catalogue::ADMIN) {
-        let now_us = crate::clock::now_us();
-        node.monitors()
-            .feed(now_us, session.db, &session.info.addr.to_string(), args);
+    // EXEC shows after the commands it ran (each shown as it runs), as Redis orders them.
+    let exec = spec.cost == Cost::Transaction;
+    if !exec {
+        show_to_monitors(node, session, spec, args);
     }
     let mut set = LockSet::new();
     lock_set(idx, args, session.db, node.ks(), &mut set);
     let mut held = node.ks().lock(&mut set);
     run(node, cfg, clock, session, out, &mut held, idx, args);
+    if exec {
+        show_to_monitors(node, session, spec, args);
+    }
+}
+
+/// Shows a command to clients in MONITOR mode (not administrative commands, not a primary's stream).
+pub fn show_to_monitors(node: &Node, session: &Session, spec: &Spec, args: &[&[u8]]) {
+    if node.monitors().active() && !session.master_link && !spec.has(catalogue::ADMIN) {
+        let now_us = crate::clock::now_us();
+        node.monitors()
+            .feed(now_us, session.db, &session.info.addr.to_string(), args);
+    }
 }
 
 fn reject(node: &Node, session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {

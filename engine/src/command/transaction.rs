@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use super::args::Args;
 use super::call::Call;
-use super::dispatch::{ensure_memory, lock_set, run};
+use super::dispatch::{ensure_memory, lock_set, run, show_to_monitors};
 use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
 use super::session::Watched;
@@ -137,6 +137,7 @@ pub fn exec(c: &mut Call) -> CmdResult {
     c.out.array(queue.len());
     let outer_in_exec = std::mem::replace(&mut c.session.blocking.in_exec, true);
     for (q, args) in queue.iter().zip(&argv) {
+        show_to_monitors(c.node, c.session, &COMMANDS[q.idx], args);
         run(
             c.node, c.cfg, c.clock, c.session, c.out, &mut held, q.idx, args,
         );
