@@ -190,6 +190,15 @@ fn config_get_set_with_globs_and_errors() {
         .query(&mut c)
         .unwrap();
     assert_eq!(got, ["timeout", "0"]);
+    // Naming a parameter twice is refused as a whole, in Redis' words.
+    assert_eq!(
+        err(&mut c, "CONFIG", &["SET", "timeout", "7", "TIMEOUT", "9"]),
+        "ERR CONFIG SET failed (possibly related to argument 'TIMEOUT') - duplicate parameter"
+    );
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "timeout"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, ["timeout", "0"]);
 }
 
 #[test]

@@ -167,9 +167,20 @@ pub fn config_set(c: &mut Call) -> CmdResult {
         return Err(a.subcommand_error());
     }
     let mut next: Config = (**c.node.config()).clone();
+    let mut seen = Vec::new();
     while let Some(name) = a.optional() {
         let value = a.bytes()?;
-        set_param(&mut next, &args::text(name), &args::text(value))?;
+        let name = args::text(name);
+        // Nothing is applied unless every pair is valid, and naming a parameter twice is not.
+        if let Some(p) = config::param(&name) {
+            if seen.contains(&p.name) {
+                return Err(CmdError::err(format_args!(
+                    "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                )));
+            }
+            seen.push(p.name);
+        }
+        set_param(&mut next, &name, &args::text(value))?;
     }
     crate::logging::apply_level(&next.loglevel);
     if next.requirepass != c.cfg.requirepass {
