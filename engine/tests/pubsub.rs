@@ -372,8 +372,18 @@ fn keyspace_events_name_what_each_command_did() {
             (format!("__keyspace@0__:{key}").as_str(), event)
         );
     }
-    // A DEL of a missing key changes nothing and says nothing.
+    // A DEL of a missing key changes nothing and says nothing; neither does removing a missing member.
     run(&mut admin, "DEL", &["missing"]).unwrap();
+    run(&mut admin, "SADD", &["s", "a"]).unwrap();
+    run(&mut admin, "ZADD", &["z", "1", "a"]).unwrap();
+    run(&mut admin, "HSET", &["h3", "f", "v"]).unwrap();
+    for (key, event) in [("s", "sadd"), ("z", "zadd"), ("h3", "hset")] {
+        let msg = sub.get_message().unwrap();
+        assert_eq!(msg.get_payload::<String>().unwrap(), event, "{key}");
+    }
+    run(&mut admin, "SREM", &["s", "nosuch"]).unwrap();
+    run(&mut admin, "ZREM", &["z", "nosuch"]).unwrap();
+    run(&mut admin, "HDEL", &["h3", "nosuch"]).unwrap();
     sub.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     assert!(sub.get_message().is_err());

@@ -254,3 +254,27 @@ fn flushing_touches_only_watched_keys_that_existed() {
         run(&mut other, "FLUSHALL", &[]).unwrap();
     }
 }
+
+#[test]
+fn removing_a_missing_member_does_not_touch_a_watched_key() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let mut other = e.conn();
+    run(&mut c, "SADD", &["s", "a"]).unwrap();
+    run(&mut c, "WATCH", &["s"]).unwrap();
+    assert_eq!(
+        run(&mut other, "SREM", &["s", "nosuch"]).unwrap(),
+        Value::Int(0)
+    );
+    run(&mut c, "MULTI", &[]).unwrap();
+    run(&mut c, "SCARD", &["s"]).unwrap();
+    assert_eq!(
+        run(&mut c, "EXEC", &[]).unwrap(),
+        Value::Array(vec![Value::Int(1)])
+    );
+    run(&mut c, "WATCH", &["s"]).unwrap();
+    assert_eq!(run(&mut other, "SREM", &["s", "a"]).unwrap(), Value::Int(1));
+    run(&mut c, "MULTI", &[]).unwrap();
+    run(&mut c, "SCARD", &["s"]).unwrap();
+    assert_eq!(run(&mut c, "EXEC", &[]).unwrap(), Value::Nil);
+}

@@ -119,6 +119,34 @@ pub fn write<T: Collection + Default, R>(
     create: bool,
     f: impl FnOnce(&mut T) -> R,
 ) -> Result<Option<R>, CmdError> {
+    edit(held, db, key, clock, create, |t| (f(t), true))
+}
+
+/// Removes from the collection at `key` with `f`, which says how many elements it removed: removing nothing
+/// is no modification (no notification, WATCH unaffected), as in Redis.
+pub fn remove<T: Collection + Default>(
+    held: &mut Held<'_>,
+    db: usize,
+    key: &[u8],
+    clock: &Clock,
+    f: impl FnOnce(&mut T) -> usize,
+) -> Result<usize, CmdError> {
+    let removed = edit(held, db, key, clock, false, |t| {
+        let n = f(t);
+        (n, n > 0)
+    })?;
+    Ok(removed.unwrap_or(0))
+}
+
+/// [`write`], where `f` also says whether it changed the collection.
+fn edit<T: Collection + Default, R>(
+    held: &mut Held<'_>,
+    db: usize,
+    key: &[u8],
+    clock: &Clock,
+    create: bool,
+    f: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<Option<R>, CmdError> {
     let (shard, h) = held.shard(db, key);
     let i = match shard.find(h, key, clock.now_ms) {
         Some(i) => {
@@ -139,17 +167,17 @@ pub fn write<T: Collection + Default, R>(
         }
         None => return Ok(None),
     };
-    let (result, empty) = shard.modify(i, |e| {
+    let (result, empty) = shard.modify_if(i, |e| {
         e.set_clock(clock.on_access(e.clock()));
         match e.object_mut() {
             Some(o) => match T::pick_mut(o) {
                 Some(t) => {
-                    let r = f(t);
-                    (Some(r), o.is_empty())
+                    let (r, changed) = f(t);
+                    ((Some(r), o.is_empty()), changed)
                 }
-                None => (None, false),
+                None => ((None, false), false),
             },
-            None => (None, false),
+            None => ((None, false), false),
         }
     });
     if empty {

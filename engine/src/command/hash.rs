@@ -2,7 +2,7 @@
 
 use super::args::{self, is};
 use super::call::Call;
-use super::collection::{read, read_scan, write};
+use super::collection::{read, read_scan, remove, write};
 use super::error::{CmdError, CmdResult};
 use crate::keyspace::hash::Hash;
 use crate::protocol::reply::format_double;
@@ -72,16 +72,11 @@ pub fn hdel(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let key = a.key()?;
     let fields = a.rest();
-    let n = write(
-        c.held,
-        c.session.db,
-        key,
-        &c.clock,
-        false,
-        |h: &mut Hash| fields.iter().filter(|f| h.remove(f)).count(),
-    )?;
+    let n = remove(c.held, c.session.db, key, &c.clock, |h: &mut Hash| {
+        fields.iter().filter(|f| h.remove(f)).count()
+    })?;
     c.touched(fields.len());
-    c.out.int(n.unwrap_or(0) as i64);
+    c.out.int(n as i64);
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::args::{self, is};
 use super::call::Call;
-use super::collection::{check, read, read_numkeys, read_scan, store, write};
+use super::collection::{check, read, read_numkeys, read_scan, remove, store, write};
 use super::error::{CmdError, CmdResult};
 use super::list::pop_count;
 use crate::keyspace::set::Set;
@@ -28,11 +28,11 @@ pub fn srem(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let key = a.key()?;
     let members = a.rest();
-    let removed = write(c.held, c.session.db, key, &c.clock, false, |s: &mut Set| {
+    let removed = remove(c.held, c.session.db, key, &c.clock, |s: &mut Set| {
         members.iter().filter(|m| s.remove(m)).count()
     })?;
     c.touched(members.len());
-    c.out.int(removed.unwrap_or(0) as i64);
+    c.out.int(removed as i64);
     Ok(())
 }
 

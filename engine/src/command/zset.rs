@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::args::{self, is, Args};
 use super::call::Call;
-use super::collection::{read, read_numkeys, read_scan, store, timeout_ms, write};
+use super::collection::{read, read_numkeys, read_scan, remove, store, timeout_ms, write};
 use super::error::{CmdError, CmdResult};
 use super::list::pop_count;
 use super::string::range;
@@ -476,16 +476,11 @@ pub fn zincrby(c: &mut Call) -> CmdResult {
 pub fn zrem(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let (key, members) = (a.key()?, a.rest());
-    let n = write(
-        c.held,
-        c.session.db,
-        key,
-        &c.clock,
-        false,
-        |z: &mut ZSet| members.iter().filter(|m| z.remove(m).is_some()).count(),
-    )?;
+    let n = remove(c.held, c.session.db, key, &c.clock, |z: &mut ZSet| {
+        members.iter().filter(|m| z.remove(m).is_some()).count()
+    })?;
     c.touched(members.len());
-    c.out.int(n.unwrap_or(0) as i64);
+    c.out.int(n as i64);
     Ok(())
 }
 

@@ -130,12 +130,20 @@ impl Shard {
     /// Changes the entry in slot `i` in place through `f` (a collection edit), accounting any change of its
     /// size; counts as a modification.
     pub fn modify<R>(&mut self, i: usize, f: impl FnOnce(&mut Entry) -> R) -> R {
-        self.touch_watched_at(i);
+        self.modify_if(i, |e| (f(e), true))
+    }
+
+    /// Like [`Shard::modify`], but a modification only when `f` says it changed something (an SREM of a
+    /// missing member is none: watchers and notifications do not hear of it).
+    pub fn modify_if<R>(&mut self, i: usize, f: impl FnOnce(&mut Entry) -> (R, bool)) -> R {
         let e = self.table.entry_mut(i);
         let before = e.heap_size();
-        let r = f(e);
+        let (r, changed) = f(e);
         let after = self.table.entry(i).heap_size();
         self.entry_bytes = self.entry_bytes - before + after;
+        if changed {
+            self.touch_watched_at(i);
+        }
         r
     }
 
