@@ -351,18 +351,20 @@ fn announce(
     now_ms: u64,
 ) {
     let write = spec.has(catalogue::WRITE);
+    // The keys, found once for whichever of the two readers below needs them.
+    let mut keys = None;
     if write && node.blocking().any() {
-        for key in spec.key_args(args) {
+        for key in keys.get_or_insert_with(|| spec.key_args(args)).iter() {
             node.blocking().signal(session.db, key);
         }
     }
     if write && node.ks().logs_changes() {
         let changes = held.take_changes();
         if !changes.is_empty() {
-            let keys = spec.key_args(args);
+            let keys = keys.get_or_insert_with(|| spec.key_args(args));
             let id = session.info.id;
             node.pubsub()
-                .command_changed(spec.group, &keys, args, changes, id, now_ms);
+                .command_changed(spec.group, keys, args, changes, id, now_ms);
         }
     }
     if let Some(t) = &session.tracking {
