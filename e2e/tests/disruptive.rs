@@ -28,23 +28,30 @@ enum Fault {
     Hang,
 }
 
-/// Injects `fault` into the primary while writing, and checks that writes come back within the failure window
-/// plus 3 s with no acknowledged write lost.
-async fn fail_over_on(test: &str, fault: Fault) {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(env) = Env::start(test).await else {
-        return;
-    };
+/// A fresh namespace for `test` holding the available two-node `orders` cluster; None where faults cannot be
+/// injected on this platform (the test is then skipped).
+async fn orders_with_faults(test: &str) -> Option<Env> {
+    let env = Env::start(test).await?;
+    if !faults_available(&env, test) {
+        env.finish().await.expect("namespace deleted");
+        return None;
+    }
     env.apply_redis_with_token("orders", TOKEN, 2, |_| {})
         .await
         .expect("applied");
     env.wait_available("orders", CREATE_TIMEOUT)
         .await
         .expect("available");
-    if !faults_available(&env, test) {
-        env.finish().await.expect("namespace deleted");
+    Some(env)
+}
+
+/// Injects `fault` into the primary while writing, and checks that writes come back within the failure window
+/// plus 3 s with no acknowledged write lost.
+async fn fail_over_on(test: &str, fault: Fault) {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let Some(env) = orders_with_faults(test).await else {
         return;
-    }
+    };
     let ns = env.namespace.clone();
     let pods = env.pods();
     let measured = fail_over(&env, "orders", Some(TOKEN), |primary| async move {
@@ -121,19 +128,9 @@ async fn a_hung_primary_fails_over_without_losing_acknowledged_writes() {
 #[tokio::test]
 async fn a_node_going_down_under_the_primary_fails_over_without_losing_acknowledged_writes() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(env) = Env::start("failover_node_down").await else {
+    let Some(env) = orders_with_faults("failover_node_down").await else {
         return;
     };
-    if !faults_available(&env, "failover_node_down") {
-        env.finish().await.expect("namespace deleted");
-        return;
-    }
-    env.apply_redis_with_token("orders", TOKEN, 2, |_| {})
-        .await
-        .expect("applied");
-    env.wait_available("orders", CREATE_TIMEOUT)
-        .await
-        .expect("available");
     let mut downed = None;
     let measured = fail_over(&env, "orders", Some(TOKEN), |primary| {
         let node = primary
