@@ -2,6 +2,7 @@
 //! those slots collected for the target since each shard was copied.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -72,6 +73,9 @@ pub struct Outbox {
     pub commands: u64,
 }
 
+/// A key not copied yet that a collected write touched: (shard, position, key).
+type Touched = (usize, u32, Box<[u8]>);
+
 /// A migration of some slots between two primaries.
 pub struct Migration {
     /// Identifier shared by both sides (40 hex characters).
@@ -94,8 +98,12 @@ pub struct Migration {
     started: Instant,
     elapsed_us: AtomicU64,
     error: Mutex<String>,
-    /// Shards of the source whose keys were copied: writes to them are collected from then on.
-    captured: Box<[AtomicBool]>,
+    /// How far each shard of the source was copied, as a position in its hash space: writes to keys below it
+    /// are collected, keys above it are copied later as they are then.
+    copied: Box<[AtomicU64]>,
+    /// Keys not copied yet that a collected write touched (it named a copied key too), per shard, with their
+    /// positions: when the copy reaches one that no longer exists, the target is told to delete it.
+    touched: Mutex<Vec<Touched>>,
     outbox: Mutex<Outbox>,
     grown: Condvar,
     /// Cancellation asked (`CLUSTER CANCELSLOTMIGRATIONS`).
@@ -147,7 +155,8 @@ impl Migration {
             started: Instant::now(),
             elapsed_us: AtomicU64::new(0),
             error: Mutex::new(String::new()),
-            captured: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            copied: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            touched: Mutex::new(Vec::new()),
             outbox: Mutex::new(Outbox::default()),
             grown: Condvar::new(),
             cancel: AtomicBool::new(false),
@@ -203,24 +212,54 @@ impl Migration {
         !self.state().is_final()
     }
 
-    /// Marks a shard copied: writes to its moving slots are collected from now on (call under its lock).
-    pub fn mark_captured(&self, shard: usize) {
-        if let Some(c) = self.captured.get(shard) {
-            c.store(true, Ordering::Release);
+    /// How far a shard was copied (a position in its hash space; [`crate::keyspace::table::SCAN_END`] when
+    /// all of it).
+    pub fn copied(&self, shard: usize) -> u64 {
+        self.copied
+            .get(shard)
+            .map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    /// Records that a shard was copied up to `position` (call under its lock): writes to its moving keys below
+    /// it are collected from now on.
+    pub fn mark_copied(&self, shard: usize, position: u64) {
+        if let Some(c) = self.copied.get(shard) {
+            c.store(position, Ordering::Release);
         }
     }
 
-    /// Queues a write to `slot` (in keyspace shard `shard`) if the slot moves and its shard was copied.
-    pub fn collect(&self, shard: usize, slot: u16, args: &[&[u8]]) {
-        if !self.slots[slot as usize]
-            || !self
-                .captured
-                .get(shard)
-                .is_some_and(|c| c.load(Ordering::Acquire))
-        {
+    /// Queues a write to keys of `slot` (in keyspace shard `shard`; each key with its position in the shard's
+    /// hash space) if the slot moves and one of the keys was copied already. The keys not copied yet are
+    /// remembered: the copy replaces them on the target later, or deletes them there if they are gone by then.
+    pub fn collect(&self, shard: usize, slot: u16, keys: &[(u32, &[u8])], args: &[&[u8]]) {
+        if !self.slots[slot as usize] {
             return;
         }
+        let copied = self.copied(shard);
+        if !keys.iter().any(|&(p, _)| (p as u64) < copied) {
+            return;
+        }
+        if keys.iter().any(|&(p, _)| p as u64 >= copied) {
+            let mut touched = self.touched.lock();
+            for &(p, k) in keys.iter().filter(|&&(p, _)| p as u64 >= copied) {
+                touched.push((shard, p, k.into()));
+            }
+        }
         self.push(&crate::replication::encode_command(args));
+    }
+
+    /// Takes the touched keys of `shard` whose positions are below `position` (the copy just passed them).
+    pub fn take_touched(&self, shard: usize, position: u64) -> Vec<Box<[u8]>> {
+        let mut touched = self.touched.lock();
+        let mut out = Vec::new();
+        touched.retain(|(s, p, k)| {
+            let passed = *s == shard && (*p as u64) < position;
+            if passed {
+                out.push(k.clone());
+            }
+            !passed
+        });
+        out
     }
 
     /// Queues an encoded command for the target.

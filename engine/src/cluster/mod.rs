@@ -271,12 +271,12 @@ impl Cluster {
     }
 
     /// Gives a write to the exports collecting its slot (called with the key's shard locked, so it is in order
-    /// with the export's copy of that shard).
-    pub fn capture(&self, slot: u16, args: &[&[u8]]) {
+    /// with the export's copy of that shard); each key comes with its place in the shard's hash space.
+    pub fn capture(&self, slot: u16, keys: &[(u32, &[u8])], args: &[&[u8]]) {
         let shard = self.shard_of(slot);
         for m in self.migrations.lock().iter() {
             if m.direction == Direction::Export && m.collects() {
-                m.collect(shard, slot, args);
+                m.collect(shard, slot, keys, args);
             }
         }
     }

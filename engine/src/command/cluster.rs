@@ -644,6 +644,8 @@ pub fn cluster_import(c: &mut Call) -> CmdResult {
             ranges,
             c.node.ks().shards(),
         ));
+        // Whatever an earlier import of these slots left behind goes first.
+        drop_slot_keys(c.node, &m.slots);
         m.set_state(State::Streaming);
         cl.add_migration(m.clone());
         c.session.cluster.import = Some(m);

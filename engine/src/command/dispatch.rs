@@ -445,14 +445,14 @@ fn propagate(node: &Node, session: &mut Session, spec: &Spec, args: &[&[u8]]) {
         if spec.has(catalogue::WHOLE_DB) {
             cluster.keyless_write(spec.name);
         }
-        slots::write_slot(spec, args)
+        slots::write_slot(spec, args, node.ks())
     } else {
         None
     };
     let emit = |argv: &[&[u8]]| {
         node.repl().propagate(session.db, argv);
-        if let Some(slot) = slot {
-            cluster.capture(slot, argv);
+        if let Some((slot, keys)) = &slot {
+            cluster.capture(*slot, keys, argv);
         }
     };
     match session.rewrite.take() {

@@ -35,15 +35,26 @@ fn slot_of_command(spec: &Spec, args: &[&[u8]]) -> Result<Option<u16>, CmdError>
     }
 }
 
-/// The hash slot a successful write changed (for slot migrations collecting writes).
-pub fn write_slot(spec: &Spec, args: &[&[u8]]) -> Option<u16> {
+/// A write's keys in the shard's hash space.
+pub type Positions<'a> = Vec<(u32, &'a [u8])>;
+
+/// The hash slot a successful write changed, and its keys with their positions in the shard's hash space
+/// (for slot migrations collecting writes).
+pub fn write_slot<'a>(
+    spec: &Spec,
+    args: &[&'a [u8]],
+    ks: &crate::keyspace::Keyspace,
+) -> Option<(u16, Positions<'a>)> {
     if spec.name == "cluster|restorekeys" {
-        return args
-            .get(2)
-            .and_then(|s| super::args::int(s).ok())
-            .and_then(|s| u16::try_from(s).ok());
+        // An import: its slot is never one this node exports.
+        return None;
     }
-    spec.key_args(args).first().map(|k| crate::slot::of(k))
+    let keys = spec.key_args(args);
+    let first = keys.first()?;
+    Some((
+        crate::slot::of(first),
+        keys.iter().map(|k| (ks.position(k), *k)).collect(),
+    ))
 }
 
 /// Commands that cannot run in cluster mode as such.

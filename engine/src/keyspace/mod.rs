@@ -42,8 +42,9 @@ const MEMORY_SYNC_BYTES: usize = 1024;
 /// Receives deletions the keyspace makes by itself (expiry, eviction), so the write stream to replicas can carry
 /// them. Called while the shard's lock is held, which keeps them in order with the commands on the same keys.
 pub trait WriteSink: Send + Sync {
-    /// `key` of database `db` was deleted.
-    fn deleted(&self, db: usize, key: &[u8], why: Removal);
+    /// `key` of database `db`, at `position` in its shard's hash space (see [`Keyspace::position`]), was
+    /// deleted.
+    fn deleted(&self, db: usize, key: &[u8], position: u32, why: Removal);
 }
 
 /// Why the keyspace deleted a key by itself.
@@ -223,7 +224,7 @@ impl Keyspace {
             Some(sink) => shard
                 .deleted
                 .drain(..)
-                .for_each(|(k, why)| sink.deleted(db, &k, why)),
+                .for_each(|(k, why)| sink.deleted(db, &k, self.position(&k), why)),
             None => shard.deleted.clear(),
         }
     }
@@ -299,6 +300,13 @@ impl Keyspace {
         } else {
             h
         }
+    }
+
+    /// Where a key sits in its shard's hash space: the order [`Shard::scan`] visits keys in, whatever the
+    /// table's size.
+    #[inline]
+    pub fn position(&self, key: &[u8]) -> u32 {
+        (self.hash(key) >> 32) as u32
     }
 
     /// The shard holding a key in `db`.

@@ -138,6 +138,13 @@ impl Shard {
         Some(self.table.entry(i))
     }
 
+    /// True when a live (not expired) key is present; reads only (no lazy expiry, no access accounting).
+    pub fn contains_live(&self, hash: u64, key: &[u8], now_ms: u64) -> bool {
+        self.table
+            .find(hash, key)
+            .is_some_and(|i| self.table.entry(i).expire().is_none_or(|at| now_ms <= at))
+    }
+
     /// The entry in a slot returned by [`Shard::find`].
     pub fn at(&self, i: usize) -> &Entry {
         self.table.entry(i)

@@ -68,10 +68,11 @@ struct Sink {
 }
 
 impl crate::keyspace::WriteSink for Sink {
-    fn deleted(&self, db: usize, key: &[u8], why: crate::keyspace::Removal) {
-        self.repl.deleted(db, key, why);
+    fn deleted(&self, db: usize, key: &[u8], position: u32, why: crate::keyspace::Removal) {
+        self.repl.deleted(db, key, position, why);
         if self.cluster.capturing() {
-            self.cluster.capture(crate::slot::of(key), &[b"DEL", key]);
+            self.cluster
+                .capture(crate::slot::of(key), &[(position, key)], &[b"DEL", key]);
         }
         self.pubsub.keyspace_deleted(db, key, why, now_ms());
     }

@@ -387,7 +387,7 @@ impl Replication {
 
 /// Deletions the keyspace makes by itself become DELs in the stream.
 impl WriteSink for Replication {
-    fn deleted(&self, db: usize, key: &[u8], _why: crate::keyspace::Removal) {
+    fn deleted(&self, db: usize, key: &[u8], _position: u32, _why: crate::keyspace::Removal) {
         self.propagate(db, &[b"DEL", key]);
     }
 }

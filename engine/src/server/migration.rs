@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::cluster::{Direction, Migration, NodeDoc, State, Topology};
+use crate::keyspace::table::SCAN_END;
 use crate::keyspace::LockSet;
 use crate::node::Node;
 use crate::replication::encode_command;
@@ -24,6 +25,8 @@ use crate::replication::encode_command;
 const WINDOW_BYTES: u64 = 32 << 20;
 /// A slot's keys go out in RESTOREKEYS payloads of about this size.
 const CHUNK_BYTES: usize = 256 << 10;
+/// Keys a copy step visits under one shard lock.
+const STEP_KEYS: usize = 1024;
 /// Flip once no more than this many bytes of writes are left to send.
 const FLIP_BELOW: usize = 256 << 10;
 /// How long the flip may keep writes paused waiting for the target before it gives up (and rolls back).
@@ -281,15 +284,18 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
         })
         .collect();
     for &s in &shards {
-        loop {
-            check(m, &link)?;
-            flush(m, &mut link, Duration::ZERO)?;
-            if link.unacked() * (CHUNK_BYTES as u64) < WINDOW_BYTES {
-                break;
+        let mut from = 0;
+        while from < SCAN_END {
+            loop {
+                check(m, &link)?;
+                flush(m, &mut link, Duration::ZERO)?;
+                if link.unacked() * (CHUNK_BYTES as u64) < WINDOW_BYTES {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            std::thread::sleep(Duration::from_millis(1));
+            from = copy_step(node, m, s, from);
         }
-        copy_shard(node, m, s);
         flush(m, &mut link, Duration::ZERO)?;
     }
     m.set_state(State::Streaming);
@@ -355,17 +361,23 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
     Ok(())
 }
 
-/// Copies the moving keys of one shard (under its lock) into RESTOREKEYS commands, and marks the shard so its
-/// later writes are collected.
-fn copy_shard(node: &Node, m: &Migration, s: usize) {
+/// Copies the next part of one shard's moving keys (about [`STEP_KEYS`] keys from position `from` of its hash
+/// space, under its lock) into RESTOREKEYS commands, and records how far the shard is copied, so that writes
+/// to keys below are collected from now on. Returns where the next part starts ([`SCAN_END`]: done).
+fn copy_step(node: &Node, m: &Migration, s: usize, from: u64) -> u64 {
     let now = crate::clock::now_ms();
-    let shard = node.ks().lock_shard(0, s);
+    let ks = node.ks();
+    let shard = ks.lock_shard(0, s);
     let mut chunks: std::collections::HashMap<u16, (Vec<u8>, u64)> = Default::default();
     let mut keys = 0;
-    for e in shard.iter() {
+    let next = shard.scan(from, STEP_KEYS, |e| {
+        // A table that shrank since the last step may show keys below `from` again: they were copied.
+        if (e.hash() as u64) < from {
+            return;
+        }
         let slot = crate::slot::of(e.key());
         if !m.slots[slot as usize] {
-            continue;
+            return;
         }
         let (buf, n) = chunks.entry(slot).or_default();
         let written = crate::snapshot::serialize_entries(0, std::iter::once(e), now, buf);
@@ -376,15 +388,22 @@ fn copy_shard(node: &Node, m: &Migration, s: usize) {
             buf.clear();
             *n = 0;
         }
-    }
+    });
     for (slot, (records, count)) in chunks {
         if count > 0 {
             push_chunk(m, slot, &records, count);
         }
     }
-    m.mark_captured(s);
+    // Keys an earlier collected write created on the target and that are gone here by now.
+    for key in m.take_touched(s, next) {
+        if !shard.contains_live(ks.hash(&key), &key, now) {
+            m.push(&encode_command(&[b"DEL", &key]));
+        }
+    }
+    m.mark_copied(s, next);
     drop(shard);
     m.keys.fetch_add(keys, Ordering::Relaxed);
+    next
 }
 
 fn push_chunk(m: &Migration, slot: u16, records: &[u8], keys: u64) {
