@@ -25,6 +25,9 @@ use crate::replication::encode_command;
 const WINDOW_BYTES: u64 = 32 << 20;
 /// A slot's keys go out in RESTOREKEYS payloads of about this size.
 const CHUNK_BYTES: usize = 256 << 10;
+/// A collection with more elements than this is sent as commands of [`PIECE_ELEMENTS`] elements.
+const BIG_KEY_ELEMENTS: usize = 8192;
+const PIECE_ELEMENTS: usize = 1024;
 /// Keys a copy step visits under one shard lock.
 const STEP_KEYS: usize = 1024;
 /// Flip once no more than this many bytes of writes are left to send.
@@ -379,6 +382,10 @@ fn copy_step(node: &Node, m: &Migration, s: usize, from: u64) -> u64 {
         if !m.slots[slot as usize] {
             return;
         }
+        if push_big_key(m, e, now) {
+            keys += 1;
+            return;
+        }
         let (buf, n) = chunks.entry(slot).or_default();
         let written = crate::snapshot::serialize_entries(0, std::iter::once(e), now, buf);
         *n += written;
@@ -404,6 +411,58 @@ fn copy_step(node: &Node, m: &Migration, s: usize, from: u64) -> u64 {
     drop(shard);
     m.keys.fetch_add(keys, Ordering::Relaxed);
     next
+}
+
+/// Sends a large collection as commands of [`PIECE_ELEMENTS`] elements each (after a DEL, and followed by its
+/// deadline), so the target loads it in steps rather than in one command. Returns false for anything else.
+fn push_big_key(m: &Migration, e: &crate::keyspace::Entry, now: u64) -> bool {
+    use crate::keyspace::Object;
+    let Some(obj) = e.object() else {
+        return false;
+    };
+    if obj.len() <= BIG_KEY_ELEMENTS || matches!(obj, Object::Stream(_)) {
+        return false;
+    }
+    if e.expire().is_some_and(|at| now > at) {
+        return true;
+    }
+    let key = e.key();
+    m.push(&encode_command(&[b"DEL", key]));
+    let verb: &[u8] = match obj {
+        Object::Hash(_) => b"HSET",
+        Object::List(_) => b"RPUSH",
+        Object::Set(_) => b"SADD",
+        _ => b"ZADD",
+    };
+    let mut args: Vec<Vec<u8>> = Vec::new();
+    let mut add = |parts: &[&[u8]]| {
+        args.extend(parts.iter().map(|p| p.to_vec()));
+        if args.len() >= PIECE_ELEMENTS * parts.len() {
+            push_piece(m, verb, key, &mut args);
+        }
+    };
+    match obj {
+        Object::Hash(h) => h.iter().for_each(|(f, v)| add(&[f, v])),
+        Object::List(l) => l.iter().for_each(|item| add(&[&item])),
+        Object::Set(set) => set.iter().for_each(|member| add(&[&member])),
+        Object::ZSet(z) => z.for_each(|member, score| add(&[score.to_string().as_bytes(), member])),
+        Object::Stream(_) => {}
+    }
+    push_piece(m, verb, key, &mut args);
+    if let Some(at) = e.expire() {
+        m.push(&encode_command(&[b"PEXPIREAT", key, at.to_string().as_bytes()]));
+    }
+    true
+}
+
+fn push_piece(m: &Migration, verb: &[u8], key: &[u8], args: &mut Vec<Vec<u8>>) {
+    if args.is_empty() {
+        return;
+    }
+    let mut argv: Vec<&[u8]> = vec![verb, key];
+    argv.extend(args.iter().map(Vec::as_slice));
+    m.push(&encode_command(&argv));
+    args.clear();
 }
 
 fn push_chunk(m: &Migration, slot: u16, records: &[u8], keys: u64) {
