@@ -40,6 +40,9 @@
 #   ENGINE_THREADS     ferrocache-engine --threads                         (default: the engine's default)
 #   MIGRATION_TIMEOUT  limit for one migration, and for loading, s        (default 1800)
 #   BENCH_TIMEOUT      limit for one redis-benchmark run, s                (default 300)
+#   SERVERS            which servers to run                                (default "ours redis")
+#   PARTS              "migration" (1 and 2) and/or "throughput" (3)       (default both)
+#   SKIP_BUILD         set to use target/release/ferrocache-engine as it is (default: cargo build first)
 #
 # Every process listens on 127.0.0.1 only and is stopped on exit, also on failure or Ctrl-C; every wait has a
 # deadline. Results also go to bench/out/cluster-migration.md (git-ignored). The exit status is non-zero if
@@ -60,6 +63,8 @@ REQUESTS_P16=${REQUESTS_P16:-1000000}
 ENGINE_THREADS=${ENGINE_THREADS:-}
 MIGRATION_TIMEOUT=${MIGRATION_TIMEOUT:-1800}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-300}
+SERVERS=${SERVERS:-ours redis}
+PARTS=${PARTS:-migration throughput}
 
 [ "$MOVE_SLOTS" -ge 1 ] && [ "$MOVE_SLOTS" -le 16000 ] || { echo "MOVE_SLOTS must be 1..16000" >&2; exit 2; }
 MOVING="0-$((MOVE_SLOTS - 1))"       # the migrated slots, the lowest of A's
@@ -294,6 +299,9 @@ ours_migrate() {
     return 0
   fi
   [ "$(migration_field direction)" = export ] || problem "ours $phase: newest migration on $from is not an export: $(tr '\n' ' ' <"$WORK/migration")"
+  if [ "$phase" = idle ] && [ "$(migration_field keys)" != "$KEYS" ]; then
+    problem "ours $phase: the migration reports $(migration_field keys) keys sent, the dataset has $KEYS"
+  fi
   MIG[ours,$phase]="$seconds $(migration_field keys) $(migration_field bytes) $(migration_field pause_ms) $(migration_field elapsed_ms)"
   log "ours $phase: $seconds s; $(tr '\n' ' ' <"$WORK/migration")"
   check_moved "$from" "$to" "ours $phase"
@@ -329,7 +337,7 @@ migrate_under_load() {
     --rate "$LATENCY_RATE" --set-ratio "$SET_RATIO" --max-seconds "$((MIGRATION_TIMEOUT + 60))" \
     2>"$WORK/latency.err" &
   CLIENT_PID=$!
-  sleep "$BEFORE_SECONDS"   # the measurement window before the migration
+  sleep $((BEFORE_SECONDS + 1))   # 1 s to connect and settle, then the measurement window before the migration
   kill -0 "$CLIENT_PID" 2>/dev/null || fail "the latency client exited early: $(tail -n 5 "$WORK/latency.err")"
   t_start=$(now_ns)
   "${server}_migrate" "$from" "$to" loaded
@@ -472,10 +480,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --quiet -p ferrocache-engine
 fi
 BUILT_FROM=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-SERVERS=${SERVERS:-ours redis}
-
-for server in $SERVERS; do migration_runs "$server"; done
-for server in $SERVERS; do throughput_runs "$server"; done
+case " $PARTS " in *" migration "*) for server in $SERVERS; do migration_runs "$server"; done ;; esac
+case " $PARTS " in *" throughput "*) for server in $SERVERS; do throughput_runs "$server"; done ;; esac
 
 mkdir -p "$(dirname "$OUT_FILE")"
 {
