@@ -42,6 +42,7 @@
 #   BENCH_TIMEOUT      limit for one redis-benchmark run, s                (default 300)
 #   SERVERS            which servers to run                                (default "ours redis")
 #   PARTS              "migration" (1 and 2) and/or "throughput" (3)       (default both)
+#   KEEP_WORK          set to keep the nodes' logs and the latency samples (the directory is printed)
 #   SKIP_BUILD         set to use target/release/ferrocache-engine as it is (default: cargo build first)
 #
 # Every process listens on 127.0.0.1 only and is stopped on exit, also on failure or Ctrl-C; every wait has a
@@ -72,7 +73,7 @@ A_SLOTS="0-15999"
 B_SLOTS="16000-16383"
 SHARD_SLOTS=("0-5460" "5461-10922" "10923-16383")
 
-ENGINE="$ROOT/target/release/ferrocache-engine"
+ENGINE="${CARGO_TARGET_DIR:-$ROOT/target}/release/ferrocache-engine"
 OUT_FILE="$ROOT/bench/out/cluster-migration.md"
 WORK=$(mktemp -d -t ferrocache-cluster-bench.XXXXXX)
 START_SECONDS=$SECONDS
@@ -168,7 +169,7 @@ CLIENT_PID=""
 cleanup() {
   [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
   stop_all
-  rm -rf "$WORK"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "logs and samples kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -302,7 +303,8 @@ ours_migrate() {
   if [ "$phase" = idle ] && [ "$(migration_field keys)" != "$KEYS" ]; then
     problem "ours $phase: the migration reports $(migration_field keys) keys sent, the dataset has $KEYS"
   fi
-  MIG[ours,$phase]="$seconds $(migration_field keys) $(migration_field bytes) $(migration_field pause_ms) $(migration_field elapsed_ms)"
+  local pause; pause=$(awk -v p="$(migration_field pause_ms)" 'BEGIN { if (p ~ /^[0-9.]+$/) printf "%.3f", p; else print "-" }')
+  MIG[ours,$phase]="$seconds $(migration_field keys) $(migration_field bytes) $pause $(migration_field elapsed_ms)"
   log "ours $phase: $seconds s; $(tr '\n' ' ' <"$WORK/migration")"
   check_moved "$from" "$to" "ours $phase"
 }
@@ -356,6 +358,7 @@ migrate_under_load() {
   LAT[$server,during]=$(python3 bench/slot-latency.py report "$samples" "$t_start" "$t_end")
   LAT[$server,counts]=$(tail -n 1 "$samples" | cut -c3-)
   log "$server latency before: ${LAT[$server,before]}; during: ${LAT[$server,during]}; ${LAT[$server,counts]}"
+  echo "$t_start $t_end" >"$samples.window"
   local missing errors
   missing=$(tr ' ' '\n' <<<"${LAT[$server,counts]}" | awk -F= '$1 == "missing" { print $2 }')
   errors=$(tr ' ' '\n' <<<"${LAT[$server,counts]}" | awk -F= '$1 == "errors" { print $2 }')
