@@ -483,6 +483,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --quiet -p ferrocache-engine
 fi
 BUILT_FROM=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 case " $PARTS " in *" migration "*) for server in $SERVERS; do migration_runs "$server"; done ;; esac
 case " $PARTS " in *" throughput "*) for server in $SERVERS; do throughput_runs "$server"; done ;; esac
 
@@ -515,7 +516,8 @@ mkdir -p "$(dirname "$OUT_FILE")"
   echo
   throughput_table
   echo
-  echo "Total time: $((SECONDS - START_SECONDS)) s."
+  echo "Total time: $((SECONDS - START_SECONDS)) s. Load average (1, 5, 15 min) at the start: $LOAD_AT_START," \
+    "at the end: $(cut -d' ' -f1-3 /proc/loadavg); other processes on the machine disturb every figure above."
   if [ "${#FAILURES[@]}" -gt 0 ]; then
     echo
     echo "Problems:"
