@@ -769,6 +769,9 @@ pub fn drop_slot_keys(node: &Node, slots: &[bool]) -> u64 {
                 let (shard, h) = held.shard(0, k);
                 if shard.delete(h, k, now).is_some() {
                     deleted += 1;
+                    if node.pubsub().tracking.clients() > 0 {
+                        node.pubsub().tracking.invalidate(k, None, now);
+                    }
                 }
                 node.repl().propagate(0, &[b"DEL", k]);
             }

@@ -378,7 +378,8 @@ pub fn run(
         out.error(&e.to_string());
     }
     // A replica applying its primary's stream is not charged: the client's request was, on the primary.
-    if cfg.metering && !session.master_link {
+    // Nor is a slot migration: the writes it carries were charged on the source.
+    if cfg.metering && !session.master_link && session.cluster.import.is_none() {
         charge(session, spec, idx, args, out.buf.len() - out_start);
     }
 }

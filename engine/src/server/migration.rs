@@ -343,6 +343,9 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
     m.pause_us.fetch_max(pause, Ordering::Relaxed);
     flipped?;
     drop(link);
+    // Clients blocked on keys of the slots run again and are redirected.
+    node.blocking()
+        .signal_matching(|key| m.slots[crate::slot::of(key) as usize]);
 
     // 4. Tell every other node, then drop the source's copies.
     let t = cluster.topology().ok_or("no topology")?;
