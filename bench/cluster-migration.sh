@@ -255,16 +255,19 @@ load_dataset() {
 
 dbsize_is() { [ "$(cli "$1" dbsize)" = "$2" ]; }
 
-# check_moved FROM TO PHASE: after a migration every key is on TO, none left on FROM (30 s for deferred deletes).
+# check_moved FROM TO SERVER PHASE: after a migration every key is on TO, none left on FROM (120 s for deferred
+# deletes); appends to MIG[SERVER,PHASE] the seconds from completion until FROM was empty.
 check_moved() {
-  local end=$((SECONDS + 30))
+  local end=$((SECONDS + 120))
   until dbsize_is "$2" "$KEYS" && dbsize_is "$1" 0; do
     if [ "$SECONDS" -ge "$end" ]; then
-      problem "$3: after the migration DBSIZE is $(cli "$2" dbsize 2>&1) on $2 (expected $KEYS) and $(cli "$1" dbsize 2>&1) on $1 (expected 0)"
+      problem "$3 $4: after the migration DBSIZE is $(cli "$2" dbsize 2>&1) on $2 (expected $KEYS) and $(cli "$1" dbsize 2>&1) on $1 (expected 0)"
+      MIG[$3,$4]+=" -"
       return 0
     fi
-    sleep 0.1
+    sleep 0.05
   done
+  MIG[$3,$4]+=" $(seconds_since "$MIG_END_NS")"
 }
 
 # --- migrations ------------------------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ ours_migrate() {
   local pause; pause=$(awk -v p="$(migration_field pause_ms)" 'BEGIN { if (p ~ /^[0-9.]+$/) printf "%.3f", p; else print "-" }')
   MIG[ours,$phase]="$seconds $(migration_field keys) $(migration_field bytes) $pause $(migration_field elapsed_ms)"
   log "ours $phase: $seconds s; $(tr '\n' ' ' <"$WORK/migration")"
-  check_moved "$from" "$to" "ours $phase"
+  check_moved "$from" "$to" ours "$phase"
 }
 
 # redis_migrate FROM TO PHASE: moves the moving slots (FROM's lowest) with redis-cli --cluster reshard.
@@ -328,8 +331,8 @@ redis_migrate() {
   [ "$moved" = "$MOVE_SLOTS" ] || problem "redis $phase: reshard moved $moved slots, not $MOVE_SLOTS"
   MIG[redis,$phase]="$seconds $KEYS - - -"
   log "redis $phase: $seconds s"
+  check_moved "$from" "$to" redis "$phase"
   wait_until 60 "redis-cli --cluster check to pass after the reshard" redis_cluster_agrees "$from"
-  check_moved "$from" "$to" "redis $phase"
 }
 
 # --- latency during a migration -------------------------------------------------------------------------------
@@ -431,16 +434,16 @@ per_second() { awk -v a="$1" -v s="$2" -v d="$3" 'BEGIN { if (s + 0 > 0) printf 
 migration_table() {
   local phase label mb
   mb=$(awk -v k="$KEYS" -v v="$VALUE_SIZE" 'BEGIN { printf "%.1f", k * v / 1e6 }')
-  echo "| migration | seconds ours | seconds redis | MB/s ours | MB/s redis | keys/s ours | keys/s redis | speed ratio ours/redis | pause_ms ours | engine elapsed_ms |"
-  echo "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |"
+  echo "| migration | seconds ours | seconds redis | MB/s ours | MB/s redis | keys/s ours | keys/s redis | speed ratio ours/redis | pause_ms ours | engine elapsed_ms | source empty after, s ours | source empty after, s redis |"
+  echo "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"
   for phase in idle loaded; do
     [ "$phase" = idle ] && label="A -> B, no client load" || label="B -> A, under the latency client"
-    local -a o=(- - - - -) r=(- - - - -)
+    local -a o=(- - - - - -) r=(- - - - - -)
     [ -z "${MIG[ours,$phase]:-}" ] || read -r -a o <<<"${MIG[ours,$phase]}"
     [ -z "${MIG[redis,$phase]:-}" ] || read -r -a r <<<"${MIG[redis,$phase]}"
     local mbs_o mbs_r
     mbs_o=$(per_second "$mb" "${o[0]}" 1); mbs_r=$(per_second "$mb" "${r[0]}" 1)
-    echo "| $label | ${o[0]} | ${r[0]} | $mbs_o | $mbs_r | $(per_second "$KEYS" "${o[0]}" 0) | $(per_second "$KEYS" "${r[0]}" 0) | $(ratio "$mbs_o" "$mbs_r") | ${o[3]} | ${o[4]} |"
+    echo "| $label | ${o[0]} | ${r[0]} | $mbs_o | $mbs_r | $(per_second "$KEYS" "${o[0]}" 0) | $(per_second "$KEYS" "${r[0]}" 0) | $(ratio "$mbs_o" "$mbs_r") | ${o[3]} | ${o[4]} | ${o[5]:--} | ${r[5]:--} |"
   done
 }
 
@@ -502,7 +505,8 @@ mkdir -p "$(dirname "$OUT_FILE")"
   echo
   echo "Ours: CLUSTER MIGRATESLOTS, completion polled every 20 ms. Redis: redis-cli --cluster reshard" \
     "--cluster-pipeline $CLUSTER_PIPELINE. Seconds are wall clock from the command to completion; MB/s counts" \
-    "values only. pause_ms and elapsed_ms are what CLUSTER GETSLOTMIGRATIONS reports."
+    "values only. pause_ms and elapsed_ms are what CLUSTER GETSLOTMIGRATIONS reports; \"source empty after\"" \
+    "is the time from completion until DBSIZE on the source is 0 (polled every 50 ms)."
   echo
   migration_table
   echo
