@@ -14,5 +14,7 @@ mod keyslot;
 mod observe;
 #[path = "cluster/process.rs"]
 mod process;
+#[path = "cluster/redirections.rs"]
+mod redirections;
 #[path = "cluster/topology.rs"]
 mod topology;
