@@ -16,5 +16,7 @@ mod observe;
 mod process;
 #[path = "cluster/redirections.rs"]
 mod redirections;
+#[path = "cluster/redis_crate.rs"]
+mod redis_crate;
 #[path = "cluster/topology.rs"]
 mod topology;
