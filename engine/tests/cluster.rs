@@ -18,5 +18,7 @@ mod process;
 mod redirections;
 #[path = "cluster/redis_crate.rs"]
 mod redis_crate;
+#[path = "cluster/stock_tools.rs"]
+mod stock_tools;
 #[path = "cluster/topology.rs"]
 mod topology;
