@@ -6,6 +6,8 @@
 
 mod common;
 
+#[path = "cluster/client_libraries.rs"]
+mod client_libraries;
 #[path = "cluster/fixture.rs"]
 mod fixture;
 #[path = "cluster/keyslot.rs"]
