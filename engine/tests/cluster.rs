@@ -8,6 +8,8 @@ mod common;
 
 #[path = "cluster/client_libraries.rs"]
 mod client_libraries;
+#[path = "cluster/failover.rs"]
+mod failover;
 #[path = "cluster/fixture.rs"]
 mod fixture;
 #[path = "cluster/keyslot.rs"]
