@@ -14,6 +14,8 @@ mod failover;
 mod fixture;
 #[path = "cluster/keyslot.rs"]
 mod keyslot;
+#[path = "cluster/migration.rs"]
+mod migration;
 #[path = "cluster/observe.rs"]
 mod observe;
 #[path = "cluster/process.rs"]

@@ -1,0 +1,305 @@
+//! Atomic slot migration (`CLUSTER MIGRATESLOTS` on the source primary): under a live load of the `redis`
+//! crate's cluster client no operation fails and no acknowledged write is lost, the slots end up on the target
+//! alone and every node's slot map says so; and when the target dies mid-way the source keeps everything.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use redis::cluster::{cluster_pipe, ClusterConnection};
+
+use crate::common::{cmd, wait_until};
+use crate::fixture::{Cluster, Node};
+use crate::keyslot::key_slot;
+use crate::observe::{
+    cluster_slots, latest_migration, primary_port, total_keys_in_slots, Migration,
+};
+
+/// The slots the tests move: the first half of shard 0's.
+const MOVED: (u16, u16) = (0, 2730);
+
+fn moved_slots() -> impl Iterator<Item = u16> {
+    MOVED.0..=MOVED.1
+}
+
+/// Keys `<prefix><i>` whose slot is among the moved ones, `count` of them.
+fn keys_in_moved_slots(prefix: &str, count: usize) -> Vec<String> {
+    (0u64..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|k| (MOVED.0..=MOVED.1).contains(&key_slot(k)))
+        .take(count)
+        .collect()
+}
+
+/// The value the preloaded `key` holds: `size` bytes that end with the key's name.
+fn value_of(key: &str, size: usize) -> String {
+    format!("{key:>size$}")
+}
+
+/// Writes every key with its value straight to `node`, 1000 per pipeline.
+fn preload(node: &Node, keys: &[String], size: usize) {
+    let mut con = node.conn();
+    for chunk in keys.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("SET").arg(key).arg(value_of(key, size)).ignore();
+        }
+        pipe.query::<()>(&mut con).expect("preload");
+    }
+}
+
+/// Asserts that `node` holds every key with its value, reading 1000 per pipeline.
+fn assert_holds(node: &Node, keys: &[String], size: usize) {
+    let mut con = node.conn();
+    for chunk in keys.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("GET").arg(key);
+        }
+        let values: Vec<Option<String>> = pipe.query(&mut con).expect("GET");
+        for (key, value) in chunk.iter().zip(values) {
+            assert_eq!(
+                value.as_deref(),
+                Some(value_of(key, size).as_str()),
+                "{key} on {}",
+                node.port()
+            );
+        }
+    }
+}
+
+/// Starts moving the slots from `source` to `target`.
+fn migrate(source: &Node, target: &Node) {
+    let (start, end) = (MOVED.0.to_string(), MOVED.1.to_string());
+    let reply: String = cmd(
+        "CLUSTER",
+        &[
+            "MIGRATESLOTS",
+            "SLOTSRANGE",
+            &start,
+            &end,
+            "NODE",
+            &target.id,
+        ],
+    )
+    .query(&mut source.conn())
+    .expect("CLUSTER MIGRATESLOTS");
+    assert_eq!(reply, "OK");
+}
+
+/// Polls `node`'s newest migration (every 5 ms, `timeout` at most) until `done` holds for it; returns it.
+fn wait_migration(node: &Node, timeout: Duration, done: impl Fn(&Migration) -> bool) -> Migration {
+    let mut con = node.conn();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let migration = latest_migration(&mut con);
+        if done(&migration) {
+            return migration;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "migration on {} never got there: {migration:?}",
+            node.port()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A writer and reader on the cluster client: `SET k<i> <i>` for i = 0, 1, 2, ..., each followed by a `GET` of
+/// an earlier acknowledged key that must return its value.
+struct Load {
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicU64>,
+    worker: JoinHandle<LoadReport>,
+}
+
+/// What the load saw.
+struct LoadReport {
+    /// The `i` of every acknowledged `SET k<i> <i>`.
+    acknowledged: Vec<u64>,
+    /// Every failed or wrong operation.
+    failures: Vec<String>,
+}
+
+impl Load {
+    fn start(mut con: ClusterConnection) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicU64::new(0));
+        let worker = {
+            let (stop, writes) = (stop.clone(), writes.clone());
+            thread::spawn(move || {
+                let mut report = LoadReport {
+                    acknowledged: Vec::new(),
+                    failures: Vec::new(),
+                };
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("k{i}");
+                    match cmd("SET", &[&key, &i.to_string()]).query::<()>(&mut con) {
+                        Ok(()) => report.acknowledged.push(i),
+                        Err(e) => report.failures.push(format!("SET {key}: {e}")),
+                    }
+                    if let Some(&j) = report
+                        .acknowledged
+                        .get((i as usize).wrapping_mul(7919) % report.acknowledged.len().max(1))
+                    {
+                        match cmd("GET", &[&format!("k{j}")]).query::<Option<String>>(&mut con) {
+                            Ok(Some(v)) if v == j.to_string() => {}
+                            other => report.failures.push(format!("GET k{j}: {other:?}")),
+                        }
+                    }
+                    i += 1;
+                    writes.store(i, Ordering::Relaxed);
+                }
+                report
+            })
+        };
+        Load {
+            stop,
+            writes,
+            worker,
+        }
+    }
+
+    /// Waits until `n` more writes were sent.
+    fn wait_for(&self, n: u64) {
+        let target = self.writes.load(Ordering::Relaxed) + n;
+        wait_until("the load to make progress", || {
+            self.writes.load(Ordering::Relaxed) >= target
+        });
+    }
+
+    fn stop(self) -> LoadReport {
+        self.stop.store(true, Ordering::Relaxed);
+        self.worker.join().expect("the load thread")
+    }
+}
+
+#[test]
+fn slots_migrate_under_load_without_a_failed_or_lost_operation() {
+    let cluster = Cluster::start("migrate");
+    let (source, target) = (cluster.primary(0), cluster.primary(1));
+    // Data in the moving slots before the migration, so that there is a snapshot to stream.
+    let preloaded = keys_in_moved_slots("pre:", 20_000);
+    preload(source, &preloaded, 100);
+
+    let load = Load::start(cluster.client());
+    load.wait_for(2000);
+    migrate(source, target);
+    let done = wait_migration(source, Duration::from_secs(60), |m| {
+        matches!(m["state"].as_str(), "success" | "failed" | "cancelled")
+    });
+    assert_eq!(done["state"], "success", "{done:?}");
+    assert_eq!(done["direction"], "export", "{done:?}");
+    assert_eq!(done["peer"], target.id, "{done:?}");
+    assert_eq!(done["slot_ranges"], "0-2730", "{done:?}");
+    let pause: u64 = done["pause_ms"].parse().expect("pause_ms");
+    assert!(pause < 1000, "writes paused {pause} ms: {done:?}");
+    // Keep the load on after the flip, so that the client meets the new owner too.
+    load.wait_for(2000);
+    let report = load.stop();
+    assert!(
+        report.failures.is_empty(),
+        "{} failed operations, first: {:?}",
+        report.failures.len(),
+        &report.failures[..report.failures.len().min(10)]
+    );
+
+    // Every acknowledged write is readable with its value through the cluster client.
+    let mut con = cluster.client();
+    for chunk in report.acknowledged.chunks(1000) {
+        let mut pipe = cluster_pipe();
+        for i in chunk {
+            pipe.cmd("GET").arg(format!("k{i}"));
+        }
+        let values: Vec<Option<String>> = pipe.query(&mut con).expect("GET after the migration");
+        for (i, value) in chunk.iter().zip(values) {
+            assert_eq!(value, Some(i.to_string()), "k{i} after the migration");
+        }
+    }
+    // The moved keys are on the target alone.
+    assert_holds(target, &preloaded, 100);
+    let moved_load = report
+        .acknowledged
+        .iter()
+        .filter(|i| (MOVED.0..=MOVED.1).contains(&key_slot(&format!("k{i}"))))
+        .count() as u64;
+    let expected = preloaded.len() as u64 + moved_load;
+    assert_eq!(total_keys_in_slots(&mut source.conn(), moved_slots()), 0);
+    assert_eq!(
+        total_keys_in_slots(&mut target.conn(), moved_slots()),
+        expected
+    );
+    let imported = latest_migration(&mut target.conn());
+    assert_eq!(
+        (imported["direction"].as_str(), imported["state"].as_str()),
+        ("import", "success"),
+        "{imported:?}"
+    );
+    // Replicas follow: the target's has the keys, the source's dropped them.
+    let (source_replica, target_replica) = (cluster.replica(0), cluster.replica(1));
+    wait_until("the target's replica to hold the moved keys", || {
+        total_keys_in_slots(&mut target_replica.conn(), moved_slots()) == expected
+    });
+    wait_until("the source's replica to drop the moved keys", || {
+        total_keys_in_slots(&mut source_replica.conn(), moved_slots()) == 0
+    });
+    // Every node's slot map has the moved range on the target, the rest of shard 0 on the source.
+    for node in cluster.nodes() {
+        wait_until(
+            &format!("{}'s slot map to show the move", node.port()),
+            || {
+                let map = cluster_slots(&mut node.conn());
+                moved_slots().all(|s| primary_port(&map, s) == Some(target.port()))
+                    && (MOVED.1 + 1..=5460).all(|s| primary_port(&map, s) == Some(source.port()))
+            },
+        );
+    }
+}
+
+#[test]
+fn a_target_that_dies_mid_migration_leaves_every_key_on_the_source() {
+    let mut cluster = Cluster::start("migrate-kill");
+    let (source_id, target_id) = (cluster.primary(0).id.clone(), cluster.primary(1).id.clone());
+    const SIZE: usize = 1024;
+    let keys = keys_in_moved_slots("big:", 200_000);
+    preload(cluster.primary(0), &keys, SIZE);
+
+    migrate(cluster.primary(0), cluster.primary(1));
+    let running = wait_migration(cluster.primary(0), Duration::from_secs(30), |m| {
+        m["state"] != "snapshot" || m["keys"] != "0"
+    });
+    assert!(
+        matches!(running["state"].as_str(), "snapshot" | "streaming"),
+        "the migration should still run when the target is killed: {running:?}"
+    );
+    cluster.kill(&target_id);
+
+    let source = cluster.node(&source_id);
+    let failed = wait_migration(source, Duration::from_secs(30), |m| {
+        !matches!(m["state"].as_str(), "snapshot" | "streaming" | "committing")
+    });
+    assert_eq!(failed["state"], "failed", "{failed:?}");
+    assert!(
+        !failed["error"].is_empty(),
+        "a failed migration says why: {failed:?}"
+    );
+    assert_eq!(
+        source.info("cluster", "slot_migrations_active").as_deref(),
+        Some("0")
+    );
+
+    // The source still owns the slots, serves every key with its value and takes writes there.
+    let map = cluster_slots(&mut source.conn());
+    assert!(moved_slots().all(|s| primary_port(&map, s) == Some(source.port())));
+    let dbsize: u64 = cmd("DBSIZE", &[])
+        .query(&mut source.conn())
+        .expect("DBSIZE");
+    assert_eq!(dbsize, keys.len() as u64);
+    assert_holds(source, &keys, SIZE);
+    let mut con = source.conn();
+    cmd("SET", &[&keys[0], "after"])
+        .query::<()>(&mut con)
+        .expect("a write to a slot whose migration failed");
+}
