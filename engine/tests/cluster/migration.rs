@@ -162,6 +162,11 @@ impl Load {
         }
     }
 
+    /// How many writes were sent so far.
+    fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
     /// Waits until `n` more writes were sent.
     fn wait_for(&self, n: u64) {
         let target = self.writes.load(Ordering::Relaxed) + n;
@@ -181,21 +186,31 @@ fn slots_migrate_under_load_without_a_failed_or_lost_operation() {
     let cluster = Cluster::start("migrate");
     let (source, target) = (cluster.primary(0), cluster.primary(1));
     // Data in the moving slots before the migration, so that there is a snapshot to stream.
-    let preloaded = keys_in_moved_slots("pre:", 20_000);
+    let preloaded = keys_in_moved_slots("pre:", 50_000);
     preload(source, &preloaded, 100);
 
     let load = Load::start(cluster.client());
     load.wait_for(2000);
+    let before = load.writes();
     migrate(source, target);
     let done = wait_migration(source, Duration::from_secs(60), |m| {
         matches!(m["state"].as_str(), "success" | "failed" | "cancelled")
     });
+    let during = load.writes() - before;
     assert_eq!(done["state"], "success", "{done:?}");
     assert_eq!(done["direction"], "export", "{done:?}");
     assert_eq!(done["peer"], target.id, "{done:?}");
     assert_eq!(done["slot_ranges"], "0-2730", "{done:?}");
-    let pause: u64 = done["pause_ms"].parse().expect("pause_ms");
-    assert!(pause < 1000, "writes paused {pause} ms: {done:?}");
+    let pause: f64 = done["pause_ms"]
+        .parse()
+        .unwrap_or_else(|_| panic!("pause_ms is a number: {done:?}"));
+    assert!(pause < 1000.0, "writes paused {pause} ms: {done:?}");
+    let sent: usize = done["keys"].parse().expect("keys");
+    assert!(sent >= preloaded.len(), "{sent} keys sent: {done:?}");
+    assert!(
+        during >= 50,
+        "the load should run during the migration, made {during} writes: {done:?}"
+    );
     // Keep the load on after the flip, so that the client meets the new owner too.
     load.wait_for(2000);
     let report = load.stop();
