@@ -8,6 +8,8 @@ mod common;
 
 #[path = "cluster/client_libraries.rs"]
 mod client_libraries;
+#[path = "cluster/control_plane.rs"]
+mod control_plane;
 #[path = "cluster/failover.rs"]
 mod failover;
 #[path = "cluster/fixture.rs"]

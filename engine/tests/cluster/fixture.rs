@@ -37,12 +37,22 @@ impl Drop for DataDir {
 impl Node {
     /// Starts an engine with `--cluster-enabled yes` in a new directory `name` and reads its id.
     pub fn start(name: &str) -> Node {
-        let dir = temp_dir(name);
+        Node::start_in(DataDir(temp_dir(name)))
+    }
+
+    /// Stops the engine (SIGTERM) and starts it again, on a new port, with the same directory.
+    pub fn restart(self) -> Node {
+        let Node { engine, _dir, .. } = self;
+        engine.terminate();
+        Node::start_in(_dir)
+    }
+
+    fn start_in(dir: DataDir) -> Node {
         let engine = Engine::start(&[
             "--cluster-enabled",
             "yes",
             "--dir",
-            dir.to_str().expect("UTF-8 temporary directory"),
+            dir.0.to_str().expect("UTF-8 temporary directory"),
         ]);
         let id: String = cmd("CLUSTER", &["MYID"])
             .query(&mut engine.conn())
@@ -54,7 +64,7 @@ impl Node {
         Node {
             engine,
             id,
-            _dir: DataDir(dir),
+            _dir: dir,
         }
     }
 
@@ -136,10 +146,20 @@ impl Cluster {
         cluster
     }
 
+    /// The topology document last published.
+    pub fn topology(&self) -> String {
+        document(self.epoch, &self.shards)
+    }
+
+    /// The epoch of the topology last published.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Pushes the current shards at the next epoch to every node, then waits until the cluster is ready.
     fn publish(&mut self) {
         self.epoch += 1;
-        let doc = document(self.epoch, &self.shards);
+        let doc = self.topology();
         for node in &self.nodes {
             let reply: String = cmd("CLUSTER", &["SETTOPOLOGY", &doc])
                 .query(&mut node.conn())
@@ -207,6 +227,11 @@ impl Cluster {
     /// The shard that serves `key` in the published topology.
     pub fn shard_of(&self, key: &str) -> usize {
         self.shard_of_slot(key_slot(key))
+    }
+
+    /// The shard's id in the published topology.
+    pub fn shard_id(&self, shard: usize) -> &str {
+        &self.shards[shard].id
     }
 
     /// The shard's slot ranges in the published topology.
