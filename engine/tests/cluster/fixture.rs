@@ -186,10 +186,11 @@ impl Cluster {
         }
     }
 
-    /// Makes the first replica of shard `shard` its primary (and the old primary its replica) in a topology
-    /// of the next epoch, published to every node.
+    /// Makes the first replica of shard `shard` its primary (and the old primary, unless it was killed, its
+    /// replica) in a topology of the next epoch, published to every node.
     pub fn fail_over(&mut self, shard: usize) {
         self.shards[shard] = failed_over(&self.shards[shard]);
+        self.forget_dead_replicas();
         self.publish();
     }
 
@@ -211,7 +212,7 @@ impl Cluster {
         self.node(&self.shards[shard].primary.id)
     }
 
-    /// The current (first) replica of shard `shard`.
+    /// The current (first) replica of shard `shard`; the test fails if it has none left.
     pub fn replica(&self, shard: usize) -> &Node {
         self.node(&self.shards[shard].replicas[0].id)
     }
@@ -255,15 +256,23 @@ impl Cluster {
             .expect("cluster connection")
     }
 
-    /// Kills node `id` with SIGKILL, as a crash would, and waits until it is gone.
+    /// Kills node `id` as a crash would (the fixture's engines die by SIGKILL) and forgets it: it is no
+    /// longer one of [`Cluster::nodes`], nor a replica in later topologies. A killed primary stays its shard's
+    /// primary until [`Cluster::fail_over`].
     pub fn kill(&mut self, id: &str) {
-        let node = self
+        let index = self
             .nodes
-            .iter_mut()
-            .find(|n| n.id == id)
+            .iter()
+            .position(|n| n.id == id)
             .unwrap_or_else(|| panic!("no node {id}"));
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(node.engine.pid() as i32, libc::SIGKILL) };
-        wait_until("killed node to exit", || !node.engine.is_running());
+        drop(self.nodes.remove(index));
+        self.forget_dead_replicas();
+    }
+
+    fn forget_dead_replicas(&mut self) {
+        let alive: Vec<String> = self.nodes.iter().map(|n| n.id.clone()).collect();
+        for shard in &mut self.shards {
+            shard.replicas.retain(|r| alive.contains(&r.id));
+        }
     }
 }
