@@ -87,6 +87,19 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Wakes every client blocked on a key that `moved` picks (its slot moved to another node: run again, the
+    /// command is redirected, as Redis Cluster redirects blocked clients).
+    pub fn signal_matching(&self, mut moved: impl FnMut(&[u8]) -> bool) {
+        let map = self.keys.lock();
+        for ((_, key), q) in map.iter() {
+            if moved(key) {
+                q.iter().for_each(|w| w.wake.notify_one());
+            }
+        }
+    }
+}
+
 /// Where a blocked client waits.
 #[derive(Debug)]
 struct Waiting {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::call::Call;
 use super::error::{CmdError, CmdResult};
 use super::session::Session;
-use super::{pubsub, table, tracking};
+use super::{pubsub, slots, table, tracking};
 use crate::catalogue::{self, Cost, Scope, Spec, COMMANDS};
 use crate::config::Config;
 use crate::keyspace::evict::{EvictError, Evictor};
@@ -206,6 +206,18 @@ pub fn execute(
         reject(node, session, out, idx, &e);
         return;
     }
+    // Cluster mode: only the keys of slots this node serves, all in one slot.
+    session.cluster.admitted = None;
+    let gated =
+        node.cluster().enabled() && !session.master_link && session.cluster.import.is_none();
+    if gated {
+        if let Err(e) = admit(node, cfg, spec, args, session) {
+            if spec.cost == Cost::Transaction {
+                session.discard_transaction(node.ks());
+            }
+            return reject(node, session, out, idx, &e);
+        }
+    }
     if spec.has(catalogue::WRITE) && !session.master_link && node.repl().refuses_writes() {
         let e = CmdError::Msg("READONLY You can't write against a read only replica.".into());
         reject(node, session, out, idx, &e);
@@ -240,10 +252,41 @@ pub fn execute(
     let mut set = LockSet::new();
     lock_set(idx, args, session.db, node.ks(), &mut set);
     let mut held = node.ks().lock(&mut set);
+    // A slot migration may have handed the slot over while this command waited for its shard: admit it again.
+    while gated
+        && spec.cost != Cost::Transaction
+        && session
+            .cluster
+            .admitted
+            .is_some_and(|(_, e)| e != node.cluster().epoch())
+    {
+        drop(held);
+        if let Err(e) = admit(node, cfg, spec, args, session) {
+            return reject(node, session, out, idx, &e);
+        }
+        let mut set = LockSet::new();
+        lock_set(idx, args, session.db, node.ks(), &mut set);
+        held = node.ks().lock(&mut set);
+    }
     run(node, cfg, clock, session, out, &mut held, idx, args);
     if exec {
         show_to_monitors(node, session, spec, args);
     }
+}
+
+/// Admits a command in cluster mode (see [`slots::admit`]), remembering its slot and the epoch it was admitted
+/// under.
+pub fn admit(
+    node: &Node,
+    cfg: &Config,
+    spec: &Spec,
+    args: &[&[u8]],
+    session: &mut Session,
+) -> Result<(), CmdError> {
+    let epoch = node.cluster().epoch();
+    let slot = slots::admit(node, cfg, spec, args, session)?;
+    session.cluster.admitted = slot.map(|s| (s, epoch));
+    Ok(())
 }
 
 /// Shows a command to clients in MONITOR mode (not administrative commands, not a primary's stream).
@@ -314,11 +357,11 @@ pub fn run(
     if session.caching.is_some() && !spec.has(catalogue::CONNECTION_CONTROL) {
         session.caching = None;
     }
-    if node.repl().is_recording() && !session.master_link {
+    if (node.repl().is_recording() || node.cluster().capturing()) && !session.master_link {
         // Deletions the shards made on their own (lazy expiry) come first, then the command's effect.
         held.drain_deleted();
         if result.is_ok() && spec.has(catalogue::WRITE) {
-            propagate(node, session, args);
+            propagate(node, session, spec, args);
         }
     }
     if let Some(started) = started {
@@ -335,7 +378,8 @@ pub fn run(
         out.error(&e.to_string());
     }
     // A replica applying its primary's stream is not charged: the client's request was, on the primary.
-    if cfg.metering && !session.master_link {
+    // Nor is a slot migration: the writes it carries were charged on the source.
+    if cfg.metering && !session.master_link && session.cluster.import.is_none() {
         charge(session, spec, idx, args, out.buf.len() - out_start);
     }
 }
@@ -393,14 +437,30 @@ fn charge(session: &Session, spec: &Spec, idx: usize, args: &[&[u8]], response: 
     );
 }
 
-/// Appends a write to the replication stream, as rewritten by the command if it asked.
-fn propagate(node: &Node, session: &mut Session, args: &[&[u8]]) {
+/// Appends a write to the replication stream, as rewritten by the command if it asked, and gives it to the
+/// slot migrations collecting writes to its slot.
+fn propagate(node: &Node, session: &mut Session, spec: &Spec, args: &[&[u8]]) {
+    let cluster = node.cluster();
+    let slot = if cluster.capturing() {
+        if spec.has(catalogue::WHOLE_DB) {
+            cluster.keyless_write(spec.name);
+        }
+        slots::write_slot(spec, args)
+    } else {
+        None
+    };
+    let emit = |argv: &[&[u8]]| {
+        node.repl().propagate(session.db, argv);
+        if let Some(slot) = slot {
+            cluster.capture(slot, argv);
+        }
+    };
     match session.rewrite.take() {
-        None => node.repl().propagate(session.db, args),
+        None => emit(args),
         Some(commands) => {
             for c in &commands {
                 let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
-                node.repl().propagate(session.db, &argv);
+                emit(&argv);
             }
         }
     }

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod args;
 pub mod call;
+pub mod cluster;
 pub mod collection;
 pub mod connection;
 pub mod diagnostics;
@@ -22,6 +23,7 @@ pub mod replication;
 pub mod server;
 pub mod session;
 pub mod set;
+pub mod slots;
 pub mod stream;
 pub mod stream_group;
 pub mod stream_info;

@@ -432,7 +432,7 @@ fn cpu_seconds() -> (f64, f64) {
     (secs(ru.ru_stime), secs(ru.ru_utime))
 }
 
-const DEFAULT_SECTIONS: [&str; 8] = [
+const DEFAULT_SECTIONS: [&str; 9] = [
     "server",
     "clients",
     "memory",
@@ -440,6 +440,7 @@ const DEFAULT_SECTIONS: [&str; 8] = [
     "stats",
     "replication",
     "cpu",
+    "cluster",
     "keyspace",
 ];
 
@@ -463,7 +464,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         }
     };
     let mut text = String::new();
-    let sections: [(&str, InfoSection); 11] = [
+    let sections: [(&str, InfoSection); 12] = [
         ("server", info_server),
         ("clients", info_clients),
         ("memory", info_memory),
@@ -474,6 +475,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         ("usage", info_usage),
         ("commandstats", info_commandstats),
         ("latencystats", info_latencystats),
+        ("cluster", info_cluster),
         ("keyspace", info_keyspace),
     ];
     for (name, write) in sections {
@@ -498,12 +500,17 @@ fn info_server(c: &mut Call, t: &mut String) {
     };
     let _ = write!(
         t,
-        "# Server\r\nredis_version:{}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\n\
+        "# Server\r\nredis_version:{}\r\nferrocache_version:{}\r\nredis_mode:{}\r\n\
          os:{} {}\r\narch_bits:64\r\nmultiplexing_api:{api}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
          server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\n\
          io_threads_active:0\r\nthreads:{}\r\nshards_per_db:{}\r\nexecutable:{}\r\n",
         catalogue::REDIS_COMPAT_VERSION,
         env!("CARGO_PKG_VERSION"),
+        if c.node.cluster().enabled() {
+            "cluster"
+        } else {
+            "standalone"
+        },
         std::env::consts::OS,
         std::env::consts::ARCH,
         std::process::id(),
@@ -669,6 +676,20 @@ fn info_latencystats(c: &mut Call, t: &mut String) {
             spec.name
         );
     }
+}
+
+fn info_cluster(c: &mut Call, t: &mut String) {
+    let cl = c.node.cluster();
+    if !cl.enabled() {
+        t.push_str("# Cluster\r\ncluster_enabled:0\r\n");
+        return;
+    }
+    let _ = write!(
+        t,
+        "# Cluster\r\ncluster_enabled:1\r\ncluster_topology_epoch:{}\r\nslot_migrations_active:{}\r\n",
+        cl.epoch(),
+        cl.active_migrations()
+    );
 }
 
 fn info_keyspace(c: &mut Call, t: &mut String) {

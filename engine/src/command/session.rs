@@ -83,6 +83,22 @@ pub struct Session {
     pub tracking: Option<crate::pubsub::tracking::Options>,
     /// CLIENT CACHING yes|no, for the next command only.
     pub caching: Option<bool>,
+    /// Cluster mode: READONLY, ASKING, and the slot import this connection carries.
+    pub cluster: ClusterConn,
+}
+
+/// A connection's cluster-mode state.
+#[derive(Default)]
+pub struct ClusterConn {
+    /// READONLY: a replica serves this connection reads of its shard's slots.
+    pub readonly: bool,
+    /// ASKING: the next command may touch a slot being imported.
+    pub asking: bool,
+    /// This connection is a source's link carrying a slot migration to this node: its commands write the
+    /// importing slots and are not redirected.
+    pub import: Option<Arc<crate::cluster::Migration>>,
+    /// The hash slot the running command was admitted for, and the topology epoch it was admitted under.
+    pub admitted: Option<(u16, u64)>,
 }
 
 /// A command whose reply needs waiting.
@@ -171,6 +187,7 @@ impl Session {
             subs: Default::default(),
             tracking: None,
             caching: None,
+            cluster: ClusterConn::default(),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use super::call::Call;
 use super::error::CmdResult;
 use super::{
-    acl, connection, diagnostics, hash, keys, list, pubsub, replication, server, set, stream,
-    stream_group, stream_info, string, tracking, transaction, zset,
+    acl, cluster, connection, diagnostics, hash, keys, list, pubsub, replication, server, set,
+    stream, stream_group, stream_info, string, tracking, transaction, zset,
 };
 use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::{Keyspace, LockSet};
@@ -22,6 +22,44 @@ pub type ExtraLock = fn(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut Lock
 /// only when it also runs without one (`COMMAND`).
 #[rustfmt::skip]
 static REGISTRY: &[(&str, Handler)] = &[
+    ("cluster|info", cluster::cluster_info),
+    ("cluster|myid", cluster::cluster_myid),
+    ("cluster|myshardid", cluster::cluster_myshardid),
+    ("cluster|slots", cluster::cluster_slots),
+    ("cluster|shards", cluster::cluster_shards),
+    ("cluster|nodes", cluster::cluster_nodes),
+    ("cluster|replicas", cluster::cluster_replicas),
+    ("cluster|slaves", cluster::cluster_replicas),
+    ("cluster|links", cluster::cluster_links),
+    ("cluster|keyslot", cluster::cluster_keyslot),
+    ("cluster|countkeysinslot", cluster::cluster_countkeysinslot),
+    ("cluster|getkeysinslot", cluster::cluster_getkeysinslot),
+    ("cluster|help", cluster::cluster_help),
+    ("cluster|settopology", cluster::cluster_settopology),
+    ("cluster|gettopology", cluster::cluster_gettopology),
+    ("cluster|migrateslots", cluster::cluster_migrateslots),
+    ("cluster|getslotmigrations", cluster::cluster_getslotmigrations),
+    ("cluster|cancelslotmigrations", cluster::cluster_cancelslotmigrations),
+    ("cluster|import", cluster::cluster_import),
+    ("cluster|restorekeys", cluster::cluster_restorekeys),
+    ("cluster|addslots", cluster::cluster_managed),
+    ("cluster|addslotsrange", cluster::cluster_managed),
+    ("cluster|delslots", cluster::cluster_managed),
+    ("cluster|delslotsrange", cluster::cluster_managed),
+    ("cluster|flushslots", cluster::cluster_managed),
+    ("cluster|forget", cluster::cluster_managed),
+    ("cluster|meet", cluster::cluster_managed),
+    ("cluster|replicate", cluster::cluster_managed),
+    ("cluster|reset", cluster::cluster_managed),
+    ("cluster|saveconfig", cluster::cluster_managed),
+    ("cluster|setslot", cluster::cluster_managed),
+    ("cluster|failover", cluster::cluster_managed),
+    ("cluster|bumpepoch", cluster::cluster_managed),
+    ("cluster|set-config-epoch", cluster::cluster_managed),
+    ("cluster|count-failure-reports", cluster::cluster_managed),
+    ("readonly", cluster::readonly),
+    ("readwrite", cluster::readwrite),
+    ("asking", cluster::asking),
     ("client|id", connection::client_id),
     ("client|setname", connection::client_setname),
     ("client|getname", connection::client_getname),
@@ -275,7 +313,11 @@ static REGISTRY: &[(&str, Handler)] = &[
 ];
 
 /// Commands that also lock a key's shard in another database.
-static EXTRA_LOCKS: &[(&str, ExtraLock)] = &[("copy", keys::copy_keys), ("move", keys::move_keys)];
+static EXTRA_LOCKS: &[(&str, ExtraLock)] = &[
+    ("copy", keys::copy_keys),
+    ("move", keys::move_keys),
+    ("cluster|restorekeys", cluster::restorekeys_lock),
+];
 
 /// What runs a catalogue row.
 #[derive(Clone, Copy, Default)]

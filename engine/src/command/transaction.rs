@@ -126,10 +126,10 @@ pub fn exec(c: &mut Call) -> CmdResult {
         c.out.null_array();
         return Ok(());
     }
+    let writes = queue.iter().any(|q| COMMANDS[q.idx].has(catalogue::WRITE));
+    super::slots::still_served(c.node, c.cfg, c.session, writes)?;
     // The queued writes reach replicas as one transaction too.
-    let wrap = c.node.repl().is_recording()
-        && !c.session.master_link
-        && queue.iter().any(|q| COMMANDS[q.idx].has(catalogue::WRITE));
+    let wrap = c.node.repl().is_recording() && !c.session.master_link && writes;
     if wrap {
         held.drain_deleted();
         c.node.repl().propagate(c.session.db, &[b"MULTI"]);

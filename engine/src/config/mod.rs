@@ -146,6 +146,10 @@ pub struct Args {
     /// auto discovery): a version number on the first line, then `host|ip|port` node entries.
     #[arg(long = "cluster-config")]
     pub cluster_config: Option<String>,
+    /// Redis Cluster mode: keys live in 16384 hash slots and the node serves the slots a topology assigns it
+    /// (`CLUSTER SETTOPOLOGY`): yes or no (default no).
+    #[arg(long = "cluster-enabled")]
+    pub cluster_enabled: Option<String>,
     /// File holding the auth token (surrounding whitespace, such as a trailing newline, is ignored): sets both
     /// `requirepass` (clients must AUTH with it) and `masterauth` (a replica authenticates to its primary with
     /// it). The token stays out of the process arguments.
@@ -304,6 +308,10 @@ pub struct Config {
     pub max_item_size: u64,
     /// File with the cluster configuration for `config get cluster` (None: the command answers ERROR).
     pub cluster_config: Option<PathBuf>,
+    /// Redis Cluster mode (hash slots, redirections, a topology from the control plane).
+    pub cluster_enabled: bool,
+    /// What MOVED redirections and CLUSTER SLOTS name a node by: `ip`, `hostname` or `unknown-endpoint`.
+    pub cluster_preferred_endpoint_type: String,
     /// True once `maxmemory-policy` was given explicitly (a memcached-only node otherwise uses allkeys-lru).
     policy_explicit: bool,
 }
@@ -372,6 +380,8 @@ impl Default for Config {
             memcached_port: 11211,
             max_item_size: 1 << 20,
             cluster_config: None,
+            cluster_enabled: false,
+            cluster_preferred_endpoint_type: "ip".into(),
             policy_explicit: false,
         }
     }
@@ -776,6 +786,26 @@ pub const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "cluster-enabled",
+        mutable: false,
+        get: |c| if c.cluster_enabled { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.cluster_enabled = b),
+    },
+    Param {
+        name: "cluster-preferred-endpoint-type",
+        mutable: true,
+        get: |c| c.cluster_preferred_endpoint_type.clone(),
+        set: |c, v| match v.to_ascii_lowercase().as_str() {
+            t @ ("ip" | "hostname" | "unknown-endpoint") => {
+                c.cluster_preferred_endpoint_type = t.into();
+                Ok(())
+            }
+            _ => Err(
+                "argument(s) must be one of the following: ip, hostname, unknown-endpoint".into(),
+            ),
+        },
+    },
+    Param {
         name: "tls-replication",
         mutable: false,
         get: |c| if c.tls_replication { "yes" } else { "no" }.into(),
@@ -986,6 +1016,7 @@ impl Config {
             ("memcached-port", &args.memcached_port),
             ("max-item-size", &args.max_item_size),
             ("cluster-config", &args.cluster_config),
+            ("cluster-enabled", &args.cluster_enabled),
         ];
         for (name, value) in flags {
             if let Some(v) = value {

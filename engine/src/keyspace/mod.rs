@@ -2,7 +2,9 @@
 //! mutex around a [`Table`](table::Table) of [`Entry`] blocks.
 //!
 //! A key's 64-bit hash (foldhash, seeded randomly per process) picks its shard with its low bits and its slot
-//! with its high bits. A command locks exactly the shards of the keys it names, in ascending `(db, shard)` order
+//! with its high bits. In cluster mode the low 14 bits are the key's cluster hash slot instead, so every key
+//! of a hash slot lives in one shard, and each shard counts its keys per hash slot: counting, listing and
+//! moving a hash slot reads one shard, never the whole node. A command locks exactly the shards of the keys it names, in ascending `(db, shard)` order
 //! so that multi-key commands and transactions can never deadlock; commands that look at a whole database lock
 //! all of its shards. Nothing here knows about sockets or the protocol.
 
@@ -94,6 +96,8 @@ pub struct Keyspace {
     used: AtomicUsize,
     sink: OnceLock<Arc<dyn WriteSink>>,
     log_changes: std::sync::atomic::AtomicBool,
+    /// Cluster mode: the low bits of a key's hash are its hash slot.
+    slotted: bool,
 }
 
 /// Identifies a shard: (database, shard index).
@@ -150,11 +154,23 @@ impl Clock {
 impl Keyspace {
     /// Creates `databases` empty databases of `shards` shards each (rounded up to a power of two).
     pub fn new(databases: usize, shards: usize) -> Keyspace {
+        Keyspace::build(databases, shards, false)
+    }
+
+    /// Creates the one database of a cluster-mode node: `shards` shards (a power of two, at most 16384), each
+    /// holding whole hash slots.
+    pub fn new_cluster(shards: usize) -> Keyspace {
+        Keyspace::build(1, shards.min(crate::slot::SLOTS), true)
+    }
+
+    fn build(databases: usize, shards: usize, slotted: bool) -> Keyspace {
         let shards = shards.max(1).next_power_of_two();
         Keyspace {
             dbs: (0..databases.max(1))
                 .map(|_| Db {
-                    shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+                    shards: (0..shards)
+                        .map(|_| Mutex::new(Shard::new(slotted)))
+                        .collect(),
                 })
                 .collect(),
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
@@ -162,7 +178,35 @@ impl Keyspace {
             used: AtomicUsize::new(0),
             sink: OnceLock::new(),
             log_changes: Default::default(),
+            slotted,
         }
+    }
+
+    /// True in cluster mode (keys are placed by hash slot).
+    pub fn is_slotted(&self) -> bool {
+        self.slotted
+    }
+
+    /// The shard of database 0 holding the keys of a hash slot (cluster mode).
+    pub fn slot_shard(&self, slot: u16) -> usize {
+        slot as usize & self.shard_mask
+    }
+
+    /// Number of keys in a hash slot (cluster mode), read from the shard's per-slot counters.
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        self.lock_shard(0, self.slot_shard(slot)).keys_in_slot(slot)
+    }
+
+    /// Up to `limit` keys of a hash slot (cluster mode).
+    pub fn keys_in_slot(&self, slot: u16, limit: usize) -> Vec<Box<[u8]>> {
+        let shard = self.lock_shard(0, self.slot_shard(slot));
+        let want = limit.min(shard.keys_in_slot(slot));
+        shard
+            .iter()
+            .filter(|e| crate::slot::of(e.key()) == slot)
+            .take(want)
+            .map(|e| e.key().into())
+            .collect()
     }
 
     /// Installs the receiver of the keyspace's own deletions (once).
@@ -249,7 +293,12 @@ impl Keyspace {
     /// The hash of a key.
     #[inline]
     pub fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        let h = self.hasher.hash_one(key);
+        if self.slotted {
+            h & !(crate::slot::SLOTS as u64 - 1) | crate::slot::of(key) as u64
+        } else {
+            h
+        }
     }
 
     /// The shard holding a key in `db`.

@@ -42,9 +42,41 @@ pub struct Shard {
     pub(super) snapshot: Option<std::sync::Arc<super::SnapshotJob>>,
     /// The last memcached CAS unique handed out for a key of this shard.
     cas: u64,
+    /// Cluster mode: keys per hash slot (indexed by slot).
+    slot_counts: Option<Box<[u32]>>,
 }
 
 impl Shard {
+    /// An empty shard; in cluster mode (`slotted`) it counts its keys per hash slot.
+    pub fn new(slotted: bool) -> Shard {
+        Shard {
+            slot_counts: slotted.then(|| vec![0u32; crate::slot::SLOTS].into_boxed_slice()),
+            ..Shard::default()
+        }
+    }
+
+    /// Keys of a hash slot in this shard (cluster mode; 0 otherwise).
+    pub fn keys_in_slot(&self, slot: u16) -> usize {
+        self.slot_counts
+            .as_ref()
+            .map_or(0, |c| c[slot as usize & (crate::slot::SLOTS - 1)] as usize)
+    }
+
+    #[inline]
+    fn count_added(&mut self, hash: u64) {
+        if let Some(c) = &mut self.slot_counts {
+            c[hash as usize & (crate::slot::SLOTS - 1)] += 1;
+        }
+    }
+
+    #[inline]
+    fn count_removed(&mut self, key: &[u8]) {
+        if let Some(c) = &mut self.slot_counts {
+            let n = &mut c[crate::slot::of(key) as usize];
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// Number of keys (including logically expired ones not yet reclaimed).
     pub fn len(&self) -> usize {
         self.table.len()
@@ -187,6 +219,7 @@ impl Shard {
                 Some(old)
             }
             None => {
+                self.count_added(hash);
                 self.table.insert_new(hash, entry);
                 None
             }
@@ -197,6 +230,7 @@ impl Shard {
     pub fn add(&mut self, hash: u64, entry: Entry) -> usize {
         self.touch_watched(entry.key());
         self.entry_bytes += entry.heap_size();
+        self.count_added(hash);
         self.table.insert_new(hash, entry)
     }
 
@@ -223,6 +257,7 @@ impl Shard {
         }
         let old = self.table.remove(i);
         self.entry_bytes -= old.heap_size();
+        self.count_removed(old.key());
         old
     }
 
@@ -243,6 +278,9 @@ impl Shard {
     /// existed see a change; a watched key that did not exist is left alone (as Redis' FLUSHALL does).
     pub fn clear(&mut self) -> Vec<Option<Entry>> {
         let entries = self.table.take_all();
+        if let Some(c) = &mut self.slot_counts {
+            c.fill(0);
+        }
         if !self.watched.is_empty() {
             for e in entries.iter().flatten() {
                 if let Some(w) = self.watched.get_mut(e.key()) {
@@ -282,6 +320,7 @@ impl Shard {
         }
         std::mem::swap(&mut self.table, &mut other.table);
         std::mem::swap(&mut self.entry_bytes, &mut other.entry_bytes);
+        std::mem::swap(&mut self.slot_counts, &mut other.slot_counts);
         // Keys change shards: neither counter may hand out a CAS unique the other already gave.
         let cas = self.cas.max(other.cas);
         (self.cas, other.cas) = (cas, cas);

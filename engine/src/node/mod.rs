@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::blocking::Registry;
 use crate::clients::Clients;
 use crate::clock::now_ms;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::keyspace::{Clock, Keyspace};
 use crate::metering::latency::Monitor as LatencyMonitor;
@@ -40,6 +41,7 @@ pub struct Node {
     tls: Option<Arc<Tls>>,
     pubsub: Arc<PubSub>,
     repl: Arc<Replication>,
+    cluster: Arc<Cluster>,
     saves: Saves,
     memcache: memcache::State,
     identity: Identity,
@@ -62,11 +64,15 @@ struct Identity {
 struct Sink {
     repl: Arc<Replication>,
     pubsub: Arc<PubSub>,
+    cluster: Arc<Cluster>,
 }
 
 impl crate::keyspace::WriteSink for Sink {
     fn deleted(&self, db: usize, key: &[u8], why: crate::keyspace::Removal) {
         self.repl.deleted(db, key, why);
+        if self.cluster.capturing() {
+            self.cluster.capture(crate::slot::of(key), &[b"DEL", key]);
+        }
         self.pubsub.keyspace_deleted(db, key, why, now_ms());
     }
 }
@@ -113,11 +119,21 @@ impl Node {
             Role::Primary
         };
         let repl = Arc::new(Replication::new(role, config.repl_backlog_size as usize));
-        let ks = Keyspace::new(config.databases, config.shards);
+        let cluster = Arc::new(Cluster::new(
+            config.cluster_enabled,
+            &config.dir,
+            config.shards,
+        )?);
+        let ks = if config.cluster_enabled {
+            Keyspace::new_cluster(config.shards)
+        } else {
+            Keyspace::new(config.databases, config.shards)
+        };
         let pubsub = Arc::new(PubSub::default());
         ks.set_sink(Arc::new(Sink {
             repl: repl.clone(),
             pubsub: pubsub.clone(),
+            cluster: cluster.clone(),
         }));
         if role != Role::Primary {
             ks.set_passive_expiry(true);
@@ -129,6 +145,7 @@ impl Node {
             pubsub,
             ks,
             repl,
+            cluster,
             saves: Saves::new(now_ms() / 1000),
             slowlog: Default::default(),
             latency: Default::default(),
@@ -276,6 +293,12 @@ impl Node {
     #[inline]
     pub fn repl(&self) -> &Arc<Replication> {
         &self.repl
+    }
+
+    /// Cluster mode: identity, topology, slot migrations.
+    #[inline]
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
     }
 
     /// Snapshot saves: when the last one happened, whether one runs.

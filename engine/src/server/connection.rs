@@ -198,6 +198,7 @@ pub(super) fn register(node: &Node, peer: &Peer) -> Arc<ClientInfo> {
 fn release(node: &Node, session: &mut Session) {
     let id = session.info.id;
     session.discard_transaction(node.ks());
+    crate::command::cluster::import_closed(node, session);
     session.blocking.finish(node.blocking(), id);
     if session.mailbox.is_some() {
         node.pubsub().disconnect(&mut session.subs, id, now_ms());

@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod memcache;
 pub mod metrics;
+pub mod migration;
 pub mod primary_link;
 mod read_buffer;
 pub mod replica_feed;
@@ -379,6 +380,7 @@ async fn accept_until_shutdown(
         }
     }
     tasks.push(tokio::spawn(primary_link::supervise(node.clone())));
+    tasks.push(tokio::spawn(migration::supervise(node.clone())));
     if let Some((host, port)) = startup.replicaof.clone() {
         node.repl().follow(host, port);
     }

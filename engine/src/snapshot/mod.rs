@@ -115,6 +115,23 @@ impl Writer {
     }
 }
 
+/// Wraps body records (see [`serialize_entries`]) as a complete snapshot: header, records, end record and
+/// checksum. A slot migration sends keys this way.
+pub fn pack(records: &[u8], keys: u64) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.append_records(records, keys);
+    w.finish()
+}
+
+/// Reads a complete snapshot held in memory (as [`pack`] makes them).
+pub fn unpack(bytes: &[u8]) -> Result<Vec<Record>, SnapshotError> {
+    let mut reader = Reader::new();
+    let mut out = Vec::new();
+    reader.feed(bytes, &mut out)?;
+    reader.finish()?;
+    Ok(out)
+}
+
 fn blob(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);

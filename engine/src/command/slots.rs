@@ -1,0 +1,139 @@
+//! Cluster-mode admission: every command that names keys (or shard channels) runs only on the node that serves
+//! their hash slot, and only if they share one; the others are redirected as Redis Cluster redirects them.
+
+use super::error::CmdError;
+use super::session::Session;
+use crate::catalogue::{self, Cost, Spec, COMMANDS};
+use crate::cluster::{Endpoint, Redirect};
+use crate::config::Config;
+use crate::node::Node;
+
+/// The one hash slot of a set of keys; CROSSSLOT when they span several.
+fn common_slot<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Result<Option<u16>, CmdError> {
+    let mut slot = None;
+    for k in keys {
+        let s = crate::slot::of(k);
+        match slot {
+            None => slot = Some(s),
+            Some(prev) if prev != s => {
+                return Err(CmdError::Msg(
+                    "CROSSSLOT Keys in request don't hash to the same slot".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(slot)
+}
+
+/// The keys (or shard channels) a command routes by, with whether it writes.
+fn slot_of_command(spec: &Spec, args: &[&[u8]]) -> Result<Option<u16>, CmdError> {
+    match spec.name {
+        "spublish" => common_slot(args.get(1).copied()),
+        "ssubscribe" | "sunsubscribe" => common_slot(args[1..].iter().copied()),
+        _ => common_slot(spec.key_args(args)),
+    }
+}
+
+/// The hash slot a successful write changed (for slot migrations collecting writes).
+pub fn write_slot(spec: &Spec, args: &[&[u8]]) -> Option<u16> {
+    if spec.name == "cluster|restorekeys" {
+        return args
+            .get(2)
+            .and_then(|s| super::args::int(s).ok())
+            .and_then(|s| u16::try_from(s).ok());
+    }
+    spec.key_args(args).first().map(|k| crate::slot::of(k))
+}
+
+/// Commands that cannot run in cluster mode as such.
+fn refused(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
+    let is = |a: &[u8], w: &str| a.eq_ignore_ascii_case(w.as_bytes());
+    match spec.name {
+        "select" if args.get(1).is_some_and(|db| !is(db, "0")) => {
+            Some("SELECT is not allowed in cluster mode")
+        }
+        "swapdb" => Some("SWAPDB is not allowed in cluster mode"),
+        "move" => Some("MOVE is not allowed in cluster mode"),
+        "copy" if args.iter().skip(3).any(|a| is(a, "db")) => {
+            Some("Copying to another database is not allowed in cluster mode")
+        }
+        _ => None,
+    }
+}
+
+/// Checks that this node runs the command at `idx` (for EXEC: the transaction it ends) and returns the hash
+/// slot it touches, if any. Errors are what the client sees: CROSSSLOT, MOVED, CLUSTERDOWN, or a command that
+/// cluster mode does not allow.
+pub fn admit(
+    node: &Node,
+    cfg: &Config,
+    spec: &Spec,
+    args: &[&[u8]],
+    session: &mut Session,
+) -> Result<Option<u16>, CmdError> {
+    if let Some(why) = refused(spec, args) {
+        return Err(CmdError::err(why));
+    }
+    let asking = std::mem::take(&mut session.cluster.asking);
+    let (slot, write) = if spec.cost == Cost::Transaction {
+        let Some(queued) = &session.multi else {
+            return Ok(None);
+        };
+        let mut slot = None;
+        let mut write = false;
+        for q in queued {
+            let argv: Vec<&[u8]> = q.args.iter().map(Vec::as_slice).collect();
+            let qspec = &COMMANDS[q.idx];
+            write |= qspec.has(catalogue::WRITE);
+            if let Some(s) = slot_of_command(qspec, &argv)? {
+                if slot.is_some_and(|prev| prev != s) {
+                    return Err(CmdError::Msg(
+                        "CROSSSLOT Keys in request don't hash to the same slot".into(),
+                    ));
+                }
+                slot = Some(s);
+            }
+        }
+        (slot, write)
+    } else {
+        (slot_of_command(spec, args)?, spec.has(catalogue::WRITE))
+    };
+    let Some(slot) = slot else {
+        return Ok(None);
+    };
+    let endpoint = Endpoint {
+        preferred: &cfg.cluster_preferred_endpoint_type,
+        tls: cfg.tls_port != 0 && session.info.laddr.port() == cfg.tls_port,
+    };
+    let readonly_ok = session.cluster.readonly || asking;
+    match node.cluster().route(slot, write, readonly_ok, endpoint) {
+        Ok(()) => Ok(Some(slot)),
+        Err(r @ Redirect::Moved(..)) | Err(r @ Redirect::Down(_)) => {
+            Err(CmdError::Msg(r.to_string()))
+        }
+    }
+}
+
+/// Checks again, with the shards locked, that a command admitted under an older topology epoch may still run
+/// here (a slot migration may have handed its slot over while it waited for the locks).
+pub fn still_served(
+    node: &Node,
+    cfg: &Config,
+    session: &Session,
+    write: bool,
+) -> Result<(), CmdError> {
+    let Some((slot, epoch)) = session.cluster.admitted else {
+        return Ok(());
+    };
+    if node.cluster().epoch() == epoch {
+        return Ok(());
+    }
+    let endpoint = Endpoint {
+        preferred: &cfg.cluster_preferred_endpoint_type,
+        tls: cfg.tls_port != 0 && session.info.laddr.port() == cfg.tls_port,
+    };
+    node.cluster()
+        .route(slot, write, session.cluster.readonly, endpoint)
+        .map_err(|r| CmdError::Msg(r.to_string()))
+}
