@@ -589,7 +589,8 @@ pub fn cluster_getslotmigrations(c: &mut Call) -> CmdResult {
         c.out.bulk(b"bytes");
         c.out.int(m.bytes.load(ordering) as i64);
         c.out.bulk(b"pause_ms");
-        c.out.double(m.pause_us.load(ordering) as f64 / 1000.0);
+        let pause = format!("{:.3}", m.pause_us.load(ordering) as f64 / 1000.0);
+        c.out.bulk(pause.as_bytes());
         c.out.bulk(b"elapsed_ms");
         c.out.int(m.elapsed().as_millis() as i64);
     }
@@ -761,15 +762,18 @@ pub fn drop_slot_keys(node: &Node, slots: &[bool]) -> u64 {
             let mut keys: Vec<Box<[u8]>> = Vec::new();
             let mut next = 0;
             if let Some(shard) = held.shards_of(0).next() {
-                next = shard.scan(cursor, 256, |e| {
+                next = shard.scan(cursor, 2048, |e| {
                     if slots[crate::slot::of(e.key()) as usize] {
                         keys.push(e.key().into());
                     }
                 });
             }
+            let mut garbage = Vec::with_capacity(keys.len());
             for k in &keys {
                 let (shard, h) = held.shard(0, k);
-                if shard.delete(h, k, now).is_some() {
+                if let Some(old) = shard.delete(h, k, now) {
+                    // Freed after the lock is released.
+                    garbage.push(old);
                     deleted += 1;
                     if node.pubsub().tracking.clients() > 0 {
                         node.pubsub().tracking.invalidate(k, None, now);
@@ -777,11 +781,15 @@ pub fn drop_slot_keys(node: &Node, slots: &[bool]) -> u64 {
                 }
                 node.repl().propagate(0, &[b"DEL", k]);
             }
-            if let Some(shard) = held.shards_of(0).next() {
-                shard.shrink();
+            let done = next == 0 || next >= crate::keyspace::table::SCAN_END;
+            if done {
+                if let Some(shard) = held.shards_of(0).next() {
+                    shard.shrink();
+                }
             }
             drop(held);
-            if next == 0 || next >= crate::keyspace::table::SCAN_END {
+            drop(garbage);
+            if done {
                 break;
             }
             cursor = next;

@@ -450,7 +450,11 @@ fn push_big_key(m: &Migration, e: &crate::keyspace::Entry, now: u64) -> bool {
     }
     push_piece(m, verb, key, &mut args);
     if let Some(at) = e.expire() {
-        m.push(&encode_command(&[b"PEXPIREAT", key, at.to_string().as_bytes()]));
+        m.push(&encode_command(&[
+            b"PEXPIREAT",
+            key,
+            at.to_string().as_bytes(),
+        ]));
     }
     true
 }
