@@ -443,7 +443,7 @@ fn push_big_key(m: &Migration, e: &crate::keyspace::Entry, now: u64) -> bool {
     };
     match obj {
         Object::Hash(h) => h.iter().for_each(|(f, v)| add(&[f, v])),
-        Object::List(l) => l.iter().for_each(|item| add(&[&item])),
+        Object::List(l) => l.iter().for_each(|item| add(&[item])),
         Object::Set(set) => set.iter().for_each(|member| add(&[&member])),
         Object::ZSet(z) => z.for_each(|member, score| add(&[score.to_string().as_bytes(), member])),
         Object::Stream(_) => {}
