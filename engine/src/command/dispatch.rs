@@ -211,7 +211,7 @@ pub fn execute(
     let gated =
         node.cluster().enabled() && !session.master_link && session.cluster.import.is_none();
     if gated {
-        if let Err(e) = admit(node, cfg, spec, args, session) {
+        if let Err(e) = slots::admit(node, cfg, spec, args, session) {
             if spec.cost == Cost::Transaction {
                 session.discard_transaction(node.ks());
             }
@@ -261,7 +261,7 @@ pub fn execute(
             .is_some_and(|(_, e)| e != node.cluster().epoch())
     {
         drop(held);
-        if let Err(e) = admit(node, cfg, spec, args, session) {
+        if let Err(e) = slots::admit(node, cfg, spec, args, session) {
             return reject(node, session, out, idx, &e);
         }
         let mut set = LockSet::new();
@@ -272,21 +272,6 @@ pub fn execute(
     if exec {
         show_to_monitors(node, session, spec, args);
     }
-}
-
-/// Admits a command in cluster mode (see [`slots::admit`]), remembering its slot and the epoch it was admitted
-/// under.
-pub fn admit(
-    node: &Node,
-    cfg: &Config,
-    spec: &Spec,
-    args: &[&[u8]],
-    session: &mut Session,
-) -> Result<(), CmdError> {
-    let epoch = node.cluster().epoch();
-    let slot = slots::admit(node, cfg, spec, args, session)?;
-    session.cluster.admitted = slot.map(|s| (s, epoch));
-    Ok(())
 }
 
 /// Shows a command to clients in MONITOR mode (not administrative commands, not a primary's stream).

@@ -73,10 +73,23 @@ fn refused(spec: &Spec, args: &[&[u8]]) -> Option<&'static str> {
     }
 }
 
-/// Checks that this node runs the command at `idx` (for EXEC: the transaction it ends) and returns the hash
-/// slot it touches, if any. Errors are what the client sees: CROSSSLOT, MOVED, CLUSTERDOWN, or a command that
-/// cluster mode does not allow.
+/// Checks that this node runs the command (for EXEC: the transaction it ends), and remembers in the session
+/// the hash slot it touches and the topology epoch it was admitted under. Errors are what the client sees:
+/// CROSSSLOT, MOVED, CLUSTERDOWN, or a command that cluster mode does not allow.
 pub fn admit(
+    node: &Node,
+    cfg: &Config,
+    spec: &Spec,
+    args: &[&[u8]],
+    session: &mut Session,
+) -> Result<(), CmdError> {
+    let epoch = node.cluster().epoch();
+    let slot = admitted_slot(node, cfg, spec, args, session)?;
+    session.cluster.admitted = slot.map(|s| (s, epoch));
+    Ok(())
+}
+
+fn admitted_slot(
     node: &Node,
     cfg: &Config,
     spec: &Spec,

@@ -29,7 +29,7 @@ const CHUNK_BYTES: usize = 256 << 10;
 const BIG_KEY_ELEMENTS: usize = 8192;
 const PIECE_ELEMENTS: usize = 1024;
 /// Keys a copy step visits under one shard lock.
-const STEP_KEYS: usize = 1024;
+const STEP_KEYS: usize = 256;
 /// Flip once no more than this many bytes of writes are left to send.
 const FLIP_BELOW: usize = 256 << 10;
 /// How long the flip may keep writes paused waiting for the target before it gives up (and rolls back).
