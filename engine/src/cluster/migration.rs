@@ -64,13 +64,22 @@ impl State {
     }
 }
 
-/// Commands waiting to be sent to the target.
+/// Part of what waits to be sent to the target, in order.
+pub enum Piece {
+    /// RESP-encoded commands, and how many.
+    Commands(Vec<u8>, u64),
+    /// Snapshot records of keys of one slot, and how many keys: encoded (as `CLUSTER RESTOREKEYS`) when sent,
+    /// so that a copy step holds its shard's lock only to serialize.
+    Records(u16, Vec<u8>, u64),
+}
+
+/// What waits to be sent to the target.
 #[derive(Default)]
 pub struct Outbox {
-    /// RESP-encoded commands.
-    pub bytes: Vec<u8>,
-    /// How many.
-    pub commands: u64,
+    /// In order.
+    pub pieces: Vec<Piece>,
+    /// Bytes in them.
+    pub bytes: usize,
 }
 
 /// A key not copied yet that a collected write touched: (shard, position, key).
@@ -265,21 +274,36 @@ impl Migration {
     /// Queues an encoded command for the target.
     pub fn push(&self, command: &[u8]) {
         let mut o = self.outbox.lock();
-        o.bytes.extend_from_slice(command);
-        o.commands += 1;
+        o.bytes += command.len();
+        match o.pieces.last_mut() {
+            Some(Piece::Commands(bytes, n)) => {
+                bytes.extend_from_slice(command);
+                *n += 1;
+            }
+            _ => o.pieces.push(Piece::Commands(command.to_vec(), 1)),
+        }
+        drop(o);
+        self.grown.notify_all();
+    }
+
+    /// Queues snapshot records of `keys` keys of `slot`.
+    pub fn push_records(&self, slot: u16, records: Vec<u8>, keys: u64) {
+        let mut o = self.outbox.lock();
+        o.bytes += records.len();
+        o.pieces.push(Piece::Records(slot, records, keys));
         drop(o);
         self.grown.notify_all();
     }
 
     /// Bytes queued and not yet taken.
     pub fn queued(&self) -> usize {
-        self.outbox.lock().bytes.len()
+        self.outbox.lock().bytes
     }
 
     /// Takes what is queued, waiting up to `wait` for something to arrive when nothing is.
     pub fn take(&self, wait: Duration) -> Outbox {
         let mut o = self.outbox.lock();
-        if o.bytes.is_empty() && !self.state().is_final() {
+        if o.pieces.is_empty() && !self.state().is_final() {
             self.grown.wait_for(&mut o, wait);
         }
         std::mem::take(&mut *o)

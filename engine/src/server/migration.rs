@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::cluster::migration::Piece;
 use crate::cluster::{Direction, Migration, NodeDoc, State, Topology};
 use crate::keyspace::table::SCAN_END;
 use crate::keyspace::LockSet;
@@ -120,6 +121,7 @@ impl Link {
         std::thread::Builder::new()
             .name("slot-migration-acks".into())
             .spawn(move || {
+                yield_to_clients();
                 let mut reader = BufReader::with_capacity(64 << 10, stream);
                 loop {
                     match read_reply(&mut reader) {
@@ -212,7 +214,18 @@ fn read_reply(r: &mut impl BufRead) -> Result<Result<String, String>, String> {
     }
 }
 
+/// Lowers the calling thread's scheduling priority: the migration runs in the background, and the threads
+/// serving clients get the CPU first whenever they have work.
+fn yield_to_clients() {
+    // SAFETY: plain system calls on the calling thread; failure only leaves the priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 fn export(node: Arc<Node>, m: Arc<Migration>) {
+    yield_to_clients();
     tracing::info!(id = %m.id, slots = %crate::cluster::migration::ranges_text(&m.ranges), target = %m.peer, "slot migration started");
     match run(&node, &m) {
         Ok(()) => tracing::info!(
@@ -251,8 +264,29 @@ fn check(m: &Migration, link: &Link) -> Result<(), String> {
 /// Sends what the migration collected so far.
 fn flush(m: &Migration, link: &mut Link, wait: Duration) -> Result<(), String> {
     let out = m.take(wait);
-    m.bytes.fetch_add(out.bytes.len() as u64, Ordering::Relaxed);
-    link.send(&out.bytes, out.commands)
+    let mut bytes = Vec::with_capacity(out.bytes + 64 * out.pieces.len());
+    let mut commands = 0;
+    for piece in out.pieces {
+        match piece {
+            Piece::Commands(b, n) => {
+                bytes.extend_from_slice(&b);
+                commands += n;
+            }
+            Piece::Records(slot, records, keys) => {
+                let payload = crate::snapshot::pack(&records, keys);
+                let slot = slot.to_string();
+                bytes.extend_from_slice(&encode_command(&[
+                    b"CLUSTER",
+                    b"RESTOREKEYS",
+                    slot.as_bytes(),
+                    &payload,
+                ]));
+                commands += 1;
+            }
+        }
+    }
+    m.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    link.send(&bytes, commands)
 }
 
 fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
@@ -391,14 +425,12 @@ fn copy_step(node: &Node, m: &Migration, s: usize, from: u64) -> u64 {
         *n += written;
         keys += written;
         if buf.len() >= CHUNK_BYTES {
-            push_chunk(m, slot, buf, *n);
-            buf.clear();
-            *n = 0;
+            m.push_records(slot, std::mem::take(buf), std::mem::take(n));
         }
     });
     for (slot, (records, count)) in chunks {
         if count > 0 {
-            push_chunk(m, slot, &records, count);
+            m.push_records(slot, records, count);
         }
     }
     // Keys an earlier collected write created on the target and that are gone here by now.
@@ -467,17 +499,6 @@ fn push_piece(m: &Migration, verb: &[u8], key: &[u8], args: &mut Vec<Vec<u8>>) {
     argv.extend(args.iter().map(Vec::as_slice));
     m.push(&encode_command(&argv));
     args.clear();
-}
-
-fn push_chunk(m: &Migration, slot: u16, records: &[u8], keys: u64) {
-    let payload = crate::snapshot::pack(records, keys);
-    let slot = slot.to_string();
-    m.push(&encode_command(&[
-        b"CLUSTER",
-        b"RESTOREKEYS",
-        slot.as_bytes(),
-        &payload,
-    ]));
 }
 
 /// Gives the new topology to every node but this one and the target (which have it), in parallel, best effort:
