@@ -313,3 +313,25 @@ fn config_file_and_flags_configure_the_node() {
         .any(|w| w == ["maxmemory-policy", "volatile-ttl"]));
     assert!(got.windows(2).any(|w| w == ["maxmemory-samples", "9"]));
 }
+
+#[test]
+fn function_flush_succeeds_on_a_server_without_libraries_and_checks_its_option() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    for args in [&[][..], &["ASYNC"][..], &["sync"][..]] {
+        assert_eq!(
+            run(&mut c, "FUNCTION", &[&["FLUSH"][..], args].concat()).unwrap(),
+            Value::Okay
+        );
+    }
+    let err = run(&mut c, "FUNCTION", &["FLUSH", "LATER"]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("FUNCTION FLUSH only supports SYNC|ASYNC option"),
+        "{err}"
+    );
+    // The keyspace is left alone: functions are not keys.
+    run(&mut c, "SET", &["k", "v"]).unwrap();
+    run(&mut c, "FUNCTION", &["FLUSH"]).unwrap();
+    assert_eq!(run(&mut c, "GET", &["k"]).unwrap(), bulk("v"));
+}

@@ -268,6 +268,8 @@ pub static COMMANDS: &[Spec] = &[
     row!("sync", 1, ADMIN | NO_MULTI, NO_KEYS, "server", "Starts replication with a full sync."),
     row!("wait", 3, 0, NO_KEYS, "generic", "Waits for replicas to acknowledge writes."),
     row!("failover", -1, ADMIN, NO_KEYS, "server", "Hands the primary role to a replica."),
+    // scripting
+    row!("function", -2, 0, NO_KEYS, "scripting", "Manages function libraries."),
     // cluster
     row!("cluster", -2, 0, NO_KEYS, "cluster", "Inspects cluster mode: slots, shards, nodes, migrations."),
     row!("readonly", 1, FAST, NO_KEYS, "cluster", "Lets a replica serve this connection reads of its shard."),
@@ -345,6 +347,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("object|idletime", 3, READONLY, KEY2, "generic", "Returns the seconds since a key was last accessed (LRU policies)."),
     row!("object|refcount", 3, READONLY, KEY2, "generic", "Returns the reference count of a key's value."),
     row!("object|help", 2, 0, NO_KEYS, "generic", "Explains OBJECT's subcommands."),
+    row!("function|flush", -2, WRITE, NO_KEYS, "scripting", "Deletes every function library (there are none: Lua is not supported yet)."),
     row!("cluster|info", 2, 0, NO_KEYS, "cluster", "Returns the cluster's state."),
     row!("cluster|myid", 2, 0, NO_KEYS, "cluster", "Returns this node's id."),
     row!("cluster|myshardid", 2, 0, NO_KEYS, "cluster", "Returns this node's shard id."),

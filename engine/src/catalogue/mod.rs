@@ -357,6 +357,7 @@ impl Spec {
             "sorted_set" => cats.push("@sortedset"),
             "stream" => cats.push("@stream"),
             "pubsub" => cats.push("@pubsub"),
+            "scripting" => cats.push("@scripting"),
             _ => {}
         }
         cats.push(if self.has(FAST) { "@fast" } else { "@slow" });

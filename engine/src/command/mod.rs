@@ -11,6 +11,7 @@ pub mod connection;
 pub mod diagnostics;
 pub mod dispatch;
 pub mod error;
+pub mod function;
 pub mod hash;
 pub mod keys;
 pub mod list;

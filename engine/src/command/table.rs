@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use super::call::Call;
 use super::error::CmdResult;
 use super::{
-    acl, cluster, connection, diagnostics, hash, keys, list, pubsub, replication, server, set,
-    stream, stream_group, stream_info, string, tracking, transaction, zset,
+    acl, cluster, connection, diagnostics, function, hash, keys, list, pubsub, replication, server,
+    set, stream, stream_group, stream_info, string, tracking, transaction, zset,
 };
 use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::{Keyspace, LockSet};
@@ -22,6 +22,7 @@ pub type ExtraLock = fn(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut Lock
 /// only when it also runs without one (`COMMAND`).
 #[rustfmt::skip]
 static REGISTRY: &[(&str, Handler)] = &[
+    ("function|flush", function::function_flush),
     ("cluster|info", cluster::cluster_info),
     ("cluster|myid", cluster::cluster_myid),
     ("cluster|myshardid", cluster::cluster_myshardid),
