@@ -744,8 +744,9 @@ pub fn cluster_restorekeys(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Deletes every key of the given slots, a shard lock at a time and in small batches so clients of other slots
-/// keep being served; each deletion reaches replicas as a DEL. Returns the number of keys deleted.
+/// Deletes every key of the given slots, a shard at a time (each shard rebuilt once, under its lock, so clients
+/// of other shards keep being served); each deletion reaches replicas as a DEL and tracking clients as an
+/// invalidation. Returns the number of keys deleted.
 pub fn drop_slot_keys(node: &Node, slots: &[bool]) -> u64 {
     let ks = node.ks();
     let mut deleted = 0;
@@ -754,46 +755,29 @@ pub fn drop_slot_keys(node: &Node, slots: &[bool]) -> u64 {
         if !(0..SLOTS).any(|slot| slots[slot] && ks.slot_shard(slot as u16) == s) {
             continue;
         }
-        let mut cursor = 0;
-        loop {
-            let mut set: LockSet = LockSet::new();
-            set.push((0, s as u32));
-            let mut held = ks.lock(&mut set);
-            let mut keys: Vec<Box<[u8]>> = Vec::new();
-            let mut next = 0;
-            if let Some(shard) = held.shards_of(0).next() {
-                next = shard.scan(cursor, 2048, |e| {
-                    if slots[crate::slot::of(e.key()) as usize] {
-                        keys.push(e.key().into());
-                    }
-                });
-            }
-            let mut garbage = Vec::with_capacity(keys.len());
-            for k in &keys {
-                let (shard, h) = held.shard(0, k);
-                if let Some(old) = shard.delete(h, k, now) {
-                    // Freed after the lock is released.
-                    garbage.push(old);
-                    deleted += 1;
-                    if node.pubsub().tracking.clients() > 0 {
-                        node.pubsub().tracking.invalidate(k, None, now);
-                    }
-                }
-                node.repl().propagate(0, &[b"DEL", k]);
-            }
-            let done = next == 0 || next >= crate::keyspace::table::SCAN_END;
-            if done {
-                if let Some(shard) = held.shards_of(0).next() {
-                    shard.shrink();
-                }
-            }
-            drop(held);
-            drop(garbage);
-            if done {
-                break;
-            }
-            cursor = next;
+        let mut set = LockSet::new();
+        set.push((0, s as u32));
+        let mut held = ks.lock(&mut set);
+        let Some(shard) = held.shards_of(0).next() else {
+            continue;
+        };
+        if (0..SLOTS).all(|slot| !slots[slot] || shard.keys_in_slot(slot as u16) == 0) {
+            continue;
         }
+        let removed =
+            shard.remove_where(|k| ks.hash(k), |e| slots[crate::slot::of(e.key()) as usize]);
+        for e in &removed {
+            if e.expire().is_none_or(|at| now <= at) {
+                deleted += 1;
+            }
+            if node.pubsub().tracking.clients() > 0 {
+                node.pubsub().tracking.invalidate(e.key(), None, now);
+            }
+            node.repl().propagate(0, &[b"DEL", e.key()]);
+        }
+        drop(held);
+        // Freed after the lock is released.
+        drop(removed);
     }
     deleted
 }

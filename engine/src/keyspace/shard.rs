@@ -299,6 +299,34 @@ impl Shard {
         entries
     }
 
+    /// Deletes every key `gone` picks by rebuilding the table from the others (`hash` gives a key's hash):
+    /// one pass, where deleting many keys one by one would shift the table's clusters again for each. Watchers
+    /// of the deleted keys see a change; the deleted entries are returned, to be freed elsewhere.
+    pub fn remove_where(
+        &mut self,
+        hash: impl Fn(&[u8]) -> u64,
+        mut gone: impl FnMut(&Entry) -> bool,
+    ) -> Vec<Entry> {
+        let all = self.table.take_all();
+        self.entry_bytes = 0;
+        if let Some(c) = &mut self.slot_counts {
+            c.fill(0);
+        }
+        let mut removed = Vec::new();
+        for e in all.into_iter().flatten() {
+            if gone(&e) {
+                self.touch_watched(e.key());
+                removed.push(e);
+            } else {
+                let h = hash(e.key());
+                self.entry_bytes += e.heap_size();
+                self.count_added(h);
+                self.table.insert_new(h, e);
+            }
+        }
+        removed
+    }
+
     /// Exchanges the contents of two shards (SWAPDB). A watched key that exists on either side sees a change.
     pub fn swap_contents(&mut self, other: &mut Shard) {
         if !self.watched.is_empty() || !other.watched.is_empty() {
