@@ -374,6 +374,9 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
         .and_then(|_| link.settle(FLIP_TIMEOUT))
         .and_then(|_| Topology::new(doc, cluster.my_id()))
         .and_then(|topology| cluster.set_topology(topology).map(|_| ()));
+    // The pause is over once the locks go (recorded first, so whoever sees the outcome sees the pause too).
+    m.pause_us
+        .fetch_max(paused.elapsed().as_micros() as u64, Ordering::Relaxed);
     // Writes to the slots stop being collected before anyone may run again.
     if flipped.is_ok() {
         m.set_state(State::Success);
@@ -382,8 +385,6 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
     }
     cluster.refresh_capture();
     drop(held);
-    let pause = paused.elapsed().as_micros() as u64;
-    m.pause_us.fetch_max(pause, Ordering::Relaxed);
     flipped?;
     drop(link);
     // Clients blocked on keys of the slots run again and are redirected.
