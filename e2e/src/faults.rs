@@ -146,7 +146,9 @@ impl Writer {
                         let redis = address.redis(password.as_deref()).await?;
                         anyhow::Ok((address, redis))
                     };
-                    match tokio::time::timeout(Duration::from_secs(2), connect).await {
+                    // A connection that does not answer within a command's timeout is to a hung primary: the
+                    // next attempt may find the new one (an attempt to the old one must not hold the writer).
+                    match tokio::time::timeout(COMMAND_TIMEOUT, connect).await {
                         Ok(Ok(c)) => connection = Some(c),
                         _ => {
                             tokio::time::sleep(Duration::from_millis(100)).await;
