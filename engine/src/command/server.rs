@@ -690,6 +690,30 @@ fn info_cluster(c: &mut Call, t: &mut String) {
         cl.epoch(),
         cl.active_migrations()
     );
+    // Each migration still running, with its progress.
+    let o = Ordering::Relaxed;
+    for (i, m) in cl
+        .migrations()
+        .iter()
+        .filter(|m| !m.state().is_final())
+        .enumerate()
+    {
+        let _ = write!(
+            t,
+            "slot_migration{i}:id={},direction={},peer={},slots={},state={},keys={},bytes={},elapsed_ms={}\r\n",
+            m.id,
+            match m.direction {
+                crate::cluster::Direction::Export => "export",
+                crate::cluster::Direction::Import => "import",
+            },
+            m.peer,
+            crate::cluster::migration::ranges_text(&m.ranges).replace(' ', ","),
+            m.state().name(),
+            m.keys.load(o),
+            m.bytes.load(o),
+            m.elapsed().as_millis()
+        );
+    }
 }
 
 fn info_keyspace(c: &mut Call, t: &mut String) {

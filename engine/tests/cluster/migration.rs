@@ -328,6 +328,19 @@ fn a_target_that_dies_mid_migration_leaves_every_key_on_the_source() {
         matches!(running["state"].as_str(), "snapshot" | "streaming"),
         "the migration should still run when the target is killed: {running:?}"
     );
+    // INFO shows its progress while it runs.
+    let progress = cluster
+        .primary(0)
+        .info("cluster", "slot_migration0")
+        .unwrap_or_default();
+    assert!(
+        progress.contains(&format!("id={}", running["id"]))
+            && progress.contains("direction=export")
+            && progress.contains(&format!("peer={target_id}"))
+            && progress.contains(&format!("slots={}-{}", MOVED.0, MOVED.1))
+            && progress.contains("keys="),
+        "{progress}"
+    );
     cluster.kill(&target_id);
 
     let source = cluster.node(&source_id);
