@@ -335,3 +335,63 @@ fn function_flush_succeeds_on_a_server_without_libraries_and_checks_its_option()
     run(&mut c, "FUNCTION", &["FLUSH"]).unwrap();
     assert_eq!(run(&mut c, "GET", &["k"]).unwrap(), bulk("v"));
 }
+
+#[test]
+fn debug_and_protected_configs_are_refused_unless_enabled() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    assert!(
+        err(&mut c, "DEBUG", &["HELP"]).starts_with("ERR DEBUG command not allowed."),
+        "DEBUG is refused by default"
+    );
+    assert_eq!(
+        err(&mut c, "CONFIG", &["SET", "dir", "/tmp"]),
+        "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+    );
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "enable-*"])
+        .query(&mut c)
+        .unwrap();
+    for name in [
+        "enable-debug-command",
+        "enable-protected-configs",
+        "enable-module-command",
+    ] {
+        assert!(got.windows(2).any(|w| w == [name, "no"]), "{got:?}");
+    }
+}
+
+#[test]
+fn debug_and_protected_configs_work_where_enabled() {
+    let dir = common::temp_dir("protected");
+    // `local` admits this loopback client.
+    let e = Engine::start(&[
+        "--enable-debug-command",
+        "local",
+        "--enable-protected-configs",
+        "yes",
+    ]);
+    let mut c = e.conn();
+    let help: Vec<String> = common::cmd("DEBUG", &["HELP"]).query(&mut c).unwrap();
+    assert!(help.iter().any(|l| l.starts_with("SLEEP")), "{help:?}");
+    assert_eq!(
+        run(&mut c, "DEBUG", &["SLEEP", "0.01"]).unwrap(),
+        Value::Okay
+    );
+    assert_eq!(
+        err(&mut c, "DEBUG", &["NOSUCH"]),
+        "ERR unknown subcommand 'NOSUCH'. Try DEBUG HELP."
+    );
+    let d = dir.to_str().unwrap();
+    assert_eq!(
+        run(&mut c, "CONFIG", &["SET", "dir", d]).unwrap(),
+        Value::Okay
+    );
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "dir"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, ["dir", d]);
+    assert_eq!(
+        err(&mut c, "CONFIG", &["SET", "enable-debug-command", "no"]),
+        "ERR CONFIG SET failed (possibly related to argument 'enable-debug-command') - can't set immutable config"
+    );
+}

@@ -259,6 +259,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("save", 1, ADMIN | NO_MULTI, NO_KEYS, "server", "Writes the snapshot file."),
     row!("bgsave", -1, ADMIN, NO_KEYS, "server", "Writes the snapshot file in the background."),
     row!("shutdown", -1, ADMIN | NO_MULTI, NO_KEYS, "server", "Stops the server."),
+    row!("debug", -2, ADMIN, NO_KEYS, "server", "Debugging aids, where enable-debug-command permits."),
     // replication
     row!("replicaof", 3, ADMIN | NO_MULTI, NO_KEYS, "server", "Follows a primary, or becomes one."),
     row!("slaveof", 3, ADMIN | NO_MULTI, NO_KEYS, "server", "Follows a primary, or becomes one."),

@@ -8,6 +8,7 @@ pub mod call;
 pub mod cluster;
 pub mod collection;
 pub mod connection;
+pub mod debug;
 pub mod diagnostics;
 pub mod dispatch;
 pub mod error;

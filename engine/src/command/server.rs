@@ -167,6 +167,8 @@ pub fn config_set(c: &mut Call) -> CmdResult {
         return Err(a.subcommand_error());
     }
     let mut next: Config = (**c.node.config()).clone();
+    let local = c.session.info.addr.ip().is_loopback();
+    let protected_ok = c.cfg.enable_protected_configs.permits(local);
     let mut seen = Vec::new();
     while let Some(name) = a.optional() {
         let value = a.bytes()?;
@@ -179,6 +181,12 @@ pub fn config_set(c: &mut Call) -> CmdResult {
                 )));
             }
             seen.push(p.name);
+            if !protected_ok && config::PROTECTED.contains(&p.name) {
+                return Err(CmdError::err(format_args!(
+                    "CONFIG SET failed (possibly related to argument '{}') - can't set protected config",
+                    p.name
+                )));
+            }
         }
         set_param(&mut next, &name, &args::text(value))?;
     }

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use super::call::Call;
 use super::error::CmdResult;
 use super::{
-    acl, cluster, connection, diagnostics, function, hash, keys, list, pubsub, replication, server,
-    set, stream, stream_group, stream_info, string, tracking, transaction, zset,
+    acl, cluster, connection, debug, diagnostics, function, hash, keys, list, pubsub, replication,
+    server, set, stream, stream_group, stream_info, string, tracking, transaction, zset,
 };
 use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::{Keyspace, LockSet};
@@ -23,6 +23,7 @@ pub type ExtraLock = fn(args: &[&[u8]], db: usize, ks: &Keyspace, set: &mut Lock
 #[rustfmt::skip]
 static REGISTRY: &[(&str, Handler)] = &[
     ("function|flush", function::function_flush),
+    ("debug", debug::debug),
     ("cluster|info", cluster::cluster_info),
     ("cluster|myid", cluster::cluster_myid),
     ("cluster|myshardid", cluster::cluster_myshardid),

@@ -150,6 +150,15 @@ pub struct Args {
     /// (`CLUSTER SETTOPOLOGY`): yes or no (default no).
     #[arg(long = "cluster-enabled")]
     pub cluster_enabled: Option<String>,
+    /// Who may run DEBUG: no (default), yes, or local (loopback clients only).
+    #[arg(long = "enable-debug-command")]
+    pub enable_debug_command: Option<String>,
+    /// Who may CONFIG SET the protected parameters (dir, dbfilename): no (default), yes, or local.
+    #[arg(long = "enable-protected-configs")]
+    pub enable_protected_configs: Option<String>,
+    /// Who may run MODULE: no (default), yes, or local. The engine loads no modules either way.
+    #[arg(long = "enable-module-command")]
+    pub enable_module_command: Option<String>,
     /// File holding the auth token (surrounding whitespace, such as a trailing newline, is ignored): sets both
     /// `requirepass` (clients must AUTH with it) and `masterauth` (a replica authenticates to its primary with
     /// it). The token stays out of the process arguments.
@@ -159,6 +168,49 @@ pub struct Args {
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
 }
+
+/// Who may use a guarded feature (DEBUG, MODULE, protected parameters), as Redis 7's `enable-*` settings say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Nobody.
+    No,
+    /// Everybody.
+    Yes,
+    /// Clients connected from a loopback address.
+    Local,
+}
+
+impl Allowed {
+    fn parse(v: &str) -> Result<Allowed, String> {
+        match v.to_ascii_lowercase().as_str() {
+            "no" => Ok(Allowed::No),
+            "yes" => Ok(Allowed::Yes),
+            "local" => Ok(Allowed::Local),
+            _ => Err("argument(s) must be one of the following: no, yes, local".into()),
+        }
+    }
+
+    /// The setting's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Allowed::No => "no",
+            Allowed::Yes => "yes",
+            Allowed::Local => "local",
+        }
+    }
+
+    /// True when a client (`local`: connected from loopback) may use the feature.
+    pub fn permits(self, local: bool) -> bool {
+        match self {
+            Allowed::No => false,
+            Allowed::Yes => true,
+            Allowed::Local => local,
+        }
+    }
+}
+
+/// Parameters CONFIG SET changes only where `enable-protected-configs` permits (as in Redis 7).
+pub const PROTECTED: &[&str] = &["dir", "dbfilename"];
 
 /// Which wire protocols a node serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +364,12 @@ pub struct Config {
     pub cluster_enabled: bool,
     /// What MOVED redirections and CLUSTER SLOTS name a node by: `ip`, `hostname` or `unknown-endpoint`.
     pub cluster_preferred_endpoint_type: String,
+    /// Who may run DEBUG.
+    pub enable_debug_command: Allowed,
+    /// Who may change the protected parameters (`dir`, `dbfilename`) with CONFIG SET.
+    pub enable_protected_configs: Allowed,
+    /// Who may run MODULE.
+    pub enable_module_command: Allowed,
     /// True once `maxmemory-policy` was given explicitly (a memcached-only node otherwise uses allkeys-lru).
     policy_explicit: bool,
 }
@@ -382,6 +440,9 @@ impl Default for Config {
             cluster_config: None,
             cluster_enabled: false,
             cluster_preferred_endpoint_type: "ip".into(),
+            enable_debug_command: Allowed::No,
+            enable_protected_configs: Allowed::No,
+            enable_module_command: Allowed::No,
             policy_explicit: false,
         }
     }
@@ -786,6 +847,24 @@ pub const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "enable-debug-command",
+        mutable: false,
+        get: |c| c.enable_debug_command.name().into(),
+        set: |c, v| Allowed::parse(v).map(|a| c.enable_debug_command = a),
+    },
+    Param {
+        name: "enable-protected-configs",
+        mutable: false,
+        get: |c| c.enable_protected_configs.name().into(),
+        set: |c, v| Allowed::parse(v).map(|a| c.enable_protected_configs = a),
+    },
+    Param {
+        name: "enable-module-command",
+        mutable: false,
+        get: |c| c.enable_module_command.name().into(),
+        set: |c, v| Allowed::parse(v).map(|a| c.enable_module_command = a),
+    },
+    Param {
         name: "cluster-enabled",
         mutable: false,
         get: |c| if c.cluster_enabled { "yes" } else { "no" }.into(),
@@ -1017,6 +1096,9 @@ impl Config {
             ("max-item-size", &args.max_item_size),
             ("cluster-config", &args.cluster_config),
             ("cluster-enabled", &args.cluster_enabled),
+            ("enable-debug-command", &args.enable_debug_command),
+            ("enable-protected-configs", &args.enable_protected_configs),
+            ("enable-module-command", &args.enable_module_command),
         ];
         for (name, value) in flags {
             if let Some(v) = value {
