@@ -306,9 +306,7 @@ fn load_or_create_id(dir: &Path) -> Result<String, String> {
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let id: String = (0..40)
-                .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
-                .collect();
+            let id = crate::replication::new_id();
             std::fs::create_dir_all(dir)
                 .and_then(|_| std::fs::write(&path, format!("{id}\n")))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

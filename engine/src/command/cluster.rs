@@ -29,13 +29,6 @@ fn cluster<'a>(c: &Call<'a, '_>) -> Result<&'a Arc<Cluster>, CmdError> {
     }
 }
 
-fn endpoint<'a>(c: &'a Call<'_, '_>) -> Endpoint<'a> {
-    Endpoint {
-        preferred: &c.cfg.cluster_preferred_endpoint_type,
-        tls: c.cfg.tls_port != 0 && c.session.info.laddr.port() == c.cfg.tls_port,
-    }
-}
-
 fn slot_arg(a: &mut Args<'_>) -> Result<u16, CmdError> {
     match a.int() {
         Ok(s) if (0..SLOTS as i64).contains(&s) => Ok(s as u16),
@@ -135,8 +128,8 @@ pub fn cluster_info(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// The `CLUSTER INFO` text (also the body of `INFO cluster` beyond `cluster_enabled`).
-pub fn info_text(cl: &Cluster, t: Option<&Topology>) -> String {
+/// The `CLUSTER INFO` text.
+fn info_text(cl: &Cluster, t: Option<&Topology>) -> String {
     let assigned = t.map_or(0, Topology::slots_assigned);
     let known = t.map_or(0, |t| t.nodes().count());
     let size = t.map_or(0, |t| {
@@ -182,11 +175,7 @@ pub fn cluster_slots(c: &mut Call) -> CmdResult {
         .flat_map(|s| t.ranges_of(s).into_iter().map(move |(a, b)| (a, b, s)))
         .collect();
     ranges.sort_unstable();
-    let preferred = c.cfg.cluster_preferred_endpoint_type.clone();
-    let ep = Endpoint {
-        preferred: &preferred,
-        tls: endpoint(c).tls,
-    };
+    let ep = super::slots::endpoint(c.cfg, c.session);
     c.out.array(ranges.len());
     for (a, b, s) in ranges {
         let shard = &t.doc.shards[s];
@@ -214,11 +203,7 @@ pub fn cluster_shards(c: &mut Call) -> CmdResult {
         c.out.array(0);
         return Ok(());
     };
-    let preferred = c.cfg.cluster_preferred_endpoint_type.clone();
-    let ep = Endpoint {
-        preferred: &preferred,
-        tls: endpoint(c).tls,
-    };
+    let ep = super::slots::endpoint(c.cfg, c.session);
     let offset = c.node.repl().offset() as i64;
     c.out.array(t.doc.shards.len());
     for (s, shard) in t.doc.shards.iter().enumerate() {
@@ -295,14 +280,10 @@ fn node_line(t: &Topology, s: usize, n: &NodeDoc, my_id: &str) -> String {
         "{} {addr} {flags} {master} 0 0 {} connected",
         n.id, t.doc.epoch
     );
-    if n.role == NodeRole::Primary {
-        for (a, b) in t.ranges_of(s) {
-            if a == b {
-                line.push_str(&format!(" {a}"));
-            } else {
-                line.push_str(&format!(" {a}-{b}"));
-            }
-        }
+    let ranges = t.ranges_of(s);
+    if n.role == NodeRole::Primary && !ranges.is_empty() {
+        line.push(' ');
+        line.push_str(&ranges_text(&ranges));
     }
     line.push('\n');
     line
@@ -543,11 +524,8 @@ pub fn cluster_migrateslots(c: &mut Call) -> CmdResult {
             }
         }
     }
-    let id: String = (0..40)
-        .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
-        .collect();
     let m = Arc::new(Migration::new(
-        id,
+        crate::replication::new_id(),
         Direction::Export,
         target,
         ranges,
@@ -751,10 +729,7 @@ pub fn drop_slot_keys(node: &Node, slots: &[bool]) -> u64 {
     let ks = node.ks();
     let mut deleted = 0;
     let now = crate::clock::now_ms();
-    for s in 0..ks.shards() {
-        if !(0..SLOTS).any(|slot| slots[slot] && ks.slot_shard(slot as u16) == s) {
-            continue;
-        }
+    for s in ks.shards_of_slots(slots) {
         let mut set = LockSet::new();
         set.push((0, s as u32));
         let mut held = ks.lock(&mut set);

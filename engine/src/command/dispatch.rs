@@ -252,21 +252,13 @@ pub fn execute(
     let mut set = LockSet::new();
     lock_set(idx, args, session.db, node.ks(), &mut set);
     let mut held = node.ks().lock(&mut set);
-    // A slot migration may have handed the slot over while this command waited for its shard: admit it again.
-    while gated
-        && spec.cost != Cost::Transaction
-        && session
-            .cluster
-            .admitted
-            .is_some_and(|(_, e)| e != node.cluster().epoch())
-    {
-        drop(held);
-        if let Err(e) = slots::admit(node, cfg, spec, args, session) {
+    // A slot migration may have handed the slot over while this command waited for its shard (EXEC checks
+    // its own, once it holds its shards).
+    if gated && !exec {
+        if let Err(e) = slots::still_served(node, cfg, session, spec.has(catalogue::WRITE)) {
+            drop(held);
             return reject(node, session, out, idx, &e);
         }
-        let mut set = LockSet::new();
-        lock_set(idx, args, session.db, node.ks(), &mut set);
-        held = node.ks().lock(&mut set);
     }
     run(node, cfg, clock, session, out, &mut held, idx, args);
     if exec {

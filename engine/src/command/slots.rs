@@ -8,22 +8,32 @@ use crate::cluster::{Endpoint, Redirect};
 use crate::config::Config;
 use crate::node::Node;
 
+/// The one slot of several; CROSSSLOT when they differ.
+fn one_slot(slots: impl IntoIterator<Item = u16>) -> Result<Option<u16>, CmdError> {
+    let mut one = None;
+    for s in slots {
+        if one.is_some_and(|prev| prev != s) {
+            return Err(CmdError::Msg(
+                "CROSSSLOT Keys in request don't hash to the same slot".into(),
+            ));
+        }
+        one = Some(s);
+    }
+    Ok(one)
+}
+
 /// The one hash slot of a set of keys; CROSSSLOT when they span several.
 fn common_slot<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Result<Option<u16>, CmdError> {
-    let mut slot = None;
-    for k in keys {
-        let s = crate::slot::of(k);
-        match slot {
-            None => slot = Some(s),
-            Some(prev) if prev != s => {
-                return Err(CmdError::Msg(
-                    "CROSSSLOT Keys in request don't hash to the same slot".into(),
-                ))
-            }
-            _ => {}
-        }
+    one_slot(keys.into_iter().map(crate::slot::of))
+}
+
+/// How this session's client is told where a node is: `cluster-preferred-endpoint-type`, and the TLS port
+/// for a client connected over TLS.
+pub fn endpoint<'a>(cfg: &'a Config, session: &Session) -> Endpoint<'a> {
+    Endpoint {
+        preferred: &cfg.cluster_preferred_endpoint_type,
+        tls: cfg.tls_port != 0 && session.info.laddr.port() == cfg.tls_port,
     }
-    Ok(slot)
 }
 
 /// The keys (or shard channels) a command routes by, with whether it writes.
@@ -104,34 +114,24 @@ fn admitted_slot(
         let Some(queued) = &session.multi else {
             return Ok(None);
         };
-        let mut slot = None;
-        let mut write = false;
+        let mut slots = Vec::new();
         for q in queued {
             let argv: Vec<&[u8]> = q.args.iter().map(Vec::as_slice).collect();
-            let qspec = &COMMANDS[q.idx];
-            write |= qspec.has(catalogue::WRITE);
-            if let Some(s) = slot_of_command(qspec, &argv)? {
-                if slot.is_some_and(|prev| prev != s) {
-                    return Err(CmdError::Msg(
-                        "CROSSSLOT Keys in request don't hash to the same slot".into(),
-                    ));
-                }
-                slot = Some(s);
-            }
+            slots.extend(slot_of_command(&COMMANDS[q.idx], &argv)?);
         }
-        (slot, write)
+        let write = queued.iter().any(|q| COMMANDS[q.idx].has(catalogue::WRITE));
+        (one_slot(slots)?, write)
     } else {
         (slot_of_command(spec, args)?, spec.has(catalogue::WRITE))
     };
     let Some(slot) = slot else {
         return Ok(None);
     };
-    let endpoint = Endpoint {
-        preferred: &cfg.cluster_preferred_endpoint_type,
-        tls: cfg.tls_port != 0 && session.info.laddr.port() == cfg.tls_port,
-    };
     let readonly_ok = session.cluster.readonly || asking;
-    match node.cluster().route(slot, write, readonly_ok, endpoint) {
+    match node
+        .cluster()
+        .route(slot, write, readonly_ok, endpoint(cfg, session))
+    {
         Ok(()) => Ok(Some(slot)),
         Err(r @ Redirect::Moved(..)) | Err(r @ Redirect::Down(_)) => {
             Err(CmdError::Msg(r.to_string()))
@@ -153,11 +153,12 @@ pub fn still_served(
     if node.cluster().epoch() == epoch {
         return Ok(());
     }
-    let endpoint = Endpoint {
-        preferred: &cfg.cluster_preferred_endpoint_type,
-        tls: cfg.tls_port != 0 && session.info.laddr.port() == cfg.tls_port,
-    };
     node.cluster()
-        .route(slot, write, session.cluster.readonly, endpoint)
+        .route(
+            slot,
+            write,
+            session.cluster.readonly,
+            endpoint(cfg, session),
+        )
         .map_err(|r| CmdError::Msg(r.to_string()))
 }

@@ -183,14 +183,20 @@ impl Keyspace {
         }
     }
 
-    /// True in cluster mode (keys are placed by hash slot).
-    pub fn is_slotted(&self) -> bool {
-        self.slotted
-    }
-
     /// The shard of database 0 holding the keys of a hash slot (cluster mode).
     pub fn slot_shard(&self, slot: u16) -> usize {
         slot as usize & self.shard_mask
+    }
+
+    /// The shards of database 0 holding the slots marked in `slots` (indexed by slot), ascending (cluster mode).
+    pub fn shards_of_slots(&self, slots: &[bool]) -> Vec<usize> {
+        let mut shards: Vec<usize> = (0..slots.len())
+            .filter(|&s| slots[s])
+            .map(|s| self.slot_shard(s as u16))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        shards
     }
 
     /// Number of keys in a hash slot (cluster mode), read from the shard's per-slot counters.
@@ -224,7 +230,7 @@ impl Keyspace {
             Some(sink) => shard
                 .deleted
                 .drain(..)
-                .for_each(|(k, why)| sink.deleted(db, &k, self.position(&k), why)),
+                .for_each(|(k, position, why)| sink.deleted(db, &k, position, why)),
             None => shard.deleted.clear(),
         }
     }
@@ -303,7 +309,7 @@ impl Keyspace {
     }
 
     /// Where a key sits in its shard's hash space: the order [`Shard::scan`] visits keys in, whatever the
-    /// table's size.
+    /// table's size (the hash an entry keeps, [`Entry::hash`]).
     #[inline]
     pub fn position(&self, key: &[u8]) -> u32 {
         (self.hash(key) >> 32) as u32

@@ -30,8 +30,9 @@ pub struct Shard {
     pub expired: u64,
     /// Keys removed to stay under `maxmemory`.
     pub evicted: u64,
-    /// Keys this shard deleted by itself (expiry, eviction) since the last drain, for the write stream.
-    pub(super) deleted: Vec<(Box<[u8]>, Removal)>,
+    /// Keys this shard deleted by itself (expiry, eviction) since the last drain, for the write stream, with
+    /// their positions in the shard's hash space.
+    pub(super) deleted: Vec<(Box<[u8]>, u32, Removal)>,
     /// Record the keys commands change (keyspace notifications and client tracking need them).
     pub(super) log_changes: bool,
     /// Keys changed by the running command, and whether the change removed the key.
@@ -112,7 +113,8 @@ impl Shard {
                     }
                     let old = self.remove_slot(i, false);
                     self.expired += 1;
-                    self.deleted.push((old.key().into(), Removal::Expired));
+                    self.deleted
+                        .push((old.key().into(), old.hash(), Removal::Expired));
                     self.table.shrink_to_fit_load();
                     return None;
                 }
@@ -124,7 +126,8 @@ impl Shard {
     /// Deletes the entry in slot `i` to make room under `maxmemory` (an eviction, not a command's change).
     pub fn evict_at(&mut self, i: usize) -> Entry {
         let old = self.remove_slot(i, false);
-        self.deleted.push((old.key().into(), Removal::Evicted));
+        self.deleted
+            .push((old.key().into(), old.hash(), Removal::Evicted));
         self.evicted += 1;
         old
     }
@@ -395,7 +398,8 @@ impl Shard {
                 checked += 1;
                 if matches!(self.table.entry(i).expire(), Some(t) if now_ms > t) {
                     let old = self.remove_slot(i, false);
-                    self.deleted.push((old.key().into(), Removal::Expired));
+                    self.deleted
+                        .push((old.key().into(), old.hash(), Removal::Expired));
                     self.expired += 1;
                     deleted += 1;
                     // The slot now holds the next entry of the cluster (or nothing): look at it again.

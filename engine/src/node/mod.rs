@@ -111,9 +111,7 @@ impl Node {
         if let Some(t) = &tls {
             t.watch_files();
         }
-        let run_id = (0..40)
-            .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
-            .collect();
+        let run_id = crate::replication::new_id();
         let role = if config.role == "standby" || config.replicaof.is_some() {
             Role::Standby
         } else {

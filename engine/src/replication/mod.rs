@@ -144,8 +144,9 @@ pub struct Replication {
     next_replica_id: AtomicU64,
 }
 
-/// A new random 40-hex-character replication id.
-pub fn new_replid() -> String {
+/// A new random id of 40 hex characters, as Redis makes them: replication ids, run ids, cluster node ids and
+/// slot migration ids.
+pub fn new_id() -> String {
     (0..40)
         .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
         .collect()
@@ -157,7 +158,7 @@ impl Replication {
         Replication {
             role: AtomicU8::new(role as u8),
             ids: Mutex::new(Ids {
-                replid: new_replid(),
+                replid: new_id(),
                 replid2: "0".repeat(40),
                 second_offset: None,
                 master: None,
@@ -284,7 +285,7 @@ impl Replication {
         let mut ids = self.ids.lock();
         let offset = self.stream.lock().end();
         if self.role() == Role::Replica {
-            ids.replid2 = std::mem::replace(&mut ids.replid, new_replid());
+            ids.replid2 = std::mem::replace(&mut ids.replid, new_id());
             ids.second_offset = Some(offset);
         }
         ids.master = None;

@@ -315,11 +315,7 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
 
     // 1. Copy the slots' keys, a shard at a time; from each shard's copy on, its writes are collected.
     let ks = node.ks();
-    let shards: Vec<usize> = (0..ks.shards())
-        .filter(|&s| {
-            (0..crate::slot::SLOTS).any(|slot| m.slots[slot] && ks.slot_shard(slot as u16) == s)
-        })
-        .collect();
+    let shards = ks.shards_of_slots(&m.slots);
     for &s in &shards {
         let mut from = 0;
         while from < SCAN_END {
@@ -357,8 +353,7 @@ fn run(node: &Arc<Node>, m: &Arc<Migration>) -> Result<(), String> {
     let held = ks.lock(&mut set);
     let paused = Instant::now();
     let current = cluster.topology().ok_or("no topology")?;
-    let epoch = current.doc.epoch.max(t.doc.epoch) + 1;
-    let doc = current.with_slots_moved(&m.slots, target_shard, epoch);
+    let doc = current.with_slots_moved(&m.slots, target_shard, current.doc.epoch + 1);
     let json = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
     let flipped = flush(m, &mut link, Duration::ZERO)
         .and_then(|_| {
