@@ -223,16 +223,7 @@ impl Cluster {
         self.migrations.lock().clone()
     }
 
-    /// The running migration with this id.
-    pub fn migration(&self, id: &str) -> Option<Arc<Migration>> {
-        self.migrations
-            .lock()
-            .iter()
-            .find(|m| m.id == id && !m.state().is_final())
-            .cloned()
-    }
-
-    /// Running migrations that involve `slot`.
+    /// The slots running migrations move (indexed by slot).
     pub fn busy_slots(&self) -> Vec<bool> {
         let mut busy = vec![false; crate::slot::SLOTS];
         for m in self.migrations.lock().iter() {

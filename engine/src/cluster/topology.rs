@@ -174,11 +174,6 @@ impl Topology {
             .unwrap_or(&nodes[0])
     }
 
-    /// This node's entry.
-    pub fn my_node(&self) -> Option<&NodeDoc> {
-        self.me.map(|(s, n)| &self.doc.shards[s].nodes[n])
-    }
-
     /// Finds a node by id: (shard index, node).
     pub fn node(&self, id: &str) -> Option<(usize, &NodeDoc)> {
         self.doc.shards.iter().enumerate().find_map(|(si, s)| {

@@ -36,7 +36,7 @@ pub fn endpoint<'a>(cfg: &'a Config, session: &Session) -> Endpoint<'a> {
     }
 }
 
-/// The keys (or shard channels) a command routes by, with whether it writes.
+/// The one hash slot of the keys (or shard channels) a command routes by.
 fn slot_of_command(spec: &Spec, args: &[&[u8]]) -> Result<Option<u16>, CmdError> {
     match spec.name {
         "spublish" => common_slot(args.get(1).copied()),
