@@ -245,6 +245,33 @@ impl NodeClient {
         Ok(node_info(&fields, &fields))
     }
 
+    /// `CLUSTER MYID`: the node's 40-hex id, kept in its data directory across restarts.
+    pub async fn cluster_id(&self) -> Result<String> {
+        self.query(redis::cmd("CLUSTER").arg("MYID")).await
+    }
+
+    /// `CLUSTER SETTOPOLOGY`: installs the cluster topology document (JSON).
+    pub async fn set_topology(&self, json: &str) -> Result<()> {
+        self.command(redis::cmd("CLUSTER").arg("SETTOPOLOGY").arg(json))
+            .await
+    }
+
+    /// `CLUSTER GETTOPOLOGY`: the document in force, if the node has one.
+    pub async fn topology(&self) -> Result<Option<String>> {
+        self.query(redis::cmd("CLUSTER").arg("GETTOPOLOGY")).await
+    }
+
+    /// `CLUSTER <args…>` answered with `+OK` (MIGRATESLOTS, CANCELSLOTMIGRATIONS).
+    pub async fn cluster(&self, args: &[String]) -> Result<()> {
+        self.command(redis::cmd("CLUSTER").arg(args)).await
+    }
+
+    /// `CLUSTER GETSLOTMIGRATIONS`: every migration the node took part in, oldest first, as field maps.
+    pub async fn slot_migrations(&self) -> Result<Vec<BTreeMap<String, String>>> {
+        self.query(redis::cmd("CLUSTER").arg("GETSLOTMIGRATIONS"))
+            .await
+    }
+
     /// `REPLICAOF NO ONE`: the node becomes a primary, keeping its data.
     pub async fn promote(&self) -> Result<()> {
         self.query::<String>(redis::cmd("REPLICAOF").arg("NO").arg("ONE"))

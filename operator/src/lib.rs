@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod rollout;
 pub mod scaling;
+pub mod sharding;
 pub mod spec_change;
 pub mod wiring;
 

@@ -210,10 +210,21 @@ fn print_endpoints(cluster: &LocalCluster, spec: &ferrocache_operator::api::Cach
         println!("  reader endpoint         {a}   (read-only replicas)");
     }
     if let Some(a) = endpoints.configuration {
-        println!("  configuration endpoint  {a}   (auto discovery: config get cluster)");
+        if spec.sharded() {
+            println!(
+                "  configuration endpoint  {a}   (cluster clients start here: redis-cli -c -p {})",
+                a.port()
+            );
+        } else {
+            println!("  configuration endpoint  {a}   (auto discovery: config get cluster)");
+        }
     }
+    for (shard, slots) in cluster.slot_counts() {
+        println!("  shard {shard:<23} {slots} slots");
+    }
+    let groups = usize::try_from(spec.node_groups()).unwrap_or(1);
     for (name, address) in &endpoints.nodes {
-        let role = if cluster.primary(0) == Some(name.as_str()) {
+        let role = if (0..groups).any(|g| cluster.primary(g) == Some(name.as_str())) {
             "primary"
         } else if spec.engine == ferrocache_operator::api::Engine::Redis {
             "replica"

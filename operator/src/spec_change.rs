@@ -33,6 +33,8 @@ pub struct SpecChange {
     pub refused: Vec<String>,
     /// The new `replicasPerNodeGroup`, when it changed.
     pub replicas: Option<i32>,
+    /// The new `numNodeGroups` of a sharded cluster, when it changed: slots are rebalanced online.
+    pub node_groups: Option<i32>,
     /// The new `numCacheNodes` of a memcached cluster, when it changed.
     pub cache_nodes: Option<i32>,
     /// Dynamic parameters to `CONFIG SET` on every node (new or changed values).
@@ -48,6 +50,7 @@ impl SpecChange {
     pub fn is_empty(&self) -> bool {
         self.refused.is_empty()
             && self.replicas.is_none()
+            && self.node_groups.is_none()
             && self.cache_nodes.is_none()
             && self.set_parameters.is_empty()
             && self.removed_parameters.is_empty()
@@ -66,11 +69,12 @@ pub fn classify(old: &Configured, new: &Configured) -> SpecChange {
             n.engine.as_str()
         ));
     }
-    if o.num_node_groups != n.num_node_groups {
-        change.refused.push(format!(
-            "numNodeGroups cannot change ({} to {}): changing the shard count needs cluster mode with slot migration, which this version does not have",
-            o.num_node_groups, n.num_node_groups
-        ));
+    if o.cluster_mode != n.cluster_mode {
+        change.refused.push(
+            "clusterMode cannot change on a running cluster (keys are addressed differently): create a new CacheCluster and move the data".into(),
+        );
+    } else if o.num_node_groups != n.num_node_groups && n.sharded() {
+        change.node_groups = Some(n.num_node_groups);
     }
     // With another engine the default port changes too; the engine change is what is refused.
     if o.engine == n.engine && o.client_port() != n.client_port() {
@@ -107,7 +111,7 @@ pub fn classify(old: &Configured, new: &Configured) -> SpecChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{CacheNodeType, Engine};
+    use crate::api::{CacheNodeType, ClusterMode, Engine};
     use crate::fixtures::{cluster, REDIS_SINGLE_NODE};
 
     fn configured(edit: impl FnOnce(&mut Configured)) -> Configured {
@@ -154,17 +158,32 @@ mod tests {
     }
 
     #[test]
-    fn engine_and_shard_count_changes_are_refused_and_nothing_else_applies() {
+    fn engine_and_cluster_mode_changes_are_refused_and_nothing_else_applies() {
         let old = configured(|_| {});
         let new = configured(|c| {
             c.spec.engine = Engine::Memcached;
+            c.spec.cluster_mode = ClusterMode::Enabled;
             c.spec.num_node_groups = 2;
             c.spec.replicas_per_node_group = 2;
         });
         let change = classify(&old, &new);
         assert_eq!(change.refused.len(), 2, "{:?}", change.refused);
-        assert!(change.refused[1].contains("numNodeGroups"));
-        assert_eq!(change.replicas, None);
+        assert!(change.refused[1].contains("clusterMode"));
+        assert_eq!((change.replicas, change.node_groups), (None, None));
+    }
+
+    #[test]
+    fn a_sharded_cluster_reshards_when_its_shard_count_changes() {
+        let sharded = |n| {
+            configured(move |c| {
+                c.spec.cluster_mode = ClusterMode::Enabled;
+                c.spec.num_node_groups = n;
+            })
+        };
+        let change = classify(&sharded(3), &sharded(5));
+        assert!(change.refused.is_empty(), "{:?}", change.refused);
+        assert_eq!(change.node_groups, Some(5));
+        assert!(!change.needs_restart && !change.is_empty());
     }
 
     #[test]

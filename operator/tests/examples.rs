@@ -219,3 +219,24 @@ fn the_first_cluster_in_the_chart_notes_is_valid() {
         "NOTES.txt manifest should be valid: {schema_errors:?} {cel_errors:?}"
     );
 }
+
+#[test]
+fn cluster_mode_cannot_change_after_creation() {
+    let text =
+        std::fs::read_to_string(repo().join("examples/local-redis-sharded.yaml")).expect("example");
+    let old: Value = serde_yaml::from_str(&text).expect("parses");
+    let mut new = old.clone();
+    new["spec"]["clusterMode"] = Value::String("disabled".into());
+    new["spec"]["numNodeGroups"] = Value::from(1);
+    let (_, cel_errors) = check(&new, Some(&old));
+    assert!(
+        cel_errors
+            .iter()
+            .any(|e| e.contains("clusterMode cannot change")),
+        "{cel_errors:?}"
+    );
+    // The shard count of a sharded cluster may change: that is resharding.
+    let mut resharded = old.clone();
+    resharded["spec"]["numNodeGroups"] = Value::from(5);
+    assert_eq!(check(&resharded, Some(&old)), (Vec::new(), Vec::new()));
+}

@@ -48,6 +48,8 @@ const MAINTENANCE_WINDOW_LENGTH_RULE: &str = "!self.matches('^(sun|mon|tue|wed|t
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("self.engine != 'memcached' || (self.replicasPerNodeGroup == 0 && self.numNodeGroups == 1)").message("memcached has no replicas and no node groups: use numCacheNodes, with replicasPerNodeGroup 0 and numNodeGroups 1"),
+    validation = Rule::new("self.clusterMode == 'enabled' || self.numNodeGroups == 1").message("numNodeGroups above 1 needs clusterMode: enabled"),
+    validation = Rule::new("self.engine != 'memcached' || self.clusterMode == 'disabled'").message("memcached has no cluster mode: clients shard over the nodes; use clusterMode: disabled"),
     validation = Rule::new("self.engine != 'memcached' || (!has(self.authTokenSecretRef) && size(self.users) == 0)").message("authTokenSecretRef and users are Redis features; memcached has no AUTH"),
     validation = Rule::new("!self.transitEncryptionEnabled || has(self.tls)").message("transitEncryptionEnabled needs a certificate source: set tls.secretName or tls.issuerRef"),
     validation = Rule::new("!self.atRestEncryptionEnabled || has(self.atRestEncryptionKeySecretRef)").message("atRestEncryptionEnabled needs atRestEncryptionKeySecretRef (a Secret holding the snapshot key)"),
@@ -77,8 +79,17 @@ pub struct CacheClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 
-    /// Number of node groups (shards) of a Redis cluster. Values above 1 need cluster mode, which this version
-    /// does not have yet: such a cluster is refused with a condition. Memcached: 1.
+    /// Cluster mode (Redis): `enabled` shards the keyspace over `numNodeGroups` node groups by hash slot, as
+    /// Redis Cluster does, and clients connect through the configuration endpoint with a cluster-aware client;
+    /// `disabled` is one node group behind primary and reader endpoints. Cannot change on a running cluster.
+    /// Memcached: `disabled`.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("clusterMode cannot change on a running cluster (keys are addressed differently): create a new CacheCluster and move the data"))]
+    pub cluster_mode: ClusterMode,
+
+    /// Number of node groups (shards) of a Redis cluster, 1-500; above 1 needs `clusterMode: enabled`. With
+    /// cluster mode, a change reshards online: new shards take an even share of the slots, and leaving shards
+    /// hand theirs over before they are removed. Memcached: 1.
     #[serde(default = "one")]
     #[schemars(range(min = 1, max = 500))]
     pub num_node_groups: i32,
@@ -200,6 +211,17 @@ impl Engine {
             Engine::Memcached => "memcached",
         }
     }
+}
+
+/// Whether a Redis cluster is sharded by hash slot.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterMode {
+    /// One node group: a primary and its replicas behind primary and reader endpoints.
+    #[default]
+    Disabled,
+    /// Node groups own hash slots; cluster-aware clients route each key (Redis Cluster).
+    Enabled,
 }
 
 /// Node size preset; see `node_types` for the table.
@@ -564,6 +586,11 @@ impl CacheClusterSpec {
             Engine::Redis => 1 + self.replicas_per_node_group,
             Engine::Memcached => self.num_cache_nodes,
         }
+    }
+
+    /// Whether the keyspace is sharded by hash slot (Redis with cluster mode enabled).
+    pub fn sharded(&self) -> bool {
+        self.engine == Engine::Redis && self.cluster_mode == ClusterMode::Enabled
     }
 
     /// Node groups actually built (memcached has one).

@@ -4,12 +4,15 @@
 //! The decisions come from [`crate::failover`], [`crate::scaling`], [`crate::rollout`] and
 //! [`crate::metering`]; this file and its submodules carry them out with the platform (processes, endpoints)
 //! and the engine client (REPLICAOF, FAILOVER, CONFIG SET, INFO): [`edits`] follows edits of the manifest
-//! files, [`patch`] runs rolling patches, [`usage`] meters and writes the persisted status.
+//! files, [`patch`] runs rolling patches, [`shards`] publishes the topology of a sharded cluster and reshards it,
+//! [`usage`] meters and writes the persisted status.
 
 mod edits;
 mod patch;
+mod shards;
 mod usage;
 
+pub use shards::MoveRecord;
 pub use usage::{read_status, STATUS_FILE};
 
 use std::collections::BTreeMap;
@@ -165,6 +168,39 @@ pub enum Event {
         /// What went wrong.
         reason: String,
     },
+    /// `numNodeGroups` changed: slots are rebalanced online.
+    Resharding {
+        /// Shards before.
+        from: usize,
+        /// Shards wanted.
+        to: usize,
+    },
+    /// A shard (node group) was added; it owns no slots until migrations move some to it.
+    ShardAdded {
+        /// Node group name.
+        shard: String,
+    },
+    /// A migration of slots between shards started.
+    MovingSlots {
+        /// Source node group.
+        from: String,
+        /// Target node group.
+        to: String,
+        /// Slots moving.
+        slots: u32,
+    },
+    /// A migration finished: the target serves the slots.
+    SlotsMoved(MoveRecord),
+    /// A shard that owned no slots any more was removed.
+    ShardRemoved {
+        /// Node group name.
+        shard: String,
+    },
+    /// Resharding is done: the slots are balanced over the wanted shards.
+    Resharded {
+        /// Shards now.
+        shards: usize,
+    },
 }
 
 /// One coordinated switchover, measured.
@@ -242,6 +278,29 @@ impl std::fmt::Display for Event {
             Event::PatchHalted { node, reason } => {
                 write!(f, "rolling patch stopped: {node} did not come back: {reason}")
             }
+            Event::Resharding { from, to } => {
+                write!(f, "resharding from {from} to {to} shards, online")
+            }
+            Event::ShardAdded { shard } => write!(f, "shard {shard} added, owning no slots yet"),
+            Event::MovingSlots { from, to, slots } => {
+                write!(f, "moving {slots} slots from {from} to {to}")
+            }
+            Event::SlotsMoved(r) => write!(
+                f,
+                "moved {} slots ({} keys) from {} to {} in {:.2} s; writes to them paused {:.3} ms",
+                r.slots,
+                r.keys,
+                r.from,
+                r.to,
+                r.elapsed.as_secs_f64(),
+                r.pause_ms
+            ),
+            Event::ShardRemoved { shard } => {
+                write!(f, "shard {shard} removed: it owned no slots any more")
+            }
+            Event::Resharded { shards } => {
+                write!(f, "resharding done: slots balanced over {shards} shards")
+            }
         }
     }
 }
@@ -312,6 +371,8 @@ pub struct LocalCluster {
     patching: bool,
     usage: UsageAccumulator,
     status_written: Option<Instant>,
+    /// The slot layout of a sharded cluster.
+    shards: Option<shards::Shards>,
 }
 
 impl LocalCluster {
@@ -338,6 +399,7 @@ impl LocalCluster {
                 state_dir,
                 base_port: settings.base_port,
                 engine_binary: settings.engine_binary.clone(),
+                sharded: cluster.spec.sharded(),
             },
         )?;
         let policy = FailoverPolicy {
@@ -364,6 +426,7 @@ impl LocalCluster {
             patching: false,
             usage: UsageAccumulator::default(),
             status_written: None,
+            shards: None,
         };
         this.usage = this.resume_usage();
         this.create_nodes(&config)?;
@@ -371,7 +434,14 @@ impl LocalCluster {
             this.wait_ready(&name).await?;
         }
         match this.cluster.spec.engine {
-            Engine::Redis => this.wire_replication().await?,
+            Engine::Redis => {
+                for g in 0..this.groups.len() {
+                    this.wire_group(g).await?;
+                }
+                if this.cluster.spec.sharded() {
+                    this.start_sharding().await?;
+                }
+            }
             Engine::Memcached => {
                 for name in this.specs.keys().cloned().collect::<Vec<_>>() {
                     this.platform.set_role(&name, Role::Memcached)?;
@@ -414,24 +484,22 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// Node 0 of each group becomes the primary, the others its replicas.
-    async fn wire_replication(&mut self) -> Result<()> {
-        for g in 0..self.groups.len() {
-            let members = self.groups[g].members.clone();
-            let Some((first, rest)) = members.split_first() else {
-                continue;
-            };
-            self.client(first).promote().await?;
-            self.platform.set_role(first, Role::Primary)?;
-            self.groups[g].primary = Some(first.clone());
-            let primary = self.address(first)?;
-            for replica in rest {
-                self.client(replica).follow(primary).await?;
-                self.platform.set_role(replica, Role::Replica)?;
-            }
-            for replica in rest {
-                self.wait_link_up(replica).await;
-            }
+    /// Node 0 of group `g` becomes the primary, the others its replicas.
+    async fn wire_group(&mut self, g: usize) -> Result<()> {
+        let members = self.groups[g].members.clone();
+        let Some((first, rest)) = members.split_first() else {
+            return Ok(());
+        };
+        self.client(first).promote().await?;
+        self.platform.set_role(first, Role::Primary)?;
+        self.groups[g].primary = Some(first.clone());
+        let primary = self.address(first)?;
+        for replica in rest {
+            self.client(replica).follow(primary).await?;
+            self.platform.set_role(replica, Role::Replica)?;
+        }
+        for replica in rest {
+            self.wait_link_up(replica).await;
         }
         Ok(())
     }
@@ -670,6 +738,8 @@ impl LocalCluster {
                 self.platform.set_role(&other, Role::Replica)?;
             }
         }
+        // Clients learn the new primary from the next epoch (a failed publish is retried by the next check).
+        let _ = self.topology_changed().await;
         self.platform.set_role(old, Role::Replica)?;
         self.follow_primary(old).await?;
         Ok(FailoverRecord {
@@ -683,7 +753,10 @@ impl LocalCluster {
     /// Restarts a node as a standby and points it at its group's primary (or lists it for memcached).
     async fn rejoin(&mut self, node: &str) -> Result<Role> {
         self.restart_as_standby(node)?;
-        self.follow_primary(node).await
+        let role = self.follow_primary(node).await?;
+        // A restarted node has no topology until it is given one.
+        let _ = self.topology_changed().await;
+        Ok(role)
     }
 
     /// Writes the configuration nodes are being brought to into a node's spec; returns the new spec.
@@ -836,6 +909,7 @@ impl LocalCluster {
                 _ = health.tick() => {
                     let mut events = self.check_health().await;
                     events.extend(self.advance_patch().await);
+                    events.extend(self.advance_resharding().await);
                     self.write_status_file(false).await;
                     events
                 }

@@ -1,10 +1,10 @@
 //! Checks a CacheCluster before it runs locally: the CRD's rules that are pure functions (ranges, the CEL
 //! rules, the maintenance window, the parameter group's values and family), then what the local platform cannot
-//! provide (Kubernetes Secrets for TLS certificates, snapshot keys and passwords; cluster mode).
+//! provide (Kubernetes Secrets for TLS certificates, snapshot keys and passwords).
 //!
 //! The API server enforces the schema and CEL rules in Kubernetes; here nothing does, so they are repeated.
 
-use crate::api::{CacheClusterSpec, CacheParameterGroup, Engine};
+use crate::api::{CacheClusterSpec, CacheParameterGroup, ClusterMode, Engine};
 use crate::maintenance_window::MaintenanceWindow;
 use crate::parameters;
 
@@ -51,6 +51,15 @@ fn crd_rules(spec: &CacheClusterSpec, problems: &mut Vec<String>) {
         "port must be between 1 and 65535",
     );
     let memcached = spec.engine == Engine::Memcached;
+    let sharded = spec.cluster_mode == ClusterMode::Enabled;
+    rule(
+        sharded || spec.num_node_groups == 1,
+        "numNodeGroups above 1 needs clusterMode: enabled",
+    );
+    rule(
+        !memcached || !sharded,
+        "memcached has no cluster mode: clients shard over the nodes; use clusterMode: disabled",
+    );
     rule(
         !memcached || (spec.replicas_per_node_group == 0 && spec.num_node_groups == 1),
         "memcached has no replicas and no node groups: use numCacheNodes, with replicasPerNodeGroup 0 and numNodeGroups 1",
@@ -99,9 +108,6 @@ fn parameter_group_rules(
 
 fn local_limits(spec: &CacheClusterSpec, findings: &mut Findings) {
     let problems = &mut findings.problems;
-    if spec.engine == Engine::Redis && spec.num_node_groups > 1 {
-        problems.push("numNodeGroups above 1 needs cluster mode, which this version does not have: use numNodeGroups 1".into());
-    }
     let secrets = "the local platform has no Kubernetes Secrets to read it from; remove it to run locally (see examples/local-redis-ha.yaml)";
     if spec.transit_encryption_enabled {
         problems.push(format!(

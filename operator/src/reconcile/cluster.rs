@@ -49,7 +49,7 @@ pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<
         Ok(parameters) => parameters,
         Err(blocker) => return block(&cluster, &ctx, &namespace, blocker).await,
     };
-    if cluster.spec.engine == Engine::Redis && cluster.spec.num_node_groups > 1 {
+    if cluster.spec.sharded() {
         let blocker = Blocker::ClusterModeUnavailable(cluster.spec.num_node_groups);
         return block(&cluster, &ctx, &namespace, blocker).await;
     }

@@ -65,7 +65,7 @@ impl Blocker {
                 format!("CacheParameterGroup {group} has invalid parameters: {}", problems.join("; "))
             }
             Blocker::ClusterModeUnavailable(n) => format!(
-                "numNodeGroups {n} needs Redis cluster mode, which this operator version does not support yet; use numNodeGroups 1"
+                "clusterMode: enabled ({n} node groups) runs on the local platform (ferrocache-operator local) but not yet on Kubernetes in this operator version; use clusterMode: disabled with numNodeGroups 1"
             ),
             Blocker::CertManagerMissing => "tls.issuerRef needs cert-manager, whose Certificate API (cert-manager.io/v1) is not installed in this cluster; install cert-manager or use tls.secretName".to_string(),
         }

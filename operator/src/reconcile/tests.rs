@@ -279,7 +279,9 @@ impl Scenario {
                 status_call(&cluster).check(status_check(
                     ClusterState::IncompatibleConfiguration,
                     |s| {
-                        assert!(s.to_string().contains("cluster mode"));
+                        let status = s.to_string();
+                        assert!(status.contains("clusterMode: enabled"), "{status}");
+                        assert!(status.contains("local platform"), "{status}");
                     },
                 )),
             ],
@@ -392,8 +394,9 @@ async fn a_missing_parameter_group_is_reported_and_nothing_is_applied() {
 }
 
 #[tokio::test]
-async fn redis_with_several_node_groups_is_refused_until_cluster_mode_exists() {
+async fn a_sharded_cluster_is_refused_on_kubernetes_with_where_it_runs() {
     let mut cluster = fixtures::cluster(fixtures::REDIS_SINGLE_NODE);
+    cluster.spec.cluster_mode = crate::api::ClusterMode::Enabled;
     cluster.spec.num_node_groups = 3;
     run(Scenario::ClusterModeRefused(cluster))
         .await

@@ -39,6 +39,7 @@ const MAXMEMORY: &str = "maxmemory";
 const THREADS: &str = "threads";
 const METERING: &str = "metering";
 const CLUSTER_CONFIG: &str = "cluster-config";
+const CLUSTER_ENABLED: &str = "cluster-enabled";
 // TLS and snapshot-encryption parameters, written only when the spec asks for the feature. The metrics listener is expected on its default port, 9121, and snapshots go to the working
 // directory (the container's is the writable data volume), so neither needs a parameter.
 const TLS_PORT: &str = "tls-port";
@@ -100,6 +101,9 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
     }
     let metering = if spec.metering.enabled { "yes" } else { "no" };
     lines.push((METERING.into(), metering.into()));
+    if spec.sharded() {
+        lines.push((CLUSTER_ENABLED.into(), "yes".into()));
+    }
     if spec.engine == Engine::Memcached {
         lines.push((
             CLUSTER_CONFIG.into(),

@@ -1,7 +1,8 @@
 //! Following edits of the manifest files: the files are read again when their content changes; an edit that
 //! does not parse, breaks a rule or asks for a refused change is reported and the running cluster is left as
-//! it is. Accepted edits scale replicas and set dynamic parameters at once; changes that restart nodes are
-//! left to the rolling patch ([`super::patch`]).
+//! it is. Accepted edits scale replicas and set dynamic parameters at once; a new shard count is rebalanced by
+//! the health checks ([`super::shards`]); changes that restart nodes are left to the rolling patch
+//! ([`super::patch`]).
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -98,6 +99,17 @@ impl LocalCluster {
         }
         if let Some(replicas) = change.replicas {
             events.extend(self.scale_replicas(replicas).await);
+            events.extend(self.topology_changed().await);
+        }
+        if let Some(shards) = change.node_groups {
+            // Each health check advances it (shards::advance_resharding), so failover keeps working meanwhile.
+            if let Some(state) = self.shards.as_mut() {
+                state.resharding = true;
+            }
+            events.push(Event::Resharding {
+                from: self.groups.len(),
+                to: usize::try_from(shards).unwrap_or(1),
+            });
         }
         if let Some(nodes) = change.cache_nodes {
             events.extend(self.scale_memcached(nodes).await);

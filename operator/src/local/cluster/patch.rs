@@ -182,6 +182,7 @@ impl LocalCluster {
         tokio::time::sleep(DRAIN).await;
         self.restart_with_target(node).await?;
         self.follow_primary(node).await?;
+        let _ = self.topology_changed().await;
         self.running.insert(node.to_string(), self.target.clone());
         Ok(())
     }
@@ -207,6 +208,7 @@ impl LocalCluster {
                 self.client(&other).follow(target).await?;
             }
         }
+        let _ = self.topology_changed().await;
         Ok(SwitchoverRecord {
             from: from.to_string(),
             to: to.to_string(),
@@ -222,6 +224,7 @@ impl LocalCluster {
         self.client(node).promote().await?;
         self.platform.set_role(node, Role::Primary)?;
         self.groups[g].silence.reset();
+        let _ = self.topology_changed().await;
         // The snapshot served this restart only; a later local run starts empty as before.
         let _ = std::fs::remove_file(self.state_dir().join(node).join("data").join("dump.ferro"));
         self.running.insert(node.to_string(), self.target.clone());

@@ -2,7 +2,7 @@
 //! data directory and log file under a state directory (`.ferrocache/<namespace>/<name>/<node>/`), and every
 //! endpoint is a forwarding listener on 127.0.0.1 ([`endpoint::Endpoint`]).
 //!
-//! Ports: with a base port `B`, the primary (or memcached configuration) endpoint listens on `B`, the reader
+//! Ports: with a base port `B`, the primary (or configuration) endpoint listens on `B`, the reader
 //! endpoint on `B + 1`, and node `i` of node group `g` on `B + 2 + 6g + i` (a node group has at most 6 nodes);
 //! without one, every listener takes a free port. A replaced node keeps its port, directory and log.
 
@@ -34,6 +34,9 @@ pub struct LocalOptions {
     pub base_port: Option<u16>,
     /// The engine binary (see [`engine_binary::locate`]).
     pub engine_binary: PathBuf,
+    /// A sharded (cluster mode) Redis cluster: one configuration endpoint over every node instead of primary
+    /// and reader endpoints.
+    pub sharded: bool,
 }
 
 /// The cluster's client endpoints.
@@ -43,7 +46,8 @@ pub struct Endpoints {
     pub primary: Option<Endpoint>,
     /// Read-only endpoint (Redis): balances over the replicas, or the primary when there are none.
     pub reader: Option<Endpoint>,
-    /// Configuration endpoint (memcached): any node, each answering `config get cluster`.
+    /// Configuration endpoint: any node, each answering `config get cluster` (memcached) or `CLUSTER SLOTS`
+    /// (sharded Redis).
     pub configuration: Option<Endpoint>,
 }
 
@@ -74,6 +78,11 @@ impl LocalPlatform {
         })?;
         let port = |offset: u16| options.base_port.map_or(0, |b| b.saturating_add(offset));
         let endpoints = match engine {
+            Engine::Redis if options.sharded => Endpoints {
+                primary: None,
+                reader: None,
+                configuration: Some(Endpoint::bind("configuration", port(0))?),
+            },
             Engine::Redis => Endpoints {
                 primary: Some(Endpoint::bind("primary", port(0))?),
                 reader: Some(Endpoint::bind("reader", port(1))?),
@@ -219,13 +228,17 @@ impl LocalPlatform {
         }
         if let Some(e) = &self.endpoints.reader {
             e.set_targets(if replicas.is_empty() {
-                primaries
+                primaries.clone()
             } else {
-                replicas
+                replicas.clone()
             });
         }
         if let Some(e) = &self.endpoints.configuration {
-            e.set_targets(memcached);
+            e.set_targets(if self.options.sharded {
+                primaries.iter().chain(&replicas).copied().collect()
+            } else {
+                memcached
+            });
         }
         if self.engine == Engine::Memcached {
             self.write_cluster_config()?;

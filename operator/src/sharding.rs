@@ -1,0 +1,455 @@
+//! Sharded (cluster mode) Redis clusters: the slot map, the topology document every node is given, and the
+//! plan that balances slots over the wanted shards.
+//!
+//! The operator is the authority over the layout. It hands every node the whole topology with `CLUSTER
+//! SETTOPOLOGY` (an epoch and, per shard, its slot ranges and nodes) and moves slots with `CLUSTER
+//! MIGRATESLOTS`, which the engine runs atomically and follows by publishing the next epoch itself. These are
+//! pure functions shared by both platforms: which slots a new cluster's shards own, the document for a set of
+//! nodes, and which moves bring the slot map to the wanted shard count.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Hash slots of a Redis cluster.
+pub const SLOTS: u32 = 16384;
+
+/// An inclusive range of slots.
+pub type SlotRange = (u16, u16);
+
+/// A node's role in the topology document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyRole {
+    /// Serves its shard's slots.
+    Primary,
+    /// Replicates its shard's primary.
+    Replica,
+}
+
+/// One node in the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyNode {
+    /// The node's 40-hex id (`CLUSTER MYID`).
+    pub id: String,
+    /// Address clients and other nodes use.
+    pub ip: String,
+    /// Plain-text port (0 when the node serves TLS only).
+    pub port: u16,
+    /// TLS port, when the node serves TLS.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_port: u16,
+    /// Stable DNS name (announced per `cluster-preferred-endpoint-type`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// Primary or replica.
+    pub role: TopologyRole,
+}
+
+fn is_zero(port: &u16) -> bool {
+    *port == 0
+}
+
+/// One shard (node group) in the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyShard {
+    /// The shard's 40-hex id ([`shard_id`]).
+    pub id: String,
+    /// Slot ranges the shard owns, inclusive.
+    #[serde(default)]
+    pub slots: Vec<[u16; 2]>,
+    /// The shard's nodes: exactly one primary.
+    pub nodes: Vec<TopologyNode>,
+}
+
+/// The document `CLUSTER SETTOPOLOGY` takes and `CLUSTER GETTOPOLOGY` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    /// Grows with every change; nodes refuse an older one.
+    pub epoch: u64,
+    /// Every shard.
+    pub shards: Vec<TopologyShard>,
+}
+
+impl Topology {
+    /// The document as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a document (as `CLUSTER GETTOPOLOGY` returns it).
+    pub fn parse(json: &str) -> Result<Topology, String> {
+        serde_json::from_str(json).map_err(|e| format!("invalid topology document: {e}"))
+    }
+
+    /// The slot map of this document.
+    pub fn slot_map(&self) -> SlotMap {
+        let mut map = SlotMap::default();
+        for shard in &self.shards {
+            map.owners.insert(
+                shard.id.clone(),
+                shard.slots.iter().map(|r| (r[0], r[1])).collect(),
+            );
+        }
+        map
+    }
+}
+
+/// The id of node group `group` of a cluster: 40 hex characters, the same every time for the same cluster.
+pub fn shard_id(namespace: &str, cluster: &str, group: i32) -> String {
+    let digest = Sha256::digest(format!("{namespace}/{cluster}/{group}").as_bytes());
+    digest[..20].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which shard owns which slots, by shard id. A shard may own nothing (new, or drained before removal).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotMap {
+    /// Slot ranges of each shard.
+    pub owners: BTreeMap<String, Vec<SlotRange>>,
+}
+
+impl SlotMap {
+    /// Slots spread evenly over `shards` in order, as ElastiCache does at creation: every shard gets
+    /// `16384 / n` consecutive slots, the first `16384 % n` one more.
+    pub fn even(shards: &[String]) -> SlotMap {
+        let n = u32::try_from(shards.len()).unwrap_or(u32::MAX).max(1);
+        let mut owners = BTreeMap::new();
+        let mut next = 0u32;
+        for (i, id) in shards.iter().enumerate() {
+            let count = SLOTS / n + u32::from((i as u32) < SLOTS % n);
+            let ranges = if count == 0 {
+                Vec::new()
+            } else {
+                vec![(slot(next), slot(next + count - 1))]
+            };
+            owners.insert(id.clone(), ranges);
+            next += count;
+        }
+        SlotMap { owners }
+    }
+
+    /// Slots a shard owns.
+    pub fn count(&self, shard: &str) -> u32 {
+        self.owners.get(shard).map_or(0, |r| count(r))
+    }
+
+    /// Whether every slot has exactly one owner.
+    pub fn is_complete(&self) -> bool {
+        let mut seen = vec![false; SLOTS as usize];
+        for ranges in self.owners.values() {
+            for &(a, b) in ranges {
+                for s in a..=b {
+                    if std::mem::replace(&mut seen[usize::from(s)], true) {
+                        return false;
+                    }
+                }
+            }
+        }
+        seen.iter().all(|s| *s)
+    }
+}
+
+fn slot(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+fn count(ranges: &[SlotRange]) -> u32 {
+    ranges
+        .iter()
+        .map(|&(a, b)| u32::from(b) - u32::from(a) + 1)
+        .sum()
+}
+
+/// One migration: slots that move from one shard to another, in one `CLUSTER MIGRATESLOTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// Source shard id.
+    pub from: String,
+    /// Target shard id.
+    pub to: String,
+    /// The slots, as inclusive ranges in ascending order.
+    pub slots: Vec<SlotRange>,
+}
+
+impl Move {
+    /// Number of slots moved.
+    pub fn count(&self) -> u32 {
+        count(&self.slots)
+    }
+}
+
+/// The moves that bring `map` to `wanted` shards (in order), each owning an even share: shards not wanted give
+/// all their slots, shards above their share give their highest slots, shards below take them in ascending
+/// order. Only what must move moves. Moves are listed in the order they should run; each is one migration.
+pub fn rebalance(map: &SlotMap, wanted: &[String]) -> Vec<Move> {
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let n = u32::try_from(wanted.len()).unwrap_or(u32::MAX);
+    let share = |i: usize| SLOTS / n + u32::from((i as u32) < SLOTS % n);
+    // Slots given up, with their source, in ascending slot order.
+    let mut given: Vec<(u16, &str)> = Vec::new();
+    for (id, ranges) in &map.owners {
+        let keep = wanted
+            .iter()
+            .position(|w| w == id)
+            .map_or(0, |i| share(i).min(count(ranges)));
+        let mut slots: Vec<u16> = ranges.iter().flat_map(|&(a, b)| a..=b).collect();
+        slots.sort_unstable();
+        for s in &slots[keep as usize..] {
+            given.push((*s, id.as_str()));
+        }
+    }
+    given.sort_unstable();
+    // Slots owned by nobody (a map that is not complete) are not moved: they have no source.
+    let mut takers: Vec<(&str, u32)> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), share(i).saturating_sub(map.count(id))))
+        .filter(|(_, need)| *need > 0)
+        .collect();
+    let mut moves: BTreeMap<(String, String), Vec<u16>> = BTreeMap::new();
+    let mut taker = 0;
+    for (s, from) in given {
+        while taker < takers.len() && takers[taker].1 == 0 {
+            taker += 1;
+        }
+        let Some((to, need)) = takers.get_mut(taker) else {
+            break;
+        };
+        *need -= 1;
+        moves
+            .entry((from.to_string(), to.to_string()))
+            .or_default()
+            .push(s);
+    }
+    let mut list: Vec<Move> = moves
+        .into_iter()
+        .map(|((from, to), slots)| Move {
+            from,
+            to,
+            slots: ranges_of(&slots),
+        })
+        .collect();
+    // Shards that leave are drained first, so a scale-in frees nodes as early as it can.
+    list.sort_by_key(|m| (wanted.contains(&m.from), m.slots.first().copied()));
+    list
+}
+
+/// Sorted slots as inclusive ranges.
+pub fn ranges_of(slots: &[u16]) -> Vec<SlotRange> {
+    let mut ranges: Vec<SlotRange> = Vec::new();
+    for &s in slots {
+        match ranges.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(s) => *end = s,
+            _ => ranges.push((s, s)),
+        }
+    }
+    ranges
+}
+
+/// Applies a finished move to the map.
+pub fn apply(map: &mut SlotMap, step: &Move) {
+    let moved: std::collections::BTreeSet<u16> =
+        step.slots.iter().flat_map(|&(a, b)| a..=b).collect();
+    if let Some(ranges) = map.owners.get_mut(&step.from) {
+        let left: Vec<u16> = ranges
+            .iter()
+            .flat_map(|&(a, b)| a..=b)
+            .filter(|s| !moved.contains(s))
+            .collect();
+        *ranges = ranges_of(&left);
+    }
+    let to = map.owners.entry(step.to.clone()).or_default();
+    let mut all: Vec<u16> = to.iter().flat_map(|&(a, b)| a..=b).collect();
+    all.extend(moved.iter().copied());
+    all.sort_unstable();
+    all.dedup();
+    *to = ranges_of(&all);
+}
+
+/// The `SLOTSRANGE` arguments of `CLUSTER MIGRATESLOTS` for a move.
+pub fn migrate_args(step: &Move, target_node: &str) -> Vec<String> {
+    let mut args = vec!["MIGRATESLOTS".to_string(), "SLOTSRANGE".to_string()];
+    for &(a, b) in &step.slots {
+        args.push(a.to_string());
+        args.push(b.to_string());
+    }
+    args.push("NODE".into());
+    args.push(target_node.to_string());
+    args
+}
+
+/// The slot ranges as the engine prints them in `CLUSTER GETSLOTMIGRATIONS` (`0-99 200`).
+pub fn ranges_text(ranges: &[SlotRange]) -> String {
+    ranges
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a node contributes to the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEntry {
+    /// Node group index.
+    pub group: i32,
+    /// The node itself (role included).
+    pub node: TopologyNode,
+}
+
+/// The document for `nodes` with the slots of `map`: one shard per node group that has a primary, in group
+/// order. Groups without a primary are left out (their slots then show as not served until one is promoted).
+pub fn document(
+    epoch: u64,
+    shard_ids: &BTreeMap<i32, String>,
+    map: &SlotMap,
+    nodes: &[NodeEntry],
+) -> Topology {
+    let mut shards = Vec::new();
+    for (group, id) in shard_ids {
+        let mut members: Vec<TopologyNode> = nodes
+            .iter()
+            .filter(|n| n.group == *group)
+            .map(|n| n.node.clone())
+            .collect();
+        if !members.iter().any(|n| n.role == TopologyRole::Primary) {
+            continue;
+        }
+        // The primary first, as Redis lists a shard.
+        members.sort_by_key(|n| n.role != TopologyRole::Primary);
+        shards.push(TopologyShard {
+            id: id.clone(),
+            slots: map
+                .owners
+                .get(id)
+                .map(|r| r.iter().map(|&(a, b)| [a, b]).collect())
+                .unwrap_or_default(),
+            nodes: members,
+        });
+    }
+    Topology { epoch, shards }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{i:040x}")).collect()
+    }
+
+    fn after(map: &SlotMap, moves: &[Move]) -> SlotMap {
+        let mut map = map.clone();
+        for m in moves {
+            apply(&mut map, m);
+        }
+        map
+    }
+
+    #[test]
+    fn creation_spreads_slots_evenly_as_elasticache_does() {
+        let map = SlotMap::even(&ids(3));
+        let counts: Vec<u32> = ids(3).iter().map(|i| map.count(i)).collect();
+        assert_eq!(counts, vec![5462, 5461, 5461]);
+        assert_eq!(map.owners[&ids(3)[0]], vec![(0, 5461)]);
+        assert_eq!(map.owners[&ids(3)[2]], vec![(10923, 16383)]);
+        assert!(map.is_complete());
+        assert!(SlotMap::even(&ids(500)).is_complete());
+    }
+
+    #[test]
+    fn scale_out_moves_only_each_shards_excess_to_the_new_shards() {
+        let map = SlotMap::even(&ids(3));
+        let moves = rebalance(&map, &ids(5));
+        let done = after(&map, &moves);
+        assert!(done.is_complete());
+        let counts: Vec<u32> = ids(5).iter().map(|i| done.count(i)).collect();
+        assert_eq!(counts, vec![3277, 3277, 3277, 3277, 3276]);
+        // Exactly the new shards' share moves: nothing between the old shards.
+        let moved: u32 = moves.iter().map(Move::count).sum();
+        assert_eq!(moved, 3277 + 3276);
+        assert!(moves.iter().all(|m| m.to == ids(5)[3] || m.to == ids(5)[4]));
+        assert_eq!(rebalance(&done, &ids(5)), Vec::new());
+    }
+
+    #[test]
+    fn scale_in_drains_the_leaving_shards_first_and_only_them() {
+        let map = after(
+            &SlotMap::even(&ids(3)),
+            &rebalance(&SlotMap::even(&ids(3)), &ids(5)),
+        );
+        let moves = rebalance(&map, &ids(2));
+        assert!(moves.iter().take(3).all(|m| !ids(2).contains(&m.from)));
+        let done = after(&map, &moves);
+        assert!(done.is_complete());
+        for leaving in &ids(5)[2..] {
+            assert_eq!(done.count(leaving), 0);
+        }
+        assert_eq!(done.count(&ids(2)[0]), 8192);
+        assert_eq!(done.count(&ids(2)[1]), 8192);
+    }
+
+    #[test]
+    fn a_balanced_map_needs_no_move_and_odd_maps_converge() {
+        let map = SlotMap::even(&ids(4));
+        assert!(rebalance(&map, &ids(4)).is_empty());
+        // Fragmented ownership (every other slot) still converges in one plan.
+        let mut frag = SlotMap::default();
+        let (a, b): (Vec<u16>, Vec<u16>) = (0..16384u16).partition(|s| s % 2 == 0);
+        frag.owners.insert(ids(2)[0].clone(), ranges_of(&a));
+        frag.owners.insert(ids(2)[1].clone(), ranges_of(&b));
+        let done = after(&frag, &rebalance(&frag, &ids(3)));
+        assert!(done.is_complete());
+        assert!(rebalance(&done, &ids(3)).is_empty());
+    }
+
+    #[test]
+    fn the_document_reads_back_and_lists_the_primary_first() {
+        let shard_ids: BTreeMap<i32, String> = [(0, ids(1)[0].clone())].into();
+        let node = |id: &str, port, role| NodeEntry {
+            group: 0,
+            node: TopologyNode {
+                id: id.into(),
+                ip: "127.0.0.1".into(),
+                port,
+                tls_port: 0,
+                hostname: String::new(),
+                role,
+            },
+        };
+        let nodes = [
+            node(&"b".repeat(40), 7002, TopologyRole::Replica),
+            node(&"a".repeat(40), 7001, TopologyRole::Primary),
+        ];
+        let doc = document(3, &shard_ids, &SlotMap::even(&ids(1)), &nodes);
+        assert_eq!(doc.shards[0].nodes[0].port, 7001);
+        assert_eq!(doc.shards[0].slots, vec![[0, 16383]]);
+        let json = doc.to_json();
+        assert!(json.contains(r#""role":"primary""#) && !json.contains("tls_port"));
+        assert_eq!(Topology::parse(&json).unwrap(), doc);
+        assert_eq!(shard_id("ns", "c", 0).len(), 40);
+        assert_ne!(shard_id("ns", "c", 0), shard_id("ns", "c", 1));
+    }
+
+    #[test]
+    fn migrate_arguments_and_progress_text_match_the_engine() {
+        let step = Move {
+            from: "x".into(),
+            to: "y".into(),
+            slots: vec![(0, 99), (200, 200)],
+        };
+        assert_eq!(
+            migrate_args(&step, "n").join(" "),
+            "MIGRATESLOTS SLOTSRANGE 0 99 200 200 NODE n"
+        );
+        assert_eq!(ranges_text(&step.slots), "0-99 200");
+    }
+}
