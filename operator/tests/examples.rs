@@ -8,77 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
+use ferrocache_operator::api::rules;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The openAPIV3Schema of the CRD serving `kind`, from the committed `crds/`.
-fn schema_for(kind: &str) -> Value {
-    for entry in std::fs::read_dir(repo().join("crds")).expect("crds/ exists") {
-        let path = entry.expect("readable dir").path();
-        let crd: Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("readable CRD"))
-                .expect("CRD YAML parses");
-        if crd["spec"]["names"]["kind"] == kind {
-            return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
-        }
-    }
-    panic!("no CRD for kind {kind}");
-}
-
-/// OpenAPI v3 (Kubernetes flavour) → JSON Schema draft 4: `nullable` becomes a `null` type, and objects with
-/// declared properties refuse others (kubectl's default strict field validation).
-fn to_json_schema(node: &Value) -> Value {
-    match node {
-        Value::Object(obj) => {
-            let mut out: serde_json::Map<String, Value> = obj
-                .iter()
-                .map(|(k, v)| (k.clone(), to_json_schema(v)))
-                .collect();
-            if obj.get("nullable") == Some(&Value::Bool(true)) {
-                if let Some(Value::String(t)) = obj.get("type") {
-                    out.insert("type".into(), serde_json::json!([t, "null"]));
-                }
-            }
-            let preserves =
-                obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-            if obj.contains_key("properties")
-                && !obj.contains_key("additionalProperties")
-                && !preserves
-            {
-                out.insert("additionalProperties".into(), Value::Bool(false));
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Errors of the OpenAPI constraints and of the CEL rules, separately.
+/// Errors of the OpenAPI constraints and of the CRD's CEL rules, separately, as the local platform checks them.
 fn check(object: &Value, old: Option<&Value>) -> (Vec<String>, Vec<String>) {
-    let kind = object["kind"].as_str().expect("manifest has a kind");
-    let schema = schema_for(kind);
-    let mut defaulted = kube_cel::apply_defaults(&schema, object);
-    // The API server sets metadata fields the schema leaves open; examples may omit the namespace.
-    defaulted["metadata"]["namespace"] = Value::String("default".into());
-    // Every object also has the fields the API server itself defines at the root.
-    let mut full = schema.clone();
-    full["properties"]["apiVersion"] = serde_json::json!({"type": "string"});
-    full["properties"]["kind"] = serde_json::json!({"type": "string"});
-    full["properties"]["metadata"] = serde_json::json!({"type": "object"});
-    let validator = jsonschema::draft4::new(&to_json_schema(&full)).expect("schema compiles");
-    let schema_errors = validator
-        .iter_errors(&defaulted)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    let cel_errors = match kube_cel::Validator::new().validate(&schema, object, old) {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
-    };
-    (schema_errors, cel_errors)
+    rules::violations(object, old)
 }
 
 fn manifests(dir: &Path) -> Vec<(PathBuf, String)> {

@@ -258,7 +258,8 @@ async fn dynamic_parameters_apply_live_and_bad_edits_leave_the_cluster_untouched
                         "automaticFailoverEnabled: true",
                         "automaticFailoverEnabled: false",
                     ),
-                "engine cannot change",
+                // The CRD's transition rule, as the API server would answer.
+                "engine is immutable",
             ),
         ] {
             write_manifest(&file, &broken);

@@ -10,6 +10,7 @@ mod cache_cluster;
 mod conditions;
 mod crds;
 mod parameter_group;
+pub mod rules;
 
 pub use cache_cluster::*;
 pub use conditions::*;

@@ -382,7 +382,7 @@ impl LocalCluster {
             cluster,
             parameter_group,
         } = manifests;
-        let findings = validation::check(&cluster.spec, parameter_group.as_ref());
+        let findings = validation::check(&cluster, None, parameter_group.as_ref());
         if !findings.problems.is_empty() {
             return Err(Error::Unsupported {
                 problems: findings.problems,

@@ -1,11 +1,9 @@
-//! Checks a CacheCluster before it runs locally: the CRD's rules that are pure functions (ranges, the CEL
-//! rules, the maintenance window, the parameter group's values and family), then what the local platform cannot
-//! provide (Kubernetes Secrets for TLS certificates, snapshot keys and passwords).
-//!
-//! The API server enforces the schema and CEL rules in Kubernetes; here nothing does, so they are repeated.
+//! Checks a CacheCluster before it runs locally: the CRD's own rules ([`crate::api::rules`]: schema, defaults
+//! and CEL, from the generated CRD, so the local platform and the API server enforce one definition), the
+//! parameter group's values and family, then what the local platform cannot provide (Kubernetes Secrets for TLS
+//! certificates, snapshot keys and passwords).
 
-use crate::api::{CacheClusterSpec, CacheParameterGroup, ClusterMode, Engine};
-use crate::maintenance_window::MaintenanceWindow;
+use crate::api::{rules, CacheCluster, CacheClusterSpec, CacheParameterGroup};
 use crate::parameters;
 
 /// What the check found: problems refuse the cluster, notes are printed and the cluster runs.
@@ -17,76 +15,22 @@ pub struct Findings {
     pub notes: Vec<String>,
 }
 
-/// Checks the spec and its parameter group.
-pub fn check(spec: &CacheClusterSpec, group: Option<&CacheParameterGroup>) -> Findings {
-    let mut findings = Findings::default();
-    crd_rules(spec, &mut findings.problems);
-    if let Some(group) = group {
-        parameter_group_rules(spec, group, &mut findings.problems);
-    }
-    local_limits(spec, &mut findings);
-    findings
-}
-
-fn crd_rules(spec: &CacheClusterSpec, problems: &mut Vec<String>) {
-    let mut rule = |ok: bool, message: &str| {
-        if !ok {
-            problems.push(message.to_string());
-        }
+/// Checks the cluster and its parameter group; `old` is the cluster it replaces (an edit), for the CRD's
+/// transition rules.
+pub fn check(
+    cluster: &CacheCluster,
+    old: Option<&CacheCluster>,
+    group: Option<&CacheParameterGroup>,
+) -> Findings {
+    let mut findings = Findings {
+        problems: rules::cluster_violations(cluster, old),
+        notes: Vec::new(),
     };
-    rule(
-        (1..=500).contains(&spec.num_node_groups),
-        "numNodeGroups must be between 1 and 500",
-    );
-    rule(
-        (0..=5).contains(&spec.replicas_per_node_group),
-        "replicasPerNodeGroup must be between 0 and 5",
-    );
-    rule(
-        (1..=60).contains(&spec.num_cache_nodes),
-        "numCacheNodes must be between 1 and 60",
-    );
-    rule(
-        spec.port.is_none_or(|p| (1..=65535).contains(&p)),
-        "port must be between 1 and 65535",
-    );
-    let memcached = spec.engine == Engine::Memcached;
-    let sharded = spec.cluster_mode == ClusterMode::Enabled;
-    rule(
-        sharded || spec.num_node_groups == 1,
-        "numNodeGroups above 1 needs clusterMode: enabled",
-    );
-    rule(
-        !memcached || !sharded,
-        "memcached has no cluster mode: clients shard over the nodes; use clusterMode: disabled",
-    );
-    rule(
-        !memcached || (spec.replicas_per_node_group == 0 && spec.num_node_groups == 1),
-        "memcached has no replicas and no node groups: use numCacheNodes, with replicasPerNodeGroup 0 and numNodeGroups 1",
-    );
-    rule(
-        !memcached || (spec.auth_token_secret_ref.is_none() && spec.users.is_empty()),
-        "authTokenSecretRef and users are Redis features; memcached has no AUTH",
-    );
-    rule(
-        !spec.transit_encryption_enabled || spec.tls.is_some(),
-        "transitEncryptionEnabled needs a certificate source: set tls.secretName or tls.issuerRef",
-    );
-    rule(
-        !spec.at_rest_encryption_enabled || spec.at_rest_encryption_key_secret_ref.is_some(),
-        "atRestEncryptionEnabled needs atRestEncryptionKeySecretRef (a Secret holding the snapshot key)",
-    );
-    rule(
-        !spec.automatic_failover_enabled || spec.replicas_per_node_group >= 1,
-        "automaticFailoverEnabled needs at least one replica per node group",
-    );
-    rule(
-        !spec.multi_az_enabled || spec.automatic_failover_enabled,
-        "multiAZEnabled needs automaticFailoverEnabled",
-    );
-    if let Err(e) = MaintenanceWindow::parse(&spec.preferred_maintenance_window) {
-        problems.push(format!("preferredMaintenanceWindow: {e}"));
+    if let Some(group) = group {
+        parameter_group_rules(&cluster.spec, group, &mut findings.problems);
     }
+    local_limits(&cluster.spec, &mut findings);
+    findings
 }
 
 fn parameter_group_rules(
@@ -146,7 +90,7 @@ mod tests {
     fn the_plain_examples_run_locally() {
         for manifest in [REDIS_SINGLE_NODE, MEMCACHED] {
             assert_eq!(
-                check(&cluster(manifest).spec, None).problems,
+                check(&cluster(manifest), None, None).problems,
                 Vec::<String>::new()
             );
         }
@@ -154,7 +98,7 @@ mod tests {
 
     #[test]
     fn the_tls_and_auth_example_is_refused_with_what_to_change() {
-        let findings = check(&cluster(REDIS_HA).spec, Some(&parameter_group()));
+        let findings = check(&cluster(REDIS_HA), None, Some(&parameter_group()));
         assert_eq!(findings.problems.len(), 2, "{:?}", findings.problems);
         assert!(findings.problems[0].starts_with("transitEncryptionEnabled"));
         assert!(findings.problems[1].starts_with("authTokenSecretRef"));
@@ -166,21 +110,43 @@ mod tests {
 
     #[test]
     fn crd_rules_are_enforced_without_an_api_server() {
-        let mut spec = cluster(REDIS_SINGLE_NODE).spec;
-        spec.automatic_failover_enabled = true;
-        spec.replicas_per_node_group = 0;
-        spec.preferred_maintenance_window = "sun:05:00-sun:05:30".into();
-        let problems = check(&spec, None).problems;
-        assert!(problems
-            .iter()
-            .any(|p| p.starts_with("automaticFailoverEnabled needs")));
-        assert!(problems.iter().any(|p| p.contains("at least 60 minutes")));
+        let mut c = cluster(REDIS_SINGLE_NODE);
+        c.spec.automatic_failover_enabled = true;
+        c.spec.replicas_per_node_group = 0;
+        c.spec.preferred_maintenance_window = "sun:05:00-sun:05:30".into();
+        c.spec.num_node_groups = 501;
+        let problems = check(&c, None, None).problems;
+        for wanted in [
+            "automaticFailoverEnabled needs at least one replica per node group",
+            "preferredMaintenanceWindow must last at least 60 minutes",
+            "numNodeGroups above 1 needs clusterMode: enabled",
+            "/spec/numNodeGroups",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(wanted)),
+                "{wanted}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn transition_rules_refuse_an_edit_of_an_immutable_field() {
+        let old = cluster(REDIS_SINGLE_NODE);
+        let mut new = old.clone();
+        new.spec.cluster_mode = crate::api::ClusterMode::Enabled;
+        let problems = check(&new, Some(&old), None).problems;
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("clusterMode cannot change")),
+            "{problems:?}"
+        );
+        assert!(check(&new, None, None).problems.is_empty());
     }
 
     #[test]
     fn a_parameter_group_of_the_other_family_is_refused() {
-        let spec = cluster(MEMCACHED).spec;
-        let problems = check(&spec, Some(&parameter_group())).problems;
+        let problems = check(&cluster(MEMCACHED), None, Some(&parameter_group())).problems;
         assert!(
             problems.iter().any(|p| p.contains("family redis7")),
             "{problems:?}"

@@ -75,7 +75,7 @@ impl LocalCluster {
                 self.cluster.name_any()
             ))];
         }
-        let findings = validation::check(&cluster.spec, parameter_group.as_ref());
+        let findings = validation::check(&cluster, Some(&self.cluster), parameter_group.as_ref());
         if !findings.problems.is_empty() {
             return vec![Event::EditRejected(findings.problems.join("; "))];
         }
