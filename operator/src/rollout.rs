@@ -11,10 +11,14 @@
 //! (a node that does not come back stops the rollout) and the decision is the same when it resumes.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
 use crate::maintenance_window::MaintenanceWindow;
+
+/// How long a switchover's `FAILOVER TO` may wait for the updated replica to catch up, on every platform.
+pub const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A node of the group as the rollout sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,6 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
-use std::time::Duration;
 use tracing::info;
 
 use super::replication::{NodeAccess, Reach};
@@ -22,13 +21,11 @@ use crate::pending_changes::{needs_restart, AppliedSpec, APPLIED_ANNOTATION};
 use crate::resources::{
     node_group_id, node_group_name, NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA,
 };
-use crate::rollout::{next_step, RolloutGroup, RolloutMember, RolloutStep};
+use crate::rollout::{self, next_step, RolloutGroup, RolloutMember, RolloutStep};
 use crate::Result;
 
 /// A replica this far behind its primary (bytes of stream) is still catching up.
 const CAUGHT_UP_BYTES: u64 = 1 << 20;
-/// How long a switchover may wait for the target to catch up.
-const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn event(
     ctx: &Context,
@@ -57,7 +54,9 @@ pub(super) async fn hand_over(
     ) else {
         return Ok(false);
     };
-    client.failover_to(target, SWITCHOVER_TIMEOUT).await?;
+    client
+        .failover_to(target, rollout::SWITCHOVER_TIMEOUT)
+        .await?;
     super::set_role(api, &mut [], &from.name_any(), ROLE_REPLICA).await?;
     super::set_role(api, &mut [], &to.name_any(), ROLE_PRIMARY).await?;
     Ok(true)

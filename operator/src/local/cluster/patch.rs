@@ -15,9 +15,6 @@ use crate::platform::{Platform, Role};
 use crate::rollout::{self, RolloutGroup, RolloutMember, RolloutStep};
 use crate::Result;
 
-/// How long the primary may take to hand over during a switchover (it waits for the replica to catch up).
-const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(5);
-
 impl LocalCluster {
     /// Changes waiting for the maintenance window, if any.
     pub fn pending(&self) -> &crate::api::PendingModifiedValues {
@@ -194,10 +191,12 @@ impl LocalCluster {
         let primary = NodeClient::new(
             from,
             self.address(from)?,
-            SWITCHOVER_TIMEOUT + Duration::from_secs(2),
+            rollout::SWITCHOVER_TIMEOUT + Duration::from_secs(2),
         );
         let started = Instant::now();
-        primary.failover_to(target, SWITCHOVER_TIMEOUT).await?;
+        primary
+            .failover_to(target, rollout::SWITCHOVER_TIMEOUT)
+            .await?;
         self.platform.set_role(to, Role::Primary)?;
         let write_gap = started.elapsed();
         self.groups[g].primary = Some(to.to_string());
