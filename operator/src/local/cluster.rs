@@ -452,28 +452,33 @@ impl LocalCluster {
     }
 
     fn create_nodes(&mut self, config: &str) -> Result<()> {
-        let spec = self.cluster.spec.clone();
-        for group in 0..spec.node_groups() {
-            let mut members = Vec::new();
-            for index in 0..spec.nodes_per_group() {
-                let node = NodeSpec {
-                    name: format!("{}-{index}", node_group_name(&self.cluster, group)),
-                    node_group: group,
-                    index,
-                    engine: spec.engine,
-                    config: config.to_string(),
-                };
-                members.push(node.name.clone());
-                self.create_node(node)?;
-            }
-            self.groups.push(NodeGroup {
-                primary: None,
-                members,
-                silence: SilenceTracker::default(),
-                degraded_reported: false,
-            });
+        for group in 0..self.cluster.spec.node_groups() {
+            self.create_group(group, config)?;
         }
         Ok(())
+    }
+
+    /// Starts every node of node group `group` (as standbys) and returns their names.
+    fn create_group(&mut self, group: i32, config: &str) -> Result<Vec<String>> {
+        let mut members = Vec::new();
+        for index in 0..self.cluster.spec.nodes_per_group() {
+            let node = NodeSpec {
+                name: format!("{}-{index}", node_group_name(&self.cluster, group)),
+                node_group: group,
+                index,
+                engine: self.cluster.spec.engine,
+                config: config.to_string(),
+            };
+            members.push(node.name.clone());
+            self.create_node(node)?;
+        }
+        self.groups.push(NodeGroup {
+            primary: None,
+            members: members.clone(),
+            silence: SilenceTracker::default(),
+            degraded_reported: false,
+        });
+        Ok(members)
     }
 
     fn create_node(&mut self, node: NodeSpec) -> Result<()> {

@@ -277,10 +277,15 @@ impl LocalCluster {
         self.scrape_node(node).await;
         self.platform.delete_node(node)?;
         self.groups[g].members.retain(|m| m != node);
+        self.forget(node);
+        Ok(())
+    }
+
+    /// Drops what the run knows of a stopped node (its usage was counted before it stopped).
+    pub(super) fn forget(&mut self, node: &str) {
         self.specs.remove(node);
         self.addresses.remove(node);
         self.running.remove(node);
         self.usage.forget(node);
-        Ok(())
     }
 }

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 
 use super::{Event, LocalCluster, NodeGroup};
-use crate::failover::SilenceTracker;
-use crate::platform::{NodeSpec, Platform, Presence};
+use crate::platform::{Platform, Presence};
 use crate::resources::node_group_name;
 use crate::sharding::{self, Move, NodeEntry, SlotMap, Topology, TopologyNode, TopologyRole};
 use crate::{Error, Result};
@@ -105,17 +104,6 @@ impl LocalCluster {
                 (self.group_name(g), shards.map.count(&id))
             })
             .collect()
-    }
-
-    /// Whether the slots are balanced over the wanted shards and no shard is left to add or remove.
-    pub fn balanced(&self) -> bool {
-        let Some(shards) = &self.shards else {
-            return true;
-        };
-        let wanted = self.wanted_shards();
-        shards.moving.is_none()
-            && self.groups.len() == wanted.len()
-            && sharding::rebalance(&shards.map, &wanted).is_empty()
     }
 
     fn wanted_shards(&self) -> Vec<String> {
@@ -323,30 +311,12 @@ impl LocalCluster {
 
     /// Starts a new node group (a primary and its replicas) that owns no slots yet.
     async fn add_shard(&mut self, g: usize) -> Result<()> {
-        let group = i32::try_from(g).unwrap_or(i32::MAX);
         let config = super::engine_config(
             &self.cluster,
             &self.target,
             &self.configured.dynamic_parameters,
         );
-        let mut members = Vec::new();
-        for index in 0..self.cluster.spec.nodes_per_group() {
-            let node = NodeSpec {
-                name: format!("{}-{index}", node_group_name(&self.cluster, group)),
-                node_group: group,
-                index,
-                engine: self.cluster.spec.engine,
-                config: config.clone(),
-            };
-            members.push(node.name.clone());
-            self.create_node(node)?;
-        }
-        self.groups.push(NodeGroup {
-            primary: None,
-            members: members.clone(),
-            silence: SilenceTracker::default(),
-            degraded_reported: false,
-        });
+        let members = self.create_group(i32::try_from(g).unwrap_or(i32::MAX), &config)?;
         for name in &members {
             self.wait_ready(name).await?;
         }
@@ -486,10 +456,7 @@ impl LocalCluster {
                 if let Err(e) = self.platform.delete_node(node) {
                     events.push(Event::Problem(format!("stopping {node}: {e}")));
                 }
-                self.specs.remove(node);
-                self.addresses.remove(node);
-                self.running.remove(node);
-                self.usage.forget(node);
+                self.forget(node);
             }
             if let Some(shards) = self.shards.as_mut() {
                 shards.map.owners.remove(&leaving[offset]);
