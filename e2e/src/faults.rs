@@ -308,3 +308,30 @@ where
         lost,
     })
 }
+
+/// Restarts the operator `e2e/kit.sh` runs (it restarts the operator when the process exits) and waits for the
+/// new process.
+pub async fn restart_operator() {
+    let file = std::env::var("FERROCACHE_E2E_OPERATOR_PID_FILE")
+        .expect("FERROCACHE_E2E_OPERATOR_PID_FILE (set by e2e/kit.sh)");
+    let read = || {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let old = read();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &old])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "operator pid {old} not signalled");
+    let started = Instant::now();
+    while read() == old || read().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the operator did not restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferrocache_e2e::faults::{chaos, fail_over, faults_available};
+use ferrocache_e2e::faults::{chaos, fail_over, faults_available, restart_operator};
 use ferrocache_e2e::Env;
 use ferrocache_operator::api::{ClusterState, UsageStatus};
 use kube::api::DeleteParams;
@@ -174,33 +174,6 @@ async fn a_node_going_down_under_the_primary_fails_over_without_losing_acknowled
         measured.back
     );
     env.finish().await.expect("namespace deleted");
-}
-
-/// Restarts the operator `e2e/kit.sh` runs (it restarts the operator when the process exits) and waits for the
-/// new process.
-async fn restart_operator() {
-    let file = std::env::var("FERROCACHE_E2E_OPERATOR_PID_FILE")
-        .expect("FERROCACHE_E2E_OPERATOR_PID_FILE (set by e2e/kit.sh)");
-    let read = || {
-        std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    };
-    let old = read();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &old])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "operator pid {old} not signalled");
-    let started = Instant::now();
-    while read() == old || read().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the operator did not restart"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn usage(env: &Env, cluster: &str) -> Option<UsageStatus> {

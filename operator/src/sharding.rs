@@ -154,7 +154,8 @@ fn slot(n: u32) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }
 
-fn count(ranges: &[SlotRange]) -> u32 {
+/// Number of slots in `ranges`.
+pub fn count(ranges: &[SlotRange]) -> u32 {
     ranges
         .iter()
         .map(|&(a, b)| u32::from(b) - u32::from(a) + 1)
@@ -237,6 +238,73 @@ pub fn rebalance(map: &SlotMap, wanted: &[String]) -> Vec<Move> {
     list
 }
 
+/// What resharding does next. Both platforms take their steps from [`next_step`], one at a time, so no two
+/// migrations ever run at once and a scale-in never removes a shard that still owns a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReshardStep {
+    /// The spec asks for shards that do not run yet: start them (they own nothing until slots move).
+    AddShards,
+    /// Run this migration.
+    Move(Move),
+    /// The shards from the wanted count on own nothing any more: publish the topology without them, then stop
+    /// their nodes.
+    RemoveShards,
+    /// The slots are balanced over the wanted shards.
+    Balanced,
+}
+
+/// The next step from `map` towards `wanted` shards, given the shards that run now (ids in node group order).
+pub fn next_step(map: &SlotMap, running: &[String], wanted: usize) -> ReshardStep {
+    if running.len() < wanted {
+        return ReshardStep::AddShards;
+    }
+    let keep = &running[..wanted];
+    if let Some(step) = rebalance(map, keep).into_iter().next() {
+        return ReshardStep::Move(step);
+    }
+    if running.len() > wanted {
+        ReshardStep::RemoveShards
+    } else {
+        ReshardStep::Balanced
+    }
+}
+
+/// Share of the remaining shards' `maxmemory` the data may fill after a scale-in: the rest is headroom for
+/// writes while slots move and for the copy a migration holds until it flips.
+pub const SCALE_IN_FILL: f64 = 0.9;
+
+/// Why a scale-in to `wanted` shards is refused: the data (`dataset_bytes`, all primaries together) would fill
+/// more than [`SCALE_IN_FILL`] of their `maxmemory` (bytes per node). `None` when it fits or nothing shrinks.
+pub fn scale_in_refusal(
+    dataset_bytes: u64,
+    current: usize,
+    wanted: usize,
+    maxmemory: Option<u64>,
+) -> Option<String> {
+    let maxmemory = maxmemory?;
+    if wanted >= current || wanted == 0 {
+        return None;
+    }
+    let room = (wanted as f64) * (maxmemory as f64) * SCALE_IN_FILL;
+    ((dataset_bytes as f64) > room).then(|| {
+        format!(
+            "scale-in from {current} to {wanted} shards refused: the data ({}) would not fit {wanted} shards of {} maxmemory each (at most {:.0}% full); keep numNodeGroups at {current} or choose a larger cacheNodeType first",
+            human_bytes(dataset_bytes),
+            human_bytes(maxmemory),
+            SCALE_IN_FILL * 100.0
+        )
+    })
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes as f64 >= 1024.0 * MIB {
+        format!("{:.2} GiB", bytes as f64 / (1024.0 * MIB))
+    } else {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    }
+}
+
 /// Sorted slots as inclusive ranges.
 pub fn ranges_of(slots: &[u16]) -> Vec<SlotRange> {
     let mut ranges: Vec<SlotRange> = Vec::new();
@@ -294,6 +362,32 @@ pub fn ranges_text(ranges: &[SlotRange]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Reads slot ranges as [`ranges_text`] writes them; `None` for anything else.
+pub fn parse_ranges(text: &str) -> Option<Vec<SlotRange>> {
+    text.split_whitespace()
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
+            (a <= b && u32::from(b) < SLOTS).then_some((a, b))
+        })
+        .collect()
+}
+
+/// Whether two documents describe the same layout (shards, slots, nodes and roles), whatever their epochs and
+/// the order they list shards and nodes in.
+pub fn same_layout(a: &Topology, b: &Topology) -> bool {
+    let normal = |t: &Topology| {
+        let mut shards = t.shards.clone();
+        for shard in &mut shards {
+            shard.nodes.sort_by(|x, y| x.id.cmp(&y.id));
+            shard.slots.sort_unstable();
+        }
+        shards.sort_by(|x, y| x.id.cmp(&y.id));
+        shards
+    };
+    normal(a) == normal(b)
 }
 
 /// What a node contributes to the document.
@@ -451,5 +545,92 @@ mod tests {
             "MIGRATESLOTS SLOTSRANGE 0 99 200 200 NODE n"
         );
         assert_eq!(ranges_text(&step.slots), "0-99 200");
+    }
+
+    #[test]
+    fn steps_add_shards_then_move_one_migration_at_a_time_then_remove_drained_shards() {
+        let three = ids(3);
+        let five = ids(5);
+        let map = SlotMap::even(&three);
+        assert_eq!(next_step(&map, &three, 5), ReshardStep::AddShards);
+        let mut map = map;
+        let mut moves = 0;
+        while let ReshardStep::Move(step) = next_step(&map, &five, 5) {
+            apply(&mut map, &step);
+            moves += 1;
+        }
+        assert!(moves > 0);
+        assert_eq!(next_step(&map, &five, 5), ReshardStep::Balanced);
+        // Down to 2: the leaving shards are drained first and only then removed.
+        let mut first = None;
+        while let ReshardStep::Move(step) = next_step(&map, &five, 2) {
+            first.get_or_insert(step.from.clone());
+            apply(&mut map, &step);
+        }
+        assert!(
+            !five[..2].contains(&first.unwrap()),
+            "a leaving shard is drained first"
+        );
+        assert_eq!(next_step(&map, &five, 2), ReshardStep::RemoveShards);
+        assert!(five[2..].iter().all(|id| map.count(id) == 0));
+        assert_eq!(map.count(&five[0]) + map.count(&five[1]), SLOTS);
+    }
+
+    #[test]
+    fn a_scale_in_whose_data_would_not_fit_is_refused_with_the_numbers() {
+        let gib = 1u64 << 30;
+        assert_eq!(scale_in_refusal(3 * gib, 3, 2, Some(2 * gib)), None);
+        let refusal = scale_in_refusal(4 * gib, 3, 2, Some(2 * gib)).unwrap();
+        assert!(refusal.contains("from 3 to 2 shards"), "{refusal}");
+        assert!(refusal.contains("4.00 GiB"), "{refusal}");
+        assert_eq!(
+            scale_in_refusal(40 * gib, 3, 4, Some(gib)),
+            None,
+            "scale-out"
+        );
+        assert_eq!(scale_in_refusal(40 * gib, 3, 2, None), None, "no maxmemory");
+    }
+
+    #[test]
+    fn slot_ranges_read_back_what_they_print_and_layouts_compare_without_epochs() {
+        let ranges = vec![(0, 99), (200, 200), (16000, 16383)];
+        assert_eq!(parse_ranges(&ranges_text(&ranges)), Some(ranges));
+        assert_eq!(parse_ranges(""), Some(vec![]));
+        assert_eq!(parse_ranges("5-3"), None);
+        assert_eq!(parse_ranges("0-16384"), None);
+        let node = |id: &str, role| TopologyNode {
+            id: id.into(),
+            ip: "10.0.0.1".into(),
+            port: 6379,
+            tls_port: 0,
+            hostname: String::new(),
+            role,
+        };
+        let shard = |id: &str, nodes: Vec<TopologyNode>| TopologyShard {
+            id: id.into(),
+            slots: vec![[0, 10]],
+            nodes,
+        };
+        let a = Topology {
+            epoch: 3,
+            shards: vec![
+                shard(
+                    "a",
+                    vec![
+                        node("1", TopologyRole::Primary),
+                        node("2", TopologyRole::Replica),
+                    ],
+                ),
+                shard("b", vec![node("3", TopologyRole::Primary)]),
+            ],
+        };
+        let mut b = a.clone();
+        b.epoch = 9;
+        b.shards.reverse();
+        b.shards[1].nodes.reverse();
+        assert!(same_layout(&a, &b));
+        b.shards[1].nodes[0].role = TopologyRole::Primary;
+        b.shards[1].nodes[1].role = TopologyRole::Replica;
+        assert!(!same_layout(&a, &b), "a switched role is another layout");
     }
 }

@@ -187,6 +187,8 @@ fn with_status(mut cluster: CacheCluster, blocker: Option<Blocker>) -> Value {
         replication_problem: None,
         failing_over: false,
         rollout: None,
+        resharding: None,
+        refused: None,
         now: "2026-01-05T10:00:00Z".parse().expect("timestamp"),
     });
     cluster.status = Some(status);
@@ -212,7 +214,10 @@ fn statuses_the_operator_computes_map_to_argo_cd_health() {
     let memcached = cluster_from_example("memcached.yaml");
     let (status, _) = health(&with_status(
         memcached,
-        Some(Blocker::ClusterModeUnavailable(2)),
+        Some(Blocker::ParameterGroupFamilyMismatch {
+            group: "lru-cache".into(),
+            family: "redis7".into(),
+        }),
     ));
     assert_eq!(status, "Degraded");
 

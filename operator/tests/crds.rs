@@ -116,7 +116,7 @@ fn cache_cluster_crd_has_short_names_status_and_printer_columns() {
         .collect();
     assert_eq!(
         columns,
-        ["Engine", "Version", "Nodes", "Status", "Endpoint", "Age"]
+        ["Engine", "Version", "Shards", "Nodes", "Status", "Endpoint", "Age"]
     );
 }
 

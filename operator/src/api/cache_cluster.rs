@@ -40,6 +40,7 @@ const MAINTENANCE_WINDOW_LENGTH_RULE: &str = "!self.matches('^(sun|mon|tue|wed|t
     category = "ferrocache",
     printcolumn = r#"{"name":"Engine","type":"string","jsonPath":".spec.engine","description":"Cache engine"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.engineVersion","description":"Engine version"}"#,
+    printcolumn = r#"{"name":"Shards","type":"integer","jsonPath":".spec.numNodeGroups","description":"Node groups (shards) asked for","priority":0}"#,
     printcolumn = r#"{"name":"Nodes","type":"string","jsonPath":".status.readyNodes","description":"Ready nodes / desired nodes"}"#,
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status","description":"ElastiCache-style status"}"#,
     printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".status.endpoint","description":"Endpoint clients connect to first"}"#,
@@ -438,6 +439,55 @@ pub struct CacheClusterStatus {
     /// Metered usage of the current period (filled by metering).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageStatus>,
+    /// Sharded clusters: every shard of the topology the nodes were given, with its slots and nodes. The
+    /// operator restores the slot map from here when every node has restarted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardStatus>,
+    /// Sharded clusters: the epoch of the topology the nodes were given last (it grows with every change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_epoch: Option<i64>,
+    /// Sharded clusters: the slot migration under way (at most one at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_migration: Option<SlotMigrationStatus>,
+}
+
+/// One shard (node group) of a sharded cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardStatus {
+    /// Node group name, e.g. `orders-0002` (its StatefulSet).
+    pub name: String,
+    /// The shard id the nodes report (`CLUSTER MYSHARDID`).
+    pub shard_id: String,
+    /// Hash slot ranges the shard owns, inclusive, e.g. `0-5460` (empty while it owns none).
+    #[serde(default)]
+    pub slots: String,
+    /// Number of hash slots the shard owns.
+    pub slot_count: i32,
+    /// The primary's pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// The replicas' pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
+}
+
+/// A migration of hash slots from one shard to another (`CLUSTER MIGRATESLOTS`), followed to its end.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotMigrationStatus {
+    /// Source shard (node group name).
+    pub from: String,
+    /// Target shard (node group name).
+    pub to: String,
+    /// The slot ranges that move, e.g. `4096-5460`.
+    pub slots: String,
+    /// Number of slots that move.
+    pub slot_count: i32,
+    /// The source primary's pod, which runs the migration.
+    pub source_pod: String,
+    /// The target primary's node id.
+    pub target_node_id: String,
 }
 
 /// ElastiCache-style cluster status.

@@ -49,10 +49,6 @@ pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<
         Ok(parameters) => parameters,
         Err(blocker) => return block(&cluster, &ctx, &namespace, blocker).await,
     };
-    if cluster.spec.sharded() {
-        let blocker = Blocker::ClusterModeUnavailable(cluster.spec.num_node_groups);
-        return block(&cluster, &ctx, &namespace, blocker).await;
-    }
     apply(&cluster, &ctx, &namespace, parameters).await
 }
 
@@ -68,6 +64,8 @@ async fn cleanup(cluster: &CacheCluster, ctx: &Context, namespace: &str) -> Resu
         replication_problem: None,
         failing_over: false,
         rollout: None,
+        resharding: None,
+        refused: None,
         now: (ctx.clock)(),
     });
     publish_transition(cluster, ctx, &status).await?;
@@ -128,6 +126,8 @@ async fn block(
         replication_problem: None,
         failing_over: false,
         rollout: None,
+        resharding: None,
+        refused: None,
         now: (ctx.clock)(),
     });
     publish_transition(cluster, ctx, &status).await?;
@@ -196,7 +196,11 @@ async fn apply(
         cluster
     };
     // Everything below sees the cluster as its nodes run it: gated changes wait in `plan.pending`.
-    let effective_to_build = plan.apply.effective(cluster_to_build);
+    let mut effective_to_build = plan.apply.effective(cluster_to_build);
+    if effective_to_build.spec.sharded() {
+        // A leaving shard keeps its objects until it owns no slot (see `shards`).
+        effective_to_build.spec.num_node_groups = super::shards::groups_to_build(cluster);
+    }
     let objects = resources::build(BuildInput {
         cluster: &effective_to_build,
         applied: &plan.apply,
@@ -260,8 +264,26 @@ async fn apply(
                 format!("the node group keeps {current} nodes until its primary has moved to one of the {keep} that stay")
             })
         });
+    let sharded = match cluster.spec.sharded() {
+        true => {
+            let settled = wiring.problem.is_none() && rolling.is_none();
+            Some(
+                super::shards::converge(cluster, ctx, namespace, &pod_list, &reach, settled)
+                    .await?,
+            )
+        }
+        false => None,
+    };
     let usage = super::usage::meter(cluster, ctx, namespace, &pod_list, &reach, now).await?;
-    let troubled = wiring.problem.is_some() || rolling.is_some();
+    let resharding = sharded.as_ref().and_then(|s| s.progress.clone());
+    let troubled = wiring.problem.is_some()
+        || rolling.is_some()
+        || sharded
+            .as_ref()
+            .is_some_and(|s| s.migration.is_some() || s.problem.is_some());
+    if let Some(problem) = sharded.as_ref().and_then(|s| s.problem.clone()) {
+        wiring.problem.get_or_insert(problem);
+    }
     let mut status = compute(Observation {
         cluster,
         pods: &pod_list,
@@ -271,9 +293,16 @@ async fn apply(
         replication_problem: wiring.problem,
         failing_over: wiring.failed_over,
         rollout,
+        resharding,
+        refused: sharded.as_ref().and_then(|s| s.refusal.clone()),
         now,
     });
     status.usage = usage;
+    if let Some(sharded) = sharded {
+        status.shards = sharded.shards;
+        status.topology_epoch = sharded.epoch;
+        status.slot_migration = sharded.migration;
+    }
     publish_transition(cluster, ctx, &status).await?;
     let available = status.status == Some(ClusterState::Available);
     patch_status(cluster, ctx, namespace, &status).await?;

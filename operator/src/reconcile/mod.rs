@@ -17,6 +17,7 @@ pub mod replication;
 mod roles;
 pub mod rolling;
 pub mod scale_in;
+mod shards;
 mod status;
 pub mod usage;
 

@@ -191,7 +191,7 @@ async fn tls_ca(ctx: &Context, namespace: &str, secret: &str) -> Result<Option<V
         .and_then(|d| d.get("ca.crt").map(|v| v.0.clone())))
 }
 
-fn pod_gone(pod: &Pod) -> bool {
+pub(super) fn pod_gone(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
         || pod
             .status

@@ -34,8 +34,6 @@ pub enum Blocker {
         /// `name: reason` of each refused parameter.
         problems: Vec<String>,
     },
-    /// Redis with several node groups needs cluster mode, which does not exist yet.
-    ClusterModeUnavailable(i32),
     /// `tls.issuerRef` asks cert-manager for the certificate, but its Certificate API is not installed.
     CertManagerMissing,
 }
@@ -47,7 +45,6 @@ impl Blocker {
             Blocker::MissingParameterGroup(_) => "ParameterGroupNotFound",
             Blocker::ParameterGroupFamilyMismatch { .. } => "ParameterGroupFamilyMismatch",
             Blocker::InvalidParameterGroup { .. } => "InvalidParameters",
-            Blocker::ClusterModeUnavailable(_) => "ClusterModeUnavailable",
             Blocker::CertManagerMissing => "CertManagerMissing",
         }
     }
@@ -64,9 +61,6 @@ impl Blocker {
             Blocker::InvalidParameterGroup { group, problems } => {
                 format!("CacheParameterGroup {group} has invalid parameters: {}", problems.join("; "))
             }
-            Blocker::ClusterModeUnavailable(n) => format!(
-                "clusterMode: enabled ({n} node groups) runs on the local platform (ferrocache-operator local) but not yet on Kubernetes in this operator version; use clusterMode: disabled with numNodeGroups 1"
-            ),
             Blocker::CertManagerMissing => "tls.issuerRef needs cert-manager, whose Certificate API (cert-manager.io/v1) is not installed in this cluster; install cert-manager or use tls.secretName".to_string(),
         }
     }
@@ -74,9 +68,7 @@ impl Blocker {
     /// The ElastiCache-style state it puts the cluster in.
     pub fn state(&self) -> ClusterState {
         match self {
-            Blocker::ClusterModeUnavailable(_) | Blocker::CertManagerMissing => {
-                ClusterState::IncompatibleConfiguration
-            }
+            Blocker::CertManagerMissing => ClusterState::IncompatibleConfiguration,
             _ => ClusterState::IncompatibleParameters,
         }
     }
@@ -100,6 +92,10 @@ pub struct Observation<'a> {
     pub failing_over: bool,
     /// What a rolling patch (or a node group kept at its size until its primary moves) is doing or waiting for.
     pub rollout: Option<String>,
+    /// What resharding (a sharded cluster's slots moving between shards) is doing or waiting for.
+    pub resharding: Option<String>,
+    /// Why an asked change is not carried out (a scale-in whose data would not fit).
+    pub refused: Option<String>,
     /// Now.
     pub now: Timestamp,
 }
@@ -120,6 +116,12 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
                 .any(|n| n.node_group == id && n.role == ROLE_PRIMARY && n.ready)
         });
     let all_ready = o.blocker.is_none() && ready == desired && primaries_ready;
+    // A rolling patch, or else resharding: what the cluster is doing while it is being modified.
+    let (change, change_reason) = match (&o.rollout, &o.resharding) {
+        (Some(rollout), _) => (Some(rollout.clone()), "RollingPatch"),
+        (None, Some(resharding)) => (Some(resharding.clone()), "Resharding"),
+        (None, None) => (None, "RollingPatch"),
+    };
     let unschedulable = unschedulable(o.pods);
     let was_available = matches!(
         previous.status,
@@ -131,9 +133,9 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         b.state()
     } else if o.failing_over {
         ClusterState::FailingOver
-    } else if all_ready && o.rollout.is_none() {
+    } else if all_ready && change.is_none() {
         ClusterState::Available
-    } else if was_available || (all_ready && o.rollout.is_some()) {
+    } else if was_available || (all_ready && change.is_some()) {
         ClusterState::Modifying
     } else {
         ClusterState::Creating
@@ -175,15 +177,15 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
                 "Stable",
                 "nothing to do".to_string(),
             ),
-            (None, ClusterState::Modifying) if o.rollout.is_some() => (
+            (None, ClusterState::Modifying) if change.is_some() => (
                 if all_ready {
                     "AllNodesReady"
                 } else {
                     "NodesNotReady"
                 },
                 true,
-                "RollingPatch",
-                o.rollout.clone().unwrap_or_default(),
+                change_reason,
+                change.clone().unwrap_or_default(),
             ),
             (None, ClusterState::Modifying) => {
                 ("NodesNotReady", true, "Modifying", summary.clone())
@@ -192,6 +194,7 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         };
     let degraded = o.blocker.is_some()
         || o.replication_problem.is_some()
+        || o.refused.is_some()
         || unschedulable.is_some()
         || (state == ClusterState::Modifying && ready < desired);
     let (degraded_reason, degraded_message) = match (&o.blocker, &o.replication_problem) {
@@ -200,6 +203,9 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
             ("Unschedulable", unschedulable.clone().unwrap_or_default())
         }
         (None, Some(problem)) => ("ReplicationDegraded", problem.clone()),
+        (None, None) if o.refused.is_some() => {
+            ("ScaleInRefused", o.refused.clone().unwrap_or_default())
+        }
         (None, None) if degraded => ("NodesUnavailable", summary.clone()),
         (None, None) => ("AsExpected", "no problem detected".to_string()),
     };
@@ -222,6 +228,11 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
     let built = o.blocker.is_none();
     let endpoint_of = |name: String| built.then(|| service_endpoint(cluster, &name));
     let (primary, reader, configuration) = match cluster.spec.engine {
+        // A sharded cluster has one configuration endpoint, as ElastiCache's cluster mode: clients learn the
+        // shards from it.
+        Engine::Redis if cluster.spec.sharded() => {
+            (None, None, endpoint_of(configuration_service_name(cluster)))
+        }
         Engine::Redis => (
             endpoint_of(primary_service_name(cluster)),
             endpoint_of(reader_service_name(cluster)),
@@ -241,6 +252,9 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         nodes,
         pending_modified_values: (!o.pending.is_empty()).then_some(o.pending),
         usage: previous.usage,
+        shards: previous.shards,
+        topology_epoch: previous.topology_epoch,
+        slot_migration: previous.slot_migration,
     }
 }
 
@@ -331,6 +345,8 @@ mod tests {
             replication_problem: None,
             failing_over: false,
             rollout: None,
+            resharding: None,
+            refused: None,
             now: now(),
         }
     }

@@ -30,8 +30,8 @@ enum Scenario {
     ParameterGroupChange(CacheCluster, CacheParameterGroup, AppliedSpec, Vec<Pod>),
     /// The named group does not exist: nothing is applied, status and a Warning say why.
     MissingParameterGroup(CacheCluster),
-    /// Redis with several node groups: refused until cluster mode exists.
-    ClusterModeRefused(CacheCluster),
+    /// A new sharded cluster: a StatefulSet, headless Service and budget per shard, one configuration endpoint.
+    CreateSharded(CacheCluster),
     /// The cluster is being deleted: an Event and status `deleting`, nothing applied.
     Deletion(CacheCluster),
 }
@@ -149,7 +149,7 @@ impl Scenario {
             | Scenario::SpecChangeOutsideWindow(c, ..)
             | Scenario::ParameterGroupChange(c, ..)
             | Scenario::MissingParameterGroup(c)
-            | Scenario::ClusterModeRefused(c)
+            | Scenario::CreateSharded(c)
             | Scenario::Deletion(c) => c,
         }
     }
@@ -274,17 +274,63 @@ impl Scenario {
                     },
                 )),
             ],
-            Scenario::ClusterModeRefused(cluster) => vec![
-                Call::event("IncompatibleConfiguration"),
-                status_call(&cluster).check(status_check(
-                    ClusterState::IncompatibleConfiguration,
+            Scenario::CreateSharded(cluster) => {
+                let name = cluster.name_any();
+                let groups: Vec<String> = (1..=3).map(|g| format!("{name}-{g:04}")).collect();
+                let mut calls = vec![
+                    Call::get(path::stateful_set(&groups[0]), Reply::NotFound),
+                    Call::get(pods_path(), Reply::Json(pod_list(&[]))),
+                    Call::apply(path::core("configmaps", &format!("{name}-engine-config"))).check(
+                        |cm| {
+                            let file = cm["data"]["engine.conf"].as_str().unwrap();
+                            assert!(file.contains("\ncluster-enabled yes\n"), "{file}");
+                        },
+                    ),
+                ];
+                for group in &groups {
+                    calls.push(Call::apply(path::core("services", group)));
+                }
+                // Only a configuration endpoint, on every node: no primary or reader Service.
+                calls.push(
+                    Call::apply(path::core("services", &format!("{name}-cfg"))).check(|svc| {
+                        let selector = svc["spec"]["selector"].as_object().unwrap();
+                        assert_eq!(selector.len(), 1, "every node of the cluster: {selector:?}");
+                    }),
+                );
+                for (g, group) in groups.iter().enumerate() {
+                    let id = format!("{:04}", g + 1);
+                    calls.push(Call::apply(path::stateful_set(group)).check(move |sts| {
+                        assert_eq!(sts["spec"]["replicas"], 2);
+                        assert_eq!(
+                            sts["spec"]["selector"]["matchLabels"]["ferrocache.io/node-group"],
+                            id.as_str()
+                        );
+                    }));
+                }
+                for group in &groups {
+                    calls.push(Call::apply(path::group(
+                        "policy/v1",
+                        "poddisruptionbudgets",
+                        group,
+                    )));
+                }
+                calls.push(Call::new(
+                    Method::DELETE,
+                    path::group("networking.k8s.io/v1", "networkpolicies", &name),
+                    Reply::NotFound,
+                ));
+                calls.push(Call::event("Creating"));
+                calls.push(status_call(&cluster).check(status_check(
+                    ClusterState::Creating,
                     |s| {
-                        let status = s.to_string();
-                        assert!(status.contains("clusterMode: enabled"), "{status}");
-                        assert!(status.contains("local platform"), "{status}");
+                        assert_eq!(s["readyNodes"], "0/6");
+                        assert_eq!(s["configurationEndpoint"], "sessions-cfg.testns.svc:6379");
+                        assert_eq!(s["endpoint"], "sessions-cfg.testns.svc:6379");
+                        assert!(s.get("primaryEndpoint").is_none());
                     },
-                )),
-            ],
+                )));
+                calls
+            }
             Scenario::Deletion(cluster) => vec![
                 Call::event("Deleting"),
                 status_call(&cluster).check(status_check(ClusterState::Deleting, |_| {})),
@@ -394,11 +440,12 @@ async fn a_missing_parameter_group_is_reported_and_nothing_is_applied() {
 }
 
 #[tokio::test]
-async fn a_sharded_cluster_is_refused_on_kubernetes_with_where_it_runs() {
+async fn a_new_sharded_cluster_gets_objects_per_shard_and_a_configuration_endpoint() {
     let mut cluster = fixtures::cluster(fixtures::REDIS_SINGLE_NODE);
     cluster.spec.cluster_mode = crate::api::ClusterMode::Enabled;
     cluster.spec.num_node_groups = 3;
-    run(Scenario::ClusterModeRefused(cluster))
+    cluster.spec.replicas_per_node_group = 1;
+    run(Scenario::CreateSharded(cluster))
         .await
         .expect("reconcile succeeds");
 }

@@ -40,6 +40,7 @@ const THREADS: &str = "threads";
 const METERING: &str = "metering";
 const CLUSTER_CONFIG: &str = "cluster-config";
 const CLUSTER_ENABLED: &str = "cluster-enabled";
+const PREFERRED_ENDPOINT: &str = "cluster-preferred-endpoint-type";
 // TLS and snapshot-encryption parameters, written only when the spec asks for the feature. The metrics listener is expected on its default port, 9121, and snapshots go to the working
 // directory (the container's is the writable data volume), so neither needs a parameter.
 const TLS_PORT: &str = "tls-port";
@@ -103,6 +104,11 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
     lines.push((METERING.into(), metering.into()));
     if spec.sharded() {
         lines.push((CLUSTER_ENABLED.into(), "yes".into()));
+        if spec.transit_encryption_enabled {
+            // TLS clients verify a node by its DNS name: redirects and CLUSTER SLOTS name nodes by the per-pod
+            // DNS name the topology announces.
+            lines.push((PREFERRED_ENDPOINT.into(), "hostname".into()));
+        }
     }
     if spec.engine == Engine::Memcached {
         lines.push((
@@ -160,8 +166,29 @@ pub fn cluster_config_file(cluster: &CacheCluster) -> String {
 
 /// CPU millicores and memory bytes of the engine container: explicit limits (or requests) win over the preset.
 pub(super) fn container_size(input: BuildInput<'_>) -> (u32, Option<u64>) {
-    let preset = node_size(input.applied.cache_node_type);
-    let Some(resources) = &input.applied.resources else {
+    size_of(
+        input.applied.cache_node_type,
+        input.applied.resources.as_ref(),
+    )
+}
+
+/// `maxmemory` of each node as the spec sizes it (what the data of a scale-in must fit into); `None` when the
+/// memory is not a plain quantity.
+pub fn maxmemory(cluster: &CacheCluster) -> Option<u64> {
+    size_of(
+        cluster.spec.cache_node_type,
+        cluster.spec.resources.as_ref(),
+    )
+    .1
+    .map(maxmemory_for)
+}
+
+fn size_of(
+    node_type: crate::api::CacheNodeType,
+    resources: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
+) -> (u32, Option<u64>) {
+    let preset = node_size(node_type);
+    let Some(resources) = resources else {
         return (preset.cpu_millis, Some(preset.memory_mib << 20));
     };
     let pick = |name: &str| {

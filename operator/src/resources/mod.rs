@@ -23,7 +23,7 @@ use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
 
 pub use certificate::{certificate_resource, issued_secret_name};
-pub use engine_config::{config_hash, engine_config_file, CONFIG_FILE_KEY};
+pub use engine_config::{config_hash, engine_config_file, maxmemory, CONFIG_FILE_KEY};
 pub use labels::*;
 pub use names::*;
 pub use stateful_set::tls_secret_name;

@@ -29,7 +29,7 @@ pub fn reader_service_name(cluster: &CacheCluster) -> String {
     format!("{}-reader", cluster.name_any())
 }
 
-/// Service of the Memcached configuration endpoint (ElastiCache's `.cfg.` endpoint).
+/// Service of the configuration endpoint (ElastiCache's `.cfg.` endpoint): Memcached, and Redis in cluster mode.
 pub fn configuration_service_name(cluster: &CacheCluster) -> String {
     format!("{}-cfg", cluster.name_any())
 }

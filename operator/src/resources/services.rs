@@ -1,5 +1,6 @@
 //! Services: a headless Service per node group (stable per-node DNS for replication and discovery) and the
-//! client endpoints: `<name>-primary` and `<name>-reader` for Redis, `<name>-cfg` for Memcached.
+//! client endpoints: `<name>-primary` and `<name>-reader` for Redis, `<name>-cfg` for Memcached and for Redis in
+//! cluster mode.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,13 @@ pub(super) fn headless(cluster: &CacheCluster, group: i32) -> Result<Service> {
 /// The client endpoint Services of the cluster's engine.
 pub(super) fn endpoints(cluster: &CacheCluster) -> Result<Vec<Service>> {
     match cluster.spec.engine {
+        // Cluster mode: one configuration endpoint on every node, as ElastiCache has; cluster clients start
+        // there and learn the shards (`CLUSTER SLOTS`/`SHARDS`), any node answers.
+        Engine::Redis if cluster.spec.sharded() => Ok(vec![endpoint(
+            cluster,
+            configuration_service_name(cluster),
+            cluster_selector(cluster),
+        )?]),
         Engine::Redis => {
             // Without replicas the reader endpoint reaches the primary, as in ElastiCache.
             let reader_selector = if cluster.spec.replicas_per_node_group > 0 {

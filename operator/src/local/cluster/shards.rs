@@ -14,7 +14,9 @@ use kube::ResourceExt;
 use super::{Event, LocalCluster, NodeGroup};
 use crate::platform::{Platform, Presence};
 use crate::resources::node_group_name;
-use crate::sharding::{self, Move, NodeEntry, SlotMap, Topology, TopologyNode, TopologyRole};
+use crate::sharding::{
+    self, Move, NodeEntry, ReshardStep, SlotMap, Topology, TopologyNode, TopologyRole,
+};
 use crate::{Error, Result};
 
 /// How long a failed migration waits before it is tried again.
@@ -106,11 +108,6 @@ impl LocalCluster {
             .collect()
     }
 
-    fn wanted_shards(&self) -> Vec<String> {
-        let wanted = usize::try_from(self.cluster.spec.num_node_groups).unwrap_or(1);
-        self.shard_ids().into_values().take(wanted).collect()
-    }
-
     /// First topology of a new cluster: slots spread evenly over its shards.
     pub(super) async fn start_sharding(&mut self) -> Result<()> {
         let ids: Vec<String> = self.shard_ids().into_values().collect();
@@ -150,8 +147,13 @@ impl LocalCluster {
             let Some(shards) = self.shards.as_mut() else {
                 return;
             };
+            // A document that left out a shard without a primary does not say who owns its slots: only its
+            // epoch is taken then.
             if doc.epoch > shards.epoch {
                 shards.epoch = doc.epoch;
+                if !doc.slot_map().is_complete() {
+                    continue;
+                }
                 let mut map = doc.slot_map();
                 for id in shards.map.owners.keys() {
                     map.owners.entry(id.clone()).or_default();
@@ -268,22 +270,20 @@ impl LocalCluster {
             return events;
         }
         let wanted = usize::try_from(self.cluster.spec.num_node_groups).unwrap_or(1);
-        if self.groups.len() < wanted {
-            events.extend(self.add_shards(wanted).await);
-            return events;
-        }
-        let plan = self
-            .shards
-            .as_ref()
-            .map(|s| sharding::rebalance(&s.map, &self.wanted_shards()))
-            .unwrap_or_default();
-        if let Some(step) = plan.into_iter().next() {
-            events.extend(self.start_move(step).await);
-        } else if self.groups.len() > wanted {
-            events.extend(self.remove_shards(wanted).await);
-        } else if let Some(shards) = self.shards.as_mut().filter(|s| s.resharding) {
-            shards.resharding = false;
-            events.push(Event::Resharded { shards: wanted });
+        let running: Vec<String> = self.shard_ids().into_values().collect();
+        let step = self.shards.as_ref().map_or(ReshardStep::Balanced, |s| {
+            sharding::next_step(&s.map, &running, wanted)
+        });
+        match step {
+            ReshardStep::AddShards => events.extend(self.add_shards(wanted).await),
+            ReshardStep::Move(step) => events.extend(self.start_move(step).await),
+            ReshardStep::RemoveShards => events.extend(self.remove_shards(wanted).await),
+            ReshardStep::Balanced => {
+                if let Some(shards) = self.shards.as_mut().filter(|s| s.resharding) {
+                    shards.resharding = false;
+                    events.push(Event::Resharded { shards: wanted });
+                }
+            }
         }
         events
     }
