@@ -211,8 +211,8 @@ fn slot_layout(cluster: &CacheCluster) -> Vec<(String, String)> {
 }
 
 /// Deletes each pod in turn (a node drain or a rolling restart does this), waiting between pods until the
-/// replacement serves the cluster (`cluster_state:ok` with the topology the operator gave it) and the cluster is
-/// balanced and available again.
+/// replacement serves the cluster (`cluster_state:ok` with the topology the operator gave it, and its shard's
+/// data: a finished sync) and the cluster is balanced and available again.
 async fn restart_every_pod(env: &Env, name: &str, n: usize) {
     let names: Vec<String> = ferrocache_e2e::faults::cluster_pods(env, name)
         .await
@@ -247,7 +247,15 @@ async fn restart_every_pod(env: &Env, name: &str, n: usize) {
                 .arg("INFO")
                 .query_async(&mut redis)
                 .await;
-            if info.is_ok_and(|i| i.contains("cluster_state:ok")) {
+            let replication: redis::RedisResult<String> = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut redis)
+                .await;
+            // In the cluster's topology, and holding its shard's data: a primary, or a replica whose sync is
+            // done (the next pod deleted may be its primary).
+            let synced = replication
+                .is_ok_and(|r| r.contains("role:master") || r.contains("master_link_status:up"));
+            if synced && info.is_ok_and(|i| i.contains("cluster_state:ok")) {
                 break;
             }
         }
@@ -341,12 +349,14 @@ async fn a_sharded_cluster_reshards_online_and_survives_pod_loss_and_restarts() 
         .await
         .expect("write back");
     wait_balanced(&env, name, 4).await;
-    let (acked, failures, _) = load.stop().await;
+    // Writes the load saw acknowledged by the deleted primary alone may be lost (replication is asynchronous;
+    // disruptive.rs checks WAIT-acknowledged writes across failovers): the keys written before must all be there.
+    let (_, failures, operations) = load.stop().await;
     println!(
-        "failures while the shard failed over (redirects absorbed): {}",
+        "{} of {operations} operations failed while the shard failed over (redirects absorbed)",
         failures.len()
     );
-    let lost = missing(&mut con, &acked).await;
+    let lost = missing(&mut con, &BTreeMap::new()).await;
     assert!(lost.is_empty(), "keys lost in the failover: {lost:?}");
 
     reshard(&env, &mut con, name, 3).await;
@@ -356,14 +366,14 @@ async fn a_sharded_cluster_reshards_online_and_survives_pod_loss_and_restarts() 
     let load = Load::start(&con);
     restart_operator().await;
     restart_every_pod(&env, name, 3).await;
-    let (acked, failures, _) = load.stop().await;
+    let (_, failures, operations) = load.stop().await;
     println!(
-        "failures while every pod restarted (primaries replaced; redirects absorbed): {}",
+        "{} of {operations} operations failed while every pod restarted (primaries replaced)",
         failures.len()
     );
     let restarted = wait_balanced(&env, name, 3).await;
     assert_eq!(slot_layout(&restarted), layout, "the slot map survives");
-    let lost = missing(&mut con, &acked).await;
+    let lost = missing(&mut con, &BTreeMap::new()).await;
     assert!(lost.is_empty(), "keys lost restarting every pod: {lost:?}");
     env.finish().await.expect("namespace deleted");
 }

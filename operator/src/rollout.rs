@@ -15,10 +15,23 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use crate::engine_client::NodeInfo;
 use crate::maintenance_window::MaintenanceWindow;
 
 /// How long a switchover's `FAILOVER TO` may wait for the updated replica to catch up, on every platform.
 pub const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How far a replica may trail the offset it is measured against and still count as caught up: writes keep
+/// arriving while the operator looks, so an in-sync replica is always a little behind; a full sync or a stalled
+/// link is far more than this.
+pub const CAUGHT_UP_BYTES: u64 = 1 << 20;
+
+/// The one meaning of "caught up", on every platform: the replica's link to its primary is up and its offset
+/// is within [`CAUGHT_UP_BYTES`] of `goal` (the primary's offset, read at the same moment or when the wait
+/// began).
+pub fn caught_up(goal: u64, link_up: Option<bool>, offset: u64) -> bool {
+    link_up == Some(true) && goal.saturating_sub(offset) <= CAUGHT_UP_BYTES
+}
 
 /// A node of the group as the rollout sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +53,47 @@ pub struct RolloutGroup {
     pub primary: RolloutMember,
     /// The replicas, in name order.
     pub replicas: Vec<RolloutMember>,
+}
+
+/// One node of a group as observed: its name, whether it holds the primary role, whether it runs the
+/// configuration being rolled out, and what it answered (`None`: it did not).
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Node name.
+    pub name: String,
+    /// It holds the primary role.
+    pub primary: bool,
+    /// It runs the configuration being rolled out.
+    pub updated: bool,
+    /// Its `INFO`, when it answered.
+    pub info: Option<NodeInfo>,
+}
+
+/// The group as the rollout sees it, on every platform: a primary is healthy when it answers as a primary, a
+/// replica when it has [`caught_up`] with the primary. `None` without a primary (failover handles that).
+pub fn group_view(observed: Vec<Observed>) -> Option<RolloutGroup> {
+    let offset = |o: &Observed| o.info.as_ref().map_or(0, |i| i.offset);
+    let primary = observed.iter().find(|o| o.primary)?;
+    let goal = offset(primary);
+    let member = |o: &Observed| RolloutMember {
+        name: o.name.clone(),
+        updated: o.updated,
+        healthy: o.info.as_ref().is_some_and(|i| {
+            if o.primary {
+                matches!(i.role.as_str(), "primary" | "master")
+            } else {
+                caught_up(goal, i.link_up, i.offset)
+            }
+        }),
+        offset: offset(o),
+    };
+    let mut replicas: Vec<RolloutMember> =
+        observed.iter().filter(|o| !o.primary).map(member).collect();
+    replicas.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(RolloutGroup {
+        primary: member(primary),
+        replicas,
+    })
 }
 
 /// What to do next.
@@ -226,5 +280,61 @@ mod tests {
         let clone = clock.clone();
         clock.set("2024-06-02T00:00:00Z".parse().unwrap());
         assert_eq!(clone.now().to_string(), "2024-06-02T00:00:00Z");
+    }
+
+    #[test]
+    fn caught_up_means_a_live_link_within_a_mebibyte_of_the_goal() {
+        assert!(caught_up(10_000, Some(true), 10_000));
+        assert!(
+            caught_up(10_000, Some(true), 20_000),
+            "ahead of an older goal"
+        );
+        assert!(caught_up(CAUGHT_UP_BYTES + 5, Some(true), 5));
+        assert!(
+            !caught_up(CAUGHT_UP_BYTES + 6, Some(true), 5),
+            "a full sync away"
+        );
+        assert!(!caught_up(10_000, Some(false), 10_000), "link down");
+        assert!(!caught_up(10_000, None, 10_000), "not a replica");
+    }
+
+    #[test]
+    fn a_group_view_counts_a_replica_healthy_only_once_it_has_caught_up() {
+        let info = |role: &str, link: Option<bool>, offset| NodeInfo {
+            role: role.into(),
+            link_up: link,
+            offset,
+            ..NodeInfo::default()
+        };
+        let node = |name: &str, primary, info| Observed {
+            name: name.into(),
+            primary,
+            updated: false,
+            info,
+        };
+        let behind = 100 + 2 * CAUGHT_UP_BYTES;
+        let view = group_view(vec![
+            node("c-2", false, Some(info("replica", Some(true), behind))),
+            node(
+                "c-0",
+                true,
+                Some(info("primary", None, behind + 2 * CAUGHT_UP_BYTES)),
+            ),
+            node(
+                "c-1",
+                false,
+                Some(info("replica", Some(true), behind + 2 * CAUGHT_UP_BYTES)),
+            ),
+            node("c-3", false, None),
+        ])
+        .expect("a primary");
+        assert!(view.primary.healthy);
+        let health: Vec<(&str, bool)> = view
+            .replicas
+            .iter()
+            .map(|r| (r.name.as_str(), r.healthy))
+            .collect();
+        assert_eq!(health, [("c-1", true), ("c-2", false), ("c-3", false)]);
+        assert!(group_view(vec![node("c-1", false, None)]).is_none());
     }
 }

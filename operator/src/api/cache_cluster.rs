@@ -512,7 +512,41 @@ pub enum ClusterState {
     IncompatibleConfiguration,
 }
 
+/// What a cluster's state is decided from, on every platform.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phase {
+    /// The cluster is being deleted.
+    pub deleting: bool,
+    /// It cannot be built as specified: the state that says why.
+    pub blocked: Option<ClusterState>,
+    /// A replica is being promoted.
+    pub failing_over: bool,
+    /// Every node it should have is ready, and every node group has a ready primary.
+    pub all_ready: bool,
+    /// A change is under way: a rolling patch, resharding, or a group held at its size.
+    pub changing: bool,
+    /// It was available (or being modified) before.
+    pub was_available: bool,
+}
+
 impl ClusterState {
+    /// The one status machine of both platforms.
+    pub fn of(p: Phase) -> ClusterState {
+        if p.deleting {
+            ClusterState::Deleting
+        } else if let Some(blocked) = p.blocked {
+            blocked
+        } else if p.failing_over {
+            ClusterState::FailingOver
+        } else if p.all_ready && !p.changing {
+            ClusterState::Available
+        } else if p.was_available || p.all_ready {
+            ClusterState::Modifying
+        } else {
+            ClusterState::Creating
+        }
+    }
+
     /// The status as written in `status.status`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -373,6 +373,8 @@ pub struct LocalCluster {
     status_written: Option<Instant>,
     /// The slot layout of a sharded cluster.
     shards: Option<shards::Shards>,
+    /// The cluster has been available (later gaps are `modifying`, not `creating`).
+    was_available: bool,
 }
 
 impl LocalCluster {
@@ -427,6 +429,7 @@ impl LocalCluster {
             usage: UsageAccumulator::default(),
             status_written: None,
             shards: None,
+            was_available: false,
         };
         this.usage = this.resume_usage();
         this.create_nodes(&config)?;
@@ -814,8 +817,8 @@ impl LocalCluster {
         Ok(Role::Replica)
     }
 
-    /// Waits until a replica's link is up and its offset has reached what its primary had when the wait began
-    /// (a full sync included), within the sync timeout.
+    /// Waits until a replica has caught up ([`crate::rollout::caught_up`]) with what its primary had when the
+    /// wait began (a full sync included), within the sync timeout.
     async fn wait_caught_up(&self, node: &str, primary: &str) -> Result<()> {
         let deadline = Instant::now() + self.settings.sync_timeout;
         let mut goal = None;
@@ -824,7 +827,7 @@ impl LocalCluster {
                 goal = self.client(primary).info().await.ok().map(|i| i.offset);
             }
             if let (Some(goal), Ok(info)) = (goal, self.client(node).info().await) {
-                if info.link_up == Some(true) && info.offset >= goal {
+                if crate::rollout::caught_up(goal, info.link_up, info.offset) {
                     return Ok(());
                 }
             }

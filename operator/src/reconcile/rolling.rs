@@ -21,11 +21,8 @@ use crate::pending_changes::{needs_restart, AppliedSpec, APPLIED_ANNOTATION};
 use crate::resources::{
     node_group_id, node_group_name, NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA,
 };
-use crate::rollout::{self, next_step, RolloutGroup, RolloutMember, RolloutStep};
+use crate::rollout::{self, next_step, RolloutStep};
 use crate::Result;
-
-/// A replica this far behind its primary (bytes of stream) is still catching up.
-const CAUGHT_UP_BYTES: u64 = 1 << 20;
 
 async fn event(
     ctx: &Context,
@@ -143,48 +140,25 @@ pub async fn roll(
             Some(Err(problem)) => return Ok(Some(problem.clone())),
             Some(Ok(access)) => access,
         };
-        let mut members = Vec::new();
-        let mut primary = None;
+        let mut observed = Vec::new();
         for pod in &group {
             let info = match access.client(pod) {
                 Some((client, _)) if pod_ready(pod) => client.info().await.ok(),
                 _ => None,
             };
-            let is_primary = pod.labels().get(ROLE).map(String::as_str) == Some(ROLE_PRIMARY);
-            let member = RolloutMember {
+            observed.push(rollout::Observed {
                 name: pod.name_any(),
+                primary: pod.labels().get(ROLE).map(String::as_str) == Some(ROLE_PRIMARY),
                 updated: updated(pod),
-                healthy: info.as_ref().is_some_and(|i| {
-                    if is_primary {
-                        matches!(i.role.as_str(), "primary" | "master")
-                    } else {
-                        i.link_up == Some(true)
-                    }
-                }),
-                offset: info.as_ref().map_or(0, |i| i.offset),
-            };
-            if is_primary {
-                primary = Some(member);
-            } else {
-                members.push(member);
-            }
+                info,
+            });
         }
-        let Some(primary) = primary else {
+        let Some(view) = rollout::group_view(observed) else {
             return Ok(Some(
                 "rolling patch: waiting for the node group to have a primary".into(),
             ));
         };
-        // A replica still catching up counts as not healthy yet.
-        for m in &mut members {
-            if primary.offset.saturating_sub(m.offset) > CAUGHT_UP_BYTES {
-                m.healthy = false;
-            }
-        }
-        members.sort_by(|a, b| a.name.cmp(&b.name));
-        let step = next_step(&RolloutGroup {
-            primary,
-            replicas: members,
-        });
+        let step = next_step(&view);
         info!(cluster = %cluster.name_any(), %namespace, ?step, "rolling patch");
         match step {
             RolloutStep::Done => continue,

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 
 use crate::api::{
     condition, CacheCluster, CacheClusterStatus, ClusterState, Engine, NodeStatus,
-    PendingModifiedValues, DEGRADED, PROGRESSING, READY,
+    PendingModifiedValues, Phase, DEGRADED, PROGRESSING, READY,
 };
 use crate::pending_changes::{AppliedSpec, APPLIED_ANNOTATION};
 use crate::resources::{
@@ -127,19 +127,14 @@ pub fn compute(o: Observation<'_>) -> CacheClusterStatus {
         previous.status,
         Some(ClusterState::Available | ClusterState::Modifying | ClusterState::FailingOver)
     );
-    let state = if o.deleting {
-        ClusterState::Deleting
-    } else if let Some(b) = &o.blocker {
-        b.state()
-    } else if o.failing_over {
-        ClusterState::FailingOver
-    } else if all_ready && change.is_none() {
-        ClusterState::Available
-    } else if was_available || (all_ready && change.is_some()) {
-        ClusterState::Modifying
-    } else {
-        ClusterState::Creating
-    };
+    let state = ClusterState::of(Phase {
+        deleting: o.deleting,
+        blocked: o.blocker.as_ref().map(Blocker::state),
+        failing_over: o.failing_over,
+        all_ready,
+        changing: change.is_some(),
+        was_available,
+    });
 
     let summary = format!("{ready}/{desired} nodes ready");
     let cond = |type_: &str, status: bool, reason: &str, message: String| {

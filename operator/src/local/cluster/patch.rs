@@ -12,7 +12,7 @@ use crate::engine_client::NodeClient;
 use crate::maintenance_window::MaintenanceWindow;
 use crate::pending_changes;
 use crate::platform::{Platform, Role};
-use crate::rollout::{self, RolloutGroup, RolloutMember, RolloutStep};
+use crate::rollout::{self, RolloutGroup, RolloutStep};
 use crate::Result;
 
 impl LocalCluster {
@@ -102,37 +102,19 @@ impl LocalCluster {
         self.running.get(node) == Some(&self.target)
     }
 
-    /// The group as the rollout sees it; `None` without a primary (failover handles that).
+    /// The group as the rollout sees it ([`rollout::group_view`]).
     async fn rollout_view(&self, g: usize) -> Option<RolloutGroup> {
         let primary = self.groups[g].primary.clone()?;
-        let mut replicas = Vec::new();
-        let mut primary_member = None;
+        let mut observed = Vec::new();
         for name in &self.groups[g].members {
-            let info = self.client(name).info().await.ok();
-            let is_primary = *name == primary;
-            let healthy = info.as_ref().is_some_and(|i| {
-                if is_primary {
-                    i.role == "primary"
-                } else {
-                    i.link_up == Some(true)
-                }
-            });
-            let member = RolloutMember {
+            observed.push(rollout::Observed {
                 name: name.clone(),
+                primary: *name == primary,
                 updated: self.updated(name),
-                healthy,
-                offset: info.map_or(0, |i| i.offset),
-            };
-            if is_primary {
-                primary_member = Some(member);
-            } else {
-                replicas.push(member);
-            }
+                info: self.client(name).info().await.ok(),
+            });
         }
-        Some(RolloutGroup {
-            primary: primary_member?,
-            replicas,
-        })
+        rollout::group_view(observed)
     }
 
     /// Memcached nodes are independent: each stale node restarts in turn.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 
 use super::LocalCluster;
-use crate::api::{CacheClusterStatus, ClusterState, Engine, NodeStatus};
+use crate::api::{CacheClusterStatus, ClusterState, Engine, NodeStatus, Phase};
 use crate::metering::UsageAccumulator;
 use crate::platform::Presence;
 
@@ -128,11 +128,21 @@ impl LocalCluster {
             });
         }
         let ready = nodes.iter().filter(|n| n.ready).count();
-        let state = if self.patching || self.halted.is_some() {
-            ClusterState::Modifying
-        } else {
-            ClusterState::Available
-        };
+        let desired = usize::try_from(self.cluster.spec.desired_nodes()).unwrap_or(0);
+        let primaries_ready = self.cluster.spec.engine == Engine::Memcached
+            || self.groups.iter().all(|g| {
+                g.primary
+                    .as_ref()
+                    .is_some_and(|p| nodes.iter().any(|n| &n.name == p && n.ready))
+            });
+        let resharding = self.shards.as_ref().is_some_and(|s| s.resharding);
+        let state = ClusterState::of(Phase {
+            all_ready: ready == desired && primaries_ready,
+            changing: self.patching || self.halted.is_some() || resharding,
+            was_available: self.was_available,
+            ..Phase::default()
+        });
+        self.was_available |= matches!(state, ClusterState::Available);
         let address = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string());
         CacheClusterStatus {
             status: Some(state),
