@@ -24,6 +24,8 @@ pub mod usage;
 #[cfg(test)]
 mod mock_api;
 #[cfg(test)]
+mod sharded_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
