@@ -431,3 +431,55 @@ async fn every_node_killed_in_turn_keeps_every_key_and_the_slot_map() {
     .await
     .expect("within the test budget");
 }
+
+/// A scale-in whose data would not fit the remaining shards' `maxmemory` is refused with the numbers, and no slot
+/// moves; asking for the shard count that fits again resumes nothing and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_in_whose_data_would_not_fit_is_refused_and_nothing_moves() {
+    tokio::time::timeout(BUDGET, async {
+        let test = "refuse";
+        let file = manifest_path(test);
+        // 8 MiB nodes: maxmemory 6 MiB each.
+        let sized = |shards: u32| {
+            format!(
+                "{}  resources:\n    limits:\n      memory: 8Mi\n",
+                manifest(test, shards)
+            )
+        };
+        write_manifest(&file, &sized(3));
+        let cluster = start(&file, watching(test, &file)).await;
+        let configuration = cluster.endpoints().configuration.expect("endpoint");
+        let mut running = Running::start(cluster, Duration::from_secs(3600));
+        let mut con = cluster_client(configuration).await;
+        // About 11.5 MiB of values: more than 90% of two shards' 12 MiB.
+        let value = "v".repeat(1000);
+        for i in 0..12_000 {
+            let () = con.set(format!("big:{i}"), &value).await.expect("SET");
+        }
+        write_manifest(&file, &sized(2));
+        let event = running
+            .event("the refusal", Duration::from_secs(30), |e| {
+                matches!(e, Event::Problem(_) | Event::MovingSlots { .. })
+            })
+            .await;
+        let Event::Problem(message) = &event else {
+            panic!("slots moved instead of a refusal: {event}");
+        };
+        assert!(message.contains("from 3 to 2 shards refused"), "{message}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            shards(configuration)
+                .await
+                .iter()
+                .map(|s| s.0)
+                .collect::<Vec<_>>(),
+            vec![5462, 5461, 5461],
+            "no slot moved"
+        );
+        let kept: Option<String> = con.get("big:11999").await.expect("GET");
+        assert_eq!(kept.as_deref(), Some(value.as_str()));
+        running.stop().await;
+    })
+    .await
+    .expect("within the test budget");
+}

@@ -39,6 +39,8 @@ pub(super) struct Shards {
     stale: bool,
     /// An edit asked for another shard count and resharding has not finished yet.
     pub(super) resharding: bool,
+    /// The scale-in refused last (reported once).
+    refused: Option<String>,
 }
 
 #[derive(Debug)]
@@ -276,7 +278,17 @@ impl LocalCluster {
         });
         match step {
             ReshardStep::AddShards => events.extend(self.add_shards(wanted).await),
-            ReshardStep::Move(step) => events.extend(self.start_move(step).await),
+            ReshardStep::Move(step) => match self.scale_in_refusal(running.len(), wanted).await {
+                Some(refusal) => {
+                    if let Some(shards) = self.shards.as_mut() {
+                        if shards.refused.as_deref() != Some(refusal.as_str()) {
+                            shards.refused = Some(refusal.clone());
+                            events.push(Event::Problem(refusal));
+                        }
+                    }
+                }
+                None => events.extend(self.start_move(step).await),
+            },
             ReshardStep::RemoveShards => events.extend(self.remove_shards(wanted).await),
             ReshardStep::Balanced => {
                 if let Some(shards) = self.shards.as_mut().filter(|s| s.resharding) {
@@ -286,6 +298,26 @@ impl LocalCluster {
             }
         }
         events
+    }
+
+    /// Why a scale-in from `running` to `wanted` shards is not started: the primaries' data would not fit the
+    /// remaining shards' `maxmemory` ([`sharding::scale_in_refusal`]).
+    async fn scale_in_refusal(&self, running: usize, wanted: usize) -> Option<String> {
+        if wanted >= running {
+            return None;
+        }
+        let mut dataset = 0;
+        for primary in self.groups.iter().filter_map(|g| g.primary.as_ref()) {
+            dataset += self
+                .client(primary)
+                .info()
+                .await
+                .ok()
+                .and_then(|i| i.dataset_bytes)
+                .unwrap_or(0);
+        }
+        let maxmemory = crate::resources::maxmemory(&self.cluster);
+        sharding::scale_in_refusal(dataset, running, wanted, maxmemory)
     }
 
     async fn add_shards(&mut self, wanted: usize) -> Vec<Event> {
