@@ -27,9 +27,7 @@ use super::status_line::{NodeObservation, StatusLine};
 use super::validation;
 use crate::api::{CacheCluster, CacheParameterGroup, Engine, PendingModifiedValues};
 use crate::engine_client::NodeClient;
-use crate::failover::{
-    self, FailoverDecision, FailoverPolicy, PrimaryHealth, ReplicaView, SilenceTracker,
-};
+use crate::failover::{FailoverPolicy, PrimaryHealth, SilenceTracker};
 use crate::metering::UsageAccumulator;
 use crate::pending_changes::AppliedSpec;
 use crate::platform::local::{LocalOptions, LocalPlatform};
@@ -37,6 +35,7 @@ use crate::platform::{NodeSpec, Platform, Presence, Role};
 use crate::resources::{engine_config_file, node_group_name, BuildInput};
 use crate::rollout::Clock;
 use crate::spec_change::Configured;
+use crate::wiring::{self, Endpoint, Member, Step};
 use crate::{parameters, Error, Result};
 
 /// How the local run behaves.
@@ -661,24 +660,32 @@ impl LocalCluster {
             self.groups[g].degraded_reported = false;
             return None;
         }
-        let replicas = self.replica_views(g, &primary).await;
-        match failover::decide(self.policy, health, &replicas) {
-            FailoverDecision::Healthy | FailoverDecision::Wait { .. } => None,
-            FailoverDecision::Promote { replica } => {
-                let offset = replicas
+        // The same plan the Kubernetes path runs (`wiring::plan`): which replica takes over and who follows it.
+        let members = self.wiring_members(g).await;
+        let plan = wiring::plan(&members, self.policy, health);
+        match plan.failover {
+            Some((_, replica)) => {
+                let offset = members
                     .iter()
-                    .find(|r| r.name == replica)
-                    .map_or(0, |r| r.offset);
-                Some(match self.fail_over(g, &primary, &replica, offset).await {
-                    Ok(record) => Event::Failover(record),
-                    Err(e) => Event::Problem(format!("failover to {replica}: {e}")),
-                })
+                    .find(|m| m.name == replica)
+                    .and_then(|m| m.info.as_ref())
+                    .map_or(0, |i| i.offset);
+                Some(
+                    match self
+                        .fail_over(g, &primary, &replica, &plan.steps, offset)
+                        .await
+                    {
+                        Ok(record) => Event::Failover(record),
+                        Err(e) => Event::Problem(format!("failover to {replica}: {e}")),
+                    },
+                )
             }
-            FailoverDecision::Degraded => {
-                self.report_degraded(g, &primary, "no healthy replica can replace it")
-            }
-            FailoverDecision::Disabled => {
-                self.report_degraded(g, &primary, "automaticFailoverEnabled is off")
+            None => {
+                let waiting = matches!(health, PrimaryHealth::Silent(d) if d < self.policy.window);
+                match plan.problem {
+                    Some(problem) if !waiting => self.report_degraded(g, &primary, &problem),
+                    _ => None,
+                }
             }
         }
     }
@@ -693,59 +700,74 @@ impl LocalCluster {
         })
     }
 
-    async fn replica_views(&mut self, g: usize, primary: &str) -> Vec<ReplicaView> {
-        let mut views = Vec::new();
+    /// The group's nodes as the wiring plan sees them: the running ones with their address and `INFO`.
+    async fn wiring_members(&mut self, g: usize) -> Vec<Member> {
+        let mut members = Vec::new();
         for name in self.groups[g].members.clone() {
-            if name == primary {
-                continue;
-            }
             let running = self.presence(&name) == Presence::Running;
-            let info = if running {
-                self.client(&name).info().await.ok()
-            } else {
-                None
+            let address = self.address(&name).ok().filter(|_| running);
+            let info = match address {
+                Some(_) => self.client(&name).info().await.ok(),
+                None => None,
             };
-            views.push(ReplicaView {
+            members.push(Member {
+                labelled_primary: self.groups[g].primary.as_deref() == Some(name.as_str()),
+                address: address.map(|a| Endpoint {
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                }),
+                info,
                 name,
-                // A standby that never followed anyone holds no data: never a candidate.
-                healthy: info.as_ref().is_some_and(|i| i.role != "standby"),
-                offset: info.map_or(0, |i| i.offset),
             });
         }
-        views
+        members
     }
 
-    /// Promotes `replica`, moves the primary endpoint, re-points the other replicas, and brings the old
-    /// primary back as a replica of the new one.
+    /// Carries out a failover the wiring plan decided: the old primary is fenced first (restarted as a standby,
+    /// which serves no writes, so there is never a second primary), then the plan's steps run in order —
+    /// roles, the promotion, every other node following the new primary — and the old primary comes back as a
+    /// replica of it.
     async fn fail_over(
         &mut self,
         g: usize,
         old: &str,
         replica: &str,
+        steps: &[Step],
         offset: u64,
     ) -> Result<FailoverRecord> {
-        // The old primary goes first: stopped if it still runs and started again as a standby, which serves no
-        // writes, so there is never a second primary (no split brain).
         self.restart_as_standby(old)?;
-        self.client(replica).promote().await?;
-        self.platform.set_role(replica, Role::Primary)?;
+        for step in steps {
+            match step {
+                Step::Label { node, primary } => {
+                    if *primary {
+                        self.groups[g].primary = Some(node.clone());
+                        self.platform.set_role(node, Role::Primary)?;
+                    } else if node != old {
+                        self.platform.set_role(node, Role::Replica)?;
+                    }
+                }
+                Step::Promote { node } => self.client(node).promote().await?,
+                // The old primary follows once it is back (below).
+                Step::Follow { node, .. } if node == old => {}
+                Step::Follow { node, primary } => {
+                    if self
+                        .client(node)
+                        .follow_host(&primary.host, primary.port)
+                        .await
+                        .is_ok()
+                    {
+                        self.platform.set_role(node, Role::Replica)?;
+                    }
+                }
+            }
+        }
         let silence = self.groups[g].silence;
         let duration = silence
             .last_answer()
             .or(silence.since())
             .map_or(Duration::ZERO, |t| t.elapsed());
-        self.groups[g].primary = Some(replica.to_string());
         self.groups[g].silence.reset();
         self.groups[g].degraded_reported = false;
-        let new_primary = self.address(replica)?;
-        for other in self.groups[g].members.clone() {
-            if other == replica || other == old {
-                continue;
-            }
-            if self.client(&other).follow(new_primary).await.is_ok() {
-                self.platform.set_role(&other, Role::Replica)?;
-            }
-        }
         // Clients learn the new primary from the next epoch (a failed publish is retried by the next check).
         let _ = self.topology_changed().await;
         self.platform.set_role(old, Role::Replica)?;
