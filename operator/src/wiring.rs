@@ -1,6 +1,7 @@
-//! Replication wiring of a Redis node group on Kubernetes: which node must be promoted, which must follow
-//! whom, and which pod carries the `role=primary` label the primary Service selects. A pure function of what
-//! the operator observed, so every case is unit-tested; the reconciler executes the steps in order.
+//! Replication wiring of a Redis node group: which node must be promoted, which must follow whom, and which node
+//! carries the primary role (on Kubernetes the `role=primary` pod label the primary Service selects; locally the
+//! endpoint's primary). A pure function of what the operator observed, so every case is unit-tested; the
+//! reconciler and the local run execute the steps in order (the local run fences a failed primary first).
 //!
 //! Engine pods start as standbys (`--role standby`): they serve no writes and follow nobody until told. The
 //! rules, in order:
