@@ -375,6 +375,105 @@ pub fn parse_ranges(text: &str) -> Option<Vec<SlotRange>> {
         .collect()
 }
 
+/// The slots of a new cluster's shards (`ids`, in node group order): the ranges `configured` for each shard
+/// (`nodeGroupConfiguration[].slots`, ElastiCache's `0-100,200-5460`) when given, else an even spread. Given for
+/// one shard, they must be given for all, and cover every slot exactly once.
+pub fn initial_map(configured: &[Option<&str>], ids: &[String]) -> Result<SlotMap, String> {
+    let given: Vec<(usize, &str)> = configured
+        .iter()
+        .take(ids.len())
+        .enumerate()
+        .filter_map(|(g, s)| s.map(|s| (g, s)))
+        .collect();
+    if given.is_empty() {
+        return Ok(SlotMap::even(ids));
+    }
+    if given.len() != ids.len() {
+        return Err(format!(
+            "nodeGroupConfiguration gives slots for {} of the {} shards: give them for every shard or for none",
+            given.len(),
+            ids.len()
+        ));
+    }
+    let mut owner: Vec<Option<usize>> = vec![None; SLOTS as usize];
+    let mut map = SlotMap::default();
+    for (g, text) in given {
+        let ranges = parse_ranges(&text.replace(',', " "))
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "shard {} slots {text:?}: want ranges like 0-5460 or 0-100,200-300 within 0-16383",
+                    g + 1
+                )
+            })?;
+        for &(a, b) in &ranges {
+            for slot in a..=b {
+                if let Some(other) = owner[usize::from(slot)].replace(g) {
+                    return Err(format!(
+                        "slot {slot} is given to shard {} and to shard {}",
+                        other + 1,
+                        g + 1
+                    ));
+                }
+            }
+        }
+        let mut slots: Vec<u16> = ranges.iter().flat_map(|&(a, b)| a..=b).collect();
+        slots.sort_unstable();
+        map.owners.insert(ids[g].clone(), ranges_of(&slots));
+    }
+    let missing: Vec<u16> = (0..SLOTS)
+        .filter(|&s| owner[s as usize].is_none())
+        .map(slot)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "nodeGroupConfiguration slots leave {} slots to no shard ({})",
+            missing.len(),
+            ranges_text(&ranges_of(&missing))
+        ));
+    }
+    Ok(map)
+}
+
+/// The slots of a new cluster's first `ids.len()` shards as its spec configures them ([`initial_map`]).
+pub fn configured_map(
+    spec: &crate::api::CacheClusterSpec,
+    ids: &[String],
+) -> Result<SlotMap, String> {
+    let configured: Vec<Option<&str>> = (0..ids.len())
+        .map(|g| {
+            spec.group_configuration(i32::try_from(g).unwrap_or(i32::MAX))
+                .and_then(|c| c.slots.as_deref())
+        })
+        .collect();
+    initial_map(&configured, ids)
+}
+
+/// Whether slots should move: the running shards are not the wanted count, or the map is not balanced and is not
+/// the layout the spec configured (`nodeGroupConfiguration` slots stay as given until the shard count changes;
+/// after that, resharding spreads slots evenly).
+pub fn reshard_wanted(
+    spec: &crate::api::CacheClusterSpec,
+    map: &SlotMap,
+    running: &[String],
+    wanted: usize,
+) -> bool {
+    if running.len() != wanted {
+        return true;
+    }
+    if rebalance(map, running).is_empty() {
+        return false;
+    }
+    let owned = |m: &SlotMap| -> BTreeMap<String, Vec<SlotRange>> {
+        m.owners
+            .iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(id, r)| (id.clone(), r.clone()))
+            .collect()
+    };
+    configured_map(spec, running).map_or(true, |configured| owned(&configured) != owned(map))
+}
+
 /// Whether two documents describe the same layout (shards, slots, nodes and roles), whatever their epochs and
 /// the order they list shards and nodes in.
 pub fn same_layout(a: &Topology, b: &Topology) -> bool {
@@ -632,5 +731,49 @@ mod tests {
         b.shards[1].nodes[0].role = TopologyRole::Primary;
         b.shards[1].nodes[1].role = TopologyRole::Replica;
         assert!(!same_layout(&a, &b), "a switched role is another layout");
+    }
+
+    #[test]
+    fn configured_slots_are_taken_when_given_for_every_shard_and_covering_all() {
+        let ids = ids(2);
+        assert_eq!(initial_map(&[None, None], &ids), Ok(SlotMap::even(&ids)));
+        let map = initial_map(&[Some("0-99,8000-16383"), Some("100-7999")], &ids).unwrap();
+        assert_eq!(map.count(&ids[0]), 100 + 8384);
+        assert_eq!(map.owners[&ids[1]], vec![(100, 7999)]);
+        assert!(map.is_complete());
+        let partial = initial_map(&[Some("0-16383"), None], &ids).unwrap_err();
+        assert!(partial.contains("1 of the 2 shards"), "{partial}");
+        let overlap = initial_map(&[Some("0-9000"), Some("9000-16383")], &ids).unwrap_err();
+        assert!(overlap.contains("slot 9000"), "{overlap}");
+        let gap = initial_map(&[Some("0-100"), Some("200-16383")], &ids).unwrap_err();
+        assert!(gap.contains("101-199"), "{gap}");
+        let bad = initial_map(&[Some("0-16384"), Some("1")], &ids).unwrap_err();
+        assert!(bad.contains("within 0-16383"), "{bad}");
+    }
+
+    #[test]
+    fn a_configured_layout_stays_until_the_shard_count_changes() {
+        let mut spec = crate::fixtures::cluster(crate::fixtures::REDIS_SINGLE_NODE).spec;
+        spec.cluster_mode = crate::api::ClusterMode::Enabled;
+        spec.num_node_groups = 2;
+        let two = ids(2);
+        let uneven = initial_map(&[Some("0-99"), Some("100-16383")], &two).unwrap();
+        assert!(
+            reshard_wanted(&spec, &uneven, &two, 2),
+            "not configured: evened out"
+        );
+        spec.node_group_configuration = ["0-99", "100-16383"]
+            .map(|s| crate::api::NodeGroupConfiguration {
+                slots: Some(s.into()),
+                ..Default::default()
+            })
+            .to_vec();
+        assert!(!reshard_wanted(&spec, &uneven, &two, 2), "configured: kept");
+        assert!(reshard_wanted(&spec, &uneven, &ids(3), 2), "a shard leaves");
+        assert!(reshard_wanted(&spec, &uneven, &two, 3), "a shard comes");
+        let mut moved = uneven.clone();
+        apply(&mut moved, &rebalance(&uneven, &two)[0]);
+        assert!(!reshard_wanted(&spec, &moved, &two, 2), "balanced");
+        assert!(!reshard_wanted(&spec, &SlotMap::even(&two), &two, 2));
     }
 }

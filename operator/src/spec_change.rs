@@ -31,7 +31,7 @@ impl Configured {
 pub struct SpecChange {
     /// Changes that cannot be made to a running cluster, each saying why; when any is present nothing applies.
     pub refused: Vec<String>,
-    /// The new `replicasPerNodeGroup`, when it changed.
+    /// The new `replicasPerNodeGroup`, when it or a node group's own `replicaCount` changed.
     pub replicas: Option<i32>,
     /// The new `numNodeGroups` of a sharded cluster, when it changed: slots are rebalanced online.
     pub node_groups: Option<i32>,
@@ -87,7 +87,12 @@ pub fn classify(old: &Configured, new: &Configured) -> SpecChange {
     if !change.refused.is_empty() {
         return change;
     }
-    if o.replicas_per_node_group != n.replicas_per_node_group {
+    // Every group the running cluster has; a group's own replicaCount counts too.
+    let groups = o.node_groups().max(n.node_groups());
+    let redis = n.engine == crate::api::Engine::Redis;
+    if o.replicas_per_node_group != n.replicas_per_node_group
+        || (redis && (0..groups).any(|g| o.replicas_in_group(g) != n.replicas_in_group(g)))
+    {
         change.replicas = Some(n.replicas_per_node_group);
     }
     if n.engine == crate::api::Engine::Memcached && o.num_cache_nodes != n.num_cache_nodes {
@@ -191,5 +196,22 @@ mod tests {
         let old = configured(|_| {});
         let new = configured(|c| c.dynamic_parameters.clear());
         assert_eq!(classify(&old, &new).removed_parameters, vec!["timeout"]);
+    }
+
+    #[test]
+    fn a_shard_replica_count_change_scales_replicas() {
+        let sharded = |replicas: Option<i32>| {
+            configured(move |c| {
+                c.spec.cluster_mode = ClusterMode::Enabled;
+                c.spec.num_node_groups = 2;
+                if let Some(r) = replicas {
+                    c.spec.set_replicas_in_group(1, r);
+                }
+            })
+        };
+        let change = classify(&sharded(None), &sharded(Some(2)));
+        assert!(change.replicas.is_some(), "{change:?}");
+        assert!(change.node_groups.is_none() && !change.needs_restart);
+        assert!(classify(&sharded(Some(2)), &sharded(Some(2))).is_empty());
     }
 }

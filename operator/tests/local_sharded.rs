@@ -483,3 +483,36 @@ async fn a_scale_in_whose_data_would_not_fit_is_refused_and_nothing_moves() {
     .await
     .expect("within the test budget");
 }
+
+/// `nodeGroupConfiguration`: the configured slots are the first layout, each shard has its own replica count,
+/// and editing one shard's count scales only that shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_shards_start_with_their_slots_and_replica_counts() {
+    tokio::time::timeout(BUDGET, async {
+        let test = "configured";
+        let file = manifest_path(test);
+        let configured = |second_replicas: u32| {
+            format!(
+                "{}  nodeGroupConfiguration:\n    - slots: \"0-99,10000-16383\"\n    - slots: \"100-9999\"\n      \
+                 replicaCount: {second_replicas}\n",
+                manifest(test, 2)
+            )
+        };
+        write_manifest(&file, &configured(2));
+        let cluster = start(&file, watching(test, &file)).await;
+        let configuration = cluster.endpoints().configuration.expect("endpoint");
+        let mut running = Running::start(cluster, Duration::from_secs(3600));
+        assert_eq!(shards(configuration).await, vec![(6484, 2), (9900, 3)]);
+
+        write_manifest(&file, &configured(1));
+        running
+            .event("a replica removed", Duration::from_secs(30), |e| {
+                matches!(e, Event::ReplicaRemoved { .. })
+            })
+            .await;
+        assert_eq!(shards(configuration).await, vec![(6484, 2), (9900, 2)]);
+        running.stop().await;
+    })
+    .await
+    .expect("within the test budget");
+}

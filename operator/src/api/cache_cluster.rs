@@ -55,6 +55,8 @@ const MAINTENANCE_WINDOW_LENGTH_RULE: &str = "!self.matches('^(sun|mon|tue|wed|t
     validation = Rule::new("!self.transitEncryptionEnabled || has(self.tls)").message("transitEncryptionEnabled needs a certificate source: set tls.secretName or tls.issuerRef"),
     validation = Rule::new("!self.atRestEncryptionEnabled || has(self.atRestEncryptionKeySecretRef)").message("atRestEncryptionEnabled needs atRestEncryptionKeySecretRef (a Secret holding the snapshot key)"),
     validation = Rule::new("!self.automaticFailoverEnabled || self.replicasPerNodeGroup >= 1").message("automaticFailoverEnabled needs at least one replica per node group"),
+    validation = Rule::new("!self.automaticFailoverEnabled || !has(self.nodeGroupConfiguration) || self.nodeGroupConfiguration.all(g, !has(g.replicaCount) || g.replicaCount >= 1)").message("automaticFailoverEnabled needs at least one replica in every node group: a nodeGroupConfiguration replicaCount is 0"),
+    validation = Rule::new("!has(self.nodeGroupConfiguration) || size(self.nodeGroupConfiguration) == 0 || self.clusterMode == 'enabled'").message("nodeGroupConfiguration configures the shards of clusterMode: enabled"),
     validation = Rule::new("!self.multiAZEnabled || self.automaticFailoverEnabled").message("multiAZEnabled needs automaticFailoverEnabled")
 )]
 pub struct CacheClusterSpec {
@@ -99,6 +101,13 @@ pub struct CacheClusterSpec {
     #[serde(default)]
     #[schemars(range(min = 0, max = 5))]
     pub replicas_per_node_group: i32,
+
+    /// Optional configuration of each shard, in node group order (`<name>-0001` first), as ElastiCache's
+    /// NodeGroupConfiguration: the slots it owns at creation, its replica count and its preferred zones. Shards
+    /// beyond the list take the cluster-wide values. Cluster mode only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub node_group_configuration: Vec<NodeGroupConfiguration>,
 
     /// Number of Memcached nodes (Memcached only; Redis counts nodes as node groups × (1 + replicas)).
     #[serde(default = "one")]
@@ -451,6 +460,30 @@ pub struct CacheClusterStatus {
     pub slot_migration: Option<SlotMigrationStatus>,
 }
 
+/// The configuration of one shard (node group) of a sharded cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeGroupConfiguration {
+    /// Hash slots the shard owns when the cluster is created, as ElastiCache writes them: `0-5460`, or ranges
+    /// separated by commas (`0-100,200-5460`). Given for one shard, it must be given for every shard, and the
+    /// ranges must cover 0-16383 exactly once. Later resharding spreads slots evenly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*$"))]
+    pub slots: Option<String>,
+    /// Replicas of this shard's primary (0-5), instead of `replicasPerNodeGroup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 5))]
+    pub replica_count: Option<i32>,
+    /// Zone (`topology.kubernetes.io/zone`) the shard's nodes prefer most: where its primary starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub primary_availability_zone: Option<String>,
+    /// Further zones the shard's replicas prefer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub replica_availability_zones: Vec<String>,
+}
+
 /// One shard (node group) of a sharded cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -685,8 +718,49 @@ impl CacheClusterSpec {
         }
     }
 
+    /// The configuration of node group `group`, when `nodeGroupConfiguration` lists it.
+    pub fn group_configuration(&self, group: i32) -> Option<&NodeGroupConfiguration> {
+        usize::try_from(group)
+            .ok()
+            .and_then(|g| self.node_group_configuration.get(g))
+    }
+
+    /// Pods of node group `group`: its own `replicaCount` when it has one, else [`Self::nodes_per_group`].
+    pub fn nodes_in_group(&self, group: i32) -> i32 {
+        match (self.engine, self.group_configuration(group)) {
+            (
+                Engine::Redis,
+                Some(NodeGroupConfiguration {
+                    replica_count: Some(replicas),
+                    ..
+                }),
+            ) => 1 + replicas,
+            _ => self.nodes_per_group(),
+        }
+    }
+
+    /// Replicas of node group `group`'s primary (Redis).
+    pub fn replicas_in_group(&self, group: i32) -> i32 {
+        self.nodes_in_group(group) - 1
+    }
+
+    /// Sets node group `group`'s replica count (extending `nodeGroupConfiguration` as needed): how a build is
+    /// told to hold a group at its size, or to give it a temporary replica.
+    pub fn set_replicas_in_group(&mut self, group: i32, replicas: i32) {
+        let Ok(g) = usize::try_from(group) else {
+            return;
+        };
+        if self.node_group_configuration.len() <= g {
+            self.node_group_configuration
+                .resize(g + 1, NodeGroupConfiguration::default());
+        }
+        self.node_group_configuration[g].replica_count = Some(replicas);
+    }
+
     /// Every node the cluster should have.
     pub fn desired_nodes(&self) -> i32 {
-        self.node_groups() * self.nodes_per_group()
+        (0..self.node_groups())
+            .map(|g| self.nodes_in_group(g))
+            .sum()
     }
 }

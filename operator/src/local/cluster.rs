@@ -463,7 +463,7 @@ impl LocalCluster {
     /// Starts every node of node group `group` (as standbys) and returns their names.
     fn create_group(&mut self, group: i32, config: &str) -> Result<Vec<String>> {
         let mut members = Vec::new();
-        for index in 0..self.cluster.spec.nodes_per_group() {
+        for index in 0..self.cluster.spec.nodes_in_group(group) {
             let node = NodeSpec {
                 name: format!("{}-{index}", node_group_name(&self.cluster, group)),
                 node_group: group,

@@ -29,6 +29,16 @@ pub fn check(
     if let Some(group) = group {
         parameter_group_rules(&cluster.spec, group, &mut findings.problems);
     }
+    if old.is_none() && cluster.spec.sharded() {
+        // The first layout: configured slots must give every slot to exactly one shard (an edit keeps the
+        // running layout, as on Kubernetes).
+        let ids: Vec<String> = (0..cluster.spec.num_node_groups)
+            .map(|g| format!("{g:040x}"))
+            .collect();
+        if let Err(why) = crate::sharding::configured_map(&cluster.spec, &ids) {
+            findings.problems.push(why);
+        }
+    }
     local_limits(&cluster.spec, &mut findings);
     findings
 }
@@ -72,6 +82,13 @@ fn local_limits(spec: &CacheClusterSpec, findings: &mut Findings) {
     let notes = &mut findings.notes;
     if spec.multi_az_enabled {
         notes.push("multiAZEnabled: every local node runs on this machine".into());
+    }
+    if spec
+        .node_group_configuration
+        .iter()
+        .any(|g| g.primary_availability_zone.is_some() || !g.replica_availability_zones.is_empty())
+    {
+        notes.push("nodeGroupConfiguration zones: every local node runs on this machine".into());
     }
     if spec.allowed_clients.is_some() {
         notes.push("allowedClients: local endpoints listen on 127.0.0.1 only".into());

@@ -49,7 +49,25 @@ pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<
         Ok(parameters) => parameters,
         Err(blocker) => return block(&cluster, &ctx, &namespace, blocker).await,
     };
+    if let Some(why) = invalid_shard_slots(&cluster, &namespace) {
+        return block(&cluster, &ctx, &namespace, Blocker::InvalidShardSlots(why)).await;
+    }
     apply(&cluster, &ctx, &namespace, parameters).await
+}
+
+/// Why a new sharded cluster's configured slots cannot be its first layout (a running one keeps its own).
+pub(super) fn invalid_shard_slots(cluster: &CacheCluster, namespace: &str) -> Option<String> {
+    let running = cluster
+        .status
+        .as_ref()
+        .is_some_and(|s| !s.shards.is_empty());
+    if !cluster.spec.sharded() || running {
+        return None;
+    }
+    let ids: Vec<String> = (0..cluster.spec.num_node_groups)
+        .map(|g| crate::sharding::shard_id(namespace, &cluster.name_any(), g))
+        .collect();
+    crate::sharding::configured_map(&cluster.spec, &ids).err()
 }
 
 /// A cluster being deleted: its children go with it (owner references); say so in status and an Event.
@@ -166,34 +184,44 @@ async fn apply(
     let restart_pending = pod_list
         .iter()
         .any(|p| super::rolling::outdated(p, &plan.apply));
-    let surge = temporary_replica(cluster, restart_pending);
+    let surge = temporary_replicas(cluster, restart_pending);
     let surged;
-    let cluster = if surge {
+    let cluster = if surge.is_empty() {
+        cluster
+    } else {
         let mut with_replica = cluster.clone();
-        with_replica.spec.replicas_per_node_group = 1;
+        for &g in &surge {
+            with_replica.spec.set_replicas_in_group(g, 1);
+        }
         surged = with_replica;
         &surged
-    } else {
-        cluster
     };
     // Shrinking a group: the primary must not be among the pods that go; until it has handed over, the group
-    // keeps its size.
-    let current = observed
-        .as_ref()
-        .and_then(|s| s.spec.as_ref())
+    // keeps its size. Each group (shard) is looked at on its own.
+    let mut holding = Vec::new();
+    for g in 0..cluster.spec.node_groups() {
+        let current = match g {
+            0 => observed.clone(),
+            _ => stateful_sets.get_opt(&node_group_name(cluster, g)).await?,
+        }
+        .and_then(|s| s.spec)
         .and_then(|s| s.replicas)
         .unwrap_or(0);
-    let keep = cluster.spec.nodes_per_group();
+        let keep = cluster.spec.nodes_in_group(g);
+        if keep < current && !super::scale_in::prepare(cluster, ctx, namespace, g, keep).await? {
+            holding.push((g, current, keep));
+        }
+    }
     let held;
-    let holding =
-        keep < current && !super::scale_in::prepare(cluster, ctx, namespace, current, keep).await?;
-    let cluster_to_build = if holding {
+    let cluster_to_build = if holding.is_empty() {
+        cluster
+    } else {
         let mut hold = cluster.clone();
-        hold.spec.replicas_per_node_group = current - 1;
+        for &(g, current, _) in &holding {
+            hold.spec.set_replicas_in_group(g, current - 1);
+        }
         held = hold;
         &held
-    } else {
-        cluster
     };
     // Everything below sees the cluster as its nodes run it: gated changes wait in `plan.pending`.
     let mut effective_to_build = plan.apply.effective(cluster_to_build);
@@ -260,8 +288,11 @@ async fn apply(
                 .map(|problem| format!("rolling patch waits for a healthy node group: {problem}"))
         })
         .or_else(|| {
-            holding.then(|| {
-                format!("the node group keeps {current} nodes until its primary has moved to one of the {keep} that stay")
+            holding.first().map(|&(g, current, keep)| {
+                format!(
+                    "node group {} keeps {current} nodes until its primary has moved to one of the {keep} that stay",
+                    node_group_name(cluster, g)
+                )
             })
         });
     let sharded = match cluster.spec.sharded() {
@@ -321,11 +352,15 @@ async fn apply(
     Ok(Action::requeue(next))
 }
 
-/// True when a Redis cluster without replicas has a node that must restart (`restart_pending`, see [`apply`]).
-fn temporary_replica(cluster: &CacheCluster, restart_pending: bool) -> bool {
-    cluster.spec.engine == Engine::Redis
-        && cluster.spec.replicas_per_node_group == 0
-        && restart_pending
+/// The node groups of a Redis cluster that have no replica while a node must restart (`restart_pending`, see
+/// [`apply`]): each gets a temporary one.
+fn temporary_replicas(cluster: &CacheCluster, restart_pending: bool) -> Vec<i32> {
+    if cluster.spec.engine != Engine::Redis || !restart_pending {
+        return Vec::new();
+    }
+    (0..cluster.spec.node_groups())
+        .filter(|&g| cluster.spec.replicas_in_group(g) == 0)
+        .collect()
 }
 
 async fn apply_objects(
@@ -499,7 +534,7 @@ mod tests {
     use crate::resources::ROLE_PRIMARY;
 
     #[test]
-    fn a_lone_redis_node_gets_a_temporary_replica_only_while_it_must_restart() {
+    fn a_node_group_without_replicas_gets_a_temporary_one_only_while_it_must_restart() {
         let cluster = fixtures::cluster(fixtures::REDIS_SINGLE_NODE);
         let running = fixtures::applied(&cluster, &[]);
         let mut pod = fixtures::pod("sessions-0001-0", Some(ROLE_PRIMARY), true);
@@ -508,16 +543,22 @@ mod tests {
             serde_json::to_string(&running).unwrap(),
         );
         let pending = |applied: &AppliedSpec| super::super::rolling::outdated(&pod, applied);
-        assert!(!temporary_replica(&cluster, pending(&running)));
+        assert!(temporary_replicas(&cluster, pending(&running)).is_empty());
         let mut newer = cluster.clone();
         newer.spec.engine_version = "0.2.0".into();
         let target = fixtures::applied(&newer, &[]);
-        assert!(temporary_replica(&cluster, pending(&target)));
+        assert_eq!(temporary_replicas(&cluster, pending(&target)), [0]);
         let mut memcached = fixtures::cluster(fixtures::MEMCACHED);
         memcached.spec.num_cache_nodes = 1;
-        assert!(!temporary_replica(&memcached, pending(&target)));
+        assert!(temporary_replicas(&memcached, pending(&target)).is_empty());
         let mut with_replica = cluster.clone();
         with_replica.spec.replicas_per_node_group = 1;
-        assert!(!temporary_replica(&with_replica, pending(&target)));
+        assert!(temporary_replicas(&with_replica, pending(&target)).is_empty());
+        // Shards: only the one configured without replicas.
+        let mut shards = with_replica.clone();
+        shards.spec.cluster_mode = crate::api::ClusterMode::Enabled;
+        shards.spec.num_node_groups = 3;
+        shards.spec.set_replicas_in_group(1, 0);
+        assert_eq!(temporary_replicas(&shards, pending(&target)), [1]);
     }
 }

@@ -1,7 +1,7 @@
 //! Scale-in without losing the primary: a StatefulSet removes its highest ordinals, and after a failover or a
 //! switchover the primary may be one of them. Before the group shrinks, a primary about to be removed hands its
 //! role to a replica that stays (`FAILOVER TO`, no acknowledged write lost); until then the StatefulSet keeps
-//! its current size. Every node group (shard) of a sharded cluster shrinks alike, each checked on its own.
+//! its current size. Each node group (shard) is checked on its own.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
@@ -11,7 +11,7 @@ use tracing::info;
 use super::replication::NodeAccess;
 use super::{pod_ready, Context};
 use crate::api::{CacheCluster, Engine};
-use crate::resources::{CLUSTER, NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
+use crate::resources::{node_group_id, CLUSTER, NODE_GROUP, ROLE, ROLE_PRIMARY, ROLE_REPLICA};
 use crate::Result;
 
 /// The StatefulSet ordinal at the end of a pod name.
@@ -37,42 +37,35 @@ pub fn handover_target(pods: &[Pod], keep: i32) -> Option<Option<&Pod>> {
     )
 }
 
-/// Called when the group is about to shrink from `current` to `keep` nodes: true when it may shrink now.
+/// Called when node group `group` is about to shrink to `keep` nodes: true when it may shrink now.
 pub async fn prepare(
     cluster: &CacheCluster,
     ctx: &Context,
     namespace: &str,
-    current: i32,
+    group: i32,
     keep: i32,
 ) -> Result<bool> {
-    if cluster.spec.engine != Engine::Redis || keep >= current {
+    if cluster.spec.engine != Engine::Redis {
         return Ok(true);
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{CLUSTER}={}", cluster.name_any());
+    let selector = format!(
+        "{CLUSTER}={},{NODE_GROUP}={}",
+        cluster.name_any(),
+        node_group_id(group)
+    );
     let list = pods
         .list(&ListParams::default().labels(&selector))
         .await?
         .items;
-    // Each node group (shard) shrinks alike; the first whose primary would go hands over first.
-    let mut groups: std::collections::BTreeMap<&str, Vec<Pod>> = Default::default();
-    for pod in &list {
-        if let Some(group) = pod.labels().get(NODE_GROUP) {
-            groups.entry(group).or_default().push(pod.clone());
-        }
-    }
-    let Some((group, target)) = groups
-        .values()
-        .find_map(|g| handover_target(g, keep).map(|t| (g, t.cloned())))
-    else {
+    let Some(target) = handover_target(&list, keep) else {
         return Ok(true);
     };
     let Some(target) = target else {
-        info!(cluster = %cluster.name_any(), %namespace, "scale-in waits for a ready replica to hand the primary role to");
+        info!(cluster = %cluster.name_any(), %namespace, group, "scale-in waits for a ready replica to hand the primary role to");
         return Ok(false);
     };
-    let target = &target;
-    let Some(primary) = group
+    let Some(primary) = list
         .iter()
         .find(|p| p.labels().get(ROLE).map(String::as_str) == Some(ROLE_PRIMARY))
     else {

@@ -180,8 +180,9 @@ pub async fn converge(
         .map(Topology::slot_map)
         .filter(SlotMap::is_complete);
     let mut map = adopted.or(from_status).unwrap_or_else(|| {
+        // A new cluster: the configured slots (checked before anything was built), else an even spread.
         let first: Vec<String> = ids.values().take(wanted).cloned().collect();
-        SlotMap::even(&first)
+        sharding::configured_map(&cluster.spec, &first).unwrap_or_else(|_| SlotMap::even(&first))
     });
     let mut epoch = newest.map_or(0, |t| t.epoch).max(status_epoch);
 
@@ -254,6 +255,21 @@ pub async fn converge(
         return Ok(outcome);
     }
     let running: Vec<String> = ids.values().cloned().collect();
+    // A layout the user configured (nodeGroupConfiguration slots) stays until the shard count changes.
+    if !sharding::reshard_wanted(&cluster.spec, &map, &running, wanted) {
+        if previous_reason(cluster) == Some(RESHARDING) {
+            super::publish_event(
+                ctx,
+                cluster,
+                false,
+                "Resharded",
+                "Reshard",
+                format!("resharding done: slots balanced over {wanted} shards"),
+            )
+            .await?;
+        }
+        return Ok(outcome);
+    }
     match sharding::next_step(&map, &running, wanted) {
         ReshardStep::AddShards => {
             // Every wanted group is built; its nodes are on their way.
@@ -304,19 +320,8 @@ pub async fn converge(
             )
             .await?;
         }
-        ReshardStep::Balanced => {
-            if previous_reason(cluster) == Some(RESHARDING) {
-                super::publish_event(
-                    ctx,
-                    cluster,
-                    false,
-                    "Resharded",
-                    "Reshard",
-                    format!("resharding done: slots balanced over {wanted} shards"),
-                )
-                .await?;
-            }
-        }
+        // Not reached: a balanced map with the wanted shards is not worth resharding (above).
+        ReshardStep::Balanced => {}
     }
     Ok(outcome)
 }
@@ -435,10 +440,13 @@ async fn start_move(
             .clone()?;
         seen.iter().find(|s| s.pod == group)
     };
+    let (from, to) = (group_name(&step.from), group_name(&step.to));
     let (Some(source), Some(target)) = (primary_of(&step.from), primary_of(&step.to)) else {
+        outcome.progress = Some(format!(
+            "resharding: moving slots from {from} to {to} waits for both primaries to answer"
+        ));
         return Ok(());
     };
-    let (from, to) = (group_name(&step.from), group_name(&step.to));
     let slots = sharding::ranges_text(&step.slots);
     let started = source
         .client

@@ -36,6 +36,8 @@ pub enum Blocker {
     },
     /// `tls.issuerRef` asks cert-manager for the certificate, but its Certificate API is not installed.
     CertManagerMissing,
+    /// `nodeGroupConfiguration` slots of a new sharded cluster do not give every slot to exactly one shard.
+    InvalidShardSlots(String),
 }
 
 impl Blocker {
@@ -46,6 +48,7 @@ impl Blocker {
             Blocker::ParameterGroupFamilyMismatch { .. } => "ParameterGroupFamilyMismatch",
             Blocker::InvalidParameterGroup { .. } => "InvalidParameters",
             Blocker::CertManagerMissing => "CertManagerMissing",
+            Blocker::InvalidShardSlots(_) => "InvalidShardSlots",
         }
     }
 
@@ -61,6 +64,7 @@ impl Blocker {
             Blocker::InvalidParameterGroup { group, problems } => {
                 format!("CacheParameterGroup {group} has invalid parameters: {}", problems.join("; "))
             }
+            Blocker::InvalidShardSlots(why) => why.clone(),
             Blocker::CertManagerMissing => "tls.issuerRef needs cert-manager, whose Certificate API (cert-manager.io/v1) is not installed in this cluster; install cert-manager or use tls.secretName".to_string(),
         }
     }
@@ -68,7 +72,9 @@ impl Blocker {
     /// The ElastiCache-style state it puts the cluster in.
     pub fn state(&self) -> ClusterState {
         match self {
-            Blocker::CertManagerMissing => ClusterState::IncompatibleConfiguration,
+            Blocker::CertManagerMissing | Blocker::InvalidShardSlots(_) => {
+                ClusterState::IncompatibleConfiguration
+            }
             _ => ClusterState::IncompatibleParameters,
         }
     }

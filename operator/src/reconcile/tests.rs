@@ -280,6 +280,9 @@ impl Scenario {
                 let mut calls = vec![
                     Call::get(path::stateful_set(&groups[0]), Reply::NotFound),
                     Call::get(pods_path(), Reply::Json(pod_list(&[]))),
+                    // Each shard's size is looked at on its own (a shrinking shard keeps its primary).
+                    Call::get(path::stateful_set(&groups[1]), Reply::NotFound),
+                    Call::get(path::stateful_set(&groups[2]), Reply::NotFound),
                     Call::apply(path::core("configmaps", &format!("{name}-engine-config"))).check(
                         |cm| {
                             let file = cm["data"]["engine.conf"].as_str().unwrap();
@@ -300,11 +303,24 @@ impl Scenario {
                 for (g, group) in groups.iter().enumerate() {
                     let id = format!("{:04}", g + 1);
                     calls.push(Call::apply(path::stateful_set(group)).check(move |sts| {
-                        assert_eq!(sts["spec"]["replicas"], 2);
+                        // The second shard's own replicaCount (2); the others take replicasPerNodeGroup.
+                        assert_eq!(sts["spec"]["replicas"], if g == 1 { 3 } else { 2 });
                         assert_eq!(
                             sts["spec"]["selector"]["matchLabels"]["ferrocache.io/node-group"],
                             id.as_str()
                         );
+                        let zones = &sts["spec"]["template"]["spec"]["affinity"]["nodeAffinity"];
+                        if g == 1 {
+                            let terms = &zones["preferredDuringSchedulingIgnoredDuringExecution"];
+                            assert_eq!(terms[0]["weight"], 100);
+                            assert_eq!(
+                                terms[0]["preference"]["matchExpressions"][0]["values"][0],
+                                "zone-b"
+                            );
+                            assert_eq!(terms[1]["weight"], 50);
+                        } else {
+                            assert!(zones.is_null(), "no zones configured: {zones}");
+                        }
                     }));
                 }
                 for group in &groups {
@@ -323,7 +339,7 @@ impl Scenario {
                 calls.push(status_call(&cluster).check(status_check(
                     ClusterState::Creating,
                     |s| {
-                        assert_eq!(s["readyNodes"], "0/6");
+                        assert_eq!(s["readyNodes"], "0/7");
                         assert_eq!(s["configurationEndpoint"], "sessions-cfg.testns.svc:6379");
                         assert_eq!(s["endpoint"], "sessions-cfg.testns.svc:6379");
                         assert!(s.get("primaryEndpoint").is_none());
@@ -445,9 +461,52 @@ async fn a_new_sharded_cluster_gets_objects_per_shard_and_a_configuration_endpoi
     cluster.spec.cluster_mode = crate::api::ClusterMode::Enabled;
     cluster.spec.num_node_groups = 3;
     cluster.spec.replicas_per_node_group = 1;
+    cluster.spec.node_group_configuration = vec![
+        Default::default(),
+        crate::api::NodeGroupConfiguration {
+            replica_count: Some(2),
+            primary_availability_zone: Some("zone-b".into()),
+            replica_availability_zones: vec!["zone-a".into(), "zone-c".into()],
+            ..Default::default()
+        },
+    ];
     run(Scenario::CreateSharded(cluster))
         .await
         .expect("reconcile succeeds");
+}
+
+#[test]
+fn configured_slots_of_a_new_sharded_cluster_must_cover_every_slot_once() {
+    let mut cluster = fixtures::cluster(fixtures::REDIS_SINGLE_NODE);
+    cluster.spec.cluster_mode = crate::api::ClusterMode::Enabled;
+    cluster.spec.num_node_groups = 2;
+    let slots = |a: &str, b: &str| {
+        [a, b]
+            .map(|s| crate::api::NodeGroupConfiguration {
+                slots: Some(s.into()),
+                ..Default::default()
+            })
+            .to_vec()
+    };
+    cluster.spec.node_group_configuration = slots("0-9999", "10000-16383");
+    assert_eq!(
+        super::cluster::invalid_shard_slots(&cluster, "testns"),
+        None
+    );
+    cluster.spec.node_group_configuration = slots("0-9999", "10001-16383");
+    let why = super::cluster::invalid_shard_slots(&cluster, "testns").expect("a gap");
+    assert!(why.contains("10000"), "{why}");
+    let blocker = super::Blocker::InvalidShardSlots(why);
+    assert_eq!(blocker.state(), ClusterState::IncompatibleConfiguration);
+    // A running cluster keeps its layout: the configured slots only seed a new one.
+    cluster.status = Some(CacheClusterStatus {
+        shards: vec![Default::default()],
+        ..CacheClusterStatus::default()
+    });
+    assert_eq!(
+        super::cluster::invalid_shard_slots(&cluster, "testns"),
+        None
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec, PodTemplateSpec, PreferredSchedulingTerm, Probe,
     ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, TCPSocketAction,
     TopologySpreadConstraint, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
@@ -43,7 +44,7 @@ pub(super) fn stateful_set(
     Ok(StatefulSet {
         metadata: owned_meta(cluster, name.clone(), labels.clone())?,
         spec: Some(StatefulSetSpec {
-            replicas: Some(cluster.spec.nodes_per_group()),
+            replicas: Some(cluster.spec.nodes_in_group(group)),
             service_name: Some(name),
             selector: LabelSelector {
                 match_labels: Some(node_group_selector(cluster, group)),
@@ -340,8 +341,38 @@ fn affinity(cluster: &CacheCluster, group: i32) -> Affinity {
     };
     Affinity {
         pod_anti_affinity: Some(anti_affinity),
+        node_affinity: preferred_zones(cluster, group),
         ..Affinity::default()
     }
+}
+
+/// The zones `nodeGroupConfiguration` prefers for a shard's nodes: its primary's zone most, then its replicas'.
+/// A StatefulSet's pods share one template, so every node of the shard prefers them in that order; the first
+/// node (ordinal 0) starts as the primary.
+fn preferred_zones(cluster: &CacheCluster, group: i32) -> Option<NodeAffinity> {
+    let config = cluster.spec.group_configuration(group)?;
+    let zone = |weight: i32, zones: Vec<String>| PreferredSchedulingTerm {
+        weight,
+        preference: NodeSelectorTerm {
+            match_expressions: Some(vec![NodeSelectorRequirement {
+                key: "topology.kubernetes.io/zone".into(),
+                operator: "In".into(),
+                values: Some(zones),
+            }]),
+            ..NodeSelectorTerm::default()
+        },
+    };
+    let mut terms = Vec::new();
+    if let Some(primary) = &config.primary_availability_zone {
+        terms.push(zone(100, vec![primary.clone()]));
+    }
+    if !config.replica_availability_zones.is_empty() {
+        terms.push(zone(50, config.replica_availability_zones.clone()));
+    }
+    (!terms.is_empty()).then(|| NodeAffinity {
+        preferred_during_scheduling_ignored_during_execution: Some(terms),
+        ..NodeAffinity::default()
+    })
 }
 
 fn zone_spread(cluster: &CacheCluster, group: i32) -> TopologySpreadConstraint {

@@ -97,8 +97,8 @@ impl LocalCluster {
         if !change.set_parameters.is_empty() {
             events.extend(self.set_parameters(&change.set_parameters).await);
         }
-        if let Some(replicas) = change.replicas {
-            events.extend(self.scale_replicas(replicas).await);
+        if change.replicas.is_some() {
+            events.extend(self.scale_replicas().await);
             events.extend(self.topology_changed().await);
         }
         if let Some(shards) = change.node_groups {
@@ -157,11 +157,16 @@ impl LocalCluster {
         events
     }
 
-    /// Brings every node group to `replicas` replicas: new ones count once they have synced; removed ones
-    /// leave only when the remaining replicas hold every write the primary has.
-    async fn scale_replicas(&mut self, replicas: i32) -> Vec<Event> {
+    /// Brings every node group to its replica count (`replicasPerNodeGroup`, or its own `replicaCount`): new
+    /// ones count once they have synced; removed ones leave only when the remaining replicas hold every write
+    /// the primary has.
+    async fn scale_replicas(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         for g in 0..self.groups.len() {
+            let replicas = self
+                .cluster
+                .spec
+                .replicas_in_group(i32::try_from(g).unwrap_or(i32::MAX));
             let members = self.members(g);
             let plan = scaling::plan(&members, self.groups[g].primary.as_deref(), replicas);
             for index in plan.add {

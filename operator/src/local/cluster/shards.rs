@@ -113,8 +113,11 @@ impl LocalCluster {
     /// First topology of a new cluster: slots spread evenly over its shards.
     pub(super) async fn start_sharding(&mut self) -> Result<()> {
         let ids: Vec<String> = self.shard_ids().into_values().collect();
+        // The configured slots were checked when the manifest was loaded.
+        let map = sharding::configured_map(&self.cluster.spec, &ids)
+            .unwrap_or_else(|_| SlotMap::even(&ids));
         self.shards = Some(Shards {
-            map: SlotMap::even(&ids),
+            map,
             ..Shards::default()
         });
         self.publish_topology().await
@@ -273,8 +276,13 @@ impl LocalCluster {
         }
         let wanted = usize::try_from(self.cluster.spec.num_node_groups).unwrap_or(1);
         let running: Vec<String> = self.shard_ids().into_values().collect();
+        // A layout the user configured (nodeGroupConfiguration slots) stays until the shard count changes.
         let step = self.shards.as_ref().map_or(ReshardStep::Balanced, |s| {
-            sharding::next_step(&s.map, &running, wanted)
+            if sharding::reshard_wanted(&self.cluster.spec, &s.map, &running, wanted) {
+                sharding::next_step(&s.map, &running, wanted)
+            } else {
+                ReshardStep::Balanced
+            }
         });
         match step {
             ReshardStep::AddShards => events.extend(self.add_shards(wanted).await),
