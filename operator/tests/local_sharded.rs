@@ -49,6 +49,19 @@ async fn start(file: &Path, settings: LocalSettings) -> LocalCluster {
         .expect("cluster starts")
 }
 
+/// Writes `manifest` for test `test` and starts the cluster it describes, watching the file for edits; returns
+/// the file, the cluster and its configuration endpoint.
+async fn start_file(test: &str, manifest: &str) -> (PathBuf, LocalCluster, SocketAddr) {
+    let file = manifest_path(test);
+    write_manifest(&file, manifest);
+    let cluster = start(&file, watching(test, &file)).await;
+    let configuration = cluster
+        .endpoints()
+        .configuration
+        .expect("a sharded cluster has a configuration endpoint");
+    (file, cluster, configuration)
+}
+
 async fn cluster_client(configuration: SocketAddr) -> ClusterConnection {
     redis::cluster::ClusterClientBuilder::new(vec![format!("redis://{configuration}/")])
         .retries(12)
@@ -256,13 +269,7 @@ async fn reshard(running: &mut Running, file: &Path, test: &str, to: u32) -> Vec
 async fn three_shards_reshard_to_five_and_to_two_under_load_losing_nothing() {
     tokio::time::timeout(BUDGET, async {
         let test = "reshard";
-        let file = manifest_path(test);
-        write_manifest(&file, &manifest(test, 3));
-        let cluster = start(&file, watching(test, &file)).await;
-        let configuration = cluster
-            .endpoints()
-            .configuration
-            .expect("a sharded cluster has a configuration endpoint");
+        let (file, cluster, configuration) = start_file(test, &manifest(test, 3)).await;
         assert!(cluster.endpoints().primary.is_none());
         assert_eq!(
             cluster.slot_counts().values().copied().collect::<Vec<_>>(),
@@ -320,10 +327,7 @@ async fn three_shards_reshard_to_five_and_to_two_under_load_losing_nothing() {
 async fn a_killed_shard_primary_is_replaced_and_its_slots_take_writes_again() {
     tokio::time::timeout(BUDGET, async {
         let test = "failover";
-        let file = manifest_path(test);
-        write_manifest(&file, &manifest(test, 3));
-        let cluster = start(&file, watching(test, &file)).await;
-        let configuration = cluster.endpoints().configuration.expect("endpoint");
+        let (_, cluster, configuration) = start_file(test, &manifest(test, 3)).await;
         let primary = cluster
             .primary(0)
             .expect("shard 1 has a primary")
@@ -394,10 +398,7 @@ async fn a_killed_shard_primary_is_replaced_and_its_slots_take_writes_again() {
 async fn every_node_killed_in_turn_keeps_every_key_and_the_slot_map() {
     tokio::time::timeout(BUDGET, async {
         let test = "restart";
-        let file = manifest_path(test);
-        write_manifest(&file, &manifest(test, 3));
-        let cluster = start(&file, watching(test, &file)).await;
-        let configuration = cluster.endpoints().configuration.expect("endpoint");
+        let (_, cluster, configuration) = start_file(test, &manifest(test, 3)).await;
         let nodes: Vec<(String, u32)> = (1..=3)
             .flat_map(|g| (0..2).map(move |i| format!("{test}-{g:04}-{i}")))
             .map(|node| {
@@ -438,17 +439,13 @@ async fn every_node_killed_in_turn_keeps_every_key_and_the_slot_map() {
 async fn a_scale_in_whose_data_would_not_fit_is_refused_and_nothing_moves() {
     tokio::time::timeout(BUDGET, async {
         let test = "refuse";
-        let file = manifest_path(test);
-        // 8 MiB nodes: maxmemory 6 MiB each.
         let sized = |shards: u32| {
             format!(
                 "{}  resources:\n    limits:\n      memory: 8Mi\n",
                 manifest(test, shards)
             )
         };
-        write_manifest(&file, &sized(3));
-        let cluster = start(&file, watching(test, &file)).await;
-        let configuration = cluster.endpoints().configuration.expect("endpoint");
+        let (file, cluster, configuration) = start_file(test, &sized(3)).await;
         let mut running = Running::start(cluster, Duration::from_secs(3600));
         let mut con = cluster_client(configuration).await;
         // About 11.5 MiB of values: more than 90% of two shards' 12 MiB.
@@ -490,7 +487,6 @@ async fn a_scale_in_whose_data_would_not_fit_is_refused_and_nothing_moves() {
 async fn configured_shards_start_with_their_slots_and_replica_counts() {
     tokio::time::timeout(BUDGET, async {
         let test = "configured";
-        let file = manifest_path(test);
         let configured = |second_replicas: u32| {
             format!(
                 "{}  nodeGroupConfiguration:\n    - slots: \"0-99,10000-16383\"\n    - slots: \"100-9999\"\n      \
@@ -498,9 +494,7 @@ async fn configured_shards_start_with_their_slots_and_replica_counts() {
                 manifest(test, 2)
             )
         };
-        write_manifest(&file, &configured(2));
-        let cluster = start(&file, watching(test, &file)).await;
-        let configuration = cluster.endpoints().configuration.expect("endpoint");
+        let (file, cluster, configuration) = start_file(test, &configured(2)).await;
         let mut running = Running::start(cluster, Duration::from_secs(3600));
         assert_eq!(shards(configuration).await, vec![(6484, 2), (9900, 3)]);
 

@@ -258,15 +258,7 @@ pub async fn converge(
     // A layout the user configured (nodeGroupConfiguration slots) stays until the shard count changes.
     if !sharding::reshard_wanted(&cluster.spec, &map, &running, wanted) {
         if previous_reason(cluster) == Some(RESHARDING) {
-            super::publish_event(
-                ctx,
-                cluster,
-                false,
-                "Resharded",
-                "Reshard",
-                format!("resharding done: slots balanced over {wanted} shards"),
-            )
-            .await?;
+            resharded(ctx, cluster, wanted, "").await?;
         }
         return Ok(outcome);
     }
@@ -310,20 +302,18 @@ pub async fn converge(
             for g in (0..built).filter(|g| !staying.contains_key(g)) {
                 remove_group(cluster, ctx, namespace, g).await?;
             }
-            super::publish_event(
-                ctx,
-                cluster,
-                false,
-                "Resharded",
-                "Reshard",
-                format!("resharding done: slots balanced over {wanted} shards; the leaving shards are removed"),
-            )
-            .await?;
+            resharded(ctx, cluster, wanted, "; the leaving shards are removed").await?;
         }
         // Not reached: a balanced map with the wanted shards is not worth resharding (above).
         ReshardStep::Balanced => {}
     }
     Ok(outcome)
+}
+
+/// The Event that ends a resharding.
+async fn resharded(ctx: &Context, cluster: &CacheCluster, shards: usize, more: &str) -> Result<()> {
+    let note = format!("resharding done: slots balanced over {shards} shards{more}");
+    super::publish_event(ctx, cluster, false, "Resharded", "Reshard", note).await
 }
 
 /// The reason of the cluster's Progressing condition as last written.
