@@ -433,8 +433,8 @@ async fn every_node_killed_in_turn_keeps_every_key_and_the_slot_map() {
     .expect("within the test budget");
 }
 
-/// A scale-in whose data would not fit the remaining shards' `maxmemory` is refused with the numbers, and no slot
-/// moves; asking for the shard count that fits again resumes nothing and loses nothing.
+/// A scale-in whose data would not fit the remaining shards' `maxmemory` is refused with the numbers: no slot
+/// moves and every key stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_in_whose_data_would_not_fit_is_refused_and_nothing_moves() {
     tokio::time::timeout(BUDGET, async {
