@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Most shards a cluster may have (`numNodeGroups`).
+pub const MAX_SHARDS: i32 = 500;
+
 /// Hash slots of a Redis cluster.
 pub const SLOTS: u32 = 16384;
 

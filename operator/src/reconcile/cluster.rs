@@ -225,10 +225,12 @@ async fn apply(
     };
     // Everything below sees the cluster as its nodes run it: gated changes wait in `plan.pending`.
     let mut effective_to_build = plan.apply.effective(cluster_to_build);
-    if effective_to_build.spec.sharded() {
+    let built = match cluster.spec.sharded() {
         // A leaving shard keeps its objects until it owns no slot (see `shards`).
-        effective_to_build.spec.num_node_groups = super::shards::groups_to_build(cluster);
-    }
+        true => super::shards::groups_to_build(cluster, &stateful_sets).await?,
+        false => cluster.spec.node_groups(),
+    };
+    effective_to_build.spec.num_node_groups = built;
     let objects = resources::build(BuildInput {
         cluster: &effective_to_build,
         applied: &plan.apply,
@@ -299,7 +301,7 @@ async fn apply(
         true => {
             let settled = wiring.problem.is_none() && rolling.is_none();
             Some(
-                super::shards::converge(cluster, ctx, namespace, &pod_list, &reach, settled)
+                super::shards::converge(cluster, ctx, namespace, &pod_list, &reach, built, settled)
                     .await?,
             )
         }

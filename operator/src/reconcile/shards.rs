@@ -38,14 +38,24 @@ use crate::Result;
 /// Condition reason while slots move between shards.
 pub const RESHARDING: &str = "Resharding";
 
-/// Node groups a sharded cluster's objects are built for: the wanted ones, and those the last published
-/// topology still lists (a leaving shard keeps its nodes until it owns nothing and is removed).
-pub fn groups_to_build(cluster: &CacheCluster) -> i32 {
-    let published = cluster.status.as_ref().map_or(0, |s| s.shards.len());
-    cluster
-        .spec
-        .num_node_groups
-        .max(i32::try_from(published).unwrap_or(i32::MAX))
+/// Node groups a sharded cluster's objects are built for: the wanted ones, and the leaving ones whose StatefulSet
+/// still exists (a leaving shard keeps its nodes until it owns nothing and is removed). Read from the API server,
+/// not from `status`: the cached object may not show the last status yet, and a removed shard must not be
+/// created again.
+pub async fn groups_to_build(
+    cluster: &CacheCluster,
+    stateful_sets: &Api<StatefulSet>,
+) -> Result<i32> {
+    let mut built = cluster.spec.num_node_groups;
+    while built < sharding::MAX_SHARDS
+        && stateful_sets
+            .get_opt(&node_group_name(cluster, built))
+            .await?
+            .is_some()
+    {
+        built += 1;
+    }
+    Ok(built)
 }
 
 /// What a sharded cluster's reconcile found and did, for its status.
@@ -80,14 +90,16 @@ fn group_of(pod: &Pod) -> Option<i32> {
     Some(label - 1)
 }
 
-/// Publishes the topology and takes one resharding step; `settled` is false while replication is unhealthy or
-/// a rolling patch runs (the topology is still kept current then, but no slot moves).
+/// Publishes the topology and takes one resharding step for the first `built` node groups
+/// ([`groups_to_build`]); `settled` is false while replication is unhealthy or a rolling patch runs (the
+/// topology is still kept current then, but no slot moves).
 pub async fn converge(
     cluster: &CacheCluster,
     ctx: &Context,
     namespace: &str,
     pods: &[Pod],
     reach: &Reach<'_>,
+    built: i32,
     settled: bool,
 ) -> Result<Outcome> {
     let previous = cluster.status.clone().unwrap_or_default();
@@ -101,7 +113,6 @@ pub async fn converge(
         return Ok(outcome);
     };
     let name = cluster.name_any();
-    let built = groups_to_build(cluster);
     let wanted = usize::try_from(cluster.spec.num_node_groups).unwrap_or(1);
     let ids: BTreeMap<i32, String> = (0..built)
         .map(|g| (g, sharding::shard_id(namespace, &name, g)))
@@ -207,6 +218,19 @@ pub async fn converge(
         })
         .map(|(g, _)| node_group_name(cluster, *g))
         .collect();
+    // Slots of a shard that is not built any more (its StatefulSet deleted by hand while it still owned them)
+    // would drop out of the map too.
+    let orphaned = map
+        .owners
+        .iter()
+        .any(|(id, ranges)| !ranges.is_empty() && !ids.values().any(|i| i == id));
+    if orphaned {
+        outcome.problem = Some(
+            "a shard that owns slots has no StatefulSet any more: the topology is kept as it is"
+                .into(),
+        );
+        return Ok(outcome);
+    }
     if !unserved.is_empty() {
         debug!(cluster = %name, %namespace, ?unserved, "topology waits for every shard to have a primary");
         return Ok(outcome);

@@ -283,6 +283,8 @@ impl Scenario {
                     // Each shard's size is looked at on its own (a shrinking shard keeps its primary).
                     Call::get(path::stateful_set(&groups[1]), Reply::NotFound),
                     Call::get(path::stateful_set(&groups[2]), Reply::NotFound),
+                    // No leaving shard's StatefulSet beyond the three wanted.
+                    Call::get(path::stateful_set(&format!("{name}-0004")), Reply::NotFound),
                     Call::apply(path::core("configmaps", &format!("{name}-engine-config"))).check(
                         |cm| {
                             let file = cm["data"]["engine.conf"].as_str().unwrap();
