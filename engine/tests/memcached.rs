@@ -222,12 +222,35 @@ fn noreply_suppresses_every_reply() {
         b"ERROR\r\nMN\r\n",
     );
     ask(&mut s, b"get a b\r\n", b"VALUE a 0 3\r\n124\r\nEND\r\n");
+    // A legacy hold time other than 0 is a usage error, which noreply silences too (as memcached does): the
+    // replies stay in step.
+    ask(
+        &mut s,
+        b"set d 0 0 1 noreply\r\nx\r\ndelete d 5 noreply\r\nget d\r\n",
+        b"VALUE d 0 1\r\nx\r\nEND\r\n",
+    );
     let cas = cas_of(&mut s, "a");
     ask(
         &mut s,
         format!("cas a 0 0 1 {cas} noreply\r\nz\r\nflush_all noreply\r\nget a\r\n").as_bytes(),
         b"END\r\n",
     );
+}
+
+#[test]
+fn cas_uniques_differ_across_keys() {
+    // Every key's CAS unique is its own: a `gets`/`cas` pair on one key can never match another key's value.
+    let e = Engine::start_memcached(&[], false);
+    let mut s = e.mc();
+    let keys: Vec<String> = (0..64).map(|i| format!("key{i}")).collect();
+    let mut sets = Vec::new();
+    for k in &keys {
+        sets.extend_from_slice(format!("set {k} 0 0 1 noreply\r\nx\r\n").as_bytes());
+    }
+    sets.extend_from_slice(b"mn\r\n");
+    ask(&mut s, &sets, b"MN\r\n");
+    let cas: std::collections::BTreeSet<u64> = keys.iter().map(|k| cas_of(&mut s, k)).collect();
+    assert_eq!(cas.len(), keys.len(), "distinct CAS uniques: {cas:?}");
 }
 
 #[test]
@@ -558,7 +581,18 @@ fn meta_get_returns_the_flags_asked_for_in_order() {
         b"mg miss v\r\nmg miss v q\r\nmg miss k q\r\nmn\r\n",
         b"EN\r\nMN\r\n",
     );
-    ask(&mut s, b"mg m T30 t\r\nmg m t\r\n", b"HD t-1\r\nHD t30\r\n");
+    // Flags act in order: `t` before `T` reports the TTL before the change, `T` before `t` the new one.
+    ask(
+        &mut s,
+        b"mg m t T30\r\nmg m t\r\nmg m T60 t\r\n",
+        b"HD t-1\r\nHD t30\r\nHD t60\r\n",
+    );
+    // `u` leaves the fetched bit alone: a read with it does not count as a fetch.
+    ask(
+        &mut s,
+        b"set u 0 0 1\r\nx\r\nmg u s t u h\r\nmg u s t h\r\nmg u h\r\n",
+        b"STORED\r\nHD s1 t-1 h0\r\nHD s1 t-1 h0\r\nHD h1\r\n",
+    );
     ask(&mut s, b"mg m x\r\nmg m v v\r\nmg m T\r\nmg\r\n", b"CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\nCLIENT_ERROR bad token in command line format\r\nERROR\r\n");
     ask(
         &mut s,

@@ -230,15 +230,25 @@ fn get(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
         win_flags = b" W";
         item.bits |= ITEM_WON;
     }
+    // Flags act in their order, as memcached's do: `T` before `t` reports the new TTL, `t` before `T` the old.
+    let mut ttl_reported = ttl_before;
     if let Some(ttl) = t.ttl {
         let expire = expiry(ttl, now);
         shard.update_at(i, |e| e.with_expire(expire));
+        let position = |letter: u8| m.flags.iter().position(|(l, _)| l == letter);
+        if position(b'T') < position(b't') {
+            ttl_reported = ttl_seconds(expire, now);
+        }
     }
     let e = shard.at_access_mut(i);
-    if !m.flags.has(b'u') {
+    // `u`: neither the LRU clock nor the fetched bit moves.
+    let fetched = if m.flags.has(b'u') {
+        0
+    } else {
         e.set_clock(clock.on_access(e.clock()));
-    }
-    e.set_item_bits(item.bits | ITEM_FETCHED);
+        ITEM_FETCHED
+    };
+    e.set_item_bits(item.bits | fetched);
     let value = shard.at(i).value();
     let returned = ReturnFlags {
         cas: Some(item.cas),
@@ -246,7 +256,7 @@ fn get(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
         fetched: Some(fetched_before),
         idle: Some(idle),
         size: Some(value.len()),
-        ttl: Some(ttl_before),
+        ttl: Some(ttl_reported),
     };
     put_found(ctx, m, value, &returned, win_flags);
     Ok(())

@@ -170,7 +170,7 @@ impl Keyspace {
             dbs: (0..databases.max(1))
                 .map(|_| Db {
                     shards: (0..shards)
-                        .map(|_| Mutex::new(Shard::new(slotted)))
+                        .map(|i| Mutex::new(Shard::new(slotted, i, shards)))
                         .collect(),
                 })
                 .collect(),

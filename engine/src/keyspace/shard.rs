@@ -41,17 +41,22 @@ pub struct Shard {
     pub(super) passive_expiry: bool,
     /// A snapshot waits for this shard's contents as they were when it started.
     pub(super) snapshot: Option<std::sync::Arc<super::SnapshotJob>>,
-    /// The last memcached CAS unique handed out for a key of this shard.
+    /// The last memcached CAS unique handed out for a key of this shard (or the shard's lane, before the first).
     cas: u64,
+    /// How far apart this shard's CAS uniques are: the number of shards. Shard `i` hands out `i + k × lanes`,
+    /// so no two keys anywhere share a CAS unique, and no counter is shared between shards.
+    cas_lanes: u64,
     /// Cluster mode: keys per hash slot (indexed by slot).
     slot_counts: Option<Box<[u32]>>,
 }
 
 impl Shard {
-    /// An empty shard; in cluster mode (`slotted`) it counts its keys per hash slot.
-    pub fn new(slotted: bool) -> Shard {
+    /// An empty shard, number `index` of `shards`; in cluster mode (`slotted`) it counts its keys per hash slot.
+    pub fn new(slotted: bool, index: usize, shards: usize) -> Shard {
         Shard {
             slot_counts: slotted.then(|| vec![0u32; crate::slot::SLOTS].into_boxed_slice()),
+            cas: index as u64,
+            cas_lanes: shards.max(1) as u64,
             ..Shard::default()
         }
     }
@@ -189,11 +194,12 @@ impl Shard {
         r
     }
 
-    /// A new memcached CAS unique for a key of this shard. Per shard, so writers on different shards never
-    /// share a cache line; a key always lives in the same shard, so its successive CAS uniques only grow.
+    /// A new memcached CAS unique for a key of this shard, unique across every key of the keyspace: each shard
+    /// counts in its own lane (see `cas_lanes`), so writers on different shards never share a cache line; a key
+    /// always lives in the same shard, so its successive CAS uniques only grow.
     #[inline]
     pub fn next_cas(&mut self) -> u64 {
-        self.cas += 1;
+        self.cas += self.cas_lanes.max(1);
         self.cas
     }
 

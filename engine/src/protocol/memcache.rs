@@ -553,7 +553,8 @@ fn delete(tokens: Tokens<'_>, len: usize) -> Parsed<'_> {
         return reject(reply::ERROR, len);
     }
     if !valid {
-        return reject(reply::DELETE_USAGE, len);
+        // memcached sets noreply before it checks the arguments, so even its usage error stays silent.
+        return reject(if noreply { b"" } else { reply::DELETE_USAGE }, len);
     }
     if !valid_key(t[0]) {
         return reject(if noreply { b"" } else { reply::BAD_FORMAT }, len);
