@@ -204,8 +204,37 @@ fn binary_requests_and_endless_lines_close_the_connection() {
     let mut s = e.mc();
     s.write_all(&vec![b'x'; 3000]).expect("write");
     assert_eq!(read_to_close(&mut s), b"CLIENT_ERROR line too long\r\n");
+    // Strangers are not kept connected: an HTTP request is closed silently (as memcached does), a TLS
+    // ClientHello on the plain port after an error.
+    let mut s = e.mc();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("write");
+    assert_eq!(read_to_close(&mut s), b"");
+    let mut s = e.mc();
+    s.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        .expect("write");
+    assert_eq!(read_to_close(&mut s), b"ERROR\r\n");
     // The server is still fine.
     ask(&mut e.mc(), b"version\r\n", b"VERSION 1.6.18\r\n");
+}
+
+#[test]
+fn impossible_lengths_and_slabs_commands_answer_as_memcached_and_keep_the_stream() {
+    let e = Engine::start_memcached(&[], false);
+    let mut s = e.mc();
+    // A length whose "\r\n" overflows memcached's 32-bit counter is malformed; nothing is swallowed.
+    ask(
+        &mut s,
+        b"set k 0 0 2147483647\r\nset k 0 0 2147483646\r\nmn\r\n",
+        b"CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\nMN\r\n",
+    );
+    // There are no slab classes to move pages between; automove settings are accepted.
+    ask(
+        &mut s,
+        b"slabs automove 1\r\nslabs automove 9\r\nslabs automove x\r\nslabs automove ratio 0.8\r\n\
+          slabs reassign 1 2\r\nslabs reassign a b\r\nslabs automove 0 noreply\r\nslabs\r\nmn\r\n",
+        b"OK\r\nERROR\r\nCLIENT_ERROR bad command line format\r\nOK\r\n\
+          BADCLASS invalid src or dst class id\r\nCLIENT_ERROR bad command line format\r\nERROR\r\nMN\r\n",
+    );
 }
 
 #[test]

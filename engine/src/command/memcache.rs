@@ -106,6 +106,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
             }
         }
         Request::Quit => ctx.session.close = true,
+        Request::Slabs { reply } => ctx.put(reply),
         Request::Stats { args } => super::memcache_info::stats(ctx, *args),
         Request::ConfigGetCluster => super::memcache_info::config_get_cluster(ctx),
         Request::MetaNoop => ctx.put(b"MN\r\n"),
@@ -138,6 +139,7 @@ fn is_management(req: &Request) -> bool {
         Request::Version
             | Request::Verbosity { .. }
             | Request::Quit
+            | Request::Slabs { .. }
             | Request::Stats { .. }
             | Request::ConfigGetCluster
             | Request::MetaNoop

@@ -28,6 +28,8 @@ pub const RETRIEVAL_LINE_MAX: usize = 4 << 20;
 pub const OPAQUE_MAX: usize = 32;
 /// First byte of a binary-protocol request, which this server does not speak.
 const BINARY_MAGIC: u8 = 0x80;
+/// First byte of a TLS record carrying a handshake (a ClientHello sent to the plain port).
+const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Canned error replies.
 pub mod reply {
@@ -263,6 +265,11 @@ pub enum Request<'a> {
     },
     /// quit.
     Quit,
+    /// `slabs …`: a fixed answer, no effect (see `slabs`).
+    Slabs {
+        /// The reply (empty under noreply).
+        reply: &'static [u8],
+    },
     /// stats [group].
     Stats {
         /// Tokens after `stats`.
@@ -354,6 +361,12 @@ pub fn parse(buf: &[u8], max_item: usize) -> Parsed<'_> {
     if buf.first() == Some(&BINARY_MAGIC) {
         return Parsed::Close { reply: b"" };
     }
+    // A TLS handshake on the plain port: no line will ever come.
+    if buf.starts_with(&[TLS_HANDSHAKE, 3]) {
+        return Parsed::Close {
+            reply: reply::ERROR,
+        };
+    }
     let Some(nl) = memchr(b'\n', buf) else {
         let limit = if is_retrieval(buf) {
             RETRIEVAL_LINE_MAX
@@ -377,6 +390,13 @@ pub fn parse(buf: &[u8], max_item: usize) -> Parsed<'_> {
         };
     }
     let line_len = nl + 1;
+    // An HTTP request (`GET / HTTP/1.0`): not a memcached client; memcached closes the connection silently.
+    if Tokens::new(line)
+        .last()
+        .is_some_and(|t| t.starts_with(b"HTTP/"))
+    {
+        return Parsed::Close { reply: b"" };
+    }
     let mut tokens = Tokens::new(line);
     let Some(command) = tokens.next() else {
         return reject(reply::ERROR, line_len);
@@ -410,6 +430,7 @@ pub fn parse(buf: &[u8], max_item: usize) -> Parsed<'_> {
                 reject(reply::ERROR, line_len)
             }
         }
+        b"slabs" => slabs(tokens, line_len),
         b"mn" => done(Request::MetaNoop),
         b"mg" => meta(MetaOp::Get, tokens, buf, line_len, max_item),
         b"ms" => meta(MetaOp::Set, tokens, buf, line_len, max_item),
@@ -503,7 +524,8 @@ fn storage<'a>(
     } else {
         0
     };
-    if !valid_key(key) || bytes < 0 || bytes > i32::MAX as i64 {
+    // memcached adds the 2 bytes of "\r\n" in a 32-bit int: a length that overflows it is malformed.
+    if !valid_key(key) || bytes < 0 || bytes > i32::MAX as i64 - 2 {
         return reject(quiet(reply::BAD_FORMAT), line_len);
     }
     let bytes = bytes as usize;
@@ -635,6 +657,44 @@ fn flush_all(tokens: Tokens<'_>, len: usize) -> Parsed<'_> {
     Parsed::Request {
         req: Request::FlushAll { delay, noreply },
         len,
+    }
+}
+
+/// `slabs reassign <src> <dst>` and `slabs automove <0|1|2>|ratio <r>`, as memcached answers them. Items are
+/// not kept in slab classes here, so there is nothing to reassign (`BADCLASS`) and automove settings are
+/// accepted without effect.
+fn slabs(tokens: Tokens<'_>, len: usize) -> Parsed<'_> {
+    let Some((t, n)) = collect::<4>(tokens) else {
+        return reject(reply::ERROR, len);
+    };
+    let noreply = n > 1 && t[n - 1] == b"noreply";
+    let answer = |r: &'static [u8]| Parsed::Request {
+        req: Request::Slabs {
+            reply: if noreply { b"" } else { r },
+        },
+        len,
+    };
+    match (t[0], n) {
+        (b"reassign", 3..) => {
+            if parse_i64(t[1]).is_some() && parse_i64(t[2]).is_some() {
+                answer(b"BADCLASS invalid src or dst class id\r\n")
+            } else {
+                answer(reply::BAD_FORMAT)
+            }
+        }
+        (b"automove", 2..) if t[1] == b"ratio" => match t
+            .get(2)
+            .and_then(|r| std::str::from_utf8(r).ok()?.parse::<f64>().ok())
+        {
+            Some(_) => answer(b"OK\r\n"),
+            None => answer(reply::ERROR),
+        },
+        (b"automove", 2..) => match parse_u64(t[1]) {
+            Some(0..=2) => answer(b"OK\r\n"),
+            Some(_) => answer(reply::ERROR),
+            None => answer(reply::BAD_FORMAT),
+        },
+        _ => reject(reply::ERROR, len),
     }
 }
 
