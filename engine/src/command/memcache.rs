@@ -123,8 +123,28 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
             ctx.put(reply);
         }
     }
+    account(
+        ctx,
+        cost,
+        request_len,
+        out_start,
+        elements,
+        is_management(req),
+    );
+}
+
+/// Charges a request (`request_len` bytes in, the reply from `out_start` on out); a `management` request's
+/// units are counted apart as unbilled. Shared by the text, meta and binary protocols.
+pub fn account(
+    ctx: &Ctx,
+    cost: Cost,
+    request_len: usize,
+    out_start: usize,
+    elements: u64,
+    management: bool,
+) {
     let units = charge(ctx, cost, request_len, ctx.out.len() - out_start, elements);
-    if units > 0 && is_management(req) {
+    if units > 0 && management {
         ctx.node
             .memcache()
             .unbilled_units
@@ -357,7 +377,8 @@ fn touch(ctx: &mut Ctx, key: &[u8], exptime: i64) -> &'static [u8] {
     }
 }
 
-fn flush_all(ctx: &mut Ctx, delay: i64) {
+/// flush_all, now or after `delay` seconds (an absolute time past 30 days).
+pub fn flush_all(ctx: &mut Ctx, delay: i64) {
     ctx.count(Stat::CmdFlush, 1);
     let state = &ctx.node.memcache();
     match expiry(delay, ctx.clock.now_ms) {

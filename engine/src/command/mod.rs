@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod memcache;
+pub mod memcache_binary;
 pub mod memcache_info;
 pub mod memcache_item;
 pub mod memcache_meta;

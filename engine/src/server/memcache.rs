@@ -19,11 +19,13 @@ use super::connection::{self, ClientStream, Peer};
 use super::read_buffer::{ReadBuffer, READ_CHUNK};
 
 use crate::command::memcache as mc;
+use crate::command::memcache_binary as mc_binary;
 use crate::command::memcache_item::Ctx;
 use crate::command::Session;
 use crate::metering::Counters;
 use crate::node::Node;
 use crate::protocol::memcache::{self, Parsed, Request};
+use crate::protocol::memcache_binary as binary;
 
 /// Buffers of one connection.
 pub(super) struct Conn {
@@ -167,6 +169,33 @@ fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize
             let n = conn.swallow.min(buf.len() - pos);
             conn.swallow -= n;
             pos += n;
+            continue;
+        }
+        if buf[pos] == binary::REQUEST_MAGIC {
+            match binary::parse(&buf[pos..], cfg.max_item_size as usize) {
+                binary::Parsed::Request { req, len } => {
+                    mc_binary::execute(&mut ctx, &req, len);
+                    pos += len;
+                }
+                binary::Parsed::Refused {
+                    header,
+                    status,
+                    swallow,
+                    close,
+                } => {
+                    binary::respond_error(ctx.out, header.opcode, status, header.opaque);
+                    pos += binary::HEADER;
+                    conn.swallow = swallow;
+                    if close {
+                        ctx.session.close = true;
+                        pos = buf.len();
+                    }
+                }
+                binary::Parsed::Incomplete { need: n } => {
+                    need = n;
+                    break;
+                }
+            }
             continue;
         }
         match memcache::parse(&buf[pos..], cfg.max_item_size as usize) {
