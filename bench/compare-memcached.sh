@@ -2,10 +2,11 @@
 # Side-by-side benchmark of ferrocache-engine (--protocol memcached) against Debian's memcached on this machine.
 #
 # What it measures, for both servers in the same run, with the same load generator
-# (engine/examples/memcached_load.rs: one blocking connection per thread, text protocol):
+# (engine/examples/memcached_load.rs: one blocking connection per thread, text or binary protocol):
 #   * throughput and latency: CLIENTS connections for SECONDS seconds per row over a preloaded keyspace of
 #     KEYSPACE 32-byte keys; rows: get/set 90/10 and 50/50 with 100-byte values, 90/10 with 4 KB values, and
-#     90/10 where each get is a multi-get of 10 keys. Reports requests/s, p50 and p99 latency (ms) and the ratio
+#     90/10 where each get is a multi-get of 10 keys; then the binary protocol at 90/10 and 50/50 with 100-byte
+#     values, one request at a time and pipelined 16 deep. Reports requests/s, p50 and p99 latency (ms) and the ratio
 #     ours/memcached. A multi-get counts as one request. Each row runs ROUNDS times per server, interleaved, and
 #     every figure is the median of its rounds; which server goes first alternates per row and round, and both
 #     get one unrecorded warm-up second first.
@@ -58,6 +59,10 @@ ROWS=(
   "get/set 50/50, 100 B|--get-ratio 0.5 --value-size 100"
   "get/set 90/10, 4 KB|--get-ratio 0.9 --value-size 4096"
   "multi-get 10 keys 90/10, 100 B|--get-ratio 0.9 --value-size 100 --multiget 10"
+  "binary get/set 90/10, 100 B|--binary 1 --get-ratio 0.9 --value-size 100"
+  "binary get/set 50/50, 100 B|--binary 1 --get-ratio 0.5 --value-size 100"
+  "binary 90/10, 100 B, pipeline 16|--binary 1 --get-ratio 0.9 --value-size 100 --pipeline 16"
+  "binary 50/50, 100 B, pipeline 16|--binary 1 --get-ratio 0.5 --value-size 100 --pipeline 16"
 )
 
 # shellcheck source=bench/lib.sh

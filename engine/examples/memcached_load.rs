@@ -1,5 +1,5 @@
 //! A small Memcached load generator for `bench/compare-memcached.sh`: the same load against any server that
-//! speaks the text protocol (ferrocache-engine, memcached).
+//! speaks the text protocol, or with `--binary 1` the binary protocol (ferrocache-engine, memcached).
 //!
 //! Each connection runs on its own thread with blocking sockets, sends a batch of `--pipeline` requests,
 //! reads every reply, and records the batch's round trip as the latency of each request in it. Requests are
@@ -29,6 +29,7 @@ struct Opts {
     multiget: usize,
     pipeline: usize,
     load: Option<u64>,
+    binary: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -44,6 +45,7 @@ fn parse_args() -> Result<Opts, String> {
         multiget: 1,
         pipeline: 1,
         load: None,
+        binary: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -68,12 +70,16 @@ fn parse_args() -> Result<Opts, String> {
             "--multiget" => o.multiget = value.parse().map_err(bad(name, value))?,
             "--pipeline" => o.pipeline = value.parse().map_err(bad(name, value))?,
             "--load" => o.load = Some(value.parse().map_err(bad(name, value))?),
+            "--binary" => o.binary = value == "1" || value == "yes",
             other => return Err(format!("unknown option {other}")),
         }
         i += 2;
     }
     if o.key_size < 2 || o.conns == 0 || o.pipeline == 0 || o.multiget == 0 {
         return Err("key-size >= 2, conns, pipeline and multiget >= 1".into());
+    }
+    if o.binary && o.multiget > 1 {
+        return Err("--multiget is a text-protocol row".into());
     }
     Ok(o)
 }
@@ -123,6 +129,52 @@ fn read_replies(s: &mut TcpStream, buf: &mut Vec<u8>, count: usize) -> std::io::
     }
 }
 
+/// A binary-protocol request: GET (opcode 0) of `key`, or SET (opcode 1) of `key` to `value`.
+fn binary_request(out: &mut Vec<u8>, set: bool, key: &[u8], value: &[u8]) {
+    let extras: &[u8] = if set { &[0; 8] } else { &[] };
+    let body = (extras.len() + key.len() + if set { value.len() } else { 0 }) as u32;
+    out.extend_from_slice(&[0x80, u8::from(set)]);
+    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[extras.len() as u8, 0, 0, 0]);
+    out.extend_from_slice(&body.to_be_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(extras);
+    out.extend_from_slice(key);
+    if set {
+        out.extend_from_slice(value);
+    }
+}
+
+/// Reads `count` binary responses; returns the errors among them (a GET miss is not one).
+fn read_binary_replies(s: &mut TcpStream, buf: &mut Vec<u8>, count: usize) -> std::io::Result<u64> {
+    let (mut done, mut errors, mut pos) = (0, 0, 0);
+    let mut chunk = [0u8; 65536];
+    loop {
+        while buf.len() >= pos + 24 {
+            let h = &buf[pos..pos + 24];
+            let body = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+            if buf.len() < pos + 24 + body {
+                break;
+            }
+            let status = u16::from_be_bytes([h[6], h[7]]);
+            if !(status == 0 || (status == 1 && h[1] == 0)) {
+                errors += 1;
+            }
+            pos += 24 + body;
+            done += 1;
+            if done == count {
+                buf.drain(..pos);
+                return Ok(errors);
+            }
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 struct Outcome {
     requests: u64,
     keys: u64,
@@ -148,7 +200,12 @@ fn run_connection(o: &Opts, seed: u64, deadline: Instant) -> std::io::Result<Out
         out.clear();
         let mut keys = 0;
         for _ in 0..o.pipeline {
-            if rng.f64() < o.get_ratio {
+            if o.binary {
+                let set = rng.f64() >= o.get_ratio;
+                let k = key(rng.u64(..o.keys), o.key_size);
+                binary_request(&mut out, set, k.as_bytes(), &value);
+                keys += 1;
+            } else if rng.f64() < o.get_ratio {
                 out.extend_from_slice(b"get");
                 for _ in 0..o.multiget {
                     out.push(b' ');
@@ -166,7 +223,11 @@ fn run_connection(o: &Opts, seed: u64, deadline: Instant) -> std::io::Result<Out
         }
         let started = Instant::now();
         s.write_all(&out)?;
-        result.errors += read_replies(&mut s, &mut inbuf, o.pipeline)?;
+        result.errors += if o.binary {
+            read_binary_replies(&mut s, &mut inbuf, o.pipeline)?
+        } else {
+            read_replies(&mut s, &mut inbuf, o.pipeline)?
+        };
         let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
         result
             .latencies_us
