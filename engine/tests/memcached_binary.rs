@@ -310,3 +310,54 @@ fn memccapable_passes_in_ascii_and_binary_mode() {
         );
     }
 }
+
+#[test]
+fn with_a_sasl_password_file_clients_log_in_with_plain_and_text_is_refused() {
+    let dir = common::temp_dir("mc-sasl");
+    let pwdb = dir.join("sasl.pwdb");
+    std::fs::write(&pwdb, "reader:not-this-one\nshop:s3cret-token\n").expect("password file");
+    let e = Engine::start_memcached(
+        &["--memcached-sasl-pwdb", pwdb.to_str().expect("path")],
+        false,
+    );
+    let mut s = connect(&e);
+    let auth_error = 0x0020;
+    // Before logging in: only SASL and version are answered.
+    let denied = call(&mut s, &frame(GET, &[], b"k", b"", 1, 0));
+    assert_eq!(
+        (denied.status, denied.value.as_slice()),
+        (auth_error, &b"Auth failure."[..])
+    );
+    assert_eq!(call(&mut s, &frame(VERSION, &[], b"", b"", 2, 0)).status, 0);
+    let mechs = call(&mut s, &frame(0x20, &[], b"", b"", 3, 0));
+    assert_eq!((mechs.status, mechs.value.as_slice()), (0, &b"PLAIN"[..]));
+    let wrong = call(&mut s, &frame(0x21, &[], b"PLAIN", b"\0shop\0wrong", 4, 0));
+    assert_eq!(wrong.status, auth_error);
+    assert_eq!(
+        call(&mut s, &frame(0x21, &[], b"CRAM-MD5", b"x", 5, 0)).status,
+        auth_error
+    );
+    let ok = call(
+        &mut s,
+        &frame(0x21, &[], b"PLAIN", b"\0shop\0s3cret-token", 6, 0),
+    );
+    assert_eq!((ok.status, ok.value.as_slice()), (0, &b"Authenticated"[..]));
+    assert_eq!(
+        call(&mut s, &frame(SET, &store_extras(0, 0), b"k", b"v", 7, 0)).status,
+        0
+    );
+    assert_eq!(call(&mut s, &frame(GET, &[], b"k", b"", 8, 0)).value, b"v");
+    // Another connection starts unauthenticated.
+    let mut other = connect(&e);
+    assert_eq!(
+        call(&mut other, &frame(GET, &[], b"k", b"", 9, 0)).status,
+        auth_error
+    );
+    // The text protocol cannot authenticate: refused, and the connection closes.
+    let mut text = e.mc();
+    text.write_all(b"get k\r\n").expect("write");
+    assert_eq!(
+        read_to_close(&mut text),
+        b"CLIENT_ERROR unauthenticated\r\n"
+    );
+}

@@ -73,12 +73,19 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
     } else {
         key.is_empty() || opcode == op::STAT
     };
-    // Every opcode up to GATQ, and GATK/GATKQ; SASL (0x20-0x22) and the rest are unknown here.
-    let known = matches!(opcode, 0x00..=0x1e | op::GATK | op::GATKQ);
+    // Every opcode up to GATQ, GATK/GATKQ, and SASL's when it is on.
+    let sasl = ctx.cfg.memcached_sasl_pwdb.is_some();
+    let sasl_op = matches!(opcode, op::SASL_LIST_MECHS | op::SASL_AUTH | op::SASL_STEP);
+    let known = matches!(opcode, 0x00..=0x1e | op::GATK | op::GATKQ) || (sasl && sasl_op);
     let mut cost = Cost::Bytes;
     let mut elements = 0;
     if !known {
         respond_error(ctx.out, opcode, status::UNKNOWN_COMMAND, opaque);
+    } else if !ctx.session.authenticated && !sasl_op && opcode != op::VERSION {
+        // Before SASL authentication only the SASL requests and `version` are answered, as in memcached.
+        respond_error(ctx.out, opcode, status::AUTH_ERROR, opaque);
+    } else if sasl_op {
+        sasl_request(ctx, opcode, opaque, key, value);
     } else if !(extras_ok && value_ok && key_ok) {
         respond_error(ctx.out, opcode, status::INVALID_ARGUMENTS, opaque);
     } else {
@@ -140,7 +147,15 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
     }
     let management = matches!(
         opcode,
-        op::QUIT | op::QUITQ | op::NOOP | op::VERSION | op::STAT | op::VERBOSITY
+        op::QUIT
+            | op::QUITQ
+            | op::NOOP
+            | op::VERSION
+            | op::STAT
+            | op::VERBOSITY
+            | op::SASL_LIST_MECHS
+            | op::SASL_AUTH
+            | op::SASL_STEP
     );
     super::memcache::account(ctx, cost, request_len, out_start, elements, management);
 }
@@ -454,4 +469,58 @@ fn stat(ctx: &mut Ctx, opaque: u32, group: &[u8]) {
         respond(ctx.out, op::STAT, status::OK, opaque, 0, &[], name, value);
     }
     respond(ctx.out, op::STAT, status::OK, opaque, 0, &[], &[], &[]);
+}
+
+/// SASL with the PLAIN mechanism: `list mechs` answers `PLAIN`; `auth` takes `authzid NUL user NUL password`
+/// and checks it against the password file (re-read each time, so a rotated file applies to the next login);
+/// PLAIN has no further step.
+fn sasl_request(ctx: &mut Ctx, opcode: u8, opaque: u32, mechanism: &[u8], data: &[u8]) {
+    match opcode {
+        op::SASL_LIST_MECHS => respond(ctx.out, opcode, status::OK, opaque, 0, &[], &[], b"PLAIN"),
+        op::SASL_AUTH if mechanism == b"PLAIN" && plain_login(ctx, data) => {
+            ctx.session.authenticated = true;
+            respond(
+                ctx.out,
+                opcode,
+                status::OK,
+                opaque,
+                0,
+                &[],
+                &[],
+                b"Authenticated",
+            );
+        }
+        _ => respond_error(ctx.out, opcode, status::AUTH_ERROR, opaque),
+    }
+}
+
+/// Whether a PLAIN message names a user and password of the password file (`user:password` lines).
+fn plain_login(ctx: &Ctx, message: &[u8]) -> bool {
+    let mut parts = message.split(|&b| b == 0);
+    let (Some(_authzid), Some(user), Some(password), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some(file) = &ctx.cfg.memcached_sasl_pwdb else {
+        return false;
+    };
+    let Ok(text) = std::fs::read(file) else {
+        tracing::warn!(file = %file.display(), "cannot read the memcached SASL password file");
+        return false;
+    };
+    text.split(|&b| b == b'\n').any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match line.iter().position(|&b| b == b':') {
+            Some(p) => {
+                constant_time_eq(&line[..p], user) & constant_time_eq(&line[p + 1..], password)
+            }
+            None => false,
+        }
+    })
+}
+
+/// Compares without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -146,6 +146,10 @@ pub struct Args {
     /// auto discovery): a version number on the first line, then `host|ip|port` node entries.
     #[arg(long = "cluster-config")]
     pub cluster_config: Option<String>,
+    /// Memcached SASL password file (memcached's MEMCACHED_SASL_PWDB: `user:password` lines): with it, binary
+    /// clients must authenticate (SASL PLAIN) and the text protocol is refused, as memcached's `-S` does.
+    #[arg(long = "memcached-sasl-pwdb")]
+    pub memcached_sasl_pwdb: Option<String>,
     /// Redis Cluster mode: keys live in 16384 hash slots and the node serves the slots a topology assigns it
     /// (`CLUSTER SETTOPOLOGY`): yes or no (default no).
     #[arg(long = "cluster-enabled")]
@@ -360,6 +364,8 @@ pub struct Config {
     pub max_item_size: u64,
     /// File with the cluster configuration for `config get cluster` (None: the command answers ERROR).
     pub cluster_config: Option<PathBuf>,
+    /// Memcached SASL password file; when set, memcached clients authenticate (binary SASL PLAIN).
+    pub memcached_sasl_pwdb: Option<PathBuf>,
     /// Redis Cluster mode (hash slots, redirections, a topology from the control plane).
     pub cluster_enabled: bool,
     /// What MOVED redirections and CLUSTER SLOTS name a node by: `ip`, `hostname` or `unknown-endpoint`.
@@ -438,6 +444,7 @@ impl Default for Config {
             memcached_port: 11211,
             max_item_size: 1 << 20,
             cluster_config: None,
+            memcached_sasl_pwdb: None,
             cluster_enabled: false,
             cluster_preferred_endpoint_type: "ip".into(),
             enable_debug_command: Allowed::No,
@@ -796,6 +803,20 @@ pub const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "memcached-sasl-pwdb",
+        mutable: false,
+        get: |c| {
+            c.memcached_sasl_pwdb
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        set: |c, v| {
+            c.memcached_sasl_pwdb = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Param {
         name: "tls-port",
         mutable: false,
         get: |c| c.tls_port.to_string(),
@@ -1095,6 +1116,7 @@ impl Config {
             ("memcached-port", &args.memcached_port),
             ("max-item-size", &args.max_item_size),
             ("cluster-config", &args.cluster_config),
+            ("memcached-sasl-pwdb", &args.memcached_sasl_pwdb),
             ("cluster-enabled", &args.cluster_enabled),
             ("enable-debug-command", &args.enable_debug_command),
             ("enable-protected-configs", &args.enable_protected_configs),

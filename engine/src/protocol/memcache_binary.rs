@@ -50,6 +50,9 @@ pub mod op {
     pub const TOUCH: u8 = 0x1c;
     pub const GAT: u8 = 0x1d;
     pub const GATQ: u8 = 0x1e;
+    pub const SASL_LIST_MECHS: u8 = 0x20;
+    pub const SASL_AUTH: u8 = 0x21;
+    pub const SASL_STEP: u8 = 0x22;
     pub const GATK: u8 = 0x23;
     pub const GATKQ: u8 = 0x24;
 }
@@ -64,6 +67,7 @@ pub mod status {
     pub const INVALID_ARGUMENTS: u16 = 0x0004;
     pub const NOT_STORED: u16 = 0x0005;
     pub const NON_NUMERIC: u16 = 0x0006;
+    pub const AUTH_ERROR: u16 = 0x0020;
     pub const UNKNOWN_COMMAND: u16 = 0x0081;
     pub const OUT_OF_MEMORY: u16 = 0x0082;
 
@@ -76,6 +80,7 @@ pub mod status {
             INVALID_ARGUMENTS => b"Invalid arguments",
             NOT_STORED => b"Not stored.",
             NON_NUMERIC => b"Non-numeric server-side value for incr or decr",
+            AUTH_ERROR => b"Auth failure.",
             UNKNOWN_COMMAND => b"Unknown command",
             OUT_OF_MEMORY => b"Out of memory",
             _ => b"",

@@ -90,12 +90,15 @@ pub(super) fn admit(
     }
     let info = connection::register(node, &peer);
     tracing::debug!(client = info.id, addr = %peer.addr, "memcached client connected");
-    // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user.
-    Ok(Session::new(
+    // The memcached protocol has no users: its sessions run unrestricted, like Redis' default user, once
+    // authenticated when SASL is on (`memcached-sasl-pwdb`).
+    let mut session = Session::new(
         info,
         counters,
         Arc::new(crate::security::User::default_user()),
-    ))
+    );
+    session.authenticated = node.config().memcached_sasl_pwdb.is_none();
+    Ok(session)
 }
 
 /// Unregisters a client whose connection ended.
@@ -170,6 +173,14 @@ fn process(node: &Node, session: &mut Session, conn: &mut Conn) -> (usize, usize
             conn.swallow -= n;
             pos += n;
             continue;
+        }
+        if buf[pos] != binary::REQUEST_MAGIC && cfg.memcached_sasl_pwdb.is_some() {
+            // SASL is binary-only: the text protocol cannot authenticate, so it is refused (memcached's `-S`
+            // serves no text at all).
+            ctx.put(b"CLIENT_ERROR unauthenticated\r\n");
+            ctx.session.close = true;
+            pos = buf.len();
+            break;
         }
         if buf[pos] == binary::REQUEST_MAGIC {
             match binary::parse(&buf[pos..], cfg.max_item_size as usize) {

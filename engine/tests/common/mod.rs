@@ -35,7 +35,7 @@ impl Engine {
     }
 
     /// Starts an engine serving both protocols (`--protocol both`, or `memcached` when `only` is true), with
-    /// extra flags, and waits until the Memcached port answers `version`.
+    /// extra flags, and waits until the Memcached port answers `version` (or refuses text, under SASL).
     pub fn start_memcached(flags: &[&str], only: bool) -> Engine {
         (0..5)
             .find_map(|_| Engine::launch(flags, Some(only)))
@@ -140,7 +140,9 @@ impl Drop for Engine {
 /// the Redis port answers PING (PONG, or NOAUTH when a password is required).
 fn answers(port: u16, memcached_port: u16) -> bool {
     if memcached_port != 0 {
-        reply_to(memcached_port, b"version\r\n", 8).is_some_and(|r| r == b"VERSION ")
+        // `version`, or the refusal of the text protocol by a node that requires SASL.
+        reply_to(memcached_port, b"version\r\n", 8)
+            .is_some_and(|r| r == b"VERSION " || r == b"CLIENT_E")
     } else {
         reply_to(port, b"PING\r\n", 1).is_some_and(|r| r[0] == b'+' || r[0] == b'-')
     }
