@@ -408,13 +408,20 @@ impl NodeClient {
 
     /// The metering counters of a memcached node, from `stats`: `ecpu_total`, `ecpu_unbilled` (management
     /// requests: health checks and these scrapes), `bytes` (the dataset) and `run_id`.
+    /// With a password (`user:password`, a node that requires SASL), the scrape logs in over the binary
+    /// protocol (SASL PLAIN) and reads the same statistics with its `stat` request.
     pub async fn memcached_usage(&self) -> Result<NodeSample> {
-        let text = self.memcached_request("stats", b"END\r\n").await?;
-        let stats: BTreeMap<&str, &str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("STAT "))
-            .filter_map(|l| l.split_once(' '))
-            .collect();
+        let stats: BTreeMap<String, String> = match &self.password {
+            Some(credentials) => self.memcached_binary_stats(credentials).await?,
+            None => {
+                let text = self.memcached_request("stats", b"END\r\n").await?;
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("STAT "))
+                    .filter_map(|l| l.split_once(' '))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }
+        };
         let number = |k: &str| stats.get(k).and_then(|v| v.trim().parse::<u64>().ok());
         let run_id = stats
             .get("run_id")
@@ -426,6 +433,67 @@ impl NodeClient {
             unbilled_ecpu: number("ecpu_unbilled").unwrap_or(0),
             dataset_bytes: number("bytes").unwrap_or(0),
         })
+    }
+}
+
+/// A memcached binary-protocol request frame.
+fn memcached_frame(opcode: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x80, opcode];
+    b.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&((key.len() + value.len()) as u32).to_be_bytes());
+    b.extend_from_slice(&[0; 12]);
+    b.extend_from_slice(key);
+    b.extend_from_slice(value);
+    b
+}
+
+impl NodeClient {
+    /// `stat` over the binary protocol after a SASL PLAIN login with `user:password`.
+    async fn memcached_binary_stats(&self, credentials: &str) -> Result<BTreeMap<String, String>> {
+        let (user, password) = credentials
+            .split_once(':')
+            .ok_or_else(|| self.error("memcached credentials are not user:password"))?;
+        let mut request =
+            memcached_frame(0x21, b"PLAIN", format!("\0{user}\0{password}").as_bytes());
+        request.extend(memcached_frame(0x10, b"", b""));
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(self.address).await?;
+            stream.write_all(&request).await?;
+            let mut stats = BTreeMap::new();
+            let mut first = true;
+            loop {
+                let mut header = [0u8; 24];
+                stream.read_exact(&mut header).await?;
+                let body =
+                    u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+                if body > 1 << 20 {
+                    return Err(std::io::Error::other("oversized memcached response"));
+                }
+                let mut payload = vec![0u8; body];
+                stream.read_exact(&mut payload).await?;
+                let status = u16::from_be_bytes([header[6], header[7]]);
+                if std::mem::take(&mut first) {
+                    if status != 0 {
+                        return Err(std::io::Error::other("the SASL login was refused"));
+                    }
+                    continue;
+                }
+                let key_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+                let extras = usize::from(header[4]);
+                if key_len == 0 {
+                    return Ok(stats);
+                }
+                let key = String::from_utf8_lossy(&payload[extras..extras + key_len]).into_owned();
+                let value = String::from_utf8_lossy(&payload[extras + key_len..]).into_owned();
+                stats.insert(key, value);
+            }
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(stats)) => Ok(stats),
+            Ok(Err(e)) => Err(self.error(format!("stat: {e}"))),
+            Err(_) => Err(self.error(format!("stat: no answer within {:?}", self.timeout))),
+        }
     }
 }
 

@@ -51,7 +51,7 @@ const MAINTENANCE_WINDOW_LENGTH_RULE: &str = "!self.matches('^(sun|mon|tue|wed|t
     validation = Rule::new("self.engine != 'memcached' || (self.replicasPerNodeGroup == 0 && self.numNodeGroups == 1)").message("memcached has no replicas and no node groups: use numCacheNodes, with replicasPerNodeGroup 0 and numNodeGroups 1"),
     validation = Rule::new("self.clusterMode == 'enabled' || self.numNodeGroups == 1").message("numNodeGroups above 1 needs clusterMode: enabled"),
     validation = Rule::new("self.engine != 'memcached' || self.clusterMode == 'disabled'").message("memcached has no cluster mode: clients shard over the nodes; use clusterMode: disabled"),
-    validation = Rule::new("self.engine != 'memcached' || (!has(self.authTokenSecretRef) && size(self.users) == 0)").message("authTokenSecretRef and users are Redis features; memcached has no AUTH"),
+    validation = Rule::new("self.engine != 'memcached' || size(self.users) == 0").message("users are Redis ACL users; memcached authenticates with SASL credentials from authTokenSecretRef"),
     validation = Rule::new("!self.transitEncryptionEnabled || has(self.tls)").message("transitEncryptionEnabled needs a certificate source: set tls.secretName or tls.issuerRef"),
     validation = Rule::new("!self.atRestEncryptionEnabled || has(self.atRestEncryptionKeySecretRef)").message("atRestEncryptionEnabled needs atRestEncryptionKeySecretRef (a Secret holding the snapshot key)"),
     validation = Rule::new("!self.automaticFailoverEnabled || self.replicasPerNodeGroup >= 1").message("automaticFailoverEnabled needs at least one replica per node group"),
@@ -146,7 +146,9 @@ pub struct CacheClusterSpec {
     pub at_rest_encryption_key_secret_ref: Option<SecretKeyRef>,
 
     /// Secret key holding the password of the default user (Redis AUTH). A change is rotated without restart:
-    /// the new token is accepted alongside the old until every node has it.
+    /// the new token is accepted alongside the old until every node has it. Memcached: the key holds SASL
+    /// credentials, `user:password` lines; clients log in over the binary protocol (SASL PLAIN) and the text
+    /// protocol is refused, as memcached's `-S` does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token_secret_ref: Option<SecretKeyRef>,
 

@@ -71,6 +71,17 @@ pub async fn meter(
             .and_then(|s| s.scraped)
             .is_none_or(|at| at.elapsed() >= every)
     };
+    // A memcached cluster with an auth token requires SASL: the scrape logs in with the first
+    // `user:password` line of the Secret.
+    let memcached_login = match (cluster.spec.engine, due) {
+        (Engine::Memcached, true) if cluster.spec.auth_token_secret_ref.is_some() => {
+            super::auth_rotation::Tokens::load(cluster, ctx, namespace)
+                .await?
+                .desired
+                .and_then(|t| t.lines().next().map(str::to_string))
+        }
+        _ => None,
+    };
     let mut samples = Vec::new();
     if due {
         for pod in pods {
@@ -82,9 +93,10 @@ pub async fn meter(
                     },
                     None => None,
                 },
-                // Memcached nodes have no password and no TLS on the client port to set up.
+                // Memcached nodes have no TLS on the client port to set up; SASL when they require it.
                 Engine::Memcached => match (ctx.node_address)(pod, cluster.spec.client_port()) {
                     Some(socket) => NodeClient::new(pod.name_any(), socket, NODE_TIMEOUT)
+                        .with_password(memcached_login.clone())
                         .memcached_usage()
                         .await
                         .ok(),

@@ -141,12 +141,15 @@ fn engine_container(input: BuildInput<'_>) -> Container {
         args.extend(["--role".into(), "standby".into()]);
     }
     if spec.auth_token_secret_ref.is_some() {
-        // The token is read from the mounted Secret (trimmed as the operator trims it): it is both the password
-        // clients give and the one a replica gives its primary. It stays out of the arguments and the ConfigMap.
-        args.extend([
-            "--auth-token-file".into(),
-            format!("{AUTH_TOKEN_DIR}/{AUTH_TOKEN_FILE}"),
-        ]);
+        // Redis: the token is read from the mounted Secret (trimmed as the operator trims it): it is both the
+        // password clients give and the one a replica gives its primary. Memcached: the Secret holds SASL
+        // credentials, `user:password` lines, and clients log in over the binary protocol. Either stays out of
+        // the arguments and the ConfigMap.
+        let flag = match spec.engine {
+            Engine::Redis => "--auth-token-file",
+            Engine::Memcached => "--memcached-sasl-pwdb",
+        };
+        args.extend([flag.into(), format!("{AUTH_TOKEN_DIR}/{AUTH_TOKEN_FILE}")]);
     }
     let probe = |initial_delay, period, failures| Probe {
         tcp_socket: Some(TCPSocketAction {

@@ -76,6 +76,44 @@ fn redis_ha_with_tls_auth_and_parameter_group() {
 }
 
 #[test]
+fn a_memcached_auth_token_is_mounted_as_the_sasl_password_file() {
+    let mut cluster = fixtures::cluster(fixtures::MEMCACHED);
+    cluster.spec.auth_token_secret_ref = Some(crate::api::SecretKeyRef {
+        name: "page-cache-sasl".into(),
+        key: "credentials".into(),
+    });
+    let applied = fixtures::applied(&cluster, &[]);
+    let dynamic = BTreeMap::new();
+    let objects = build(fixtures::input(&cluster, &applied, &dynamic)).unwrap();
+    let pod = objects.stateful_sets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let args = pod.containers[0].args.clone().unwrap_or_default();
+    let at = args
+        .iter()
+        .position(|a| a == "--memcached-sasl-pwdb")
+        .expect("the SASL password file flag");
+    assert_eq!(args[at + 1], "/etc/ferrocache/auth/token");
+    assert!(!args.iter().any(|a| a == "--auth-token-file"), "{args:?}");
+    let volume = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "auth-token")
+        .expect("the Secret volume");
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("page-cache-sasl")
+    );
+}
+
+#[test]
 fn memcached_three_nodes_with_a_configuration_endpoint() {
     let cluster = fixtures::cluster(fixtures::MEMCACHED);
     let applied = fixtures::applied(&cluster, &[]);
