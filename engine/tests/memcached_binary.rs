@@ -1,7 +1,7 @@
 //! The memcached binary protocol over real sockets, on the same port as the text protocol: status codes, CAS,
-//! quiet requests batched until a noop, counters with initial values, limits checked from the header, and
-//! memcached's own conformance tool (`memccapable`, Debian's libmemcached-tools, which `.ci/run` installs) in
-//! both modes.
+//! quiet requests batched until a noop, counters with initial values, limits checked from the header, SASL
+//! PLAIN, memcached's own conformance tool (`memccapable`, Debian's libmemcached-tools) in both modes, and
+//! pylibmc in binary mode with and without SASL (`.ci/run` installs both).
 
 mod common;
 
@@ -360,4 +360,72 @@ fn with_a_sasl_password_file_clients_log_in_with_plain_and_text_is_refused() {
         read_to_close(&mut text),
         b"CLIENT_ERROR unauthenticated\r\n"
     );
+}
+
+/// pylibmc (libmemcached) in binary mode, the way Python applications use it: plain operations, multi-get and
+/// multi-set, counters, gets/cas, touch, pickled values and compression, stats; then a SASL login against a
+/// node that requires one. Runs the system Python, where Debian's python3-pylibmc lives (`.ci/run` installs it).
+#[test]
+fn pylibmc_in_binary_mode_works_with_and_without_sasl() {
+    let script = r#"
+import sys, pylibmc
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+login = {"username": user, "password": password} if user else {}
+c = pylibmc.Client(["127.0.0.1:%d" % port], binary=True, behaviors={"cas": True}, **login)
+assert c.set("k", "v1")
+assert c.get("k") == "v1"
+assert c.add("k", "x") is False
+assert c.add("n", 10)
+assert c.replace("k", "v2")
+assert c.incr("n", 5) == 15
+assert c.decr("n", 20) == 0
+c.set_multi({"a": 1, "b": "two", "c": [1, 2]})
+assert c.get_multi(["a", "b", "c", "missing"]) == {"a": 1, "b": "two", "c": [1, 2]}
+value, cas = c.gets("k")
+assert value == "v2"
+assert c.cas("k", "v3", cas)
+assert not c.cas("k", "v4", cas)
+assert c.touch("k", 100)
+big = "x" * 100000
+assert c.set("big", big, min_compress_len=1000)
+assert c.get("big") == big
+assert c.delete("k")
+assert c.get("k") is None
+stats = c.get_stats()
+assert int(stats[0][1]["curr_items"]) >= 4, stats
+if user:
+    intruder = pylibmc.Client(["127.0.0.1:%d" % port], binary=True, username=user, password="wrong")
+    try:
+        intruder.get("a")
+        raise SystemExit("a wrong password was let in")
+    except pylibmc.Error:
+        pass
+print("ok")
+"#;
+    let dir = common::temp_dir("pylibmc");
+    let pwdb = dir.join("sasl.pwdb");
+    std::fs::write(&pwdb, "app:app-s3cret\n").expect("password file");
+    let plain = Engine::start_memcached(&[], false);
+    let sasl = Engine::start_memcached(
+        &["--memcached-sasl-pwdb", pwdb.to_str().expect("path")],
+        false,
+    );
+    for (engine, user, password) in [(&plain, "", ""), (&sasl, "app", "app-s3cret")] {
+        let out = Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                script,
+                &engine.memcached_port.to_string(),
+                user,
+                password,
+            ])
+            .output()
+            .expect("the system python3");
+        assert!(
+            out.status.success() && out.stdout == b"ok\n",
+            "pylibmc (Debian python3-pylibmc; .ci/run installs it), login {user:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
