@@ -429,3 +429,33 @@ print("ok")
         );
     }
 }
+
+/// memjs, the usual Node.js memcached client (binary protocol only), with and without a SASL login
+/// (`memcached_clients/memjs_client.js`; `.ci/run` installs memjs with `npm ci` there).
+#[test]
+fn memjs_works_with_and_without_sasl() {
+    let dir = common::temp_dir("memjs");
+    let pwdb = dir.join("sasl.pwdb");
+    std::fs::write(&pwdb, "web:web-s3cret\n").expect("password file");
+    let plain = Engine::start_memcached(&[], false);
+    let sasl = Engine::start_memcached(
+        &["--memcached-sasl-pwdb", pwdb.to_str().expect("path")],
+        false,
+    );
+    let clients = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/memcached_clients");
+    for (engine, login) in [(&plain, vec![]), (&sasl, vec!["web", "web-s3cret"])] {
+        let out = Command::new("node")
+            .current_dir(clients)
+            .arg("memjs_client.js")
+            .arg(engine.memcached_port.to_string())
+            .args(&login)
+            .output()
+            .expect("node (Node.js) must be installed");
+        assert!(
+            out.status.success() && out.stdout == b"ok\n",
+            "memjs (npm ci in engine/tests/memcached_clients; .ci/run does it), login {login:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
