@@ -659,6 +659,13 @@ fn meta_set_delete_and_arithmetic_follow_their_modes_and_flags() {
         b"ms a 2 q F7\r\nab\r\nms a 2 ME\r\nab\r\nms nope 2 MR\r\nab\r\n",
         b"NS\r\nNS\r\n",
     );
+    // A store that did not happen still answers a requested `c`, with 0 (memcached 1.6.18's replies); `md`
+    // accepts `c` and answers nothing for it.
+    ask(
+        &mut s,
+        b"ms a 2 c ME k\r\nab\r\nms nope 2 c C5 k O8\r\nab\r\nms a 2 c C18446744073709551615 k\r\nab\r\nmd nope c k\r\n",
+        b"NS c0 ka\r\nNF c0 knope O8\r\nEX c0 ka\r\nNF knope\r\n",
+    );
     ask(
         &mut s,
         b"ms a 2 MA k O9\r\ncd\r\nms a 1 MP\r\n_\r\nmg a v f\r\n",

@@ -367,7 +367,12 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
         put_status(ctx, m, b"HD", &returned);
         return Ok(());
     };
-    put_status(ctx, m, code, &ReturnFlags::default());
+    // Nothing was stored: memcached still answers a requested `c`, with 0.
+    let returned = ReturnFlags {
+        cas: Some(0),
+        ..ReturnFlags::default()
+    };
+    put_status(ctx, m, code, &returned);
     Ok(())
 }
 

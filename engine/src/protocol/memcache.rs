@@ -111,7 +111,8 @@ impl MetaOp {
         match self {
             MetaOp::Get => b"bcfhklOqstuvENRT",
             MetaOp::Set => b"bcCEFIkOqsSTMN",
-            MetaOp::Delete => b"bCEIkOqTx",
+            // `c` is accepted and answers nothing, as in memcached.
+            MetaOp::Delete => b"bcCEIkOqTx",
             MetaOp::Arith => b"bCENJDTMqOtcvk",
             MetaOp::Debug => b"b",
         }
