@@ -646,6 +646,46 @@ fn meta_get_returns_the_flags_asked_for_in_order() {
 }
 
 #[test]
+fn a_stale_write_keeps_the_expiry_and_the_token_already_handed_out() {
+    // Serve-stale: md I marks the item stale, the first mg wins the token to recompute it; a write with I and
+    // an older CAS stores, but the item stays stale with its expiry, and nobody wins the token again.
+    let e = Engine::start_memcached(&[], false);
+    let mut s = e.mc();
+    ask(
+        &mut s,
+        b"ms sk 2 T100\r\nab\r\nmd sk I T30\r\n",
+        b"HD\r\nHD\r\n",
+    );
+    s.write_all(b"mg sk c t v\r\n").expect("write");
+    let reply = String::from_utf8(read_until(&mut s, b"ab\r\n")).expect("utf-8");
+    let ttl = |reply: &str| -> u64 {
+        reply
+            .split([' ', '\r'])
+            .find_map(|f| f.strip_prefix('t')?.parse().ok())
+            .expect("a TTL")
+    };
+    assert!(
+        reply.contains(" X W\r\n") && (29..=30).contains(&ttl(&reply)),
+        "{reply}"
+    );
+    let cas: u64 = reply
+        .split(' ')
+        .find_map(|f| f.strip_prefix('c')?.parse().ok())
+        .expect("a CAS");
+    s.write_all(format!("ms sk 2 I T90 C{}\r\nxy\r\nmg sk t v\r\n", cas - 1).as_bytes())
+        .expect("write");
+    let reply = String::from_utf8(read_until(&mut s, b"xy\r\n")).expect("utf-8");
+    assert!(
+        reply.starts_with("HD\r\nVA 2 t") && reply.ends_with(" Z X\r\nxy\r\n"),
+        "{reply}"
+    );
+    assert!(
+        (29..=30).contains(&ttl(&reply)),
+        "the stale item keeps its expiry: {reply}"
+    );
+}
+
+#[test]
 fn meta_set_delete_and_arithmetic_follow_their_modes_and_flags() {
     let e = Engine::start_memcached(&[], false);
     let mut s = e.mc();

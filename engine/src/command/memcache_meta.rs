@@ -295,6 +295,15 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
     let mut held = ctx.node.ks().lock_key(DB, key);
     let (shard, h) = held.shard(DB, key);
     let existing = shard.find(h, key, now);
+    // What a stale write keeps of the item it replaces: its expiry, and whether its win token went out.
+    let (kept_expire, kept_won) = match existing {
+        Some(i) => {
+            let e = shard.at(i);
+            let won = e.item().is_some_and(|it| it.bits & ITEM_WON != 0);
+            (e.expire(), won)
+        }
+        None => (None, false),
+    };
     let mut stale = false;
     let code: &[u8] = 'code: {
         if let Some(want) = t.compare {
@@ -335,6 +344,11 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
                 };
                 (e.item().map_or(0, |it| it.flags), e.expire())
             }
+            // A stale write (I with an older CAS) keeps the item's expiry, as memcached does.
+            _ if stale => {
+                parts = vec![m.data];
+                (t.flags.unwrap_or(0), kept_expire)
+            }
             _ => {
                 parts = vec![m.data];
                 (t.flags.unwrap_or(0), t.ttl.and_then(|ttl| expiry(ttl, now)))
@@ -352,8 +366,10 @@ fn set(ctx: &mut Ctx, m: &Meta, key: &[u8], t: &Tokens) -> Result<(), Refused> {
             t.explicit_cas,
         );
         if stale {
+            // Still stale, and a win token already handed out stays handed out (no second W).
+            let won = if kept_won { ITEM_WON } else { 0 };
             if let Some(i) = shard.find(h, key, now) {
-                shard.at_access_mut(i).set_item_bits(ITEM_STALE);
+                shard.at_access_mut(i).set_item_bits(ITEM_STALE | won);
             }
         }
         ctx.session.counters.memcache.add(Stat::TotalItems, 1);
