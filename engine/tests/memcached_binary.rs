@@ -255,6 +255,26 @@ fn touch_gat_version_stat_and_unknown_opcodes() {
         names.push(String::from_utf8(r.key).expect("utf-8"));
     }
     assert!(names.iter().any(|n| n == "curr_items"), "{names:?}");
+    // Every group of the text `stats`: here `conns` lists this very connection.
+    s.write_all(&frame(STAT, &[], b"conns", b"", 10, 0))
+        .expect("write");
+    let mut conns = Vec::new();
+    loop {
+        let r = read_response(&mut s);
+        if r.key.is_empty() {
+            break;
+        }
+        conns.push((String::from_utf8(r.key).expect("utf-8"), r.value));
+    }
+    let local = s.local_addr().expect("address").to_string();
+    assert!(
+        conns
+            .iter()
+            .any(|(k, v)| k.ends_with(":addr") && *v == format!("tcp:{local}").into_bytes()),
+        "{conns:?}"
+    );
+    let unknown_group = call(&mut s, &frame(STAT, &[], b"nosuch", b"", 11, 0));
+    assert_eq!(unknown_group.status, 0x0001);
     let unknown = call(&mut s, &frame(0x60, &[], b"", b"", 7, 0));
     assert_eq!(
         (unknown.opcode, unknown.status, unknown.opaque),

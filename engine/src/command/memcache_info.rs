@@ -26,7 +26,7 @@ use crate::clock::now_ms;
 use crate::metering::memcache::{Stat, STATS, STAT_NAMES};
 use crate::protocol::memcache::Tokens;
 
-/// stats [settings|items|slabs|reset]
+/// stats [settings|items|slabs|conns|reset]
 pub fn stats(ctx: &mut Ctx, mut args: Tokens<'_>) {
     let mut text = String::new();
     match args.next() {
@@ -34,6 +34,7 @@ pub fn stats(ctx: &mut Ctx, mut args: Tokens<'_>) {
         Some(b"settings") => settings(ctx, &mut text),
         Some(b"items") => items(ctx, &mut text),
         Some(b"slabs") => slabs(ctx, &mut text),
+        Some(b"conns") => conns(ctx, &mut text),
         Some(b"reset") => {
             ctx.node
                 .memcache()
@@ -169,6 +170,26 @@ fn slabs(ctx: &mut Ctx, t: &mut String) {
     stat(t, "1:mem_requested", bytes);
     stat(t, "active_slabs", 1);
     stat(t, "total_malloced", bytes);
+}
+
+/// `stats conns`: every open connection as memcached lists it, by client id: its address, the address it
+/// reached, and seconds since its last request. (The state is always `conn_parse_cmd`: a request is handled
+/// whole once it has arrived.)
+fn conns(ctx: &mut Ctx, t: &mut String) {
+    let now = ctx.clock.now_ms;
+    let mut clients = ctx.node.clients().all();
+    clients.sort_by_key(|c| c.id);
+    for c in clients {
+        let id = c.id;
+        stat(t, &format!("{id}:addr"), format!("tcp:{}", c.addr));
+        stat(t, &format!("{id}:listen_addr"), format!("tcp:{}", c.laddr));
+        stat(t, &format!("{id}:state"), "conn_parse_cmd");
+        let idle = now.saturating_sub(
+            c.last_interaction_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        stat(t, &format!("{id}:secs_since_last_cmd"), idle / 1000);
+    }
 }
 
 /// Builds the `config get cluster` body from the configuration file's text: `<version>\n<nodes>\n`.
