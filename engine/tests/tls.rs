@@ -291,6 +291,19 @@ fn the_memcached_listener_speaks_tls_too() {
         common::roundtrip(&mut plain, b"get k\r\n", expected.len() - 8),
         &expected[8..]
     );
+    // The binary protocol over TLS: a binary GET of the same item (flags 5, value "hello").
+    let mut binary = connect(mc_tls, &pki.ca(), None).unwrap();
+    let mut get = vec![0x80, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 42];
+    get.extend_from_slice(&[0; 8]);
+    get.push(b'k');
+    binary.write_all(&get).unwrap();
+    let mut response = vec![0u8; 24 + 4 + 5];
+    binary.read_exact(&mut response).unwrap();
+    assert_eq!((response[0], response[1]), (0x81, 0x00), "a GET response");
+    assert_eq!(&response[6..8], &[0, 0], "status: no error");
+    assert_eq!(&response[12..16], &42u32.to_be_bytes(), "opaque echoed");
+    assert_eq!(&response[24..28], &5u32.to_be_bytes(), "client flags");
+    assert_eq!(&response[28..], b"hello");
 }
 
 /// A `redis` crate client over rustls trusting the test CA, optionally presenting a client certificate.
