@@ -89,6 +89,16 @@ fn key(n: u64, size: usize) -> String {
     format!("k{n:0w$}", w = size - 1)
 }
 
+/// Appends what the socket has to `buf`; the end of the stream is an error (a reply was still expected).
+fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>, chunk: &mut [u8]) -> std::io::Result<()> {
+    let n = s.read(chunk)?;
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
 /// Reads replies until `count` complete ones (END / STORED / an error line) arrived; returns errors seen.
 fn read_replies(s: &mut TcpStream, buf: &mut Vec<u8>, count: usize) -> std::io::Result<u64> {
     let mut done = 0;
@@ -121,11 +131,7 @@ fn read_replies(s: &mut TcpStream, buf: &mut Vec<u8>, count: usize) -> std::io::
                 return Ok(errors);
             }
         }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(s, buf, &mut chunk)?;
     }
 }
 
@@ -167,11 +173,7 @@ fn read_binary_replies(s: &mut TcpStream, buf: &mut Vec<u8>, count: usize) -> st
                 return Ok(errors);
             }
         }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(s, buf, &mut chunk)?;
     }
 }
 

@@ -9,7 +9,7 @@ use crate::catalogue::Cost;
 use crate::keyspace::entry::ITEM_FETCHED;
 use crate::metering::memcache::Stat;
 use crate::protocol::memcache::{valid_key, Tokens};
-use crate::protocol::memcache_binary::{op, respond, respond_error, status, Request};
+use crate::protocol::memcache_binary::{is_storage, op, respond, respond_error, status, Request};
 
 use super::memcache_item::{
     arith_at, expiry, put_item, room_for_write, ArithError, Ctx, DB, MEMCACHED_COMPAT_VERSION,
@@ -55,19 +55,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
         op::FLUSH | op::FLUSHQ => extras.is_empty() || extras.len() == 4,
         _ => extras.is_empty(),
     };
-    let value_ok = matches!(
-        opcode,
-        op::SET
-            | op::SETQ
-            | op::ADD
-            | op::ADDQ
-            | op::REPLACE
-            | op::REPLACEQ
-            | op::APPEND
-            | op::APPENDQ
-            | op::PREPEND
-            | op::PREPENDQ
-    ) || value.is_empty();
+    let value_ok = is_storage(opcode) || value.is_empty();
     let key_ok = if needs_key {
         !key.is_empty() && valid_key(key)
     } else {
@@ -102,16 +90,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
                 elements = 1;
                 get(ctx, opcode, opaque, key, extras);
             }
-            op::SET
-            | op::SETQ
-            | op::ADD
-            | op::ADDQ
-            | op::REPLACE
-            | op::REPLACEQ
-            | op::APPEND
-            | op::APPENDQ
-            | op::PREPEND
-            | op::PREPENDQ => store(ctx, req),
+            storage if is_storage(storage) => store(ctx, req),
             op::DELETE | op::DELETEQ => delete(ctx, opcode, opaque, key, h.cas),
             op::INCREMENT | op::INCREMENTQ | op::DECREMENT | op::DECREMENTQ => arith(ctx, req),
             op::TOUCH => touch(ctx, opaque, key, be32(extras)),

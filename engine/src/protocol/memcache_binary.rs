@@ -161,7 +161,8 @@ pub enum Parsed<'a> {
     },
 }
 
-fn is_storage(opcode: u8) -> bool {
+/// Storage requests (set, add, replace, append, prepend and their quiet forms): the ones that carry a value.
+pub fn is_storage(opcode: u8) -> bool {
     use op::*;
     matches!(
         opcode,
