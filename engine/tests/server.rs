@@ -180,6 +180,18 @@ fn config_get_set_with_globs_and_errors() {
     );
     assert!(err(&mut c, "CONFIG", &["SET", "nosuch", "1"]).contains("Unknown option"));
     assert!(err(&mut c, "CONFIG", &["SET", "port", "1"]).contains("can't set immutable config"));
+    // Save points are read back as Redis normalises them, and checked the same way.
+    let _: () = common::cmd("CONFIG", &["SET", "save", "3000  5 60 10000"])
+        .query(&mut c)
+        .unwrap();
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "save"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, ["save", "3000 5 60 10000"]);
+    assert!(err(&mut c, "CONFIG", &["SET", "save", "3000"]).contains("Invalid save parameters"));
+    let _: () = common::cmd("CONFIG", &["SET", "save", ""])
+        .query(&mut c)
+        .unwrap();
     // A failed multi-parameter CONFIG SET changes nothing.
     let _ = err(
         &mut c,

@@ -354,6 +354,9 @@ pub struct Config {
     pub dir: std::path::PathBuf,
     /// Snapshot file name.
     pub dbfilename: String,
+    /// Redis' automatic save points (`seconds changes` pairs), read back as set. Snapshots are taken by SAVE,
+    /// BGSAVE, SHUTDOWN and full syncs; save points start none (a cache node keeps its data on its replicas).
+    pub save: String,
     /// AES-256 key (32 bytes or 64 hex characters) sealing snapshot files at rest.
     pub snapshot_key_file: Option<std::path::PathBuf>,
     /// Protocols served.
@@ -439,6 +442,7 @@ impl Default for Config {
             masterauth: None,
             dir: ".".into(),
             dbfilename: "dump.ferro".into(),
+            save: String::new(),
             snapshot_key_file: None,
             protocol: Protocol::Redis,
             memcached_port: 11211,
@@ -1049,8 +1053,16 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "save",
         mutable: true,
-        get: |_| String::new(),
-        set: |_, _| Ok(()),
+        get: |c| c.save.clone(),
+        set: |c, v| {
+            // Pairs of non-negative integers, as Redis checks them; "" means none.
+            let numbers: Vec<&str> = v.split_whitespace().collect();
+            if numbers.len() % 2 != 0 || numbers.iter().any(|n| n.parse::<u64>().is_err()) {
+                return Err("Invalid save parameters".into());
+            }
+            c.save = numbers.join(" ");
+            Ok(())
+        },
     },
     Param {
         name: "appendonly",
