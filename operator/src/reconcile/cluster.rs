@@ -27,7 +27,7 @@ use crate::api::{
 use crate::maintenance_window::MaintenanceWindow;
 use crate::parameters;
 use crate::pending_changes::{self, AppliedSpec};
-use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER};
+use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER, NODE_GROUP};
 use crate::{Error, Result, FIELD_MANAGER};
 
 /// How often an available cluster is looked at without any change (drift repair, status refresh).
@@ -196,17 +196,28 @@ async fn apply(
         surged = with_replica;
         &surged
     };
+    // The size of every node group's StatefulSet: the one read above, or for a sharded cluster one list of them
+    // all, from the API server (not the cache: a removed shard must not come back).
+    let sizes: BTreeMap<i32, i32> = if cluster.spec.sharded() {
+        stateful_sets
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .iter()
+            .filter_map(|s| {
+                let group: i32 = s.labels().get(NODE_GROUP)?.parse().ok()?;
+                Some((group - 1, s.spec.as_ref()?.replicas.unwrap_or(0)))
+            })
+            .collect()
+    } else {
+        let size = observed.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
+        size.map(|n| (0, n)).into_iter().collect()
+    };
     // Shrinking a group: the primary must not be among the pods that go; until it has handed over, the group
     // keeps its size. Each group (shard) is looked at on its own.
     let mut holding = Vec::new();
     for g in 0..cluster.spec.node_groups() {
-        let current = match g {
-            0 => observed.clone(),
-            _ => stateful_sets.get_opt(&node_group_name(cluster, g)).await?,
-        }
-        .and_then(|s| s.spec)
-        .and_then(|s| s.replicas)
-        .unwrap_or(0);
+        let current = sizes.get(&g).copied().unwrap_or(0);
         let keep = cluster.spec.nodes_in_group(g);
         if keep < current && !super::scale_in::prepare(cluster, ctx, namespace, g, keep).await? {
             holding.push((g, current, keep));
@@ -227,7 +238,7 @@ async fn apply(
     let mut effective_to_build = plan.apply.effective(cluster_to_build);
     let built = match cluster.spec.sharded() {
         // A leaving shard keeps its objects until it owns no slot (see `shards`).
-        true => super::shards::groups_to_build(cluster, &stateful_sets).await?,
+        true => super::shards::groups_to_build(cluster, &sizes),
         false => cluster.spec.node_groups(),
     };
     effective_to_build.spec.num_node_groups = built;

@@ -148,12 +148,14 @@ async fn step(cluster: &mut CacheCluster, nodes: &Nodes, calls: Vec<Call>) -> Ou
         let reach = replication::reach(cluster, &ctx, "testns", &pods)
             .await
             .expect("reach");
-        // The StatefulSets that exist: the wanted groups and a leaving one until it is removed.
+        // The StatefulSets that exist: those of the shards in status (a leaving one until it is removed), and
+        // the wanted ones.
         let published = cluster.status.as_ref().map_or(0, |s| s.shards.len());
-        let built = cluster
-            .spec
-            .num_node_groups
-            .max(i32::try_from(published).expect("a few shards"));
+        let existing: std::collections::BTreeMap<i32, ()> = (0..i32::try_from(published)
+            .expect("a few"))
+            .map(|g| (g, ()))
+            .collect();
+        let built = shards::groups_to_build(cluster, &existing);
         shards::converge(cluster, &ctx, "testns", &pods, &reach, built, true)
             .await
             .expect("converge")

@@ -39,23 +39,15 @@ use crate::Result;
 pub const RESHARDING: &str = "Resharding";
 
 /// Node groups a sharded cluster's objects are built for: the wanted ones, and the leaving ones whose StatefulSet
-/// still exists (a leaving shard keeps its nodes until it owns nothing and is removed). Read from the API server,
-/// not from `status`: the cached object may not show the last status yet, and a removed shard must not be
-/// created again.
-pub async fn groups_to_build(
-    cluster: &CacheCluster,
-    stateful_sets: &Api<StatefulSet>,
-) -> Result<i32> {
+/// still exists (a leaving shard keeps its nodes until it owns nothing and is removed). `existing` holds the
+/// node groups whose StatefulSet the API server lists; not `status`: the cached object may not show the last
+/// status yet, and a removed shard must not be created again.
+pub fn groups_to_build<V>(cluster: &CacheCluster, existing: &BTreeMap<i32, V>) -> i32 {
     let mut built = cluster.spec.num_node_groups;
-    while built < sharding::MAX_SHARDS
-        && stateful_sets
-            .get_opt(&node_group_name(cluster, built))
-            .await?
-            .is_some()
-    {
+    while built < sharding::MAX_SHARDS && existing.contains_key(&built) {
         built += 1;
     }
-    Ok(built)
+    built
 }
 
 /// What a sharded cluster's reconcile found and did, for its status.

@@ -280,11 +280,14 @@ impl Scenario {
                 let mut calls = vec![
                     Call::get(path::stateful_set(&groups[0]), Reply::NotFound),
                     Call::get(pods_path(), Reply::Json(pod_list(&[]))),
-                    // Each shard's size is looked at on its own (a shrinking shard keeps its primary).
-                    Call::get(path::stateful_set(&groups[1]), Reply::NotFound),
-                    Call::get(path::stateful_set(&groups[2]), Reply::NotFound),
-                    // No leaving shard's StatefulSet beyond the three wanted.
-                    Call::get(path::stateful_set(&format!("{name}-0004")), Reply::NotFound),
+                    // Every shard's StatefulSet, listed once: each shard's size is looked at on its own (a
+                    // shrinking shard keeps its primary), and no leaving shard is there beyond the three.
+                    Call::get(
+                        "/apis/apps/v1/namespaces/testns/statefulsets",
+                        Reply::Json(json!({
+                            "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {}, "items": [],
+                        })),
+                    ),
                     Call::apply(path::core("configmaps", &format!("{name}-engine-config"))).check(
                         |cm| {
                             let file = cm["data"]["engine.conf"].as_str().unwrap();
