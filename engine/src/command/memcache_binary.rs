@@ -9,7 +9,9 @@ use crate::catalogue::Cost;
 use crate::keyspace::entry::ITEM_FETCHED;
 use crate::metering::memcache::Stat;
 use crate::protocol::memcache::{valid_key, Tokens};
-use crate::protocol::memcache_binary::{is_storage, op, respond, respond_error, status, Request};
+use crate::protocol::memcache_binary::{
+    is_storage, op, respond, respond_error, respond_ok, status, Request,
+};
 
 use super::memcache_item::{
     arith_at, expiry, put_item, room_for_write, ArithError, Ctx, DB, MEMCACHED_COMPAT_VERSION,
@@ -96,7 +98,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
             op::TOUCH => touch(ctx, opaque, key, be32(extras)),
             op::QUIT | op::QUITQ => {
                 if opcode == op::QUIT {
-                    respond(ctx.out, opcode, status::OK, opaque, 0, &[], &[], &[]);
+                    respond_ok(ctx.out, opcode, opaque, &[]);
                 }
                 ctx.session.close = true;
             }
@@ -104,22 +106,13 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
                 let delay = if extras.len() == 4 { be32(extras) } else { 0 };
                 super::memcache::flush_all(ctx, exptime(delay));
                 if opcode == op::FLUSH {
-                    respond(ctx.out, opcode, status::OK, opaque, 0, &[], &[], &[]);
+                    respond_ok(ctx.out, opcode, opaque, &[]);
                 }
             }
             op::NOOP | op::VERBOSITY => {
-                respond(ctx.out, opcode, status::OK, opaque, 0, &[], &[], &[]);
+                respond_ok(ctx.out, opcode, opaque, &[]);
             }
-            op::VERSION => respond(
-                ctx.out,
-                opcode,
-                status::OK,
-                opaque,
-                0,
-                &[],
-                &[],
-                MEMCACHED_COMPAT_VERSION.as_bytes(),
-            ),
+            op::VERSION => respond_ok(ctx.out, opcode, opaque, MEMCACHED_COMPAT_VERSION.as_bytes()),
             op::STAT => stat(ctx, opaque, key),
             _ => respond_error(ctx.out, opcode, status::UNKNOWN_COMMAND, opaque),
         }
@@ -321,7 +314,7 @@ fn delete(ctx: &mut Ctx, opcode: u8, opaque: u32, key: &[u8], cas: u64) {
         Ok(()) => {
             ctx.count(Stat::DeleteHits, 1);
             if opcode == op::DELETE {
-                respond(ctx.out, opcode, status::OK, opaque, 0, &[], &[], &[]);
+                respond_ok(ctx.out, opcode, opaque, &[]);
             }
         }
         Err(code) => {
@@ -447,7 +440,7 @@ fn stat(ctx: &mut Ctx, opaque: u32, group: &[u8]) {
         };
         respond(ctx.out, op::STAT, status::OK, opaque, 0, &[], name, value);
     }
-    respond(ctx.out, op::STAT, status::OK, opaque, 0, &[], &[], &[]);
+    respond_ok(ctx.out, op::STAT, opaque, &[]);
 }
 
 /// SASL with the PLAIN mechanism: `list mechs` answers `PLAIN`; `auth` takes `authzid NUL user NUL password`
@@ -455,19 +448,10 @@ fn stat(ctx: &mut Ctx, opaque: u32, group: &[u8]) {
 /// PLAIN has no further step.
 fn sasl_request(ctx: &mut Ctx, opcode: u8, opaque: u32, mechanism: &[u8], data: &[u8]) {
     match opcode {
-        op::SASL_LIST_MECHS => respond(ctx.out, opcode, status::OK, opaque, 0, &[], &[], b"PLAIN"),
+        op::SASL_LIST_MECHS => respond_ok(ctx.out, opcode, opaque, b"PLAIN"),
         op::SASL_AUTH if mechanism == b"PLAIN" && plain_login(ctx, data) => {
             ctx.session.authenticated = true;
-            respond(
-                ctx.out,
-                opcode,
-                status::OK,
-                opaque,
-                0,
-                &[],
-                &[],
-                b"Authenticated",
-            );
+            respond_ok(ctx.out, opcode, opaque, b"Authenticated");
         }
         _ => respond_error(ctx.out, opcode, status::AUTH_ERROR, opaque),
     }

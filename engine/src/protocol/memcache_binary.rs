@@ -241,6 +241,11 @@ pub fn respond(
     out.extend_from_slice(value);
 }
 
+/// Appends a success response carrying only `value` (no extras, key or CAS).
+pub fn respond_ok(out: &mut Vec<u8>, opcode: u8, opaque: u32, value: &[u8]) {
+    respond(out, opcode, status::OK, opaque, 0, &[], &[], value);
+}
+
 /// Appends an error response with memcached's message for `status`.
 pub fn respond_error(out: &mut Vec<u8>, opcode: u8, status: u16, opaque: u32) {
     respond(
