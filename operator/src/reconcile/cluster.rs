@@ -27,7 +27,7 @@ use crate::api::{
 use crate::maintenance_window::MaintenanceWindow;
 use crate::parameters;
 use crate::pending_changes::{self, AppliedSpec};
-use crate::resources::{self, node_group_name, BuildInput, ClusterObjects, CLUSTER, NODE_GROUP};
+use crate::resources::{self, node_group_name, node_group_of, BuildInput, ClusterObjects, CLUSTER};
 use crate::{Error, Result, FIELD_MANAGER};
 
 /// How often an available cluster is looked at without any change (drift repair, status refresh).
@@ -204,10 +204,7 @@ async fn apply(
             .await?
             .items
             .iter()
-            .filter_map(|s| {
-                let group: i32 = s.labels().get(NODE_GROUP)?.parse().ok()?;
-                Some((group - 1, s.spec.as_ref()?.replicas.unwrap_or(0)))
-            })
+            .filter_map(|s| Some((node_group_of(s)?, s.spec.as_ref()?.replicas.unwrap_or(0))))
             .collect()
     } else {
         let size = observed.as_ref().and_then(|s| s.spec.as_ref()?.replicas);

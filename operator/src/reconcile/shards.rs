@@ -29,7 +29,7 @@ use super::replication::{pod_gone, Reach};
 use super::Context;
 use crate::api::{CacheCluster, ShardStatus, SlotMigrationStatus, PROGRESSING};
 use crate::engine_client::NodeClient;
-use crate::resources::{node_group_id, node_group_name, NODE_GROUP, ROLE, ROLE_PRIMARY};
+use crate::resources::{node_group_id, node_group_name, node_group_of, ROLE, ROLE_PRIMARY};
 use crate::sharding::{
     self, Move, NodeEntry, ReshardStep, SlotMap, Topology, TopologyNode, TopologyRole,
 };
@@ -76,12 +76,6 @@ struct Seen {
     topology: Option<Topology>,
 }
 
-/// The node group index of a pod (`0001` → 0).
-fn group_of(pod: &Pod) -> Option<i32> {
-    let label: i32 = pod.labels().get(NODE_GROUP)?.parse().ok()?;
-    Some(label - 1)
-}
-
 /// Publishes the topology and takes one resharding step for the first `built` node groups
 /// ([`groups_to_build`]); `settled` is false while replication is unhealthy or a rolling patch runs (the
 /// topology is still kept current then, but no slot moves).
@@ -113,7 +107,7 @@ pub async fn converge(
     // 1. Observe every running node of the groups that are built.
     let mut candidates = Vec::new();
     for pod in pods.iter().filter(|p| !pod_gone(p)) {
-        let (Some(group), Some(role)) = (group_of(pod), pod.labels().get(ROLE)) else {
+        let (Some(group), Some(role)) = (node_group_of(pod), pod.labels().get(ROLE)) else {
             continue;
         };
         if group >= built {

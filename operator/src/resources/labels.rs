@@ -45,6 +45,18 @@ pub fn node_group_labels(cluster: &CacheCluster, group: i32) -> BTreeMap<String,
     labels
 }
 
+/// The node group index (from 0) an object's `ferrocache.io/node-group` label names (`0001` → 0).
+pub fn node_group_of(object: &impl kube::Resource) -> Option<i32> {
+    let label: i32 = object
+        .meta()
+        .labels
+        .as_ref()?
+        .get(NODE_GROUP)?
+        .parse()
+        .ok()?;
+    Some(label - 1)
+}
+
 /// Selector of every pod of the cluster.
 pub fn cluster_selector(cluster: &CacheCluster) -> BTreeMap<String, String> {
     BTreeMap::from([(CLUSTER.into(), cluster.name_any())])
