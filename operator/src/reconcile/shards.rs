@@ -221,7 +221,7 @@ pub async fn converge(
         debug!(cluster = %name, %namespace, ?unserved, "topology waits for every shard to have a primary");
         return Ok(outcome);
     }
-    let desired = sharding::document(epoch, &ids, &map, &entries);
+    let mut desired = sharding::document(epoch, &ids, &map, &entries);
     let current = |s: &Seen| {
         s.topology
             .as_ref()
@@ -229,19 +229,14 @@ pub async fn converge(
     };
     if !seen.iter().all(current) {
         epoch += 1;
-        let doc = sharding::document(epoch, &ids, &map, &entries);
-        if let Err(problem) = publish(&doc, seen.iter()).await {
+        desired.epoch = epoch;
+        if let Err(problem) = publish(&desired, seen.iter()).await {
             outcome.problem = Some(problem);
         }
         info!(cluster = %name, %namespace, epoch, "cluster topology published");
     }
     outcome.epoch = i64::try_from(epoch).ok();
-    outcome.shards = shard_statuses(
-        cluster,
-        &ids,
-        &sharding::document(epoch, &ids, &map, &entries),
-        &seen,
-    );
+    outcome.shards = shard_statuses(cluster, &ids, &desired, &seen);
 
     // 4. One resharding step, once every shard has a primary and the nodes have the topology.
     let served = outcome.shards.len() == ids.len();
