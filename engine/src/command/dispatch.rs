@@ -156,6 +156,13 @@ pub fn unknown_command(args: &[&[u8]]) -> CmdError {
 
 /// Makes room under `maxmemory` before a command that may grow the dataset.
 pub fn ensure_memory(node: &Node, cfg: &Config, clock: &Clock, evictor: &mut Evictor) -> CmdResult {
+    // The usage limit on storage refuses growth whatever the eviction policy: it caps what is billed.
+    if cfg.usage_max_storage > 0 && node.ks().used_memory() as u64 >= cfg.usage_max_storage {
+        return Err(CmdError::Msg(format!(
+            "OOM command not allowed when used memory > 'usage-max-storage' ({} bytes, the dataStorage usage limit).",
+            cfg.usage_max_storage
+        )));
+    }
     if cfg.maxmemory == 0 || node.ks().used_memory() <= cfg.maxmemory as usize {
         return Ok(());
     }
@@ -217,6 +224,18 @@ pub fn execute(
             }
             return reject(node, session, out, idx, &e);
         }
+    }
+    let limit = cfg.usage_max_ecpu_per_second;
+    if limit > 0
+        && metering::BILLED[idx]
+        && !session.master_link
+        && session.cluster.import.is_none()
+        && !node.metering().admit(limit)
+    {
+        let e = CmdError::Msg(format!(
+            "THROTTLED request rate over the usage limit of {limit} ECPUs per second on this node"
+        ));
+        return reject(node, session, out, idx, &e);
     }
     if spec.has(catalogue::WRITE) && !session.master_link && node.repl().refuses_writes() {
         let e = CmdError::Msg("READONLY You can't write against a read only replica.".into());
@@ -357,7 +376,10 @@ pub fn run(
     // A replica applying its primary's stream is not charged: the client's request was, on the primary.
     // Nor is a slot migration: the writes it carries were charged on the source.
     if cfg.metering && !session.master_link && session.cluster.import.is_none() {
-        charge(session, spec, idx, args, out.buf.len() - out_start);
+        let units = charge(session, spec, idx, args, out.buf.len() - out_start);
+        if cfg.usage_max_ecpu_per_second > 0 {
+            node.metering().spend(units);
+        }
     }
 }
 
@@ -401,17 +423,21 @@ fn announce(
 }
 
 /// Charges a command's request units to its counters and its client.
-fn charge(session: &Session, spec: &Spec, idx: usize, args: &[&[u8]], response: usize) {
+fn charge(session: &Session, spec: &Spec, idx: usize, args: &[&[u8]], response: usize) -> u64 {
     let request: usize = args.iter().map(|a| a.len()).sum();
     let units =
         metering::request_units(spec.cost, request as u64, response as u64, session.elements);
     session.counters.commands[idx].units.add(units);
     session.counters.units.add(units);
+    if metering::BILLED[idx] {
+        session.counters.billed.add(units);
+    }
     let ecpu = &session.info.ecpu;
     ecpu.store(
         ecpu.load(std::sync::atomic::Ordering::Relaxed) + units,
         std::sync::atomic::Ordering::Relaxed,
     );
+    units
 }
 
 /// Appends a write to the replication stream, as rewritten by the command if it asked, and gives it to the

@@ -46,6 +46,10 @@ pub fn before_batch(node: &Node, now_ms: u64) {
 /// Executes one request and charges it. `request_len` is its size on the wire (line and data block).
 pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
     let out_start = ctx.out.len();
+    if !is_management(req) && !within_rate(ctx) {
+        ctx.put(b"SERVER_ERROR throttled: request rate over the usage limit\r\n");
+        return;
+    }
     let mut cost = Cost::Bytes;
     let mut elements = 0;
     match req {
@@ -149,7 +153,16 @@ pub fn account(
             .memcache()
             .unbilled_units
             .fetch_add(units, Ordering::Relaxed);
+    } else {
+        ctx.session.counters.billed.add(units);
     }
+}
+
+/// False when the request-unit rate limit (`usage-max-ecpu-per-second`) refuses a request after its bounded
+/// wait; refused requests are not charged.
+pub fn within_rate(ctx: &Ctx) -> bool {
+    let limit = ctx.cfg.usage_max_ecpu_per_second;
+    limit == 0 || ctx.node.metering().admit(limit)
 }
 
 /// Requests that manage or observe the node rather than use the cache.
@@ -173,6 +186,9 @@ fn charge(ctx: &Ctx, cost: Cost, request: usize, response: usize, elements: u64)
     }
     let units = metering::request_units(cost, request as u64, response as u64, elements);
     ctx.session.counters.units.add(units);
+    if ctx.cfg.usage_max_ecpu_per_second > 0 {
+        ctx.node.metering().spend(units);
+    }
     ctx.count(Stat::Units, units);
     units
 }

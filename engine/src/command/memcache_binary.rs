@@ -78,6 +78,13 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
         sasl_request(ctx, opcode, opaque, key, value);
     } else if !(extras_ok && value_ok && key_ok) {
         respond_error(ctx.out, opcode, status::INVALID_ARGUMENTS, opaque);
+    } else if !matches!(
+        opcode,
+        op::QUIT | op::QUITQ | op::NOOP | op::VERSION | op::STAT | op::VERBOSITY
+    ) && !super::memcache::within_rate(ctx)
+    {
+        respond_error(ctx.out, opcode, status::TEMPORARY_FAILURE, opaque);
+        return;
     } else {
         match opcode {
             op::GET

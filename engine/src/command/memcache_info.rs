@@ -124,6 +124,12 @@ fn general(ctx: &mut Ctx, t: &mut String) {
         node.memcache().unbilled_units.load(Ordering::Relaxed),
     );
     stat(t, "run_id", node.run_id());
+    t.push_str(&crate::metering::usage_lines(
+        node.metering(),
+        ctx.cfg,
+        "STAT ",
+        ' ',
+    ));
 }
 
 fn settings(ctx: &mut Ctx, t: &mut String) {

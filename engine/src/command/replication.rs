@@ -149,6 +149,8 @@ pub fn wait(c: &mut Call) -> CmdResult {
     if repl.role() != Role::Primary {
         return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
     }
+    // The billed count travels with every WAIT: what WAIT confirms includes the units charged so far.
+    crate::server::ship_usage(c.node);
     let offset = repl.offset();
     let acked = repl.acked(offset);
     if acked >= wanted || repl.replicas.lock().is_empty() && wanted == 0 {

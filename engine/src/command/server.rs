@@ -640,6 +640,12 @@ fn info_usage(c: &mut Call, t: &mut String) {
         now_ms() / 1000 - uptime,
         c.cfg.metering as u8,
     );
+    t.push_str(&crate::metering::usage_lines(
+        c.node.metering(),
+        c.cfg,
+        "",
+        ':',
+    ));
 }
 
 fn info_commandstats(c: &mut Call, t: &mut String) {

@@ -315,6 +315,14 @@ pub struct Config {
     pub io_uring: bool,
     /// Count request units (ECPU) per command.
     pub metering: bool,
+    /// Keep this run's billed units in a file mapped into memory (`<dir>/usage/`), so that no unit is lost
+    /// when the process is killed; see `metering::ledger`.
+    pub usage_ledger: bool,
+    /// Usage limit on the dataset (bytes, 0 = none): past it, writes that can grow memory are refused.
+    pub usage_max_storage: u64,
+    /// Usage limit on the request-unit rate (units per second, 0 = none): past it, requests wait for a
+    /// bounded time and are then refused.
+    pub usage_max_ecpu_per_second: u64,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
     pub metrics_port: u16,
     /// TLS port for the Redis protocol (0 = off).
@@ -423,6 +431,9 @@ impl Default for Config {
             disable_thp: true,
             io_uring: true,
             metering: true,
+            usage_ledger: false,
+            usage_max_storage: 0,
+            usage_max_ecpu_per_second: 0,
             metrics_port: 9121,
             tls_port: 0,
             memcached_tls_port: 0,
@@ -767,6 +778,24 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         get: |c| if c.metering { "yes" } else { "no" }.into(),
         set: |c, v| yes_no(v).map(|b| c.metering = b),
+    },
+    Param {
+        name: "usage-ledger",
+        mutable: false,
+        get: |c| if c.usage_ledger { "yes" } else { "no" }.into(),
+        set: |c, v| yes_no(v).map(|b| c.usage_ledger = b),
+    },
+    Param {
+        name: "usage-max-storage",
+        mutable: true,
+        get: |c| c.usage_max_storage.to_string(),
+        set: |c, v| parse_memory(v).map(|n| c.usage_max_storage = n),
+    },
+    Param {
+        name: "usage-max-ecpu-per-second",
+        mutable: true,
+        get: |c| c.usage_max_ecpu_per_second.to_string(),
+        set: |c, v| num(v).map(|n| c.usage_max_ecpu_per_second = n),
     },
     Param {
         name: "protocol",

@@ -11,16 +11,46 @@
 //! writing to another thread's block.
 
 pub mod latency;
+pub mod ledger;
 pub mod memcache;
 pub mod process;
 pub mod slowlog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 
 use crate::catalogue::{Cost, COMMANDS};
+use ledger::{Ledger, RunUsage};
+
+/// Commands whose units are charged but not billed: what operators and client libraries send to manage or
+/// observe a node (health checks, INFO scrapes, REPLICAOF, CONFIG, FAILOVER, the CLIENT/HELLO/COMMAND/AUTH
+/// handshake). Their units still appear in `ecpu_total` and `INFO commandstats`; `ecpu_billed` leaves them out.
+pub const UNBILLED_COMMANDS: &[&str] = &[
+    "ping",
+    "info",
+    "config",
+    "replicaof",
+    "slaveof",
+    "role",
+    "failover",
+    "replconf",
+    "psync",
+    "sync",
+    "client",
+    "hello",
+    "command",
+    "auth",
+];
+
+/// Per command (indexed like [`COMMANDS`]): true when its units are billed.
+pub static BILLED: LazyLock<Box<[bool]>> = LazyLock::new(|| {
+    COMMANDS
+        .iter()
+        .map(|c| !UNBILLED_COMMANDS.contains(&c.container().unwrap_or(c.name)))
+        .collect()
+});
 
 /// Payload bytes per request unit.
 pub const BYTES_PER_UNIT: u64 = 1024;
@@ -58,6 +88,7 @@ pub struct CommandCounters {
 
 /// A counter written by one thread only.
 #[derive(Debug, Default)]
+#[repr(transparent)]
 pub struct Counter(AtomicU64);
 
 impl Counter {
@@ -93,13 +124,25 @@ pub struct Counters {
     pub errors: Counter,
     /// Request units charged, all commands.
     pub units: Counter,
+    /// Billed request units: a slot of the usage ledger, or a heap counter past its slots.
+    pub billed: &'static Counter,
+    /// True when `billed` is not a ledger slot (the cron folds it into the ledger's overflow).
+    pub billed_on_heap: bool,
     /// Memcached protocol counters.
     pub memcache: memcache::MemcacheCounters,
 }
 
 impl Default for Counters {
     fn default() -> Self {
+        Counters::with_billed(None)
+    }
+}
+
+impl Counters {
+    fn with_billed(slot: Option<&'static Counter>) -> Self {
         Counters {
+            billed: slot.unwrap_or_else(|| Box::leak(Box::default())),
+            billed_on_heap: slot.is_none(),
             commands: (0..COMMANDS.len())
                 .map(|_| CommandCounters::default())
                 .collect(),
@@ -166,18 +209,159 @@ impl Totals {
 }
 
 /// All workers' counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metering {
     workers: Mutex<Vec<Arc<Counters>>>,
     reset_base: Mutex<Option<Totals>>,
+    ledger: Ledger,
+    /// What the primaries this node replicated from last said about their runs, newest last.
+    upstream: Mutex<Vec<RunUsage>>,
+    /// The billed count last shipped to replicas.
+    shipped: AtomicU64,
+    /// The request-unit rate limit's bucket.
+    rate: RateBucket,
 }
 
+/// Longest a request waits for the request-unit rate to allow it before it is refused.
+pub const THROTTLE_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The bucket of `usage-max-ecpu-per-second`: units spent against units allowed since `base_ms`, with one
+/// second's worth of burst. Touched only while a limit is set.
+#[derive(Debug, Default)]
+struct RateBucket {
+    /// The limit the bucket was started for (a change starts it again).
+    limit: AtomicU64,
+    base_ms: AtomicU64,
+    spent: AtomicU64,
+    /// Requests refused by the limit.
+    refused: AtomicU64,
+}
+
+impl RateBucket {
+    fn allowed(&self, limit: u64, now_ms: u64) -> u64 {
+        if self.limit.load(Ordering::Relaxed) != limit {
+            self.limit.store(limit, Ordering::Relaxed);
+            self.base_ms.store(now_ms, Ordering::Relaxed);
+            self.spent.store(0, Ordering::Relaxed);
+        }
+        let elapsed = now_ms.saturating_sub(self.base_ms.load(Ordering::Relaxed));
+        limit.saturating_mul(elapsed) / 1000
+    }
+
+    /// True when a request may run now: spending stays within one second of burst over the rate.
+    fn open(&self, limit: u64, now_ms: u64) -> bool {
+        let allowed = self.allowed(limit, now_ms);
+        // An idle period does not save up more than the burst.
+        self.spent.fetch_max(allowed, Ordering::Relaxed);
+        self.spent.load(Ordering::Relaxed) < allowed.saturating_add(limit)
+    }
+}
+
+impl Default for Metering {
+    fn default() -> Self {
+        Metering::new(Ledger::in_memory(&"0".repeat(40), crate::clock::now_ms()))
+    }
+}
+
+/// Upstream runs remembered by a replica.
+const UPSTREAM_RUNS_KEPT: usize = 8;
+
 impl Metering {
+    /// Counters billing into `ledger`.
+    pub fn new(ledger: Ledger) -> Metering {
+        Metering {
+            workers: Mutex::default(),
+            reset_base: Mutex::default(),
+            ledger,
+            upstream: Mutex::default(),
+            shipped: AtomicU64::new(0),
+            rate: RateBucket::default(),
+        }
+    }
+
+    /// Waits (at most [`THROTTLE_MAX_WAIT`]) until the request-unit rate `limit` lets a request run; false
+    /// when it still does not, and the request is to be refused. The wait blocks the calling worker: the
+    /// limit is the node's, so every connection on the node is over it alike.
+    pub fn admit(&self, limit: u64) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            if self.rate.open(limit, crate::clock::now_ms()) {
+                return true;
+            }
+            if started.elapsed() >= THROTTLE_MAX_WAIT {
+                self.rate.refused.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Counts units spent against the rate limit (only while one is set).
+    #[inline]
+    pub fn spend(&self, units: u64) {
+        self.rate.spent.fetch_add(units, Ordering::Relaxed);
+    }
+
+    /// Requests refused by the rate limit since start.
+    pub fn throttled(&self) -> u64 {
+        self.rate.refused.load(Ordering::Relaxed)
+    }
+
     /// Registers a worker thread and returns its counters.
     pub fn register_worker(&self) -> Arc<Counters> {
-        let c = Arc::new(Counters::default());
+        let c = Arc::new(Counters::with_billed(self.ledger.slot()));
         self.workers.lock().push(c.clone());
         c
+    }
+
+    /// The usage ledger of this run.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The cron's pass over the ledger (every tick: at least ten times a second).
+    pub fn tick(&self, now_ms: u64) {
+        let overflow = self
+            .workers
+            .lock()
+            .iter()
+            .filter(|w| w.billed_on_heap)
+            .map(|w| w.billed.get())
+            .fold(0, u64::wrapping_add);
+        self.ledger.tick(now_ms, overflow);
+    }
+
+    /// This run's billed count when it changed since the last call, for shipping to replicas.
+    pub fn unshipped(&self) -> Option<RunUsage> {
+        let now = self.ledger.current();
+        (self.shipped.swap(now.billed, Ordering::Relaxed) != now.billed).then_some(now)
+    }
+
+    /// A replica records what its primary shipped about a run (`REPLCONF USAGE`).
+    pub fn record_upstream(&self, run: RunUsage) {
+        let mut up = self.upstream.lock();
+        up.retain(|r| r.run_id != run.run_id);
+        up.push(run);
+        let excess = up.len().saturating_sub(UPSTREAM_RUNS_KEPT);
+        up.drain(..excess);
+    }
+
+    /// Runs this node knows the usage of besides its own: its previous runs (`ledger`) and the primaries it
+    /// replicated (`replication`).
+    pub fn other_runs(&self) -> Vec<(RunUsage, &'static str)> {
+        let mut runs: Vec<(RunUsage, &'static str)> = self
+            .ledger
+            .past_runs()
+            .iter()
+            .map(|r| (r.clone(), "ledger"))
+            .collect();
+        runs.extend(
+            self.upstream
+                .lock()
+                .iter()
+                .map(|r| (r.clone(), "replication")),
+        );
+        runs
     }
 
     /// Cumulative totals since start (never reset).
@@ -224,6 +408,37 @@ impl Metering {
     pub fn reset(&self) {
         *self.reset_base.lock() = Some(self.lifetime());
     }
+}
+
+/// The billing lines of `INFO usage` and memcached's `stats` (`<prefix>name<sep>value` each): this run's billed
+/// units with the time they were read and its hour marks, the usage limits, and every other run this node
+/// knows the final count of.
+pub fn usage_lines(m: &Metering, cfg: &crate::config::Config, prefix: &str, sep: char) -> String {
+    use std::fmt::Write as _;
+    let own = m.ledger().current();
+    let marks: Vec<String> = own.marks.iter().map(|(h, v)| format!("{h}:{v}")).collect();
+    let mut t = String::new();
+    let mut line = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(t, "{prefix}{name}{sep}{value}\r\n");
+    };
+    line("ecpu_billed", &m.ledger().billed());
+    line("usage_at_ms", &crate::clock::now_ms());
+    let marks = if marks.is_empty() {
+        "-".to_string()
+    } else {
+        marks.join(";")
+    };
+    line("usage_hour_marks", &marks);
+    line("usage_ledger", &(m.ledger().persistent() as u8));
+    line("usage_max_storage", &cfg.usage_max_storage);
+    line("usage_max_ecpu_per_second", &cfg.usage_max_ecpu_per_second);
+    line("usage_throttled", &m.throttled());
+    let others = m.other_runs();
+    line("usage_runs", &others.len());
+    for (i, (run, source)) in others.iter().enumerate() {
+        line(&format!("usage_run{i}"), &run.render(source));
+    }
+    t
 }
 
 #[cfg(test)]

@@ -112,6 +112,11 @@ impl Node {
             t.watch_files();
         }
         let run_id = crate::replication::new_id();
+        let metering = Metering::new(if config.usage_ledger {
+            crate::metering::ledger::Ledger::open(&config.dir, &run_id, now_ms())
+        } else {
+            crate::metering::ledger::Ledger::in_memory(&run_id, now_ms())
+        });
         let role = if config.role == "standby" || config.replicaof.is_some() {
             Role::Standby
         } else {
@@ -157,7 +162,7 @@ impl Node {
             },
             config: ArcSwap::from_pointee(config),
             clients: Clients::default(),
-            metering: Metering::default(),
+            metering,
             blocking: Registry::default(),
             shutdown: watch::channel(false).0,
         };

@@ -70,6 +70,8 @@ pub mod status {
     pub const AUTH_ERROR: u16 = 0x0020;
     pub const UNKNOWN_COMMAND: u16 = 0x0081;
     pub const OUT_OF_MEMORY: u16 = 0x0082;
+    /// Temporary failure: the request-unit rate limit refused the request.
+    pub const TEMPORARY_FAILURE: u16 = 0x0086;
 
     /// The message memcached puts in the body of an error response.
     pub fn message(status: u16) -> &'static [u8] {
@@ -83,6 +85,7 @@ pub mod status {
             AUTH_ERROR => b"Auth failure.",
             UNKNOWN_COMMAND => b"Unknown command",
             OUT_OF_MEMORY => b"Out of memory",
+            TEMPORARY_FAILURE => b"Temporary failure",
             _ => b"",
         }
     }

@@ -393,6 +393,49 @@ impl WriteSink for Replication {
     }
 }
 
+/// `REPLCONF USAGE <run_id> <billed> <at_ms> <marks>`: a primary's billed count in its stream, with its last
+/// two hour marks (`hour:count;hour:count`).
+pub fn usage_command(run: &crate::metering::ledger::RunUsage) -> Vec<Vec<u8>> {
+    let marks: Vec<String> = run
+        .marks
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .map(|(h, v)| format!("{h}:{v}"))
+        .collect();
+    vec![
+        b"REPLCONF".to_vec(),
+        b"USAGE".to_vec(),
+        run.run_id.as_bytes().to_vec(),
+        run.billed.to_string().into_bytes(),
+        run.at_ms.to_string().into_bytes(),
+        marks.join(";").into_bytes(),
+    ]
+}
+
+/// Reads a `REPLCONF USAGE` command's arguments (after `USAGE`).
+pub fn parse_usage(args: &[&[u8]]) -> Option<crate::metering::ledger::RunUsage> {
+    let text = |a: &[u8]| std::str::from_utf8(a).ok().map(str::to_string);
+    let [run_id, billed, at_ms, marks] = args else {
+        return None;
+    };
+    let marks = text(marks)?
+        .split(';')
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            let (h, v) = m.split_once(':')?;
+            Some((h.parse().ok()?, v.parse().ok()?))
+        })
+        .collect::<Option<Vec<(u64, u64)>>>()?;
+    Some(crate::metering::ledger::RunUsage {
+        run_id: text(run_id)?,
+        billed: text(billed)?.parse().ok()?,
+        at_ms: text(at_ms)?.parse().ok()?,
+        marks,
+    })
+}
+
 /// Encodes a command as a RESP array of bulk strings.
 pub fn encode_command(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();

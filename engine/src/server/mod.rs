@@ -408,8 +408,11 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 std::thread::sleep(tick);
                 node.ks().active_expire_cycle(now_ms(), tick / 4);
                 node.repl().wake_feeders();
+                node.metering().tick(now_ms());
+                ship_usage(&node);
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
+                    node.metering().ledger().flush();
                     close_idle_clients(&node, &cfg);
                     replication_heartbeat(&node, &cfg);
                 }
@@ -429,6 +432,25 @@ fn close_idle_clients(node: &Node, cfg: &Config) {
         .kill_where(|c| now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) > limit);
     if n > 0 {
         tracing::debug!(closed = n, "closed idle clients");
+    }
+}
+
+/// Every cron tick (ten times a second by default): a primary with replicas ships its billed count when it
+/// changed, so that a replica that survives the primary knows every unit the primary charged until then.
+pub fn ship_usage(node: &Node) {
+    let repl = node.repl();
+    if repl.role() != crate::replication::Role::Primary
+        || repl
+            .writes_paused
+            .load(std::sync::atomic::Ordering::Relaxed)
+        || repl.replicas.lock().is_empty()
+    {
+        return;
+    }
+    if let Some(run) = node.metering().unshipped() {
+        let args = crate::replication::usage_command(&run);
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        repl.propagate_global(&refs);
     }
 }
 

@@ -348,6 +348,13 @@ async fn apply_stream<S: LinkStream>(
                         && args[1].eq_ignore_ascii_case(b"getack")
                     {
                         acks_due = true;
+                    } else if args.len() >= 2
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"usage")
+                    {
+                        if let Some(run) = crate::replication::parse_usage(&args[2..]) {
+                            node.metering().record_upstream(run);
+                        }
                     } else {
                         let cfg = node.config();
                         let clock = Clock {
