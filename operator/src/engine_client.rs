@@ -366,7 +366,9 @@ impl NodeClient {
             ecpu_total: number("ecpu_total").unwrap_or(0),
             unbilled_ecpu: metering::unbilled_units(stats),
             dataset_bytes: number("dataset_bytes").unwrap_or(0),
-        })
+            ..NodeSample::default()
+        }
+        .with_billing_fields(&usage))
     }
 
     /// The memcached health check: `version` answered with `VERSION …`.
@@ -432,7 +434,9 @@ impl NodeClient {
             ecpu_total: number("ecpu_total").unwrap_or(0),
             unbilled_ecpu: number("ecpu_unbilled").unwrap_or(0),
             dataset_bytes: number("bytes").unwrap_or(0),
-        })
+            ..NodeSample::default()
+        }
+        .with_billing_fields(&stats))
     }
 }
 

@@ -30,6 +30,8 @@ pub mod rollout;
 pub mod scaling;
 pub mod sharding;
 pub mod spec_change;
+pub mod usage_export;
+pub mod usage_limits;
 pub mod wiring;
 
 pub use error::{Error, Result};

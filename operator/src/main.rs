@@ -37,6 +37,42 @@ enum Command {
     Run(RunArgs),
     /// Run a CacheCluster on this machine: engine processes on 127.0.0.1, endpoints, status, failover.
     Local(LocalArgs),
+    /// Export hourly usage records (from the CacheUsageReports of the current context, or of a local state
+    /// directory) as CSV or JSON Lines, for a billing system to import.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args)]
+struct UsageArgs {
+    /// Only this namespace (default: every namespace).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Only this cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// The hours of this month, `YYYY-MM` (UTC).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    month: Option<String>,
+    /// First hour included (RFC 3339).
+    #[arg(long, value_parser = parse_timestamp)]
+    from: Option<jiff::Timestamp>,
+    /// First hour excluded (RFC 3339).
+    #[arg(long, value_parser = parse_timestamp)]
+    to: Option<jiff::Timestamp>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = UsageFormat::Csv)]
+    format: UsageFormat,
+    /// Read the reports a local run wrote under this state directory instead of the Kubernetes API.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UsageFormat {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -149,7 +185,52 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
         Command::Local(args) => run_local(args).await,
+        Command::Usage(args) => export_usage(args).await,
     }
+}
+
+async fn export_usage(args: UsageArgs) -> anyhow::Result<()> {
+    use ferrocache_operator::api::CacheUsageReport;
+    use ferrocache_operator::usage_export::{self, Range};
+    let range = match &args.month {
+        Some(month) => Range::month(month).map_err(anyhow::Error::msg)?,
+        None => Range {
+            from: args.from,
+            to: args.to,
+        },
+    };
+    let mut reports: Vec<CacheUsageReport> = match &args.state_dir {
+        Some(dir) => local::read_all_reports(dir),
+        None => {
+            let client = kube::Client::try_default()
+                .await
+                .context("no Kubernetes client configuration (in-cluster or kubeconfig)")?;
+            let api: kube::Api<CacheUsageReport> = match &args.namespace {
+                Some(ns) => kube::Api::namespaced(client, ns),
+                None => kube::Api::all(client),
+            };
+            api.list(&Default::default())
+                .await
+                .context("listing CacheUsageReports")?
+                .items
+        }
+    };
+    reports.retain(|r| {
+        args.namespace
+            .as_deref()
+            .is_none_or(|ns| r.metadata.namespace.as_deref() == Some(ns))
+            && args
+                .cluster
+                .as_deref()
+                .is_none_or(|c| r.spec.cluster_name == c)
+    });
+    let records = usage_export::records(&reports, &range);
+    let text = match args.format {
+        UsageFormat::Csv => usage_export::to_csv(&records),
+        UsageFormat::Jsonl => usage_export::to_json_lines(&records),
+    };
+    print!("{text}");
+    Ok(())
 }
 
 async fn run_local(args: LocalArgs) -> anyhow::Result<()> {

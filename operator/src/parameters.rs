@@ -131,6 +131,12 @@ pub const MANAGED: &[(&str, &str)] = &[
     ("requirepass", "set spec.authTokenSecretRef"),
     ("maxmemory", "follows spec.cacheNodeType or spec.resources"),
     ("metering", "set spec.metering.enabled"),
+    ("usage-ledger", "set spec.metering.enabled"),
+    ("usage-max-storage", "set spec.usageLimits.dataStorage"),
+    (
+        "usage-max-ecpu-per-second",
+        "set spec.usageLimits.ecpuPerSecond",
+    ),
 ];
 
 /// Looks a parameter up by name (case-insensitive, as the engine does).

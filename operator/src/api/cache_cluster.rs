@@ -188,6 +188,12 @@ pub struct CacheClusterSpec {
     #[serde(default)]
     pub metering: MeteringSpec,
 
+    /// Caps on what the cluster may use, as ElastiCache Serverless' `CacheUsageLimits`: data storage (writes
+    /// that grow memory are refused past the maximum; at least the minimum is billed) and request units per
+    /// second (requests past the rate wait briefly, then are refused). Changes apply to running nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+
     /// Scheduling and metadata added to every node's pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_template: Option<PodTemplateOverrides>,
@@ -350,6 +356,56 @@ pub struct AllowedClient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 43))]
     pub ip_block: Option<String>,
+}
+
+/// Usage limits (ElastiCache Serverless `CacheUsageLimits`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageLimits {
+    /// Data storage limits, in GB (10^9 bytes) of dataset across the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_storage: Option<DataStorageLimit>,
+    /// Request-unit rate limit.
+    #[serde(
+        rename = "ecpuPerSecond",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ecpu_per_second: Option<EcpuPerSecondLimit>,
+}
+
+/// Data storage limits of a cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.maximum) || !has(self.minimum) || self.minimum <= self.maximum").message("dataStorage.minimum must not exceed dataStorage.maximum"))]
+pub struct DataStorageLimit {
+    /// Most data the cluster may hold, GB. Each shard's primary may hold `maximum / shards`; past it, commands
+    /// that can grow memory get `-OOM` (memcached: `SERVER_ERROR out of memory`), while reads and deletes go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5000))]
+    pub maximum: Option<i64>,
+    /// Least data storage billed per hour, GB, whatever the cluster holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5000))]
+    pub minimum: Option<i64>,
+    /// Unit of `maximum` and `minimum`; only `GB`.
+    #[serde(default = "gb")]
+    #[schemars(regex(pattern = "^GB$"))]
+    pub unit: String,
+}
+
+fn gb() -> String {
+    "GB".into()
+}
+
+/// Request-unit rate limit of a cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcpuPerSecondLimit {
+    /// Most request units per second. Each node may serve `maximum / shards` per second, with one second of
+    /// burst; a request over it waits up to 100 ms and is then refused with `-THROTTLED`.
+    #[schemars(range(min = 1, max = 15_000_000))]
+    pub maximum: i64,
 }
 
 /// Usage metering settings.
@@ -665,6 +721,22 @@ pub struct UsageStatus {
     /// from them, so units charged since are counted exactly once.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, NodeCounters>,
+    /// Dataset bytes now, every node added up, against `usageLimits.dataStorage.maximum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_bytes: Option<i64>,
+    /// Request units per second over the last metering interval, against `usageLimits.ecpuPerSecond`.
+    #[serde(
+        rename = "ecpuPerSecond",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ecpu_per_second: Option<f64>,
+    /// Requests refused by the request-unit rate limit, since each node started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_requests: Option<i64>,
+    /// The usage report this usage is recorded in (`CacheUsageReport` name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// A node's usage counters at one scrape.

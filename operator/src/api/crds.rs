@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use super::{CacheCluster, CacheParameterGroup};
+use super::{CacheCluster, CacheParameterGroup, CacheUsageReport};
 
 /// A generated CRD file: its name in `crds/` and its YAML text.
 pub struct CrdFile {
@@ -17,14 +17,18 @@ const HEADER: &str =
 
 /// Every CRD of the API, rendered.
 pub fn crd_files() -> Result<Vec<CrdFile>, serde_yaml::Error> {
-    [CacheCluster::crd(), CacheParameterGroup::crd()]
-        .into_iter()
-        .map(|crd| {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            Ok(CrdFile {
-                file_name: format!("{name}.yaml"),
-                yaml: format!("{HEADER}{}", serde_yaml::to_string(&crd)?),
-            })
+    [
+        CacheCluster::crd(),
+        CacheParameterGroup::crd(),
+        CacheUsageReport::crd(),
+    ]
+    .into_iter()
+    .map(|crd| {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        Ok(CrdFile {
+            file_name: format!("{name}.yaml"),
+            yaml: format!("{HEADER}{}", serde_yaml::to_string(&crd)?),
         })
-        .collect()
+    })
+    .collect()
 }

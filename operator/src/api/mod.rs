@@ -1,4 +1,5 @@
-//! Custom resource types of the `ferrocache.io/v1alpha1` API: [`CacheCluster`] and [`CacheParameterGroup`].
+//! Custom resource types of the `ferrocache.io/v1alpha1` API: [`CacheCluster`], [`CacheParameterGroup`] and
+//! [`CacheUsageReport`].
 //!
 //! Field names follow Amazon ElastiCache where one exists, so an ElastiCache user recognises them. Every field has a
 //! doc comment, which becomes its description in the CRD (`kubectl explain cachecluster.spec`). Defaults live in
@@ -11,11 +12,13 @@ mod conditions;
 mod crds;
 mod parameter_group;
 pub mod rules;
+mod usage_report;
 
 pub use cache_cluster::*;
 pub use conditions::*;
 pub use crds::{crd_files, CrdFile};
 pub use parameter_group::*;
+pub use usage_report::*;
 
 /// API group of every Ferrocache resource.
 pub const GROUP: &str = "ferrocache.io";

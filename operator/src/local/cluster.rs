@@ -13,7 +13,7 @@ mod shards;
 mod usage;
 
 pub use shards::MoveRecord;
-pub use usage::{read_status, STATUS_FILE};
+pub use usage::{read_all_reports, read_reports, read_status, STATUS_FILE, USAGE_DIR};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -369,6 +369,8 @@ pub struct LocalCluster {
     /// A rolling patch is under way.
     patching: bool,
     usage: UsageAccumulator,
+    /// The usage reports as last written, by month.
+    reports_written: BTreeMap<String, crate::api::CacheUsageReportSpec>,
     status_written: Option<Instant>,
     /// The slot layout of a sharded cluster.
     shards: Option<shards::Shards>,
@@ -426,6 +428,7 @@ impl LocalCluster {
             manifest_fingerprint,
             patching: false,
             usage: UsageAccumulator::default(),
+            reports_written: BTreeMap::new(),
             status_written: None,
             shards: None,
             was_available: false,
@@ -997,7 +1000,8 @@ fn configured(cluster: &CacheCluster, group: Option<&CacheParameterGroup>) -> Co
     let validated = group
         .map(|g| parameters::validate(&g.spec.parameters))
         .unwrap_or_default();
-    let (static_parameters, dynamic_parameters) = validated.split_by_change_type();
+    let (static_parameters, mut dynamic_parameters) = validated.split_by_change_type();
+    dynamic_parameters.extend(crate::usage_limits::parameters(&cluster.spec));
     Configured {
         spec: cluster.spec.clone(),
         static_parameters,

@@ -45,10 +45,13 @@ pub async fn reconcile(cluster: Arc<CacheCluster>, ctx: Arc<Context>) -> Result<
     if cluster.metadata.deletion_timestamp.is_some() {
         return cleanup(&cluster, &ctx, &namespace).await;
     }
-    let parameters = match resolve_parameters(&cluster, &ctx, &namespace).await? {
+    let mut parameters = match resolve_parameters(&cluster, &ctx, &namespace).await? {
         Ok(parameters) => parameters,
         Err(blocker) => return block(&cluster, &ctx, &namespace, blocker).await,
     };
+    parameters
+        .1
+        .extend(crate::usage_limits::parameters(&cluster.spec));
     if let Some(why) = invalid_shard_slots(&cluster, &namespace) {
         return block(&cluster, &ctx, &namespace, Blocker::InvalidShardSlots(why)).await;
     }

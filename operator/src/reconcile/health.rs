@@ -124,6 +124,12 @@ fn forget_deleted(ctx: &Context, clusters: &Store<CacheCluster>) {
     });
     for (namespace, name) in ctx.metrics.clusters_with_usage() {
         if !exists(&namespace, &name) {
+            tokio::spawn(super::usage::mark_deleted(
+                ctx.client.clone(),
+                namespace.clone(),
+                name.clone(),
+                (ctx.clock)(),
+            ));
             ctx.metrics.forget_cluster(&namespace, &name);
             ctx.meters.forget(&format!("{namespace}/{name}"));
         }

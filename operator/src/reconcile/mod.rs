@@ -74,6 +74,10 @@ pub struct Context {
     pub health: health::Targets,
     /// Least time between two publications of `status.usage`.
     pub usage_publish_every: Duration,
+    /// Time after an hour during which late usage still goes into it.
+    pub usage_grace: Duration,
+    /// How long usage reports are kept after their month ends.
+    pub usage_retention: Duration,
 }
 
 impl Context {
@@ -93,6 +97,8 @@ impl Context {
             meters: Default::default(),
             health: Default::default(),
             usage_publish_every: usage::PUBLISH_EVERY,
+            usage_grace: crate::metering::DEFAULT_GRACE,
+            usage_retention: usage::DEFAULT_RETENTION,
         }
     }
 }

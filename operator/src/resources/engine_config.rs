@@ -102,6 +102,8 @@ pub fn engine_config_file(input: BuildInput<'_>) -> String {
     }
     let metering = if spec.metering.enabled { "yes" } else { "no" };
     lines.push((METERING.into(), metering.into()));
+    // Billed units survive a killed process in a ledger on the data volume (see the engine's metering::ledger).
+    lines.push((crate::usage_limits::LEDGER.into(), metering.into()));
     if spec.sharded() {
         lines.push((CLUSTER_ENABLED.into(), "yes".into()));
         if spec.transit_encryption_enabled {

@@ -1,9 +1,11 @@
 //! Metering and the persisted status of a local run.
 //!
-//! Every metering interval each node's counters are scraped into the [`crate::metering`] accumulator. The
-//! cluster's status — the same `CacheClusterStatus` Kubernetes shows, usage included — is written to
-//! `<state-dir>/<namespace>/<name>/status.yaml` at most once per `status_write_interval` (and when the run
-//! stops), so a restarted local run continues from the published usage totals.
+//! Every metering interval each node's counters are scraped into the [`crate::metering`] accumulator, and
+//! the month's usage report — the same `CacheUsageReport` Kubernetes stores — is written to
+//! `<state-dir>/<namespace>/<name>/usage/<name>-<yyyy>-<mm>.yaml` when it changed: a restarted local run
+//! continues from it, and `ferrocache-operator usage --state-dir` exports it. The cluster's status — the same
+//! `CacheClusterStatus` Kubernetes shows, usage included — is written to `status.yaml` beside it at most once
+//! per `status_write_interval` (and when the run stops).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,7 +13,10 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 
 use super::LocalCluster;
-use crate::api::{CacheClusterStatus, ClusterState, Engine, NodeStatus, Phase};
+use crate::api::{
+    CacheClusterStatus, CacheUsageReport, CacheUsageReportSpec, ClusterState, Engine, NodeStatus,
+    Phase,
+};
 use crate::metering::UsageAccumulator;
 use crate::platform::Presence;
 
@@ -19,6 +24,44 @@ use crate::platform::Presence;
 pub const STATUS_FILE: &str = "status.yaml";
 
 pub use crate::metering::parse_interval;
+
+/// Folder of the usage reports in a cluster's state directory.
+pub const USAGE_DIR: &str = "usage";
+
+/// The usage reports in `dir` (files that are not reports are skipped).
+pub fn read_reports(dir: &std::path::Path) -> Vec<CacheUsageReport> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut reports: Vec<CacheUsageReport> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter_map(|p| serde_yaml::from_str(&std::fs::read_to_string(p).ok()?).ok())
+        .collect();
+    reports.sort_by(|a, b| a.spec.month.cmp(&b.spec.month));
+    reports
+}
+
+/// Every usage report under a local state root (`<root>/<namespace>/<name>/usage/`).
+pub fn read_all_reports(root: &std::path::Path) -> Vec<CacheUsageReport> {
+    let children = |dir: &std::path::Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    children(root)
+        .iter()
+        .flat_map(|namespace| children(namespace))
+        .flat_map(|cluster| read_reports(&cluster.join(USAGE_DIR)))
+        .collect()
+}
 
 /// Reads a persisted status; `None` when there is none or it cannot be read.
 pub fn read_status(path: &std::path::Path) -> Option<CacheClusterStatus> {
@@ -37,12 +80,54 @@ impl LocalCluster {
         self.usage.ecpu_total()
     }
 
-    /// The usage totals of the persisted status, if a previous run left one.
+    /// Where the usage reports live.
+    pub fn usage_dir(&self) -> PathBuf {
+        self.state_dir().join(USAGE_DIR)
+    }
+
+    /// Usage as a previous run left it: its reports, else its persisted status.
     pub(super) fn resume_usage(&self) -> UsageAccumulator {
-        read_status(&self.status_file())
-            .and_then(|s| s.usage)
-            .map(|u| UsageAccumulator::resume(&u))
-            .unwrap_or_default()
+        let reports: Vec<CacheUsageReportSpec> = read_reports(&self.usage_dir())
+            .into_iter()
+            .map(|r| r.spec)
+            .collect();
+        let usage = read_status(&self.status_file()).and_then(|s| s.usage);
+        UsageAccumulator::resume(usage.as_ref(), &reports)
+    }
+
+    /// Writes the reports that changed since they were last written.
+    fn write_reports(&mut self, now: Timestamp) {
+        let dir = self.usage_dir();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create the usage report directory");
+            return;
+        }
+        let name = self.cluster.metadata.name.clone().unwrap_or_default();
+        let uid = self.cluster.metadata.uid.clone().unwrap_or_default();
+        for month in self.usage.months() {
+            let spec =
+                self.usage
+                    .report(&name, &uid, self.cluster.spec.engine.as_str(), &month, now);
+            if self.reports_written.get(&month) == Some(&spec) {
+                continue;
+            }
+            let mut report = CacheUsageReport::new(&format!("{name}-{month}"), spec.clone());
+            report.metadata.namespace = self.cluster.metadata.namespace.clone();
+            let path = dir.join(format!("{name}-{month}.yaml"));
+            let temporary = path.with_extension("yaml.tmp");
+            let written = serde_yaml::to_string(&report)
+                .map_err(std::io::Error::other)
+                .and_then(|text| std::fs::write(&temporary, text))
+                .and_then(|()| std::fs::rename(&temporary, &path));
+            match written {
+                Ok(()) => {
+                    self.reports_written.insert(month, spec);
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot write the usage report")
+                }
+            }
+        }
     }
 
     /// Time between metering scrapes.
@@ -53,11 +138,23 @@ impl LocalCluster {
             .unwrap_or(Duration::from_secs(15))
     }
 
-    /// Scrapes every node's usage counters.
+    /// Scrapes every node's usage counters, and writes the reports that changed.
     pub(super) async fn scrape_usage(&mut self) {
+        if !self.cluster.spec.metering.enabled {
+            return;
+        }
+        self.usage.set_node_type(&crate::metering::node_type_name(
+            self.cluster.spec.cache_node_type,
+        ));
         for node in self.addresses.keys().cloned().collect::<Vec<_>>() {
             self.scrape_node(&node).await;
         }
+        let now = Timestamp::now();
+        self.usage.end_round(
+            now,
+            crate::usage_limits::minimum_storage_gb(&self.cluster.spec),
+        );
+        self.write_reports(now);
     }
 
     /// Scrapes one node (a node that does not answer is skipped: its counters are read next time, or its
@@ -73,7 +170,8 @@ impl LocalCluster {
         };
         if let Ok(sample) = sample {
             // Every node of a local run was started by this run: all it counted is new.
-            self.usage.observe(node, sample, Timestamp::now(), true);
+            let now = Timestamp::now();
+            self.usage.observe(node, sample, now, true);
         }
     }
 
