@@ -868,3 +868,199 @@ async fn memcached_num_cache_nodes_changes_update_auto_discovery() {
     .await
     .expect("test finishes in time");
 }
+
+/// The engine process serving `port` (found by its command line).
+fn engine_pid(port: u16) -> Option<libc::pid_t> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: libc::pid_t = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let serves = args
+                .windows(2)
+                .any(|w| w[0] == b"--port" && w[1] == port.to_string().as_bytes());
+            (serves
+                && args
+                    .first()
+                    .is_some_and(|a| a.ends_with(b"ferrocache-engine")))
+            .then_some(pid)
+        })
+}
+
+/// The node that answers `role:master`.
+async fn current_primary(nodes: &[(String, SocketAddr)]) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for (_, address) in nodes {
+            if info_in(*address, "replication", "role").await.as_deref() == Some("master") {
+                return *address;
+            }
+        }
+        assert!(Instant::now() < deadline, "no primary answers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_unit_is_lost_when_the_primary_is_killed_right_after_its_last_reply() {
+    tokio::time::timeout(TEST_BUDGET, async {
+        let file = manifest_path("killed-primary");
+        write_manifest(
+            &file,
+            &manifest("killed-primary", 1, "", "    timeout: \"0\"\n"),
+        );
+        let mut settings = watching("killed-primary", &file);
+        settings.metering_interval = Some(Duration::from_millis(300));
+        let state_root = settings.state_root.clone();
+        let cluster = start(&file, settings).await;
+        let nodes = cluster.endpoints().nodes.clone();
+        let mut running = Running::start(cluster, Duration::from_millis(200));
+        let mut expected = 0;
+        for n in [1u64, 57, 400] {
+            let primary = current_primary(&nodes).await;
+            // Reads: they never reach the replica's stream, so only the billed counter itself can carry them.
+            let mut con = connection(primary).await.unwrap();
+            for i in 0..n {
+                let _: Option<String> = redis::cmd("GET")
+                    .arg(format!("missing:{i}"))
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+            }
+            let pid = engine_pid(primary.port()).expect("the primary's process");
+            // SAFETY: kill(2) on an engine process this test's cluster started, with a valid signal.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+            expected += n;
+            running
+                .event("the failover", Duration::from_secs(20), |e| {
+                    matches!(e, Event::Failover(_))
+                })
+                .await;
+            // The failover starts the killed node again as a replica; its next run reads the killed run's ledger.
+            wait_for_ecpu(&running, expected, &format!("{n} reads before the kill")).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        wait_for_ecpu(&running, expected, "a second later, nothing counted twice").await;
+        running.stop().await;
+
+        // The month's report holds the same total, hour by hour, and the export prints it.
+        let dir = state_root
+            .join("default")
+            .join("killed-primary")
+            .join(local::USAGE_DIR);
+        let reports = local::read_reports(&dir);
+        assert_eq!(reports.len(), 1, "one month: {reports:?}");
+        let report = &reports[0].spec;
+        assert_eq!(report.ecpu_total, i64::try_from(expected).unwrap());
+        assert_eq!(
+            report.hours.iter().map(|h| h.ecpu).sum::<i64>(),
+            report.ecpu_total
+        );
+        let records = ferrocache_operator::usage_export::records(
+            &local::read_all_reports(&state_root),
+            &ferrocache_operator::usage_export::Range::default(),
+        );
+        assert_eq!(
+            records.iter().map(|r| r.ecpu).sum::<i64>(),
+            i64::try_from(expected).unwrap()
+        );
+        let csv = ferrocache_operator::usage_export::to_csv(&records);
+        assert!(csv.starts_with("namespace,cluster,"), "{csv}");
+        assert_eq!(csv.lines().count(), records.len() + 1);
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_limits_refuse_growth_past_storage_and_throttle_past_the_rate_and_change_live() {
+    tokio::time::timeout(TEST_BUDGET, async {
+        let file = manifest_path("limits");
+        let limits = |storage_gb: u32, rate: u32| {
+            format!(
+                "  usageLimits:\n    dataStorage:\n      maximum: {storage_gb}\n    ecpuPerSecond:\n      \
+                 maximum: {rate}\n"
+            )
+        };
+        write_manifest(&file, &manifest("limits", 0, &limits(1, 200), "    timeout: \"0\"\n"));
+        let settings = watching("limits", &file);
+        let cluster = start(&file, settings).await;
+        let primary = node_address(&cluster, &cluster.primary(0).unwrap().to_string()).await;
+        let running = Running::start(cluster, Duration::from_millis(200));
+        assert_eq!(config_get(primary, "usage-max-storage").await.as_deref(), Some("1000000000"));
+
+        // Past the rate (200 units a second, one second of burst), a pipeline waits up to 100 ms in all, then
+        // its requests still over the rate are refused and counted.
+        let mut con = connection(primary).await.unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..600 {
+            pipe.cmd("GET").arg(format!("k{i}"));
+        }
+        let failures = pipe
+            .query_async::<Vec<redis::Value>>(&mut con)
+            .await
+            .expect_err("requests over the rate are refused")
+            .to_string();
+        let refused = failures.matches("THROTTLED").count() as u64;
+        assert_eq!(refused, failures.matches("Index ").count() as u64, "{failures}");
+        assert!(
+            (300..=400).contains(&refused),
+            "200 of burst and about 20 in 100 ms pass: {refused} refused"
+        );
+        // One request at a time is slowed to the rate, not refused.
+        let started = Instant::now();
+        for i in 0..60 {
+            let _: Option<String> = redis::cmd("GET")
+                .arg(format!("k{i}"))
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+        assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+        let throttled: u64 = info_in(primary, "usage", "usage_throttled")
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert_eq!(throttled, refused);
+
+        // A live edit: a storage limit this small is full at once, the rate limit is gone; no restart.
+        let run_id = info_in(primary, "usage", "run_id").await;
+        write_manifest(&file, &manifest("limits", 0, &limits(1, 1_000_000), "    timeout: \"0\"\n"));
+        eventually("the new rate limit", Duration::from_secs(10), async || {
+            config_get(primary, "usage-max-ecpu-per-second").await.as_deref() == Some("1000000")
+        })
+        .await;
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("usage-max-storage")
+            .arg("1000")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let mut written = 0;
+        let refusal = loop {
+            let r: redis::RedisResult<()> = redis::cmd("SET")
+                .arg(format!("key:{written}"))
+                .arg("v".repeat(100))
+                .query_async(&mut con)
+                .await;
+            match r {
+                Ok(()) => written += 1,
+                Err(e) => break e.to_string(),
+            }
+            assert!(written < 1000, "writes never refused");
+        };
+        assert!(refusal.contains("OOM") && refusal.contains("usage-max-storage"), "{refusal}");
+        // Reads and deletes still work.
+        let v: Option<String> = query(primary, redis::cmd("GET").arg("key:0")).await.unwrap();
+        assert_eq!(v.as_deref(), Some(&*"v".repeat(100)));
+        let deleted: i64 = query(primary, redis::cmd("DEL").arg("key:0")).await.unwrap();
+        assert_eq!(deleted, 1);
+        assert_eq!(info_in(primary, "usage", "run_id").await, run_id, "no restart");
+        running.stop().await;
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -230,7 +230,9 @@ pub fn execute(
         && metering::BILLED[idx]
         && !session.master_link
         && session.cluster.import.is_none()
-        && !node.metering().admit(limit)
+        && !node
+            .metering()
+            .admit(limit, &mut session.throttle_waited_us)
     {
         let e = CmdError::Msg(format!(
             "THROTTLED request rate over the usage limit of {limit} ECPUs per second on this node"

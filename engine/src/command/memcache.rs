@@ -160,9 +160,13 @@ pub fn account(
 
 /// False when the request-unit rate limit (`usage-max-ecpu-per-second`) refuses a request after its bounded
 /// wait; refused requests are not charged.
-pub fn within_rate(ctx: &Ctx) -> bool {
+pub fn within_rate(ctx: &mut Ctx) -> bool {
     let limit = ctx.cfg.usage_max_ecpu_per_second;
-    limit == 0 || ctx.node.metering().admit(limit)
+    limit == 0
+        || ctx
+            .node
+            .metering()
+            .admit(limit, &mut ctx.session.throttle_waited_us)
 }
 
 /// Requests that manage or observe the node rather than use the cache.

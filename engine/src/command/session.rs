@@ -68,6 +68,8 @@ pub struct Session {
     pub batch_timed_nanos: u64,
     /// True for the session applying a primary's stream on a replica.
     pub master_link: bool,
+    /// Microseconds this connection's current batch waited for the request-unit rate limit.
+    pub throttle_waited_us: u64,
     /// The port a replica announced with REPLCONF listening-port.
     pub replica_port: u16,
     /// What to write to the replication stream instead of the command as received (relative TTLs made
@@ -180,6 +182,7 @@ impl Session {
             blocking: BlockState::default(),
             batch_timed_nanos: 0,
             master_link: false,
+            throttle_waited_us: 0,
             replica_port: 0,
             rewrite: None,
             deferred: None,

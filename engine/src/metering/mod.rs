@@ -222,7 +222,8 @@ pub struct Metering {
     rate: RateBucket,
 }
 
-/// Longest a request waits for the request-unit rate to allow it before it is refused.
+/// Longest a batch of requests (a pipeline, or one request) waits for the request-unit rate to allow it; its
+/// requests still over the rate after that are refused.
 pub const THROTTLE_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The bucket of `usage-max-ecpu-per-second`: units spent against units allowed since `base_ms`, with one
@@ -279,20 +280,23 @@ impl Metering {
         }
     }
 
-    /// Waits (at most [`THROTTLE_MAX_WAIT`]) until the request-unit rate `limit` lets a request run; false
-    /// when it still does not, and the request is to be refused. The wait blocks the calling worker: the
-    /// limit is the node's, so every connection on the node is over it alike.
-    pub fn admit(&self, limit: u64) -> bool {
-        let started = std::time::Instant::now();
+    /// Waits until the request-unit rate `limit` lets a request run, as long as its batch (a pipeline, or a
+    /// single request) has waited less than [`THROTTLE_MAX_WAIT`] in all (`waited_us` accumulates); false
+    /// when it still does not, and the request is to be refused. The wait blocks the calling worker: the limit
+    /// is the node's, so every connection on the node is over it alike.
+    pub fn admit(&self, limit: u64, waited_us: &mut u64) -> bool {
+        let max = THROTTLE_MAX_WAIT.as_micros() as u64;
         loop {
             if self.rate.open(limit, crate::clock::now_ms()) {
                 return true;
             }
-            if started.elapsed() >= THROTTLE_MAX_WAIT {
+            if *waited_us >= max {
                 self.rate.refused.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
+            let started = std::time::Instant::now();
             std::thread::sleep(std::time::Duration::from_millis(1));
+            *waited_us += started.elapsed().as_micros() as u64;
         }
     }
 

@@ -63,6 +63,7 @@ impl Conn {
 
     /// Executes every complete request buffered; replies accumulate in [`Conn::reply`].
     pub(super) fn absorb(&mut self, node: &Arc<Node>, session: &mut Session) {
+        session.throttle_waited_us = 0;
         let (consumed, hint) = process(node, session, self);
         self.input.consume(consumed, hint);
         let bytes = self.input.capacity() + self.out.buf.capacity();

@@ -54,6 +54,7 @@ impl Conn {
     /// in [`Conn::reply`].
     pub(super) fn absorb(&mut self, node: &Node, session: &mut Session, n: usize) {
         session.counters.net_in.add(n as u64);
+        session.throttle_waited_us = 0;
         let (consumed, need) = process(node, session, self);
         self.input.consume(consumed, need);
     }

@@ -10,7 +10,7 @@ pub mod status_line;
 pub mod validation;
 
 pub use cluster::{
-    pending_summary, read_all_reports, read_status, EndpointSummary, Event, FailoverRecord,
-    LocalCluster, LocalSettings, Report, SwitchoverRecord, STATUS_FILE,
+    pending_summary, read_all_reports, read_reports, read_status, EndpointSummary, Event,
+    FailoverRecord, LocalCluster, LocalSettings, Report, SwitchoverRecord, STATUS_FILE, USAGE_DIR,
 };
 pub use manifest::{load, parse, Manifests};
