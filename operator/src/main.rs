@@ -160,6 +160,13 @@ struct RunArgs {
     /// regardless), e.g. `5m` or `30s`.
     #[arg(long, env = "FERROCACHE_USAGE_PUBLISH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     usage_publish_interval: Duration,
+    /// Days a CacheUsageReport is kept after its month ends (also when its cluster was deleted).
+    #[arg(
+        long,
+        env = "FERROCACHE_USAGE_REPORT_RETENTION_DAYS",
+        default_value_t = 400
+    )]
+    usage_report_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -368,6 +375,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let mut ctx = Context::new(client, metrics, Some(identity));
     ctx.usage_publish_every = args.usage_publish_interval;
+    ctx.usage_retention = Duration::from_secs(args.usage_report_retention_days * 86_400);
     let ctx = Arc::new(ctx);
     ready.store(true, Ordering::Relaxed);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -987,7 +987,7 @@ async fn usage_limits_refuse_growth_past_storage_and_throttle_past_the_rate_and_
         write_manifest(&file, &manifest("limits", 0, &limits(1, 200), "    timeout: \"0\"\n"));
         let settings = watching("limits", &file);
         let cluster = start(&file, settings).await;
-        let primary = node_address(&cluster, &cluster.primary(0).unwrap().to_string()).await;
+        let primary = node_address(&cluster, cluster.primary(0).unwrap()).await;
         let running = Running::start(cluster, Duration::from_millis(200));
         assert_eq!(config_get(primary, "usage-max-storage").await.as_deref(), Some("1000000000"));
 

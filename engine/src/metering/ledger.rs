@@ -201,8 +201,16 @@ impl Ledger {
 }
 
 fn zeroed_layout() -> Box<Layout> {
-    // SAFETY: every field is an integer array or an atomic integer, for which all-zero bytes are valid.
-    unsafe { Box::<Layout>::new_zeroed().assume_init() }
+    let shape = std::alloc::Layout::new::<Layout>();
+    // SAFETY: every field is an integer array or an atomic integer, for which all-zero bytes are valid; the
+    // allocation has the layout's size and alignment and is owned by the returned box.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(shape).cast::<Layout>();
+        if p.is_null() {
+            std::alloc::handle_alloc_error(shape);
+        }
+        Box::from_raw(p)
+    }
 }
 
 fn init(l: &Layout, run_id: &str, now_ms: u64) {
@@ -270,7 +278,7 @@ fn read_past(folder: &Path, own: &str) -> Vec<RunUsage> {
         .filter_map(|p| Some((read_file(&p)?, p)))
         .filter(|(r, _)| r.run_id != own)
         .collect();
-    found.sort_by(|a, b| b.0.at_ms.cmp(&a.0.at_ms));
+    found.sort_by_key(|(r, _)| std::cmp::Reverse(r.at_ms));
     for (_, path) in found.iter().skip(PAST_RUNS_KEPT) {
         let _ = std::fs::remove_file(path);
     }
