@@ -901,13 +901,26 @@ fn requests_are_charged_request_units_like_redis_commands() {
         format!("get {}\r\n", keys.join(" ")).as_bytes(),
         b"END\r\n",
     );
-    assert_eq!(memcached_stat(&mut s, "ecpu_memcached"), 1 + 3);
-    // A 5000-byte set: 5,024 bytes of request and reply -> 5 units; the stats request before it cost 1.
+    s.write_all(b"stats\r\n").expect("write");
+    let stats = read_until(&mut s, b"END\r\n");
+    let text = String::from_utf8_lossy(&stats);
+    let charged: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("STAT ecpu_memcached "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("ecpu_memcached");
+    assert_eq!(charged, 1 + 3);
+    // That stats request cost its bytes, like any request (one unit per started KiB).
+    let stats_cost = (b"stats\r\n".len() + stats.len()).div_ceil(1024) as u64;
+    // A 5000-byte set: 5,024 bytes of request and reply -> 5 units.
     let mut request = b"set big 0 0 5000\r\n".to_vec();
     request.extend_from_slice(&[b'x'; 5000]);
     request.extend_from_slice(b"\r\n");
     ask(&mut s, &request, b"STORED\r\n");
-    assert_eq!(memcached_stat(&mut s, "ecpu_memcached"), 1 + 3 + 1 + 5);
+    assert_eq!(
+        memcached_stat(&mut s, "ecpu_memcached"),
+        1 + 3 + stats_cost + 5
+    );
     let mut redis = e.conn();
     let info: String = redis::cmd("INFO")
         .arg("usage")
