@@ -223,3 +223,204 @@ fn one_ecpu_total_through_info_metrics_and_memcached_stats() {
         "memcached stats"
     );
 }
+
+/// A field of `INFO usage`.
+fn usage_field(c: &mut redis::Connection, name: &str) -> Option<String> {
+    let text: String = common::cmd("INFO", &["usage"]).query(c).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// `billed=` of the `usage_run<i>` line about `run_id`, with its source.
+fn reported_run(c: &mut redis::Connection, run_id: &str) -> Option<(u64, String)> {
+    let text: String = common::cmd("INFO", &["usage"]).query(c).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("usage_run") && !l.starts_with("usage_runs"))
+        .find(|l| l.contains(&format!("run_id={run_id},")))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split([':', ','])
+                    .find_map(|f| f.strip_prefix(&format!("{k}=")))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (field("billed").parse().unwrap(), field("source"))
+        })
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_replica_knows_every_unit_its_killed_primary_billed_until_the_last_wait() {
+    let primary = Engine::start(&[]);
+    let target = format!("127.0.0.1 {}", primary.port);
+    let replica = Engine::start(&["--replicaof", &target]);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    wait_for("the replica links", || {
+        usage_field(&mut r, "run_id").is_some()
+            && common::cmd("INFO", &["replication"])
+                .query::<String>(&mut r)
+                .unwrap()
+                .contains("master_link_status:up")
+    });
+    let run_id = usage_field(&mut p, "run_id").unwrap();
+    // Reads never reach the replica's stream; billed units do, with WAIT.
+    for i in 0..123 {
+        let _: Option<String> = common::cmd("GET", &[&format!("missing:{i}")])
+            .query(&mut p)
+            .unwrap();
+    }
+    let _: i64 = common::cmd("WAIT", &["1", "2000"]).query(&mut p).unwrap();
+    drop(primary); // kill -9
+    let (billed, source) = reported_run(&mut r, &run_id).expect("the primary's run");
+    assert_eq!((billed, source.as_str()), (123, "replication"));
+    // Without WAIT the count travels every 100 ms.
+    let _: () = common::cmd("REPLICAOF", &["NO", "ONE"])
+        .query(&mut r)
+        .unwrap();
+    let follower = Engine::start(&["--replicaof", &format!("127.0.0.1 {}", replica.port)]);
+    let mut f = follower.conn();
+    let second = usage_field(&mut r, "run_id").unwrap();
+    wait_for("the follower links", || {
+        common::cmd("INFO", &["replication"])
+            .query::<String>(&mut f)
+            .unwrap()
+            .contains("master_link_status:up")
+    });
+    for i in 0..7 {
+        let _: Option<String> = common::cmd("GET", &[&format!("m{i}")])
+            .query(&mut r)
+            .unwrap();
+    }
+    wait_for("the shipped count", || {
+        reported_run(&mut f, &second).is_some_and(|(b, _)| b == 7)
+    });
+}
+
+#[test]
+fn a_restarted_node_reports_what_its_killed_run_billed_from_the_ledger() {
+    let dir = std::env::temp_dir().join(format!("ferrocache-ledger-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let flags = ["--dir", dir.to_str().unwrap(), "--set", "usage-ledger=yes"];
+    let first = Engine::start(&flags);
+    let mut c = first.conn();
+    let run_id = usage_field(&mut c, "run_id").unwrap();
+    for i in 0..41 {
+        let _: Option<String> = common::cmd("GET", &[&format!("k{i}")])
+            .query(&mut c)
+            .unwrap();
+    }
+    drop(first); // kill -9 right after the last reply
+    let second = Engine::start(&flags);
+    let mut c = second.conn();
+    assert_eq!(usage_field(&mut c, "usage_ledger").as_deref(), Some("1"));
+    assert_eq!(
+        reported_run(&mut c, &run_id),
+        Some((41, "ledger".to_string()))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn requests_over_the_rate_limit_are_refused_after_a_bounded_wait_and_counted() {
+    let port = common::free_port();
+    let e = Engine::start_memcached(
+        &[
+            "--metrics-port",
+            &port.to_string(),
+            "--set",
+            "usage-max-ecpu-per-second=50",
+        ],
+        false,
+    );
+    let mut c = e.conn();
+    let mut p = redis::pipe();
+    for i in 0..300 {
+        p.cmd("GET").arg(format!("k{i}"));
+    }
+    let started = std::time::Instant::now();
+    let refused = p
+        .query::<Vec<Value>>(&mut c)
+        .expect_err("past one second of burst and 100 ms of wait")
+        .to_string()
+        .matches("THROTTLED")
+        .count() as u64;
+    // 50 of burst, about 5 more in the 100 ms the pipeline may wait.
+    assert!((240..=250).contains(&refused), "{refused} refused");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // Management commands are not throttled; the refusals show in INFO and on /metrics.
+    assert_eq!(
+        usage_field(&mut c, "usage_throttled"),
+        Some(refused.to_string())
+    );
+    let metric = scrape(port)
+        .lines()
+        .find_map(|l| l.strip_prefix("ferrocache_usage_throttled_total "))
+        .map(|v| v.trim().to_string());
+    assert_eq!(metric, Some(refused.to_string()));
+    // Memcached requests share the node's rate: a batch of 100 gets waits 100 ms, then is refused.
+    use std::io::{Read, Write};
+    let mut mc = e.mc();
+    mc.write_all(&b"get k1\r\n".repeat(100)).unwrap();
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 8192];
+    while replies.iter().filter(|b| **b == b'\n').count() < 100 {
+        let n = mc.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed");
+        replies.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(replies).unwrap();
+    let throttled = text
+        .lines()
+        .filter(|l| *l == "SERVER_ERROR throttled: request rate over the usage limit")
+        .count();
+    assert_eq!(
+        throttled + text.lines().filter(|l| *l == "END").count(),
+        100,
+        "{text}"
+    );
+    assert!(throttled >= 90, "{throttled} of 100 refused");
+    // A live change lifts the limit.
+    let _: () = common::cmd("CONFIG", &["SET", "usage-max-ecpu-per-second", "0"])
+        .query(&mut c)
+        .unwrap();
+    let v: Option<String> = common::cmd("GET", &["k1"]).query(&mut c).unwrap();
+    assert_eq!(v, None);
+}
+
+#[test]
+fn past_the_storage_limit_writes_are_refused_and_reads_and_deletes_go_on() {
+    let e = Engine::start_memcached(&["--set", "usage-max-storage=2000"], false);
+    let mut c = e.conn();
+    let mut written = 0;
+    let error = loop {
+        match common::cmd("SET", &[&format!("k{written}"), &"v".repeat(200)]).query::<()>(&mut c) {
+            Ok(()) => written += 1,
+            Err(e) => break e.to_string(),
+        }
+        assert!(written < 100, "never refused");
+    };
+    assert!(
+        error.contains("OOM") && error.contains("'usage-max-storage' (2000 bytes"),
+        "{error}"
+    );
+    let mut mc = e.mc();
+    let refused = b"SERVER_ERROR out of memory storing object\r\n";
+    assert_eq!(
+        common::roundtrip(&mut mc, b"set m 0 0 1\r\nx\r\n", refused.len()),
+        refused
+    );
+    let v: Option<String> = common::cmd("GET", &["k0"]).query(&mut c).unwrap();
+    assert_eq!(v.as_deref(), Some(&*"v".repeat(200)));
+    let n: i64 = common::cmd("DEL", &["k0"]).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::metering::{self, NodeSample};
+use crate::metering::NodeSample;
 use crate::{Error, Result};
 
 /// Replication and usage state of one node, from `INFO replication` and `INFO usage`.
@@ -351,24 +351,37 @@ impl NodeClient {
     /// The metering counters: `INFO usage` and the unbilled commands' units from `INFO commandstats`, read by
     /// one command so both describe the same moment (the scrape's own cost shows in the next scrape).
     pub async fn usage(&self) -> Result<NodeSample> {
-        let text: String = self
-            .query(redis::cmd("INFO").arg("usage").arg("commandstats"))
-            .await?;
-        let usage = parse_info(&text);
-        let stats = text.as_str();
-        let number = |k: &str| usage.get(k).and_then(|v| v.parse::<u64>().ok());
-        let run_id = usage
+        let text: String = self.query(redis::cmd("INFO").arg("usage")).await?;
+        self.sample(&parse_info(&text), "dataset_bytes", "INFO usage")
+    }
+
+    /// A usage sample from a node's usage fields (`INFO usage` or memcached `stats`): the engine counts its
+    /// billed units itself (`ecpu_billed`), so an engine without them cannot be metered.
+    fn sample(
+        &self,
+        fields: &BTreeMap<String, String>,
+        dataset: &str,
+        what: &str,
+    ) -> Result<NodeSample> {
+        let number = |k: &str| fields.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        let run_id = fields
             .get("run_id")
-            .cloned()
-            .ok_or_else(|| self.error("INFO usage has no run_id"))?;
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| self.error(format!("{what} has no run_id")))?;
+        let total = number("ecpu_total").unwrap_or(0);
+        let billed = number("ecpu_billed").ok_or_else(|| {
+            self.error(format!(
+                "{what} has no ecpu_billed: the engine predates billing"
+            ))
+        })?;
         Ok(NodeSample {
             run_id,
-            ecpu_total: number("ecpu_total").unwrap_or(0),
-            unbilled_ecpu: metering::unbilled_units(stats),
-            dataset_bytes: number("dataset_bytes").unwrap_or(0),
+            ecpu_total: total,
+            unbilled_ecpu: total.saturating_sub(billed),
+            dataset_bytes: number(dataset).unwrap_or(0),
             ..NodeSample::default()
         }
-        .with_billing_fields(&usage))
+        .with_billing_fields(fields))
     }
 
     /// The memcached health check: `version` answered with `VERSION …`.
@@ -424,19 +437,7 @@ impl NodeClient {
                     .collect()
             }
         };
-        let number = |k: &str| stats.get(k).and_then(|v| v.trim().parse::<u64>().ok());
-        let run_id = stats
-            .get("run_id")
-            .map(|v| v.trim().to_string())
-            .ok_or_else(|| self.error("stats has no run_id"))?;
-        Ok(NodeSample {
-            run_id,
-            ecpu_total: number("ecpu_total").unwrap_or(0),
-            unbilled_ecpu: number("ecpu_unbilled").unwrap_or(0),
-            dataset_bytes: number("bytes").unwrap_or(0),
-            ..NodeSample::default()
-        }
-        .with_billing_fields(&stats))
+        self.sample(&stats, "bytes", "stats")
     }
 }
 

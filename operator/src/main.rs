@@ -199,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
 async fn export_usage(args: UsageArgs) -> anyhow::Result<()> {
     use ferrocache_operator::api::CacheUsageReport;
     use ferrocache_operator::usage_export::{self, Range};
+    use kube::Api;
     let range = match &args.month {
         Some(month) => Range::month(month).map_err(anyhow::Error::msg)?,
         None => Range {
@@ -212,9 +213,9 @@ async fn export_usage(args: UsageArgs) -> anyhow::Result<()> {
             let client = kube::Client::try_default()
                 .await
                 .context("no Kubernetes client configuration (in-cluster or kubeconfig)")?;
-            let api: kube::Api<CacheUsageReport> = match &args.namespace {
-                Some(ns) => kube::Api::namespaced(client, ns),
-                None => kube::Api::all(client),
+            let api: Api<CacheUsageReport> = match &args.namespace {
+                Some(ns) => Api::namespaced(client, ns),
+                None => Api::all(client),
             };
             api.list(&Default::default())
                 .await

@@ -33,25 +33,6 @@ use crate::api::{
     CacheUsageReportSpec, NodeCounters, RunCounted, UsageCheckpoint, UsageHour, UsageStatus,
 };
 
-/// Commands whose units are not billed: what the operator and client libraries send to manage a node. The
-/// engine leaves them out of `ecpu_billed` itself; this list reads the same from an engine that predates it.
-pub const UNBILLED_COMMANDS: &[&str] = &[
-    "ping",
-    "info",
-    "config",
-    "replicaof",
-    "slaveof",
-    "role",
-    "failover",
-    "replconf",
-    "psync",
-    "sync",
-    "client",
-    "hello",
-    "command",
-    "auth",
-];
-
 /// Bytes in a GB for storage billing.
 pub const BYTES_PER_GB: f64 = 1e9;
 
@@ -83,7 +64,7 @@ pub struct NodeSample {
     pub run_id: String,
     /// `ecpu_total` of `INFO usage`: every unit the node charged since it started, management included.
     pub ecpu_total: u64,
-    /// Units of [`UNBILLED_COMMANDS`] from `INFO commandstats` (since start or the last `CONFIG RESETSTAT`).
+    /// Units of management commands among them (`ecpu_total - ecpu_billed`).
     pub unbilled_ecpu: u64,
     /// `dataset_bytes` of `INFO usage`.
     pub dataset_bytes: u64,
@@ -639,27 +620,6 @@ pub fn month_start(at: Timestamp) -> Timestamp {
         .unwrap_or(at)
 }
 
-/// The units of [`UNBILLED_COMMANDS`] in an `INFO commandstats` reply (`cmdstat_<name>:…,ecpu=<n>`).
-pub fn unbilled_units(commandstats: &str) -> u64 {
-    commandstats
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("cmdstat_"))
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(name, _)| {
-            let base = name.split('|').next().unwrap_or(name);
-            UNBILLED_COMMANDS
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(base))
-        })
-        .filter_map(|(_, fields)| {
-            fields
-                .split(',')
-                .find_map(|f| f.strip_prefix("ecpu="))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -955,15 +915,5 @@ mod tests {
             }]
         );
         assert!(parse_marks("-").is_empty());
-    }
-
-    #[test]
-    fn unbilled_units_are_read_from_commandstats() {
-        let stats = "# Commandstats\r\n\
-            cmdstat_get:calls=5,usec=1,usec_per_call=0.20,rejected_calls=0,failed_calls=0,ecpu=5\r\n\
-            cmdstat_info:calls=2,usec=1,usec_per_call=0.50,rejected_calls=0,failed_calls=0,ecpu=6\r\n\
-            cmdstat_client|setinfo:calls=2,usec=1,usec_per_call=0.50,rejected_calls=0,failed_calls=0,ecpu=2\r\n\
-            cmdstat_ping:calls=1,usec=1,usec_per_call=1.00,rejected_calls=0,failed_calls=0,ecpu=1\r\n";
-        assert_eq!(unbilled_units(stats), 9);
     }
 }

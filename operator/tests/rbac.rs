@@ -32,6 +32,7 @@ fn resource_of(kind: &str) -> Option<(&'static str, &'static str)> {
     Some(match kind {
         "CacheCluster" => ("ferrocache.io", "cacheclusters"),
         "CacheParameterGroup" => ("ferrocache.io", "cacheparametergroups"),
+        "CacheUsageReport" => ("ferrocache.io", "cacheusagereports"),
         "StatefulSet" => ("apps", "statefulsets"),
         "Deployment" => ("apps", "deployments"),
         "Service" => ("", "services"),

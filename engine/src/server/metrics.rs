@@ -77,6 +77,16 @@ fn counters(node: &Node, t: &crate::metering::Totals) -> Vec<(&'static str, &'st
             t.units,
         ),
         (
+            "ferrocache_ecpu_billed",
+            "Billed request units (ECPU) since start: management commands left out.",
+            node.metering().ledger().billed(),
+        ),
+        (
+            "ferrocache_usage_throttled",
+            "Requests refused by the request-unit rate limit (usage-max-ecpu-per-second).",
+            node.metering().throttled(),
+        ),
+        (
             "ferrocache_commands_processed",
             "Commands executed since start.",
             t.total_commands(),
@@ -145,6 +155,16 @@ fn gauges(node: &Node) -> Vec<(&'static str, &'static str, i64)> {
             "ferrocache_maxmemory_bytes",
             "The maxmemory limit (0 = none).",
             node.config().maxmemory as i64,
+        ),
+        (
+            "ferrocache_usage_max_storage_bytes",
+            "The storage usage limit of this node (0 = none).",
+            node.config().usage_max_storage as i64,
+        ),
+        (
+            "ferrocache_usage_max_ecpu_per_second",
+            "The request-unit rate limit of this node (0 = none).",
+            node.config().usage_max_ecpu_per_second as i64,
         ),
         (
             "ferrocache_resident_memory_bytes",
