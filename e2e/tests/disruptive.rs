@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use ferrocache_e2e::faults::{chaos, fail_over, faults_available, restart_operator};
 use ferrocache_e2e::Env;
-use ferrocache_operator::api::{ClusterState, UsageStatus};
-use kube::api::DeleteParams;
+use ferrocache_operator::api::{CacheUsageReport, ClusterState, UsageStatus};
+use kube::api::{DeleteParams, ListParams};
+use kube::Api;
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -249,6 +250,23 @@ async fn usage_is_exact_across_an_operator_restart_and_a_deleted_cluster_leaves_
     }
     println!("ECPU total exact across the operator restart: 150 of 150");
 
+    // The month's CacheUsageReport holds the same units, hour by hour.
+    let reports: Api<CacheUsageReport> = Api::namespaced(env.client.clone(), &env.namespace);
+    let selector = ListParams::default().labels("ferrocache.io/cluster=sessions");
+    let listed = reports.list(&selector).await.expect("reports listed").items;
+    assert_eq!(
+        listed.iter().map(|r| r.spec.ecpu_total).sum::<i64>(),
+        150,
+        "{listed:?}"
+    );
+    for r in &listed {
+        assert_eq!(
+            r.spec.hours.iter().map(|h| h.ecpu).sum::<i64>(),
+            r.spec.ecpu_total
+        );
+        assert!(r.spec.node_hours_total > 0.0, "{:?}", r.spec);
+    }
+
     let metrics = std::env::var("FERROCACHE_E2E_OPERATOR_METRICS")
         .expect("FERROCACHE_E2E_OPERATOR_METRICS (set by e2e/kit.sh)");
     let series = format!("namespace=\"{}\",cluster=\"sessions\"", env.namespace);
@@ -273,5 +291,24 @@ async fn usage_is_exact_across_an_operator_restart_and_a_deleted_cluster_leaves_
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // A deleted cluster is still billed: its report stays, marked with the deletion.
+    let started = Instant::now();
+    loop {
+        let listed = reports.list(&selector).await.expect("reports listed").items;
+        assert_eq!(
+            listed.iter().map(|r| r.spec.ecpu_total).sum::<i64>(),
+            150,
+            "the report outlives its cluster"
+        );
+        if listed.iter().any(|r| r.spec.cluster_deleted_at.is_some()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the report is not marked deleted"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!("the usage report outlives its deleted cluster");
     env.finish().await.expect("namespace deleted");
 }
