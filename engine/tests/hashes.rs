@@ -294,3 +294,49 @@ fn copy_is_deep_and_rename_moves_the_value() {
         .unwrap();
     assert_eq!(keys.1, vec!["moved".to_string()]);
 }
+
+#[test]
+fn encoding_thresholds_are_configurable_under_both_names() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let encoding =
+        |c: &mut redis::Connection, key: &str| run(c, "OBJECT", &["ENCODING", key]).unwrap();
+    run(&mut c, "CONFIG", &["SET", "hash-max-ziplist-entries", "2"]).unwrap();
+    assert_eq!(
+        run(&mut c, "CONFIG", &["GET", "hash-max-listpack-entries"]).unwrap(),
+        Value::Array(vec![bulk("hash-max-listpack-entries"), bulk("2")])
+    );
+    run(&mut c, "HSET", &["h", "a", "1", "b", "2"]).unwrap();
+    assert_eq!(encoding(&mut c, "h"), bulk("listpack"));
+    run(&mut c, "HSET", &["h", "c", "3"]).unwrap();
+    assert_eq!(encoding(&mut c, "h"), bulk("hashtable"));
+    run(&mut c, "CONFIG", &["SET", "hash-max-listpack-value", "4"]).unwrap();
+    run(&mut c, "HSET", &["v", "a", "12345"]).unwrap();
+    assert_eq!(encoding(&mut c, "v"), bulk("hashtable"));
+    run(&mut c, "CONFIG", &["SET", "zset-max-ziplist-entries", "1"]).unwrap();
+    run(&mut c, "ZADD", &["z", "1", "a"]).unwrap();
+    assert_eq!(encoding(&mut c, "z"), bulk("listpack"));
+    run(&mut c, "ZADD", &["z", "2", "b"]).unwrap();
+    assert_eq!(encoding(&mut c, "z"), bulk("skiplist"));
+    run(&mut c, "CONFIG", &["SET", "set-max-intset-entries", "2"]).unwrap();
+    run(&mut c, "SADD", &["s", "1", "2"]).unwrap();
+    assert_eq!(encoding(&mut c, "s"), bulk("intset"));
+    run(&mut c, "SADD", &["s", "3"]).unwrap();
+    assert_eq!(encoding(&mut c, "s"), bulk("hashtable"));
+    // Accepted and read back; lists are chunked by bytes whatever they say.
+    run(&mut c, "CONFIG", &["SET", "list-max-ziplist-size", "1"]).unwrap();
+    run(&mut c, "CONFIG", &["SET", "list-compress-depth", "2"]).unwrap();
+    assert_eq!(
+        run(&mut c, "CONFIG", &["GET", "list-max-listpack-size"]).unwrap(),
+        Value::Array(vec![bulk("list-max-listpack-size"), bulk("1")])
+    );
+    // Stream nodes split at the configured size and XRANGE still sees every entry.
+    run(&mut c, "CONFIG", &["SET", "stream-node-max-entries", "2"]).unwrap();
+    for i in 1..=7 {
+        run(&mut c, "XADD", &["st", &format!("{i}-0"), "f", "v"]).unwrap();
+    }
+    let Value::Array(entries) = run(&mut c, "XRANGE", &["st", "-", "+"]).unwrap() else {
+        panic!("XRANGE reply")
+    };
+    assert_eq!(entries.len(), 7);
+}

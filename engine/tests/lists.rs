@@ -213,13 +213,13 @@ fn lmove_rpoplpush_and_lmpop_move_elements() {
 }
 
 #[test]
-fn list_encoding_follows_size() {
+fn every_list_is_a_quicklist_as_in_redis_7_0() {
     let e = Engine::start(&[]);
     let mut c = e.conn();
     run(&mut c, "RPUSH", &["l", "a"]).unwrap();
     assert_eq!(
         run(&mut c, "OBJECT", &["ENCODING", "l"]).unwrap(),
-        bulk("listpack")
+        bulk("quicklist")
     );
     let big = "x".repeat(1000);
     for _ in 0..10 {

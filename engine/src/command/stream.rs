@@ -10,7 +10,7 @@ use super::args::{self, is, Args};
 use super::call::Call;
 use super::collection::{read, write};
 use super::error::{CmdError, CmdResult};
-use crate::keyspace::stream::{Stream, StreamId, Trim, NODE_MAX_ENTRIES};
+use crate::keyspace::stream::{Stream, StreamId, Trim};
 use crate::protocol::reply::Reply;
 
 /// `ERR Invalid stream ID specified as stream command argument`.
@@ -231,7 +231,8 @@ fn trim_args(t: TrimOptions) -> Result<Option<TrimArgs>, CmdError> {
         trim,
         approx: t.approx,
         limit: if t.approx {
-            t.limit.unwrap_or(100 * NODE_MAX_ENTRIES)
+            t.limit
+                .unwrap_or(100usize.saturating_mul(crate::keyspace::limits::stream_entries()))
         } else {
             0
         },

@@ -323,6 +323,12 @@ pub struct Config {
     /// Usage limit on the request-unit rate (units per second, 0 = none): past it, requests wait for a
     /// bounded time and are then refused.
     pub usage_max_ecpu_per_second: u64,
+    /// Encoding thresholds of the collections (`hash-max-listpack-entries`, …), see `keyspace::limits`.
+    pub limits: crate::keyspace::limits::Limits,
+    /// `list-max-listpack-size`: read back as set; lists are chunked by bytes whatever it says.
+    pub list_max_listpack_size: i64,
+    /// `list-compress-depth`: read back as set; list chunks are never compressed.
+    pub list_compress_depth: i64,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
     pub metrics_port: u16,
     /// TLS port for the Redis protocol (0 = off).
@@ -434,6 +440,9 @@ impl Default for Config {
             usage_ledger: false,
             usage_max_storage: 0,
             usage_max_ecpu_per_second: 0,
+            limits: crate::keyspace::limits::Limits::default(),
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
             metrics_port: 9121,
             tls_port: 0,
             memcached_tls_port: 0,
@@ -778,6 +787,100 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         get: |c| if c.metering { "yes" } else { "no" }.into(),
         set: |c, v| yes_no(v).map(|b| c.metering = b),
+    },
+    Param {
+        name: "hash-max-listpack-entries",
+        mutable: true,
+        get: |c| c.limits.hash_entries.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.hash_entries = n),
+    },
+    Param {
+        name: "hash-max-ziplist-entries",
+        mutable: true,
+        get: |c| c.limits.hash_entries.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.hash_entries = n),
+    },
+    Param {
+        name: "hash-max-listpack-value",
+        mutable: true,
+        get: |c| c.limits.hash_value.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.hash_value = n),
+    },
+    Param {
+        name: "hash-max-ziplist-value",
+        mutable: true,
+        get: |c| c.limits.hash_value.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.hash_value = n),
+    },
+    Param {
+        name: "zset-max-listpack-entries",
+        mutable: true,
+        get: |c| c.limits.zset_entries.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.zset_entries = n),
+    },
+    Param {
+        name: "zset-max-ziplist-entries",
+        mutable: true,
+        get: |c| c.limits.zset_entries.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.zset_entries = n),
+    },
+    Param {
+        name: "zset-max-listpack-value",
+        mutable: true,
+        get: |c| c.limits.zset_value.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.zset_value = n),
+    },
+    Param {
+        name: "zset-max-ziplist-value",
+        mutable: true,
+        get: |c| c.limits.zset_value.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.zset_value = n),
+    },
+    Param {
+        name: "set-max-intset-entries",
+        mutable: true,
+        get: |c| c.limits.set_ints.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.set_ints = n),
+    },
+    Param {
+        name: "stream-node-max-entries",
+        mutable: true,
+        get: |c| c.limits.stream_entries.to_string(),
+        set: |c, v| num::<usize>(v).map(|n| c.limits.stream_entries = n),
+    },
+    Param {
+        name: "stream-node-max-bytes",
+        mutable: true,
+        get: |c| c.limits.stream_bytes.to_string(),
+        set: |c, v| {
+            parse_memory(v)
+                .map(|n| n as usize)
+                .map(|n| c.limits.stream_bytes = n)
+        },
+    },
+    Param {
+        name: "list-max-listpack-size",
+        mutable: true,
+        get: |c| c.list_max_listpack_size.to_string(),
+        set: |c, v| num::<i64>(v).map(|n| c.list_max_listpack_size = n),
+    },
+    Param {
+        name: "list-max-ziplist-size",
+        mutable: true,
+        get: |c| c.list_max_listpack_size.to_string(),
+        set: |c, v| num::<i64>(v).map(|n| c.list_max_listpack_size = n),
+    },
+    Param {
+        name: "list-compress-depth",
+        mutable: true,
+        get: |c| c.list_compress_depth.to_string(),
+        set: |c, v| match num::<i64>(v)? {
+            n @ 0.. => {
+                c.list_compress_depth = n;
+                Ok(())
+            }
+            _ => Err("argument must be between 0 and 2147483647 inclusive".into()),
+        },
     },
     Param {
         name: "usage-ledger",

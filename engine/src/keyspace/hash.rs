@@ -1,7 +1,8 @@
 //! Hash values: field → value maps, packed while small, a [`Dict`] once large.
 
 use super::dict::{alloc_size, Dict};
-use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
+use super::limits;
+use super::pack::Pack;
 
 /// A hash value.
 #[derive(Clone)]
@@ -95,12 +96,13 @@ impl Hash {
     /// Sets a field; returns true when it is new.
     pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let Hash::Pack(p) = self {
-            if field.len() > MAX_ITEM || value.len() > MAX_ITEM {
+            let longest = limits::hash_value();
+            if field.len() > longest || value.len() > longest {
                 self.convert();
             } else if let Some((_, vat)) = Hash::find_packed(p, field) {
                 p.replace(vat, value);
                 return false;
-            } else if p.len() / 2 >= MAX_ITEMS {
+            } else if p.len() / 2 >= limits::hash_entries() {
                 self.convert();
             } else {
                 p.push(field);
@@ -199,7 +201,7 @@ mod tests {
     #[test]
     fn small_hashes_stay_packed_and_large_ones_convert() {
         let mut h = Hash::default();
-        for i in 0..MAX_ITEMS {
+        for i in 0..crate::keyspace::limits::Limits::default().hash_entries {
             assert!(h.set(format!("f{i}").as_bytes(), b"v"));
         }
         assert_eq!(h.encoding(), "listpack");
@@ -207,17 +209,26 @@ mod tests {
         assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
         h.set(b"one-more", b"v");
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.len(), MAX_ITEMS + 1);
+        assert_eq!(
+            h.len(),
+            crate::keyspace::limits::Limits::default().hash_entries + 1
+        );
         assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
         assert!(h.remove(b"f0"));
         assert!(!h.remove(b"f0"));
-        assert_eq!(h.iter().count(), MAX_ITEMS);
+        assert_eq!(
+            h.iter().count(),
+            crate::keyspace::limits::Limits::default().hash_entries
+        );
     }
 
     #[test]
     fn long_values_force_the_table_encoding() {
         let mut h = Hash::default();
-        h.set(b"f", &[b'x'; MAX_ITEM + 1]);
+        h.set(
+            b"f",
+            &vec![b'x'; crate::keyspace::limits::Limits::default().hash_value + 1],
+        );
         assert_eq!(h.encoding(), "hashtable");
     }
 }

@@ -7,21 +7,14 @@
 //! tail upwards. Indexing walks chunk by chunk from the nearer end (O(n / 256), as LINDEX is O(n) in Redis);
 //! changes in the middle (LSET of another length, LINSERT, LREM) rewrite one chunk.
 //!
-//! `OBJECT ENCODING` reports the name Redis 7.2 would use for the same contents (`listpack` while the list
-//! would fit one 8 KiB listpack, `quicklist` beyond, converting back below half that size, as Redis does).
+//! `OBJECT ENCODING` reports `quicklist`, as Redis 7.0 does for every list.
 
 use std::collections::VecDeque;
 
-/// Size limit of a Redis listpack-encoded list (`list-max-listpack-size -2`).
-const LISTPACK_BYTES: usize = 8 * 1024;
 /// Bytes of elements per chunk.
 const CHUNK_BYTES: usize = 8 * 1024;
 /// Elements per chunk.
 const CHUNK_ITEMS: usize = 256;
-
-fn packed_size(item: &[u8]) -> usize {
-    item.len() + if item.len() < 64 { 2 } else { 4 }
-}
 
 /// Elements stored back to back in `buf[head..tail]`.
 #[derive(Clone, Default)]
@@ -139,8 +132,6 @@ pub struct List {
     len: usize,
     /// Heap bytes of the chunks' buffers and offsets.
     chunk_heap: usize,
-    packed_bytes: usize,
-    quicklist: bool,
 }
 
 impl List {
@@ -161,27 +152,16 @@ impl List {
 
     /// Redis' name for the encoding of a list of this size.
     pub fn encoding(&self) -> &'static str {
-        if self.quicklist {
-            "quicklist"
-        } else {
-            "listpack"
-        }
+        // Redis 7.0 encodes every list as a quicklist.
+        "quicklist"
     }
 
-    fn added(&mut self, item: &[u8]) {
+    fn added(&mut self) {
         self.len += 1;
-        self.packed_bytes += packed_size(item);
-        if self.packed_bytes > LISTPACK_BYTES {
-            self.quicklist = true;
-        }
     }
 
-    fn removed(&mut self, item: &[u8]) {
+    fn removed(&mut self) {
         self.len -= 1;
-        self.packed_bytes -= packed_size(item);
-        if self.packed_bytes <= LISTPACK_BYTES / 2 {
-            self.quicklist = false;
-        }
     }
 
     /// Changes chunk `ci` with `f`, keeping the heap count; drops the chunk if it ends empty.
@@ -204,7 +184,7 @@ impl List {
 
     /// Adds an element at the head (`left`) or tail.
     pub fn push(&mut self, item: &[u8], left: bool) {
-        self.added(item);
+        self.added();
         let end = if left {
             self.chunks.front()
         } else {
@@ -236,7 +216,7 @@ impl List {
         }
         let ci = if left { 0 } else { self.chunks.len() - 1 };
         let item = self.edit(ci, |c| c.pop(left))?;
-        self.removed(&item);
+        self.removed();
         Some(item)
     }
 
@@ -297,13 +277,7 @@ impl List {
     pub fn set(&mut self, i: usize, item: &[u8]) {
         let (ci, j) = self.locate(i);
         let old = self.chunks[ci].item(j);
-        let (old_len, old_packed) = (old.len(), packed_size(old));
-        self.packed_bytes = self.packed_bytes - old_packed + packed_size(item);
-        self.quicklist = if self.packed_bytes > LISTPACK_BYTES {
-            true
-        } else {
-            self.quicklist && self.packed_bytes > LISTPACK_BYTES / 2
-        };
+        let old_len = old.len();
         if old_len == item.len() {
             let c = &mut self.chunks[ci];
             let start = c.starts[j] as usize;
@@ -320,7 +294,7 @@ impl List {
             return;
         }
         let (ci, j) = self.locate(i);
-        self.added(item);
+        self.added();
         self.rewrite(ci, |items| items.insert(j, item.into()));
     }
 
@@ -330,8 +304,7 @@ impl List {
             return;
         }
         let (ci, j) = self.locate(i);
-        let old: Box<[u8]> = self.chunks[ci].item(j).into();
-        self.removed(&old);
+        self.removed();
         if self.chunks[ci].len() == 1 {
             self.edit(ci, |c| c.pop(true));
         } else {
@@ -358,9 +331,7 @@ impl List {
                 let c = &self.chunks[ci];
                 if c.len() <= *n {
                     *n -= c.len();
-                    let freed: usize = (0..c.len()).map(|j| packed_size(c.item(j))).sum();
                     self.len -= c.len();
-                    self.packed_bytes -= freed;
                     self.chunk_heap -= c.heap();
                     if left {
                         self.chunks.pop_front();
@@ -376,11 +347,8 @@ impl List {
         self.removed_many();
     }
 
-    /// Follows removals of many elements: the encoding name and the chunk deque's size.
+    /// Follows removals of many elements: the chunk deque's size.
     fn removed_many(&mut self) {
-        if self.packed_bytes <= LISTPACK_BYTES / 2 {
-            self.quicklist = false;
-        }
         if self.chunks.capacity() > 16 && self.chunks.len() * 4 < self.chunks.capacity() {
             self.chunks.shrink_to(self.chunks.len() * 2);
         }
@@ -502,18 +470,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encoding_follows_redis_listpack_limit_with_hysteresis() {
+    fn every_list_is_a_quicklist_as_in_redis_7_0() {
         let mut l = List::default();
-        let item = [b'x'; 100];
-        while l.encoding() == "listpack" {
-            l.push(&item, false);
-        }
-        assert_eq!(l.len(), 8192 / 104 + 1);
-        l.pop(true);
+        l.push(b"x", false);
         assert_eq!(l.encoding(), "quicklist");
-        l.trim(Some((0, 20)));
-        assert_eq!(l.len(), 21);
-        assert_eq!(l.encoding(), "listpack");
+        for _ in 0..1000 {
+            l.push(&[b'x'; 100], false);
+        }
+        assert_eq!(l.encoding(), "quicklist");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod integer;
+pub mod limits;
 pub mod list;
 pub mod object;
 pub mod ordered;

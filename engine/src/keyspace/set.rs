@@ -1,14 +1,13 @@
 //! Set values: a sorted integer array while every member is a small integer (Redis `intset`), a packed list
-//! while small (`listpack`), a [`Dict`] once large (`hashtable`), with Redis 7.2's thresholds.
+//! while small, a [`Dict`] once large; `OBJECT ENCODING` names them as Redis 7.0 does (`intset`, else `hashtable`),
+//! with `set-max-intset-entries` from the configuration.
 
 use std::borrow::Cow;
 
 use super::dict::Dict;
 use super::integer::canonical_i64;
+use super::limits;
 use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
-
-/// `set-max-intset-entries`.
-pub const MAX_INTS: usize = 512;
 
 /// A set value.
 #[derive(Clone)]
@@ -68,7 +67,8 @@ impl Set {
     pub fn encoding(&self) -> &'static str {
         match self {
             Set::Ints(_) => "intset",
-            Set::Pack(_) => "listpack",
+            // Redis 7.0 has no packed encoding for sets of strings: they are hash tables.
+            Set::Pack(_) => "hashtable",
             Set::Dict(_) => "hashtable",
         }
     }
@@ -105,7 +105,7 @@ impl Set {
         }
         match self {
             Set::Ints(v) => match canonical_i64(member) {
-                Some(n) if v.len() < MAX_INTS => {
+                Some(n) if v.len() < limits::set_ints() => {
                     let at = v.binary_search(&n).unwrap_or_else(|i| i);
                     v.insert(at, n);
                     return true;
@@ -202,19 +202,22 @@ mod tests {
     #[test]
     fn encodings_follow_redis_thresholds() {
         let mut s = Set::for_member(b"1");
-        for i in 0..MAX_INTS {
+        let max_ints = limits::Limits::default().set_ints;
+        for i in 0..max_ints {
             s.add(i.to_string().as_bytes());
         }
-        assert_eq!((s.encoding(), s.len()), ("intset", MAX_INTS));
+        assert_eq!((s.encoding(), s.len()), ("intset", max_ints));
         s.add(b"512");
         assert_eq!(s.encoding(), "hashtable");
         let mut s = Set::for_member(b"1");
         s.add(b"1");
         s.add(b"word");
-        assert_eq!(s.encoding(), "listpack");
+        // Packed internally, reported as Redis 7.0 names every set of strings.
+        assert!(matches!(s, Set::Pack(_)));
+        assert_eq!(s.encoding(), "hashtable");
         assert!(s.contains(b"1") && s.contains(b"word"));
         s.add(&[b'x'; 65]);
-        assert_eq!(s.encoding(), "hashtable");
+        assert!(matches!(s, Set::Dict(_)));
         assert_eq!(s.len(), 3);
     }
 

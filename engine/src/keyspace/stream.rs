@@ -1,7 +1,7 @@
 //! Stream values: entries packed into nodes by id range, plus consumer groups with their pending entries.
 //!
-//! Entries are not heap objects of their own. A node holds up to [`NODE_MAX_ENTRIES`] entries (or about
-//! [`NODE_MAX_BYTES`]) in one `Vec<u8>`, keyed in a `BTreeMap` by its *master id* — a lower bound of every id
+//! Entries are not heap objects of their own. A node holds up to `stream-node-max-entries` entries (or about
+//! `stream-node-max-bytes`, see [`super::limits`]) in one `Vec<u8>`, keyed in a `BTreeMap` by its *master id* — a lower bound of every id
 //! in it (the id of the entry that opened it). Each entry is written as
 //!
 //! ```text
@@ -19,10 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-/// Entries per node before a new node is opened (Redis `stream-node-max-entries`).
-pub const NODE_MAX_ENTRIES: usize = 100;
-/// Bytes per node before a new node is opened (Redis `stream-node-max-bytes`).
-pub const NODE_MAX_BYTES: usize = 4096;
 /// Entry flag: the entry's field names are the node's master fields.
 const SAME_FIELDS: u8 = 1;
 /// Estimated bytes of a node's map slot and header besides its buffer.
@@ -261,7 +257,8 @@ impl Node {
     }
 
     fn is_full(&self) -> bool {
-        self.count as usize >= NODE_MAX_ENTRIES || self.buf.len() >= NODE_MAX_BYTES
+        self.count as usize >= super::limits::stream_entries()
+            || self.buf.len() >= super::limits::stream_bytes()
     }
 
     fn size(&self) -> usize {
@@ -909,7 +906,10 @@ mod tests {
     #[test]
     fn nodes_close_at_the_entry_limit_and_entries_cost_a_few_bytes() {
         let s = filled(1000);
-        assert_eq!(s.node_count(), 1000 / NODE_MAX_ENTRIES);
+        assert_eq!(
+            s.node_count(),
+            1000 / super::super::limits::Limits::default().stream_entries
+        );
         let per_entry = s.heap_size() / 1000;
         // Delta-encoded ids and shared field names: the values and a few bytes of framing.
         assert!(per_entry <= 12, "{per_entry} bytes per entry");

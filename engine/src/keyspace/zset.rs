@@ -6,8 +6,9 @@
 
 use std::cmp::Ordering;
 
+use super::limits;
 use super::ordered::{compare, ZTree};
-use super::pack::{Pack, MAX_ITEM, MAX_ITEMS};
+use super::pack::Pack;
 
 /// A sorted-set value.
 #[derive(Clone)]
@@ -43,7 +44,7 @@ fn pairs(p: &Pack) -> impl Iterator<Item = (usize, &[u8], f64)> {
 impl ZSet {
     /// An empty sorted set suited to expect `len` members of at most `longest` bytes.
     pub fn with_capacity_for(len: usize, longest: usize) -> ZSet {
-        if len > MAX_ITEMS || longest > MAX_ITEM {
+        if len > limits::zset_entries() || longest > limits::zset_value() {
             ZSet::Tree(Box::default())
         } else {
             ZSet::default()
@@ -91,7 +92,7 @@ impl ZSet {
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         if let ZSet::Pack(p) = self {
             let old = ZSet::remove_packed(p, member);
-            if member.len() <= MAX_ITEM && p.len() / 2 < MAX_ITEMS {
+            if member.len() <= limits::zset_value() && p.len() / 2 < limits::zset_entries() {
                 let at = pairs(p)
                     .find(|(_, m, s)| compare((*s, m), (score, member)) == Ordering::Greater)
                     .map_or(p.end(), |(at, _, _)| at);
@@ -250,11 +251,14 @@ mod tests {
     #[test]
     fn packed_set_converts_past_the_limits() {
         let mut z = ZSet::default();
-        for i in 0..=MAX_ITEMS {
+        for i in 0..=crate::keyspace::limits::Limits::default().zset_entries {
             z.insert(format!("m{i}").as_bytes(), i as f64);
         }
         assert_eq!(z.encoding(), "skiplist");
-        assert_eq!(z.len(), MAX_ITEMS + 1);
+        assert_eq!(
+            z.len(),
+            crate::keyspace::limits::Limits::default().zset_entries + 1
+        );
         assert_eq!(z.rank(b"m5"), Some(5));
     }
 }

@@ -81,6 +81,7 @@ impl crate::keyspace::WriteSink for Sink {
 impl Node {
     /// Applies the parts of the configuration that live outside it (after start and every CONFIG SET).
     pub fn apply_config(&self, config: &Config) {
+        crate::keyspace::limits::apply(&config.limits);
         self.pubsub.set_notify_flags(config.notify_keyspace_events);
         self.pubsub.set_limit(config.pubsub_buffer_limit);
         self.refresh_change_log();
