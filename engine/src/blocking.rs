@@ -88,6 +88,17 @@ impl Registry {
 }
 
 impl Registry {
+    /// Wakes every client blocked on a key of `db` (every database when `None`): FLUSHDB, FLUSHALL and
+    /// SWAPDB change keys without writing them one by one, and a woken command runs again to see.
+    pub fn signal_db(&self, db: Option<usize>) {
+        let map = self.keys.lock();
+        for ((d, _), q) in map.iter() {
+            if db.is_none_or(|db| db == *d) {
+                q.iter().for_each(|w| w.wake.notify_one());
+            }
+        }
+    }
+
     /// Wakes every client blocked on a key that `moved` picks (its slot moved to another node: run again, the
     /// command is redirected, as Redis Cluster redirects blocked clients).
     pub fn signal_matching(&self, mut moved: impl FnMut(&[u8]) -> bool) {
@@ -125,6 +136,11 @@ pub struct BlockState {
 }
 
 impl BlockState {
+    /// True while the session waits in the registry: the command runs again because it was woken.
+    pub fn is_retry(&self) -> bool {
+        self.waiting.is_some()
+    }
+
     /// True when a command that finds nothing may block rather than answer as timed out.
     pub fn may_block(&self) -> bool {
         !self.in_exec && !self.timed_out

@@ -193,3 +193,33 @@ fn monitor_shows_a_transaction_in_the_order_it_ran() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
 }
+
+#[test]
+fn memory_usage_measures_a_key_and_memory_subcommands_answer() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    run(&mut c, "SET", &["small", "x"]).unwrap();
+    run(&mut c, "SET", &["big", &"x".repeat(10_000)]).unwrap();
+    let usage =
+        |c: &mut redis::Connection, key: &str| match run(c, "MEMORY", &["USAGE", key]).unwrap() {
+            Value::Int(n) => n,
+            other => panic!("{other:?}"),
+        };
+    let (small, big) = (usage(&mut c, "small"), usage(&mut c, "big"));
+    assert!(small > 0 && small < 200, "{small}");
+    assert!(big >= 10_000 && big < 11_000, "{big}");
+    assert_eq!(
+        run(&mut c, "MEMORY", &["USAGE", "missing"]).unwrap(),
+        Value::Nil
+    );
+    assert_eq!(
+        run(&mut c, "MEMORY", &["USAGE", "big", "SAMPLES", "0"]).unwrap(),
+        Value::Int(big)
+    );
+    assert!(run(&mut c, "MEMORY", &["USAGE", "big", "BOGUS"]).is_err());
+    let Value::Array(stats) = run(&mut c, "MEMORY", &["STATS"]).unwrap() else {
+        panic!("MEMORY STATS is a map")
+    };
+    assert!(stats.contains(&Value::BulkString(b"keys.count".to_vec())));
+    assert_eq!(run(&mut c, "MEMORY", &["PURGE"]).unwrap(), Value::Okay);
+}

@@ -482,6 +482,18 @@ fn broadcast_tracking_reports_keys_under_its_prefixes_and_noloop_skips_own_write
         String::from_utf8_lossy(&read_n(&mut reader, want.len())),
         want
     );
+    // One command's (or one EXEC's) keys come in one message, as Redis sends them.
+    run(
+        &mut writer,
+        "MSET",
+        &["user:a", "1", "order:2", "2", "user:b", "3"],
+    )
+    .unwrap();
+    let want = ">2\r\n$10\r\ninvalidate\r\n*2\r\n$6\r\nuser:a\r\n$6\r\nuser:b\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut reader, want.len())),
+        want
+    );
     expect(
         &mut reader,
         "CLIENT TRACKING ON PREFIX a",

@@ -1063,3 +1063,33 @@ fn stream_commands_publish_redis_keyspace_events() {
         );
     }
 }
+
+#[test]
+fn a_blocked_xreadgroup_is_unblocked_when_its_stream_goes() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    for (name, change) in [
+        ("deleted", vec!["DEL", "s"]),
+        ("replaced", vec!["SET", "s", "x"]),
+        ("flushed", vec!["FLUSHALL"]),
+    ] {
+        let _ = run(&mut c, "DEL", &["s"]);
+        run(&mut c, "XGROUP", &["CREATE", "s", "g", "$", "MKSTREAM"]).unwrap();
+        let mut blocked = e.conn();
+        let waiter = std::thread::spawn(move || {
+            run(
+                &mut blocked,
+                "XREADGROUP",
+                &["GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"],
+            )
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        run(&mut c, change[0], &change[1..]).unwrap();
+        let reply = waiter.join().unwrap();
+        let error = reply.expect_err(name).to_string();
+        assert!(
+            error.contains("UNBLOCKED") && error.contains("the stream key no longer exists"),
+            "{name}: {error}"
+        );
+    }
+}

@@ -144,3 +144,103 @@ pub fn monitor(c: &mut Call) -> CmdResult {
     c.out.ok();
     Ok(())
 }
+
+/// Bytes of a hash table slot (tag, hash and pointer) that each key holds in its shard.
+const SLOT_BYTES: usize = 16;
+
+/// MEMORY USAGE key [SAMPLES count]: the key's entry, its value's heap and its table slot (the whole value
+/// is measured: SAMPLES is accepted and has no effect).
+pub fn memory_usage(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let key = a.key()?;
+    while let Some(opt) = a.optional() {
+        if opt.eq_ignore_ascii_case(b"samples") && a.len() >= 1 {
+            if a.int()? < 0 {
+                return Err(CmdError::err("syntax error"));
+            }
+        } else {
+            return Err(CmdError::err("syntax error"));
+        }
+    }
+    let now = c.clock.now_ms;
+    let (shard, h) = c.held.shard(c.session.db, key);
+    match shard.find(h, key, now) {
+        Some(i) => c.out.int((shard.at(i).heap_size() + SLOT_BYTES) as i64),
+        None => c.out.null(),
+    }
+    Ok(())
+}
+
+/// MEMORY STATS: the node's memory figures as name/value pairs.
+pub fn memory_stats(c: &mut Call) -> CmdResult {
+    c.args().checked(|n| n == 0)?;
+    let dataset = c.node.ks().used_memory() as i64;
+    let rss = crate::metering::process::rss_bytes() as i64;
+    let keys: usize = (0..c.node.ks().databases())
+        .map(|db| c.node.ks().dbsize(db))
+        .sum();
+    let clients = c.node.clients().count() as i64;
+    let fields: [(&str, i64); 8] = [
+        ("peak.allocated", rss),
+        ("total.allocated", rss),
+        ("startup.allocated", rss.saturating_sub(dataset)),
+        ("clients.normal", clients),
+        ("keys.count", keys as i64),
+        (
+            "keys.bytes-per-key",
+            if keys > 0 { dataset / keys as i64 } else { 0 },
+        ),
+        ("dataset.bytes", dataset),
+        ("overhead.total", rss.saturating_sub(dataset)),
+    ];
+    c.out.map(fields.len());
+    for (name, value) in fields {
+        c.out.bulk(name.as_bytes());
+        c.out.int(value);
+    }
+    Ok(())
+}
+
+/// MEMORY DOCTOR.
+pub fn memory_doctor(c: &mut Call) -> CmdResult {
+    c.args().checked(|n| n == 0)?;
+    c.out.verbatim("Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.");
+    Ok(())
+}
+
+/// MEMORY MALLOC-STATS: the allocator keeps no report to print.
+pub fn memory_malloc_stats(c: &mut Call) -> CmdResult {
+    c.args().checked(|n| n == 0)?;
+    c.out.bulk(b"Stats not supported for the current allocator");
+    Ok(())
+}
+
+/// MEMORY PURGE: the allocator returns freed pages by itself.
+pub fn memory_purge(c: &mut Call) -> CmdResult {
+    c.args().checked(|n| n == 0)?;
+    c.out.ok();
+    Ok(())
+}
+
+/// MEMORY HELP.
+pub fn memory_help(c: &mut Call) -> CmdResult {
+    c.args().checked(|n| n == 0)?;
+    let lines = [
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help.",
+    ];
+    c.out.help(&lines);
+    Ok(())
+}

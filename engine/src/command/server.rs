@@ -42,6 +42,7 @@ pub fn flushdb(c: &mut Call) -> CmdResult {
     let lazy = flush_mode(&mut c.args())?;
     let garbage: Vec<_> = c.held.shards_of(c.session.db).map(|s| s.clear()).collect();
     free_later(garbage, lazy);
+    c.node.blocking().signal_db(Some(c.session.db));
     c.out.ok();
     Ok(())
 }
@@ -54,6 +55,7 @@ pub fn flushall(c: &mut Call) -> CmdResult {
         garbage.extend(c.held.shards_of(db).map(|s| s.clear()));
     }
     free_later(garbage, lazy);
+    c.node.blocking().signal_db(None);
     c.out.ok();
     Ok(())
 }
@@ -66,6 +68,8 @@ pub fn swapdb(c: &mut Call) -> CmdResult {
     let first = db_index(itoa::Buffer::new().format(first).as_bytes(), c.node.ks())?;
     let second = db_index(itoa::Buffer::new().format(second).as_bytes(), c.node.ks())?;
     c.held.swap_dbs(first, second);
+    c.node.blocking().signal_db(Some(first));
+    c.node.blocking().signal_db(Some(second));
     c.out.ok();
     Ok(())
 }

@@ -291,7 +291,13 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
     };
     let mut from = Vec::with_capacity(r.keys.len());
     for (key, arg) in r.keys.iter().zip(r.ids) {
-        let has_group = stream_at(c, key)?.map(|s| s.groups.contains_key(group));
+        // Woken while blocked, and the stream is gone (deleted, flushed or replaced by another type).
+        let gone = || CmdError::Msg("UNBLOCKED the stream key no longer exists".into());
+        let retry = c.session.blocking.is_retry();
+        let has_group = match stream_at(c, key) {
+            Ok(None) | Err(_) if retry => return Err(gone()),
+            found => found?.map(|s| s.groups.contains_key(group)),
+        };
         if has_group != Some(true) {
             return Err(CmdError::Msg(format!(
                 "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",

@@ -4,11 +4,12 @@
 //!
 //! Default mode remembers keys per client (a key is forgotten once its invalidation is sent, like Redis);
 //! broadcasting mode (`BCAST`) remembers nothing and invalidates every changed key that starts with one of the
-//! client's prefixes. RESP3 clients get `invalidate` push frames on their own connection; RESP2 clients name
+//! client's prefixes; as in Redis, its invalidations are gathered until the writing client's batch of commands
+//! (a pipeline, or a whole EXEC) ends, then sent as one message per prefix. RESP3 clients get `invalidate` push frames on their own connection; RESP2 clients name
 //! another connection with `REDIRECT`, which receives them as messages of the `__redis__:invalidate` channel.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -49,6 +50,8 @@ struct Inner {
     clients: HashMap<u64, Tracked>,
     /// Default mode: key → ids of clients that read it.
     keys: HashMap<Box<[u8]>, HashSet<u64>>,
+    /// Broadcasting mode: (client, prefix index, key) not sent yet, in order.
+    pending: Vec<(u64, usize, Box<[u8]>)>,
 }
 
 /// The tracking table of a node.
@@ -56,22 +59,40 @@ struct Inner {
 pub struct Tracking {
     inner: Mutex<Inner>,
     count: AtomicUsize,
+    /// Broadcast invalidations wait in `pending`.
+    pending: AtomicBool,
 }
 
 fn invalidation(resp3: bool, key: Option<&[u8]>) -> Arc<[u8]> {
-    let mut out = if resp3 {
+    match key {
+        Some(key) => invalidation_of(resp3, &[key]),
+        None => invalidation_of_all(resp3),
+    }
+}
+
+fn invalidation_head(resp3: bool) -> Vec<u8> {
+    if resp3 {
         b">2\r\n$10\r\ninvalidate\r\n".to_vec()
     } else {
         let mut f = b"*3\r\n$7\r\nmessage\r\n$20\r\n".to_vec();
         f.extend_from_slice(CHANNEL);
         f.extend_from_slice(b"\r\n");
         f
-    };
-    match key {
-        Some(key) => out.extend_from_slice(&frame(false, &[Some(key)])),
-        None if resp3 => out.extend_from_slice(b"_\r\n"),
-        None => out.extend_from_slice(b"*-1\r\n"),
     }
+}
+
+/// An invalidation of `keys` (one message).
+fn invalidation_of(resp3: bool, keys: &[&[u8]]) -> Arc<[u8]> {
+    let mut out = invalidation_head(resp3);
+    let parts: Vec<Option<&[u8]>> = keys.iter().map(|k| Some(*k)).collect();
+    out.extend_from_slice(&frame(false, &parts));
+    out.into()
+}
+
+/// An invalidation of every key (a flush).
+fn invalidation_of_all(resp3: bool) -> Arc<[u8]> {
+    let mut out = invalidation_head(resp3);
+    out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" });
     out.into()
 }
 
@@ -147,9 +168,9 @@ impl Tracking {
     /// `key` changed (by client `by`, if a client did it): invalidates it for every client that read it and
     /// for broadcasting clients with a matching prefix.
     pub fn invalidate(&self, key: &[u8], by: Option<u64>, now_ms: u64) {
-        let mut inner = self.inner.lock();
-        let readers = inner.keys.remove(key);
-        let inner = &*inner;
+        let mut guard = self.inner.lock();
+        let readers = guard.keys.remove(key);
+        let inner = &*guard;
         let send = |id: u64, t: &Tracked| {
             if t.options.noloop && by == Some(id) {
                 return;
@@ -167,13 +188,54 @@ impl Tracking {
                 send(id, t);
             }
         }
+        let mut gathered = Vec::new();
         for (&id, t) in &inner.clients {
-            if t.options.bcast
-                && (t.options.prefixes.is_empty()
-                    || t.options.prefixes.iter().any(|p| key.starts_with(p)))
-            {
-                send(id, t);
+            if !t.options.bcast || (t.options.noloop && by == Some(id)) {
+                continue;
             }
+            if t.options.prefixes.is_empty() {
+                gathered.push((id, 0, key.into()));
+            }
+            for (i, p) in t.options.prefixes.iter().enumerate() {
+                if key.starts_with(p) {
+                    gathered.push((id, i, key.into()));
+                }
+            }
+        }
+        if !gathered.is_empty() {
+            guard.pending.extend(gathered);
+            self.pending.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends the gathered broadcast invalidations: one message per client and prefix with its keys. Called when
+    /// a client's batch of commands ends (and by the cron, for expiry).
+    #[inline]
+    pub fn flush(&self) {
+        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Relaxed) {
+            self.flush_pending(crate::clock::now_ms());
+        }
+    }
+
+    fn flush_pending(&self, now_ms: u64) {
+        let mut inner = self.inner.lock();
+        let mut pending = std::mem::take(&mut inner.pending);
+        // Stable: keys keep the order they changed in.
+        pending.sort_by_key(|(id, prefix, _)| (*id, *prefix));
+        for group in pending.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let Some(target) = inner
+                .clients
+                .get(&group[0].0)
+                .and_then(|t| t.target.as_ref())
+            else {
+                continue;
+            };
+            let keys: Vec<&[u8]> = group.iter().map(|(_, _, k)| &k[..]).collect();
+            target.deliver(
+                invalidation_of(target.resp3(), &keys),
+                BufferLimit::UNLIMITED,
+                now_ms,
+            );
         }
     }
 
@@ -242,9 +304,18 @@ mod tests {
         t.enable(1, mb.sub.clone(), Some(mb.sub.clone()), options);
         t.invalidate(b"user:1", Some(1), 0);
         t.invalidate(b"order:1", Some(2), 0);
+        t.flush();
         assert!(mb.drained().is_empty());
+        // Gathered until the writer's batch ends, then one message with every key.
         t.invalidate(b"user:2", Some(2), 0);
-        assert!(!mb.drained().is_empty());
+        t.invalidate(b"user:3", Some(2), 0);
+        assert!(mb.drained().is_empty());
+        t.flush();
+        let sent = mb.drained();
+        assert_eq!(
+            sent,
+            b">2\r\n$10\r\ninvalidate\r\n*2\r\n$6\r\nuser:2\r\n$6\r\nuser:3\r\n"
+        );
         t.disable(1);
         assert_eq!(t.clients(), 0);
     }

@@ -66,6 +66,7 @@ impl Conn {
         session.throttle_waited_us = 0;
         let (consumed, hint) = process(node, session, self);
         self.input.consume(consumed, hint);
+        node.pubsub().tracking.flush();
         let bytes = self.input.capacity() + self.out.buf.capacity();
         session
             .info

@@ -57,6 +57,7 @@ impl Conn {
         session.throttle_waited_us = 0;
         let (consumed, need) = process(node, session, self);
         self.input.consume(consumed, need);
+        node.pubsub().tracking.flush();
     }
 
     /// The replies waiting to be written.

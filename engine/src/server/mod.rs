@@ -410,6 +410,7 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 node.repl().wake_feeders();
                 node.metering().tick(now_ms());
                 ship_usage(&node);
+                node.pubsub().tracking.flush();
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     node.metering().ledger().flush();
