@@ -22,6 +22,8 @@ pub struct ClientNames {
     pub lib_name: String,
     /// `CLIENT SETINFO LIB-VER`.
     pub lib_ver: String,
+    /// The ACL user the connection is authenticated as (empty: `default`).
+    pub user: String,
 }
 
 /// What the rest of the node can see of one connection.
@@ -95,6 +97,13 @@ impl ClientInfo {
         self.killed.load(Ordering::Relaxed)
     }
 
+    /// True while the client is subscribed to any channel, pattern or shard channel.
+    pub fn is_subscriber(&self) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0)
+    }
+
     /// The `flags=` field of CLIENT LIST: x in MULTI, e no-evict, P subscriber, N none.
     fn flags(&self, in_multi: bool) -> String {
         let mut f = String::new();
@@ -118,13 +127,13 @@ impl ClientInfo {
     }
 
     /// The `CLIENT LIST`/`CLIENT INFO` line for this client.
-    pub fn describe(&self, now_ms: u64, command_name: &str) -> String {
+    pub fn describe(&self, now_ms: u64, command_name: &str, qbuf: usize) -> String {
         let names = self.names.lock().clone();
         let in_multi = self.in_multi.load(Ordering::Relaxed);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r \
-             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} ecpu={}",
+             qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r \
+             cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} ecpu={}",
             self.id,
             self.addr,
             self.laddr,
@@ -142,8 +151,14 @@ impl ClientInfo {
             } else {
                 -1
             },
+            qbuf,
             self.buffer_bytes.load(Ordering::Relaxed),
             command_name,
+            if names.user.is_empty() {
+                "default"
+            } else {
+                &names.user
+            },
             self.resp.load(Ordering::Relaxed),
             names.lib_name,
             names.lib_ver,

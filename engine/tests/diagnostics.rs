@@ -223,3 +223,59 @@ fn memory_usage_measures_a_key_and_memory_subcommands_answer() {
     assert!(stats.contains(&Value::BulkString(b"keys.count".to_vec())));
     assert_eq!(run(&mut c, "MEMORY", &["PURGE"]).unwrap(), Value::Okay);
 }
+
+#[test]
+fn client_reply_off_skip_and_on_silence_replies_as_redis_does() {
+    use std::io::{Read, Write};
+    let e = Engine::start(&[]);
+    let mut s = e.raw();
+    s.write_all(
+        b"CLIENT REPLY OFF\r\nSET a 1\r\nCLIENT REPLY ON\r\nGET a\r\nCLIENT REPLY SKIP\r\nPING\r\nPING x\r\n",
+    )
+    .unwrap();
+    let want = b"+OK\r\n$1\r\n1\r\n$1\r\nx\r\n";
+    let mut got = vec![0u8; want.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+}
+
+#[test]
+fn command_list_filters_and_getkeys_of_subcommands() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let list = |c: &mut redis::Connection, args: &[&str]| -> Vec<String> {
+        redis::from_redis_value(run(c, "COMMAND", args).unwrap()).unwrap()
+    };
+    let all = list(&mut c, &["LIST"]);
+    assert!(all.contains(&"client|list".to_string()) && all.contains(&"get".to_string()));
+    assert_eq!(
+        list(&mut c, &["LIST", "FILTERBY", "PATTERN", "set"]),
+        vec!["set"]
+    );
+    assert!(list(&mut c, &["LIST", "FILTERBY", "MODULE", "m"]).is_empty());
+    assert!(list(&mut c, &["LIST", "FILTERBY", "ACLCAT", "nope"]).is_empty());
+    let hashes = list(&mut c, &["LIST", "FILTERBY", "ACLCAT", "hash"]);
+    assert!(hashes.contains(&"hset".to_string()) && !hashes.contains(&"get".to_string()));
+    assert!(run(&mut c, "COMMAND", &["LIST", "bad"]).is_err());
+    assert_eq!(
+        list(&mut c, &["GETKEYS", "XGROUP", "CREATE", "s", "g", "$"]),
+        vec!["s"]
+    );
+    assert_eq!(
+        list(&mut c, &["GETKEYS", "MEMORY", "USAGE", "k"]),
+        vec!["k"]
+    );
+    let err = run(&mut c, "PING", &["a", "b"]).unwrap_err().to_string();
+    assert!(
+        err.contains("wrong number of arguments for 'ping' command"),
+        "{err}"
+    );
+    let err = run(&mut c, "CLIENT", &["KILL", "TYPE", "bogus"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Unknown client type 'bogus'"), "{err}");
+    assert_eq!(
+        run(&mut c, "CLIENT", &["KILL", "TYPE", "pubsub"]).unwrap(),
+        Value::Int(0)
+    );
+}

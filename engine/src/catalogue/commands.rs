@@ -290,6 +290,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("client|setinfo", 4, CONNECTION_CONTROL, NO_KEYS, "connection", "Records the client library's name or version."),
     row!("client|list", -2, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Lists connections."),
     row!("client|info", 2, CONNECTION_CONTROL, NO_KEYS, "connection", "Describes this connection."),
+    row!("client|reply", 3, CONNECTION_CONTROL, NO_KEYS, "connection", "Turns the connection's replies on, off, or off for one command."),
     row!("client|kill", -3, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Closes connections."),
     row!("client|no-evict", 3, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Keeps the connection out of client eviction."),
     row!("client|tracking", -3, CONNECTION_CONTROL, NO_KEYS, "connection", "Turns client-side caching on or off."),

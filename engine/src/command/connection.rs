@@ -11,8 +11,13 @@ use crate::clock::now_ms;
 
 /// PING [message]
 pub fn ping(c: &mut Call) -> CmdResult {
-    // Arguments after the message are ignored.
-    let msg = c.args().optional();
+    let mut a = c.args();
+    if a.len() > 1 {
+        return Err(CmdError::err(
+            "wrong number of arguments for 'ping' command",
+        ));
+    }
+    let msg = a.optional();
     if c.session.subs.any() && !c.out.resp3 {
         // Subscriber mode (RESP2): the answer takes the shape of a message.
         c.out.array(2);
@@ -44,6 +49,7 @@ fn login(c: &mut Call, user: &[u8], pass: &[u8]) -> CmdResult {
     let name = String::from_utf8_lossy(user).into_owned();
     match c.node.acl().authenticate(&name, pass) {
         Some(u) => {
+            c.session.info.names.lock().user = u.name.clone();
             c.session.user = u;
             c.session.acl_version = c.node.acl().version.load(Ordering::Relaxed);
             c.session.authenticated = true;
@@ -198,6 +204,7 @@ pub fn reset(c: &mut Call) -> CmdResult {
     }
     if let Some(default) = c.node.acl().get("default") {
         c.session.authenticated = default.check_password(b"");
+        c.session.info.names.lock().user.clear();
         c.session.user = default;
     }
     c.session.info.no_evict.store(false, Ordering::Relaxed);
@@ -276,8 +283,30 @@ pub fn client_setinfo(c: &mut Call) -> CmdResult {
 /// CLIENT INFO
 pub fn client_info(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
-    let line = c.session.info.describe(now_ms(), "client|info");
+    let line = c
+        .session
+        .info
+        .describe(now_ms(), "client|info", resp_len(c.args));
     c.out.verbatim(&format!("{line}\n"));
+    Ok(())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP
+pub fn client_reply(c: &mut Call) -> CmdResult {
+    let mode = c.args().bytes()?;
+    c.session.reply_mode = if is(mode, "on") {
+        c.out.ok();
+        super::session::ReplyMode::On
+    } else if is(mode, "off") {
+        super::session::ReplyMode::Off
+    } else if is(mode, "skip") {
+        if c.session.reply_mode == super::session::ReplyMode::Off {
+            return Ok(());
+        }
+        super::session::ReplyMode::SkipArmed
+    } else {
+        return Err(CmdError::Syntax);
+    };
     Ok(())
 }
 
@@ -302,6 +331,7 @@ pub fn client_help(c: &mut Call) -> CmdResult {
         "SETINFO <LIB-NAME|LIB-VER> <value>",
         "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
         "INFO",
+        "REPLY (ON|OFF|SKIP)",
         "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
         "NO-EVICT (ON|OFF)",
         "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
@@ -323,16 +353,31 @@ pub fn client_list(c: &mut Call) -> CmdResult {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
             continue;
         }
-        let cmd = if client.id == c.session.info.id {
-            "client|list"
+        // The calling client's query buffer still holds this command, as in Redis.
+        let (cmd, qbuf) = if client.id == c.session.info.id {
+            ("client|list", resp_len(c.args))
         } else {
-            last_command_name(client.last_command.load(Ordering::Relaxed))
+            (
+                last_command_name(client.last_command.load(Ordering::Relaxed)),
+                0,
+            )
         };
-        text.push_str(&client.describe(now, cmd));
+        text.push_str(&client.describe(now, cmd, qbuf));
         text.push('\n');
     }
     c.out.verbatim(&text);
     Ok(())
+}
+
+/// The length of `args` sent as a RESP array of bulk strings.
+fn resp_len(args: &[&[u8]]) -> usize {
+    let digits = |n: usize| n.to_string().len();
+    1 + digits(args.len())
+        + 2
+        + args
+            .iter()
+            .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+            .sum::<usize>()
 }
 
 /// The clients CLIENT LIST shows: None for all, else these ids (none for a type that has no clients here).
@@ -384,7 +429,15 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
         c.out.ok();
         return Ok(());
     }
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Normal,
+        PubSub,
+        Other,
+    }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let (mut kind, mut maxage, mut user): (Option<Kind>, Option<u64>, Option<String>) =
+        (None, None, None);
     while let Some(opt) = a.optional() {
         let Some(value) = a.optional() else {
             return Err(CmdError::Syntax);
@@ -406,7 +459,33 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
                     return Err(CmdError::Syntax);
                 }
             }
-            b"type" | b"user" | b"maxage" => {}
+            b"type" => {
+                let t = value.to_ascii_lowercase();
+                kind = Some(match t.as_slice() {
+                    b"normal" => Kind::Normal,
+                    b"pubsub" => Kind::PubSub,
+                    b"master" | b"replica" | b"slave" => Kind::Other,
+                    _ => {
+                        return Err(CmdError::err(format_args!(
+                            "Unknown client type '{}'",
+                            args::text(value)
+                        )))
+                    }
+                });
+            }
+            b"maxage" => match args::int(value) {
+                Ok(n) => maxage = Some(n.max(0) as u64),
+                Err(_) => return Err(CmdError::Syntax),
+            },
+            b"user" => {
+                if c.node.acl().get(&args::text(value)).is_none() {
+                    return Err(CmdError::err(format_args!(
+                        "No such user '{}'",
+                        args::text(value)
+                    )));
+                }
+                user = Some(args::text(value));
+            }
             _ => return Err(CmdError::Syntax),
         }
     }
@@ -415,6 +494,20 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
         id.is_none_or(|id| cl.id == id)
             && addr.as_ref().is_none_or(|a| cl.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| cl.laddr.to_string() == *a)
+            && kind.is_none_or(|k| match k {
+                Kind::Normal => !cl.is_subscriber(),
+                Kind::PubSub => cl.is_subscriber(),
+                Kind::Other => false,
+            })
+            && maxage.is_none_or(|age| cl.created.elapsed().as_secs() >= age)
+            && user.as_ref().is_none_or(|u| {
+                let names = cl.names.lock();
+                *u == if names.user.is_empty() {
+                    "default"
+                } else {
+                    names.user.as_str()
+                }
+            })
             && !(skipme && cl.id == me)
     });
     c.out.int(n as i64);

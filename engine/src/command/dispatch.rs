@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::call::Call;
 use super::error::{CmdError, CmdResult};
-use super::session::Session;
+use super::session::{ReplyMode, Session};
 use super::{pubsub, slots, table, tracking};
 use crate::catalogue::{self, Cost, Scope, Spec, COMMANDS};
 use crate::config::Config;
@@ -180,8 +180,33 @@ pub fn ensure_memory(node: &Node, cfg: &Config, clock: &Clock, evictor: &mut Evi
     }
 }
 
-/// Executes one command and writes its reply.
+/// Executes one command and writes its reply, unless `CLIENT REPLY` turned replies off.
 pub fn execute(
+    node: &Arc<Node>,
+    cfg: &Config,
+    clock: Clock,
+    session: &mut Session,
+    out: &mut Reply,
+    args: &[&[u8]],
+) {
+    let start = out.buf.len();
+    execute_command(node, cfg, clock, session, out, args);
+    match session.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.buf.truncate(start),
+        // CLIENT REPLY SKIP is not answered, and the command after it is not either.
+        ReplyMode::SkipArmed => {
+            out.buf.truncate(start);
+            session.reply_mode = ReplyMode::SkipNext;
+        }
+        ReplyMode::SkipNext => {
+            out.buf.truncate(start);
+            session.reply_mode = ReplyMode::On;
+        }
+    }
+}
+
+fn execute_command(
     node: &Arc<Node>,
     cfg: &Config,
     clock: Clock,

@@ -346,10 +346,37 @@ pub fn command_count(c: &mut Call) -> CmdResult {
 
 /// COMMAND LIST: every command name (filters are ignored).
 pub fn command_list(c: &mut Call) -> CmdResult {
-    let all: Vec<usize> = catalogue::top_level().collect();
-    c.out.array(all.len());
-    all.into_iter()
-        .for_each(|i| c.out.bulk(COMMANDS[i].name.as_bytes()));
+    let mut a = c.args();
+    let filter = match a.optional() {
+        None => None,
+        Some(f) if is(f, "filterby") && a.len() == 2 => {
+            let (kind, value) = (a.bytes()?.to_ascii_lowercase(), a.bytes()?);
+            Some((kind, value))
+        }
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    if let Some((kind, _)) = &filter {
+        if !matches!(kind.as_slice(), b"module" | b"aclcat" | b"pattern") {
+            return Err(CmdError::Syntax);
+        }
+    }
+    // Every command and subcommand, as Redis 7.0 lists them.
+    let names: Vec<&str> = COMMANDS
+        .iter()
+        .filter(|spec| match &filter {
+            None => true,
+            // No module is ever loaded.
+            Some((kind, _)) if kind == b"module" => false,
+            Some((kind, value)) if kind == b"aclcat" => spec
+                .categories()
+                .iter()
+                .any(|cat| cat[1..].eq_ignore_ascii_case(&args::text(value))),
+            Some((_, pattern)) => glob_match(pattern, spec.name.as_bytes(), true),
+        })
+        .map(|spec| spec.name)
+        .collect();
+    c.out.array(names.len());
+    names.into_iter().for_each(|n| c.out.bulk(n.as_bytes()));
     Ok(())
 }
 
@@ -399,11 +426,23 @@ pub fn command_docs(c: &mut Call) -> CmdResult {
 pub fn command_getkeys(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     a.checked(|n| (1..).contains(&n))?;
-    let Some(i) = a.peek().and_then(catalogue::lookup) else {
+    let Some(mut i) = a.peek().and_then(catalogue::lookup) else {
         return Err(CmdError::err("Invalid command specified"));
     };
     // The inspected command's whole argv, its name first.
     let inner = a.rest();
+    // A container's keys are its subcommand's (XGROUP CREATE, MEMORY USAGE).
+    if !catalogue::subcommands(i).is_empty() {
+        i = inner
+            .get(1)
+            .and_then(|sub| catalogue::lookup_subcommand(i, sub))
+            .ok_or_else(|| CmdError::err("Invalid command specified"))?;
+    }
+    if !COMMANDS[i].arity_ok(inner.len()) {
+        return Err(CmdError::err(
+            "Invalid number of arguments specified for command",
+        ));
+    }
     let keys = COMMANDS[i].key_args(inner);
     if keys.is_empty() {
         return Err(CmdError::err("The command has no key arguments"));

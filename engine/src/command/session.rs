@@ -32,6 +32,19 @@ pub struct Watched {
     pub existed: bool,
 }
 
+/// `CLIENT REPLY` state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// No reply is sent.
+    Off,
+    /// CLIENT REPLY SKIP just ran: neither it nor the next command is answered.
+    SkipArmed,
+    /// The next command is not answered.
+    SkipNext,
+}
+
 /// One client's session.
 pub struct Session {
     /// What the registry shows of this client.
@@ -70,6 +83,8 @@ pub struct Session {
     pub master_link: bool,
     /// Microseconds this connection's current batch waited for the request-unit rate limit.
     pub throttle_waited_us: u64,
+    /// `CLIENT REPLY`: whether replies are sent.
+    pub reply_mode: ReplyMode,
     /// The port a replica announced with REPLCONF listening-port.
     pub replica_port: u16,
     /// What to write to the replication stream instead of the command as received (relative TTLs made
@@ -183,6 +198,7 @@ impl Session {
             batch_timed_nanos: 0,
             master_link: false,
             throttle_waited_us: 0,
+            reply_mode: ReplyMode::On,
             replica_port: 0,
             rewrite: None,
             deferred: None,

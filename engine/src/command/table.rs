@@ -68,6 +68,7 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("client|setinfo", connection::client_setinfo),
     ("client|list", connection::client_list),
     ("client|info", connection::client_info),
+    ("client|reply", connection::client_reply),
     ("client|kill", connection::client_kill),
     ("client|no-evict", connection::client_no_evict),
     ("client|tracking", tracking::client_tracking),

@@ -329,6 +329,11 @@ pub struct Config {
     pub list_max_listpack_size: i64,
     /// `list-compress-depth`: read back as set; list chunks are never compressed.
     pub list_compress_depth: i64,
+    /// `maxmemory-clients`: read back as set (bytes, or a percentage of maxmemory); clients are not evicted
+    /// for memory.
+    pub maxmemory_clients: String,
+    /// `daemonize`: always `no` (the process stays in the foreground, as containers expect).
+    pub daemonize: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
     pub metrics_port: u16,
     /// TLS port for the Redis protocol (0 = off).
@@ -443,6 +448,8 @@ impl Default for Config {
             limits: crate::keyspace::limits::Limits::default(),
             list_max_listpack_size: -2,
             list_compress_depth: 0,
+            maxmemory_clients: "0".into(),
+            daemonize: false,
             metrics_port: 9121,
             tls_port: 0,
             memcached_tls_port: 0,
@@ -493,6 +500,23 @@ fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
     v.trim()
         .parse()
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn replicaof_get(c: &Config) -> String {
+    c.replicaof
+        .as_ref()
+        .map(|(h, p)| format!("{h} {p}"))
+        .unwrap_or_default()
+}
+
+fn replicaof_set(c: &mut Config, v: &str) -> Result<(), String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    match words.as_slice() {
+        [] => c.replicaof = None,
+        [host, port] => c.replicaof = Some((host.to_string(), num(port)?)),
+        _ => return Err("argument must be 'host port'".into()),
+    }
+    Ok(())
 }
 
 fn yes_no(v: &str) -> Result<bool, String> {
@@ -883,6 +907,37 @@ pub const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "maxmemory-clients",
+        mutable: true,
+        get: |c| c.maxmemory_clients.clone(),
+        set: |c, v| {
+            let v = v.trim();
+            match v.strip_suffix('%') {
+                Some(p) => match num::<u64>(p)? {
+                    0..=100 => {}
+                    _ => return Err("percentage argument must be less or equal to 100".into()),
+                },
+                None => {
+                    parse_memory(v)?;
+                }
+            }
+            c.maxmemory_clients = v.to_string();
+            Ok(())
+        },
+    },
+    Param {
+        name: "daemonize",
+        mutable: false,
+        get: |c| if c.daemonize { "yes" } else { "no" }.into(),
+        set: |c, v| match yes_no(v)? {
+            false => {
+                c.daemonize = false;
+                Ok(())
+            }
+            true => Err("the engine runs in the foreground".into()),
+        },
+    },
+    Param {
         name: "usage-ledger",
         mutable: false,
         get: |c| if c.usage_ledger { "yes" } else { "no" }.into(),
@@ -1110,21 +1165,14 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "replicaof",
         mutable: false,
-        get: |c| {
-            c.replicaof
-                .as_ref()
-                .map(|(h, p)| format!("{h} {p}"))
-                .unwrap_or_default()
-        },
-        set: |c, v| {
-            let words: Vec<&str> = v.split_whitespace().collect();
-            match words.as_slice() {
-                [] => c.replicaof = None,
-                [host, port] => c.replicaof = Some((host.to_string(), num(port)?)),
-                _ => return Err("argument must be 'host port'".into()),
-            }
-            Ok(())
-        },
+        get: replicaof_get,
+        set: replicaof_set,
+    },
+    Param {
+        name: "slaveof",
+        mutable: false,
+        get: replicaof_get,
+        set: replicaof_set,
     },
     Param {
         name: "repl-backlog-size",
