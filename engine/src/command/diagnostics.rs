@@ -154,7 +154,7 @@ pub fn memory_usage(c: &mut Call) -> CmdResult {
     let mut a = c.args();
     let key = a.key()?;
     while let Some(opt) = a.optional() {
-        if opt.eq_ignore_ascii_case(b"samples") && a.len() >= 1 {
+        if opt.eq_ignore_ascii_case(b"samples") && !a.is_empty() {
             if a.int()? < 0 {
                 return Err(CmdError::err("syntax error"));
             }
