@@ -207,7 +207,7 @@ fn memory_usage_measures_a_key_and_memory_subcommands_answer() {
         };
     let (small, big) = (usage(&mut c, "small"), usage(&mut c, "big"));
     assert!(small > 0 && small < 200, "{small}");
-    assert!(big >= 10_000 && big < 11_000, "{big}");
+    assert!((10_000..11_000).contains(&big), "{big}");
     assert_eq!(
         run(&mut c, "MEMORY", &["USAGE", "missing"]).unwrap(),
         Value::Nil
