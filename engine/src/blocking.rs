@@ -11,7 +11,7 @@
 //! slip in between the check and the registration.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -33,6 +33,50 @@ type DbKey = (usize, Box<[u8]>);
 pub struct Registry {
     keys: Mutex<HashMap<DbKey, VecDeque<Waiter>>>,
     clients: AtomicUsize,
+    /// `CLIENT PAUSE`: unix ms it lasts until (0: not paused).
+    pause_until_ms: AtomicU64,
+    /// The pause holds every command, not only writes.
+    pause_all: AtomicBool,
+}
+
+/// The database index clients held by `CLIENT PAUSE` wait in (no real database has it).
+pub const PAUSE_DB: usize = usize::MAX;
+/// The key clients held by `CLIENT PAUSE` wait on.
+pub const PAUSE_KEY: &[u8] = b"client-pause";
+
+impl Registry {
+    /// `CLIENT PAUSE`: holds writes (or, with `all`, every command) until `until_ms`. A pause in force is
+    /// only ever extended or made stricter, as in Redis.
+    pub fn pause(&self, until_ms: u64, all: bool) {
+        self.pause_until_ms.fetch_max(until_ms, Ordering::Relaxed);
+        if all {
+            self.pause_all.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// `CLIENT UNPAUSE`, or the end of a pause: held clients run their commands.
+    pub fn unpause(&self) {
+        self.pause_until_ms.store(0, Ordering::Relaxed);
+        self.pause_all.store(false, Ordering::Relaxed);
+        self.signal_db(Some(PAUSE_DB));
+    }
+
+    /// Ends the pause if its time is over; true when it did.
+    pub fn end_pause_if_over(&self, now_ms: u64) -> bool {
+        let until = self.pause_until_ms.load(Ordering::Relaxed);
+        if until != 0 && until <= now_ms {
+            self.unpause();
+            return true;
+        }
+        false
+    }
+
+    /// Whether a command is held now: `write` tells whether it writes (or may be replicated).
+    #[inline]
+    pub fn holds(&self, write: bool, now_ms: u64) -> bool {
+        let until = self.pause_until_ms.load(Ordering::Relaxed);
+        until != 0 && until > now_ms && (write || self.pause_all.load(Ordering::Relaxed))
+    }
 }
 
 impl Registry {

@@ -169,3 +169,62 @@ fn commands_pipelined_after_a_blocking_one_wait_for_it() {
         "*2\r\n$1\r\nq\r\n$1\r\nv\r\n+PONG\r\n"
     );
 }
+
+#[test]
+fn client_pause_write_holds_writes_until_unpause_and_lets_reads_through() {
+    let e = Engine::start(&[]);
+    let mut admin = e.conn();
+    run(&mut admin, "CLIENT", &["PAUSE", "100000", "WRITE"]).unwrap();
+    let mut writer = e.conn();
+    let held = std::thread::spawn(move || run(&mut writer, "SET", &["k", "v"]));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!held.is_finished(), "a write is held");
+    assert_eq!(run(&mut admin, "GET", &["k"]).unwrap(), Value::Nil);
+    let info: String =
+        redis::from_redis_value(run(&mut admin, "INFO", &["clients"]).unwrap()).unwrap();
+    assert!(info.contains("blocked_clients:1"), "{info}");
+    // A bad command is answered at once.
+    assert!(run(&mut admin, "SET", &["k"]).is_err());
+    run(&mut admin, "CLIENT", &["UNPAUSE"]).unwrap();
+    assert_eq!(held.join().unwrap().unwrap(), Value::Okay);
+    assert_eq!(
+        run(&mut admin, "GET", &["k"]).unwrap(),
+        Value::BulkString(b"v".to_vec())
+    );
+    // A pause ends by itself.
+    run(&mut admin, "CLIENT", &["PAUSE", "200", "WRITE"]).unwrap();
+    let started = std::time::Instant::now();
+    run(&mut admin, "SET", &["k", "w"]).unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
+#[test]
+fn a_blocked_pop_keeps_waiting_when_its_key_becomes_another_type() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let mut blocked = e.conn();
+    let waiter = std::thread::spawn(move || run(&mut blocked, "BLPOP", &["l", "0"]));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut tx = redis::pipe();
+    tx.atomic()
+        .cmd("LPUSH")
+        .arg("l")
+        .arg("a")
+        .cmd("DEL")
+        .arg("l")
+        .cmd("SET")
+        .arg("l")
+        .arg("x");
+    tx.query::<()>(&mut c).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!waiter.is_finished(), "woken by a string");
+    run(&mut c, "DEL", &["l"]).unwrap();
+    run(&mut c, "RPUSH", &["l", "b"]).unwrap();
+    assert_eq!(
+        waiter.join().unwrap().unwrap(),
+        Value::Array(vec![
+            Value::BulkString(b"l".to_vec()),
+            Value::BulkString(b"b".to_vec())
+        ])
+    );
+}

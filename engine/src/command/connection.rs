@@ -291,6 +291,34 @@ pub fn client_info(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL]
+pub fn client_pause(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let timeout = match args::int(a.bytes()?) {
+        Ok(n) if n >= 0 => n as u64,
+        _ => return Err(CmdError::err("timeout is not an integer or out of range")),
+    };
+    let all = match a.optional() {
+        None => true,
+        Some(m) if is(m, "all") => true,
+        Some(m) if is(m, "write") => false,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    if !a.is_empty() {
+        return Err(CmdError::Syntax);
+    }
+    c.node.blocking().pause(now_ms() + timeout, all);
+    c.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+pub fn client_unpause(c: &mut Call) -> CmdResult {
+    c.node.blocking().unpause();
+    c.out.ok();
+    Ok(())
+}
+
 /// CLIENT REPLY ON|OFF|SKIP
 pub fn client_reply(c: &mut Call) -> CmdResult {
     let mode = c.args().bytes()?;
@@ -332,6 +360,8 @@ pub fn client_help(c: &mut Call) -> CmdResult {
         "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
         "INFO",
         "REPLY (ON|OFF|SKIP)",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "UNPAUSE",
         "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
         "NO-EVICT (ON|OFF)",
         "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",

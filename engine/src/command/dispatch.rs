@@ -290,6 +290,24 @@ fn execute_command(
             return;
         }
     }
+    // CLIENT PAUSE holds the command (the client waits, its command unconsumed) until the pause ends.
+    if !session.master_link
+        && session.blocking.may_block()
+        && spec.name != "client|unpause"
+        && node
+            .blocking()
+            .holds(pausable_write(spec, session), clock.now_ms)
+    {
+        let id = session.info.id;
+        session.blocking.block(
+            node.blocking(),
+            id,
+            crate::blocking::PAUSE_DB,
+            &[crate::blocking::PAUSE_KEY],
+            None,
+        );
+        return;
+    }
     // EXEC shows after the commands it ran (each shown as it runs), as Redis orders them.
     let exec = spec.cost == Cost::Transaction;
     if !exec {
@@ -310,6 +328,18 @@ fn execute_command(
     if exec {
         show_to_monitors(node, session, spec, args);
     }
+}
+
+/// Whether `CLIENT PAUSE WRITE` holds a command: writes, commands that reach the replication stream
+/// (PUBLISH, PFCOUNT), and an EXEC whose transaction writes.
+fn pausable_write(spec: &Spec, session: &Session) -> bool {
+    spec.has(catalogue::WRITE)
+        || matches!(spec.name, "publish" | "spublish" | "pfcount")
+        || (spec.cost == Cost::Transaction
+            && session
+                .multi
+                .as_ref()
+                .is_some_and(|q| q.iter().any(|c| COMMANDS[c.idx].has(catalogue::WRITE))))
 }
 
 /// Shows a command to clients in MONITOR mode (not administrative commands, not a primary's stream).

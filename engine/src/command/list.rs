@@ -384,10 +384,16 @@ fn pop_first(
     count: usize,
 ) -> Result<Option<Popped>, CmdError> {
     let db = c.session.db;
+    // A blocked client woken by a write is served only by lists: a key that became another type (LPUSH,
+    // DEL, SET) is passed over and the client keeps waiting, as in Redis.
+    let woken = c.session.blocking.is_retry();
     for (k, key) in keys.iter().enumerate() {
-        let popped = write(c.held, db, key, &c.clock, false, |l: &mut List| {
+        let popped = match write(c.held, db, key, &c.clock, false, |l: &mut List| {
             (0..count).map_while(|_| l.pop(left)).collect::<Vec<_>>()
-        })?;
+        }) {
+            Err(CmdError::WrongType) if woken => None,
+            other => other?,
+        };
         if let Some(items) = popped {
             return Ok(Some((k, items)));
         }

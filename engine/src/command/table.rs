@@ -69,6 +69,8 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("client|list", connection::client_list),
     ("client|info", connection::client_info),
     ("client|reply", connection::client_reply),
+    ("client|pause", connection::client_pause),
+    ("client|unpause", connection::client_unpause),
     ("client|kill", connection::client_kill),
     ("client|no-evict", connection::client_no_evict),
     ("client|tracking", tracking::client_tracking),

@@ -411,6 +411,7 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 node.metering().tick(now_ms());
                 ship_usage(&node);
                 node.pubsub().tracking.flush();
+                node.blocking().end_pause_if_over(now_ms());
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     node.metering().ledger().flush();
