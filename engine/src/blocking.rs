@@ -48,6 +48,7 @@ impl Registry {
     /// `CLIENT PAUSE`: holds writes (or, with `all`, every command) until `until_ms`. A pause in force is
     /// only ever extended or made stricter, as in Redis.
     pub fn pause(&self, until_ms: u64, all: bool) {
+        crate::keyspace::Keyspace::hold_expiry(true);
         self.pause_until_ms.fetch_max(until_ms, Ordering::Relaxed);
         if all {
             self.pause_all.store(true, Ordering::Relaxed);
@@ -56,6 +57,7 @@ impl Registry {
 
     /// `CLIENT UNPAUSE`, or the end of a pause: held clients run their commands.
     pub fn unpause(&self) {
+        crate::keyspace::Keyspace::hold_expiry(false);
         self.pause_until_ms.store(0, Ordering::Relaxed);
         self.pause_all.store(false, Ordering::Relaxed);
         self.signal_db(Some(PAUSE_DB));

@@ -228,3 +228,26 @@ fn a_blocked_pop_keeps_waiting_when_its_key_becomes_another_type() {
         ])
     );
 }
+
+#[test]
+fn expiry_is_held_while_clients_are_paused() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let expired = |c: &mut redis::Connection| -> u64 {
+        let info: String = redis::from_redis_value(run(c, "INFO", &["stats"]).unwrap()).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("expired_keys:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = expired(&mut c);
+    run(&mut c, "SET", &["k", "v", "PX", "10"]).unwrap();
+    run(&mut c, "CLIENT", &["PAUSE", "50000", "WRITE"]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // Logically gone, not deleted.
+    assert_eq!(run(&mut c, "GET", &["k"]).unwrap(), Value::Nil);
+    assert_eq!(expired(&mut c), before);
+    run(&mut c, "CLIENT", &["UNPAUSE"]).unwrap();
+    assert_eq!(run(&mut c, "GET", &["k"]).unwrap(), Value::Nil);
+    assert_eq!(expired(&mut c), before + 1);
+}

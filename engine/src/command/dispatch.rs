@@ -330,6 +330,14 @@ fn execute_command(
     }
 }
 
+/// True when every command is timed on its own, so the slow log can record O(1) commands too: when
+/// `slowlog-log-slower-than` is under a millisecond. Otherwise O(1) commands share their batch's time (one
+/// clock read per batch) and only longer commands are timed, and logged, one by one.
+#[inline]
+pub fn times_each_command(cfg: &Config) -> bool {
+    (0..1000).contains(&cfg.slowlog_log_slower_than)
+}
+
 /// Whether `CLIENT PAUSE WRITE` holds a command: writes, commands that reach the replication stream
 /// (PUBLISH, PFCOUNT), and an EXEC whose transaction writes.
 fn pausable_write(spec: &Spec, session: &Session) -> bool {
@@ -383,7 +391,8 @@ pub fn run(
     session.elements = 0;
     session.rewrite = None;
     // O(1) commands are timed per batch by the connection; the others one by one, for SLOWLOG and latency.
-    let started = (!spec.has(catalogue::FAST)).then(std::time::Instant::now);
+    let started =
+        (!spec.has(catalogue::FAST) || times_each_command(cfg)).then(std::time::Instant::now);
     session.blocking.requested = false;
     let result = {
         let mut call = Call {

@@ -37,6 +37,8 @@ pub mod transaction;
 pub mod zset;
 
 pub use call::Call;
-pub use dispatch::{ensure_memory, execute, lock_set, record_latency, run, unknown_command};
+pub use dispatch::{
+    ensure_memory, execute, lock_set, record_latency, run, times_each_command, unknown_command,
+};
 pub use error::{CmdError, CmdResult};
 pub use session::Session;

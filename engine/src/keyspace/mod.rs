@@ -40,6 +40,15 @@ pub use shard::Shard;
 /// Report a shard's memory to the keyspace-wide counter once it drifted by this many bytes.
 const MEMORY_SYNC_BYTES: usize = 1024;
 
+/// Expiry is held by `CLIENT PAUSE` (see [`Keyspace::hold_expiry`]).
+static EXPIRY_HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True while `CLIENT PAUSE` holds expiry.
+#[inline]
+pub(crate) fn expiry_held() -> bool {
+    EXPIRY_HELD.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Receives deletions the keyspace makes by itself (expiry, eviction), so the write stream to replicas can carry
 /// them. Called while the shard's lock is held, which keeps them in order with the commands on the same keys.
 pub trait WriteSink: Send + Sync {
@@ -234,6 +243,12 @@ impl Keyspace {
                 .for_each(|(k, position, why)| sink.deleted(db, &k, position, why)),
             None => shard.deleted.clear(),
         }
+    }
+
+    /// Holds expiry while clients are paused (`CLIENT PAUSE`): expired keys are hidden, not deleted, so the
+    /// dataset and the replication stream do not change until the pause ends.
+    pub fn hold_expiry(hold: bool) {
+        EXPIRY_HELD.store(hold, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Switches replica-style passive expiry on or off for every shard.

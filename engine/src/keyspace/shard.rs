@@ -113,7 +113,7 @@ impl Shard {
         if self.table.is_volatile(i) {
             if let Some(at) = self.table.entry(i).expire() {
                 if now_ms > at {
-                    if self.passive_expiry {
+                    if self.passive_expiry || super::expiry_held() {
                         return None;
                     }
                     let old = self.remove_slot(i, false);
@@ -394,7 +394,7 @@ impl Shard {
     /// TTL has passed. Returns (keys with a TTL looked at, keys deleted).
     pub fn expire_step(&mut self, budget: usize, now_ms: u64) -> (usize, usize) {
         let cap = self.table.capacity();
-        if cap == 0 || self.passive_expiry {
+        if cap == 0 || self.passive_expiry || super::expiry_held() {
             return (0, 0);
         }
         let (mut checked, mut deleted) = (0, 0);

@@ -506,14 +506,19 @@ fn account_batch(node: &Node, session: &mut Session, batch: &[u16], started: Ins
         return;
     }
     let cfg = node.config();
-    let fast = batch
-        .iter()
-        .filter(|&&i| {
-            COMMANDS
-                .get(i as usize)
-                .is_some_and(|s| s.has(catalogue::FAST))
-        })
-        .count();
+    // Every command was timed on its own.
+    let fast = if command::times_each_command(&cfg) {
+        0
+    } else {
+        batch
+            .iter()
+            .filter(|&&i| {
+                COMMANDS
+                    .get(i as usize)
+                    .is_some_and(|s| s.has(catalogue::FAST))
+            })
+            .count()
+    };
     if fast > 0 {
         let per = (started.elapsed().as_nanos() as u64).saturating_sub(timed) / fast as u64;
         for &idx in batch {
