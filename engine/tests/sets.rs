@@ -213,3 +213,31 @@ fn resp3_smembers_is_a_set() {
     let mut raw = e.raw();
     expect(&mut raw, "SMEMBERS s", "*1\r\n$1\r\na\r\n");
 }
+
+#[test]
+fn counted_key_commands_name_the_bad_argument_as_redis_does() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let error = |c: &mut redis::Connection, cmd: &str, args: &[&str]| {
+        run(c, cmd, args).unwrap_err().to_string()
+    };
+    for (cmd, args) in [
+        ("SINTERCARD", vec!["a", "s"]),
+        ("SINTERCARD", vec!["0", "s"]),
+        ("ZMPOP", vec!["a", "z", "MIN"]),
+        ("LMPOP", vec!["-1", "l", "LEFT"]),
+    ] {
+        let e = error(&mut c, cmd, &args);
+        assert!(
+            e.contains("numkeys should be greater than 0"),
+            "{cmd} {args:?}: {e}"
+        );
+    }
+    for (cmd, args) in [
+        ("SINTERCARD", vec!["1", "s", "LIMIT", "-1"]),
+        ("ZINTERCARD", vec!["1", "z", "LIMIT", "a"]),
+    ] {
+        let e = error(&mut c, cmd, &args);
+        assert!(e.contains("LIMIT can't be negative"), "{cmd} {args:?}: {e}");
+    }
+}

@@ -265,14 +265,23 @@ pub fn timeout_ms(arg: &[u8]) -> Result<Option<u64>, CmdError> {
 /// Reads the `numkeys` of `numkeys key [key …]`, which must be positive and no more than the arguments left;
 /// the keys are left to read.
 pub fn read_numkeys(a: &mut Args, command: &str) -> Result<usize, CmdError> {
-    let n = a.int()?;
+    let zset_algebra = matches!(
+        command,
+        "zunionstore" | "zinterstore" | "zdiffstore" | "zunion" | "zinter" | "zdiff" | "zintercard"
+    );
+    let n = match a.int() {
+        Ok(n) => n,
+        // SINTERCARD, LMPOP and ZMPOP read numkeys as a positive count, whose error names it.
+        Err(_) if !zset_algebra => return Err(CmdError::err("numkeys should be greater than 0")),
+        Err(e) => return Err(e),
+    };
     if n <= 0 {
-        return Err(match command {
-            "zunionstore" | "zinterstore" | "zdiffstore" | "zunion" | "zinter" | "zdiff"
-            | "zintercard" => CmdError::err(format_args!(
+        return Err(if zset_algebra {
+            CmdError::err(format_args!(
                 "at least 1 input key is needed for '{command}' command"
-            )),
-            _ => CmdError::err("numkeys should be greater than 0"),
+            ))
+        } else {
+            CmdError::err("numkeys should be greater than 0")
         });
     }
     let n = n as usize;

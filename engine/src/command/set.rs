@@ -259,9 +259,9 @@ pub fn sintercard(c: &mut Call) -> CmdResult {
     let keys = a.take(n)?;
     let limit = match a.rest() {
         [] => 0,
-        [opt, value] if is(opt, "limit") => match args::int(value)? {
-            l if l < 0 => return Err(CmdError::err("LIMIT can't be negative")),
-            l => l as usize,
+        [opt, value] if is(opt, "limit") => match args::int(value) {
+            Ok(l) if l >= 0 => l as usize,
+            _ => return Err(CmdError::err("LIMIT can't be negative")),
         },
         _ => return Err(CmdError::Syntax),
     };

@@ -599,8 +599,13 @@ pub fn xread(c: &mut Call) -> CmdResult {
     // Resolve every id first (type errors and bad ids are reported before anything is served).
     let saved = c.session.blocking.stream_after.take();
     let mut after = Vec::with_capacity(r.keys.len());
+    // Woken while blocked: a key that became another type is passed over, and the client keeps waiting.
+    let woken = c.session.blocking.is_retry();
     for (k, (key, arg)) in r.keys.iter().zip(r.ids).enumerate() {
-        let s = stream_at(c, key)?;
+        let s = match stream_at(c, key) {
+            Err(CmdError::WrongType) if woken => None,
+            other => other?,
+        };
         let id = if let Some(saved) = saved.as_ref().and_then(|v| v.get(k)) {
             *saved
         } else if *arg == b"$" {
@@ -622,7 +627,10 @@ pub fn xread(c: &mut Call) -> CmdResult {
     };
     let (mut served, mut touched) = (0, 0);
     for (key, gt) in r.keys.iter().zip(&after) {
-        let Some(s) = stream_at(c, key)? else {
+        let Some(s) = (match stream_at(c, key) {
+            Err(CmdError::WrongType) if woken => None,
+            other => other?,
+        }) else {
             continue;
         };
         let Some(start) = gt.next() else {
