@@ -191,19 +191,31 @@ pub fn execute(
 ) {
     let start = out.buf.len();
     execute_command(node, cfg, clock, session, out, args);
-    match session.reply_mode {
-        ReplyMode::On => {}
-        ReplyMode::Off => out.buf.truncate(start),
-        // CLIENT REPLY SKIP is not answered, and the command after it is not either.
-        ReplyMode::SkipArmed => {
-            out.buf.truncate(start);
-            session.reply_mode = ReplyMode::SkipNext;
-        }
-        ReplyMode::SkipNext => {
-            out.buf.truncate(start);
-            session.reply_mode = ReplyMode::On;
-        }
+    if session.reply_mode == ReplyMode::On || (out.resp3 && is_subscription(args[0])) {
+        // RESP3 subscription confirmations are push messages: sent whatever CLIENT REPLY says.
+        return;
     }
+    out.buf.truncate(start);
+    session.reply_mode = match session.reply_mode {
+        // CLIENT REPLY SKIP is not answered, and the command after it is not either.
+        ReplyMode::SkipArmed => ReplyMode::SkipNext,
+        ReplyMode::SkipNext => ReplyMode::On,
+        mode => mode,
+    };
+}
+
+/// SUBSCRIBE and its kin, whose RESP3 replies are push messages.
+fn is_subscription(name: &[u8]) -> bool {
+    [
+        "subscribe",
+        "psubscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "punsubscribe",
+        "sunsubscribe",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 fn execute_command(
