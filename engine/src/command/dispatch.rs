@@ -191,8 +191,8 @@ pub fn execute(
 ) {
     let start = out.buf.len();
     execute_command(node, cfg, clock, session, out, args);
-    if session.reply_mode == ReplyMode::On || (out.resp3 && is_subscription(args[0])) {
-        // RESP3 subscription confirmations are push messages: sent whatever CLIENT REPLY says.
+    if session.reply_mode == ReplyMode::On || is_subscription(args[0]) {
+        // Subscription confirmations are pushed like messages: sent whatever CLIENT REPLY says, as in Redis.
         return;
     }
     out.buf.truncate(start);
@@ -204,7 +204,7 @@ pub fn execute(
     };
 }
 
-/// SUBSCRIBE and its kin, whose RESP3 replies are push messages.
+/// SUBSCRIBE and its kin, whose replies are pushed like messages.
 fn is_subscription(name: &[u8]) -> bool {
     [
         "subscribe",
