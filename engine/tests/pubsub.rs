@@ -530,3 +530,45 @@ fn channel_permissions_of_acl_users_are_enforced() {
         "*3\r\n$9\r\nsubscribe\r\n$8\r\norders:9\r\n:1\r\n",
     );
 }
+
+#[test]
+fn broadcast_prefixes_may_not_overlap_and_the_table_keeps_its_limit() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let err =
+        |c: &mut redis::Connection, args: &[&str]| run(c, "CLIENT", args).unwrap_err().to_string();
+    let e1 = err(
+        &mut c,
+        &[
+            "TRACKING", "ON", "BCAST", "PREFIX", "FOOBAR", "PREFIX", "FOO",
+        ],
+    );
+    assert!(
+        e1.contains("Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'"),
+        "{e1}"
+    );
+    run(
+        &mut c,
+        "CLIENT",
+        &["TRACKING", "ON", "BCAST", "PREFIX", "FOO", "PREFIX", "BAR"],
+    )
+    .unwrap();
+    let e2 = err(&mut c, &["TRACKING", "ON", "BCAST", "PREFIX", "FO"]);
+    assert!(
+        e2.contains("Prefix 'FO' overlaps with an existing prefix 'FOO'"),
+        "{e2}"
+    );
+    run(&mut c, "CLIENT", &["TRACKING", "OFF"]).unwrap();
+
+    // Default mode: past tracking-table-max-keys, remembered keys are dropped with an invalidation.
+    let mut reader = resp3(&e);
+    expect(&mut reader, "CLIENT TRACKING ON", "+OK\r\n");
+    expect(&mut reader, "GET k1", "_\r\n");
+    expect(&mut reader, "GET k2", "_\r\n");
+    run(&mut c, "CONFIG", &["SET", "tracking-table-max-keys", "1"]).unwrap();
+    let frame = String::from_utf8_lossy(&read_n(&mut reader, 31)).to_string();
+    assert!(
+        frame.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nk"),
+        "{frame:?}"
+    );
+}

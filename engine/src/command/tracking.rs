@@ -35,6 +35,37 @@ pub fn client_tracking(c: &mut Call) -> CmdResult {
             "OPTIN and OPTOUT are not compatible with BCAST",
         ));
     }
+    // Prefixes add up while broadcasting stays on; none may be a prefix of another, as in Redis.
+    let existing: Vec<Vec<u8>> = c
+        .session
+        .tracking
+        .as_ref()
+        .filter(|t| t.bcast && o.bcast)
+        .map(|t| t.prefixes.clone())
+        .unwrap_or_default();
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    for (i, p) in o.prefixes.iter().enumerate() {
+        if let Some(e) = existing.iter().find(|e| *e != p && overlap(p, e)) {
+            return Err(CmdError::err(format_args!(
+                "Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                args::text(p),
+                args::text(e)
+            )));
+        }
+        if let Some(q) = o.prefixes[i + 1..].iter().find(|q| overlap(p, q)) {
+            return Err(CmdError::err(format_args!(
+                "Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                args::text(p),
+                args::text(q)
+            )));
+        }
+    }
+    let mut o = o;
+    for e in existing.into_iter().rev() {
+        if !o.prefixes.contains(&e) {
+            o.prefixes.insert(0, e);
+        }
+    }
     let own = own_mailbox(c);
     let target = match o.redirect {
         Some(target) if target != id => {
@@ -155,7 +186,12 @@ pub fn client_trackinginfo(c: &mut Call) -> CmdResult {
         Some(o) => o.redirect.map_or(0, |r| r as i64),
     });
     c.out.bulk(b"prefixes");
-    let prefixes = o.map(|o| o.prefixes).unwrap_or_default();
+    // Broadcasting without PREFIX follows the empty prefix, which Redis lists.
+    let prefixes = match o {
+        Some(o) if o.bcast && o.prefixes.is_empty() => vec![Vec::new()],
+        Some(o) => o.prefixes,
+        None => Vec::new(),
+    };
     c.out.bulks(prefixes.iter().map(Vec::as_slice));
     Ok(())
 }

@@ -332,6 +332,8 @@ pub struct Config {
     /// `maxmemory-clients`: read back as set (bytes, or a percentage of maxmemory); clients are not evicted
     /// for memory.
     pub maxmemory_clients: String,
+    /// `tracking-table-max-keys`: most keys the tracking table remembers (0: no limit).
+    pub tracking_table_max_keys: usize,
     /// `daemonize`: always `no` (the process stays in the foreground, as containers expect).
     pub daemonize: bool,
     /// HTTP port of the Prometheus `/metrics` endpoint (0 = off).
@@ -450,6 +452,7 @@ impl Default for Config {
             list_compress_depth: 0,
             maxmemory_clients: "0".into(),
             daemonize: false,
+            tracking_table_max_keys: 1_000_000,
             metrics_port: 9121,
             tls_port: 0,
             memcached_tls_port: 0,
@@ -924,6 +927,12 @@ pub const PARAMS: &[Param] = &[
             c.maxmemory_clients = v.to_string();
             Ok(())
         },
+    },
+    Param {
+        name: "tracking-table-max-keys",
+        mutable: true,
+        get: |c| c.tracking_table_max_keys.to_string(),
+        set: |c, v| num(v).map(|n| c.tracking_table_max_keys = n),
     },
     Param {
         name: "daemonize",

@@ -82,6 +82,9 @@ impl Node {
     /// Applies the parts of the configuration that live outside it (after start and every CONFIG SET).
     pub fn apply_config(&self, config: &Config) {
         crate::keyspace::limits::apply(&config.limits);
+        self.pubsub
+            .tracking
+            .set_max_keys(config.tracking_table_max_keys);
         self.pubsub.set_notify_flags(config.notify_keyspace_events);
         self.pubsub.set_limit(config.pubsub_buffer_limit);
         self.refresh_change_log();

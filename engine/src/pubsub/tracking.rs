@@ -61,6 +61,8 @@ pub struct Tracking {
     count: AtomicUsize,
     /// Broadcast invalidations wait in `pending`.
     pending: AtomicBool,
+    /// `tracking-table-max-keys` (0: no limit).
+    max_keys: AtomicUsize,
 }
 
 fn invalidation(resp3: bool, key: Option<&[u8]>) -> Arc<[u8]> {
@@ -157,6 +159,28 @@ impl Tracking {
                     inner.keys.insert(key.into(), HashSet::from([id]));
                 }
             }
+        }
+    }
+
+    /// Sets `tracking-table-max-keys`.
+    pub fn set_max_keys(&self, n: usize) {
+        self.max_keys.store(n, Ordering::Relaxed);
+    }
+
+    /// Keeps the table within `tracking-table-max-keys`: keys past the limit are forgotten and their readers
+    /// told to drop them, as if they had changed (the cron calls this).
+    pub fn enforce_limit(&self, now_ms: u64) {
+        let max = self.max_keys.load(Ordering::Relaxed);
+        if max == 0 || self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let evicted: Vec<Box<[u8]>> = {
+            let inner = self.inner.lock();
+            let over = inner.keys.len().saturating_sub(max);
+            inner.keys.keys().take(over).cloned().collect()
+        };
+        for key in evicted {
+            self.invalidate(&key, None, now_ms);
         }
     }
 

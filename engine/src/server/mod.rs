@@ -410,6 +410,7 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 node.repl().wake_feeders();
                 node.metering().tick(now_ms());
                 ship_usage(&node);
+                node.pubsub().tracking.enforce_limit(now_ms());
                 node.pubsub().tracking.flush();
                 node.blocking().end_pause_if_over(now_ms());
                 if last_second.elapsed() >= Duration::from_secs(1) {
