@@ -572,3 +572,58 @@ fn broadcast_prefixes_may_not_overlap_and_the_table_keeps_its_limit() {
         "{frame:?}"
     );
 }
+
+#[test]
+fn new_keys_and_implicitly_created_consumers_are_announced() {
+    let e = Engine::start(&[]);
+    let mut admin = e.conn();
+    run(
+        &mut admin,
+        "CONFIG",
+        &["SET", "notify-keyspace-events", "Ent"],
+    )
+    .unwrap();
+    let mut con = e.conn();
+    let mut sub = con.as_pubsub();
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sub.psubscribe("*").unwrap();
+    run(&mut admin, "SET", &["foo", "bar"]).unwrap();
+    run(&mut admin, "SET", &["foo", "baz"]).unwrap(); // not new
+    run(
+        &mut admin,
+        "XGROUP",
+        &["CREATE", "st", "g", "$", "MKSTREAM"],
+    )
+    .unwrap();
+    let id: String =
+        redis::from_redis_value(run(&mut admin, "XADD", &["st", "*", "f", "v"]).unwrap()).unwrap();
+    run(
+        &mut admin,
+        "XREADGROUP",
+        &["GROUP", "g", "Alice", "STREAMS", "st", ">"],
+    )
+    .unwrap();
+    run(&mut admin, "XCLAIM", &["st", "g", "Mike", "0", &id]).unwrap();
+    // Keyevent channels only: (event, key), in order.
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        let msg = sub.get_message().unwrap();
+        let event = msg
+            .get_channel_name()
+            .trim_start_matches("__keyevent@0__:")
+            .to_string();
+        seen.push((event, msg.get_payload::<String>().unwrap()));
+    }
+    let want: Vec<(String, String)> = [
+        ("new", "foo"),
+        ("new", "st"),
+        ("xgroup-create", "st"),
+        ("xadd", "st"),
+        ("xgroup-createconsumer", "st"), // XREADGROUP made Alice
+        ("xgroup-createconsumer", "st"), // XCLAIM made Mike
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(seen, want);
+}

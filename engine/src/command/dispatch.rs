@@ -480,6 +480,10 @@ fn announce(
         }
     }
     if write && node.ks().logs_changes() {
+        for (db, key) in held.take_created() {
+            node.pubsub()
+                .notify(crate::notify::NEW, "new", db, &key, now_ms);
+        }
         let changes = held.take_changes();
         if !changes.is_empty() {
             let keys = keys.get_or_insert_with(|| spec.key_args(args));

@@ -82,6 +82,18 @@ fn set_props(c: &mut Call, props: Props) {
     c.session.rewrite = Some(props);
 }
 
+/// A read or claim created its consumer: the `xgroup-createconsumer` keyspace event, as XGROUP CREATECONSUMER
+/// emits it.
+fn consumer_created(c: &Call, key: &[u8]) {
+    c.node.pubsub().notify(
+        crate::notify::STREAM,
+        "xgroup-createconsumer",
+        c.session.db,
+        key,
+        c.clock.now_ms,
+    );
+}
+
 fn entries_read_arg(arg: &[u8]) -> Result<Option<u64>, CmdError> {
     let n = args::int(arg)?;
     match n {
@@ -332,9 +344,12 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
             buf: Vec::new(),
             resp3,
         };
+        let mut created = false;
         let n = edit(c, key, false, |s: &mut Stream| {
             with_group(s, group, |s, g| {
-                if g.consumer(consumer, now).1 || announce {
+                let fresh = g.consumer(consumer, now).1;
+                created |= fresh;
+                if fresh || announce {
                     props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
                 }
                 match from {
@@ -355,6 +370,9 @@ pub fn xreadgroup(c: &mut Call) -> CmdResult {
             .flatten()
         })?
         .flatten();
+        if created {
+            consumer_created(c, key);
+        }
         if let Some(n) = n {
             if !resp3 {
                 body.array(2);
@@ -730,6 +748,7 @@ pub fn xclaim(c: &mut Call) -> CmdResult {
         resp3,
     };
     let mut props: Props = Vec::new();
+    let mut created = false;
     let claimed = edit(c, key, false, |s: &mut Stream| {
         with_group(s, group, |s, g| {
             if let Some(last) = opts.lastid {
@@ -738,6 +757,7 @@ pub fn xclaim(c: &mut Call) -> CmdResult {
                 }
             }
             if g.consumer(consumer, now).1 {
+                created = true;
                 props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
             }
             let mut n = 0;
@@ -786,6 +806,9 @@ pub fn xclaim(c: &mut Call) -> CmdResult {
     let Some(n) = claimed else {
         return Err(nogroup(key, group));
     };
+    if created {
+        consumer_created(c, key);
+    }
     c.touched(opts.ids.len());
     c.out.array(n);
     c.out.buf.extend_from_slice(&body.buf);
@@ -821,9 +844,11 @@ pub fn xautoclaim(c: &mut Call) -> CmdResult {
         resp3,
     };
     let mut props: Props = Vec::new();
+    let mut created = false;
     let done = edit(c, key, false, |s: &mut Stream| {
         with_group(s, group, |s, g| {
             if g.consumer(consumer, now).1 {
+                created = true;
                 props.push(argv(&[b"XGROUP", b"CREATECONSUMER", key, group, consumer]));
             }
             let candidates: Vec<StreamId> = g
@@ -882,6 +907,9 @@ pub fn xautoclaim(c: &mut Call) -> CmdResult {
     let Some((n, deleted, next, examined)) = done else {
         return Err(nogroup(key, group));
     };
+    if created {
+        consumer_created(c, key);
+    }
     c.touched(examined);
     c.out.array(3);
     reply_id(c.out, next);

@@ -538,6 +538,15 @@ impl<'a> Held<'a> {
         out
     }
 
+    /// Takes the keys the running command created: (database, key).
+    pub fn take_created(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        let mut out = Vec::new();
+        for ((db, _), g) in self.guards.iter_mut() {
+            out.extend(g.take_created().map(|k| (*db as usize, k)));
+        }
+        out
+    }
+
     /// The locked shards of `db`, in order.
     pub fn shards_of(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
         self.guards
@@ -553,6 +562,7 @@ impl Drop for Held<'_> {
             self.ks.drain_deleted(*db as usize, g);
             self.ks.report_memory(g, false);
             g.changes.clear();
+            g.created.clear();
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Shard {
     pub(super) log_changes: bool,
     /// Keys changed by the running command, and whether the change removed the key.
     pub(super) changes: Vec<(Box<[u8]>, bool)>,
+    /// Keys the running command created (the `new` keyspace event), when changes are logged.
+    pub(super) created: Vec<Box<[u8]>>,
     /// Replica mode: expired keys are hidden from reads but only deleted when the primary says so.
     pub(super) passive_expiry: bool,
     /// A snapshot waits for this shard's contents as they were when it started.
@@ -230,13 +232,15 @@ impl Shard {
                 self.entry_bytes -= old.heap_size();
                 if old.expire().is_some_and(|at| now_ms > at) {
                     self.expired += 1;
+                    self.log_created(i);
                     return None;
                 }
                 Some(old)
             }
             None => {
                 self.count_added(hash);
-                self.table.insert_new(hash, entry);
+                let i = self.table.insert_new(hash, entry);
+                self.log_created(i);
                 None
             }
         }
@@ -247,7 +251,21 @@ impl Shard {
         self.touch_watched(entry.key());
         self.entry_bytes += entry.heap_size();
         self.count_added(hash);
-        self.table.insert_new(hash, entry)
+        let i = self.table.insert_new(hash, entry);
+        self.log_created(i);
+        i
+    }
+
+    #[inline]
+    fn log_created(&mut self, i: usize) {
+        if self.log_changes {
+            self.created.push(self.table.entry(i).key().into());
+        }
+    }
+
+    /// Takes the keys created since the last call (see `log_changes`).
+    pub fn take_created(&mut self) -> std::vec::Drain<'_, Box<[u8]>> {
+        self.created.drain(..)
     }
 
     /// Replaces the entry in slot `i` (same key) with the result of `f`.
