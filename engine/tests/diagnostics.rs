@@ -287,3 +287,26 @@ fn command_list_filters_and_getkeys_of_subcommands() {
         Value::Int(0)
     );
 }
+
+#[test]
+fn errorstats_count_error_replies_by_code_and_reset_with_resetstat() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let stats = |c: &mut redis::Connection| -> String {
+        redis::from_redis_value(run(c, "INFO", &["errorstats"]).unwrap()).unwrap()
+    };
+    assert!(run(&mut c, "GET", &[]).is_err());
+    assert!(run(&mut c, "NOSUCHCOMMAND", &[]).is_err());
+    run(&mut c, "SET", &["s", "x"]).unwrap();
+    assert!(run(&mut c, "LPUSH", &["s", "a"]).is_err());
+    let text = stats(&mut c);
+    assert!(text.contains("errorstat_ERR:count=2"), "{text}");
+    assert!(text.contains("errorstat_WRONGTYPE:count=1"), "{text}");
+    let all: String = redis::from_redis_value(run(&mut c, "INFO", &[]).unwrap()).unwrap();
+    assert!(
+        all.contains("# Errorstats"),
+        "errorstats is a default section"
+    );
+    run(&mut c, "CONFIG", &["RESETSTAT"]).unwrap();
+    assert!(!stats(&mut c).contains("errorstat_"));
+}

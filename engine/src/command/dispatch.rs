@@ -231,7 +231,9 @@ fn execute_command(
         if session.multi.is_some() {
             session.multi_error = true;
         }
-        out.error(&unknown_command(args).to_string());
+        let message = unknown_command(args).to_string();
+        node.metering().count_error(&message);
+        out.error(&message);
         return;
     };
     // A container routes to its subcommand's row; COMMAND alone runs the container's own handler.
@@ -379,7 +381,9 @@ fn reject(node: &Node, session: &mut Session, out: &mut Reply, idx: usize, e: &C
     if session.multi.is_some() {
         session.multi_error = true;
     }
-    out.error(&e.to_string());
+    let message = e.to_string();
+    node.metering().count_error(&message);
+    out.error(&message);
 }
 
 /// Runs a checked command with its shards locked, and counts it.
@@ -449,7 +453,9 @@ pub fn run(
     if let Err(e) = result {
         counters.failed.add(1);
         session.counters.errors.add(1);
-        out.error(&e.to_string());
+        let message = e.to_string();
+        node.metering().count_error(&message);
+        out.error(&message);
     }
     // A replica applying its primary's stream is not charged: the client's request was, on the primary.
     // Nor is a slot migration: the writes it carries were charged on the source.

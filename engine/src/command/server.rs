@@ -483,7 +483,7 @@ fn cpu_seconds() -> (f64, f64) {
     (secs(ru.ru_stime), secs(ru.ru_utime))
 }
 
-const DEFAULT_SECTIONS: [&str; 9] = [
+const DEFAULT_SECTIONS: [&str; 10] = [
     "server",
     "clients",
     "memory",
@@ -491,6 +491,7 @@ const DEFAULT_SECTIONS: [&str; 9] = [
     "stats",
     "replication",
     "cpu",
+    "errorstats",
     "cluster",
     "keyspace",
 ];
@@ -515,7 +516,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         }
     };
     let mut text = String::new();
-    let sections: [(&str, InfoSection); 12] = [
+    let sections: [(&str, InfoSection); 13] = [
         ("server", info_server),
         ("clients", info_clients),
         ("memory", info_memory),
@@ -526,6 +527,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         ("usage", info_usage),
         ("commandstats", info_commandstats),
         ("latencystats", info_latencystats),
+        ("errorstats", info_errorstats),
         ("cluster", info_cluster),
         ("keyspace", info_keyspace),
     ];
@@ -582,10 +584,11 @@ fn info_server(c: &mut Call, t: &mut String) {
 fn info_clients(c: &mut Call, t: &mut String) {
     let _ = write!(
         t,
-        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n",
         c.node.clients().count(),
         c.cfg.maxclients,
-        c.node.blocking().blocked_clients()
+        c.node.blocking().blocked_clients(),
+        c.node.pubsub().tracking.clients(),
     );
 }
 
@@ -630,6 +633,7 @@ fn info_persistence(c: &mut Call, t: &mut String) {
 
 fn info_stats(c: &mut Call, t: &mut String) {
     let totals = c.node.metering().since_reset();
+    let (tracked_keys, tracked_items, tracked_prefixes) = c.node.pubsub().tracking.totals();
     let (mut expired, mut evicted) = (0, 0);
     for db in 0..c.node.ks().databases() {
         for s in c.held.shards_of(db) {
@@ -642,7 +646,9 @@ fn info_stats(c: &mut Call, t: &mut String) {
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
          total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
          expired_keys:{expired}\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
-         total_error_replies:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+         total_error_replies:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\
+         tracking_total_keys:{tracked_keys}\r\ntracking_total_items:{tracked_items}\r\n\
+         tracking_total_prefixes:{tracked_prefixes}\r\n",
         c.node.clients().received.load(Ordering::Relaxed),
         totals.total_commands(),
         totals.net_in,
@@ -713,6 +719,13 @@ fn info_commandstats(c: &mut Call, t: &mut String) {
                 spec.name
             );
         }
+    }
+}
+
+fn info_errorstats(c: &mut Call, t: &mut String) {
+    t.push_str("# Errorstats\r\n");
+    for (code, count) in c.node.metering().error_counts() {
+        let _ = write!(t, "errorstat_{code}:count={count}\r\n");
     }
 }
 

@@ -220,6 +220,8 @@ pub struct Metering {
     shipped: AtomicU64,
     /// The request-unit rate limit's bucket.
     rate: RateBucket,
+    /// Error replies by error code (`INFO errorstats`), since start or `CONFIG RESETSTAT`.
+    errors: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Longest a batch of requests (a pipeline, or one request) waits for the request-unit rate to allow it; its
@@ -277,7 +279,29 @@ impl Metering {
             upstream: Mutex::default(),
             shipped: AtomicU64::new(0),
             rate: RateBucket::default(),
+            errors: Mutex::default(),
         }
+    }
+
+    /// Counts an error reply under its code, the message's first word (`ERR`, `WRONGTYPE`, `NOGROUP` …).
+    pub fn count_error(&self, message: &str) {
+        let code = message.split(' ').next().unwrap_or("ERR");
+        let mut errors = self.errors.lock();
+        match errors.get_mut(code) {
+            Some(n) => *n += 1,
+            None => {
+                errors.insert(code.to_string(), 1);
+            }
+        }
+    }
+
+    /// Error replies by code.
+    pub fn error_counts(&self) -> Vec<(String, u64)> {
+        self.errors
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 
     /// Waits until the request-unit rate `limit` lets a request run, as long as its batch (a pipeline, or a
@@ -410,6 +434,7 @@ impl Metering {
 
     /// `CONFIG RESETSTAT`: later `since_reset` calls count from now.
     pub fn reset(&self) {
+        self.errors.lock().clear();
         *self.reset_base.lock() = Some(self.lifetime());
     }
 }

@@ -184,6 +184,20 @@ impl Tracking {
         }
     }
 
+    /// (keys remembered, (key, client) pairs remembered, broadcast prefixes), as `INFO stats` reports them.
+    pub fn totals(&self) -> (usize, usize, usize) {
+        let inner = self.inner.lock();
+        let items = inner.keys.values().map(HashSet::len).sum();
+        let mut prefixes: HashSet<&[u8]> = HashSet::new();
+        for t in inner.clients.values().filter(|t| t.options.bcast) {
+            if t.options.prefixes.is_empty() {
+                prefixes.insert(b"");
+            }
+            prefixes.extend(t.options.prefixes.iter().map(Vec::as_slice));
+        }
+        (inner.keys.len(), items, prefixes.len())
+    }
+
     /// Number of keys remembered (default mode).
     pub fn keys(&self) -> usize {
         self.inner.lock().keys.len()
