@@ -33,6 +33,8 @@ type DbKey = (usize, Box<[u8]>);
 pub struct Registry {
     keys: Mutex<HashMap<DbKey, VecDeque<Waiter>>>,
     clients: AtomicUsize,
+    /// `CLIENT UNBLOCK` requests not yet seen by their client: id → answer with an error (else as timed out).
+    unblocks: Mutex<HashMap<u64, bool>>,
     /// `CLIENT PAUSE`: unix ms it lasts until (0: not paused).
     pause_until_ms: AtomicU64,
     /// The pause holds every command, not only writes.
@@ -71,6 +73,33 @@ impl Registry {
             return true;
         }
         false
+    }
+
+    /// `CLIENT UNBLOCK`: wakes `client` if it waits on a key (not on a pause), to answer as timed out or,
+    /// with `error`, with an error. False when it does not wait.
+    pub fn unblock(&self, client: u64, error: bool) -> bool {
+        let map = self.keys.lock();
+        let waiter = map
+            .iter()
+            .filter(|((db, _), _)| *db != PAUSE_DB)
+            .flat_map(|(_, q)| q.iter())
+            .find(|w| w.client == client);
+        match waiter {
+            Some(w) => {
+                self.unblocks.lock().insert(client, error);
+                w.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The `CLIENT UNBLOCK` request for `client`, if one came: Some(true) to answer with an error.
+    pub fn take_unblock(&self, client: u64) -> Option<bool> {
+        if self.unblocks.lock().is_empty() {
+            return None;
+        }
+        self.unblocks.lock().remove(&client)
     }
 
     /// Whether a command is held now: `write` tells whether it writes (or may be replicated).

@@ -251,3 +251,46 @@ fn expiry_is_held_while_clients_are_paused() {
     assert_eq!(run(&mut c, "GET", &["k"]).unwrap(), Value::Nil);
     assert_eq!(expired(&mut c), before + 1);
 }
+
+#[test]
+fn client_unblock_ends_a_blocking_command_as_timed_out_or_with_an_error() {
+    let e = Engine::start(&[]);
+    let mut admin = e.conn();
+    for (mode, want_error) in [
+        (None, false),
+        (Some("TIMEOUT"), false),
+        (Some("ERROR"), true),
+    ] {
+        let mut blocked = e.conn();
+        let id: i64 =
+            redis::from_redis_value(run(&mut blocked, "CLIENT", &["ID"]).unwrap()).unwrap();
+        let waiter = std::thread::spawn(move || run(&mut blocked, "BLPOP", &["l", "0"]));
+        std::thread::sleep(Duration::from_millis(200));
+        let id = id.to_string();
+        let mut args = vec!["UNBLOCK", id.as_str()];
+        args.extend(mode);
+        assert_eq!(run(&mut admin, "CLIENT", &args).unwrap(), Value::Int(1));
+        match waiter.join().unwrap() {
+            Ok(v) => {
+                assert!(!want_error, "{mode:?}");
+                assert_eq!(v, Value::Nil);
+            }
+            Err(e) => {
+                assert!(want_error, "{mode:?}: {e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("UNBLOCKED")
+                        && text.contains("client unblocked via CLIENT UNBLOCK"),
+                    "{text}"
+                );
+            }
+        }
+    }
+    // A client that is not blocked is not unblocked.
+    let me: i64 = redis::from_redis_value(run(&mut admin, "CLIENT", &["ID"]).unwrap()).unwrap();
+    assert_eq!(
+        run(&mut admin, "CLIENT", &["UNBLOCK", &me.to_string()]).unwrap(),
+        Value::Int(0)
+    );
+    assert!(run(&mut admin, "CLIENT", &["UNBLOCK", "asd"]).is_err());
+}

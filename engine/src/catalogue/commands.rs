@@ -291,6 +291,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("client|list", -2, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Lists connections."),
     row!("client|info", 2, CONNECTION_CONTROL, NO_KEYS, "connection", "Describes this connection."),
     row!("client|pause", -3, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Holds clients' writes, or all their commands, for a while."),
+    row!("client|unblock", -3, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Ends another client's blocking command, as timed out or with an error."),
     row!("client|unpause", 2, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Ends a CLIENT PAUSE."),
     row!("client|reply", 3, CONNECTION_CONTROL, NO_KEYS, "connection", "Turns the connection's replies on, off, or off for one command."),
     row!("client|kill", -3, ADMIN | CONNECTION_CONTROL, NO_KEYS, "connection", "Closes connections."),

@@ -312,6 +312,25 @@ pub fn client_pause(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the client was blocked (and now answers), else 0.
+pub fn client_unblock(c: &mut Call) -> CmdResult {
+    let mut a = c.args();
+    let id = a.int()?;
+    let error = match a.optional() {
+        None => false,
+        Some(m) if is(m, "timeout") => false,
+        Some(m) if is(m, "error") => true,
+        Some(_) => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let done = id > 0 && c.node.blocking().unblock(id as u64, error);
+    c.out.int(done as i64);
+    Ok(())
+}
+
 /// CLIENT UNPAUSE
 pub fn client_unpause(c: &mut Call) -> CmdResult {
     c.node.blocking().unpause();
@@ -362,6 +381,7 @@ pub fn client_help(c: &mut Call) -> CmdResult {
         "REPLY (ON|OFF|SKIP)",
         "PAUSE <timeout> [WRITE|ALL]",
         "UNPAUSE",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
         "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
         "NO-EVICT (ON|OFF)",
         "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",

@@ -246,6 +246,17 @@ fn execute_command(
         }
     }
     let spec = &COMMANDS[idx];
+    // CLIENT UNBLOCK woke this blocked client: it answers as timed out, or with an error.
+    if session.blocking.is_retry() {
+        match node.blocking().take_unblock(session.info.id) {
+            Some(true) => {
+                let e = CmdError::Msg("UNBLOCKED client unblocked via CLIENT UNBLOCK".into());
+                return reject(node, session, out, idx, &e);
+            }
+            Some(false) => session.blocking.timed_out = true,
+            None => {}
+        }
+    }
     if let Err(e) =
         precheck(spec, args, session).and_then(|_| authorize(node, spec, idx, args, session))
     {

@@ -71,6 +71,7 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("client|reply", connection::client_reply),
     ("client|pause", connection::client_pause),
     ("client|unpause", connection::client_unpause),
+    ("client|unblock", connection::client_unblock),
     ("client|kill", connection::client_kill),
     ("client|no-evict", connection::client_no_evict),
     ("client|tracking", tracking::client_tracking),
