@@ -147,12 +147,17 @@ pub fn config_get(c: &mut Call) -> CmdResult {
     a.checked(|n| (1..).contains(&n))?;
     let patterns = a.rest();
     let mut pairs: Vec<(&str, String)> = Vec::new();
-    for p in config::PARAMS {
-        if patterns
+    let named = |name: &str| {
+        patterns
             .iter()
-            .any(|pat| glob_match(pat, p.name.as_bytes(), true))
-        {
-            pairs.push((p.name, p.get(c.cfg)));
+            .any(|pat| glob_match(pat, name.as_bytes(), true))
+    };
+    for p in config::PARAMS.iter().filter(|p| named(p.name)) {
+        pairs.push((p.name, p.get(c.cfg)));
+    }
+    for (alias, target) in config::ALIASES.iter().filter(|(a, _)| named(a)) {
+        if let Some(p) = config::param(target) {
+            pairs.push((alias, p.get(c.cfg)));
         }
     }
     c.out.map(pairs.len());

@@ -822,19 +822,7 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| num::<usize>(v).map(|n| c.limits.hash_entries = n),
     },
     Param {
-        name: "hash-max-ziplist-entries",
-        mutable: true,
-        get: |c| c.limits.hash_entries.to_string(),
-        set: |c, v| num::<usize>(v).map(|n| c.limits.hash_entries = n),
-    },
-    Param {
         name: "hash-max-listpack-value",
-        mutable: true,
-        get: |c| c.limits.hash_value.to_string(),
-        set: |c, v| num::<usize>(v).map(|n| c.limits.hash_value = n),
-    },
-    Param {
-        name: "hash-max-ziplist-value",
         mutable: true,
         get: |c| c.limits.hash_value.to_string(),
         set: |c, v| num::<usize>(v).map(|n| c.limits.hash_value = n),
@@ -846,19 +834,7 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| num::<usize>(v).map(|n| c.limits.zset_entries = n),
     },
     Param {
-        name: "zset-max-ziplist-entries",
-        mutable: true,
-        get: |c| c.limits.zset_entries.to_string(),
-        set: |c, v| num::<usize>(v).map(|n| c.limits.zset_entries = n),
-    },
-    Param {
         name: "zset-max-listpack-value",
-        mutable: true,
-        get: |c| c.limits.zset_value.to_string(),
-        set: |c, v| num::<usize>(v).map(|n| c.limits.zset_value = n),
-    },
-    Param {
-        name: "zset-max-ziplist-value",
         mutable: true,
         get: |c| c.limits.zset_value.to_string(),
         set: |c, v| num::<usize>(v).map(|n| c.limits.zset_value = n),
@@ -887,12 +863,6 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "list-max-listpack-size",
-        mutable: true,
-        get: |c| c.list_max_listpack_size.to_string(),
-        set: |c, v| num::<i64>(v).map(|n| c.list_max_listpack_size = n),
-    },
-    Param {
-        name: "list-max-ziplist-size",
         mutable: true,
         get: |c| c.list_max_listpack_size.to_string(),
         set: |c, v| num::<i64>(v).map(|n| c.list_max_listpack_size = n),
@@ -1178,12 +1148,6 @@ pub const PARAMS: &[Param] = &[
         set: replicaof_set,
     },
     Param {
-        name: "slaveof",
-        mutable: false,
-        get: replicaof_get,
-        set: replicaof_set,
-    },
-    Param {
         name: "repl-backlog-size",
         mutable: true,
         get: |c| c.repl_backlog_size.to_string(),
@@ -1264,8 +1228,22 @@ pub const PARAMS: &[Param] = &[
     },
 ];
 
-/// Looks a parameter up by name (case-insensitive).
+/// Other names parameters answer to, as in Redis 7: (alias, parameter). `CONFIG GET` lists them too.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("slaveof", "replicaof"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+];
+
+/// Looks a parameter up by name or alias (case-insensitive).
 pub fn param(name: &str) -> Option<&'static Param> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, target)| target);
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
