@@ -96,17 +96,15 @@ impl Registry {
 
     /// The `CLIENT UNBLOCK` request for `client`, if one came: Some(true) to answer with an error.
     pub fn take_unblock(&self, client: u64) -> Option<bool> {
-        if self.unblocks.lock().is_empty() {
-            return None;
-        }
         self.unblocks.lock().remove(&client)
     }
 
-    /// Whether a command is held now: `write` tells whether it writes (or may be replicated).
+    /// Whether a command is held now: `write` tells whether it writes (or may be replicated), and is only
+    /// asked while a pause is in force.
     #[inline]
-    pub fn holds(&self, write: bool, now_ms: u64) -> bool {
+    pub fn holds(&self, now_ms: u64, write: impl FnOnce() -> bool) -> bool {
         let until = self.pause_until_ms.load(Ordering::Relaxed);
-        until != 0 && until > now_ms && (write || self.pause_all.load(Ordering::Relaxed))
+        until != 0 && until > now_ms && (self.pause_all.load(Ordering::Relaxed) || write())
     }
 }
 
@@ -166,20 +164,20 @@ impl Registry {
     /// Wakes every client blocked on a key of `db` (every database when `None`): FLUSHDB, FLUSHALL and
     /// SWAPDB change keys without writing them one by one, and a woken command runs again to see.
     pub fn signal_db(&self, db: Option<usize>) {
-        let map = self.keys.lock();
-        for ((d, _), q) in map.iter() {
-            if db.is_none_or(|db| db == *d) {
-                q.iter().for_each(|w| w.wake.notify_one());
-            }
-        }
+        self.signal_where(|d, _| db.is_none_or(|db| db == d));
     }
 
     /// Wakes every client blocked on a key that `moved` picks (its slot moved to another node: run again, the
     /// command is redirected, as Redis Cluster redirects blocked clients).
     pub fn signal_matching(&self, mut moved: impl FnMut(&[u8]) -> bool) {
+        self.signal_where(|_, key| moved(key));
+    }
+
+    /// Wakes every client blocked on a (database, key) that `pick` chooses.
+    fn signal_where(&self, mut pick: impl FnMut(usize, &[u8]) -> bool) {
         let map = self.keys.lock();
-        for ((_, key), q) in map.iter() {
-            if moved(key) {
+        for ((db, key), q) in map.iter() {
+            if pick(*db, key) {
                 q.iter().for_each(|w| w.wake.notify_one());
             }
         }

@@ -317,11 +317,11 @@ fn execute_command(
     }
     // CLIENT PAUSE holds the command (the client waits, its command unconsumed) until the pause ends.
     if !session.master_link
-        && session.blocking.may_block()
-        && spec.name != "client|unpause"
         && node
             .blocking()
-            .holds(pausable_write(spec, session), clock.now_ms)
+            .holds(clock.now_ms, || pausable_write(spec, session))
+        && session.blocking.may_block()
+        && spec.name != "client|unpause"
     {
         let id = session.info.id;
         session.blocking.block(

@@ -46,7 +46,8 @@ pub fn before_batch(node: &Node, now_ms: u64) {
 /// Executes one request and charges it. `request_len` is its size on the wire (line and data block).
 pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
     let out_start = ctx.out.len();
-    if !is_management(req) && !within_rate(ctx) {
+    let management = is_management(req);
+    if !management && !within_rate(ctx) {
         ctx.put(b"SERVER_ERROR throttled: request rate over the usage limit\r\n");
         return;
     }
@@ -127,14 +128,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
             ctx.put(reply);
         }
     }
-    account(
-        ctx,
-        cost,
-        request_len,
-        out_start,
-        elements,
-        is_management(req),
-    );
+    account(ctx, cost, request_len, out_start, elements, management);
 }
 
 /// Charges a request (`request_len` bytes in, the reply from `out_start` on out); a `management` request's

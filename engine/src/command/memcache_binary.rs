@@ -69,6 +69,19 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
     let known = matches!(opcode, 0x00..=0x1e | op::GATK | op::GATKQ) || (sasl && sasl_op);
     let mut cost = Cost::Bytes;
     let mut elements = 0;
+    // Requests that manage the connection rather than use the cache: not billed, never throttled.
+    let management = matches!(
+        opcode,
+        op::QUIT
+            | op::QUITQ
+            | op::NOOP
+            | op::VERSION
+            | op::STAT
+            | op::VERBOSITY
+            | op::SASL_LIST_MECHS
+            | op::SASL_AUTH
+            | op::SASL_STEP
+    );
     if !known {
         respond_error(ctx.out, opcode, status::UNKNOWN_COMMAND, opaque);
     } else if !ctx.session.authenticated && !sasl_op && opcode != op::VERSION {
@@ -78,11 +91,7 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
         sasl_request(ctx, opcode, opaque, key, value);
     } else if !(extras_ok && value_ok && key_ok) {
         respond_error(ctx.out, opcode, status::INVALID_ARGUMENTS, opaque);
-    } else if !matches!(
-        opcode,
-        op::QUIT | op::QUITQ | op::NOOP | op::VERSION | op::STAT | op::VERBOSITY
-    ) && !super::memcache::within_rate(ctx)
-    {
+    } else if !management && !super::memcache::within_rate(ctx) {
         respond_error(ctx.out, opcode, status::TEMPORARY_FAILURE, opaque);
         return;
     } else {
@@ -124,18 +133,6 @@ pub fn execute(ctx: &mut Ctx, req: &Request, request_len: usize) {
             _ => respond_error(ctx.out, opcode, status::UNKNOWN_COMMAND, opaque),
         }
     }
-    let management = matches!(
-        opcode,
-        op::QUIT
-            | op::QUITQ
-            | op::NOOP
-            | op::VERSION
-            | op::STAT
-            | op::VERBOSITY
-            | op::SASL_LIST_MECHS
-            | op::SASL_AUTH
-            | op::SASL_STEP
-    );
     super::memcache::account(ctx, cost, request_len, out_start, elements, management);
 }
 

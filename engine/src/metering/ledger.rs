@@ -160,10 +160,7 @@ impl Ledger {
 
     /// Billed units of this run so far (heap-counted overflow included as of the cron's last pass).
     pub fn billed(&self) -> u64 {
-        self.layout.slots.iter().map(Counter::get).fold(
-            self.layout.overflow.load(Ordering::Relaxed),
-            u64::wrapping_add,
-        )
+        billed_of(self.layout)
     }
 
     /// The cron's pass: records the overflow count, the time, and an hour mark at a new hour.
@@ -227,12 +224,16 @@ fn init(l: &Layout, run_id: &str, now_ms: u64) {
     l.updated_ms.store(now_ms, Ordering::Relaxed);
 }
 
-fn summary(l: &Layout) -> RunUsage {
-    let billed = l
-        .slots
+/// Every slot's count and the overflow, added up.
+fn billed_of(l: &Layout) -> u64 {
+    l.slots
         .iter()
         .map(Counter::get)
-        .fold(l.overflow.load(Ordering::Relaxed), u64::wrapping_add);
+        .fold(l.overflow.load(Ordering::Relaxed), u64::wrapping_add)
+}
+
+fn summary(l: &Layout) -> RunUsage {
+    let billed = billed_of(l);
     let mut marks: Vec<(u64, u64)> = l
         .marks
         .iter()

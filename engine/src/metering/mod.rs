@@ -361,8 +361,8 @@ impl Metering {
 
     /// This run's billed count when it changed since the last call, for shipping to replicas.
     pub fn unshipped(&self) -> Option<RunUsage> {
-        let now = self.ledger.current();
-        (self.shipped.swap(now.billed, Ordering::Relaxed) != now.billed).then_some(now)
+        let billed = self.ledger.billed();
+        (self.shipped.swap(billed, Ordering::Relaxed) != billed).then(|| self.ledger.current())
     }
 
     /// A replica records what its primary shipped about a run (`REPLCONF USAGE`).
@@ -450,7 +450,7 @@ pub fn usage_lines(m: &Metering, cfg: &crate::config::Config, prefix: &str, sep:
     let mut line = |name: &str, value: &dyn std::fmt::Display| {
         let _ = write!(t, "{prefix}{name}{sep}{value}\r\n");
     };
-    line("ecpu_billed", &m.ledger().billed());
+    line("ecpu_billed", &own.billed);
     line("usage_at_ms", &crate::clock::now_ms());
     let marks = if marks.is_empty() {
         "-".to_string()
