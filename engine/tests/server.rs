@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::io::Write;
+
 use common::{bulk, err, read_to_close, roundtrip, run, Engine};
 use redis::Value;
 
@@ -179,7 +181,16 @@ fn config_get_set_with_globs_and_errors() {
             .contains("possibly related to argument 'maxmemory-policy'")
     );
     assert!(err(&mut c, "CONFIG", &["SET", "nosuch", "1"]).contains("Unknown option"));
-    assert!(err(&mut c, "CONFIG", &["SET", "port", "1"]).contains("can't set immutable config"));
+    assert!(
+        err(&mut c, "CONFIG", &["SET", "daemonize", "yes"]).contains("can't set immutable config")
+    );
+    // An immutable parameter "set" to the value it has is accepted: re-applying a whole configuration works.
+    run(
+        &mut c,
+        "CONFIG",
+        &["SET", "daemonize", "no", "databases", "16"],
+    )
+    .unwrap();
     // Save points are read back as Redis normalises them, and checked the same way.
     let _: () = common::cmd("CONFIG", &["SET", "save", "3000  5 60 10000"])
         .query(&mut c)
@@ -211,6 +222,175 @@ fn config_get_set_with_globs_and_errors() {
         .query(&mut c)
         .unwrap();
     assert_eq!(got, ["timeout", "0"]);
+}
+
+#[test]
+fn every_redis_7_parameter_is_known_with_redis_types_and_hidden_ones_only_by_name() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let all: Vec<String> = common::cmd("CONFIG", &["GET", "*"]).query(&mut c).unwrap();
+    let names: Vec<&str> = all.iter().step_by(2).map(String::as_str).collect();
+    for name in [
+        "appendfsync",
+        "activedefrag",
+        "lazyfree-lazy-user-del",
+        "repl-ping-replica-period",
+        "repl-ping-slave-period",
+        "busy-reply-threshold",
+        "lua-time-limit",
+        "tcp-keepalive",
+        "oom-score-adj-values",
+    ] {
+        assert!(names.contains(&name), "{name} missing from CONFIG GET *");
+    }
+    assert!(
+        !names.contains(&"key-load-delay"),
+        "a hidden parameter is listed"
+    );
+    let hidden: Vec<String> = common::cmd("CONFIG", &["GET", "key-load-delay"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(hidden, ["key-load-delay", "0"]);
+    // Types, ranges and Redis' error texts.
+    assert_eq!(
+        err(&mut c, "CONFIG", &["SET", "appendfsync", "sometimes"]),
+        "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: everysec, always, no"
+    );
+    assert_eq!(
+        err(&mut c, "CONFIG", &["SET", "tcp-keepalive", "-1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'tcp-keepalive') - argument must be between 0 and 2147483647 inclusive"
+    );
+    assert!(err(&mut c, "CONFIG", &["SET", "activedefrag", "yes"])
+        .contains("Active defragmentation cannot be enabled"));
+    run(
+        &mut c,
+        "CONFIG",
+        &[
+            "SET",
+            "auto-aof-rewrite-min-size",
+            "1mb",
+            "lua-time-limit",
+            "250",
+        ],
+    )
+    .unwrap();
+    let got: Vec<String> = common::cmd(
+        "CONFIG",
+        &["GET", "auto-aof-rewrite-min-size", "busy-reply-threshold"],
+    )
+    .query(&mut c)
+    .unwrap();
+    assert_eq!(
+        got,
+        [
+            "auto-aof-rewrite-min-size",
+            "1048576",
+            "busy-reply-threshold",
+            "250"
+        ]
+    );
+    // acllog-max-len is honoured: the log keeps that many entries.
+    run(&mut c, "CONFIG", &["SET", "acllog-max-len", "2"]).unwrap();
+    for i in 0..4 {
+        let _ = err(&mut c, "AUTH", &[&format!("nobody{i}"), "wrong"]);
+    }
+    let log: Vec<redis::Value> = common::cmd("ACL", &["LOG"]).query(&mut c).unwrap();
+    assert_eq!(log.len(), 2);
+    // acl-pubsub-default allchannels: a new user may use every channel.
+    run(
+        &mut c,
+        "CONFIG",
+        &["SET", "acl-pubsub-default", "allchannels"],
+    )
+    .unwrap();
+    run(
+        &mut c,
+        "ACL",
+        &["SETUSER", "pub", "on", "nopass", "+publish"],
+    )
+    .unwrap();
+    let rules: String = common::cmd("ACL", &["DRYRUN", "pub", "PUBLISH", "news", "x"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(rules, "OK");
+}
+
+#[test]
+fn config_set_port_and_bind_move_the_listeners_or_change_nothing() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    // A port in use: refused with Redis' words, every other pair rolled back, the old port still served.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let msg = err(
+        &mut c,
+        "CONFIG",
+        &["SET", "maxmemory", "10000001", "port", &busy_port],
+    );
+    assert!(
+        msg.starts_with("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"),
+        "{msg}"
+    );
+    let got: Vec<String> = common::cmd("CONFIG", &["GET", "maxmemory"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, ["maxmemory", "0"]);
+    let pong: String = redis::cmd("PING").query(&mut e.conn()).unwrap();
+    assert_eq!(pong, "PONG");
+    // A free port: new clients connect there, the old port is closed, this connection lives on.
+    let new_port = common::free_port();
+    run(&mut c, "CONFIG", &["SET", "port", &new_port.to_string()]).unwrap();
+    let mut moved = redis::Client::open(format!("redis://127.0.0.1:{new_port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let pong: String = redis::cmd("PING").query(&mut moved).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", e.port)).is_err(),
+        "the old port still accepts"
+    );
+    let info: String = redis::cmd("INFO").arg("server").query(&mut c).unwrap();
+    assert!(info.contains(&format!("tcp_port:{new_port}")), "{info}");
+    // bind on the same port: both addresses answer; an address this host lacks changes nothing.
+    run(
+        &mut moved,
+        "CONFIG",
+        &["SET", "bind", "127.0.0.1 127.0.0.2"],
+    )
+    .unwrap();
+    let mut second = redis::Client::open(format!("redis://127.0.0.2:{new_port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let pong: String = redis::cmd("PING").query(&mut second).unwrap();
+    assert_eq!(pong, "PONG");
+    let msg = err(&mut moved, "CONFIG", &["SET", "bind", "192.0.2.1"]);
+    assert!(msg.contains("argument 'bind') - Failed to bind"), "{msg}");
+    assert!(std::net::TcpStream::connect(("127.0.0.2", new_port)).is_ok());
+    drop(busy);
+}
+
+#[test]
+fn client_kill_of_itself_replies_then_closes_and_subcommand_names_are_not_commands() {
+    let e = Engine::start(&[]);
+    let mut raw = e.raw();
+    let reply = common::roundtrip(&mut raw, b"CLIENT KILL SKIPME no ID 999999\r\n", 4);
+    assert_eq!(reply, b":0\r\n");
+    let _other = e.raw();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    raw.write_all(b"CLIENT KILL SKIPME no\r\n").unwrap();
+    let rest = read_to_close(&mut raw);
+    assert_eq!(
+        rest, b":2\r\n",
+        "the killer gets its count, then the connection closes"
+    );
+    let mut c = e.conn();
+    for name in ["GET|", "CONFIG|GET"] {
+        let msg = err(&mut c, name, &["x"]);
+        assert!(msg.starts_with("ERR unknown command"), "{name}: {msg}");
+    }
+    assert!(err(&mut c, "CONFIG", &["GET_XX"]).contains("unknown subcommand"));
 }
 
 #[test]

@@ -397,6 +397,12 @@ pub fn lookup(name: &[u8]) -> Option<usize> {
     INDEX.get(&buf[..name.len()]).copied()
 }
 
+/// Finds a top-level command by name, as a client names it on the wire (`config|get` is no command there).
+#[inline]
+pub fn lookup_command(name: &[u8]) -> Option<usize> {
+    lookup(name).filter(|&i| COMMANDS[i].container().is_none())
+}
+
 /// The subcommand rows of the command at `idx` (empty for a plain command).
 #[inline]
 pub fn subcommands(idx: usize) -> &'static [usize] {
@@ -442,6 +448,9 @@ mod tests {
         }
         assert_eq!(INDEX.len(), COMMANDS.len());
         assert_eq!(lookup(b"nosuchcommand"), None);
+        assert!(lookup(b"config|get").is_some());
+        assert_eq!(lookup_command(b"CONFIG|GET"), None);
+        assert_eq!(lookup_command(b"config"), lookup(b"config"));
     }
 
     #[test]

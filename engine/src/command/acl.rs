@@ -169,7 +169,7 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
     let command = a.peek().unwrap_or_default();
     // The command to try, its name first, as the dispatcher would see it.
     let argv = a.rest();
-    let Some(idx) = catalogue::lookup(command) else {
+    let Some(idx) = catalogue::lookup_command(command) else {
         return Err(CmdError::err(format_args!(
             "Command '{}' not found",
             args::text(command)

@@ -7,6 +7,7 @@ use super::call::Call;
 use super::error::{CmdError, CmdResult};
 use super::keys::db_index;
 use crate::catalogue::{self, COMMANDS};
+use crate::clients::ClientInfo;
 use crate::clock::now_ms;
 
 /// PING [message]
@@ -540,7 +541,7 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
         }
     }
     let me = c.session.info.id;
-    let n = c.node.clients().kill_where(|cl| {
+    let matches = |cl: &ClientInfo| {
         id.is_none_or(|id| cl.id == id)
             && addr.as_ref().is_none_or(|a| cl.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| cl.laddr.to_string() == *a)
@@ -558,8 +559,13 @@ pub fn client_kill(c: &mut Call) -> CmdResult {
                     names.user.as_str()
                 }
             })
-            && !(skipme && cl.id == me)
-    });
+    };
+    let mut n = c.node.clients().kill_where(|cl| cl.id != me && matches(cl));
+    // A client that kills itself gets its reply first, then the connection closes (as in Redis).
+    if !skipme && matches(&c.session.info) {
+        c.session.close = true;
+        n += 1;
+    }
     c.out.int(n as i64);
     Ok(())
 }

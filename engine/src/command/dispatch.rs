@@ -226,7 +226,7 @@ fn execute_command(
     out: &mut Reply,
     args: &[&[u8]],
 ) {
-    let Some(mut idx) = catalogue::lookup(args[0]) else {
+    let Some(mut idx) = catalogue::lookup_command(args[0]) else {
         session.counters.errors.add(1);
         if session.multi.is_some() {
             session.multi_error = true;

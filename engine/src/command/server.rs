@@ -152,8 +152,14 @@ pub fn config_get(c: &mut Call) -> CmdResult {
             .iter()
             .any(|pat| glob_match(pat, name.as_bytes(), true))
     };
-    for p in config::PARAMS.iter().filter(|p| named(p.name)) {
-        pairs.push((p.name, p.get(c.cfg)));
+    // A hidden parameter is listed only when a pattern names it exactly, as in Redis.
+    let exact = |name: &str| {
+        patterns
+            .iter()
+            .any(|pat| pat.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    for p in config::all().filter(|p| named(p.name()) && (!p.hidden() || exact(p.name()))) {
+        pairs.push((p.name(), p.get(c.cfg)));
     }
     for (alias, target) in config::ALIASES.iter().filter(|(a, _)| named(a)) {
         if let Some(p) = config::param(target) {
@@ -184,20 +190,39 @@ pub fn config_set(c: &mut Call) -> CmdResult {
         let name = args::text(name);
         // Nothing is applied unless every pair is valid, and naming a parameter twice is not.
         if let Some(p) = config::param(&name) {
-            if seen.contains(&p.name) {
+            if seen.contains(&p.name()) {
                 return Err(CmdError::err(format_args!(
                     "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
                 )));
             }
-            seen.push(p.name);
-            if !protected_ok && config::PROTECTED.contains(&p.name) {
+            seen.push(p.name());
+            if !protected_ok && config::PROTECTED.contains(&p.name()) {
                 return Err(CmdError::err(format_args!(
                     "CONFIG SET failed (possibly related to argument '{}') - can't set protected config",
-                    p.name
+                    p.name()
                 )));
             }
         }
         set_param(&mut next, &name, &args::text(value))?;
+    }
+    // Moving the listeners is the one step that can fail after validation: it runs before anything is applied.
+    let moved = next.port != c.cfg.port || next.bind != c.cfg.bind;
+    if moved && c.cfg.protocol.serves_redis() {
+        let port = c.node.rebinder().rebind(&next).map_err(|msg| {
+            let (name, msg) = if next.port != c.cfg.port {
+                ("port", msg)
+            } else {
+                let detail = msg.trim_start_matches("Unable to listen on this port: ");
+                (
+                    "bind",
+                    format!("Failed to bind to specified addresses: {detail}"),
+                )
+            };
+            CmdError::err(format_args!(
+                "CONFIG SET failed (possibly related to argument '{name}') - {msg}"
+            ))
+        })?;
+        c.node.set_port(port);
     }
     crate::logging::apply_level(&next.loglevel);
     if next.requirepass != c.cfg.requirepass {
@@ -209,25 +234,28 @@ pub fn config_set(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
-/// Sets one parameter of `next`, with CONFIG SET's errors.
+/// Sets one parameter of `next`, with CONFIG SET's errors. An immutable parameter may be "set" to the value it
+/// has (tools that re-apply a whole configuration do that); any other value is refused.
 fn set_param(next: &mut Config, name: &str, value: &str) -> CmdResult {
-    let Some(p) = config::param(name).filter(|p| p.mutable) else {
-        return Err(match config::param(name) {
-            Some(p) => CmdError::err(format_args!(
-                "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
-                p.name
-            )),
-            None => CmdError::err(format_args!(
-                "Unknown option or number of arguments for CONFIG SET - '{name}'"
-            )),
-        });
+    let Some(p) = config::param(name) else {
+        return Err(CmdError::err(format_args!(
+            "Unknown option or number of arguments for CONFIG SET - '{name}'"
+        )));
     };
-    p.set(next, value).map_err(|msg| {
+    let failed = |msg: &str| {
         CmdError::err(format_args!(
             "CONFIG SET failed (possibly related to argument '{}') - {msg}",
-            p.name
+            p.name()
         ))
-    })
+    };
+    if !p.mutable() {
+        let mut probe = next.clone();
+        return match p.set(&mut probe, value) {
+            Ok(()) if p.get(&probe) == p.get(next) => Ok(()),
+            _ => Err(failed("can't set immutable config")),
+        };
+    }
+    p.set(next, value).map_err(|msg| failed(&msg))
 }
 
 /// CONFIG RESETSTAT

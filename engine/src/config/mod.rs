@@ -11,6 +11,7 @@ use clap::Parser;
 
 pub mod keyspace_events;
 mod policies;
+pub mod redis_params;
 
 pub use policies::{BufferLimit, EvictionPolicy};
 
@@ -402,6 +403,18 @@ pub struct Config {
     pub enable_module_command: Allowed,
     /// True once `maxmemory-policy` was given explicitly (a memcached-only node otherwise uses allkeys-lru).
     policy_explicit: bool,
+    /// Redis 7.0 parameters without a typed field, where they differ from Redis' default (see [`inert`]).
+    pub redis: redis_params::Values,
+}
+
+impl Config {
+    /// An integer parameter of [`redis_params::REDIS_PARAMS`] the engine reads (`tcp-keepalive`, `acllog-max-len`, …).
+    pub fn redis_int(&self, name: &str) -> i64 {
+        redis_params::find(name)
+            .map(|p| p.get(&self.redis))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 impl Default for Config {
@@ -485,6 +498,7 @@ impl Default for Config {
             enable_protected_configs: Allowed::No,
             enable_module_command: Allowed::No,
             policy_explicit: false,
+            redis: redis_params::Values::new(),
         }
     }
 }
@@ -563,7 +577,7 @@ pub fn parse_memory(v: &str) -> Result<u64, String> {
 pub const PARAMS: &[Param] = &[
     Param {
         name: "bind",
-        mutable: false,
+        mutable: true,
         get: |c| c.bind.join(" "),
         set: |c, v| {
             c.bind = v.split_whitespace().map(str::to_string).collect();
@@ -575,7 +589,7 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "port",
-        mutable: false,
+        mutable: true,
         get: |c| c.port.to_string(),
         set: |c, v| num(v).map(|n| c.port = n),
     },
@@ -1231,6 +1245,22 @@ pub const PARAMS: &[Param] = &[
 /// Other names parameters answer to, as in Redis 7: (alias, parameter). `CONFIG GET` lists them too.
 pub const ALIASES: &[(&str, &str)] = &[
     ("slaveof", "replicaof"),
+    ("cluster-slave-no-failover", "cluster-replica-no-failover"),
+    (
+        "cluster-slave-validity-factor",
+        "cluster-replica-validity-factor",
+    ),
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("slave-priority", "replica-priority"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
@@ -1238,24 +1268,72 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("list-max-ziplist-size", "list-max-listpack-size"),
 ];
 
+/// A parameter of either table: a typed field of [`Config`], or a Redis 7.0 parameter kept as text ([`redis_params`]).
+#[derive(Clone, Copy)]
+pub enum ParamRef {
+    /// A field of [`Config`].
+    Typed(&'static Param),
+    /// A parameter of [`redis_params::REDIS_PARAMS`].
+    Redis(&'static redis_params::RedisParam),
+}
+
 /// Looks a parameter up by name or alias (case-insensitive).
-pub fn param(name: &str) -> Option<&'static Param> {
+pub fn param(name: &str) -> Option<ParamRef> {
     let name = ALIASES
         .iter()
         .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
         .map_or(name, |(_, target)| target);
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    PARAMS
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+        .map(ParamRef::Typed)
+        .or_else(|| redis_params::find(name).map(ParamRef::Redis))
 }
 
-impl Param {
+/// Every parameter (without aliases): the typed ones, then Redis' others.
+pub fn all() -> impl Iterator<Item = ParamRef> {
+    PARAMS
+        .iter()
+        .map(ParamRef::Typed)
+        .chain(redis_params::REDIS_PARAMS.iter().map(ParamRef::Redis))
+}
+
+impl ParamRef {
+    /// The parameter's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamRef::Typed(p) => p.name,
+            ParamRef::Redis(p) => p.name,
+        }
+    }
+
+    /// True when `CONFIG SET` may change it at runtime.
+    pub fn mutable(self) -> bool {
+        match self {
+            ParamRef::Typed(p) => p.mutable,
+            ParamRef::Redis(p) => p.mutable,
+        }
+    }
+
+    /// True when only its exact name lists it in `CONFIG GET`.
+    pub fn hidden(self) -> bool {
+        matches!(self, ParamRef::Redis(p) if p.hidden)
+    }
+
     /// The current value as text.
-    pub fn get(&self, c: &Config) -> String {
-        (self.get)(c)
+    pub fn get(self, c: &Config) -> String {
+        match self {
+            ParamRef::Typed(p) => (p.get)(c),
+            ParamRef::Redis(p) => p.get(&c.redis),
+        }
     }
 
     /// Sets the value from text.
-    pub fn set(&self, c: &mut Config, v: &str) -> Result<(), String> {
-        (self.set)(c, v)
+    pub fn set(self, c: &mut Config, v: &str) -> Result<(), String> {
+        match self {
+            ParamRef::Typed(p) => (p.set)(c, v),
+            ParamRef::Redis(p) => p.set(&mut c.redis, v),
+        }
     }
 }
 
@@ -1338,9 +1416,9 @@ impl Config {
     /// Sets one parameter by name.
     pub fn apply(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let p = param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
-        self.policy_explicit |= p.name == "maxmemory-policy";
+        self.policy_explicit |= p.name() == "maxmemory-policy";
         p.set(self, value).map_err(|message| ConfigError::Invalid {
-            name: p.name.to_string(),
+            name: p.name().to_string(),
             message,
         })
     }

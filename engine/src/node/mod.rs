@@ -1,6 +1,7 @@
 //! The state of one running engine node that every connection shares: keyspace, configuration, clients,
 //! counters and identity.
 
+pub mod listen;
 pub mod memcache;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +47,7 @@ pub struct Node {
     memcache: memcache::State,
     identity: Identity,
     shutdown: watch::Sender<bool>,
+    rebinder: listen::Rebinder,
 }
 
 /// Who this process is: fixed at start, except the ports and I/O path it ends up with.
@@ -87,6 +89,10 @@ impl Node {
             .set_max_keys(config.tracking_table_max_keys);
         self.pubsub.set_notify_flags(config.notify_keyspace_events);
         self.pubsub.set_limit(config.pubsub_buffer_limit);
+        self.acl.set_tunables(
+            usize::try_from(config.redis_int("acllog-max-len")).unwrap_or(usize::MAX),
+            config.redis.get("acl-pubsub-default").map(String::as_str) == Some("allchannels"),
+        );
         self.refresh_change_log();
     }
 
@@ -169,6 +175,7 @@ impl Node {
             metering,
             blocking: Registry::default(),
             shutdown: watch::channel(false).0,
+            rebinder: listen::Rebinder::default(),
         };
         node.apply_config(&node.config.load());
         Ok(node)
@@ -197,6 +204,11 @@ impl Node {
     /// The Redis port clients should use.
     pub fn port(&self) -> u16 {
         self.identity.port.load(Ordering::Relaxed) as u16
+    }
+
+    /// Moves the plain Redis listeners to the configuration's `bind` and `port` (see [`listen::Rebinder`]).
+    pub fn rebinder(&self) -> &listen::Rebinder {
+        &self.rebinder
     }
 
     /// Records the Redis port actually bound.

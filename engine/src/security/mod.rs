@@ -49,6 +49,10 @@ pub struct Acl {
     next_log_id: AtomicU64,
     /// Failed AUTH attempts since start.
     pub auth_failures: AtomicU64,
+    /// `acllog-max-len`, once set (the default is 128).
+    log_len: std::sync::atomic::AtomicUsize,
+    /// `acl-pubsub-default allchannels`: new users start with every channel.
+    all_channels_default: std::sync::atomic::AtomicBool,
 }
 
 impl Acl {
@@ -56,6 +60,7 @@ impl Acl {
     /// configured with `requirepass`.
     pub fn new(file_users: Option<BTreeMap<String, User>>, requirepass: Option<&str>) -> Acl {
         let acl = Acl::default();
+        acl.log_len.store(LOG_LEN, Ordering::Relaxed);
         let mut users: BTreeMap<String, Arc<User>> = file_users
             .unwrap_or_default()
             .into_iter()
@@ -88,12 +93,31 @@ impl Acl {
         self.get(name).filter(|u| u.check_password(password))
     }
 
+    /// Follows `acllog-max-len` and `acl-pubsub-default`.
+    pub fn set_tunables(&self, log_len: usize, all_channels_default: bool) {
+        self.log_len.store(log_len, Ordering::Relaxed);
+        self.all_channels_default
+            .store(all_channels_default, Ordering::Relaxed);
+        self.log.lock().truncate(log_len);
+    }
+
+    fn log_len(&self) -> usize {
+        self.log_len.load(Ordering::Relaxed)
+    }
+
     /// Creates or modifies a user (ACL SETUSER): all rules apply or none.
     pub fn set_user(&self, name: &str, rules: &[String]) -> Result<(), acl::RuleError> {
         let mut users = self.users.write();
-        let mut user = users
-            .get(name)
-            .map_or_else(|| User::new(name), |u| (**u).clone());
+        let mut user = users.get(name).map_or_else(
+            || {
+                let mut u = User::new(name);
+                if self.all_channels_default.load(Ordering::Relaxed) {
+                    let _ = u.apply("allchannels");
+                }
+                u
+            },
+            |u| (**u).clone(),
+        );
         user.apply_all(rules.iter().map(String::as_str))?;
         users.insert(name.to_string(), Arc::new(user));
         self.version.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +202,7 @@ impl Acl {
             client: client.into(),
             id: self.next_log_id.fetch_add(1, Ordering::Relaxed),
         });
-        log.truncate(LOG_LEN);
+        log.truncate(self.log_len());
     }
 
     /// The `n` most recent log entries.

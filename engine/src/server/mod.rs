@@ -15,7 +15,7 @@ mod read_buffer;
 pub mod replica_feed;
 pub(crate) mod uring;
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::TcpListener as StdListener;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,43 +28,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::node::Node;
 
-/// Binds the Redis port on every configured address (`port 0` picks one free port shared by all addresses).
-pub fn bind(config: &Config) -> anyhow::Result<Vec<StdListener>> {
-    bind_port(config, config.port)
-}
-
-/// Binds `port` on every configured address (`0` picks one free port shared by all addresses).
-pub fn bind_port(config: &Config, mut port: u16) -> anyhow::Result<Vec<StdListener>> {
-    let mut listeners = Vec::new();
-    for host in &config.bind {
-        let host = host.trim_start_matches('-');
-        let ip: std::net::IpAddr = if host == "*" {
-            std::net::Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            host.parse()
-                .with_context(|| format!("invalid bind address '{host}'"))?
-        };
-        let addr = SocketAddr::new(ip, port);
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        socket.set_reuse_address(true)?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket
-            .bind(&addr.into())
-            .with_context(|| format!("cannot bind {addr}"))?;
-        socket.listen(1024)?;
-        socket.set_nonblocking(true)?;
-        let listener: StdListener = socket.into();
-        port = listener.local_addr()?.port();
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
+pub use crate::node::listen::{bind, bind_port};
 
 /// Counts a connection's replies once written and forgets them, giving back the memory a large reply took.
 fn forget_written(out: &mut Vec<u8>, session: &crate::command::Session) {
@@ -290,6 +254,128 @@ fn spawn_uring_workers(
     Ok(handoffs)
 }
 
+/// Moves the plain Redis listeners (CONFIG SET port / bind). The new port is bound before the old listeners
+/// close; when only the addresses change (same port), the old listeners close first, as they hold the port.
+/// On failure the old addresses are served again and nothing changes.
+async fn move_listeners(
+    node: &Arc<Node>,
+    m: &crate::node::listen::Move,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    workers: &Arc<Vec<WorkerTx>>,
+    uring: &Arc<Vec<uring::Handoff>>,
+) -> Result<u16, String> {
+    use crate::node::listen::{bind_move, Move};
+    let old = Move {
+        bind: node.config().bind.clone(),
+        port: node.port(),
+        reply: std::sync::mpsc::channel().0,
+    };
+    let mut bound = bind_move(m);
+    let mut closed = false;
+    if bound.is_err() && m.port == old.port {
+        close_all(tasks).await;
+        closed = true;
+        bound = bind_move(m);
+    }
+    let listeners = match bound {
+        Ok(l) => l,
+        Err(e) => {
+            if closed {
+                let again = bind_move(&old).unwrap_or_default();
+                spawn_all(node, again, tasks, workers, uring);
+            }
+            return Err(e);
+        }
+    };
+    let port = match listeners.first() {
+        Some(l) => l.local_addr().map_err(|e| e.to_string())?.port(),
+        None => node.config().tls_port,
+    };
+    close_all(tasks).await;
+    spawn_all(node, listeners, tasks, workers, uring);
+    tracing::info!(port, "Redis listeners moved");
+    Ok(port)
+}
+
+async fn close_all(tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks.drain(..) {
+        t.abort();
+        let _ = t.await;
+    }
+}
+
+fn spawn_all(
+    node: &Arc<Node>,
+    listeners: Vec<StdListener>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    workers: &Arc<Vec<WorkerTx>>,
+    uring: &Arc<Vec<uring::Handoff>>,
+) {
+    for l in listeners {
+        match spawn_acceptor(node, l, Wire::Redis, workers, uring) {
+            Ok(t) => tasks.push(t),
+            Err(e) => tracing::warn!(error = %e, "cannot serve a Redis listener"),
+        }
+    }
+}
+
+/// Accepts connections on one listener and hands each to a worker (or an io_uring worker).
+fn spawn_acceptor(
+    node: &Arc<Node>,
+    l: StdListener,
+    wire: Wire,
+    workers: &Arc<Vec<WorkerTx>>,
+    uring: &Arc<Vec<uring::Handoff>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::from_std(l)?;
+    let (node, workers, uring) = (node.clone(), workers.clone(), uring.clone());
+    Ok(tokio::spawn(async move {
+        let mut next = 0usize;
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    set_keepalive(&stream, node.config().redis_int("tcp-keepalive"));
+                    let Ok(std_stream) = stream.into_std() else {
+                        continue;
+                    };
+                    let plain = match wire {
+                        Wire::Redis => Some(uring::Protocol::Redis),
+                        Wire::Memcached => Some(uring::Protocol::Memcached),
+                        Wire::RedisTls | Wire::MemcachedTls => None,
+                    };
+                    match plain {
+                        Some(protocol) if !uring.is_empty() => {
+                            uring[next % uring.len()].send(std_stream, protocol);
+                        }
+                        _ => {
+                            let _ =
+                                workers[next % workers.len()].send(Assign::New(std_stream, wire));
+                        }
+                    }
+                    next = next.wrapping_add(1);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }))
+}
+
+/// TCP keepalive probes after `secs` idle seconds (`tcp-keepalive`, 0 = off), as Redis sets them.
+fn set_keepalive(stream: &tokio::net::TcpStream, secs: i64) {
+    if secs > 0 {
+        let idle = Duration::from_secs(secs as u64);
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(Duration::from_secs((secs as u64 / 3).max(1)))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+    }
+}
+
 /// Completes a TLS handshake (10 s at most), then serves the client over it (Redis or Memcached protocol).
 async fn serve_tls(
     node: Arc<Node>,
@@ -319,40 +405,23 @@ async fn accept_until_shutdown(
     let workers = Arc::new(workers);
     let uring = Arc::new(uring);
     let mut tasks = Vec::new();
+    // The plain Redis listeners can move at run time (CONFIG SET port / bind): their tasks are kept apart.
+    let mut redis_tasks = Vec::new();
     for (l, wire) in listeners {
-        let listener = TcpListener::from_std(l)?;
-        let workers = workers.clone();
-        let uring = uring.clone();
+        let task = spawn_acceptor(&node, l, wire, &workers, &uring)?;
+        if wire == Wire::Redis {
+            redis_tasks.push(task);
+        } else {
+            tasks.push(task);
+        }
+    }
+    let mut moves = node.rebinder().connect();
+    {
+        let (node, workers, uring) = (node.clone(), workers.clone(), uring.clone());
         tasks.push(tokio::spawn(async move {
-            let mut next = 0usize;
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        let _ = stream.set_nodelay(true);
-                        let Ok(std_stream) = stream.into_std() else {
-                            continue;
-                        };
-                        let plain = match wire {
-                            Wire::Redis => Some(uring::Protocol::Redis),
-                            Wire::Memcached => Some(uring::Protocol::Memcached),
-                            Wire::RedisTls | Wire::MemcachedTls => None,
-                        };
-                        match plain {
-                            Some(protocol) if !uring.is_empty() => {
-                                uring[next % uring.len()].send(std_stream, protocol);
-                            }
-                            _ => {
-                                let _ = workers[next % workers.len()]
-                                    .send(Assign::New(std_stream, wire));
-                            }
-                        }
-                        next = next.wrapping_add(1);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
+            while let Some(m) = moves.recv().await {
+                let result = move_listeners(&node, &m, &mut redis_tasks, &workers, &uring).await;
+                let _ = m.reply.send(result);
             }
         }));
     }
@@ -402,6 +471,7 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
         .name("cron".into())
         .spawn(move || {
             let mut last_second = Instant::now();
+            let mut seconds = 0u64;
             loop {
                 let cfg = node.config_arc();
                 let tick = Duration::from_millis(1000 / cfg.hz.max(1) as u64);
@@ -417,7 +487,8 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                     last_second = Instant::now();
                     node.metering().ledger().flush();
                     close_idle_clients(&node, &cfg);
-                    replication_heartbeat(&node, &cfg);
+                    seconds += 1;
+                    replication_heartbeat(&node, &cfg, seconds);
                 }
             }
         })?;
@@ -457,9 +528,9 @@ pub fn ship_usage(node: &Node) {
     }
 }
 
-/// Once a second: keep replicas' links alive and their acknowledgements fresh, follow the backlog size, and
-/// remember that this node has held data.
-fn replication_heartbeat(node: &Node, cfg: &Config) {
+/// Once a second: ask replicas for their acknowledgements, follow the backlog size, and remember that this node
+/// has held data; every `repl-ping-replica-period` seconds, PING them so their links stay alive.
+fn replication_heartbeat(node: &Node, cfg: &Config, seconds: u64) {
     let repl = &node.repl();
     if repl.ids.lock().fresh && node.ks().total_keys() > 0 {
         repl.ids.lock().fresh = false;
@@ -472,7 +543,10 @@ fn replication_heartbeat(node: &Node, cfg: &Config) {
         && !handing_over
         && !repl.replicas.lock().is_empty()
     {
-        repl.propagate_global(&[b"PING"]);
+        let period = cfg.redis_int("repl-ping-replica-period").max(1) as u64;
+        if seconds % period == 0 {
+            repl.propagate_global(&[b"PING"]);
+        }
         repl.propagate_global(&[b"REPLCONF", b"GETACK", b"*"]);
     }
 }
