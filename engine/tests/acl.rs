@@ -178,7 +178,7 @@ fn acl_commands_manage_users_live() {
     let dangerous: Vec<String> = common::cmd("ACL", &["CAT", "dangerous"])
         .query(&mut c)
         .unwrap();
-    for name in ["flushall", "keys", "config"] {
+    for name in ["flushall", "keys", "config|set"] {
         assert!(dangerous.contains(&name.to_string()), "{name}");
     }
 }

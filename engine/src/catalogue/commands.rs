@@ -12,7 +12,10 @@ type Keys = (&'static [KeySpec], Scope);
 const NO_KEYS: Keys = (&[], Scope::Keys);
 const KEY1: Keys = (&[KeySpec::at(1)], Scope::Keys);
 const KEY2: Keys = (&[KeySpec::at(2)], Scope::Keys);
-const TWO_KEYS: Keys = (&[KeySpec::range(1, 1, 1)], Scope::Keys);
+/// A source and a destination (RENAME, LMOVE, COPY …): two specifications, as they do different things.
+const TWO_KEYS: Keys = (&[KeySpec::at(1), KeySpec::at(2)], Scope::Keys);
+/// `destination key [key …]` (SINTERSTORE …).
+const STORE_KEYS: Keys = (&[KeySpec::at(1), KeySpec::range(2, -1, 1)], Scope::Keys);
 const ALL_KEYS: Keys = (&[KeySpec::range(1, -1, 1)], Scope::Keys);
 /// Every argument but the last (the timeout of BLPOP, BZPOPMIN …).
 const KEYS_THEN_TIMEOUT: Keys = (&[KeySpec::range(1, -2, 1)], Scope::Keys);
@@ -142,9 +145,9 @@ pub static COMMANDS: &[Spec] = &[
     row!("sinter", -2, READONLY, ALL_KEYS, "set", "Returns the intersection of sets.", E),
     row!("sunion", -2, READONLY, ALL_KEYS, "set", "Returns the union of sets.", E),
     row!("sdiff", -2, READONLY, ALL_KEYS, "set", "Returns the difference of sets.", E),
-    row!("sinterstore", -3, WRITE | DENY_OOM, ALL_KEYS, "set", "Stores the intersection of sets.", E),
-    row!("sunionstore", -3, WRITE | DENY_OOM, ALL_KEYS, "set", "Stores the union of sets.", E),
-    row!("sdiffstore", -3, WRITE | DENY_OOM, ALL_KEYS, "set", "Stores the difference of sets.", E),
+    row!("sinterstore", -3, WRITE | DENY_OOM, STORE_KEYS, "set", "Stores the intersection of sets.", E),
+    row!("sunionstore", -3, WRITE | DENY_OOM, STORE_KEYS, "set", "Stores the union of sets.", E),
+    row!("sdiffstore", -3, WRITE | DENY_OOM, STORE_KEYS, "set", "Stores the difference of sets.", E),
     row!("sintercard", -3, READONLY, NUMKEYS_1, "set", "Counts the intersection of sets.", E),
     row!("smove", 4, WRITE | FAST, TWO_KEYS, "set", "Moves a member between sets."),
     row!("sscan", -3, READONLY, KEY1, "set", "Iterates over members.", E),
@@ -310,6 +313,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("command|info", -2, 0, NO_KEYS, "server", "Describes commands."),
     row!("command|docs", -2, 0, NO_KEYS, "server", "Documents commands."),
     row!("command|getkeys", -3, 0, NO_KEYS, "server", "Extracts the keys of a command call."),
+    row!("command|getkeysandflags", -3, 0, NO_KEYS, "server", "Extracts the keys of a command call, with what it does to each."),
     row!("acl|setuser", -3, ADMIN, NO_KEYS, "server", "Creates or changes a user."),
     row!("acl|getuser", 3, ADMIN, NO_KEYS, "server", "Describes a user."),
     row!("acl|deluser", -3, ADMIN, NO_KEYS, "server", "Deletes users."),

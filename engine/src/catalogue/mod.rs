@@ -13,6 +13,7 @@
 //! serves every reader, so key-count commands (`ZUNIONSTORE dst 2 a b`) are right everywhere at once.
 
 mod commands;
+pub mod facts;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -329,8 +330,40 @@ impl Spec {
             .collect()
     }
 
-    /// ACL categories, from flags and group.
+    /// Each key of a call with its key-spec flags ([`facts`]), in order. SET's flags depend on GET: with it, SET
+    /// reads the old value (`RW access update`); without, it only overwrites (`OW update`), as Redis decides.
+    pub fn keys_with_flags<'a>(&self, args: &[&'a [u8]]) -> Vec<(&'a [u8], u16)> {
+        let flags = KEY_FLAGS.get(self.name).copied().unwrap_or_default();
+        let mut out = Vec::new();
+        for (n, k) in self.keys.iter().enumerate() {
+            let mut f = flags.get(n).copied().unwrap_or(if self.has(WRITE) {
+                facts::RW | facts::UPDATE
+            } else {
+                facts::RO | facts::ACCESS
+            });
+            if f & facts::VARIABLE_FLAGS != 0 && self.name == "set" {
+                let get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+                f = if get {
+                    facts::RW | facts::ACCESS | facts::UPDATE
+                } else {
+                    facts::OW | facts::UPDATE
+                };
+            }
+            k.each_position(args, &mut |i| out.push((args[i], f)));
+        }
+        out
+    }
+
+    /// The key-spec flags of each of this row's key specifications (empty when it has none).
+    pub fn spec_flags(&self) -> &'static [u16] {
+        KEY_FLAGS.get(self.name).copied().unwrap_or_default()
+    }
+
+    /// ACL categories: Redis' own list where it assigns them one by one, else from flags and group.
     pub fn categories(&self) -> Vec<&'static str> {
+        if let Some(cats) = CATEGORY_OVERRIDES.get(self.name) {
+            return cats.to_vec();
+        }
         let mut cats = Vec::new();
         if self.has(WRITE) {
             cats.push("@write");
@@ -364,6 +397,12 @@ impl Spec {
         cats
     }
 }
+
+static KEY_FLAGS: LazyLock<HashMap<&'static str, &'static [u16]>> =
+    LazyLock::new(|| facts::KEY_FLAGS.iter().copied().collect());
+
+static CATEGORY_OVERRIDES: LazyLock<HashMap<&'static str, &'static [&'static str]>> =
+    LazyLock::new(|| facts::CATEGORY_OVERRIDES.iter().copied().collect());
 
 static INDEX: LazyLock<HashMap<&'static [u8], usize>> = LazyLock::new(|| {
     COMMANDS

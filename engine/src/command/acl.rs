@@ -169,12 +169,21 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
     let command = a.peek().unwrap_or_default();
     // The command to try, its name first, as the dispatcher would see it.
     let argv = a.rest();
-    let Some(idx) = catalogue::lookup_command(command) else {
+    let Some(mut idx) = catalogue::lookup_command(command) else {
         return Err(CmdError::err(format_args!(
             "Command '{}' not found",
             args::text(command)
         )));
     };
+    // A container is judged by its subcommand's row, as the dispatcher runs it.
+    if !catalogue::subcommands(idx).is_empty() {
+        if let Some(sub) = argv
+            .get(1)
+            .and_then(|s| catalogue::lookup_subcommand(idx, s))
+        {
+            idx = sub;
+        }
+    }
     let spec = &COMMANDS[idx];
     if !spec.arity_ok(argv.len()) {
         return Err(CmdError::err(format_args!(
@@ -185,19 +194,43 @@ pub fn acl_dryrun(c: &mut Call) -> CmdResult {
     if !u.may_run(idx, Args::new(argv, 1).peek()) {
         c.out.bulk(
             format!(
-                "User {name} has no permissions to run the '{}' command",
+                "This user has no permissions to run the '{}' command",
                 spec.name
             )
             .as_bytes(),
         );
         return Ok(());
     }
-    for key in spec.key_args(argv) {
-        if !u.may_access_key(key, spec.has(catalogue::WRITE)) {
+    for (key, flags) in spec.keys_with_flags(argv) {
+        if !u.may_access_key(key, flags) {
             c.out.bulk(
                 format!(
-                    "User {name} has no permissions to access the '{}' key",
+                    "This user has no permissions to access the '{}' key",
                     args::text(key)
+                )
+                .as_bytes(),
+            );
+            return Ok(());
+        }
+    }
+    // Channels, for the commands that name them (patterns are matched literally, as Redis does).
+    let (channels, patterns): (&[&[u8]], bool) = match spec.name {
+        "publish" | "spublish" => (&argv[1..2], false),
+        "subscribe" | "ssubscribe" => (&argv[1..], false),
+        "psubscribe" => (&argv[1..], true),
+        _ => (&[], false),
+    };
+    for &ch in channels {
+        let allowed = if patterns {
+            u.may_use_channel_pattern(ch)
+        } else {
+            u.may_access_channel(ch)
+        };
+        if !allowed {
+            c.out.bulk(
+                format!(
+                    "This user has no permissions to access the '{}' channel",
+                    args::text(ch)
                 )
                 .as_bytes(),
             );

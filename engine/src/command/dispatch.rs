@@ -118,9 +118,8 @@ fn authorize(
             session.user.name, spec.name
         )));
     }
-    let write = spec.has(catalogue::WRITE);
-    for key in spec.key_args(args) {
-        if !session.user.may_access_key(key, write) {
+    for (key, flags) in spec.keys_with_flags(args) {
+        if !session.user.may_access_key(key, flags) {
             let object = String::from_utf8_lossy(key);
             node.acl().log(
                 "key",

@@ -55,11 +55,7 @@ fn check_channels(c: &mut Call, names: &[&[u8]], patterns: bool) -> CmdResult {
     }
     for &name in names {
         let allowed = if patterns {
-            c.session
-                .user
-                .channels
-                .iter()
-                .any(|p| p.as_slice() == b"*" || p.as_slice() == name)
+            c.session.user.may_use_channel_pattern(name)
         } else {
             c.session.user.may_access_channel(name)
         };

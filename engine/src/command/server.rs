@@ -301,17 +301,20 @@ fn write_command_info(c: &mut Call, idx: usize) {
     cats.iter().for_each(|cat| c.out.simple(cat));
     c.out.set(0);
     c.out.array(spec.keys.len());
-    spec.keys.iter().for_each(|k| write_key_spec(c, k));
+    let flags = spec.spec_flags();
+    for (n, k) in spec.keys.iter().enumerate() {
+        write_key_spec(c, k, flags.get(n).copied().unwrap_or(0));
+    }
     let subs = catalogue::subcommands(idx);
     c.out.array(subs.len());
     subs.iter().for_each(|&s| write_command_info(c, s));
 }
 
 /// One key specification as `COMMAND INFO` shows it (Redis 7's `begin_search` / `find_keys` maps).
-fn write_key_spec(c: &mut Call, k: &KeySpec) {
+fn write_key_spec(c: &mut Call, k: &KeySpec, flags: u16) {
     c.out.map(3);
     c.out.bulk(b"flags");
-    c.out.set(0);
+    write_key_flags(c, flags);
     c.out.bulk(b"begin_search");
     c.out.map(2);
     c.out.bulk(b"type");
@@ -457,9 +460,28 @@ pub fn command_docs(c: &mut Call) -> CmdResult {
 
 /// COMMAND GETKEYS command [arg …]
 pub fn command_getkeys(c: &mut Call) -> CmdResult {
+    let keys = inspected_keys(c)?;
+    c.out.bulks(keys.iter().map(|(k, _)| k.as_slice()));
+    Ok(())
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg …]: each key with its key-spec flags.
+pub fn command_getkeysandflags(c: &mut Call) -> CmdResult {
+    let keys = inspected_keys(c)?;
+    c.out.array(keys.len());
+    for (key, flags) in keys {
+        c.out.array(2);
+        c.out.bulk(&key);
+        write_key_flags(c, flags);
+    }
+    Ok(())
+}
+
+/// The keys, with their flags, of the call COMMAND GETKEYS / GETKEYSANDFLAGS inspects.
+fn inspected_keys(c: &mut Call) -> Result<Vec<(Vec<u8>, u16)>, CmdError> {
     let mut a = c.args();
     a.checked(|n| (1..).contains(&n))?;
-    let Some(mut i) = a.peek().and_then(catalogue::lookup) else {
+    let Some(mut i) = a.peek().and_then(catalogue::lookup_command) else {
         return Err(CmdError::err("Invalid command specified"));
     };
     // The inspected command's whole argv, its name first.
@@ -476,12 +498,22 @@ pub fn command_getkeys(c: &mut Call) -> CmdResult {
             "Invalid number of arguments specified for command",
         ));
     }
-    let keys = COMMANDS[i].key_args(inner);
+    let keys = COMMANDS[i].keys_with_flags(inner);
     if keys.is_empty() {
         return Err(CmdError::err("The command has no key arguments"));
     }
-    c.out.bulks(keys.into_iter());
-    Ok(())
+    Ok(keys.into_iter().map(|(k, f)| (k.to_vec(), f)).collect())
+}
+
+/// Key-spec flags as a set of status words, in Redis' order.
+fn write_key_flags(c: &mut Call, flags: u16) {
+    let names: Vec<&str> = catalogue::facts::NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    c.out.set(names.len());
+    names.iter().for_each(|n| c.out.simple(n));
 }
 
 fn human(bytes: u64) -> String {

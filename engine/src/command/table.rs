@@ -88,6 +88,7 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("command|info", server::command_info),
     ("command|docs", server::command_docs),
     ("command|getkeys", server::command_getkeys),
+    ("command|getkeysandflags", server::command_getkeysandflags),
     ("acl|setuser", acl::acl_setuser),
     ("acl|getuser", acl::acl_getuser),
     ("acl|deluser", acl::acl_deluser),

@@ -195,6 +195,45 @@ impl User {
         Ok(())
     }
 
+    /// Adds a key pattern as Redis 7 does: `~*` (read and write) means all keys and replaces the list; nothing
+    /// may follow it; a pattern already held gains the new permissions instead of a second entry.
+    fn add_key_pattern(
+        &mut self,
+        rule: &str,
+        pattern: &str,
+        read: bool,
+        write: bool,
+    ) -> Result<(), RuleError> {
+        if self
+            .keys
+            .iter()
+            .any(|k| k.pattern == b"*" && k.read && k.write)
+        {
+            return Err(rule_error(
+                rule,
+                "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have \
+                 any effect. Try 'resetkeys' to start with an empty list of patterns",
+            ));
+        }
+        if pattern == "*" && read && write {
+            self.keys = vec![all_keys()];
+        } else if let Some(k) = self
+            .keys
+            .iter_mut()
+            .find(|k| k.pattern == pattern.as_bytes())
+        {
+            k.read |= read;
+            k.write |= write;
+        } else {
+            self.keys.push(KeyPattern {
+                pattern: pattern.as_bytes().to_vec(),
+                read,
+                write,
+            });
+        }
+        Ok(())
+    }
+
     fn apply_prefixed(&mut self, rule: &str) -> Result<(), RuleError> {
         if let Some(p) = rule.strip_prefix('>') {
             self.passwords.insert(digest(p.as_bytes()));
@@ -218,19 +257,22 @@ impl User {
             if perm.is_empty() || !perm.chars().all(|c| c == 'R' || c == 'W') {
                 return Err(rule_error(rule, "Syntax error"));
             }
-            self.keys.push(KeyPattern {
-                pattern: pattern.as_bytes().to_vec(),
-                read: perm.contains('R'),
-                write: perm.contains('W'),
-            });
+            self.add_key_pattern(rule, pattern, perm.contains('R'), perm.contains('W'))?;
         } else if let Some(p) = rule.strip_prefix('~') {
-            self.keys.push(KeyPattern {
-                pattern: p.as_bytes().to_vec(),
-                read: true,
-                write: true,
-            });
+            self.add_key_pattern(rule, p, true, true)?;
         } else if let Some(p) = rule.strip_prefix('&') {
-            self.channels.push(p.as_bytes().to_vec());
+            if self.channels.iter().any(|c| c == b"*") {
+                return Err(rule_error(
+                    rule,
+                    "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does \
+                     not have any effect. Try 'resetchannels' to start with an empty list of channels",
+                ));
+            }
+            if p == "*" {
+                self.channels = vec![b"*".to_vec()];
+            } else if !self.channels.iter().any(|c| c == p.as_bytes()) {
+                self.channels.push(p.as_bytes().to_vec());
+            }
         } else if let Some(c) = rule.strip_prefix('+') {
             self.command_rule(rule, c, true)?;
         } else if let Some(c) = rule.strip_prefix('-') {
@@ -307,7 +349,9 @@ impl User {
 
     /// Whether the command (with its first argument, for subcommand rules) may run.
     pub fn may_run(&self, idx: usize, first_arg: Option<&[u8]>) -> bool {
+        // Commands that need no authentication (AUTH, HELLO, QUIT, RESET) need no permission either.
         self.allowed[idx]
+            || COMMANDS[idx].has(catalogue::NO_AUTH)
             || first_arg.is_some_and(|a| {
                 self.allowed_subcommands
                     .iter()
@@ -315,11 +359,23 @@ impl User {
             })
     }
 
-    /// Whether a key may be read (and written, when `write`).
-    pub fn may_access_key(&self, key: &[u8], write: bool) -> bool {
+    /// Whether a command may touch a key, given its key-spec flags (as Redis 7 decides): `access` needs read
+    /// permission, `insert`/`update`/`delete` write permission, both from one pattern that matches; a key spec
+    /// with neither (TYPE, EXISTS) needs only a matching pattern.
+    pub fn may_access_key(&self, key: &[u8], flags: u16) -> bool {
+        use crate::catalogue::facts::{ACCESS, DELETE, INSERT, UPDATE};
+        let read = flags & ACCESS != 0;
+        let write = flags & (INSERT | UPDATE | DELETE) != 0;
         self.keys
             .iter()
-            .any(|k| (if write { k.write } else { k.read }) && glob_match(&k.pattern, key, false))
+            .any(|k| (!read || k.read) && (!write || k.write) && glob_match(&k.pattern, key, false))
+    }
+
+    /// Whether a channel pattern may be subscribed to: only a pattern the user holds literally (or `*`).
+    pub fn may_use_channel_pattern(&self, pattern: &[u8]) -> bool {
+        self.channels
+            .iter()
+            .any(|p| p.as_slice() == b"*" || p.as_slice() == pattern)
     }
 
     /// Whether a channel may be used.
@@ -445,9 +501,14 @@ mod tests {
         assert!(u.check_password(b"s3cret") && !u.check_password(b"nope"));
         assert!(u.may_run(idx("get"), None) && u.may_run(idx("set"), None));
         assert!(!u.may_run(idx("keys"), None) && !u.may_run(idx("flushall"), None));
-        assert!(u.may_access_key(b"cache:1", true));
-        assert!(u.may_access_key(b"shared:x", false) && !u.may_access_key(b"shared:x", true));
-        assert!(!u.may_access_key(b"other", false));
+        use crate::catalogue::facts::{ACCESS, OW, RO, RW, UPDATE};
+        assert!(u.may_access_key(b"cache:1", RW | ACCESS | UPDATE));
+        assert!(
+            u.may_access_key(b"shared:x", RO | ACCESS)
+                && !u.may_access_key(b"shared:x", OW | UPDATE)
+        );
+        assert!(!u.may_access_key(b"other", RO | ACCESS));
+        assert!(!u.may_access_key(b"other", RO), "no pattern matches");
         assert!(
             !u.passwords.iter().any(|d| d.starts_with(b"s3cret")),
             "only digests are kept"
@@ -458,7 +519,7 @@ mod tests {
     fn dangerous_commands_can_be_denied_by_category() {
         let mut u = User::default_user();
         u.apply("-@dangerous").expect("valid");
-        for name in ["flushall", "flushdb", "keys", "config", "shutdown"] {
+        for name in ["flushall", "flushdb", "keys", "config|set", "shutdown"] {
             assert!(!u.may_run(idx(name), None), "{name}");
         }
         assert!(u.may_run(idx("get"), None));
