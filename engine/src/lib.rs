@@ -14,6 +14,7 @@ pub mod command;
 pub mod config;
 pub mod keyspace;
 pub mod logging;
+pub mod memory;
 pub mod metering;
 pub mod monitor;
 pub mod node;

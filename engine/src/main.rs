@@ -6,9 +6,11 @@ use mimalloc::MiMalloc;
 use ferrocache_engine::config::{Args, Config};
 
 #[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
+static GLOBAL: ferrocache_engine::memory::Counting<MiMalloc> =
+    ferrocache_engine::memory::Counting(MiMalloc);
 
 fn main() -> anyhow::Result<()> {
+    ferrocache_engine::memory::installed();
     let args = Args::parse();
     let config = Config::from_args(&args)?;
     ferrocache_engine::logging::init(&config.loglevel);

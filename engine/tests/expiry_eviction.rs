@@ -136,7 +136,7 @@ fn allkeys_policies_keep_memory_under_the_limit() {
         let e = Engine::start(&["--maxmemory", "4mb", "--maxmemory-policy", policy]);
         let mut c = e.conn();
         fill(&mut c, "k", 20_000, 1000, None);
-        let used = info_u64(&mut c, "memory", "used_memory");
+        let used = info_u64(&mut c, "memory", "used_memory_dataset");
         assert_within_limit(used, 4 << 20, policy);
         let evicted = info_u64(&mut c, "stats", "evicted_keys");
         let Value::Int(left) = run(&mut c, "DBSIZE", &[]).unwrap() else {
@@ -191,7 +191,7 @@ fn volatile_policies_only_evict_keys_with_a_ttl() {
         fill(&mut c, "temp", 6000, 1000, Some(3600));
         assert_eq!(count_existing(&mut c, "pinned", 1000), 1000, "{policy}");
         assert!(info_u64(&mut c, "stats", "evicted_keys") > 2000, "{policy}");
-        let used = info_u64(&mut c, "memory", "used_memory");
+        let used = info_u64(&mut c, "memory", "used_memory_dataset");
         assert_within_limit(used, 4 << 20, policy);
         // With nothing volatile left to evict, writes are refused.
         run(&mut c, "FLUSHALL", &[]).unwrap();
@@ -248,6 +248,6 @@ fn config_set_maxmemory_applies_at_once() {
     )
     .unwrap();
     run(&mut c, "SET", &["trigger", "1"]).unwrap();
-    let used = info_u64(&mut c, "memory", "used_memory");
+    let used = info_u64(&mut c, "memory", "used_memory_dataset");
     assert_within_limit(used, 2 << 20, "CONFIG SET");
 }

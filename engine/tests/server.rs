@@ -394,6 +394,33 @@ fn client_kill_of_itself_replies_then_closes_and_subcommand_names_are_not_comman
 }
 
 #[test]
+fn used_memory_is_what_the_process_allocated_and_is_given_back() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    let mem = |c: &mut redis::Connection, f: &str| common::info_u64(c, "memory", f);
+    let start = mem(&mut c, "used_memory");
+    assert!(
+        start > 100_000,
+        "the process's own structures count: {start}"
+    );
+    assert_eq!(mem(&mut c, "used_memory_dataset"), 0);
+    let members: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+    let _: i64 = redis::cmd("SADD")
+        .arg("myset")
+        .arg(&members)
+        .query(&mut c)
+        .unwrap();
+    let peak = mem(&mut c, "used_memory");
+    assert!(peak > start + 1_000_000, "{start} -> {peak}");
+    assert!(mem(&mut c, "used_memory_peak") >= peak);
+    let _: i64 = redis::cmd("UNLINK").arg("myset").query(&mut c).unwrap();
+    // The set and the 700 KB request that carried it are both given back.
+    let after = mem(&mut c, "used_memory");
+    assert!(after < start * 2, "{start} -> {peak} -> {after}");
+    assert_eq!(mem(&mut c, "lazyfree_pending_objects"), 0);
+}
+
+#[test]
 fn command_table_is_introspectable() {
     let e = Engine::start(&[]);
     let mut c = e.conn();

@@ -666,18 +666,25 @@ fn dataset_bytes(c: &mut Call) -> u64 {
 
 fn info_memory(c: &mut Call, t: &mut String) {
     let dataset = dataset_bytes(c);
+    // Everything the process holds, from the allocator (the dataset estimate when it is not counted).
+    let used = crate::memory::allocated().map_or(dataset, |a| a as u64);
+    let peak = c.node.memory_peak(used);
     let rss = rss_bytes();
     let _ = write!(
         t,
-        "# Memory\r\nused_memory:{dataset}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-         used_memory_rss_human:{}\r\nused_memory_dataset:{dataset}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
-         maxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
-        human(dataset),
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+         used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
+         used_memory_dataset:{dataset}\r\nused_memory_overhead:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+         maxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n\
+         mem_not_counted_for_evict:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+        human(used),
         human(rss),
+        human(peak),
+        used.saturating_sub(dataset),
         c.cfg.maxmemory,
         human(c.cfg.maxmemory),
         c.cfg.maxmemory_policy.name(),
-        if dataset > 0 { rss as f64 / dataset as f64 } else { 0.0 },
+        if used > 0 { rss as f64 / used as f64 } else { 0.0 },
     );
 }
 

@@ -48,6 +48,7 @@ pub struct Node {
     identity: Identity,
     shutdown: watch::Sender<bool>,
     rebinder: listen::Rebinder,
+    memory_peak: AtomicU64,
 }
 
 /// Who this process is: fixed at start, except the ports and I/O path it ends up with.
@@ -176,6 +177,7 @@ impl Node {
             blocking: Registry::default(),
             shutdown: watch::channel(false).0,
             rebinder: listen::Rebinder::default(),
+            memory_peak: AtomicU64::new(0),
         };
         node.apply_config(&node.config.load());
         Ok(node)
@@ -209,6 +211,11 @@ impl Node {
     /// Moves the plain Redis listeners to the configuration's `bind` and `port` (see [`listen::Rebinder`]).
     pub fn rebinder(&self) -> &listen::Rebinder {
         &self.rebinder
+    }
+
+    /// The highest `used_memory` seen, after taking `now` into account (INFO's `used_memory_peak`).
+    pub fn memory_peak(&self, now: u64) -> u64 {
+        self.memory_peak.fetch_max(now, Ordering::Relaxed).max(now)
     }
 
     /// Records the Redis port actually bound.

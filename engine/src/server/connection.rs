@@ -66,6 +66,10 @@ impl Conn {
         session.throttle_waited_us = 0;
         let (consumed, hint) = process(node, session, self);
         self.input.consume(consumed, hint);
+        self.input.release_if_empty();
+        if self.ranges.capacity() > 4096 {
+            self.ranges = Vec::new();
+        }
         node.pubsub().tracking.flush();
         let bytes = self.input.capacity() + self.out.buf.capacity();
         session

@@ -486,6 +486,9 @@ fn spawn_cron(node: Arc<Node>) -> anyhow::Result<()> {
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     node.metering().ledger().flush();
+                    if let Some(used) = crate::memory::allocated() {
+                        node.memory_peak(used as u64);
+                    }
                     close_idle_clients(&node, &cfg);
                     seconds += 1;
                     replication_heartbeat(&node, &cfg, seconds);

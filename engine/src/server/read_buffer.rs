@@ -41,6 +41,15 @@ impl ReadBuffer {
         }
     }
 
+    /// Gives back the memory of a large request once everything read was executed, as Redis trims an idle
+    /// client's query buffer (the next read starts from a fresh chunk).
+    #[inline]
+    pub fn release_if_empty(&mut self) {
+        if self.buf.is_empty() && self.want == 0 && self.buf.capacity() > SHRINK_ABOVE {
+            self.buf.shrink_to(READ_CHUNK);
+        }
+    }
+
     /// Makes room for the next read.
     #[inline]
     pub fn reserve(&mut self) {

@@ -278,9 +278,9 @@ pub fn info_u64(c: &mut redis::Connection, section: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no numeric {name} in INFO {section}"))
 }
 
-/// Reads the `used_memory` field of INFO memory.
+/// Reads `used_memory_dataset` of INFO memory: the bytes of keys and values, which `maxmemory` bounds.
 pub fn used_memory(c: &mut redis::Connection) -> u64 {
-    info_u64(c, "memory", "used_memory")
+    info_u64(c, "memory", "used_memory_dataset")
 }
 
 /// How many clients wait in a blocking command.
