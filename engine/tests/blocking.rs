@@ -256,21 +256,26 @@ fn expiry_is_held_while_clients_are_paused() {
 fn client_unblock_ends_a_blocking_command_as_timed_out_or_with_an_error() {
     let e = Engine::start(&[]);
     let mut admin = e.conn();
+    // One connection through every mode: each unblocking leaves it able to block again.
+    let mut blocked = e.conn();
+    let id: i64 = redis::from_redis_value(run(&mut blocked, "CLIENT", &["ID"]).unwrap()).unwrap();
     for (mode, want_error) in [
         (None, false),
         (Some("TIMEOUT"), false),
         (Some("ERROR"), true),
     ] {
-        let mut blocked = e.conn();
-        let id: i64 =
-            redis::from_redis_value(run(&mut blocked, "CLIENT", &["ID"]).unwrap()).unwrap();
-        let waiter = std::thread::spawn(move || run(&mut blocked, "BLPOP", &["l", "0"]));
+        let waiter = std::thread::spawn(move || {
+            let r = run(&mut blocked, "BLPOP", &["l", "0"]);
+            (blocked, r)
+        });
         std::thread::sleep(Duration::from_millis(200));
         let id = id.to_string();
         let mut args = vec!["UNBLOCK", id.as_str()];
         args.extend(mode);
         assert_eq!(run(&mut admin, "CLIENT", &args).unwrap(), Value::Int(1));
-        match waiter.join().unwrap() {
+        let (back, result) = waiter.join().unwrap();
+        blocked = back;
+        match result {
             Ok(v) => {
                 assert!(!want_error, "{mode:?}");
                 assert_eq!(v, Value::Nil);
@@ -286,6 +291,14 @@ fn client_unblock_ends_a_blocking_command_as_timed_out_or_with_an_error() {
             }
         }
     }
+    // After an unblocking with an error, the connection blocks and is served as before.
+    let waiter = std::thread::spawn(move || run(&mut blocked, "BLPOP", &["l", "0"]));
+    std::thread::sleep(Duration::from_millis(200));
+    run(&mut admin, "LPUSH", &["l", "foo"]).unwrap();
+    assert_eq!(
+        waiter.join().unwrap().unwrap(),
+        Value::Array(vec![bulk("l"), bulk("foo")])
+    );
     // A client that is not blocked is not unblocked.
     let me: i64 = redis::from_redis_value(run(&mut admin, "CLIENT", &["ID"]).unwrap()).unwrap();
     assert_eq!(

@@ -138,8 +138,9 @@ pub fn remove<T: Collection + Default>(
     Ok(removed.unwrap_or(0))
 }
 
-/// [`write`], where `f` also says whether it changed the collection.
-fn edit<T: Collection + Default, R>(
+/// [`write`], where `f` also says whether it changed the collection: no change is no modification (WATCH
+/// unaffected).
+pub fn edit<T: Collection + Default, R>(
     held: &mut Held<'_>,
     db: usize,
     key: &[u8],

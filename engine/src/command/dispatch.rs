@@ -384,8 +384,10 @@ pub fn show_to_monitors(node: &Node, session: &Session, spec: &Spec, args: &[&[u
 }
 
 fn reject(node: &Node, session: &mut Session, out: &mut Reply, idx: usize, e: &CmdError) {
-    // A blocked client whose retried command is now refused (OOM) stops waiting.
+    // A blocked client whose retried command is now refused (OOM, CLIENT UNBLOCK … ERROR) stops waiting, and
+    // its command is answered: it must not be left in the read buffer to run again.
     session.blocking.finish(node.blocking(), session.info.id);
+    session.blocking.requested = false;
     session.counters.commands[idx].rejected.add(1);
     session.counters.errors.add(1);
     if session.multi.is_some() {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::args::{self, is};
 use super::call::Call;
-use super::collection::{check, read, read_numkeys, read_scan, remove, store, write};
+use super::collection::{check, edit, read, read_numkeys, read_scan, remove, store, write};
 use super::error::{CmdError, CmdResult};
 use super::list::pop_count;
 use crate::keyspace::set::Set;
@@ -290,7 +290,11 @@ pub fn smove(c: &mut Call) -> CmdResult {
         s.remove(member)
     })?;
     if moved == Some(true) {
-        write(c.held, db, dst, &c.clock, true, |s: &mut Set| s.add(member))?;
+        // A member the destination already holds changes nothing there (a WATCH on it stays intact).
+        edit(c.held, db, dst, &c.clock, true, |s: &mut Set| {
+            let added = s.add(member);
+            (added, added)
+        })?;
     }
     c.out.int((moved == Some(true)) as i64);
     Ok(())
