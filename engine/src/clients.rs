@@ -194,7 +194,12 @@ impl Clients {
         self.map.lock().remove(&id);
     }
 
-    /// Number of connected clients.
+    /// True while the client with this id is connected.
+    pub fn exists(&self, id: u64) -> bool {
+        self.map.lock().contains_key(&id)
+    }
+
+    /// How many clients are connected.
     pub fn count(&self) -> usize {
         self.map.lock().len()
     }

@@ -534,6 +534,71 @@ fn config_file_and_flags_configure_the_node() {
 }
 
 #[test]
+fn config_rewrite_writes_the_running_configuration_into_the_file() {
+    let e = Engine::start(&[]);
+    let mut c = e.conn();
+    assert_eq!(
+        err(&mut c, "CONFIG", &["REWRITE"]),
+        "ERR The server is running without a config file"
+    );
+    drop(e);
+    let dir = common::temp_dir("rewrite");
+    let file = dir.join("engine.conf");
+    std::fs::write(
+        &file,
+        "# cache node\ndatabases 4\nmaxmemory-policy volatile-ttl\nmaxmemory-policy allkeys-lru\n",
+    )
+    .unwrap();
+    let e = Engine::start(&["--config", file.to_str().unwrap()]);
+    let mut c = e.conn();
+    run(
+        &mut c,
+        "CONFIG",
+        &[
+            "SET",
+            "maxmemory-policy",
+            "allkeys-lfu",
+            "save",
+            "3600 1 300 100",
+            "appendfsync",
+            "always",
+        ],
+    )
+    .unwrap();
+    run(
+        &mut c,
+        "CONFIG",
+        &["SET", "notify-keyspace-events", "", "tcp-keepalive", "60"],
+    )
+    .unwrap();
+    run(&mut c, "CONFIG", &["REWRITE"]).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("# cache node\ndatabases 4\nmaxmemory-policy allkeys-lfu\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("maxmemory-policy").count(), 1, "{text}");
+    assert!(
+        text.contains("\nsave 3600 1 300 100\n") && text.contains("\nappendfsync always\n"),
+        "{text}"
+    );
+    // The node starts again from the rewritten file with the same configuration.
+    drop(e);
+    let e = Engine::start(&["--config", file.to_str().unwrap()]);
+    let mut c = e.conn();
+    for (name, value) in [
+        ("maxmemory-policy", "allkeys-lfu"),
+        ("save", "3600 1 300 100"),
+        ("appendfsync", "always"),
+        ("tcp-keepalive", "60"),
+        ("databases", "4"),
+    ] {
+        let got: Vec<String> = common::cmd("CONFIG", &["GET", name]).query(&mut c).unwrap();
+        assert_eq!(got, [name, value]);
+    }
+}
+
+#[test]
 fn function_flush_succeeds_on_a_server_without_libraries_and_checks_its_option() {
     let e = Engine::start(&[]);
     let mut c = e.conn();

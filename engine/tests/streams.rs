@@ -975,11 +975,11 @@ fn a_million_small_entries_take_little_memory() {
     assert!(used < 10_000_000, "{used} bytes for a million entries");
 }
 
-/// The `ecpu=` of a command in INFO commandstats.
+/// The `ecpu=` of a command in INFO ecpustats.
 fn command_units(c: &mut redis::Connection, name: &str) -> u64 {
-    let text: String = common::cmd("INFO", &["commandstats"]).query(c).unwrap();
+    let text: String = common::cmd("INFO", &["ecpustats"]).query(c).unwrap();
     text.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:")))
+        .find_map(|l| l.strip_prefix(&format!("ecpustat_{name}:")))
         .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("ecpu=")))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no ecpu for {name} in {text}"))

@@ -348,8 +348,8 @@ impl NodeClient {
         self.query::<String>(&redis::cmd("SAVE")).await.map(drop)
     }
 
-    /// The metering counters: `INFO usage` and the unbilled commands' units from `INFO commandstats`, read by
-    /// one command so both describe the same moment (the scrape's own cost shows in the next scrape).
+    /// The metering counters of `INFO usage`, read by one command so they describe the same moment (the
+    /// scrape's own cost shows in the next scrape).
     pub async fn usage(&self) -> Result<NodeSample> {
         let text: String = self.query(redis::cmd("INFO").arg("usage")).await?;
         self.sample(&parse_info(&text), "dataset_bytes", "INFO usage")

@@ -307,6 +307,7 @@ pub static COMMANDS: &[Spec] = &[
     row!("config|get", -3, ADMIN, NO_KEYS, "server", "Returns parameters."),
     row!("config|set", -4, ADMIN, NO_KEYS, "server", "Changes parameters."),
     row!("config|resetstat", 2, ADMIN, NO_KEYS, "server", "Resets statistics."),
+    row!("config|rewrite", 2, ADMIN, NO_KEYS, "server", "Writes the running configuration into the config file."),
     row!("config|help", 2, 0, NO_KEYS, "server", "Explains CONFIG's subcommands."),
     row!("command|count", 2, 0, NO_KEYS, "server", "Counts commands."),
     row!("command|list", -2, 0, NO_KEYS, "server", "Lists command names."),

@@ -266,6 +266,24 @@ pub fn config_resetstat(c: &mut Call) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG REWRITE: writes the running configuration into the file the node started from (replaced atomically).
+pub fn config_rewrite(c: &mut Call) -> CmdResult {
+    c.args().checked(|n| n == 0)?;
+    let Some(path) = c.cfg.config_file.clone() else {
+        return Err(CmdError::err("The server is running without a config file"));
+    };
+    let failed = |e: std::io::Error| CmdError::err(format_args!("Rewriting config file: {e}"));
+    let text = std::fs::read_to_string(&path).or_else(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Ok(String::new()),
+        _ => Err(failed(e)),
+    })?;
+    let tmp = path.with_extension("rewrite.tmp");
+    std::fs::write(&tmp, c.cfg.rewrite(&text)).map_err(failed)?;
+    std::fs::rename(&tmp, &path).map_err(failed)?;
+    c.out.ok();
+    Ok(())
+}
+
 /// CONFIG HELP
 pub fn config_help(c: &mut Call) -> CmdResult {
     c.args().checked(|n| n == 0)?;
@@ -277,6 +295,8 @@ pub fn config_help(c: &mut Call) -> CmdResult {
         "    Set the configuration <directive> to <value>.",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
         "HELP",
         "    Print this help.",
     ];
@@ -581,7 +601,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         }
     };
     let mut text = String::new();
-    let sections: [(&str, InfoSection); 13] = [
+    let sections: [(&str, InfoSection); 14] = [
         ("server", info_server),
         ("clients", info_clients),
         ("memory", info_memory),
@@ -591,6 +611,7 @@ pub fn info(c: &mut Call) -> CmdResult {
         ("cpu", info_cpu),
         ("usage", info_usage),
         ("commandstats", info_commandstats),
+        ("ecpustats", info_ecpustats),
         ("latencystats", info_latencystats),
         ("errorstats", info_errorstats),
         ("cluster", info_cluster),
@@ -772,11 +793,7 @@ fn info_usage(c: &mut Call, t: &mut String) {
 fn info_commandstats(c: &mut Call, t: &mut String) {
     t.push_str("# Commandstats\r\n");
     let totals = c.node.metering().since_reset();
-    let stats = COMMANDS
-        .iter()
-        .zip(totals.commands)
-        .zip(totals.command_units);
-    for ((spec, (calls, nanos, rejected, failed)), units) in stats {
+    for (spec, (calls, nanos, rejected, failed)) in COMMANDS.iter().zip(totals.commands) {
         if calls + rejected > 0 {
             let usec = nanos / 1000;
             let per_call = if calls > 0 {
@@ -787,9 +804,21 @@ fn info_commandstats(c: &mut Call, t: &mut String) {
             let _ = write!(
                 t,
                 "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},\
-                 failed_calls={failed},ecpu={units}\r\n",
+                 failed_calls={failed}\r\n",
                 spec.name
             );
+        }
+    }
+}
+
+/// Request units charged per command since the last reset (a section of its own, so `commandstats` keeps
+/// Redis' exact line format).
+fn info_ecpustats(c: &mut Call, t: &mut String) {
+    t.push_str("# Ecpustats\r\n");
+    let totals = c.node.metering().since_reset();
+    for (spec, units) in COMMANDS.iter().zip(totals.command_units) {
+        if units > 0 {
+            let _ = write!(t, "ecpustat_{}:ecpu={units}\r\n", spec.name);
         }
     }
 }

@@ -82,6 +82,7 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("config|get", server::config_get),
     ("config|set", server::config_set),
     ("config|resetstat", server::config_resetstat),
+    ("config|rewrite", server::config_rewrite),
     ("config|help", server::config_help),
     ("command|count", server::command_count),
     ("command|list", server::command_list),

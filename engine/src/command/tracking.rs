@@ -167,6 +167,11 @@ pub fn client_trackinginfo(c: &mut Call) -> CmdResult {
                 (o.noloop, b"noloop"),
                 (c.session.caching == Some(true), b"caching-yes"),
                 (c.session.caching == Some(false), b"caching-no"),
+                // The client invalidations are redirected to is gone.
+                (
+                    o.redirect.is_some_and(|r| !c.node.clients().exists(r)),
+                    b"broken_redirect",
+                ),
             ] {
                 if set {
                     flags.push(name);
