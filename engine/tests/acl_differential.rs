@@ -6,49 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::Engine;
-
-/// A redis-server on a free loopback port, killed when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = common::free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is needed for this test (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let ok = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                .and_then(|c| c.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok();
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer { child, port }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Engine, RedisServer};
 
 /// xorshift64*: the same sequence on every run, so a difference is reproducible from the seed.
 struct Rng(u64);
@@ -273,10 +231,7 @@ fn verdict(c: &mut redis::Connection, args: &[String]) -> String {
 fn random_users_and_commands_get_the_same_verdict_as_redis() {
     let redis = RedisServer::start();
     let ours = Engine::start(&[]);
-    let mut theirs = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut theirs = redis.conn();
     let mut mine = ours.conn();
     let mut rng = Rng(0x5eed_ac10_0001);
     let (mut checked, mut allowed, mut differences) = (0, 0, Vec::new());

@@ -3,7 +3,7 @@
 
 use super::{
     Cost, KeySpec, Scope, Spec, ADMIN, BLOCKING, CONNECTION_CONTROL, DANGEROUS, DENY_OOM, FAST,
-    NO_AUTH, NO_MULTI, READONLY, TX_CONTROL, WHOLE_DB, WRITE,
+    MOVABLE_KEYS, NO_AUTH, NO_MULTI, READONLY, TX_CONTROL, WHOLE_DB, WRITE,
 };
 
 /// A row's keys and what it locks beyond them.
@@ -43,6 +43,26 @@ const fn streams_from(from: usize) -> [KeySpec; 1] {
     }]
 }
 const XREAD_KEYS: Keys = (&streams_from(1), Scope::Keys);
+/// SORT: the key sorted, and the destination after `STORE`; `BY`/`GET` patterns name keys from the data, so
+/// the whole database is locked.
+const SORT_KEYS: Keys = (
+    &[
+        KeySpec::at(1),
+        KeySpec {
+            begin: super::Begin::LastKeyword {
+                word: "STORE",
+                from: 2,
+            },
+            find: super::Find::Range {
+                last: 0,
+                step: 1,
+                limit: 0,
+            },
+        },
+    ],
+    Scope::Db,
+);
+const SORT_RO_KEYS: Keys = (&[KeySpec::at(1)], Scope::Db);
 const XREADGROUP_KEYS: Keys = (&streams_from(4), Scope::Keys);
 /// Every shard of the selected database.
 const DB: Keys = (&[], Scope::Db);
@@ -221,6 +241,8 @@ pub static COMMANDS: &[Spec] = &[
     row!("rename", 3, WRITE, TWO_KEYS, "generic", "Renames a key."),
     row!("renamenx", 3, WRITE | FAST, TWO_KEYS, "generic", "Renames a key if the new name is free."),
     row!("keys", 2, READONLY | DANGEROUS, DB, "generic", "Returns keys matching a pattern.", Cost::Elements),
+    row!("sort", -2, WRITE | DENY_OOM | DANGEROUS | MOVABLE_KEYS, SORT_KEYS, "generic", "Sorts the elements of a list, set or sorted set, optionally storing the result.", E),
+    row!("sort_ro", -2, READONLY | DANGEROUS | MOVABLE_KEYS, SORT_RO_KEYS, "generic", "Sorts the elements of a list, set or sorted set.", E),
     row!("scan", -2, READONLY, DB, "generic", "Iterates over keys.", Cost::Elements),
     row!("randomkey", 1, READONLY, DB, "generic", "Returns a random key."),
     row!("copy", -3, WRITE | DENY_OOM, TWO_KEYS, "generic", "Copies a key."),

@@ -45,6 +45,10 @@ pub const NAMES: &[(u16, &str)] = &[
 
 /// Key-spec flags per command, one entry per key specification of its row.
 pub const KEY_FLAGS: &[(&str, &[u16])] = &[
+    // SORT's BY/GET keys are found in the data, not by a specification: its rows list the sorted key and the
+    // STORE destination only.
+    ("sort", &[RO | ACCESS, OW | UPDATE]),
+    ("sort_ro", &[RO | ACCESS]),
     ("append", &[RW | INSERT]),
     ("blmove", &[RW | ACCESS | DELETE, RW | INSERT]),
     ("blmpop", &[RW | ACCESS | DELETE]),
@@ -206,6 +210,28 @@ pub const KEY_FLAGS: &[(&str, &[u16])] = &[
 /// Commands whose ACL categories are not the ones their group and flags give (Redis assigns these one by one),
 /// with Redis 7.0's list for each.
 pub const CATEGORY_OVERRIDES: &[(&str, &[&str])] = &[
+    (
+        "sort",
+        &[
+            "@write",
+            "@set",
+            "@sortedset",
+            "@list",
+            "@slow",
+            "@dangerous",
+        ],
+    ),
+    (
+        "sort_ro",
+        &[
+            "@read",
+            "@set",
+            "@sortedset",
+            "@list",
+            "@slow",
+            "@dangerous",
+        ],
+    ),
     ("acl", &["@slow"]),
     ("asking", &["@fast", "@connection"]),
     ("client", &["@slow"]),

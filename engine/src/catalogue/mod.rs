@@ -48,12 +48,22 @@ pub const CONNECTION_CONTROL: u32 = 1 << 10;
 /// Refused inside MULTI: it needs every shard (SAVE), ends the node (SHUTDOWN) or turns the connection into
 /// something else (SYNC), none of which can run under the locks EXEC holds.
 pub const NO_MULTI: u32 = 1 << 11;
+/// Finds keys beyond its key specifications (SORT's BY/GET patterns name keys from the data): `movablekeys`.
+pub const MOVABLE_KEYS: u32 = 1 << 12;
 
 /// Where the search for keys begins (Redis 7's `begin_search`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begin {
     /// At this argument (the command name is argument 0).
     Index(usize),
+    /// After the last argument equal to `word` (ignoring case), searching back from the end, down to argument
+    /// `from` (Redis' keyword search with a negative `startfrom`: SORT uses its last STORE).
+    LastKeyword {
+        /// The keyword, uppercase.
+        word: &'static str,
+        /// The first argument the search may look at.
+        from: usize,
+    },
     /// After the first argument equal to `word` (ignoring case), searching from argument `from`.
     Keyword {
         /// The keyword, uppercase.
@@ -142,6 +152,15 @@ impl KeySpec {
             Begin::Index(i) => i,
             Begin::Keyword { word, from } => {
                 match (from..argc).find(|&i| args[i].eq_ignore_ascii_case(word.as_bytes())) {
+                    Some(i) => i + 1,
+                    None => return,
+                }
+            }
+            Begin::LastKeyword { word, from } => {
+                match (from..argc)
+                    .rev()
+                    .find(|&i| args[i].eq_ignore_ascii_case(word.as_bytes()))
+                {
                     Some(i) => i + 1,
                     None => return,
                 }
@@ -276,7 +295,7 @@ impl Spec {
         .filter(|(f, _)| self.has(*f))
         .map(|&(_, n)| n)
         .collect();
-        if self.keys.iter().any(|k| !k.is_legacy()) {
+        if self.has(MOVABLE_KEYS) || self.keys.iter().any(|k| !k.is_legacy()) {
             names.push("movablekeys");
         }
         names

@@ -27,6 +27,7 @@ pub mod server;
 pub mod session;
 pub mod set;
 pub mod slots;
+pub mod sort;
 pub mod stream;
 pub mod stream_group;
 pub mod stream_info;

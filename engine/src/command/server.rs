@@ -355,6 +355,16 @@ fn write_key_spec(c: &mut Call, k: &KeySpec, flags: u16) {
             c.out.bulk(b"startfrom");
             c.out.int(from as i64);
         }
+        Begin::LastKeyword { word, .. } => {
+            // Redis' form: a keyword searched backwards from the last argument.
+            c.out.bulk(b"keyword");
+            c.out.bulk(b"spec");
+            c.out.map(2);
+            c.out.bulk(b"keyword");
+            c.out.bulk(word.as_bytes());
+            c.out.bulk(b"startfrom");
+            c.out.int(-1);
+        }
     }
     c.out.bulk(b"find_keys");
     c.out.map(2);

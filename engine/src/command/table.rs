@@ -7,7 +7,7 @@ use super::call::Call;
 use super::error::CmdResult;
 use super::{
     acl, cluster, connection, debug, diagnostics, function, hash, keys, list, pubsub, replication,
-    server, set, stream, stream_group, stream_info, string, tracking, transaction, zset,
+    server, set, sort, stream, stream_group, stream_info, string, tracking, transaction, zset,
 };
 use crate::catalogue::{self, COMMANDS};
 use crate::keyspace::{Keyspace, LockSet};
@@ -269,6 +269,8 @@ static REGISTRY: &[(&str, Handler)] = &[
     ("rename", keys::rename),
     ("renamenx", keys::rename),
     ("keys", keys::keys),
+    ("sort", sort::sort),
+    ("sort_ro", sort::sort_ro),
     ("scan", keys::scan),
     ("randomkey", keys::randomkey),
     ("copy", keys::copy),
