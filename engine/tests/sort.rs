@@ -4,23 +4,8 @@
 
 mod common;
 
-use common::{err, run, Engine, RedisServer};
+use common::{err, run, Engine, RedisServer, Rng};
 use redis::Value;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The reply of each server, as text (errors by their message).
 fn both(a: &mut redis::Connection, b: &mut redis::Connection, args: &[String]) -> (String, String) {

@@ -330,6 +330,17 @@ fn write_command_info(c: &mut Call, idx: usize) {
     subs.iter().for_each(|&s| write_command_info(c, s));
 }
 
+/// A keyword `begin_search` of `COMMAND INFO`.
+fn write_keyword(c: &mut Call, word: &str, startfrom: i64) {
+    c.out.bulk(b"keyword");
+    c.out.bulk(b"spec");
+    c.out.map(2);
+    c.out.bulk(b"keyword");
+    c.out.bulk(word.as_bytes());
+    c.out.bulk(b"startfrom");
+    c.out.int(startfrom);
+}
+
 /// One key specification as `COMMAND INFO` shows it (Redis 7's `begin_search` / `find_keys` maps).
 fn write_key_spec(c: &mut Call, k: &KeySpec, flags: u16) {
     c.out.map(3);
@@ -346,25 +357,9 @@ fn write_key_spec(c: &mut Call, k: &KeySpec, flags: u16) {
             c.out.bulk(b"index");
             c.out.int(i as i64);
         }
-        Begin::Keyword { word, from } => {
-            c.out.bulk(b"keyword");
-            c.out.bulk(b"spec");
-            c.out.map(2);
-            c.out.bulk(b"keyword");
-            c.out.bulk(word.as_bytes());
-            c.out.bulk(b"startfrom");
-            c.out.int(from as i64);
-        }
-        Begin::LastKeyword { word, .. } => {
-            // Redis' form: a keyword searched backwards from the last argument.
-            c.out.bulk(b"keyword");
-            c.out.bulk(b"spec");
-            c.out.map(2);
-            c.out.bulk(b"keyword");
-            c.out.bulk(word.as_bytes());
-            c.out.bulk(b"startfrom");
-            c.out.int(-1);
-        }
+        Begin::Keyword { word, from } => write_keyword(c, word, from as i64),
+        // Redis' form: a keyword searched backwards from the last argument.
+        Begin::LastKeyword { word, .. } => write_keyword(c, word, -1),
     }
     c.out.bulk(b"find_keys");
     c.out.map(2);
