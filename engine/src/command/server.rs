@@ -208,18 +208,15 @@ pub fn config_set(c: &mut Call) -> CmdResult {
     // Moving the listeners is the one step that can fail after validation: it runs before anything is applied.
     let moved = next.port != c.cfg.port || next.bind != c.cfg.bind;
     if moved && c.cfg.protocol.serves_redis() {
-        let port = c.node.rebinder().rebind(&next).map_err(|msg| {
-            let (name, msg) = if next.port != c.cfg.port {
-                ("port", msg)
+        let port = c.node.rebinder().rebind(&next).map_err(|detail| {
+            // Redis' words: a new port is "unable to listen", new addresses "failed to bind".
+            let (name, what) = if next.port != c.cfg.port {
+                ("port", "Unable to listen on this port")
             } else {
-                let detail = msg.trim_start_matches("Unable to listen on this port: ");
-                (
-                    "bind",
-                    format!("Failed to bind to specified addresses: {detail}"),
-                )
+                ("bind", "Failed to bind to specified addresses")
             };
             CmdError::err(format_args!(
-                "CONFIG SET failed (possibly related to argument '{name}') - {msg}"
+                "CONFIG SET failed (possibly related to argument '{name}') - {what}: {detail}"
             ))
         })?;
         c.node.set_port(port);

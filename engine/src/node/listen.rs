@@ -76,11 +76,10 @@ impl Rebinder {
     }
 
     /// Asks the accept loop to listen on `cfg.bind` and `cfg.port` instead; returns the port bound. When the
-    /// new addresses cannot all be bound, the old ones are kept and the error is Redis' `Unable to listen on
-    /// this port`.
+    /// new addresses cannot all be bound, the old ones are kept and the error says why.
     pub fn rebind(&self, cfg: &Config) -> Result<u16, String> {
         if cfg.port == 0 && cfg.tls_port == 0 {
-            return Err("Unable to listen on this port: port 0 leaves no listener".into());
+            return Err("port 0 leaves no listener".into());
         }
         let (reply, answer) = std::sync::mpsc::channel();
         let request = Move {
@@ -90,20 +89,18 @@ impl Rebinder {
         };
         let sent = self.tx.lock().as_ref().map(|tx| tx.send(request).is_ok());
         if sent != Some(true) {
-            return Err("Unable to listen on this port: the node is not serving".into());
+            return Err("the node is not serving".into());
         }
         answer
             .recv_timeout(std::time::Duration::from_secs(5))
-            .map_err(|_| {
-                "Unable to listen on this port: the listeners did not answer".to_string()
-            })?
+            .map_err(|_| "the listeners did not answer".to_string())?
     }
 }
 
-/// Binds the plain Redis listeners of a move (none for `port 0`).
-pub fn bind_move(m: &Move) -> Result<Vec<StdListener>, String> {
-    if m.port == 0 {
+/// Binds the plain Redis listeners for `port` on `hosts` (none for `port 0`).
+pub fn bind_redis(hosts: &[String], port: u16) -> Result<Vec<StdListener>, String> {
+    if port == 0 {
         return Ok(Vec::new());
     }
-    bind_hosts(&m.bind, m.port).map_err(|e| format!("Unable to listen on this port: {e:#}"))
+    bind_hosts(hosts, port).map_err(|e| format!("{e:#}"))
 }

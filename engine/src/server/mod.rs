@@ -264,25 +264,25 @@ async fn move_listeners(
     workers: &Arc<Vec<WorkerTx>>,
     uring: &Arc<Vec<uring::Handoff>>,
 ) -> Result<u16, String> {
-    use crate::node::listen::{bind_move, Move};
-    let old = Move {
-        bind: node.config().bind.clone(),
-        port: node.port(),
-        reply: std::sync::mpsc::channel().0,
-    };
-    let mut bound = bind_move(m);
+    use crate::node::listen::bind_redis;
+    let (old_bind, old_port) = (node.config().bind.clone(), node.port());
+    let mut bound = bind_redis(&m.bind, m.port);
     let mut closed = false;
-    if bound.is_err() && m.port == old.port {
+    if bound.is_err() && m.port == old_port {
         close_all(tasks).await;
         closed = true;
-        bound = bind_move(m);
+        bound = bind_redis(&m.bind, m.port);
     }
     let listeners = match bound {
         Ok(l) => l,
         Err(e) => {
             if closed {
-                let again = bind_move(&old).unwrap_or_default();
-                spawn_all(node, again, tasks, workers, uring);
+                match bind_redis(&old_bind, old_port) {
+                    Ok(again) => spawn_all(node, again, tasks, workers, uring),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen on the old addresses again")
+                    }
+                }
             }
             return Err(e);
         }
