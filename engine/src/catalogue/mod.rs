@@ -352,7 +352,7 @@ impl Spec {
     /// Each key of a call with its key-spec flags ([`facts`]), in order. SET's flags depend on GET: with it, SET
     /// reads the old value (`RW access update`); without, it only overwrites (`OW update`), as Redis decides.
     pub fn keys_with_flags<'a>(&self, args: &[&'a [u8]]) -> Vec<(&'a [u8], u16)> {
-        let flags = KEY_FLAGS.get(self.name).copied().unwrap_or_default();
+        let flags = self.spec_flags();
         let mut out = Vec::new();
         for (n, k) in self.keys.iter().enumerate() {
             let mut f = flags.get(n).copied().unwrap_or(if self.has(WRITE) {
